@@ -1,0 +1,31 @@
+# Every dependency comes from a Debian 12 package; nothing is downloaded at build time.
+# Facts about versions and quirks: ../shared/notes/toolchain.md.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+
+if(MTOP_BUILD_TESTS)
+  find_package(Catch2 2.13 CONFIG REQUIRED)
+  include(Catch)
+endif()
+
+if(NOT MTOP_CORE_ONLY)
+  find_package(OpenSSL 3.0 REQUIRED)
+  pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv>=1.44)
+  find_package(nlohmann_json 3.11 CONFIG REQUIRED)
+  find_package(CLI11 CONFIG REQUIRED)
+  if(MTOP_WITH_QUIC)
+    # ngtcp2 0.12 ships no CMake config, and libngtcp2_crypto_gnutls.pc has no Requires:,
+    # so we link ngtcp2 and GnuTLS ourselves.
+    pkg_check_modules(NGTCP2 REQUIRED IMPORTED_TARGET libngtcp2>=0.12 libngtcp2_crypto_gnutls>=0.12)
+    pkg_check_modules(GNUTLS REQUIRED IMPORTED_TARGET gnutls>=3.7)
+  endif()
+  if(MTOP_WITH_SQLITE)
+    find_package(SQLite3 REQUIRED)
+  endif()
+  if(MTOP_WITH_POSTGRES)
+    pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
+  endif()
+  if(MTOP_WITH_MYSQL)
+    pkg_check_modules(MARIADB REQUIRED IMPORTED_TARGET libmariadb)
+  endif()
+endif()

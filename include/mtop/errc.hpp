@@ -1,0 +1,56 @@
+// Error codes of libmtop. One enum for the whole library so that the C API can map each
+// value one-to-one onto an MTOP_ERR_* constant (MTOP_ERR_x == -(10000 + value)).
+//
+// Two families, as in h11: *local* errors mean the caller misused the API (a bug in the
+// caller); *peer* errors mean the bytes from the other side were bad. The value numbers are
+// part of the C ABI: append new codes, never renumber.
+#pragma once
+
+#include <string_view>
+
+namespace mtop {
+
+enum class Errc : int {
+  // --- local: API misuse ---------------------------------------------------------------
+  invalid_argument = 1,  ///< a value passed in is out of range (e.g. empty username)
+  invalid_state = 2,     ///< the call is not allowed in the object's current state
+  no_memory = 3,         ///< allocation failed (C API only)
+
+  // --- peer: MTop wire protocol (docs/PROTOCOL.md) ---------------------------------------
+  bad_version = 10,        ///< VER byte is not 0x01
+  bad_method = 11,         ///< METHOD is not CONNECT (0x02, reverse, is reserved)
+  bad_username = 12,       ///< ULEN is 0
+  bad_password = 13,       ///< PLEN is 0
+  bad_address_type = 14,   ///< ATYP is not 0x01, 0x03 or 0x04
+  bad_domain = 15,         ///< domain length 0 or a byte outside the accepted host-name set
+  bad_port = 16,           ///< port 0
+  bad_status = 17,         ///< response STATUS byte is not a known status
+  early_data_limit = 18,   ///< the peer sent more early payload than the bound allows
+  peer_closed = 19,        ///< the peer closed before a complete message
+
+  // --- peer: SOCKS5 (RFC 1928 / RFC 1929) -------------------------------------------------
+  socks_bad_version = 30,       ///< VER is not 0x05 (or the RFC 1929 sub-version is not 0x01)
+  socks_no_methods = 31,        ///< NMETHODS is 0
+  socks_bad_reserved = 32,      ///< RSV byte is not 0x00
+  socks_bad_address_type = 33,  ///< ATYP unknown
+  socks_bad_address = 34,       ///< domain of length 0 / bad bytes, or port 0
+  socks_bad_credentials = 35,   ///< RFC 1929 ULEN or PLEN is 0
+  socks_auth_failed = 36,       ///< credentials rejected (the machine's own decision)
+  socks_no_acceptable_method = 37,  ///< the client offers no method we accept
+
+  // --- peer: HTTP proxy request -------------------------------------------------------------
+  http_bad_request = 50,        ///< malformed request line or header line
+  http_header_too_large = 51,   ///< the head exceeds the configured size limit
+  http_too_many_headers = 52,   ///< more header lines than the configured limit
+  http_bad_target = 53,         ///< the request target is not authority-form / absolute http URI
+  http_unsupported = 54,        ///< a method or feature we do not proxy (e.g. https:// absolute form)
+  http_bad_version = 55,        ///< not HTTP/1.0 or HTTP/1.1
+};
+
+/// A short, stable English description of the code (never null, never empty).
+std::string_view errc_message(Errc e) noexcept;
+
+/// True for codes that mean the *caller* misused the API rather than the peer misbehaving.
+constexpr bool is_local_error(Errc e) noexcept { return static_cast<int>(e) < 10; }
+
+}  // namespace mtop

@@ -1,0 +1,95 @@
+// Stream: one bidirectional byte stream driven by a libuv loop — a plain TCP connection, a
+// TLS connection over TCP, or one QUIC stream. The relay, the server engine and the climber
+// engine see only this interface, so every transport plugs in the same way.
+//
+// Rules (the libuv ones, carried over):
+// - All calls and all callbacks happen on the loop's thread. Callbacks are never made from
+//   inside a call into the stream (no re-entrancy): a stream defers them to the loop.
+// - close() aborts: queued output is dropped, nothing more is delivered to the handler, and the
+//   object frees itself once its libuv handles are closed. StreamPtr calls close() for you.
+// - shutdown() is a half-close: queued output is sent, then the peer sees EOF (TCP FIN, TLS
+//   close_notify, QUIC FIN); reading goes on until the peer's own EOF.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "mtop/bytes.hpp"
+
+namespace mtop::io {
+
+class Stream {
+ public:
+  /// What a stream reports. Set with set_handler(); may be replaced at any time.
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    /// Bytes from the peer. `data` is valid only during the call.
+    virtual void on_read(ByteView data) = 0;
+    /// The peer will send nothing more (half-close). Writing may go on.
+    virtual void on_eof() = 0;
+    /// The stream failed (reset, TLS alert, time-out...). No more callbacks follow; the owner
+    /// should drop its StreamPtr. `reason` is short and log-safe.
+    virtual void on_error(std::string_view reason) = 0;
+    /// The write queue fell to or below low_water() after having been above it.
+    virtual void on_drain() = 0;
+  };
+
+  virtual ~Stream() = default;
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  virtual void set_handler(Handler* handler) = 0;
+  /// Starts/stops delivering on_read/on_eof. A new stream does not read until start_read().
+  virtual void start_read() = 0;
+  virtual void stop_read() = 0;
+  /// Queues bytes to send; the stream copies what it cannot send at once.
+  virtual void write(ByteView data) = 0;
+  /// Bytes queued and not yet handed to the kernel (or, for QUIC, not yet acknowledged).
+  virtual std::size_t write_queue_size() const = 0;
+  /// Half-close our sending side once the queue is flushed. Idempotent.
+  virtual void shutdown() = 0;
+  /// Abort and free (see the rules above). Idempotent; the pointer is dangling afterwards.
+  virtual void close() = 0;
+  /// "ip:port" of the far end, for logs.
+  virtual std::string peer_name() const = 0;
+
+  /// on_drain() fires when write_queue_size() drops to this many bytes.
+  static constexpr std::size_t low_water() { return 64 * 1024; }
+
+ protected:
+  Stream() = default;
+};
+
+struct StreamCloser {
+  void operator()(Stream* s) const noexcept {
+    if (s) s->close();
+  }
+};
+/// Owning pointer: dropping it aborts and frees the stream.
+using StreamPtr = std::unique_ptr<Stream, StreamCloser>;
+
+/// Opens outgoing tunnel streams to an MTop server: a new TLS connection per call, or a new
+/// QUIC stream on a shared connection. The callback runs on the loop, exactly once, never
+/// inside open(); on failure `stream` is null and `error` says why (log-safe).
+class StreamDialer {
+ public:
+  using OpenCallback = std::function<void(StreamPtr stream, std::string error)>;
+  virtual ~StreamDialer() = default;
+  virtual void open(OpenCallback cb) = 0;
+};
+
+/// Accepts incoming tunnel streams (TLS listener, QUIC endpoint): each established stream is
+/// handed to the callback given at construction. stop() stops accepting; streams already
+/// handed out are not touched.
+class StreamAcceptor {
+ public:
+  using AcceptCallback = std::function<void(StreamPtr stream)>;
+  virtual ~StreamAcceptor() = default;
+  virtual void stop() = 0;
+};
+
+}  // namespace mtop::io
