@@ -1,0 +1,47 @@
+// Outgoing TCP connections: asynchronous DNS (uv_getaddrinfo), then every address tried in
+// turn (in the resolver's order, IPv6 and IPv4), under one overall time-out.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "uv/handle.hpp"
+
+namespace mtop::io {
+
+struct ConnectOptions {
+  std::uint64_t timeout_ms = 10'000;  ///< DNS + all attempts together
+  bool nodelay = true;                ///< TCP_NODELAY on the connected socket
+};
+
+/// Outcome of connect_tcp. On success `tcp` is a connected handle now owned by the caller
+/// and `error` is empty; on failure `tcp` is empty and `error` is short and log-safe
+/// ("dns: ...", "refused", "timed out", ...). `uv_status` is the last libuv error (0 on success,
+/// UV_EAI_* for DNS failures, UV_ECONNREFUSED, UV_ETIMEDOUT, ...).
+struct ConnectResult {
+  UvHandle<uv_tcp_t> tcp;
+  std::string error;
+  int uv_status = 0;
+  std::string peer;  ///< "ip:port" actually connected (or last tried)
+};
+
+/// Cancels a connect in flight when dropped; the callback is then never called.
+class ConnectAttempt {
+ public:
+  virtual ~ConnectAttempt() = default;
+};
+
+using ConnectCallback = std::function<void(ConnectResult)>;
+
+/// Starts connecting to host:port (host: a name, an IPv4 or an IPv6 literal without brackets).
+/// The callback runs exactly once on the loop, never inside connect_tcp, unless the returned
+/// attempt is dropped first.
+std::unique_ptr<ConnectAttempt> connect_tcp(uv_loop_t* loop, const std::string& host,
+                                            std::uint16_t port, const ConnectOptions& options,
+                                            ConnectCallback cb);
+
+}  // namespace mtop::io
