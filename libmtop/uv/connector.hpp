@@ -16,6 +16,11 @@ namespace mtop::io {
 struct ConnectOptions {
   std::uint64_t timeout_ms = 10'000;  ///< DNS + all attempts together
   bool nodelay = true;                ///< TCP_NODELAY on the connected socket
+  /// Target policy hook: called for every resolved address before connecting to it; an
+  /// address it refuses is skipped. When every address is refused the result says
+  /// `denied == true` (the server answers "connection failed" and logs "denied by policy").
+  /// Checking resolved addresses, not names, is what stops a name that resolves to 127.0.0.1.
+  std::function<bool(const struct sockaddr* addr)> allow;
 };
 
 /// Outcome of connect_tcp. On success `tcp` is a connected handle now owned by the caller
@@ -27,6 +32,7 @@ struct ConnectResult {
   std::string error;
   int uv_status = 0;
   std::string peer;  ///< "ip:port" actually connected (or last tried)
+  bool denied = false;  ///< every resolved address was refused by ConnectOptions::allow
 };
 
 /// Cancels a connect in flight when dropped; the callback is then never called.
