@@ -1,0 +1,44 @@
+// Logger: where the engines write what happens. The library owns no global logger and no
+// output stream: an application hands the engines a Logger whose sink it chooses (stderr in
+// mtop-server and climber, a vector in tests). Messages never contain passwords.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace mtop {
+
+enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
+
+/// "debug", "info", "warn", "error", "off".
+std::string_view log_level_name(LogLevel level) noexcept;
+/// Parses a level name; false if unknown.
+bool parse_log_level(std::string_view name, LogLevel& out) noexcept;
+
+class Logger {
+ public:
+  using Sink = std::function<void(LogLevel, std::string_view)>;
+
+  Logger() = default;  ///< logs nothing
+  Logger(LogLevel min_level, Sink sink) : min_(min_level), sink_(std::move(sink)) {}
+
+  bool enabled(LogLevel level) const noexcept { return sink_ && level >= min_; }
+  void log(LogLevel level, std::string_view message) const {
+    if (enabled(level)) sink_(level, message);
+  }
+  void debug(std::string_view m) const { log(LogLevel::debug, m); }
+  void info(std::string_view m) const { log(LogLevel::info, m); }
+  void warn(std::string_view m) const { log(LogLevel::warn, m); }
+  void error(std::string_view m) const { log(LogLevel::error, m); }
+
+ private:
+  LogLevel min_ = LogLevel::off;
+  Sink sink_;
+};
+
+/// A sink writing "2026-11-21T21:19:51.123Z info  message" lines to stderr, one write per line.
+Logger::Sink stderr_sink();
+
+}  // namespace mtop
