@@ -78,3 +78,24 @@ TEST_CASE("log levels parse", "[log]") {
   CHECK(l == mtop::LogLevel::warn);
   CHECK_FALSE(mtop::parse_log_level("loud", l));
 }
+
+#include "engine/climber_options.hpp"
+
+TEST_CASE("port-forward rules", "[forward]") {
+  mtop::ForwardRule r;
+  std::string error;
+  REQUIRE(mtop::parse_forward_rule("8022:example.com:22", r, error));
+  CHECK((r.bind_host == "127.0.0.1" && r.bind_port == 8022));
+  CHECK((r.target_host == "example.com" && r.target_port == 22));
+  REQUIRE(mtop::parse_forward_rule("[::1]:5353:[2001:db8::53]:53", r, error));
+  CHECK((r.bind_host == "::1" && r.bind_port == 5353));
+  CHECK((r.target_host == "2001:db8::53" && r.target_port == 53));
+  REQUIRE(mtop::parse_forward_rule("0.0.0.0:80:10.0.0.2:8080", r, error));
+  CHECK((r.bind_host == "0.0.0.0" && r.target_host == "10.0.0.2" && r.target_port == 8080));
+  for (const char* bad : {"", "80", "80:host", "x:host:22", "80:host:0", "80:host:65536",
+                          "a:b:80:host:22", "[::1:80:h:1", "80::22"}) {
+    INFO(bad);
+    CHECK_FALSE(mtop::parse_forward_rule(bad, r, error));
+    CHECK_FALSE(error.empty());
+  }
+}

@@ -1,0 +1,196 @@
+#include "server_config.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "engine/server_uri.hpp"
+
+namespace mtop::server {
+
+namespace {
+
+using nlohmann::json;
+
+struct ConfigError {
+  std::string message;
+};
+
+void only_keys(const json& obj, const std::string& where, std::set<std::string> allowed) {
+  if (!obj.is_object()) throw ConfigError{where + ": must be an object"};
+  for (const auto& [key, value] : obj.items()) {
+    (void)value;
+    if (!allowed.count(key)) throw ConfigError{where + ": unknown key \"" + key + "\""};
+  }
+}
+
+std::string get_string(const json& obj, const char* key, const std::string& where) {
+  const json& v = obj.at(key);
+  if (!v.is_string()) throw ConfigError{where + "." + key + ": must be a string"};
+  return v.get<std::string>();
+}
+
+bool get_bool(const json& obj, const char* key, const std::string& where) {
+  const json& v = obj.at(key);
+  if (!v.is_boolean()) throw ConfigError{where + "." + key + ": must be true or false"};
+  return v.get<bool>();
+}
+
+std::uint64_t get_count(const json& obj, const char* key, const std::string& where,
+                        std::uint64_t min, std::uint64_t max) {
+  const json& v = obj.at(key);
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min || v.get<std::uint64_t>() > max) {
+    throw ConfigError{where + "." + key + ": must be a whole number from " + std::to_string(min) +
+                      " to " + std::to_string(max)};
+  }
+  return v.get<std::uint64_t>();
+}
+
+/// Seconds (whole or fractional) in the file, milliseconds inside.
+std::uint64_t get_seconds(const json& obj, const char* key, const std::string& where) {
+  const json& v = obj.at(key);
+  if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 86400.0 * 365) {
+    throw ConfigError{where + "." + key + ": must be a number of seconds above 0"};
+  }
+  return static_cast<std::uint64_t>(std::llround(v.get<double>() * 1000.0));
+}
+
+std::string resolve(const std::string& base_dir, const std::string& p) {
+  if (p.empty() || std::filesystem::path(p).is_absolute() || base_dir.empty()) return p;
+  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+}
+
+void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
+  only_keys(root, "config", {"listen", "quic", "cert", "key", "users", "reply_status",
+                             "allow_targets", "timeouts", "limits", "auth", "log_level"});
+  if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
+  const json& listen = root.at("listen");
+  if (listen.is_string()) {
+    cfg.listen = {listen.get<std::string>()};
+  } else if (listen.is_array() && !listen.empty()) {
+    cfg.listen.clear();
+    for (const auto& l : listen) {
+      if (!l.is_string()) throw ConfigError{"config.listen: must be strings like \"0.0.0.0:443\""};
+      cfg.listen.push_back(l.get<std::string>());
+    }
+  } else {
+    throw ConfigError{"config.listen: a \"host:port\" string or a non-empty list of them"};
+  }
+  for (const auto& l : cfg.listen) {
+    std::string host;
+    std::uint16_t port = 0;
+    if (!parse_host_port(l, host, port)) {
+      throw ConfigError{"config.listen: \"" + l + "\" is not host:port ([v6]:port for IPv6)"};
+    }
+  }
+  if (!root.contains("cert") || !root.contains("key")) {
+    throw ConfigError{"config: \"cert\" and \"key\" (PEM files) are required"};
+  }
+  cfg.cert_file = resolve(base_dir, get_string(root, "cert", "config"));
+  cfg.key_file = resolve(base_dir, get_string(root, "key", "config"));
+  if (root.contains("quic")) cfg.quic = get_bool(root, "quic", "config");
+  if (root.contains("reply_status")) {
+    cfg.engine.reply_status = get_bool(root, "reply_status", "config");
+  }
+  if (root.contains("log_level")) {
+    const std::string level = get_string(root, "log_level", "config");
+    if (!parse_log_level(level, cfg.log_level)) {
+      throw ConfigError{"config.log_level: one of debug, info, warn, error, off"};
+    }
+  }
+  if (root.contains("allow_targets")) {
+    const json& a = root.at("allow_targets");
+    if (!a.is_array()) throw ConfigError{"config.allow_targets: a list of CIDRs"};
+    for (const auto& c : a) {
+      if (!c.is_string()) throw ConfigError{"config.allow_targets: a list of CIDRs"};
+      cfg.engine.allow_targets.push_back(c.get<std::string>());
+    }
+  }
+  if (!root.contains("users")) throw ConfigError{"config.users: missing (where users come from)"};
+  const json& users = root.at("users");
+  only_keys(users, "config.users", {"type", "path", "dsn", "cache_ttl", "grace"});
+  cfg.users.type = users.contains("type") ? get_string(users, "type", "config.users") : "file";
+  if (cfg.users.type == "file" || cfg.users.type == "sqlite") {
+    if (!users.contains("path")) throw ConfigError{"config.users.path: missing"};
+    cfg.users.path = resolve(base_dir, get_string(users, "path", "config.users"));
+  } else if (cfg.users.type == "postgres" || cfg.users.type == "mysql") {
+    if (!users.contains("dsn")) throw ConfigError{"config.users.dsn: missing"};
+    cfg.users.dsn = get_string(users, "dsn", "config.users");
+  } else {
+    throw ConfigError{"config.users.type: one of file, sqlite, postgres, mysql"};
+  }
+  if (users.contains("cache_ttl")) cfg.users.cache_ttl_ms = get_seconds(users, "cache_ttl", "config.users");
+  if (users.contains("grace")) cfg.users.grace_ms = get_seconds(users, "grace", "config.users");
+  if (root.contains("timeouts")) {
+    const json& t = root.at("timeouts");
+    only_keys(t, "config.timeouts", {"handshake", "connect", "idle", "drain", "recheck"});
+    auto& e = cfg.engine;
+    if (t.contains("handshake")) e.handshake_timeout_ms = get_seconds(t, "handshake", "config.timeouts");
+    if (t.contains("connect")) e.connect_timeout_ms = get_seconds(t, "connect", "config.timeouts");
+    if (t.contains("idle")) e.idle_timeout_ms = get_seconds(t, "idle", "config.timeouts");
+    if (t.contains("drain")) e.drain_timeout_ms = get_seconds(t, "drain", "config.timeouts");
+    if (t.contains("recheck")) e.recheck_interval_ms = get_seconds(t, "recheck", "config.timeouts");
+  }
+  if (root.contains("limits")) {
+    const json& l = root.at("limits");
+    only_keys(l, "config.limits", {"max_tunnels", "early_data", "max_pending"});
+    auto& e = cfg.engine;
+    if (l.contains("max_tunnels")) e.max_tunnels = get_count(l, "max_tunnels", "config.limits", 1, 1'000'000);
+    if (l.contains("early_data")) e.early_data_limit = get_count(l, "early_data", "config.limits", 0, 1 << 20);
+    if (l.contains("max_pending")) e.max_pending = get_count(l, "max_pending", "config.limits", 16384, 64 << 20);
+  }
+  if (root.contains("auth")) {
+    const json& a = root.at("auth");
+    only_keys(a, "config.auth", {"cache_ttl", "cache_size", "max_failures", "failure_window", "lockout"});
+    auto& e = cfg.engine;
+    if (a.contains("cache_ttl")) e.credential_cache_ttl_ms = get_seconds(a, "cache_ttl", "config.auth");
+    if (a.contains("cache_size")) e.credential_cache_size = get_count(a, "cache_size", "config.auth", 0, 10'000'000);
+    if (a.contains("max_failures")) e.max_failures = static_cast<std::uint32_t>(get_count(a, "max_failures", "config.auth", 1, 1'000'000));
+    if (a.contains("failure_window")) e.failure_window_ms = get_seconds(a, "failure_window", "config.auth");
+    if (a.contains("lockout")) e.lockout_ms = get_seconds(a, "lockout", "config.auth");
+  }
+}
+
+}  // namespace
+
+bool parse_server_config(const std::string& json_text, const std::string& base_dir,
+                         ServerConfig& out, std::string& error) {
+  ServerConfig cfg;
+  try {
+    const json root = json::parse(json_text);
+    parse(root, base_dir, cfg);
+  } catch (const json::parse_error& e) {
+    error = std::string("config is not valid JSON: ") + e.what();
+    return false;
+  } catch (const json::exception& e) {
+    error = std::string("config: ") + e.what();
+    return false;
+  } catch (const ConfigError& e) {
+    error = e.message;
+    return false;
+  }
+  out = std::move(cfg);
+  return true;
+}
+
+bool load_server_config(const std::string& path, ServerConfig& out, std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = "cannot read config file " + path;
+    return false;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string dir = std::filesystem::absolute(path).parent_path().string();
+  if (!parse_server_config(text.str(), dir, out, error)) {
+    error = path + ": " + error;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace mtop::server

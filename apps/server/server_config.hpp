@@ -1,0 +1,39 @@
+// mtop-server's configuration file (JSON), documented in docs/CONFIG.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/log.hpp"
+#include "engine/server_options.hpp"
+
+namespace mtop::server {
+
+struct UsersSource {
+  std::string type = "file";  ///< file | sqlite | postgres | mysql
+  std::string path;           ///< file, sqlite: a path
+  std::string dsn;            ///< postgres: conninfo or URI; mysql: mysql://user:pass@host:port/db
+  std::uint64_t cache_ttl_ms = 5'000;   ///< database stores: how stale a lookup may be
+  std::uint64_t grace_ms = 300'000;     ///< database down: recently verified users keep working
+};
+
+struct ServerConfig {
+  std::vector<std::string> listen;  ///< "host:port" / "[v6]:port"; TCP (TLS) and, with quic, UDP
+  bool quic = true;
+  std::string cert_file;
+  std::string key_file;
+  UsersSource users;
+  ServerOptions engine;
+  LogLevel log_level = LogLevel::info;
+};
+
+/// Reads and validates a config file. Relative paths inside it are taken relative to the
+/// file's folder. Unknown keys are errors (a typo must not silently fall back to a default).
+/// On failure returns false with a one-line `error` naming the key at fault.
+bool load_server_config(const std::string& path, ServerConfig& out, std::string& error);
+
+/// The same, from JSON text (`base_dir` resolves relative paths).
+bool parse_server_config(const std::string& json_text, const std::string& base_dir,
+                         ServerConfig& out, std::string& error);
+
+}  // namespace mtop::server
