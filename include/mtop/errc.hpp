@@ -45,6 +45,12 @@ enum class Errc : int {
   http_bad_target = 53,         ///< the request target is not authority-form / absolute http URI
   http_unsupported = 54,        ///< a method or feature we do not proxy (e.g. https:// absolute form)
   http_bad_version = 55,        ///< not HTTP/1.0 or HTTP/1.1
+
+  // --- user stores (databases) ------------------------------------------------------------
+  store_unavailable = 70,      ///< the database cannot be reached (connect failed, connection lost)
+  store_duplicate_user = 71,   ///< a user with that name exists already
+  store_no_such_user = 72,     ///< no user with that name
+  store_query_failed = 73,     ///< the database refused a statement (schema, constraint, data)
 };
 
 /// A short, stable English description of the code (never null, never empty).

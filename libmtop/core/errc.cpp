@@ -31,6 +31,10 @@ std::string_view errc_message(Errc e) noexcept {
     case Errc::http_bad_target: return "HTTP: invalid request target";
     case Errc::http_unsupported: return "HTTP: unsupported request";
     case Errc::http_bad_version: return "HTTP: unsupported version";
+    case Errc::store_unavailable: return "user store: database unavailable";
+    case Errc::store_duplicate_user: return "user store: user exists already";
+    case Errc::store_no_such_user: return "user store: no such user";
+    case Errc::store_query_failed: return "user store: statement failed";
   }
   return "unknown error";
 }
