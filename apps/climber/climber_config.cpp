@@ -1,0 +1,198 @@
+#include "climber_config.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace mtop::climber {
+
+namespace {
+
+using nlohmann::json;
+
+struct ConfigError {
+  std::string message;
+};
+
+void only_keys(const json& obj, const std::string& where, std::set<std::string> allowed) {
+  if (!obj.is_object()) throw ConfigError{where + ": must be an object"};
+  for (const auto& item : obj.items()) {
+    if (!allowed.count(item.key())) throw ConfigError{where + ": unknown key \"" + item.key() + "\""};
+  }
+}
+
+std::string str(const json& obj, const char* key, const std::string& where) {
+  const json& v = obj.at(key);
+  if (!v.is_string()) throw ConfigError{where + "." + key + ": must be a string"};
+  return v.get<std::string>();
+}
+
+std::uint64_t seconds(const json& obj, const char* key, const std::string& where) {
+  const json& v = obj.at(key);
+  if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 86400.0 * 365) {
+    throw ConfigError{where + "." + key + ": must be a number of seconds above 0"};
+  }
+  return static_cast<std::uint64_t>(std::llround(v.get<double>() * 1000.0));
+}
+
+std::string resolve(const std::string& base_dir, const std::string& p) {
+  if (p.empty() || std::filesystem::path(p).is_absolute() || base_dir.empty()) return p;
+  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+}
+
+void parse_server(const json& s, const std::string& base_dir, ServerEndpoint& ep) {
+  if (s.is_string()) {
+    std::string error;
+    if (!parse_server_uri(s.get<std::string>(), ep, error)) throw ConfigError{"config.server: " + error};
+    if (!ep.ca_file.empty()) ep.ca_file = resolve(base_dir, ep.ca_file);
+    return;
+  }
+  const std::string w = "config.server";
+  only_keys(s, w, {"host", "port", "username", "password", "password_file", "transport", "sni",
+                   "ca", "pin", "insecure"});
+  if (!s.contains("host")) throw ConfigError{w + ".host: missing"};
+  ep.host = str(s, "host", w);
+  if (s.contains("port")) {
+    const json& p = s.at("port");
+    if (!p.is_number_unsigned() || p.get<unsigned>() == 0 || p.get<unsigned>() > 65535) {
+      throw ConfigError{w + ".port: 1-65535"};
+    }
+    ep.port = static_cast<std::uint16_t>(p.get<unsigned>());
+  }
+  if (s.contains("username")) ep.username = str(s, "username", w);
+  if (s.contains("password")) ep.password = str(s, "password", w);
+  if (s.contains("password_file")) {
+    std::string error;
+    if (!read_secret_file(resolve(base_dir, str(s, "password_file", w)), ep.password, error)) {
+      throw ConfigError{w + ".password_file: " + error};
+    }
+  }
+  if (s.contains("transport") && !parse_transport(str(s, "transport", w), ep.transport)) {
+    throw ConfigError{w + ".transport: tls, quic or auto"};
+  }
+  if (s.contains("sni")) ep.sni = str(s, "sni", w);
+  if (s.contains("ca")) ep.ca_file = resolve(base_dir, str(s, "ca", w));
+  if (s.contains("pin")) ep.pin = str(s, "pin", w);
+  if (s.contains("insecure")) {
+    if (!s.at("insecure").is_boolean()) throw ConfigError{w + ".insecure: true or false"};
+    ep.insecure = s.at("insecure").get<bool>();
+  }
+}
+
+void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
+  only_keys(root, "config", {"server", "socks", "http", "forward", "local_auth", "timeouts",
+                             "limits", "log_level"});
+  if (root.contains("server")) parse_server(root.at("server"), base_dir, cfg.server);
+  auto& e = cfg.engine;
+  if (root.contains("socks")) e.socks_listen = str(root, "socks", "config");
+  if (root.contains("http")) e.http_listen = str(root, "http", "config");
+  if (root.contains("forward")) {
+    const json& f = root.at("forward");
+    if (!f.is_array()) throw ConfigError{"config.forward: a list of \"[bind:]port:host:hostport\""};
+    for (const auto& rule : f) {
+      if (!rule.is_string()) throw ConfigError{"config.forward: a list of strings"};
+      ForwardRule r;
+      std::string error;
+      if (!parse_forward_rule(rule.get<std::string>(), r, error)) throw ConfigError{"config." + error};
+      e.forwards.push_back(std::move(r));
+    }
+  }
+  if (root.contains("local_auth")) {
+    const json& a = root.at("local_auth");
+    only_keys(a, "config.local_auth", {"username", "password"});
+    if (!a.contains("username") || !a.contains("password")) {
+      throw ConfigError{"config.local_auth: needs username and password"};
+    }
+    e.local_username = str(a, "username", "config.local_auth");
+    e.local_password = str(a, "password", "config.local_auth");
+    if (e.local_username.empty() || e.local_username.size() > 255 || e.local_password.empty() ||
+        e.local_password.size() > 255) {
+      throw ConfigError{"config.local_auth: username and password must be 1-255 bytes"};
+    }
+  }
+  if (root.contains("timeouts")) {
+    const json& t = root.at("timeouts");
+    only_keys(t, "config.timeouts", {"handshake", "idle"});
+    if (t.contains("handshake")) e.handshake_timeout_ms = seconds(t, "handshake", "config.timeouts");
+    if (t.contains("idle")) e.idle_timeout_ms = seconds(t, "idle", "config.timeouts");
+  }
+  if (root.contains("limits")) {
+    const json& l = root.at("limits");
+    only_keys(l, "config.limits", {"max_connections", "early_data", "max_pending"});
+    auto count = [&](const char* key, std::uint64_t lo, std::uint64_t hi) {
+      const json& v = l.at(key);
+      if (!v.is_number_unsigned() || v.get<std::uint64_t>() < lo || v.get<std::uint64_t>() > hi) {
+        throw ConfigError{std::string("config.limits.") + key + ": from " + std::to_string(lo) +
+                          " to " + std::to_string(hi)};
+      }
+      return v.get<std::uint64_t>();
+    };
+    if (l.contains("max_connections")) e.max_connections = count("max_connections", 1, 1'000'000);
+    if (l.contains("early_data")) e.early_data_limit = count("early_data", 0, 1 << 20);
+    if (l.contains("max_pending")) e.max_pending = count("max_pending", 16384, 64 << 20);
+  }
+  if (root.contains("log_level") && !parse_log_level(str(root, "log_level", "config"), cfg.log_level)) {
+    throw ConfigError{"config.log_level: one of debug, info, warn, error, off"};
+  }
+}
+
+}  // namespace
+
+bool read_secret_file(const std::string& path, std::string& out, std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = "cannot read " + path;
+    return false;
+  }
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) {
+    error = path + " is empty";
+    return false;
+  }
+  out = std::move(line);
+  return true;
+}
+
+bool parse_climber_config(const std::string& json_text, const std::string& base_dir,
+                          ClimberConfig& out, std::string& error) {
+  ClimberConfig cfg = out;
+  try {
+    parse(json::parse(json_text), base_dir, cfg);
+  } catch (const json::parse_error& e) {
+    // nlohmann's parse errors quote a position, never the document itself.
+    error = std::string("config is not valid JSON: ") + e.what();
+    return false;
+  } catch (const json::exception& e) {
+    error = std::string("config: ") + e.what();
+    return false;
+  } catch (const ConfigError& e) {
+    error = e.message;
+    return false;
+  }
+  out = std::move(cfg);
+  return true;
+}
+
+bool load_climber_config(const std::string& path, ClimberConfig& out, std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = "cannot read config file " + path;
+    return false;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string dir = std::filesystem::absolute(path).parent_path().string();
+  if (!parse_climber_config(text.str(), dir, out, error)) {
+    error = path + ": " + error;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace mtop::climber
