@@ -165,8 +165,8 @@ bool parse_climber_config(const std::string& json_text, const std::string& base_
   try {
     parse(json::parse(json_text), base_dir, cfg);
   } catch (const json::parse_error& e) {
-    // nlohmann's parse errors quote a position, never the document itself.
-    error = std::string("config is not valid JSON: ") + e.what();
+    // Only the position: nlohmann's message quotes the text it choked on, which may be a secret.
+    error = "config is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")";
     return false;
   } catch (const json::exception& e) {
     error = std::string("config: ") + e.what();

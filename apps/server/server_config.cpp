@@ -164,7 +164,8 @@ bool parse_server_config(const std::string& json_text, const std::string& base_d
     const json root = json::parse(json_text);
     parse(root, base_dir, cfg);
   } catch (const json::parse_error& e) {
-    error = std::string("config is not valid JSON: ") + e.what();
+    // Only the position: nlohmann's message quotes the text it choked on, which may be a secret.
+    error = "config is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")";
     return false;
   } catch (const json::exception& e) {
     error = std::string("config: ") + e.what();
