@@ -37,6 +37,7 @@ enum class Errc : int {
   socks_bad_credentials = 35,   ///< RFC 1929 ULEN or PLEN is 0
   socks_auth_failed = 36,       ///< credentials rejected (the machine's own decision)
   socks_no_acceptable_method = 37,  ///< the client offers no method we accept
+  socks_command_not_supported = 38,  ///< CMD is not CONNECT (BIND, UDP ASSOCIATE, unknown)
 
   // --- peer: HTTP proxy request -------------------------------------------------------------
   http_bad_request = 50,        ///< malformed request line or header line

@@ -25,6 +25,7 @@ std::string_view errc_message(Errc e) noexcept {
     case Errc::socks_bad_credentials: return "SOCKS: empty username or password";
     case Errc::socks_auth_failed: return "SOCKS: authentication failed";
     case Errc::socks_no_acceptable_method: return "SOCKS: no acceptable authentication method";
+    case Errc::socks_command_not_supported: return "SOCKS: command not supported";
     case Errc::http_bad_request: return "HTTP: malformed request";
     case Errc::http_header_too_large: return "HTTP: request head too large";
     case Errc::http_too_many_headers: return "HTTP: too many header lines";
