@@ -1,0 +1,70 @@
+// Encoders and decoders of the two MTop messages (docs/PROTOCOL.md): the auth message the
+// client sends first, and the two-byte response of the server.
+//
+// Decoders are stateless over "all bytes received so far": call them again with a longer
+// prefix when they ask for more. Their promises, for any input:
+// - a truncated prefix of a valid message gives "need more" (never an error);
+// - an error is reported as soon as the offending byte is present (VER=0x02 is bad_version
+//   after one byte), and the same error for every longer input;
+// - a complete message reports how many bytes it used; what follows is not looked at (it is
+//   early payload / payload for the caller).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "mtop/address.hpp"
+#include "mtop/bytes.hpp"
+#include "mtop/protocol.hpp"
+#include "mtop/result.hpp"
+
+namespace mtop {
+
+/// The auth message, decoded. `password` is a secret: call wipe_password() when done with it.
+struct AuthMessage {
+  Method method = Method::connect;
+  std::string username;  ///< 1-255 opaque bytes
+  std::string password;  ///< 1-255 opaque bytes
+  Address target;        ///< port 1-65535; a domain passes is_valid_domain()
+
+  /// Overwrites the password's bytes (including its spare capacity) and empties it.
+  void wipe_password() noexcept;
+
+  friend bool operator==(const AuthMessage&, const AuthMessage&) = default;
+};
+
+/// The result of a decoder that did not fail: either "need more bytes" (no message), or a
+/// message and the number of bytes of the input it used.
+template <class T>
+struct Decoded {
+  std::optional<T> message;  ///< empty: the input is a valid prefix, feed more
+  std::size_t size = 0;      ///< bytes used by the message (0 when there is none)
+
+  bool complete() const noexcept { return message.has_value(); }
+};
+
+/// Appends the encoded auth message to `out`.
+/// Errors (nothing is appended): Errc::invalid_argument if a field is out of range (method
+/// not CONNECT, username or password empty or longer than 255 bytes, an unknown address type,
+/// a domain rejected by is_valid_domain(), port 0).
+Result<void> encode_auth(const AuthMessage& msg, Bytes& out);
+
+/// Appends VER + STATUS to `out`. Errors: Errc::invalid_argument for an unknown status.
+Result<void> encode_response(Status status, Bytes& out);
+
+/// Decodes an auth message from the start of `in` (the bytes received so far).
+/// Errors (peer): bad_version, bad_method, bad_username, bad_password, bad_address_type,
+/// bad_domain, bad_port. Never reads past kMaxAuthMessageSize bytes.
+Result<Decoded<AuthMessage>> decode_auth(ByteView in);
+
+/// Decodes a response from the start of `in`. Errors (peer): bad_version, bad_status.
+Result<Decoded<Status>> decode_response(ByteView in);
+
+/// Overwrites every byte of `s` (size and spare capacity) in a way the compiler keeps, then
+/// empties it. For secrets; the allocation is kept.
+void secure_wipe(std::string& s) noexcept;
+/// The same for a byte buffer.
+void secure_wipe(Bytes& b) noexcept;
+
+}  // namespace mtop
