@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "uv/handle.hpp"
 
@@ -49,5 +50,14 @@ using ConnectCallback = std::function<void(ConnectResult)>;
 std::unique_ptr<ConnectAttempt> connect_tcp(uv_loop_t* loop, const std::string& host,
                                             std::uint16_t port, const ConnectOptions& options,
                                             ConnectCallback cb);
+
+/// Like connect_tcp, without DNS: tries `addresses` (AF_INET / AF_INET6, port included) in the
+/// given order, each through `options.allow`, under `options.timeout_ms`. For a caller that
+/// already has addresses (a config listing several, or its own resolver). An empty list fails
+/// with UV_EINVAL. Same callback promise as connect_tcp.
+std::unique_ptr<ConnectAttempt> connect_tcp_addresses(uv_loop_t* loop,
+                                                      std::vector<sockaddr_storage> addresses,
+                                                      const ConnectOptions& options,
+                                                      ConnectCallback cb);
 
 }  // namespace mtop::io

@@ -1,0 +1,87 @@
+#include "uv/tcp_listener.hpp"
+
+#include <utility>
+
+#include "uv/sockaddr.hpp"
+#include "uv/tcp_stream.hpp"
+#include "uv/uv_error.hpp"
+
+namespace mtop::io {
+
+TcpListener::Outcome TcpListener::listen(uv_loop_t* loop, const std::string& host,
+                                         std::uint16_t port, AcceptCallback cb,
+                                         const ListenOptions& options) {
+  return listen_raw(
+      loop, host, port,
+      [cb = std::move(cb)](UvHandle<uv_tcp_t> tcp) {
+        if (auto s = TcpStream::adopt(std::move(tcp))) cb(std::move(s));
+      },
+      options);
+}
+
+TcpListener::Outcome TcpListener::listen_raw(uv_loop_t* loop, const std::string& host,
+                                             std::uint16_t port, RawAcceptCallback cb,
+                                             const ListenOptions& options) {
+  Outcome out;
+  sockaddr_storage addr;
+  if (!ip_literal_to_sockaddr(host, port, &addr)) {
+    out.uv_status = UV_EINVAL;
+    out.error = "not an IP address: " + host;
+    return out;
+  }
+  const std::string where = sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr));
+  std::unique_ptr<TcpListener> l(new TcpListener(options.nodelay, std::move(cb)));
+  auto tcp = UvHandle<uv_tcp_t>::make();
+  int rc = uv_tcp_init_ex(loop, tcp.get(), addr.ss_family);
+  if (rc < 0) {
+    tcp.release_uninitialised();
+    out.uv_status = rc;
+    out.error = "socket " + where + ": " + uv_reason(rc);
+    return out;
+  }
+  l->tcp_ = std::move(tcp);
+  l->tcp_->data = l.get();
+  const unsigned flags = addr.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+  rc = uv_tcp_bind(l->tcp_.get(), reinterpret_cast<sockaddr*>(&addr), flags);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(l->tcp_.get()), options.backlog,
+                   &TcpListener::on_connection);
+  }
+  if (rc < 0) {
+    out.uv_status = rc;
+    out.error = "listen " + where + ": " + uv_reason(rc);
+    return out;  // `l` closes the handle
+  }
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  if (uv_tcp_getsockname(l->tcp_.get(), reinterpret_cast<sockaddr*>(&bound), &len) == 0) {
+    l->port_ = sockaddr_port(reinterpret_cast<sockaddr*>(&bound));
+    l->local_ = sockaddr_to_string(reinterpret_cast<sockaddr*>(&bound));
+  } else {
+    l->port_ = port;
+    l->local_ = where;
+  }
+  out.listener = std::move(l);
+  return out;
+}
+
+TcpListener::~TcpListener() { stop(); }
+
+void TcpListener::stop() { tcp_.reset(); }
+
+void TcpListener::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<TcpListener*>(server->data);
+  // status < 0: a failed accept (EMFILE and the like); libuv keeps listening, so do we.
+  if (!self || status < 0) return;
+  auto client = UvHandle<uv_tcp_t>::make();
+  if (uv_tcp_init(server->loop, client.get()) < 0) {
+    client.release_uninitialised();
+    return;
+  }
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(client.get())) < 0) return;
+  if (self->nodelay_) uv_tcp_nodelay(client.get(), 1);
+  // The callback may stop or destroy the listener: nothing of *self is used after it.
+  self->cb_(std::move(client));
+}
+
+}  // namespace mtop::io

@@ -1,0 +1,64 @@
+// TcpListener: accepts TCP connections on one IPv4 or IPv6 address.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "uv/handle.hpp"
+#include "uv/stream.hpp"
+
+namespace mtop::io {
+
+struct ListenOptions {
+  int backlog = 511;   ///< listen(2) backlog
+  bool nodelay = true; ///< TCP_NODELAY on every accepted socket
+};
+
+class TcpListener final : public StreamAcceptor {
+ public:
+  /// Receives each accepted connection as a raw handle (the TLS layer wraps it itself).
+  using RawAcceptCallback = std::function<void(UvHandle<uv_tcp_t> tcp)>;
+
+  /// Outcome of listen(): `listener` on success; otherwise `uv_status` (< 0) and a short
+  /// `error` ("bind 127.0.0.1:80: address already in use", "not an IP address: x").
+  struct Outcome {
+    std::unique_ptr<TcpListener> listener;
+    int uv_status = 0;
+    std::string error;
+  };
+
+  /// Listens on `host` (an IPv4 or IPv6 literal, no brackets; "0.0.0.0" / "::" for all) and
+  /// `port` (0: the OS picks one, see port()). IPv6 sockets are IPV6_V6ONLY, so "0.0.0.0" and
+  /// "::" can both be bound to one port. Each accepted connection goes to `cb` as a
+  /// TcpStream; `cb` runs on the loop and may call stop() or destroy the listener.
+  static Outcome listen(uv_loop_t* loop, const std::string& host, std::uint16_t port,
+                        AcceptCallback cb, const ListenOptions& options = {});
+  /// The same, handing over the connected handle instead of a stream.
+  static Outcome listen_raw(uv_loop_t* loop, const std::string& host, std::uint16_t port,
+                            RawAcceptCallback cb, const ListenOptions& options = {});
+
+  ~TcpListener() override;
+
+  /// The bound port (the OS's choice when 0 was asked for).
+  std::uint16_t port() const noexcept { return port_; }
+  /// "ip:port" actually bound, for logs.
+  const std::string& local_name() const noexcept { return local_; }
+  /// Stops accepting and closes the socket. Idempotent; no callback follows.
+  void stop() override;
+
+ private:
+  TcpListener(bool nodelay, RawAcceptCallback cb) : nodelay_(nodelay), cb_(std::move(cb)) {}
+  static void on_connection(uv_stream_t* server, int status);
+
+  UvHandle<uv_tcp_t> tcp_;
+  bool nodelay_;
+  RawAcceptCallback cb_;
+  std::uint16_t port_ = 0;
+  std::string local_;
+};
+
+}  // namespace mtop::io
