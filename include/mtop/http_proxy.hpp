@@ -124,6 +124,7 @@ struct ProxyRequest {
   std::string forward_head;
 
   bool is_connect() const noexcept { return !target.absolute; }
+  friend bool operator==(const ProxyRequest&, const ProxyRequest&) = default;
 };
 
 /// Incremental parser of one proxy request head.
