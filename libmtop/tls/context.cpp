@@ -1,0 +1,212 @@
+#include "tls/context.hpp"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "tls/engine.hpp"
+
+namespace mtop::tls {
+
+std::string last_ossl_error(const char* fallback) {
+  unsigned long e = ERR_peek_last_error();
+  std::string out;
+  if (e != 0) {
+    const char* reason = ERR_reason_error_string(e);
+    out = reason ? reason : "error " + std::to_string(ERR_GET_REASON(e));
+  } else {
+    out = fallback;
+  }
+  ERR_clear_error();
+  return out;
+}
+
+namespace {
+
+// TLS 1.3 suites in our order of preference: AES-128-GCM first (fast with AES-NI, and
+// what the QUIC side uses), then AES-256-GCM, then ChaCha20 for CPUs without AES-NI.
+constexpr const char* kCipherSuites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
+// Never prompt on the terminal for a key passphrase: a server must fail, not block.
+int no_passphrase(char*, int, int, void*) { return 0; }
+
+// Fails with "<what> 'path': cannot open: <strerror>" when the file cannot be read, so the
+// user sees the OS reason rather than OpenSSL's "system lib".
+bool check_readable(const char* what, const std::string& path, std::string* error) {
+  if (path.empty()) {
+    *error = std::string(what) + ": not set";
+    return false;
+  }
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    *error = std::string(what) + " '" + path + "': cannot open: " + std::strerror(errno);
+    return false;
+  }
+  std::fclose(f);
+  return true;
+}
+
+// Decodes standard base64 of exactly 32 bytes (44 characters with one '=').
+bool decode_pin(const std::string& text, std::array<std::uint8_t, 32>* out) {
+  if (text.size() != 44 || text[43] != '=' || text[42] == '=') return false;
+  unsigned char buf[33];
+  int n = EVP_DecodeBlock(buf, reinterpret_cast<const unsigned char*>(text.data()), 44);
+  if (n != 33) return false;  // EVP_DecodeBlock counts the padding as a zero byte
+  std::memcpy(out->data(), buf, 32);
+  return true;
+}
+
+// OpenSSL hands us each new client session (TLS 1.3: each NewSessionTicket). Returning 1
+// means we took the reference.
+int on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* ctx = static_cast<ClientContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  auto* engine = static_cast<Engine*>(SSL_get_app_data(ssl));
+  if (!ctx || !engine || !ctx->resumption() || engine->session_key().empty()) return 0;
+  if (!SSL_SESSION_is_resumable(session)) return 0;
+  ctx->store_session(engine->session_key(), SslSessionPtr(session));
+  return 1;
+}
+
+}  // namespace
+
+bool ContextBase::init_common(const SSL_METHOD* method, std::string* error) {
+  ctx_.reset(SSL_CTX_new(method));
+  bio_method_ = make_engine_bio_method();
+  if (!ctx_ || !bio_method_) {
+    *error = "tls context: " + last_ossl_error("out of memory");
+    return false;
+  }
+  SSL_CTX* c = ctx_.get();
+  if (SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) != 1 ||
+      SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1 ||
+      SSL_CTX_set_ciphersuites(c, kCipherSuites) != 1) {
+    *error = "tls context: " + last_ossl_error("cannot set TLS 1.3 parameters");
+    return false;
+  }
+  // Free the record buffers whenever a connection is idle: thousands of idle tunnels must not
+  // hold 2 x 17 KiB each. Our BIO never refuses a write, so SSL_write never half-completes.
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_default_passwd_cb(c, no_passphrase);
+  return true;
+}
+
+std::shared_ptr<ServerContext> ServerContext::create(const TlsServerConfig& config,
+                                                     std::string* error) {
+  std::shared_ptr<ServerContext> self(new ServerContext());
+  if (!self->init_common(TLS_server_method(), error)) return nullptr;
+  SSL_CTX* c = self->ctx_.get();
+  ERR_clear_error();
+  if (!check_readable("cert_chain_file", config.cert_chain_file, error)) return nullptr;
+  if (SSL_CTX_use_certificate_chain_file(c, config.cert_chain_file.c_str()) != 1) {
+    *error = "cert_chain_file '" + config.cert_chain_file + "': bad PEM (" +
+             last_ossl_error("no certificate") + ")";
+    return nullptr;
+  }
+  if (!check_readable("key_file", config.key_file, error)) return nullptr;
+  if (SSL_CTX_use_PrivateKey_file(c, config.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    std::string reason = last_ossl_error("no private key");
+    // OpenSSL already compares the key with the certificate while loading it.
+    if (reason == "key values mismatch") {
+      *error = "key_file '" + config.key_file + "': key does not match the certificate";
+    } else {
+      *error = "key_file '" + config.key_file + "': bad PEM (" + reason + ")";
+    }
+    return nullptr;
+  }
+  if (SSL_CTX_check_private_key(c) != 1) {
+    ERR_clear_error();
+    *error = "key_file '" + config.key_file + "': key does not match the certificate";
+    return nullptr;
+  }
+  // Resumption is stateless in TLS 1.3 (tickets encrypted with this context's keys): no
+  // server-side session cache, so no per-connection state survives the connection.
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+  return self;
+}
+
+std::shared_ptr<ClientContext> ClientContext::create(const TlsClientConfig& config,
+                                                     std::string* error) {
+  std::shared_ptr<ClientContext> self(new ClientContext());
+  if (!self->init_common(TLS_client_method(), error)) return nullptr;
+  SSL_CTX* c = self->ctx_.get();
+  self->config_ = config;
+  ERR_clear_error();
+  if (!config.spki_pin.empty()) {
+    if (!decode_pin(config.spki_pin, &self->pin_)) {
+      *error = "spki_pin: not base64 of 32 bytes (a pin-sha256 value)";
+      return nullptr;
+    }
+    self->has_pin_ = true;
+  }
+  if (!config.insecure) {
+    if (config.ca_file.empty()) {
+      if (SSL_CTX_set_default_verify_paths(c) != 1) {
+        *error = "system trust store: " + last_ossl_error("cannot load");
+        return nullptr;
+      }
+    } else {
+      if (!check_readable("ca_file", config.ca_file, error)) return nullptr;
+      if (SSL_CTX_load_verify_file(c, config.ca_file.c_str()) != 1) {
+        *error = "ca_file '" + config.ca_file + "': bad PEM (" +
+                 last_ossl_error("no certificate") + ")";
+        return nullptr;
+      }
+    }
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+  } else {
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+  }
+  SSL_CTX_set_app_data(c, self.get());
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(c, on_new_session);
+  return self;
+}
+
+bool ClientContext::pin_matches(X509* cert) const {
+  if (!has_pin_) return true;
+  if (!cert) return false;
+  unsigned char* der = nullptr;
+  int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+  if (len <= 0) return false;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(der, static_cast<size_t>(len), digest);
+  OPENSSL_free(der);
+  return CRYPTO_memcmp(digest, pin_.data(), pin_.size()) == 0;
+}
+
+void ClientContext::store_session(const std::string& key, SslSessionPtr session) {
+  auto it = sessions_.find(key);
+  if (it == sessions_.end()) {
+    // Bound the number of servers remembered: forget an arbitrary one when full.
+    if (sessions_.size() >= kMaxServers) sessions_.erase(sessions_.begin());
+    it = sessions_.emplace(key, std::deque<SslSessionPtr>{}).first;
+  }
+  auto& q = it->second;
+  if (q.size() >= kTicketsPerServer) q.pop_front();
+  q.push_back(std::move(session));
+}
+
+SslSessionPtr ClientContext::take_session(const std::string& key) {
+  auto it = sessions_.find(key);
+  if (it == sessions_.end()) return nullptr;
+  SslSessionPtr s = std::move(it->second.back());  // the newest ticket lives longest
+  it->second.pop_back();
+  if (it->second.empty()) sessions_.erase(it);
+  return s;
+}
+
+std::size_t ClientContext::cached_sessions() const noexcept {
+  std::size_t n = 0;
+  for (const auto& [key, q] : sessions_) n += q.size();
+  return n;
+}
+
+}  // namespace mtop::tls

@@ -1,0 +1,88 @@
+// TLS contexts: one SSL_CTX per configuration, shared by every connection made with it.
+// TLS 1.3 only (AES-128-GCM first), SSL_MODE_RELEASE_BUFFERS so an idle connection keeps no
+// record buffers. The client context also keeps a small session-ticket cache keyed by server,
+// so that the next tunnel to the same server resumes instead of doing a full handshake.
+//
+// Contexts are used on one loop thread (the session cache is not locked).
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "tls/config.hpp"
+#include "tls/ossl.hpp"
+
+namespace mtop::tls {
+
+/// What both sides share: the SSL_CTX and the BIO method the engine reads and writes through.
+class ContextBase {
+ public:
+  ContextBase(const ContextBase&) = delete;
+  ContextBase& operator=(const ContextBase&) = delete;
+  virtual ~ContextBase() = default;
+
+  SSL_CTX* native() const noexcept { return ctx_.get(); }
+  const BIO_METHOD* bio_method() const noexcept { return bio_method_.get(); }
+
+ protected:
+  ContextBase() = default;
+  /// Creates the SSL_CTX and BIO method with the settings both sides share; false + *error.
+  bool init_common(const SSL_METHOD* method, std::string* error);
+
+  SslCtxPtr ctx_;
+  BioMethodPtr bio_method_;
+};
+
+class ServerContext : public ContextBase {
+ public:
+  /// Loads the certificate chain and key and checks that they match. Returns null and sets
+  /// *error ("cert_chain_file 'x': cannot open: No such file or directory", "key_file 'x': bad
+  /// PEM (no start line)", "key does not match the certificate", ...) on failure.
+  static std::shared_ptr<ServerContext> create(const TlsServerConfig& config, std::string* error);
+
+ private:
+  ServerContext() = default;
+};
+
+class ClientContext : public ContextBase {
+ public:
+  /// Builds the trust store (ca_file or the system store) and decodes the pin. Returns null
+  /// and sets *error ("ca_file 'x': cannot open: ...", "spki_pin: not base64 of 32 bytes").
+  static std::shared_ptr<ClientContext> create(const TlsClientConfig& config, std::string* error);
+
+  const TlsClientConfig& config() const noexcept { return config_; }
+
+  /// True when no pin is configured, or the SHA-256 of `cert`'s SubjectPublicKeyInfo equals it.
+  bool pin_matches(X509* cert) const;
+
+  /// Session cache: up to kTicketsPerServer tickets per key, kMaxServers keys. TLS 1.3 tickets
+  /// are used once each (take_session removes it); the server sends fresh ones on every
+  /// connection, so the cache refills itself.
+  static constexpr std::size_t kTicketsPerServer = 4;
+  static constexpr std::size_t kMaxServers = 64;
+  void store_session(const std::string& key, SslSessionPtr session);
+  SslSessionPtr take_session(const std::string& key);
+  std::size_t cached_sessions() const noexcept;
+
+  /// Turns resumption off (tickets are neither stored nor offered); on by default.
+  void set_resumption(bool on) noexcept { resumption_ = on; }
+  bool resumption() const noexcept { return resumption_; }
+
+ private:
+  ClientContext() = default;
+
+  TlsClientConfig config_;
+  bool has_pin_ = false;
+  std::array<std::uint8_t, 32> pin_{};
+  bool resumption_ = true;
+  std::unordered_map<std::string, std::deque<SslSessionPtr>> sessions_;
+};
+
+}  // namespace mtop::tls

@@ -1,0 +1,296 @@
+#include "tls/engine.hpp"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace mtop::tls {
+
+// --- the BIO between OpenSSL and the engine's buffers ------------------------------------
+
+int engine_bio_read(BIO* bio, char* buf, int len) {
+  BIO_clear_retry_flags(bio);
+  auto* e = static_cast<Engine*>(BIO_get_data(bio));
+  if (!e || len <= 0) return 0;
+  std::size_t want = static_cast<std::size_t>(len);
+  std::size_t got = 0;
+  if (e->in_off_ < e->in_.size()) {
+    std::size_t n = std::min(want, e->in_.size() - e->in_off_);
+    std::memcpy(buf, e->in_.data() + e->in_off_, n);
+    e->in_off_ += n;
+    got += n;
+    if (e->in_off_ == e->in_.size()) {
+      Bytes().swap(e->in_);  // give the memory back: idle connections hold no input buffer
+      e->in_off_ = 0;
+    }
+  }
+  if (got < want && !e->borrowed_.empty()) {
+    std::size_t n = std::min(want - got, e->borrowed_.size());
+    std::memcpy(buf + got, e->borrowed_.data(), n);
+    e->borrowed_ = e->borrowed_.subspan(n);
+    got += n;
+  }
+  if (got == 0) {
+    BIO_set_retry_read(bio);  // "would block": wait for the next handle_ciphertext()
+    return -1;
+  }
+  return static_cast<int>(got);
+}
+
+int engine_bio_write(BIO* bio, const char* buf, int len) {
+  BIO_clear_retry_flags(bio);
+  auto* e = static_cast<Engine*>(BIO_get_data(bio));
+  if (!e || len <= 0) return 0;
+  const auto* p = reinterpret_cast<const std::uint8_t*>(buf);
+  e->out_.insert(e->out_.end(), p, p + len);
+  return len;
+}
+
+long engine_bio_ctrl(BIO* bio, int cmd, long, void*) {
+  auto* e = static_cast<Engine*>(BIO_get_data(bio));
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;
+    case BIO_CTRL_PENDING:
+      return e ? static_cast<long>(e->in_.size() - e->in_off_ + e->borrowed_.size()) : 0;
+    case BIO_CTRL_WPENDING:
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+namespace {
+int engine_bio_create(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+int engine_bio_destroy(BIO*) { return 1; }
+}  // namespace
+
+BioMethodPtr make_engine_bio_method() {
+  BioMethodPtr m(BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mtop tls engine"));
+  if (!m) return nullptr;
+  if (BIO_meth_set_read(m.get(), engine_bio_read) != 1 ||
+      BIO_meth_set_write(m.get(), engine_bio_write) != 1 ||
+      BIO_meth_set_ctrl(m.get(), engine_bio_ctrl) != 1 ||
+      BIO_meth_set_create(m.get(), engine_bio_create) != 1 ||
+      BIO_meth_set_destroy(m.get(), engine_bio_destroy) != 1) {
+    return nullptr;
+  }
+  return m;
+}
+
+// --- construction ------------------------------------------------------------------------
+
+namespace {
+bool is_ip_literal(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+}  // namespace
+
+bool Engine::init(SSL_CTX* ctx, const BIO_METHOD* method, std::string* error) {
+  ERR_clear_error();
+  ssl_.reset(SSL_new(ctx));
+  BIO* bio = ssl_ ? BIO_new(method) : nullptr;
+  if (!bio) {
+    *error = "tls: " + last_ossl_error("out of memory");
+    return false;
+  }
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl_.get(), bio, bio);  // one BIO both ways; the SSL owns it
+  SSL_set_app_data(ssl_.get(), this);
+  return true;
+}
+
+std::unique_ptr<Engine> Engine::server(std::shared_ptr<const ServerContext> ctx,
+                                       std::string* error) {
+  std::unique_ptr<Engine> e(new Engine());
+  if (!e->init(ctx->native(), ctx->bio_method(), error)) return nullptr;
+  e->server_ctx_ = std::move(ctx);
+  SSL_set_accept_state(e->ssl_.get());
+  return e;
+}
+
+std::unique_ptr<Engine> Engine::client(std::shared_ptr<ClientContext> ctx,
+                                       const std::string& server_name, std::string session_key,
+                                       std::string* error) {
+  const bool verify = !ctx->config().insecure;
+  if (verify && server_name.empty()) {
+    *error = "tls: no server name to verify the certificate against";
+    return nullptr;
+  }
+  std::unique_ptr<Engine> e(new Engine());
+  if (!e->init(ctx->native(), ctx->bio_method(), error)) return nullptr;
+  SSL* ssl = e->ssl_.get();
+  if (!server_name.empty()) {
+    bool ok = true;
+    if (is_ip_literal(server_name)) {
+      // RFC 6066: no IP literals in SNI. The certificate must carry the IP as an IP SAN.
+      if (verify) ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name.c_str()) == 1;
+    } else {
+      ok = SSL_set_tlsext_host_name(ssl, server_name.c_str()) == 1;
+      if (ok && verify) {
+        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ok = SSL_set1_host(ssl, server_name.c_str()) == 1;
+      }
+    }
+    if (!ok) {
+      *error = "tls: bad server name '" + server_name + "'";
+      ERR_clear_error();
+      return nullptr;
+    }
+  }
+  if (ctx->resumption() && !session_key.empty()) {
+    e->session_key_ = std::move(session_key);
+    if (SslSessionPtr s = ctx->take_session(e->session_key_)) SSL_set_session(ssl, s.get());
+  }
+  e->client_ctx_ = std::move(ctx);
+  SSL_set_connect_state(ssl);
+  return e;
+}
+
+Engine::~Engine() {
+  // The SSL frees its BIO; make sure no callback can reach this half-destroyed engine.
+  if (ssl_) {
+    BIO* bio = SSL_get_rbio(ssl_.get());
+    if (bio) BIO_set_data(bio, nullptr);
+    SSL_set_app_data(ssl_.get(), nullptr);
+  }
+}
+
+// --- input -------------------------------------------------------------------------------
+
+void Engine::handle_ciphertext(ByteView in) {
+  retain_input();
+  borrowed_ = in;
+}
+
+void Engine::retain_input() {
+  if (borrowed_.empty()) return;
+  if (in_off_ > 0) {
+    in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_off_));
+    in_off_ = 0;
+  }
+  in_.insert(in_.end(), borrowed_.begin(), borrowed_.end());
+  borrowed_ = {};
+}
+
+bool Engine::has_pending_input() const {
+  return in_off_ < in_.size() || !borrowed_.empty() || (ssl_ && SSL_has_pending(ssl_.get()));
+}
+
+// --- progress ----------------------------------------------------------------------------
+
+std::string Engine::verify_error() const {
+  long v = SSL_get_verify_result(ssl_.get());
+  if (v == X509_V_OK) return {};
+  if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+    return "certificate verify failed: the certificate is not for this server name";
+  }
+  return std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);
+}
+
+Engine::Status Engine::fail_from(int ret, const char* what) {
+  int err = SSL_get_error(ssl_.get(), ret);
+  if (err == SSL_ERROR_WANT_READ) {
+    ERR_clear_error();
+    return Status::want_input;
+  }
+  failed_ = true;
+  if (client_ctx_ && !done_ && !client_ctx_->config().insecure) {
+    std::string v = verify_error();
+    if (!v.empty()) {
+      error_ = std::move(v);
+      ERR_clear_error();
+      return Status::failed;
+    }
+  }
+  if (err == SSL_ERROR_ZERO_RETURN) {
+    error_ = std::string(what) + ": peer closed";
+    ERR_clear_error();
+  } else {
+    error_ = std::string(what) + ": " + last_ossl_error("protocol error");
+  }
+  return Status::failed;
+}
+
+Engine::Status Engine::handshake() {
+  if (failed_) return Status::failed;
+  if (done_) return Status::ok;
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl_.get());
+  if (r != 1) return fail_from(r, "handshake");
+  if (client_ctx_ && !client_ctx_->pin_matches(SSL_get0_peer_certificate(ssl_.get()))) {
+    failed_ = true;
+    error_ = "pin mismatch";
+    return Status::failed;
+  }
+  done_ = true;
+  return Status::ok;
+}
+
+bool Engine::resumed() const { return ssl_ && SSL_session_reused(ssl_.get()) == 1; }
+
+Engine::Status Engine::read(std::span<std::uint8_t> out, std::size_t* n) {
+  *n = 0;
+  if (failed_) return Status::failed;
+  while (*n < out.size()) {
+    ERR_clear_error();
+    std::size_t got = 0;
+    int r = SSL_read_ex(ssl_.get(), out.data() + *n, out.size() - *n, &got);
+    if (r == 1) {
+      *n += got;
+      continue;
+    }
+    int err = SSL_get_error(ssl_.get(), r);
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      ERR_clear_error();
+      return Status::closed;
+    }
+    return fail_from(r, "tls");
+  }
+  return Status::ok;
+}
+
+bool Engine::write(ByteView in) {
+  if (failed_ || sent_close_) return false;
+  while (!in.empty()) {
+    ERR_clear_error();
+    std::size_t written = 0;
+    int r = SSL_write_ex(ssl_.get(), in.data(), in.size(), &written);
+    if (r != 1) {
+      fail_from(r, "tls write");
+      failed_ = true;
+      return false;
+    }
+    in = in.subspan(written);
+  }
+  return true;
+}
+
+bool Engine::close_notify() {
+  if (failed_) return false;
+  if (sent_close_) return true;
+  ERR_clear_error();
+  int r = SSL_shutdown(ssl_.get());
+  if (r < 0) {
+    fail_from(r, "tls shutdown");
+    failed_ = true;
+    return false;
+  }
+  sent_close_ = true;
+  return true;
+}
+
+Bytes Engine::take_output() {
+  Bytes r;
+  r.swap(out_);
+  return r;
+}
+
+}  // namespace mtop::tls

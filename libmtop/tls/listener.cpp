@@ -1,0 +1,96 @@
+#include "tls/listener.hpp"
+
+#include <utility>
+
+#include "tls/engine.hpp"
+#include "tls/tls_stream.hpp"
+#include "uv/sockaddr.hpp"
+
+namespace mtop::tls {
+
+TlsListener::TlsListener(uv_loop_t* loop, std::shared_ptr<ServerContext> ctx,
+                         TlsListenerOptions options, AcceptCallback cb)
+    : loop_(loop),
+      ctx_(std::move(ctx)),
+      options_(options),
+      cb_(std::move(cb)),
+      buffers_(std::make_shared<ReadBuffers>()) {}
+
+std::unique_ptr<TlsListener> TlsListener::create(uv_loop_t* loop,
+                                                 std::shared_ptr<ServerContext> ctx,
+                                                 const std::string& host, std::uint16_t port,
+                                                 const TlsListenerOptions& options,
+                                                 AcceptCallback cb, std::string* error) {
+  if (!ctx || !cb) {
+    *error = "tls listener: no context or callback";
+    return nullptr;
+  }
+  std::unique_ptr<TlsListener> self(new TlsListener(loop, std::move(ctx), options, std::move(cb)));
+  io::ListenOptions lo;
+  lo.backlog = options.backlog;
+  TlsListener* raw = self.get();
+  auto out = io::TcpListener::listen_raw(
+      loop, host, port, [raw](io::UvHandle<uv_tcp_t> tcp) { raw->on_tcp(std::move(tcp)); }, lo);
+  if (!out.listener) {
+    *error = out.error;
+    return nullptr;
+  }
+  self->tcp_ = std::move(out.listener);
+  self->port_ = self->tcp_->port();
+  self->local_ = self->tcp_->local_name();
+  return self;
+}
+
+TlsListener::~TlsListener() { stop(); }
+
+std::uint16_t TlsListener::port() const noexcept { return port_; }
+const std::string& TlsListener::local_name() const noexcept { return local_; }
+
+void TlsListener::stop() {
+  tcp_.reset();
+  // close() never calls back, so the set is not modified while we walk it.
+  auto pending = std::move(handshaking_);
+  handshaking_.clear();
+  for (TlsStream* s : pending) s->close();
+}
+
+void TlsListener::report(std::string_view peer, std::string_view reason) {
+  if (on_failure_) on_failure_(peer, reason);
+}
+
+void TlsListener::on_tcp(io::UvHandle<uv_tcp_t> tcp) {
+  if (handshaking_.size() >= options_.max_handshakes) {
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    std::string peer = uv_tcp_getpeername(tcp.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0
+                           ? io::sockaddr_to_string(reinterpret_cast<sockaddr*>(&ss))
+                           : "?";
+    tcp.reset();  // closes the socket
+    report(peer, "too many handshakes");
+    return;
+  }
+  std::string error;
+  auto engine = Engine::server(ctx_, &error);
+  if (!engine) {
+    report("?", error);
+    return;
+  }
+  TlsStream* s = TlsStream::start(
+      loop_, std::move(tcp), std::move(engine), buffers_, options_.handshake_timeout_ms,
+      [this](TlsStream* stream, std::string err) { on_handshake(stream, std::move(err)); });
+  handshaking_.insert(s);
+}
+
+void TlsListener::on_handshake(TlsStream* stream, std::string error) {
+  handshaking_.erase(stream);
+  if (!error.empty()) {
+    std::string peer = stream->peer_name();
+    stream->close();
+    report(peer, error);
+    return;
+  }
+  // Last thing done: the callback may destroy this listener.
+  cb_(io::StreamPtr(stream));
+}
+
+}  // namespace mtop::tls

@@ -1,0 +1,109 @@
+// TlsStream: io::Stream over a TLS 1.3 connection on a uv_tcp_t it owns.
+//
+// Theory of operation: a TlsStream is born handshaking (made by TlsListener or TlsDialer),
+// reports the outcome once through the handshake callback, and only then becomes a Stream
+// for its owner. Socket bytes go from the shared read buffer into the Engine; plaintext comes
+// out into the shared plaintext buffer and goes to on_read. Writes are encrypted at once and
+// the ciphertext is handed to uv_write, each request owning its bytes, so the stream keeps no
+// buffer while idle.
+//
+// Stream rules (uv/stream.hpp), as this transport keeps them:
+// - No callback from inside a call: errors found inside write()/shutdown(), and data or EOF
+//   left in the engine when start_read() is called, are delivered from a 0 ms timer.
+// - write_queue_size() = ciphertext not yet handed to the kernel (the plaintext is encrypted
+//   as it is accepted, so this is plaintext accepted and not yet sent, plus TLS overhead).
+// - shutdown(): close_notify after everything queued, then TCP shutdown (FIN). Reading goes on.
+// - A received close_notify is on_eof(); we may keep writing (TLS 1.3 half-close).
+// - A TCP EOF without close_notify is on_error("truncated"): the peer did not finish the
+//   stream, so the relay must not pass it on as a clean end of data.
+// - close() aborts: queued output is dropped, no callback afterwards, memory freed as soon as
+//   libuv allows.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "tls/engine.hpp"
+#include "tls/read_buffer.hpp"
+#include "uv/handle.hpp"
+#include "uv/stream.hpp"
+
+namespace mtop::tls {
+
+class TlsStream final : public io::Stream {
+ public:
+  /// Called once when the handshake ends: `error` empty = established. The callee owns the
+  /// stream from then on either way (it wraps it in a StreamPtr or close()s it).
+  using HandshakeCallback = std::function<void(TlsStream* stream, std::string error)>;
+
+  /// Takes a connected TCP handle and an engine, starts the handshake with a time-out.
+  /// The callback is never called from inside this function. The returned pointer is owned by
+  /// the caller: close() it (or hand it to a StreamPtr) to free it.
+  static TlsStream* start(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp,
+                          std::unique_ptr<Engine> engine, SharedReadBuffers buffers,
+                          std::uint64_t handshake_timeout_ms, HandshakeCallback on_done);
+
+  // io::Stream
+  void set_handler(Handler* handler) override { handler_ = handler; }
+  void start_read() override;
+  void stop_read() override;
+  void write(ByteView data) override;
+  std::size_t write_queue_size() const override;
+  void shutdown() override;
+  void close() override;
+  std::string peer_name() const override { return peer_; }
+
+  /// True if the handshake resumed a cached session (client side).
+  bool resumed() const { return engine_ && engine_->resumed(); }
+
+ private:
+  TlsStream(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
+            SharedReadBuffers buffers, HandshakeCallback on_done);
+  ~TlsStream() override = default;
+
+  // libuv entry points; each runs under an EntryGuard so close() from a callback is safe.
+  static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
+  static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write_cb(uv_write_t* req, int status);
+  static void on_shutdown_cb(uv_shutdown_t* req, int status);
+  static void on_timer_cb(uv_timer_t* t);
+
+  void handle_read(ssize_t nread);
+  void continue_handshake();
+  void finish_handshake(std::string error);
+  void pump();
+  void flush();
+  void fail(std::string reason);
+  void schedule();
+  void update_socket_reading();
+
+  struct EntryGuard;
+
+  uv_loop_t* loop_;
+  io::UvHandle<uv_tcp_t> tcp_;
+  io::UvHandle<uv_timer_t> timer_;
+  std::unique_ptr<Engine> engine_;
+  SharedReadBuffers buffers_;
+  HandshakeCallback on_done_;
+  Handler* handler_ = nullptr;
+  std::string peer_;
+  std::string error_;           ///< set by fail(), delivered by the timer
+  std::size_t in_flight_ = 0;   ///< ciphertext bytes in uv_write requests not yet completed
+  int depth_ = 0;               ///< > 0 while one of our libuv callbacks runs
+  bool handshaking_ = true;
+  bool want_read_ = false;      ///< the owner called start_read()
+  bool socket_reading_ = false;
+  bool eof_received_ = false;   ///< close_notify seen
+  bool eof_delivered_ = false;
+  bool shutdown_ = false;
+  bool above_low_water_ = false;
+  bool failed_ = false;
+  bool error_delivered_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace mtop::tls
