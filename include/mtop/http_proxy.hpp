@@ -44,7 +44,8 @@
 //   RFC 9112 section 3.2.2 says a proxy must replace a received Host with the URI's host, so
 //   any Host the client sent is dropped rather than merely kept when present.
 // - Hop-by-hop headers removed: Connection and every header named in it, Keep-Alive,
-//   Proxy-Connection, Proxy-Authorization, Proxy-Authenticate, TE, Trailer, Upgrade. But
+//   Proxy-Connection, Proxy-Authorization, Proxy-Authenticate, TE, Trailer, Upgrade, and a
+//   header named Close (a reserved name that our own `Connection: close` would designate). But
 //   Content-Length and Transfer-Encoding are always kept, even when Connection names them,
 //   because the body is forwarded byte for byte and the origin needs its framing.
 // - The other headers in their received order, as `Name: value` with CRLF (the client's name

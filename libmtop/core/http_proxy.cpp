@@ -100,10 +100,13 @@ Credentials decode_basic(std::string_view value) {
   return ok;
 }
 
+/// Headers never forwarded. "host" is replaced by the URI's authority. "close" is a reserved
+/// field name (RFC 9110 section 16.3.2.2): the `Connection: close` we add names it, so a
+/// forwarded "Close:" header would be hop-by-hop by our own head's rules.
 bool is_always_hop_by_hop(std::string_view name) noexcept {
   static constexpr std::string_view kNames[] = {
       "connection", "keep-alive", "proxy-connection", "proxy-authorization",
-      "proxy-authenticate", "te", "trailer", "upgrade", "host"};
+      "proxy-authenticate", "te", "trailer", "upgrade", "host", "close"};
   return std::any_of(std::begin(kNames), std::end(kNames),
                      [&](std::string_view n) { return iequals(n, name); });
 }
