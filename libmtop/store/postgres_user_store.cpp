@@ -1,0 +1,19 @@
+#include "store/postgres_user_store.hpp"
+
+namespace mtop::store {
+
+Result<std::unique_ptr<PostgresUserStore>> PostgresUserStore::open(uv_loop_t* loop, PostgresConfig config,
+                                                           DatabaseStoreOptions options) {
+  auto connect = [config = std::move(config)](std::string& error)
+      -> Result<std::unique_ptr<SqlConnection>> {
+    auto c = PostgresConnection::open(config, error);
+    if (!c) return c.error();
+    return std::unique_ptr<SqlConnection>(std::move(*c));
+  };
+  std::unique_ptr<PostgresUserStore> store(
+      new PostgresUserStore(loop, "postgres", std::move(connect), options));
+  if (auto r = store->start(); !r) return r.error();
+  return store;
+}
+
+}  // namespace mtop::store

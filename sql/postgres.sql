@@ -1,0 +1,14 @@
+-- MTop users, PostgreSQL. Applied by `mtop-server db init` (init_schema()); safe to run again.
+-- Times are Unix seconds (BIGINT) in every backend: expires_at NULL = never expires.
+-- NULL in max_tunnels / quota_bytes / rate_limit means "no limit".
+CREATE TABLE IF NOT EXISTS mtop_users (
+  username      VARCHAR(255) NOT NULL PRIMARY KEY CHECK (length(username) >= 1),
+  password_hash TEXT         NOT NULL,
+  enabled       BOOLEAN      NOT NULL DEFAULT TRUE,
+  expires_at    BIGINT       NULL,
+  max_tunnels   BIGINT       NULL CHECK (max_tunnels BETWEEN 0 AND 4294967295),
+  quota_bytes   BIGINT       NULL CHECK (quota_bytes >= 0),
+  used_bytes    BIGINT       NOT NULL DEFAULT 0 CHECK (used_bytes >= 0),
+  rate_limit    BIGINT       NULL CHECK (rate_limit >= 0),
+  updated_at    BIGINT       NOT NULL DEFAULT (EXTRACT(EPOCH FROM now())::BIGINT)
+);
