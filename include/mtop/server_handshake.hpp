@@ -86,7 +86,8 @@ class ServerHandshake {
   /// Drops the first `n` bytes of pending_output() (n is clamped to its size).
   void consume_output(std::size_t n) noexcept;
 
-  /// Early payload held so far (awaiting the decision), for the adapter's accounting.
+  /// Payload held and not yet reported: the early payload while awaiting the decision (never
+  /// more than Options::early_data_limit), then payload until next_event() hands it out.
   std::size_t early_data_size() const noexcept { return early_.size(); }
 
   State state() const noexcept { return state_; }
