@@ -1,0 +1,105 @@
+// Contexts from config: every bad file or value gives a clear error string, good ones load.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "tls/context.hpp"
+#include "tls_test_support.hpp"
+
+using namespace mtop::tls;
+using tls_test::Pki;
+
+namespace {
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+}  // namespace
+
+TEST_CASE("server context loads a matching chain and key", "[tls][context]") {
+  Pki pki;
+  std::string err;
+  auto ctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+  REQUIRE(ctx);
+  CHECK(err.empty());
+  CHECK(SSL_CTX_get_min_proto_version(ctx->native()) == TLS1_3_VERSION);
+  CHECK(SSL_CTX_get_max_proto_version(ctx->native()) == TLS1_3_VERSION);
+  CHECK((SSL_CTX_get_mode(ctx->native()) & SSL_MODE_RELEASE_BUFFERS) != 0);
+}
+
+TEST_CASE("server context errors name the file and the reason", "[tls][context]") {
+  Pki pki;
+  std::string err;
+
+  CHECK_FALSE(ServerContext::create({pki.dir + "/missing.pem", pki.server_key}, &err));
+  CHECK(contains(err, "cert_chain_file"));
+  CHECK(contains(err, "cannot open"));
+
+  CHECK_FALSE(ServerContext::create({pki.server_chain, pki.dir + "/missing.key"}, &err));
+  CHECK(contains(err, "key_file"));
+  CHECK(contains(err, "cannot open"));
+
+  const std::string junk = pki.dir + "/junk.pem";
+  std::ofstream(junk) << "this is not PEM\n";
+  CHECK_FALSE(ServerContext::create({junk, pki.server_key}, &err));
+  CHECK(contains(err, "bad PEM"));
+  CHECK_FALSE(ServerContext::create({pki.server_chain, junk}, &err));
+  CHECK(contains(err, "key_file"));
+  CHECK(contains(err, "bad PEM"));
+
+  CHECK_FALSE(ServerContext::create({pki.server_chain, pki.stray_key}, &err));
+  CHECK(contains(err, "key does not match the certificate"));
+
+  CHECK_FALSE(ServerContext::create({"", ""}, &err));
+  CHECK(contains(err, "not set"));
+}
+
+TEST_CASE("client context: CA file, system store, pins", "[tls][context]") {
+  Pki pki;
+  std::string err;
+  TlsClientConfig c;
+  c.ca_file = pki.ca;
+  REQUIRE(ClientContext::create(c, &err));
+
+  c.ca_file.clear();  // system store
+  REQUIRE(ClientContext::create(c, &err));
+
+  c.ca_file = pki.dir + "/nope.pem";
+  CHECK_FALSE(ClientContext::create(c, &err));
+  CHECK(contains(err, "ca_file"));
+  CHECK(contains(err, "cannot open"));
+
+  const std::string junk = pki.dir + "/junk.pem";
+  std::ofstream(junk) << "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+  c.ca_file = junk;
+  CHECK_FALSE(ClientContext::create(c, &err));
+  CHECK(contains(err, "bad PEM"));
+
+  c.ca_file = pki.ca;
+  c.spki_pin = pki.server_pin;
+  REQUIRE(ClientContext::create(c, &err));
+  for (const char* bad : {"abc", "AAAA", "not base64 at all but exactly forty-four ch=",
+                          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}) {
+    c.spki_pin = bad;
+    CHECK_FALSE(ClientContext::create(c, &err));
+    CHECK(contains(err, "spki_pin"));
+  }
+}
+
+TEST_CASE("client session cache is bounded per server and in servers", "[tls][context]") {
+  std::string err;
+  TlsClientConfig c;
+  c.insecure = true;
+  auto ctx = ClientContext::create(c, &err);
+  REQUIRE(ctx);
+  for (int i = 0; i < 10; ++i) ctx->store_session("a", SslSessionPtr(SSL_SESSION_new()));
+  CHECK(ctx->cached_sessions() == ClientContext::kTicketsPerServer);
+  for (std::size_t i = 0; i < ClientContext::kMaxServers + 5; ++i) {
+    ctx->store_session("s" + std::to_string(i), SslSessionPtr(SSL_SESSION_new()));
+  }
+  CHECK(ctx->cached_sessions() <= ClientContext::kMaxServers * ClientContext::kTicketsPerServer);
+  CHECK(ctx->take_session("nobody") == nullptr);
+  std::size_t before = ctx->cached_sessions();
+  auto s = ctx->take_session("s" + std::to_string(ClientContext::kMaxServers + 4));
+  CHECK(s != nullptr);
+  CHECK(ctx->cached_sessions() == before - 1);
+}
