@@ -1,0 +1,93 @@
+// MysqlUserStore against a real MariaDB 10.11 started once for this executable.
+#include "../../support/db/mariadb_server.hpp"
+#include "store/mysql_user_store.hpp"
+#include "store_suite.hpp"
+
+using namespace mtop;
+using namespace mtop::storetest;
+
+namespace {
+
+// One server for every section of this executable, stopped by PID at exit.
+testdb::MariadbServer& server() {
+  static testdb::MariadbServer s;
+  return s;
+}
+
+store::MysqlConfig config_of(const testdb::MariadbServer& s) {
+  auto c = store::parse_mysql_uri(s.uri());
+  REQUIRE(c);
+  c->connect_timeout_s = 2;
+  c->io_timeout_s = 5;
+  return *c;
+}
+
+}  // namespace
+
+TEST_CASE("mysql store: the shared store behaviour", "[store][mysql]") {
+  testdb::MariadbServer& my = server();
+  store::MysqlConfig config = config_of(my);
+  SuiteBackend b;
+  b.kind = "mysql";
+  b.admin = [&] {
+    std::string error;
+    auto c = store::MysqlConnection::open(config, error);
+    INFO(error);
+    REQUIRE(c);
+    return std::unique_ptr<store::UserAdmin>(std::move(*c));
+  };
+  b.open_store = [&](uv_loop_t* loop) {
+    store::DatabaseStoreOptions o;
+    o.flush_interval_ms = 50;
+    auto s = store::MysqlUserStore::open(loop, config, o);
+    REQUIRE(s);
+    return std::unique_ptr<store::DatabaseUserStore>(std::move(*s));
+  };
+  b.break_db = [&] { my.kill_now(); };
+  b.repair_db = [&] { my.start(); };
+  run_store_suite(b);
+}
+
+TEST_CASE("mysql store: user names compare byte for byte", "[store][mysql]") {
+  std::string error;
+  auto c = store::MysqlConnection::open(config_of(server()), error);
+  INFO(error);
+  REQUIRE(c);
+  REQUIRE((*c)->init_schema());
+  (void)(*c)->del("Case");
+  (void)(*c)->del("case");
+  REQUIRE((*c)->add(storetest::user("Case")));
+  REQUIRE((*c)->add(storetest::user("case")));  // a different user, unlike MySQL's default
+  CHECK((*c)->get("CASE").error() == Errc::store_no_such_user);
+}
+
+TEST_CASE("mysql store: URIs and connection errors", "[store][mysql]") {
+  auto u = store::parse_mysql_uri("mysql://us%40er:p%3Ass@db.example:3307/mtop%5Fusers");
+  REQUIRE(u);
+  CHECK(u->user == "us@er");
+  CHECK(u->password == "p:ss");
+  CHECK(u->host == "db.example");
+  CHECK(u->port == 3307);
+  CHECK(u->database == "mtop_users");
+  auto v6 = store::parse_mysql_uri("mariadb://root@[::1]/x");
+  REQUIRE(v6);
+  CHECK(v6->host == "::1");
+  CHECK(v6->port == 3306);
+  for (const char* bad : {"", "http://x/y", "mysql://", "mysql://h:0/d", "mysql://h:99999/d",
+                          "mysql://h:12a/d", "mysql://u:%zz@h/d", "mysql://[::1/d",
+                          "mysql://h/d?ssl=1", "mysql://u:%00@h/d"})
+    CHECK_FALSE(store::parse_mysql_uri(bad));
+
+  store::MysqlConfig wrong = config_of(server());
+  wrong.password = "nope";
+  std::string error;
+  auto denied = store::MysqlConnection::open(wrong, error);
+  REQUIRE_FALSE(denied);
+  CHECK(denied.error() == Errc::store_unavailable);
+  CHECK(error.find("Access denied") != std::string::npos);
+  wrong = config_of(server());
+  wrong.port = testdb::free_loopback_port();
+  auto refused = store::MysqlConnection::open(wrong, error);
+  REQUIRE_FALSE(refused);
+  CHECK(error.find("MySQL connection failed") != std::string::npos);
+}

@@ -1,0 +1,58 @@
+// PostgresUserStore against a real PostgreSQL 15 started once for this executable.
+#include "../../support/db/postgres_server.hpp"
+#include "store/postgres_user_store.hpp"
+#include "store_suite.hpp"
+
+using namespace mtop;
+using namespace mtop::storetest;
+
+namespace {
+
+// One server for every section of this executable, stopped by PID at exit.
+testdb::PostgresServer& server() {
+  static testdb::PostgresServer s;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("postgres store: the shared store behaviour", "[store][postgres]") {
+  testdb::PostgresServer& pg = server();
+  store::PostgresConfig config{pg.conninfo(), 5};
+  SuiteBackend b;
+  b.kind = "postgres";
+  b.admin = [&] {
+    std::string error;
+    auto c = store::PostgresConnection::open(config, error);
+    INFO(error);
+    REQUIRE(c);
+    return std::unique_ptr<store::UserAdmin>(std::move(*c));
+  };
+  b.open_store = [&](uv_loop_t* loop) {
+    store::DatabaseStoreOptions o;
+    o.flush_interval_ms = 50;
+    auto s = store::PostgresUserStore::open(loop, config, o);
+    REQUIRE(s);
+    return std::unique_ptr<store::DatabaseUserStore>(std::move(*s));
+  };
+  b.break_db = [&] { pg.kill_now(); };
+  b.repair_db = [&] { pg.start(); };
+  run_store_suite(b);
+}
+
+TEST_CASE("postgres store: connection errors in words", "[store][postgres]") {
+  testdb::PostgresServer& pg = server();
+  std::string error;
+  auto wrong = store::PostgresConnection::open(
+      {"host=127.0.0.1 port=1 user=admin dbname=mtop connect_timeout=2", 2}, error);
+  REQUIRE_FALSE(wrong);
+  CHECK(wrong.error() == Errc::store_unavailable);
+  CHECK(error.find("PostgreSQL connection failed") != std::string::npos);
+
+  std::string conn = pg.conninfo();
+  conn.replace(conn.find("password=") + 9, 3, "bad");
+  auto denied = store::PostgresConnection::open({conn, 5}, error);
+  REQUIRE_FALSE(denied);
+  CHECK(error.find("password authentication failed") != std::string::npos);
+  CHECK(store::postgres_placeholders("a = ? AND b = ?") == "a = $1 AND b = $2");
+}
