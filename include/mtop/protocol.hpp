@@ -34,8 +34,9 @@ constexpr bool is_known_status(std::uint8_t s) noexcept { return s <= 0x03; }
 /// 1 VER + 1 METHOD + 1 ULEN + 255 USERNAME + 1 PLEN + 255 PASSWORD + 1 ATYP
 /// + (1 + 255) domain + 2 PORT = 773.
 inline constexpr std::size_t kMaxAuthMessageSize = 773;
-/// The smallest auth message: 1-byte username and password, IPv4 target: 1+1+1+1+1+1+1+4+2.
-inline constexpr std::size_t kMinAuthMessageSize = 13;
+/// The smallest auth message: 1-byte username and password and a 1-byte domain:
+/// 1+1+1+1+1+1+1+(1+1)+2 = 11 (an IPv4 target makes it 13).
+inline constexpr std::size_t kMinAuthMessageSize = 11;
 /// The response is always VER + STATUS.
 inline constexpr std::size_t kResponseSize = 2;
 /// Default bound of early payload the server holds before its decision.

@@ -113,10 +113,11 @@ TEST_CASE("auth message: opaque credentials and boundary lengths", "[codec]") {
   REQUIRE(in.size() == mtop::kMaxAuthMessageSize);
   check_auth_ok(in, big);
 
-  AuthMessage small{mtop::Method::connect, "u", "p", mtop::Address::from_ipv4({1, 2, 3, 4}, 9)};
+  AuthMessage small{mtop::Method::connect, "u", "p", mtop::Address::from_domain("a", 9)};
   Bytes encoded;
   REQUIRE(mtop::encode_auth(small, encoded));
   CHECK(encoded.size() == mtop::kMinAuthMessageSize);
+  check_auth_ok(encoded, small);
 }
 
 TEST_CASE("auth message: VER errors at the first byte", "[codec]") {
