@@ -133,7 +133,7 @@ TEST_CASE("CONNECT with a domain, as curl sends it", "[http]") {
   CHECK(r.forward_head.empty());
 }
 
-TEST_CASE("CONNECT with IPv4 and IPv6 literals; tunnel bytes after the head are kept", "[http]") {
+TEST_CASE("CONNECT with IPv4 and IPv6 literals - tunnel bytes after the head are kept", "[http]") {
   ProxyRequest v4 = parse_ok("CONNECT 192.0.2.7:8443 HTTP/1.0\r\n\r\n");
   CHECK(v4.target.address == Address::from_ipv4({192, 0, 2, 7}, 8443));
   CHECK(v4.version == HttpVersion::http_1_0);
@@ -423,7 +423,7 @@ TEST_CASE("head size limit: exactly at the limit passes, one byte more fails", "
   CHECK(parse_error("\r\n\r\n\r\n\r\n\n" + head, small) == Errc::http_header_too_large);
 }
 
-TEST_CASE("header count limit: 100 lines pass, 101 fail; settings are honoured", "[http]") {
+TEST_CASE("header count limit: 100 lines pass, 101 fail - settings are honoured", "[http]") {
   std::string head = "GET http://example.com/ HTTP/1.1\r\n";
   for (int i = 0; i < 100; ++i) head += "X-H" + std::to_string(i) + ": v\r\n";
   ProxyRequest r = parse_ok(head + "\r\n");
@@ -441,7 +441,7 @@ TEST_CASE("header count limit: 100 lines pass, 101 fail; settings are honoured",
   CHECK(parse_error(line + "A: 1\r\n", none) == Errc::http_too_many_headers);
 }
 
-TEST_CASE("errors are sticky; feeding after done is a caller error", "[http]") {
+TEST_CASE("errors are sticky - feeding after done is a caller error", "[http]") {
   ProxyRequestParser bad;
   auto e = bad.feed(as_bytes("GET /x HTTP/1.1\r\n"));
   REQUIRE_FALSE(e);
