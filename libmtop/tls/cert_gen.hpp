@@ -1,0 +1,35 @@
+// Self-signed server certificates for `mtop-server gen-cert --name NAME [--ip IP]...`.
+//
+// Writes an ECDSA P-256 key and a self-signed X.509 v3 certificate, both PEM. The certificate
+// names the server in subjectAltName (DNS for the name, IP for each address; a name that is
+// itself an IP address goes in as an IP), is valid from an hour ago (clock skew) for
+// `valid_days`, has a random 159-bit serial, and is marked for TLS server use. Clients trust
+// it by loading it as their CA file or by pinning the printed SHA-256 fingerprint. The key
+// file is created with mode 0600; existing files are never replaced unless `overwrite`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace mtop::tls {
+
+struct CertGenOptions {
+  std::string name;              ///< DNS name (LDH labels) or an IP address; required
+  std::vector<std::string> ips;  ///< more IPv4/IPv6 addresses for subjectAltName
+  std::string cert_path;         ///< PEM certificate, written with mode 0644
+  std::string key_path;          ///< PEM private key (PKCS#8), written with mode 0600
+  unsigned valid_days = 3650;    ///< 1 - 36500
+  bool overwrite = false;        ///< replace existing files instead of failing
+};
+
+struct CertGenResult {
+  std::string error;               ///< empty on success; otherwise short and log-safe
+  std::string sha256_fingerprint;  ///< "AB:CD:..." of the DER certificate, on success
+  bool ok() const { return error.empty(); }
+};
+
+/// Generates the key and certificate and writes both files. On failure nothing new is left
+/// behind (a file this call created is removed) and `error` says what went wrong.
+CertGenResult generate_self_signed(const CertGenOptions& options);
+
+}  // namespace mtop::tls
