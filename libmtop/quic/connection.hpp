@@ -1,0 +1,195 @@
+// Connection: one QUIC connection (client or server side) on ngtcp2, without a socket of its
+// own. Its owner (QuicClient / QuicServer) feeds it datagrams with receive(), calls flush()
+// once per loop turn after schedule(), and sends what it produces.
+//
+// Theory of operation. ngtcp2 is sans-IO: packets go in through read_pkt, packets come out of
+// writev_stream, and get_expiry says when handle_expiry is due. All calls into ngtcp2 happen
+// in receive(), flush() and the timer, never inside an ngtcp2 callback; the callbacks only
+// record facts in StreamState and the flags below. flush() then (1) delivers events to the
+// application, (2) turns the application's intents into ngtcp2 calls (stream aborts,
+// flow-control credit), (3) writes packets, batching equal-size packets for GSO, and
+// (4) re-arms the timer.
+//
+// Closing: a local close writes CONNECTION_CLOSE once, keeps the packet and resends it (with
+// back-off) when packets keep arriving, for 3×PTO; a peer's close puts us in draining for
+// 3×PTO, sending nothing. Either way the streams are detached at once; the owner reaps the
+// connection when dead() (server) or as soon as !usable() (client).
+#pragma once
+
+#include <gnutls/gnutls.h>
+#include <ngtcp2/ngtcp2.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mtop/bytes.hpp"
+#include "quic/handles.hpp"
+#include "quic/quic_stream.hpp"
+#include "quic/tls.hpp"
+#include "uv/handle.hpp"
+#include "uv/stream.hpp"
+
+namespace mtop::quic {
+
+class Connection;
+
+/// Length of the connection IDs we issue (servers route short-header packets by it).
+inline constexpr std::size_t kCidLength = 16;
+/// Largest UDP payload we send (PMTUD probes up to this; ngtcp2 0.12's ceiling).
+inline constexpr std::size_t kMaxUdpPayload = 1452;
+
+/// What a Connection needs from the endpoint that owns its socket.
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  /// Send `len` bytes as packets of `segment` bytes (last may be shorter) to `to`.
+  virtual void send_packets(const sockaddr* to, const std::uint8_t* data, std::size_t len,
+                            std::size_t segment) = 0;
+  /// True while the socket cannot take more packets; the owner re-schedules everyone later.
+  virtual bool send_blocked() const = 0;
+  /// `c` has work: call c.flush() on this loop turn.
+  virtual void schedule(Connection& c) = 0;
+  /// A connection ID of ours now routes to `c` / no longer does (server routing).
+  virtual void cid_added(Connection& c, const ngtcp2_cid& cid) = 0;
+  virtual void cid_removed(const ngtcp2_cid& cid) = 0;
+  /// Secret for stateless reset tokens of the connection IDs we issue.
+  virtual ByteView reset_secret() const = 0;
+  /// The handshake completed (called from flush()).
+  virtual void handshake_completed(Connection& c) = 0;
+  /// Server: the peer opened a stream (called from flush()). Dropping it refuses it.
+  virtual void stream_accepted(Connection& c, io::StreamPtr stream) = 0;
+};
+
+/// Tunables shared by client and server connections.
+struct ConnectionLimits {
+  std::uint64_t idle_timeout_ms = 30'000;
+  std::uint64_t handshake_timeout_ms = 10'000;
+  std::uint64_t keep_alive_ms = 0;        ///< 0 = no keep-alive PINGs
+  std::uint64_t max_streams = 256;        ///< concurrent streams the peer may open (server)
+  std::uint64_t stream_window = 1 << 20;  ///< initial per-stream receive window
+  std::uint64_t conn_window = 4 << 20;    ///< initial connection receive window
+  std::uint64_t max_stream_window = 16 << 20;  ///< auto-tuning ceiling per stream
+  std::uint64_t max_conn_window = 32 << 20;    ///< auto-tuning ceiling per connection
+};
+
+class Connection {
+ public:
+  enum class State { handshaking, established, closing, draining, dead };
+
+  Connection(ConnectionOwner& owner, uv_loop_t* loop, const ConnectionLimits& limits);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Client: sets up TLS (resuming from `resume` if non-empty) and ngtcp2 for the path
+  /// local → remote. `on_ticket` receives session data for later resumption.
+  bool start_client(const ClientTlsContext& tls, ByteView resume,
+                    std::function<void(ByteView)> on_ticket, const sockaddr* local,
+                    const sockaddr* remote, std::string& error);
+  /// Server: sets up a connection for the client Initial `hd`. `retry_odcid` is the original
+  /// DCID recovered from a valid Retry token (null without Retry); `token` is that token.
+  bool start_server(const ServerTlsContext& tls, const ngtcp2_pkt_hd& hd,
+                    const ngtcp2_cid* retry_odcid, const sockaddr* local, const sockaddr* remote,
+                    std::string& error);
+
+  /// One datagram from the peer.
+  void receive(const sockaddr* local, const sockaddr* remote, ByteView packet);
+  /// Delivers events, applies stream intents, writes packets, re-arms the timer.
+  void flush();
+  /// Client: opens a new bidirectional stream; null when the peer's stream limit is reached
+  /// (wait for the next handshake_completed / can_open_stream()).
+  io::StreamPtr open_stream();
+  bool can_open_stream() const;
+  /// Closes the connection with an application error (CONNECTION_CLOSE, then closing period).
+  void close(std::uint64_t app_error, const std::string& reason);
+  /// Sends CONNECTION_CLOSE once and becomes dead at once (the endpoint is going away).
+  void close_now(std::uint64_t app_error, const std::string& reason);
+
+  State state() const noexcept { return state_; }
+  bool usable() const noexcept {
+    return state_ == State::handshaking || state_ == State::established;
+  }
+  bool dead() const noexcept { return state_ == State::dead; }
+  bool handshake_done() const noexcept { return state_ != State::handshaking && hs_done_; }
+  /// Why the connection ended (empty while it lives).
+  const std::string& error() const noexcept { return error_; }
+  /// True if the TLS handshake resumed a session (client).
+  bool resumed() const noexcept { return resumed_; }
+  /// Connection IDs of ours that route here (server).
+  const std::vector<ngtcp2_cid>& cids() const noexcept { return cids_; }
+  const sockaddr* remote() const noexcept { return reinterpret_cast<const sockaddr*>(&remote_); }
+  std::string peer_name() const;
+  ngtcp2_conn* raw() const noexcept { return conn_.get(); }
+
+  // --- for QuicStream ---
+  void stream_touched();
+  void stream_app_closed(StreamState& s);
+
+ private:
+  friend struct ConnCallbacks;
+
+  bool init_common(bool server, const ngtcp2_cid& dcid, const ngtcp2_cid& scid,
+                   const sockaddr* local, const sockaddr* remote, std::uint32_t version,
+                   const ngtcp2_transport_params& params, const ngtcp2_settings& settings,
+                   std::string& error);
+  void fill_settings(ngtcp2_settings& s) const;
+  void fill_params(ngtcp2_transport_params& p, bool server) const;
+  StreamState* add_stream(std::int64_t id);
+  void deliver_events();
+  void apply_intents();
+  void write_packets();
+  void arm_timer();
+  void on_timer();
+  void send_batch(const sockaddr* to, std::size_t len, std::size_t segment);
+  void fail_local(int liberr);
+  void enter_closing(const ngtcp2_connection_close_error& ccerr, const std::string& reason);
+  void enter_draining(const std::string& reason);
+  void detach_streams(const std::string& reason);
+  void die(const std::string& reason);
+  std::string peer_close_reason();
+  void enqueue_send(StreamState& s);
+  std::size_t fill_vecs(StreamState& s, ngtcp2_vec* v, std::size_t max);
+  void advance_sent(StreamState& s, std::uint64_t n);
+  void release_acked(StreamState& s);
+
+  ConnectionOwner& owner_;
+  uv_loop_t* loop_;
+  ConnectionLimits limits_;
+  bool server_ = false;
+  State state_ = State::handshaking;
+  bool hs_done_ = false;
+  bool hs_reported_ = false;
+  bool resumed_ = false;
+  bool stateless_reset_ = false;
+  std::string error_;
+
+  TlsSessionContext tls_ctx_;
+  SessionPtr session_;  // declared before conn_: ngtcp2_conn is freed first, then the session
+  ConnPtr conn_;
+  sockaddr_storage local_{};
+  sockaddr_storage remote_{};
+  std::vector<ngtcp2_cid> cids_;
+
+  std::map<std::int64_t, std::unique_ptr<StreamState>> streams_;
+  std::deque<std::int64_t> send_queue_;
+  std::vector<std::int64_t> accepted_;  // server: streams opened by the peer, not yet handed out
+  std::uint64_t conn_consumed_ = 0;
+
+  Bytes tx_buf_;
+  Bytes closing_packet_;
+  std::uint64_t closing_deadline_ = 0;
+  std::uint64_t packets_while_closing_ = 0;
+  std::uint64_t next_closing_resend_ = 1;
+
+  io::UvHandle<uv_timer_t> timer_;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace mtop::quic
