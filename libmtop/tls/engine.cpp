@@ -181,7 +181,9 @@ void Engine::retain_input() {
 }
 
 bool Engine::has_pending_input() const {
-  return in_off_ < in_.size() || !borrowed_.empty() || (ssl_ && SSL_has_pending(ssl_.get()));
+  // SSL_pending, not SSL_has_pending: a partial record held inside OpenSSL needs more bytes
+  // from the peer, so it must not count as "input waiting" (that would stop the socket).
+  return in_off_ < in_.size() || !borrowed_.empty() || (ssl_ && SSL_pending(ssl_.get()) > 0);
 }
 
 // --- progress ----------------------------------------------------------------------------

@@ -61,7 +61,8 @@ class Engine {
   void handle_ciphertext(ByteView in);
   /// Copies the unconsumed part of the borrowed input into the engine.
   void retain_input();
-  /// True if ciphertext or decrypted plaintext is waiting inside the engine.
+  /// True if unread ciphertext, or decrypted plaintext not yet read(), is waiting in the engine
+  /// (a partial record inside OpenSSL does not count: it waits for more input).
   bool has_pending_input() const;
 
   // --- progress -----------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -151,7 +152,11 @@ struct Pki {
 /// records whether uv_loop_close succeeded (tests CHECK closed_ok()).
 class Loop {
  public:
-  Loop() { uv_loop_init(&loop_); }
+  Loop() {
+    // As in every libuv program: a write to a reset socket must be an EPIPE, not a signal.
+    std::signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop_);
+  }
   ~Loop() { finish(); }
   uv_loop_t* get() { return &loop_; }
 
