@@ -118,6 +118,13 @@ TEST_CASE("hash_password defaults are scrypt ln=15 r=8 p=1", "[auth][hash]") {
   CHECK(d.scrypt_r == 8);
   CHECK(d.scrypt_p == 1);
   CHECK(d.pbkdf2_iterations == 600'000);
+  // One real run at the defaults (scrypt needs 32 MiB here: within OpenSSL's limits).
+  auto h = hash_password("pw");
+  REQUIRE(h);
+  CHECK(h->rfind("$scrypt$ln=15,r=8,p=1$", 0) == 0);
+  auto ok = verify_password(*h, "pw");
+  REQUIRE(ok);
+  CHECK(*ok);
 }
 
 TEST_CASE("hash_password refuses parameters outside the bounds", "[auth][hash]") {

@@ -189,7 +189,7 @@ TEST_CASE("users store: start-up errors", "[auth][users]") {
   CHECK_THAT(error, Catch::Contains("not a regular file"));
 }
 
-TEST_CASE("users store: reloads a changed file; a broken one keeps the old users",
+TEST_CASE("users store: reloads a changed file, a broken one keeps the old users",
           "[auth][users]") {
   TempDir dir;
   const std::string path = dir.path + "/users.json";
