@@ -103,7 +103,7 @@ struct ConnCallbacks {
                               const std::uint8_t* data, std::size_t len, void* ud, void* sud) {
     Connection* c = self(ud);
     auto* s = static_cast<StreamState*>(sud);
-    if (!s || !s->app || s->failed) {
+    if (!s || s->app_closed || s->failed) {
       // Nobody will read it: give the credit back at once.
       if (s) s->consumed += len;
       c->conn_consumed_ += len;
@@ -460,6 +460,7 @@ void Connection::detach_streams(const std::string& reason) {
     if (!s->app) continue;
     QuicStream* app = s->app;
     s->app = nullptr;
+    s->app_closed = true;
     bool already_told = s->failed && !s->error_pending;
     if (already_told) {
       app->detach(std::string());
@@ -546,6 +547,7 @@ void Connection::stream_touched() {
 
 void Connection::stream_app_closed(StreamState& s) {
   s.app = nullptr;
+  s.app_closed = true;
   s.error_pending = false;
   if (!s.closed_by_ngtcp2) s.abort_pending = true;
   owner_.schedule(*this);
@@ -558,7 +560,8 @@ void Connection::enqueue_send(StreamState& s) {
 }
 
 std::size_t Connection::fill_vecs(StreamState& s, ngtcp2_vec* v, std::size_t max) {
-  while (s.cursor_chunk < s.tx.size() &&
+  // The cursor never moves past the last chunk: write() may still append to that one.
+  while (s.cursor_chunk + 1 < s.tx.size() &&
          s.cursor_start + s.tx[s.cursor_chunk].size() <= s.tx_sent) {
     s.cursor_start += s.tx[s.cursor_chunk].size();
     ++s.cursor_chunk;

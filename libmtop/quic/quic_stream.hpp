@@ -35,7 +35,8 @@ class QuicStream;
 /// stream offsets.
 struct StreamState {
   std::int64_t id = -1;
-  QuicStream* app = nullptr;  ///< null once the application closed its handle
+  QuicStream* app = nullptr;  ///< the application's handle (null before accept / after close)
+  bool app_closed = false;    ///< the application dropped its handle: discard incoming bytes
 
   // Send side: tx holds [tx_base, tx_end); [tx_acked, tx_sent) is in flight.
   std::deque<Bytes> tx;
