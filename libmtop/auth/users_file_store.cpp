@@ -96,6 +96,8 @@ std::unique_ptr<UsersFileStore> UsersFileStore::open(uv_loop_t* loop, std::strin
   const std::uint64_t interval =
       std::clamp<std::uint64_t>(store->options_.poll_interval_ms, 1, 3'600'000);
   uv_timer_start(store->check_timer_.get(), &UsersFileStore::on_check, interval, interval);
+  // Watching the file alone must not keep the loop running once everything else has stopped.
+  uv_unref(store->check_timer_.handle());
   return store;
 }
 
