@@ -12,3 +12,23 @@ CREATE TABLE IF NOT EXISTS mtop_users (
   rate_limit    BIGINT       NULL CHECK (rate_limit >= 0),
   updated_at    BIGINT       NOT NULL DEFAULT (EXTRACT(EPOCH FROM now())::BIGINT)
 );
+
+-- Change notifications (optional, PostgreSQL only): servers started with LISTEN enabled drop a
+-- user from their cache as soon as an admin change commits, instead of after the cache TTL.
+-- Usage write-back only touches used_bytes, which is not in the column list: it stays silent.
+CREATE OR REPLACE FUNCTION mtop_users_notify() RETURNS trigger LANGUAGE plpgsql AS $mtop$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    PERFORM pg_notify('mtop_users', OLD.username);
+  ELSE
+    PERFORM pg_notify('mtop_users', NEW.username);
+  END IF;
+  RETURN NULL;
+END
+$mtop$;
+DROP TRIGGER IF EXISTS mtop_users_notify ON mtop_users;
+CREATE TRIGGER mtop_users_notify
+  AFTER INSERT OR DELETE
+     OR UPDATE OF username, password_hash, enabled, expires_at, max_tunnels, quota_bytes,
+                  rate_limit
+  ON mtop_users FOR EACH ROW EXECUTE FUNCTION mtop_users_notify();

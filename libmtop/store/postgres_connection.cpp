@@ -53,8 +53,13 @@ Result<std::unique_ptr<PostgresConnection>> PostgresConnection::open(const Postg
   // expand_dbname: the conninfo string (or URI) is read as a whole; keywords that come after it
   // would override it, so connect_timeout goes first and the conninfo may set its own.
   const std::string timeout = std::to_string(config.connect_timeout_s);
-  const char* keys[] = {"connect_timeout", "dbname", "application_name", nullptr};
-  const char* values[] = {timeout.c_str(), config.conninfo.c_str(), "mtop", nullptr};
+  // tcp_user_timeout and keepalives: a server that vanishes without closing the connection
+  // (power loss, partition) fails the statement within ~10 s instead of hanging a worker.
+  const char* keys[] = {"connect_timeout", "tcp_user_timeout", "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "application_name",
+                        "dbname", nullptr};
+  const char* values[] = {timeout.c_str(), "10000", "5", "2", "3", "mtop",
+                          config.conninfo.c_str(), nullptr};
   std::unique_ptr<PGconn, ConnDeleter> conn(PQconnectdbParams(keys, values, 1));
   if (!conn) {
     error = "PostgreSQL: out of memory";
