@@ -51,6 +51,7 @@ int verify_server(gnutls_session_t s) {
       if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
         why.assign(reinterpret_cast<const char*>(text.data), text.size);
         gnutls_free(text.data);
+        while (!why.empty() && (why.back() == ' ' || why.back() == '\0')) why.pop_back();
       }
       ctx->verify_error = "server certificate rejected: " + why;
       return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;

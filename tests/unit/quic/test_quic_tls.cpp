@@ -1,0 +1,157 @@
+// The client's check of the server: trusted chain, server name, SPKI pin, and the insecure
+// switch. A refused server must fail the open() with a clear reason, never hand out a stream.
+#include <catch2/catch.hpp>
+
+#include "quic/handles.hpp"
+#include "quic/tls.hpp"
+#include "quic_test_support.hpp"
+
+using namespace qt;
+using mtop::quic::QuicClient;
+using mtop::quic::QuicServer;
+
+namespace {
+
+struct Fixture {
+  Loop loop;
+  Certs certs;
+  EchoServer echo;
+  std::unique_ptr<QuicServer> server;
+
+  explicit Fixture(bool other_cert = false) {
+    REQUIRE(certs.ok);
+    auto o = server_options(certs);
+    if (other_cert) {
+      o.tls.cert_file = certs.other_cert;
+      o.tls.key_file = certs.other_key;
+    }
+    std::string error;
+    server = QuicServer::create(loop.get(), o, echo.acceptor(), error);
+    REQUIRE(server);
+  }
+  ~Fixture() {
+    echo.sessions.clear();
+    server.reset();
+  }
+
+  /// Opens one stream with `o`; returns the error ("" on success, after an echo round trip).
+  std::string try_open(const mtop::quic::QuicClientOptions& o) {
+    std::string error;
+    auto client = QuicClient::create(loop.get(), o, error);
+    if (!client) return "create: " + error;
+    StreamPtr s = open_stream(loop, *client, error);
+    if (!s) return error.empty() ? "no stream" : error;
+    Collector c;
+    c.s = std::move(s);
+    c.s->set_handler(&c);
+    c.s->start_read();
+    c.s->write(mtop::as_bytes("ok?"));
+    c.s->shutdown();
+    if (!loop.run_until([&] { return c.eof || !c.error.empty(); })) return "echo timed out";
+    if (!c.error.empty()) return c.error;
+    return mtop::as_chars(c.data) == "ok?" ? "" : "echo mismatch";
+  }
+};
+
+}  // namespace
+
+TEST_CASE("RAII owners free GnuTLS handles exactly once", "[quic][tls]") {
+  gnutls_certificate_credentials_t raw = nullptr;
+  REQUIRE(gnutls_certificate_allocate_credentials(&raw) == 0);
+  mtop::quic::CredentialsPtr cred(raw);
+  gnutls_session_t s = nullptr;
+  REQUIRE(gnutls_init(&s, GNUTLS_CLIENT) == 0);
+  mtop::quic::SessionPtr session(s);
+  mtop::quic::SessionPtr moved = std::move(session);
+  CHECK(session == nullptr);
+  CHECK(moved.get() == s);
+  mtop::quic::ConnPtr conn;  // an empty owner frees nothing
+  CHECK(conn == nullptr);
+}
+
+TEST_CASE("a server with a certificate from our CA and the right name is accepted", "[quic][tls]") {
+  Fixture f;
+  CHECK(f.try_open(client_options(f.certs, f.server->port())) == "");
+}
+
+TEST_CASE("a certificate from an unknown CA is refused", "[quic][tls]") {
+  Fixture f(/*other_cert=*/true);
+  std::string e = f.try_open(client_options(f.certs, f.server->port()));
+  INFO(e);
+  CHECK(e.find("quic: cannot connect to 127.0.0.1:") == 0);
+  CHECK(e.find("server certificate rejected") != std::string::npos);
+  CHECK(e.find("issuer") != std::string::npos);  // GnuTLS: "The certificate issuer is unknown."
+  CHECK(f.echo.sessions.empty());
+}
+
+TEST_CASE("a certificate for another name is refused", "[quic][tls]") {
+  Fixture f;
+  auto o = client_options(f.certs, f.server->port());
+  o.tls.server_name = "wrong.example";
+  std::string e = f.try_open(o);
+  INFO(e);
+  CHECK(e.find("server certificate rejected") != std::string::npos);
+  CHECK(e.find("name in the certificate does not match") != std::string::npos);
+  CHECK(f.echo.sessions.empty());
+}
+
+TEST_CASE("the SPKI pin is enforced", "[quic][tls]") {
+  Fixture f;
+  std::string error;
+  std::string pin = mtop::quic::spki_pin_of_pem_file(f.certs.cert, error);
+  REQUIRE(error == "");
+  REQUIRE(pin.size() == 44);  // base64 of 32 bytes
+  std::string other = mtop::quic::spki_pin_of_pem_file(f.certs.other_cert, error);
+  REQUIRE(other != pin);
+
+  SECTION("matching pin") {
+    auto o = client_options(f.certs, f.server->port());
+    o.tls.spki_pin = pin;
+    CHECK(f.try_open(o) == "");
+  }
+  SECTION("pin mismatch") {
+    auto o = client_options(f.certs, f.server->port());
+    o.tls.spki_pin = other;
+    std::string e = f.try_open(o);
+    INFO(e);
+    CHECK(e.find("server key pin mismatch") != std::string::npos);
+    CHECK(f.echo.sessions.empty());
+  }
+  SECTION("the pin still applies in insecure mode") {
+    auto o = client_options(f.certs, f.server->port());
+    o.tls.insecure = true;
+    o.tls.ca_file.clear();
+    o.tls.spki_pin = other;
+    CHECK(f.try_open(o).find("server key pin mismatch") != std::string::npos);
+  }
+}
+
+TEST_CASE("insecure mode connects to an unverifiable server", "[quic][tls]") {
+  Fixture f(/*other_cert=*/true);
+  auto o = client_options(f.certs, f.server->port());
+  o.tls.insecure = true;
+  o.tls.server_name = "anything.example";
+  CHECK(f.try_open(o) == "");
+}
+
+TEST_CASE("bad TLS options fail at creation with a reason", "[quic][tls]") {
+  Loop loop;
+  Certs certs;
+  REQUIRE(certs.ok);
+  std::string error;
+  auto o = client_options(certs, 4433);
+  o.tls.ca_file = (certs.dir / "missing.pem").string();
+  CHECK_FALSE(QuicClient::create(loop.get(), o, error));
+  CHECK(error.find("CA file") != std::string::npos);
+
+  error.clear();
+  auto so = server_options(certs);
+  so.tls.key_file = (certs.dir / "missing.key").string();
+  CHECK_FALSE(QuicServer::create(loop.get(), so, nullptr, error));
+  CHECK(error.find("certificate/key") != std::string::npos);
+
+  error.clear();
+  o = client_options(certs, 0);
+  CHECK_FALSE(QuicClient::create(loop.get(), o, error));
+  CHECK(error.find("port") != std::string::npos);
+}
