@@ -1,0 +1,175 @@
+// mtop_server_handshake_* and mtop_server_settings_default: the C handle over
+// mtop::ServerHandshake.
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "mtop/server_handshake.hpp"
+#include "shim.hpp"
+
+// The handle: the C++ machine plus what the C API adds. The reported auth request is kept
+// here because the C event only points at its fields; the last PAYLOAD event's bytes too.
+struct mtop_server_handshake {
+  explicit mtop_server_handshake(mtop::ServerHandshake::Options options) : hs(options) {}
+  mtop_server_handshake(const mtop_server_handshake&) = delete;
+  mtop_server_handshake& operator=(const mtop_server_handshake&) = delete;
+  ~mtop_server_handshake() {
+    if (request) request->wipe_password();
+    mtop::secure_wipe(event_payload);
+  }
+
+  mtop::ServerHandshake hs;
+  void* user_data = nullptr;
+  std::optional<mtop::AuthMessage> request;
+  mtop::Bytes event_payload;
+};
+
+namespace {
+
+using mtop::capi::clamp_to_int;
+using mtop::capi::guarded;
+using mtop::capi::to_c;
+using mtop::capi::valid_input;
+
+// Fills the C event from a C++ one; the request and PAYLOAD bytes move into the handle.
+void to_c_event(mtop::ServerEvent&& e, mtop_server_handshake& h, mtop_server_event& ev) {
+  ev = mtop_server_event{};
+  std::visit(
+      [&](auto&& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, mtop::event::NeedData>) {
+          ev.type = MTOP_EVENT_NEED_DATA;
+        } else if constexpr (std::is_same_v<T, mtop::event::AuthRequest>) {
+          h.request = std::move(x.request);
+          x.request.wipe_password();  // moved-from, but a short password may have been copied
+          ev.type = MTOP_EVENT_AUTH_REQUEST;
+          mtop::capi::view_of(*h.request, ev.request);
+        } else if constexpr (std::is_same_v<T, mtop::event::Payload>) {
+          h.event_payload = std::move(x.data);
+          ev.type = MTOP_EVENT_PAYLOAD;
+          ev.data = h.event_payload.data();
+          ev.len = h.event_payload.size();
+        } else if constexpr (std::is_same_v<T, mtop::event::EndOfInput>) {
+          ev.type = MTOP_EVENT_END_OF_INPUT;
+        } else {
+          static_assert(std::is_same_v<T, mtop::event::Error>, "unhandled server event");
+          ev.type = MTOP_EVENT_ERROR;
+          ev.error = to_c(x.code);
+        }
+      },
+      std::move(e));
+}
+
+}  // namespace
+
+extern "C" {
+
+MTOP_API int mtop_server_settings_default(mtop_server_settings* settings) {
+  if (settings == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  *settings = mtop_server_settings{};
+  settings->version = MTOP_SETTINGS_VERSION;
+  settings->early_data_limit = mtop::kDefaultEarlyDataLimit;
+  return 0;
+}
+
+MTOP_API int mtop_server_handshake_new(mtop_server_handshake** out,
+                                       const mtop_server_settings* settings) {
+  if (out == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  mtop::ServerHandshake::Options options;
+  if (settings != nullptr) {
+    if (settings->version < 1 || settings->version > MTOP_SETTINGS_VERSION)
+      return MTOP_ERR_INVALID_ARGUMENT;
+    options.early_data_limit = settings->early_data_limit;  // version 1 fields
+  }
+  return guarded([&] {
+    *out = new mtop_server_handshake(options);
+    return 0;
+  });
+}
+
+MTOP_API void mtop_server_handshake_free(mtop_server_handshake* hs) { delete hs; }
+
+MTOP_API int mtop_server_handshake_set_user_data(mtop_server_handshake* hs, void* user_data) {
+  if (hs == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  hs->user_data = user_data;
+  return 0;
+}
+
+MTOP_API void* mtop_server_handshake_get_user_data(const mtop_server_handshake* hs) {
+  return hs == nullptr ? nullptr : hs->user_data;
+}
+
+MTOP_API int mtop_server_handshake_feed(mtop_server_handshake* hs, const uint8_t* data,
+                                        size_t len) {
+  if (hs == nullptr || !valid_input(data, len)) return MTOP_ERR_INVALID_ARGUMENT;
+  return guarded([&] {
+    auto r = hs->hs.feed(mtop::ByteView(data, clamp_to_int(len)));
+    return r ? static_cast<int>(*r) : to_c(r.error());
+  });
+}
+
+MTOP_API int mtop_server_handshake_feed_eof(mtop_server_handshake* hs) {
+  if (hs == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  return guarded([&] {
+    auto r = hs->hs.feed_eof();
+    return r ? 0 : to_c(r.error());
+  });
+}
+
+MTOP_API int mtop_server_handshake_next_event(mtop_server_handshake* hs, mtop_server_event* ev) {
+  if (hs == nullptr || ev == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  return guarded([&] {
+    to_c_event(hs->hs.next_event(), *hs, *ev);
+    return ev->type;
+  });
+}
+
+MTOP_API int mtop_server_handshake_accept(mtop_server_handshake* hs) {
+  if (hs == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  return guarded([&] {
+    auto r = hs->hs.accept();
+    return r ? 0 : to_c(r.error());
+  });
+}
+
+MTOP_API int mtop_server_handshake_reject(mtop_server_handshake* hs, int status, int mode) {
+  if (hs == nullptr || status < 0 || status > 0xff) return MTOP_ERR_INVALID_ARGUMENT;
+  if (mode != MTOP_REJECT_STEALTH && mode != MTOP_REJECT_REPLY) return MTOP_ERR_INVALID_ARGUMENT;
+  return guarded([&] {
+    auto r = hs->hs.reject(static_cast<mtop::Status>(status),
+                           mode == MTOP_REJECT_REPLY ? mtop::RejectMode::reply
+                                                     : mtop::RejectMode::stealth);
+    return r ? 0 : to_c(r.error());
+  });
+}
+
+MTOP_API int mtop_server_handshake_wipe_password(mtop_server_handshake* hs) {
+  if (hs == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  if (hs->request) hs->request->wipe_password();
+  return 0;
+}
+
+MTOP_API int mtop_server_handshake_pending_output(const mtop_server_handshake* hs,
+                                                  const uint8_t** data, size_t* len) {
+  if (hs == nullptr || data == nullptr || len == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  const mtop::ByteView out = hs->hs.pending_output();
+  *data = out.data();
+  *len = out.size();
+  return 0;
+}
+
+MTOP_API int mtop_server_handshake_consume_output(mtop_server_handshake* hs, size_t n) {
+  if (hs == nullptr || n > hs->hs.pending_output().size()) return MTOP_ERR_INVALID_ARGUMENT;
+  hs->hs.consume_output(n);
+  return 0;
+}
+
+MTOP_API int mtop_server_handshake_early_data_size(const mtop_server_handshake* hs,
+                                                   size_t* size) {
+  if (hs == nullptr || size == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  *size = hs->hs.early_data_size();
+  return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,51 @@
+// Helpers shared by the C API's translation units (not installed, not part of the API).
+//
+// Every exported function runs its body through guarded(), so no C++ exception ever crosses
+// into C: std::bad_alloc becomes MTOP_ERR_NOMEM, anything else MTOP_ERR_INTERNAL.
+#pragma once
+
+#include <climits>
+#include <cstddef>
+#include <new>
+
+#include "mtop.h"
+#include "mtop/codec.hpp"
+#include "mtop/errc.hpp"
+
+namespace mtop::capi {
+
+/// MTOP_ERR_x for an Errc (the one-to-one mapping the header promises).
+constexpr int to_c(Errc e) noexcept { return -(10000 + static_cast<int>(e)); }
+
+/// Runs `body` (returning int) and turns any exception into an error code.
+template <class F>
+int guarded(F&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return MTOP_ERR_NOMEM;
+  } catch (...) {
+    return MTOP_ERR_INTERNAL;
+  }
+}
+
+/// True if (data, len) is a usable input range: data may be NULL only when len is 0.
+inline bool valid_input(const void* data, std::size_t len) noexcept {
+  return data != nullptr || len == 0;
+}
+
+/// Counts in results are ints: a feed takes at most INT_MAX bytes per call.
+inline std::size_t clamp_to_int(std::size_t len) noexcept {
+  return len > static_cast<std::size_t>(INT_MAX) ? static_cast<std::size_t>(INT_MAX) : len;
+}
+
+/// Copies a C auth message into the C++ one, checking what C lets through and C++ cannot
+/// express (NULL pointers, lengths that would read far out of bounds, out-of-range ints).
+/// The field rules themselves (1-255, host-name bytes, port) are left to encode_auth().
+/// Returns 0 or MTOP_ERR_INVALID_ARGUMENT. May throw std::bad_alloc.
+int from_c(const mtop_auth_message& in, AuthMessage& out);
+
+/// Points the fields of `out` at the strings of `msg` (no copy; valid as long as msg is).
+void view_of(const AuthMessage& msg, mtop_auth_message& out) noexcept;
+
+}  // namespace mtop::capi
