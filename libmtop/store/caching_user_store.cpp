@@ -28,6 +28,10 @@ Result<std::unique_ptr<CachingUserStore>> CachingUserStore::create(
   timer->data = self.get();
   uv_unref(timer.handle());
   self->probe_timer_ = std::move(timer);
+  if (auto* db = dynamic_cast<DatabaseUserStore*>(self->backend_.get())) {
+    auto* raw = self.get();
+    db->set_change_callback([raw](const std::string& name) { raw->invalidate(name); });
+  }
   return self;
 }
 
@@ -41,7 +45,7 @@ void CachingUserStore::lookup(std::string_view username, LookupCallback cb) {
   if (auto it = cache_.find(username); it != cache_.end()) {
     const Entry& e = it->second;
     const std::uint64_t age = now - e.fetched_at;
-    if (e.found ? age < options_.ttl_ms : age < options_.negative_ttl_ms) {
+    if (!e.stale && (e.found ? age < options_.ttl_ms : age < options_.negative_ttl_ms)) {
       LookupResult r{e.found ? LookupStatus::found : LookupStatus::not_found,
                      e.found ? e.user : auth::UserRecord{}};
       post_.post([cb = std::move(cb), r = std::move(r)]() mutable { cb(std::move(r)); });
@@ -55,7 +59,7 @@ void CachingUserStore::lookup(std::string_view username, LookupCallback cb) {
     return;
   }
   if (auto it = inflight_.find(username); it != inflight_.end()) {
-    it->second.push_back(std::move(cb));  // single flight: join the query already out
+    it->second.waiters.push_back(std::move(cb));  // single flight: join the query already out
     return;
   }
   if (inflight_.size() >= options_.max_inflight) {
@@ -63,7 +67,7 @@ void CachingUserStore::lookup(std::string_view username, LookupCallback cb) {
     return;
   }
   std::string name(username);
-  inflight_[name].push_back(std::move(cb));
+  inflight_[name].waiters.push_back(std::move(cb));
   fetch(name);
 }
 
@@ -73,14 +77,16 @@ void CachingUserStore::fetch(const std::string& name) {
 
 void CachingUserStore::on_answer(const std::string& name, LookupResult result) {
   std::vector<LookupCallback> waiters;
+  bool dirty = false;
   if (auto it = inflight_.find(name); it != inflight_.end()) {
-    waiters = std::move(it->second);
+    waiters = std::move(it->second.waiters);
+    dirty = it->second.dirty;
     inflight_.erase(it);
   }
   const std::uint64_t now = uv_now(loop_);
   auto alive = post_.alive();
   if (result.status != LookupStatus::unavailable) {
-    remember(name, result, now);
+    remember(name, result, now, dirty);
     if (!available_) {
       available_ = true;
       backoff_ms_ = options_.retry_min_ms;
@@ -113,8 +119,9 @@ LookupResult CachingUserStore::outage_answer(std::string_view name, std::uint64_
 }
 
 void CachingUserStore::remember(const std::string& name, const LookupResult& result,
-                                std::uint64_t now) {
+                                std::uint64_t now, bool stale) {
   Entry e;
+  e.stale = stale;
   e.found = result.status == LookupStatus::found;
   if (e.found) e.user = result.user;
   e.fetched_at = now;
@@ -136,7 +143,13 @@ void CachingUserStore::remember(const std::string& name, const LookupResult& res
 }
 
 void CachingUserStore::invalidate(std::string_view username) {
-  if (auto it = cache_.find(username); it != cache_.end()) cache_.erase(it);
+  if (username.empty()) {
+    for (auto& [name, e] : cache_) e.stale = true;
+    for (auto& [name, f] : inflight_) f.dirty = true;
+    return;
+  }
+  if (auto it = cache_.find(username); it != cache_.end()) it->second.stale = true;
+  if (auto it = inflight_.find(username); it != inflight_.end()) it->second.dirty = true;
 }
 
 void CachingUserStore::arm_probe() {

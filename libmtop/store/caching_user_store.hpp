@@ -13,6 +13,8 @@
 //   unavailable (fail closed). A probe timer asks the backend again after retry_min_ms,
 //   doubling up to retry_max_ms; the first real answer marks the store available again (and
 //   reports that once) -- recovery needs no new store object.
+// - Change notices from the backend (PostgreSQL LISTEN/NOTIFY, see DatabaseUserStore) mark
+//   the user's entry stale at once, so changes arrive without waiting for the TTL.
 // - Memory is bounded: at most max_entries cached users and max_inflight distinct queries.
 #pragma once
 
@@ -68,7 +70,11 @@ class CachingUserStore final : public auth::UserStore {
 
   /// False from the start of an outage until the backend answers again.
   bool available() const noexcept { return available_; }
-  /// Forgets one user (e.g. after an admin change made by this process).
+  /// Marks a user changed (empty name: every user): the next lookup asks the backend again,
+  /// while an outage may still use the old entry within grace. A query already out for the
+  /// user when this is called may carry old data, so its answer is not trusted past that
+  /// lookup either. Called for PostgreSQL change notices; also useful after an admin change
+  /// made by this process.
   void invalidate(std::string_view username);
   auth::UserStore& backend() noexcept { return *backend_; }
   std::size_t cached() const noexcept { return cache_.size(); }
@@ -76,6 +82,7 @@ class CachingUserStore final : public auth::UserStore {
  private:
   struct Entry {
     bool found = false;
+    bool stale = false;  // invalidated: refetch, but still good for grace
     auth::UserRecord user;
     std::uint64_t fetched_at = 0;  // uv_now
   };
@@ -84,7 +91,8 @@ class CachingUserStore final : public auth::UserStore {
   void fetch(const std::string& name);
   void on_answer(const std::string& name, auth::LookupResult result);
   auth::LookupResult outage_answer(std::string_view name, std::uint64_t now) const;
-  void remember(const std::string& name, const auth::LookupResult& result, std::uint64_t now);
+  void remember(const std::string& name, const auth::LookupResult& result, std::uint64_t now,
+                bool stale);
   void arm_probe();
   void report(bool available);
   static void on_probe(uv_timer_t* t);
@@ -92,7 +100,11 @@ class CachingUserStore final : public auth::UserStore {
   uv_loop_t* loop_;
   CacheOptions options_;
   std::map<std::string, Entry, std::less<>> cache_;
-  std::map<std::string, std::vector<LookupCallback>, std::less<>> inflight_;
+  struct Flight {
+    std::vector<LookupCallback> waiters;
+    bool dirty = false;  // invalidated while the query was out
+  };
+  std::map<std::string, Flight, std::less<>> inflight_;
   bool available_ = true;
   std::uint64_t backoff_ms_;
   std::string probe_name_;  // the user whose lookup showed the outage

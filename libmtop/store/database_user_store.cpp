@@ -124,6 +124,13 @@ void DatabaseUserStore::lookup(std::string_view username, LookupCallback cb) {
               true});
 }
 
+void DatabaseUserStore::changed(std::string username) {
+  post_.post([this, name = std::move(username)] {
+    ++changes_;
+    if (change_cb_) change_cb_(name);
+  });
+}
+
 void DatabaseUserStore::add_usage(std::string_view username, std::uint64_t bytes) {
   if (bytes == 0 || !valid_username(username)) return;
   auto it = pending_.find(username);

@@ -70,6 +70,14 @@ class DatabaseUserStore : public auth::UserStore {
   void flush(FlushDone done);
   std::string_view kind() const override { return kind_; }
 
+  /// A user changed in the database (empty name: any user may have changed). Runs on the loop.
+  /// Only stores that hear about changes call it (PostgreSQL with `listen`); the
+  /// CachingUserStore subscribes to drop changed users from its cache.
+  using ChangeCallback = std::function<void(const std::string& username)>;
+  void set_change_callback(ChangeCallback cb) { change_cb_ = std::move(cb); }
+  /// Change notices received so far.
+  std::uint64_t changes() const noexcept { return changes_; }
+
   /// Why the last failed lookup or flush failed.
   const std::string& last_error() const noexcept { return last_error_; }
   /// Lookups sent to the database so far (metrics and tests).
@@ -83,6 +91,8 @@ class DatabaseUserStore : public auth::UserStore {
   /// Starts the loop handles and the workers. Errors: invalid_argument (options),
   /// invalid_state (a libuv handle could not be made).
   Result<void> start();
+  /// Reports a change notice; callable from any thread while the store exists.
+  void changed(std::string username);
 
  private:
   using Slot = std::unique_ptr<SqlConnection>;
@@ -111,6 +121,8 @@ class DatabaseUserStore : public auth::UserStore {
   std::vector<FlushDone> flush_flying_;   // for the flight in progress
   std::string last_error_;
   std::uint64_t queries_ = 0;
+  std::uint64_t changes_ = 0;
+  ChangeCallback change_cb_;
   io::UvHandle<uv_timer_t> flush_timer_;
 
   // Shared with the workers.

@@ -15,10 +15,6 @@ struct ResultDeleter {
 };
 using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
 
-struct ConnDeleter {
-  void operator()(PGconn* c) const noexcept { PQfinish(c); }
-};
-
 std::int64_t to_i64(const char* s) {
   std::int64_t v = 0;
   std::from_chars(s, s + std::strlen(s), v);
@@ -48,10 +44,11 @@ std::string postgres_placeholders(std::string_view sql) {
   return out;
 }
 
-Result<std::unique_ptr<PostgresConnection>> PostgresConnection::open(const PostgresConfig& config,
-                                                                     std::string& error) {
-  // expand_dbname: the conninfo string (or URI) is read as a whole; keywords that come after it
-  // would override it, so connect_timeout goes first and the conninfo may set its own.
+void PgConnDeleter::operator()(PGconn* c) const noexcept { PQfinish(c); }
+
+PgConnPtr connect_postgres(const PostgresConfig& config, std::string& error) {
+  // expand_dbname: the conninfo string (or URI) is read as a whole, and key words are applied
+  // in array order, so the defaults go first and the conninfo may override any of them.
   const std::string timeout = std::to_string(config.connect_timeout_s);
   // tcp_user_timeout and keepalives: a server that vanishes without closing the connection
   // (power loss, partition) fails the statement within ~10 s instead of hanging a worker.
@@ -60,17 +57,24 @@ Result<std::unique_ptr<PostgresConnection>> PostgresConnection::open(const Postg
                         "dbname", nullptr};
   const char* values[] = {timeout.c_str(), "10000", "5", "2", "3", "mtop",
                           config.conninfo.c_str(), nullptr};
-  std::unique_ptr<PGconn, ConnDeleter> conn(PQconnectdbParams(keys, values, 1));
+  PgConnPtr conn(PQconnectdbParams(keys, values, 1));
   if (!conn) {
     error = "PostgreSQL: out of memory";
-    return Errc::store_unavailable;
+    return nullptr;
   }
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     error = "PostgreSQL connection failed: " + trimmed(PQerrorMessage(conn.get()));
-    return Errc::store_unavailable;
+    return nullptr;
   }
   // Quiet NOTICEs ("relation exists, skipping") instead of libpq printing them to stderr.
   PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  return conn;
+}
+
+Result<std::unique_ptr<PostgresConnection>> PostgresConnection::open(const PostgresConfig& config,
+                                                                     std::string& error) {
+  PgConnPtr conn = connect_postgres(config, error);
+  if (!conn) return Errc::store_unavailable;
   return std::unique_ptr<PostgresConnection>(new PostgresConnection(conn.release()));
 }
 

@@ -15,7 +15,20 @@ struct PostgresConfig {
   std::string conninfo;
   /// Used unless the conninfo sets its own connect_timeout.
   unsigned connect_timeout_s = 5;
+  /// PostgresUserStore only: keep one more session that LISTENs on the schema's change
+  /// notifications, so a cache in front drops a changed user at once (see sql/postgres.sql).
+  /// Without it the cache TTL is the only way changes arrive.
+  bool listen = false;
 };
+
+struct PgConnDeleter {
+  void operator()(pg_conn* c) const noexcept;
+};
+using PgConnPtr = std::unique_ptr<pg_conn, PgConnDeleter>;
+
+/// Opens a libpq session with our defaults (time-outs, keepalives, application_name).
+/// Returns null with libpq's reason in `error`.
+PgConnPtr connect_postgres(const PostgresConfig& config, std::string& error);
 
 class PostgresConnection final : public SqlConnection {
  public:

@@ -247,3 +247,31 @@ TEST_CASE("caching: a callback may destroy the store; pending answers are then d
   run_for(f.loop.get(), 20);
   CHECK(calls == 1);
 }
+
+TEST_CASE("caching: invalidation forces a refetch but keeps grace; a query out at the time "
+          "is not trusted",
+          "[store]") {
+  Fixture f(fast());
+  f.ask("alice");
+  f.backend->answer(LookupStatus::found, "$1");
+  f.ask("bob");
+  f.backend->answer(LookupStatus::found, "$b");
+  f.cache->invalidate("alice");
+  CHECK(f.settle(f.ask("bob")).status == LookupStatus::found);  // bob untouched
+  CHECK(f.backend->queries.empty());
+  auto a = f.ask("alice");
+  REQUIRE(f.backend->queries.size() == 1);
+  f.cache->invalidate("alice");  // changed again while the query was out
+  f.backend->answer(LookupStatus::found, "$2");
+  CHECK(f.settle(a).user.password_hash == "$2");
+  f.ask("alice");
+  REQUIRE(f.backend->queries.size() == 1);  // the answer above was not trusted further
+  f.backend->answer(LookupStatus::found, "$3");
+
+  f.cache->invalidate("");  // everything
+  auto b = f.ask("bob");
+  REQUIRE(f.backend->queries.size() == 1);
+  f.backend->answer(LookupStatus::unavailable);  // outage right now: stale bob keeps working
+  CHECK(f.settle(b).user.password_hash == "$b");
+  CHECK(f.status.size() == 1);
+}

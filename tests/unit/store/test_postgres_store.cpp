@@ -40,6 +40,41 @@ TEST_CASE("postgres store: the shared store behaviour", "[store][postgres]") {
   run_store_suite(b);
 }
 
+TEST_CASE("postgres store: LISTEN/NOTIFY makes a change visible before the TTL",
+          "[store][postgres]") {
+  testdb::PostgresServer& pg = server();
+  store::PostgresConfig config{pg.conninfo(), 5, true};
+  std::string error;
+  auto admin = store::PostgresConnection::open(config, error);
+  INFO(error);
+  REQUIRE(admin);
+  REQUIRE((*admin)->init_schema());
+  (void)(*admin)->del("notified");
+  REQUIRE((*admin)->add(user("notified", "$scrypt$one")));
+
+  Loop loop;
+  auto db = store::PostgresUserStore::open(loop.get(), config);
+  REQUIRE(db);
+  auto* raw = db->get();
+  store::CacheOptions o;
+  o.ttl_ms = 60000;  // the TTL alone would hide the change for a minute
+  auto c = cached(loop.get(), std::move(*db), o);
+  // The listener reports "anything changed" once it is listening.
+  REQUIRE(run_until(loop.get(), [&] { return raw->changes() >= 1; }));
+  CHECK(lookup_now(loop.get(), *c, "notified").user.password_hash == "$scrypt$one");
+  CHECK(lookup_now(loop.get(), *c, "notified").user.password_hash == "$scrypt$one");
+  CHECK(raw->queries() == 1);
+
+  // Usage write-back does not notify (used_bytes is not in the trigger's column list).
+  raw->add_usage("notified", 5);
+  REQUIRE(flush_now(loop.get(), *raw));
+  REQUIRE((*admin)->set_password_hash("notified", "$scrypt$two"));
+  REQUIRE(run_until(loop.get(), [&] { return raw->changes() >= 2; }));
+  CHECK(raw->changes() == 2);
+  CHECK(lookup_now(loop.get(), *c, "notified").user.password_hash == "$scrypt$two");
+  CHECK(raw->queries() == 2);
+}
+
 TEST_CASE("postgres store: connection errors in words", "[store][postgres]") {
   testdb::PostgresServer& pg = server();
   std::string error;
