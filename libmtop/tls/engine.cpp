@@ -157,6 +157,10 @@ std::unique_ptr<Engine> Engine::client(std::shared_ptr<ClientContext> ctx,
 Engine::~Engine() {
   // The SSL frees its BIO; make sure no callback can reach this half-destroyed engine.
   if (ssl_) {
+    // SSL_free marks the session of a connection that did not send close_notify as not
+    // resumable, and for a client that session is the ticket we just cached. A TLS 1.3 ticket
+    // stays valid however the connection ended, so say "shut down" to keep it usable.
+    if (done_) SSL_set_shutdown(ssl_.get(), SSL_get_shutdown(ssl_.get()) | SSL_SENT_SHUTDOWN);
     BIO* bio = SSL_get_rbio(ssl_.get());
     if (bio) BIO_set_data(bio, nullptr);
     SSL_set_app_data(ssl_.get(), nullptr);
@@ -233,7 +237,15 @@ Engine::Status Engine::handshake() {
     return Status::failed;
   }
   done_ = true;
+  release_buffers();
   return Status::ok;
+}
+
+void Engine::release_buffers() {
+  // SSL_MODE_RELEASE_BUFFERS frees the record buffer only after application data; after
+  // handshake messages or tickets OpenSSL keeps ~17 KiB waiting for the next header.
+  // SSL_free_buffers does nothing (returns 0) while a partial record is held.
+  if (!SSL_has_pending(ssl_.get())) SSL_free_buffers(ssl_.get());
 }
 
 bool Engine::resumed() const { return ssl_ && SSL_session_reused(ssl_.get()) == 1; }
@@ -242,6 +254,13 @@ Engine::Status Engine::read(std::span<std::uint8_t> out, std::size_t* n) {
   *n = 0;
   if (failed_) return Status::failed;
   while (*n < out.size()) {
+    // Calling SSL_read with no input at all makes OpenSSL allocate its 16 KiB record buffer
+    // to wait for the next header, and keep it while the connection idles. Only call it when
+    // there are bytes to work on: plaintext ready, a partial record, or unread ciphertext.
+    if (SSL_has_pending(ssl_.get()) == 0 && in_off_ == in_.size() && borrowed_.empty()) {
+      release_buffers();
+      return Status::want_input;
+    }
     ERR_clear_error();
     std::size_t got = 0;
     int r = SSL_read_ex(ssl_.get(), out.data() + *n, out.size() - *n, &got);
@@ -254,7 +273,9 @@ Engine::Status Engine::read(std::span<std::uint8_t> out, std::size_t* n) {
       ERR_clear_error();
       return Status::closed;
     }
-    return fail_from(r, "tls");
+    Status st = fail_from(r, "tls");
+    if (st == Status::want_input) release_buffers();
+    return st;
   }
   return Status::ok;
 }

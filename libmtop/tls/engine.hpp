@@ -95,6 +95,7 @@ class Engine {
   bool init(SSL_CTX* ctx, const BIO_METHOD* method, std::string* error);
   Status fail_from(int ret, const char* what);
   std::string verify_error() const;
+  void release_buffers();
 
   friend int engine_bio_read(BIO* bio, char* buf, int len);
   friend int engine_bio_write(BIO* bio, const char* buf, int len);
