@@ -45,6 +45,11 @@ void Relay::start(ByteView initial_to_b) {
     on_read(a_, initial_to_b);
     if (finished_) return;
   }
+  if (options_.a_ended) {
+    // The EOF was consumed before the relay owned the stream: carry it across now.
+    a_.eof = true;
+    b_.stream->shutdown();
+  }
   update_reading(a_);
   update_reading(b_);
 }

@@ -59,6 +59,9 @@ struct RelayOptions {
   /// Optional observer of every forwarded chunk (usage counting). Must not destroy the relay;
   /// it may call Relay::close().
   std::function<void(Direction, std::size_t bytes)> on_traffic;
+  /// Side a already sent EOF before start() (a client that half-closed while the server was
+  /// still deciding): b is shut down right after `initial_to_b`, and a is never read.
+  bool a_ended = false;
 };
 
 struct RelayStats {

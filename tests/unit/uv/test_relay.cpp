@@ -341,3 +341,44 @@ TEST_CASE("relay: a missing stream ends it at start", "[relay]") {
   }
   CHECK(loop.close() == 0);
 }
+
+TEST_CASE("relay: a_ended carries an EOF read before start to the target", "[relay]") {
+  TestLoop loop;
+  {
+    auto p1 = make_pair(loop);
+    auto p2 = make_pair(loop);
+    // The server side of the client connection reads the client's EOF before the relay exists
+    // (as the server engine does while it is still deciding).
+    Recorder early;
+    p1.server->set_handler(&early);
+    p1.server->start_read();
+    p1.client->write(as_bytes("EARLY"));
+    p1.client->shutdown();
+    REQUIRE(loop.run_until([&] { return early.eof; }));
+    CHECK(early.data == "EARLY");
+
+    Recorder c, t;
+    StreamPtr client = std::move(p1.client), target = std::move(p2.server);
+    client->set_handler(&c);
+    target->set_handler(&t);
+    client->start_read();
+    target->start_read();
+    RelayOptions opts;
+    opts.a_ended = true;
+    std::optional<RelayStats> stats;
+    Relay r(loop.get(), std::move(p1.server), std::move(p2.client), opts,
+            [&](const RelayStats& s) { stats = s; });
+    r.start(as_bytes(early.data));
+    REQUIRE(loop.run_until([&] { return t.eof; }));
+    CHECK(t.data == "EARLY");
+    CHECK_FALSE(stats);  // the download direction is still open
+    target->write(as_bytes("reply"));
+    target->shutdown();
+    REQUIRE(loop.run_until([&] { return stats.has_value() && c.eof; }));
+    CHECK(c.data == "reply");
+    CHECK(stats->reason == "closed");
+    CHECK(stats->bytes_a_to_b == 5);
+    CHECK(stats->bytes_b_to_a == 5);
+  }
+  CHECK(loop.close() == 0);
+}
