@@ -80,6 +80,10 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
     if (host.find(':') != std::string_view::npos) return std::nullopt;  // bare IPv6
   }
   if (host.empty()) return std::nullopt;
+  for (char c : host) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '[' || c == ']' || c == '/') return std::nullopt;
+  }
   const auto p = parse_port(port);
   if (!p) return std::nullopt;
   return HostPort{std::string(host), *p};

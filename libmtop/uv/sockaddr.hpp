@@ -30,7 +30,7 @@ struct HostPort {
 };
 
 /// Parses "host:port", "1.2.3.4:port" or "[v6]:port". The port must be 1-65535 in decimal;
-/// the host must be non-empty, and an IPv6 literal must be in brackets (a bare "::1:80" is
+/// the host must be non-empty without spaces, control bytes, '[', ']' or '/', and an IPv6 literal must be in brackets (a bare "::1:80" is
 /// ambiguous). Returns nullopt for anything else.
 std::optional<HostPort> parse_host_port(std::string_view text);
 
