@@ -233,7 +233,7 @@ TEST_CASE("caching: usage and flush go to the backend; bad options are refused",
         Errc::invalid_argument);
 }
 
-TEST_CASE("caching: a callback may destroy the store; pending answers are then dropped",
+TEST_CASE("caching: a callback may destroy the store, and pending answers are then dropped",
           "[store]") {
   Fixture f;
   f.ask("alice");
@@ -248,8 +248,8 @@ TEST_CASE("caching: a callback may destroy the store; pending answers are then d
   CHECK(calls == 1);
 }
 
-TEST_CASE("caching: invalidation forces a refetch but keeps grace; a query out at the time "
-          "is not trusted",
+TEST_CASE("caching: invalidation forces a refetch but keeps grace, and a query out at the "
+          "time is not trusted",
           "[store]") {
   Fixture f(fast());
   f.ask("alice");

@@ -22,6 +22,34 @@ store::MysqlConfig config_of(const testdb::MariadbServer& s) {
   return *c;
 }
 
+void byte_compare(testdb::MariadbServer& my) {
+  std::string error;
+  auto c = store::MysqlConnection::open(config_of(my), error);
+  INFO(error);
+  REQUIRE(c);
+  REQUIRE((*c)->init_schema());
+  (void)(*c)->del("Case");
+  (void)(*c)->del("case");
+  REQUIRE((*c)->add(storetest::user("Case")));
+  REQUIRE((*c)->add(storetest::user("case")));  // a different user, unlike MySQL's default
+  CHECK((*c)->get("CASE").error() == Errc::store_no_such_user);
+}
+
+void connection_errors(testdb::MariadbServer& my) {
+  store::MysqlConfig wrong = config_of(my);
+  wrong.password = "nope";
+  std::string error;
+  auto denied = store::MysqlConnection::open(wrong, error);
+  REQUIRE_FALSE(denied);
+  CHECK(denied.error() == Errc::store_unavailable);
+  CHECK(error.find("Access denied") != std::string::npos);
+  wrong = config_of(my);
+  wrong.port = testdb::free_loopback_port();
+  auto refused = store::MysqlConnection::open(wrong, error);
+  REQUIRE_FALSE(refused);
+  CHECK(error.find("MySQL connection failed") != std::string::npos);
+}
+
 }  // namespace
 
 TEST_CASE("mysql store: the shared store behaviour", "[store][mysql]") {
@@ -46,22 +74,13 @@ TEST_CASE("mysql store: the shared store behaviour", "[store][mysql]") {
   b.break_db = [&] { my.kill_now(); };
   b.repair_db = [&] { my.start(); };
   run_store_suite(b);
+  // Sections of this one test case, so that ctest (one process per test case) also starts
+  // the server only once.
+  SECTION("user names compare byte for byte") { byte_compare(my); }
+  SECTION("connection errors in words") { connection_errors(my); }
 }
 
-TEST_CASE("mysql store: user names compare byte for byte", "[store][mysql]") {
-  std::string error;
-  auto c = store::MysqlConnection::open(config_of(server()), error);
-  INFO(error);
-  REQUIRE(c);
-  REQUIRE((*c)->init_schema());
-  (void)(*c)->del("Case");
-  (void)(*c)->del("case");
-  REQUIRE((*c)->add(storetest::user("Case")));
-  REQUIRE((*c)->add(storetest::user("case")));  // a different user, unlike MySQL's default
-  CHECK((*c)->get("CASE").error() == Errc::store_no_such_user);
-}
-
-TEST_CASE("mysql store: URIs and connection errors", "[store][mysql]") {
+TEST_CASE("mysql store: URIs", "[store][mysql]") {
   auto u = store::parse_mysql_uri("mysql://us%40er:p%3Ass@db.example:3307/mtop%5Fusers");
   REQUIRE(u);
   CHECK(u->user == "us@er");
@@ -77,17 +96,4 @@ TEST_CASE("mysql store: URIs and connection errors", "[store][mysql]") {
                           "mysql://h:12a/d", "mysql://u:%zz@h/d", "mysql://[::1/d",
                           "mysql://h/d?ssl=1", "mysql://u:%00@h/d"})
     CHECK_FALSE(store::parse_mysql_uri(bad));
-
-  store::MysqlConfig wrong = config_of(server());
-  wrong.password = "nope";
-  std::string error;
-  auto denied = store::MysqlConnection::open(wrong, error);
-  REQUIRE_FALSE(denied);
-  CHECK(denied.error() == Errc::store_unavailable);
-  CHECK(error.find("Access denied") != std::string::npos);
-  wrong = config_of(server());
-  wrong.port = testdb::free_loopback_port();
-  auto refused = store::MysqlConnection::open(wrong, error);
-  REQUIRE_FALSE(refused);
-  CHECK(error.find("MySQL connection failed") != std::string::npos);
 }

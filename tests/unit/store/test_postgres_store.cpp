@@ -14,35 +14,7 @@ testdb::PostgresServer& server() {
   return s;
 }
 
-}  // namespace
-
-TEST_CASE("postgres store: the shared store behaviour", "[store][postgres]") {
-  testdb::PostgresServer& pg = server();
-  store::PostgresConfig config{pg.conninfo(), 5};
-  SuiteBackend b;
-  b.kind = "postgres";
-  b.admin = [&] {
-    std::string error;
-    auto c = store::PostgresConnection::open(config, error);
-    INFO(error);
-    REQUIRE(c);
-    return std::unique_ptr<store::UserAdmin>(std::move(*c));
-  };
-  b.open_store = [&](uv_loop_t* loop) {
-    store::DatabaseStoreOptions o;
-    o.flush_interval_ms = 50;
-    auto s = store::PostgresUserStore::open(loop, config, o);
-    REQUIRE(s);
-    return std::unique_ptr<store::DatabaseUserStore>(std::move(*s));
-  };
-  b.break_db = [&] { pg.kill_now(); };
-  b.repair_db = [&] { pg.start(); };
-  run_store_suite(b);
-}
-
-TEST_CASE("postgres store: LISTEN/NOTIFY makes a change visible before the TTL",
-          "[store][postgres]") {
-  testdb::PostgresServer& pg = server();
+void listen_notify(testdb::PostgresServer& pg) {
   store::PostgresConfig config{pg.conninfo(), 5, true};
   std::string error;
   auto admin = store::PostgresConnection::open(config, error);
@@ -75,8 +47,7 @@ TEST_CASE("postgres store: LISTEN/NOTIFY makes a change visible before the TTL",
   CHECK(raw->queries() == 2);
 }
 
-TEST_CASE("postgres store: connection errors in words", "[store][postgres]") {
-  testdb::PostgresServer& pg = server();
+void connection_errors(testdb::PostgresServer& pg) {
   std::string error;
   auto wrong = store::PostgresConnection::open(
       {"host=127.0.0.1 port=1 user=admin dbname=mtop connect_timeout=2", 2}, error);
@@ -90,4 +61,34 @@ TEST_CASE("postgres store: connection errors in words", "[store][postgres]") {
   REQUIRE_FALSE(denied);
   CHECK(error.find("password authentication failed") != std::string::npos);
   CHECK(store::postgres_placeholders("a = ? AND b = ?") == "a = $1 AND b = $2");
+}
+
+}  // namespace
+
+TEST_CASE("postgres store: the shared store behaviour", "[store][postgres]") {
+  testdb::PostgresServer& pg = server();
+  store::PostgresConfig config{pg.conninfo(), 5};
+  SuiteBackend b;
+  b.kind = "postgres";
+  b.admin = [&] {
+    std::string error;
+    auto c = store::PostgresConnection::open(config, error);
+    INFO(error);
+    REQUIRE(c);
+    return std::unique_ptr<store::UserAdmin>(std::move(*c));
+  };
+  b.open_store = [&](uv_loop_t* loop) {
+    store::DatabaseStoreOptions o;
+    o.flush_interval_ms = 50;
+    auto s = store::PostgresUserStore::open(loop, config, o);
+    REQUIRE(s);
+    return std::unique_ptr<store::DatabaseUserStore>(std::move(*s));
+  };
+  b.break_db = [&] { pg.kill_now(); };
+  b.repair_db = [&] { pg.start(); };
+  run_store_suite(b);
+  // Sections of this one test case, so that ctest (one process per test case) also starts
+  // the server only once.
+  SECTION("LISTEN/NOTIFY makes a change visible before the TTL") { listen_notify(pg); }
+  SECTION("connection errors in words") { connection_errors(pg); }
 }
