@@ -15,9 +15,9 @@ namespace {
 
 // Retry tokens are accepted for this long after they were issued.
 constexpr std::uint64_t kRetryTokenLifetime = 10 * NGTCP2_SECONDS;
-// A stateless reset must be shorter than what triggered it (no reset loops) and at least
-// 21 bytes long to look like a short-header packet (RFC 9000 §10.3).
-constexpr std::size_t kMinResetTrigger = 43;
+// A stateless reset must be shorter than what triggered it (so two endpoints cannot loop)
+// and at least 21 bytes long (RFC 9000 §10.3): 1 + 4 random bytes + the 16-byte token.
+constexpr std::size_t kMinResetTrigger = 22;
 constexpr std::size_t kResetSize = 42;
 
 std::string cid_key(const std::uint8_t* p, std::size_t n) {
