@@ -36,7 +36,9 @@ std::string round_trip(Loop& loop, QuicClient& client, const Bytes& payload,
 /// A raw UDP socket for sending hand-made datagrams.
 struct RawUdp {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  ~RawUdp() { close(fd); }
+  ~RawUdp() {
+    if (fd >= 0) close(fd);
+  }
   void send_to(std::uint16_t port, const Bytes& b) {
     sockaddr_in to{};
     to.sin_family = AF_INET;
@@ -377,12 +379,10 @@ TEST_CASE("limits: connections refused past the maximum, streams refused after s
   CHECK(third_stream);
 
   server->stop();
+  b.s.reset();  // frees the slots held by b and the third stream
+  third_stream.reset();
   Collector late;
   late.s = open_stream(loop, *c1, error);
-  // Opening can wait for a slot: b and third_stream hold both.
-  b.s.reset();
-  third_stream.reset();
-  if (!late.s) late.s = open_stream(loop, *c1, error);
   REQUIRE(late.s);
   late.s->set_handler(&late);
   late.s->start_read();
@@ -442,7 +442,8 @@ TEST_CASE("an unreachable server fails the open with a clear error, then retries
   REQUIRE(bind(silent.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
   socklen_t len = sizeof a;
   getsockname(silent.fd, reinterpret_cast<sockaddr*>(&a), &len);
-  auto co = client_options(certs, ntohs(a.sin_port));
+  std::uint16_t port = ntohs(a.sin_port);
+  auto co = client_options(certs, port);
   co.limits.handshake_timeout_ms = 300;
   std::string error;
   auto client = QuicClient::create(loop.get(), co, error);
@@ -452,6 +453,14 @@ TEST_CASE("an unreachable server fails the open with a clear error, then retries
   INFO(error);
   CHECK(error.find("quic: cannot connect to 127.0.0.1:") == 0);
   CHECK(error.find("timed out") != std::string::npos);
+  // Once a server listens there, the next open (after the back-off) gets through.
+  close(silent.fd);
+  silent.fd = -1;
+  EchoServer echo;
+  auto server = QuicServer::create(loop.get(), server_options(certs, port), echo.acceptor(), error);
+  REQUIRE(server);
+  CHECK(round_trip(loop, *client, random_bytes(100, 16)) == "");
+  CHECK(client->handshakes() == 1);
   // A name that does not resolve.
   co.host = "no-such-host.invalid";
   co.tls.server_name = "no-such-host.invalid";
