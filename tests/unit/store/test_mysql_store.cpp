@@ -1,4 +1,7 @@
 // MysqlUserStore against a real MariaDB 10.11 started once for this executable.
+// Built only with the backend (an empty test program otherwise).
+#ifdef MTOP_HAVE_MYSQL
+
 #include "../../support/db/mariadb_server.hpp"
 #include "store/mysql_user_store.hpp"
 #include "store_suite.hpp"
@@ -97,3 +100,5 @@ TEST_CASE("mysql store: URIs", "[store][mysql]") {
                           "mysql://h/d?ssl=1", "mysql://u:%00@h/d"})
     CHECK_FALSE(store::parse_mysql_uri(bad));
 }
+
+#endif  // MTOP_HAVE_MYSQL

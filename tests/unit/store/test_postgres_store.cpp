@@ -1,4 +1,7 @@
 // PostgresUserStore against a real PostgreSQL 15 started once for this executable.
+// Built only with the backend (an empty test program otherwise).
+#ifdef MTOP_HAVE_POSTGRES
+
 #include "../../support/db/postgres_server.hpp"
 #include "store/postgres_user_store.hpp"
 #include "store_suite.hpp"
@@ -92,3 +95,5 @@ TEST_CASE("postgres store: the shared store behaviour", "[store][postgres]") {
   SECTION("LISTEN/NOTIFY makes a change visible before the TTL") { listen_notify(pg); }
   SECTION("connection errors in words") { connection_errors(pg); }
 }
+
+#endif  // MTOP_HAVE_POSTGRES

@@ -1,4 +1,7 @@
 // SqliteUserStore and SqliteConnection on temp files, through the shared store suite.
+// Built only with the backend (an empty test program otherwise).
+#ifdef MTOP_HAVE_SQLITE
+
 #include <sqlite3.h>
 
 #include "../../support/db/process.hpp"
@@ -79,3 +82,5 @@ TEST_CASE("sqlite store: errors in words", "[store][sqlite]") {
   CHECK(store::SqliteUserStore::open(loop.get(), {"x.db", 1}, zero).error() ==
         Errc::invalid_argument);
 }
+
+#endif  // MTOP_HAVE_SQLITE

@@ -1,0 +1,147 @@
+#include "store/open_store.hpp"
+
+#ifdef MTOP_HAVE_SQLITE
+#include "store/sqlite_user_store.hpp"
+#endif
+#ifdef MTOP_HAVE_POSTGRES
+#include "store/postgres_user_store.hpp"
+#endif
+#ifdef MTOP_HAVE_MYSQL
+#include "store/mysql_user_store.hpp"
+#endif
+
+namespace mtop::store {
+namespace {
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+[[maybe_unused]] Errc not_built(std::string_view what, std::string& error) {
+  error = std::string(what) + " support is not built in (CMake option MTOP_WITH_" +
+          (what == "SQLite" ? "SQLITE" : what == "PostgreSQL" ? "POSTGRES" : "MYSQL") + ")";
+  return Errc::invalid_argument;
+}
+
+}  // namespace
+
+Result<DatabaseTarget> parse_database_uri(std::string_view uri, std::string& error) {
+  DatabaseTarget t;
+  if (starts_with(uri, "sqlite:")) {
+    t.backend = Backend::sqlite;
+    std::string_view path = uri.substr(7);
+    if (starts_with(path, "//")) path.remove_prefix(2);
+    t.location = std::string(path);
+  } else if (starts_with(uri, "postgresql://") || starts_with(uri, "postgres://")) {
+    t.backend = Backend::postgres;
+    t.location = std::string(uri);
+  } else if (starts_with(uri, "postgres:")) {
+    t.backend = Backend::postgres;
+    t.location = std::string(uri.substr(9));
+  } else if (starts_with(uri, "mysql://") || starts_with(uri, "mariadb://")) {
+    t.backend = Backend::mysql;
+    t.location = std::string(uri);
+  } else {
+    error = "unknown database URI (expected sqlite:PATH, postgresql://... or mysql://...)";
+    return Errc::invalid_argument;
+  }
+  if (t.location.empty() || t.location.find('\0') != std::string::npos) {
+    error = "database URI without a location";
+    return Errc::invalid_argument;
+  }
+  switch (t.backend) {
+    case Backend::sqlite:
+#ifndef MTOP_HAVE_SQLITE
+      return not_built("SQLite", error);
+#endif
+      break;
+    case Backend::postgres:
+#ifndef MTOP_HAVE_POSTGRES
+      return not_built("PostgreSQL", error);
+#endif
+      break;
+    case Backend::mysql:
+#ifdef MTOP_HAVE_MYSQL
+      if (!parse_mysql_uri(t.location)) {
+        error = "malformed MySQL URI (expected mysql://user:password@host:port/database)";
+        return Errc::invalid_argument;
+      }
+#else
+      return not_built("MySQL", error);
+#endif
+      break;
+  }
+  return t;
+}
+
+Result<std::unique_ptr<UserAdmin>> open_user_admin(std::string_view uri, std::string& error) {
+  auto t = parse_database_uri(uri, error);
+  if (!t) return t.error();
+  switch (t->backend) {
+#ifdef MTOP_HAVE_SQLITE
+    case Backend::sqlite: {
+      auto c = SqliteConnection::open(SqliteConfig{t->location}, error);
+      if (!c) return c.error();
+      return std::unique_ptr<UserAdmin>(std::move(*c));
+    }
+#endif
+#ifdef MTOP_HAVE_POSTGRES
+    case Backend::postgres: {
+      auto c = PostgresConnection::open(PostgresConfig{t->location}, error);
+      if (!c) return c.error();
+      return std::unique_ptr<UserAdmin>(std::move(*c));
+    }
+#endif
+#ifdef MTOP_HAVE_MYSQL
+    case Backend::mysql: {
+      auto c = MysqlConnection::open(*parse_mysql_uri(t->location), error);
+      if (!c) return c.error();
+      return std::unique_ptr<UserAdmin>(std::move(*c));
+    }
+#endif
+    default:
+      break;
+  }
+  error = "backend not built in";
+  return Errc::invalid_argument;
+}
+
+Result<std::unique_ptr<DatabaseUserStore>> open_user_store(uv_loop_t* loop, std::string_view uri,
+                                                           std::string& error,
+                                                           DatabaseStoreOptions options,
+                                                           bool listen) {
+  auto t = parse_database_uri(uri, error);
+  if (!t) return t.error();
+  (void)listen;
+  switch (t->backend) {
+#ifdef MTOP_HAVE_SQLITE
+    case Backend::sqlite: {
+      // SQLite serialises writers anyway; one worker avoids its lock contention.
+      options.workers = 1;
+      auto s = SqliteUserStore::open(loop, SqliteConfig{t->location}, options);
+      if (!s) return s.error();
+      return std::unique_ptr<DatabaseUserStore>(std::move(*s));
+    }
+#endif
+#ifdef MTOP_HAVE_POSTGRES
+    case Backend::postgres: {
+      PostgresConfig c{t->location};
+      c.listen = listen;
+      auto s = PostgresUserStore::open(loop, c, options);
+      if (!s) return s.error();
+      return std::unique_ptr<DatabaseUserStore>(std::move(*s));
+    }
+#endif
+#ifdef MTOP_HAVE_MYSQL
+    case Backend::mysql: {
+      auto s = MysqlUserStore::open(loop, *parse_mysql_uri(t->location), options);
+      if (!s) return s.error();
+      return std::unique_ptr<DatabaseUserStore>(std::move(*s));
+    }
+#endif
+    default:
+      break;
+  }
+  error = "backend not built in";
+  return Errc::invalid_argument;
+}
+
+}  // namespace mtop::store

@@ -1,0 +1,67 @@
+// Database URIs: which backend, which location, clear errors; a SQLite round trip through the
+// generic entry points.
+#include <catch2/catch.hpp>
+
+#include "../../support/db/process.hpp"
+#include "loop_helpers.hpp"
+#include "store/open_store.hpp"
+
+using namespace mtop;
+using store::Backend;
+
+TEST_CASE("database URIs name the backend and the location", "[store]") {
+  std::string error;
+  auto s = store::parse_database_uri("sqlite:///var/lib/mtop/users.db", error);
+  REQUIRE(s);
+  CHECK(s->backend == Backend::sqlite);
+  CHECK(s->location == "/var/lib/mtop/users.db");
+  CHECK(store::parse_database_uri("sqlite:users.db", error)->location == "users.db");
+  auto p = store::parse_database_uri("postgresql://u:p@db:5432/mtop", error);
+  REQUIRE(p);
+  CHECK(p->backend == Backend::postgres);
+  CHECK(p->location == "postgresql://u:p@db:5432/mtop");
+  CHECK(store::parse_database_uri("postgres:host=db dbname=mtop", error)->location ==
+        "host=db dbname=mtop");
+  auto m = store::parse_database_uri("mariadb://u:p@db/mtop", error);
+  REQUIRE(m);
+  CHECK(m->backend == Backend::mysql);
+
+  for (const char* bad : {"", "users.db", "redis://x", "sqlite:", "sqlite://", "postgres:",
+                          "mysql://u@:0/x"}) {
+    error.clear();
+    auto r = store::parse_database_uri(bad, error);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == Errc::invalid_argument);
+    CHECK_FALSE(error.empty());
+  }
+}
+
+#ifdef MTOP_HAVE_SQLITE
+TEST_CASE("open_user_admin and open_user_store work end to end on SQLite", "[store]") {
+  testdb::TempDir dir("mtop-sqlite", "root");
+  const std::string uri = "sqlite:" + dir.path() + "/users.db";
+  std::string error;
+  auto admin = store::open_user_admin(uri, error);
+  INFO(error);
+  REQUIRE(admin);
+  REQUIRE((*admin)->init_schema());
+  auth::UserRecord u;
+  u.username = "alice";
+  u.password_hash = "$scrypt$x";
+  REQUIRE((*admin)->add(u));
+
+  storetest::Loop loop;
+  auto s = store::open_user_store(loop.get(), uri, error);
+  REQUIRE(s);
+  CHECK((*s)->kind() == "sqlite");
+  std::optional<auth::LookupResult> got;
+  (*s)->lookup("alice", [&](auth::LookupResult r) { got = std::move(r); });
+  REQUIRE(storetest::run_until(loop.get(), [&] { return got.has_value(); }));
+  CHECK(got->status == auth::LookupStatus::found);
+
+  auto bad = store::open_user_admin("sqlite:/nonexistent-dir/x/users.db", error);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error() == Errc::store_unavailable);
+  CHECK(error.find("cannot open") != std::string::npos);
+}
+#endif  // MTOP_HAVE_SQLITE
