@@ -127,8 +127,10 @@ MTOP_API int mtop_client_handshake_feed(mtop_client_handshake* hs, const uint8_t
 
 MTOP_API int mtop_client_handshake_feed_eof(mtop_client_handshake* hs) {
   if (hs == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
-  auto r = hs->hs.feed_eof();
-  return r ? 0 : to_c(r.error());
+  return guarded([&] {
+    auto r = hs->hs.feed_eof();
+    return r ? 0 : to_c(r.error());
+  });
 }
 
 MTOP_API int mtop_client_handshake_next_event(mtop_client_handshake* hs, mtop_client_event* ev) {

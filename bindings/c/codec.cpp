@@ -134,7 +134,8 @@ extern "C" MTOP_API int mtop_encode_auth(const mtop_auth_message* msg, uint8_t* 
 
 extern "C" MTOP_API int mtop_encode_response(int status, uint8_t* out, size_t out_cap) {
   if (out == nullptr || out_cap < MTOP_RESPONSE_SIZE) return MTOP_ERR_INVALID_ARGUMENT;
-  if (status < 0 || !mtop::is_known_status(static_cast<std::uint8_t>(status)) || status > 0xff)
+  // Range first: the cast to a byte must not turn 0x101 into a known status.
+  if (status < 0 || status > 0xff || !mtop::is_known_status(static_cast<std::uint8_t>(status)))
     return MTOP_ERR_INVALID_ARGUMENT;
   return guarded([&] {
     mtop::Bytes wire;

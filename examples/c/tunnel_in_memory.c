@@ -43,6 +43,7 @@ typedef struct wire {
 } wire;
 
 static void wire_write(wire *w, const uint8_t *data, size_t len) {
+  if (len == 0) return; /* empty pending output may be a NULL pointer: no memcpy from it */
   CHECK(len <= sizeof w->data - w->len);
   memcpy(w->data + w->len, data, len);
   w->len += len;
