@@ -3,22 +3,20 @@
 #include "auth/users_file_store.hpp"
 #include "store/caching_user_store.hpp"
 #include "store/user_admin.hpp"
-#ifdef MTOP_HAVE_SQLITE
-#include "store/sqlite_connection.hpp"
-#include "store/sqlite_user_store.hpp"
-#endif
-#ifdef MTOP_HAVE_POSTGRES
-#include "store/postgres_connection.hpp"
-#include "store/postgres_user_store.hpp"
-#endif
-#ifdef MTOP_HAVE_MYSQL
-#include "store/mysql_connection.hpp"
-#include "store/mysql_user_store.hpp"
-#endif
+#include "store/open_store.hpp"
 
 namespace mtop::server {
 
 namespace {
+
+// The config names a database by type + path/dsn; the store layer takes one URI.
+std::string database_uri(const UsersSource& source) {
+  if (source.type == "sqlite") return "sqlite:" + source.path;
+  if (source.type == "postgres" && source.dsn.rfind("postgres", 0) != 0) {
+    return "postgres:" + source.dsn;  // a libpq "host=... dbname=..." conninfo
+  }
+  return source.dsn;
+}
 
 std::unique_ptr<auth::UserStore> behind_cache(uv_loop_t* loop,
                                               std::unique_ptr<auth::UserStore> backend,
@@ -61,84 +59,20 @@ std::unique_ptr<auth::UserStore> open_user_store(uv_loop_t* loop, const UsersSou
     };
     return auth::UsersFileStore::open(loop, source.path, std::move(options), error);
   }
-  std::unique_ptr<auth::UserStore> backend;
-#ifdef MTOP_HAVE_SQLITE
-  if (source.type == "sqlite") {
-    auto s = store::SqliteUserStore::open(loop, store::SqliteConfig{source.path});
-    if (!s) {
-      error = "sqlite: " + std::string(errc_message(s.error()));
-      return nullptr;
-    }
-    backend = std::move(*s);
-  }
-#endif
-#ifdef MTOP_HAVE_POSTGRES
-  if (source.type == "postgres") {
-    store::PostgresConfig config;
-    config.conninfo = source.dsn;
-    config.listen = true;  // changes arrive at once; the TTL stays the fallback
-    auto s = store::PostgresUserStore::open(loop, std::move(config));
-    if (!s) {
-      error = "postgres: " + std::string(errc_message(s.error()));
-      return nullptr;
-    }
-    backend = std::move(*s);
-  }
-#endif
-#ifdef MTOP_HAVE_MYSQL
-  if (source.type == "mysql") {
-    auto config = store::parse_mysql_uri(source.dsn);
-    if (!config) {
-      error = "mysql: dsn must look like mysql://user:password@host:port/database";
-      return nullptr;
-    }
-    auto s = store::MysqlUserStore::open(loop, std::move(*config));
-    if (!s) {
-      error = "mysql: " + std::string(errc_message(s.error()));
-      return nullptr;
-    }
-    backend = std::move(*s);
-  }
-#endif
-  if (!backend) {
-    error = "user store type \"" + source.type + "\" is not supported by this build";
-    return nullptr;
-  }
-  return behind_cache(loop, std::move(backend), source, log, error);
+  auto backend = store::open_user_store(loop, database_uri(source), error, {},
+                                       /*listen=*/source.type == "postgres");
+  if (!backend) return nullptr;
+  return behind_cache(loop, std::move(*backend), source, log, error);
 }
 
 std::unique_ptr<store::UserAdmin> open_user_admin(const UsersSource& source, std::string& error) {
-#ifdef MTOP_HAVE_SQLITE
-  if (source.type == "sqlite") {
-    auto c = store::SqliteConnection::open(store::SqliteConfig{source.path}, error);
-    if (c) return std::move(*c);
+  if (source.type == "file") {
+    error = "the users file is edited directly";
     return nullptr;
   }
-#endif
-#ifdef MTOP_HAVE_POSTGRES
-  if (source.type == "postgres") {
-    store::PostgresConfig config;
-    config.conninfo = source.dsn;
-    auto c = store::PostgresConnection::open(config, error);
-    if (c) return std::move(*c);
-    return nullptr;
-  }
-#endif
-#ifdef MTOP_HAVE_MYSQL
-  if (source.type == "mysql") {
-    auto config = store::parse_mysql_uri(source.dsn);
-    if (!config) {
-      error = "mysql: dsn must look like mysql://user:password@host:port/database";
-      return nullptr;
-    }
-    auto c = store::MysqlConnection::open(*config, error);
-    if (c) return std::move(*c);
-    return nullptr;
-  }
-#endif
-  error = source.type == "file" ? "the users file is edited directly"
-                                : "user store type \"" + source.type + "\" is not supported by this build";
-  return nullptr;
+  auto admin = store::open_user_admin(database_uri(source), error);
+  if (!admin) return nullptr;
+  return std::move(*admin);
 }
 
 }  // namespace mtop::server
