@@ -1,0 +1,32 @@
+// Builds the climber's tunnel dialer from a ServerEndpoint: TLS over TCP (one connection per
+// tunnel), QUIC (one connection, a stream per tunnel) or auto (QUIC with a TLS fallback,
+// dialer_auto.hpp). Verification settings (server_name, ca_file, pin, insecure) apply to both.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/dialer_auto.hpp"
+#include "engine/log.hpp"
+#include "engine/server_uri.hpp"
+#include "uv/stream.hpp"
+
+namespace mtop {
+
+struct DialerSettings {
+  /// TCP connect (DNS + every address) and, separately, the TLS handshake are each bounded
+  /// by this.
+  std::uint64_t connect_timeout_ms = 10'000;
+  AutoDialerOptions auto_select;
+};
+
+/// The dialer for `server`, or null with `error` ("ca_file 'x': cannot open: ...", "QUIC is
+/// not built in"). Nothing is connected before the first open().
+std::unique_ptr<io::StreamDialer> make_server_dialer(uv_loop_t* loop, const ServerEndpoint& server,
+                                                     const DialerSettings& settings,
+                                                     const Logger& log, std::string& error);
+
+}  // namespace mtop
