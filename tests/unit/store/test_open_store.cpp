@@ -16,15 +16,27 @@ TEST_CASE("database URIs name the backend and the location", "[store]") {
   CHECK(s->backend == Backend::sqlite);
   CHECK(s->location == "/var/lib/mtop/users.db");
   CHECK(store::parse_database_uri("sqlite:users.db", error)->location == "users.db");
+#ifdef MTOP_HAVE_POSTGRES
   auto p = store::parse_database_uri("postgresql://u:p@db:5432/mtop", error);
   REQUIRE(p);
   CHECK(p->backend == Backend::postgres);
   CHECK(p->location == "postgresql://u:p@db:5432/mtop");
   CHECK(store::parse_database_uri("postgres:host=db dbname=mtop", error)->location ==
         "host=db dbname=mtop");
+#else
+  CHECK(store::parse_database_uri("postgresql://u:p@db:5432/mtop", error).error() ==
+        Errc::invalid_argument);
+  CHECK(error.find("MTOP_WITH_POSTGRES") != std::string::npos);
+#endif
+#ifdef MTOP_HAVE_MYSQL
   auto m = store::parse_database_uri("mariadb://u:p@db/mtop", error);
   REQUIRE(m);
   CHECK(m->backend == Backend::mysql);
+#else
+  CHECK(store::parse_database_uri("mariadb://u:p@db/mtop", error).error() ==
+        Errc::invalid_argument);
+  CHECK(error.find("MTOP_WITH_MYSQL") != std::string::npos);
+#endif
 
   for (const char* bad : {"", "users.db", "redis://x", "sqlite:", "sqlite://", "postgres:",
                           "mysql://u@:0/x"}) {
