@@ -1,0 +1,100 @@
+// ServerAuthenticator: is this username/password good? The slow and the security-sensitive
+// part of the server engine, apart from the tunnel I/O.
+//
+// Theory of operation, for one attempt:
+//   1. FailureThrottle: a locked-out source is refused before anything else.
+//   2. UserStore::lookup (asynchronous). "unavailable" is refused without counting a failure.
+//   3. The password: a CredentialCache hit accepts at once; otherwise verify_password runs in
+//      libuv's thread pool (uv_queue_work): scrypt takes tens of ms and must never stall the
+//      loop. An unknown user is verified against a dummy hash with the cost parameters of the
+//      last real hash seen, so it costs what a wrong password costs and timing does not tell
+//      which users exist. verify_password compares in constant time.
+//   4. Wrong password / unknown user count as failures of the source; a right one clears them
+//      and is remembered in the cache.
+// The account's state (enabled, expiry, quota, tunnel limit) is the engine's business: it is
+// checked only after the password, so it is never revealed to someone without it.
+//
+// Attempts are cancelled by dropping their handle; the callback then never runs (work already
+// in the thread pool finishes and is freed on the loop). The callback never runs inside
+// authenticate(). Passwords are wiped as soon as they are no longer needed.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "auth/credential_cache.hpp"
+#include "auth/failure_throttle.hpp"
+#include "auth/ip_prefix.hpp"
+#include "auth/user_store.hpp"
+#include "engine/log.hpp"
+#include "engine/server_options.hpp"
+#include "engine/server_stats.hpp"
+#include "uv/poster.hpp"
+
+namespace mtop {
+
+struct AuthOutcome {
+  bool ok = false;
+  TunnelFailure failure = TunnelFailure::auth_failed;  ///< when !ok
+  std::string reason;     ///< log-safe, never a password or hash
+  auth::UserRecord user;  ///< when ok; password_hash cleared
+};
+
+class ServerAuthenticator {
+ public:
+  using Callback = std::function<void(AuthOutcome)>;
+
+  /// Cancels the attempt when dropped.
+  class Attempt {
+   public:
+    ~Attempt();
+    Attempt(const Attempt&) = delete;
+    Attempt& operator=(const Attempt&) = delete;
+
+   private:
+    friend class ServerAuthenticator;
+    struct State;
+    explicit Attempt(std::shared_ptr<State> s) : state_(std::move(s)) {}
+    std::shared_ptr<State> state_;
+  };
+
+  /// `store` and `stats` must outlive the authenticator; so must every attempt's owner's loop.
+  ServerAuthenticator(uv_loop_t* loop, auth::UserStore& store, const ServerOptions& options,
+                      ServerEngineStats& stats, const Logger& log);
+  ~ServerAuthenticator();
+  ServerAuthenticator(const ServerAuthenticator&) = delete;
+  ServerAuthenticator& operator=(const ServerAuthenticator&) = delete;
+
+  /// Checks `password` for `username`, coming from `source` (no throttling when unknown).
+  /// The password is moved in and wiped when done. `cb` runs once on the loop, later.
+  std::unique_ptr<Attempt> authenticate(std::optional<auth::IpAddress> source,
+                                        std::string username, std::string password, Callback cb);
+
+  /// The PHC string unknown users are verified against (tests check its cost follows the
+  /// store's hashes).
+  const std::string& dummy_hash() const noexcept { return dummy_hash_; }
+
+ private:
+  struct VerifyWork;
+  void on_lookup(const std::shared_ptr<Attempt::State>& st, auth::LookupResult r);
+  void verify_off_loop(const std::shared_ptr<Attempt::State>& st, std::string phc);
+  void on_verified(const std::shared_ptr<Attempt::State>& st, Result<bool> r);
+  void finish(const std::shared_ptr<Attempt::State>& st, AuthOutcome outcome);
+  void follow_cost_of(const std::string& phc);
+
+  uv_loop_t* loop_;
+  auth::UserStore& store_;
+  ServerEngineStats& stats_;
+  const Logger& log_;
+  auth::FailureThrottle throttle_;
+  std::unique_ptr<auth::CredentialCache> cache_;  ///< null if OpenSSL could not make one
+  std::string dummy_hash_;
+  io::Poster poster_;
+};
+
+}  // namespace mtop

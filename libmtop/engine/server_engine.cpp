@@ -1,0 +1,304 @@
+#include "engine/server_engine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <utility>
+
+#include "auth/ip_prefix.hpp"
+#include "mtop/codec.hpp"
+#include "uv/sockaddr.hpp"
+
+namespace mtop {
+
+namespace {
+
+/// How often at most the "max_tunnels reached" warning is repeated while it goes on.
+constexpr std::uint64_t kOverloadLogEveryMs = 10'000;
+
+/// The client's address from the stream's "ip:port" / "[v6]:port", for the failure throttle.
+std::optional<auth::IpAddress> source_address(const std::string& peer) {
+  const auto hp = io::parse_host_port(peer);
+  if (!hp) return std::nullopt;
+  return auth::IpAddress::parse(hp->host);
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+io::ConnectOptions make_connect_options(const ServerOptions& options, const Logger& log) {
+  auth::TargetPolicy policy;
+  std::string error;
+  if (!policy.allow_cidrs(options.allow_targets, error)) {
+    log.error("allow_targets ignored: " + error);
+  }
+  io::ConnectOptions c;
+  c.timeout_ms = options.connect_timeout_ms;
+  c.nodelay = true;
+  c.allow = policy.hook();
+  return c;
+}
+
+}  // namespace
+
+ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, auth::UserStore& store,
+                           Logger log)
+    : loop_(loop),
+      options_(std::move(options)),
+      store_(store),
+      log_(std::move(log)),
+      connect_options_(make_connect_options(options_, log_)),
+      auth_(loop, store, options_, stats_, log_),
+      reaper_(loop),
+      recheck_timer_(loop),
+      drain_timer_(loop) {}
+
+ServerEngine::~ServerEngine() {
+  // Tunnels go first (member order); nothing may call back into the engine meanwhile.
+  tunnels_.clear();
+  users_.clear();
+}
+
+void ServerEngine::serve(io::StreamPtr stream) {
+  if (!stream) return;
+  ++stats_.total;
+  if (draining_) {
+    count(TunnelFailure::draining);
+    log_.debug("tunnel refused source=" + stream->peer_name() + " reason=draining");
+    return;  // dropping the pointer closes the stream
+  }
+  if (live_ >= options_.max_tunnels) {
+    count(TunnelFailure::overloaded);
+    const std::uint64_t now = uv_now(loop_);
+    if (!overload_logged_ || now - overload_logged_ms_ >= kOverloadLogEveryMs) {
+      overload_logged_ = true;
+      overload_logged_ms_ = now;
+      log_.warn("max_tunnels (" + std::to_string(options_.max_tunnels) +
+                ") live tunnels: closing new streams at once");
+    }
+    return;
+  }
+  TunnelHost& host = *this;
+  auto owned = std::make_unique<ServerTunnel>(loop_, host, options_, connect_options_,
+                                              std::move(stream));
+  ServerTunnel* t = owned.get();
+  tunnels_.emplace(t, std::move(owned));
+  ++live_;
+  t->start();
+}
+
+std::unique_ptr<ServerAuthenticator::Attempt> ServerEngine::tunnel_auth(ServerTunnel& t,
+                                                                        AuthMessage request) {
+  auto attempt = auth_.authenticate(source_address(t.summary().source),
+                                    std::move(request.username), std::move(request.password),
+                                    [this, &t](AuthOutcome o) { on_auth(t, std::move(o)); });
+  request.wipe_password();
+  return attempt;
+}
+
+void ServerEngine::on_auth(ServerTunnel& t, AuthOutcome outcome) {
+  if (!outcome.ok) {
+    t.refuse(outcome.failure, std::move(outcome.reason));
+    return;
+  }
+  UserState& u = user_state(outcome.user);
+  const std::string name = u.name;
+  if (std::string problem = account_problem(u); !problem.empty()) {
+    t.refuse(TunnelFailure::account_refused, std::move(problem));
+    forget_if_idle(name);
+    return;
+  }
+  if (u.record.max_tunnels && u.tunnels.size() >= *u.record.max_tunnels) {
+    t.refuse(TunnelFailure::user_tunnel_limit,
+             "user has " + std::to_string(u.tunnels.size()) + " tunnels (max_tunnels)");
+    forget_if_idle(name);
+    return;
+  }
+  u.tunnels.push_back(&t);
+  arm_recheck();
+  t.auth_passed(name);
+}
+
+ServerEngine::UserState& ServerEngine::user_state(const auth::UserRecord& record) {
+  auto& slot = users_[record.username];
+  if (!slot) {
+    slot = std::make_unique<UserState>();
+    slot->name = record.username;
+    slot->gate = std::make_shared<RateGate>(
+        0, [loop = loop_] { return uv_now(loop); },
+        [this](std::uint64_t ms) { stats_.rate_limit_delay_ms += ms; });
+  }
+  apply_record(*slot, record);
+  return *slot;
+}
+
+void ServerEngine::apply_record(UserState& u, auth::UserRecord record) {
+  secure_wipe(record.password_hash);
+  u.record = std::move(record);
+  // The store's used_bytes now includes what it was told so far (at least what it flushed):
+  // count again from here. A batching store may lag a little; it never counts twice.
+  u.bytes_since_lookup = 0;
+  const std::uint64_t rate = u.record.rate_limit.value_or(0);
+  if (u.gate->rate() != rate) u.gate->set_rate(rate);
+}
+
+std::string ServerEngine::account_problem(const UserState& u) const {
+  const auth::UserRecord& r = u.record;
+  if (!r.enabled) return "user disabled";
+  if (r.expires_at && *r.expires_at <= unix_now()) return "user expired";
+  if (r.quota_bytes && r.used_bytes + u.bytes_since_lookup >= *r.quota_bytes) {
+    return "quota exceeded";
+  }
+  return {};
+}
+
+io::RelayOptions ServerEngine::tunnel_relay_options(ServerTunnel& t) {
+  ++stats_.accepted;
+  io::RelayOptions o;
+  auto it = users_.find(t.username());
+  if (it == users_.end()) return o;  // cannot happen: an accepted tunnel has its user
+  UserState* u = it->second.get();
+  o.gate = u->gate;
+  // The user state lives as long as one of its tunnels does, and the relay calls this only
+  // while its tunnel is live.
+  o.on_traffic = [this, u](io::Direction dir, std::size_t n) { on_traffic(*u, dir, n); };
+  return o;
+}
+
+void ServerEngine::on_traffic(UserState& u, io::Direction dir, std::size_t bytes) {
+  (dir == io::Direction::a_to_b ? stats_.bytes_up : stats_.bytes_down) += bytes;
+  store_.add_usage(u.name, bytes);
+  u.bytes_since_lookup += bytes;
+  const auth::UserRecord& r = u.record;
+  if (r.quota_bytes && r.used_bytes + u.bytes_since_lookup > *r.quota_bytes) {
+    revoke(u, "quota exceeded");  // u may be gone now
+  }
+}
+
+void ServerEngine::revoke(UserState& u, const std::string& reason) {
+  const std::vector<ServerTunnel*> tunnels = u.tunnels;  // closing edits the list
+  for (ServerTunnel* t : tunnels) t->close(TunnelFailure::revoked, reason);
+}
+
+void ServerEngine::arm_recheck() {
+  if (options_.recheck_interval_ms == 0 || recheck_timer_.active()) return;
+  recheck_timer_.start(options_.recheck_interval_ms, [this] { recheck(); });
+}
+
+void ServerEngine::recheck() {
+  std::weak_ptr<char> alive = alive_;
+  for (auto& [name, u] : users_) {
+    if (u->lookup_in_flight) continue;  // a slow store: do not pile lookups up
+    u->lookup_in_flight = true;
+    store_.lookup(name, [this, alive, name = name](auth::LookupResult r) {
+      if (alive.expired()) return;
+      on_recheck(name, std::move(r));
+    });
+  }
+  if (!users_.empty()) arm_recheck();
+}
+
+void ServerEngine::on_recheck(const std::string& name, auth::LookupResult r) {
+  auto it = users_.find(name);
+  if (it == users_.end()) return;  // the user's tunnels ended meanwhile
+  UserState& u = *it->second;
+  u.lookup_in_flight = false;
+  switch (r.status) {
+    case auth::LookupStatus::unavailable:
+      return;  // keep what we know; the store's own grace rules apply to new tunnels
+    case auth::LookupStatus::not_found:
+      log_.info("user " + log_escape(name) + " deleted: closing " +
+                std::to_string(u.tunnels.size()) + " tunnel(s)");
+      revoke(u, "user deleted");
+      return;
+    case auth::LookupStatus::found:
+      break;
+  }
+  apply_record(u, std::move(r.user));
+  if (std::string problem = account_problem(u); !problem.empty()) {
+    log_.info(problem + " (" + log_escape(name) + "): closing " +
+              std::to_string(u.tunnels.size()) + " tunnel(s)");
+    revoke(u, problem);
+  }
+}
+
+void ServerEngine::forget_if_idle(const std::string& name) {
+  auto it = users_.find(name);
+  if (it == users_.end() || !it->second->tunnels.empty()) return;
+  users_.erase(it);
+  if (users_.empty()) recheck_timer_.stop();
+}
+
+void ServerEngine::tunnel_finished(ServerTunnel& t) {
+  --live_;
+  const ServerTunnel::Summary& s = t.summary();
+  if (s.failure) count(*s.failure);
+  if (!t.username().empty()) {
+    if (auto it = users_.find(t.username()); it != users_.end()) {
+      auto& list = it->second->tunnels;
+      list.erase(std::remove(list.begin(), list.end(), &t), list.end());
+      forget_if_idle(t.username());
+    }
+  }
+  const std::uint64_t duration = uv_now(loop_) - s.started_ms;
+  std::string line;
+  if (s.accepted) {
+    line = "tunnel user=" + s.user + " source=" + s.source + " target=" + s.target +
+           " up=" + std::to_string(s.up) + " down=" + std::to_string(s.down) +
+           " duration_ms=" + std::to_string(duration) + " reason=\"" + s.reason + "\"";
+  } else {
+    line = "tunnel refused source=" + s.source;
+    if (!s.user.empty()) line += " user=" + s.user + " target=" + s.target;
+    line += " failure=" + std::string(tunnel_failure_name(s.failure.value_or(
+                              TunnelFailure::client_closed))) +
+            " reason=\"" + s.reason + "\" duration_ms=" + std::to_string(duration);
+  }
+  const bool operator_problem = s.failure == TunnelFailure::store_error ||
+                                s.failure == TunnelFailure::store_unavailable;
+  log_.log(operator_problem ? LogLevel::warn : LogLevel::info, line);
+  reaper_.post([this, p = &t] { tunnels_.erase(p); });
+  check_drained();
+}
+
+void ServerEngine::drain(std::function<void()> done) {
+  drain_done_ = std::move(done);
+  if (!draining_) {
+    draining_ = true;
+    log_.info("draining: " + std::to_string(live_) + " live tunnel(s), closing them in " +
+              std::to_string(options_.drain_timeout_ms) + " ms");
+    if (live_ > 0) {
+      drain_timer_.start(options_.drain_timeout_ms,
+                         [this] { close_all(TunnelFailure::revoked, "drain timeout"); });
+    }
+  }
+  check_drained();
+}
+
+void ServerEngine::close_all(TunnelFailure failure, const std::string& reason) {
+  std::vector<ServerTunnel*> live;
+  for (auto& [p, t] : tunnels_) {
+    if (!t->done()) live.push_back(p);
+  }
+  for (ServerTunnel* t : live) t->close(failure, reason);
+}
+
+void ServerEngine::check_drained() {
+  if (!draining_ || live_ > 0 || !drain_done_) return;
+  drain_timer_.stop();
+  recheck_timer_.stop();
+  reaper_.post([done = std::move(drain_done_)] { done(); });
+  drain_done_ = nullptr;
+}
+
+ServerEngineStats ServerEngine::stats() const {
+  ServerEngineStats s = stats_;
+  s.live = live_;
+  s.relaying = static_cast<std::size_t>(std::count_if(
+      tunnels_.begin(), tunnels_.end(), [](const auto& e) { return e.second->relaying(); }));
+  return s;
+}
+
+}  // namespace mtop

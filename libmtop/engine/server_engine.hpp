@@ -1,0 +1,127 @@
+// ServerEngine: the heart of mtop-server. Every accepted tunnel stream (TLS or QUIC — the
+// engine sees only io::Stream) is handed to serve(); the engine authenticates it, checks the
+// account and the target policy, connects to the target and relays, and enforces the per-user
+// limits while the tunnel lives.
+//
+// Theory of operation
+// - Each stream becomes a ServerTunnel (tunnel_session.hpp), which runs the MTop handshake and
+//   asks the engine (its TunnelHost) to decide on the auth request.
+// - Decision: ServerAuthenticator (throttle, store lookup, password off the loop, cache), then
+//   the account: enabled, not expired, under quota (used + bytes of its live tunnels), and
+//   below its max_tunnels. Refusals answer auth_failed (reply mode) or close (stealth).
+// - Per user, while they have live tunnels: one RateGate (rate_limit bytes/s each way, shared
+//   by all their tunnels), usage sent to the store chunk by chunk (the store batches), the
+//   quota checked on every chunk, and a re-check every recheck_interval_ms that looks the user
+//   up again and closes their tunnels if they were disabled, deleted, expired or are over quota.
+// - Above max_tunnels live tunnels, or while draining, new streams are closed at once.
+// - One log line per tunnel when it ends (info; warn for store problems): user, source,
+//   target, bytes up/down, duration, reason. Never a password or a hash.
+//
+// Bound to one uv_loop_t; every call on the loop's thread. No global state. Destroying the
+// engine closes every tunnel without log lines or callbacks; the store must outlive it, and
+// the loop must run afterwards for password checks still in the thread pool to be freed.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "auth/target_policy.hpp"
+#include "auth/user_store.hpp"
+#include "engine/log.hpp"
+#include "engine/server_auth.hpp"
+#include "engine/server_options.hpp"
+#include "engine/server_rate_gate.hpp"
+#include "engine/server_stats.hpp"
+#include "engine/tunnel_session.hpp"
+#include "uv/connector.hpp"
+#include "uv/poster.hpp"
+#include "uv/stream.hpp"
+#include "uv/timer.hpp"
+
+namespace mtop {
+
+class ServerEngine final : private TunnelHost {
+ public:
+  /// `store` must outlive the engine. A malformed allow_targets entry is logged (error) and
+  /// ignored; apps validate the config before (see TargetPolicy::allow_cidrs).
+  ServerEngine(uv_loop_t* loop, ServerOptions options, auth::UserStore& store, Logger log);
+  ~ServerEngine() override;
+  ServerEngine(const ServerEngine&) = delete;
+  ServerEngine& operator=(const ServerEngine&) = delete;
+
+  /// Takes one incoming tunnel stream (not yet reading). Closed at once while draining or
+  /// with max_tunnels live tunnels.
+  void serve(io::StreamPtr stream);
+
+  /// Stops taking new tunnels; live ones may finish for drain_timeout_ms, then the rest are
+  /// closed. `done` runs once on the loop (never inside drain()) when no tunnel is left. A
+  /// second drain() replaces the callback and keeps the first deadline.
+  void drain(std::function<void()> done);
+
+  ServerEngineStats stats() const;
+  bool draining() const noexcept { return draining_; }
+  /// Users with live (authorised) tunnels right now.
+  std::size_t active_users() const noexcept { return users_.size(); }
+  /// The dummy hash unknown users are checked against (follows the store's hash cost).
+  const std::string& dummy_hash() const noexcept { return auth_.dummy_hash(); }
+
+ private:
+  /// A user with live tunnels.
+  struct UserState {
+    std::string name;
+    auth::UserRecord record;  ///< last lookup (password_hash cleared)
+    std::vector<ServerTunnel*> tunnels;
+    std::uint64_t bytes_since_lookup = 0;  ///< moved by this engine since `record` was read
+    std::shared_ptr<RateGate> gate;        ///< null without rate_limit
+    bool lookup_in_flight = false;
+  };
+
+  std::unique_ptr<ServerAuthenticator::Attempt> tunnel_auth(ServerTunnel& t,
+                                                            AuthMessage request) override;
+  io::RelayOptions tunnel_relay_options(ServerTunnel& t) override;
+  void tunnel_finished(ServerTunnel& t) override;
+
+  void on_auth(ServerTunnel& t, AuthOutcome outcome);
+  UserState& user_state(const auth::UserRecord& record);
+  void apply_record(UserState& u, auth::UserRecord record);
+  /// Why the account may not tunnel now ("user disabled", ...), or "" if it may.
+  std::string account_problem(const UserState& u) const;
+  void on_traffic(UserState& u, io::Direction dir, std::size_t bytes);
+  /// Closes every tunnel of `u`; `u` may be gone afterwards.
+  void revoke(UserState& u, const std::string& reason);
+  void arm_recheck();
+  void recheck();
+  void on_recheck(const std::string& name, auth::LookupResult r);
+  void forget_if_idle(const std::string& name);
+  void close_all(TunnelFailure failure, const std::string& reason);
+  void check_drained();
+  void count(TunnelFailure f) { ++stats_.failures[static_cast<std::size_t>(f)]; }
+
+  uv_loop_t* loop_;
+  ServerOptions options_;
+  auth::UserStore& store_;
+  Logger log_;
+  io::ConnectOptions connect_options_;
+  ServerEngineStats stats_;
+  ServerAuthenticator auth_;
+  io::Poster reaper_;  ///< destroys finished tunnels outside their own calls
+  io::Timer recheck_timer_;
+  io::Timer drain_timer_;
+  std::unordered_map<std::string, std::unique_ptr<UserState>> users_;
+  // Declared last: destroyed first, while everything they point into still exists.
+  std::unordered_map<ServerTunnel*, std::unique_ptr<ServerTunnel>> tunnels_;
+  std::function<void()> drain_done_;
+  bool draining_ = false;
+  std::size_t live_ = 0;                    ///< tunnels not yet finished
+  std::uint64_t overload_logged_ms_ = 0;    ///< last "max_tunnels reached" line (rate-limited)
+  bool overload_logged_ = false;
+  std::shared_ptr<char> alive_ = std::make_shared<char>(0);  ///< for store lookups in flight
+};
+
+}  // namespace mtop

@@ -1,0 +1,291 @@
+#include "engine/tunnel_session.hpp"
+
+#include <utility>
+#include <variant>
+
+#include "uv/tcp_stream.hpp"
+
+namespace mtop {
+
+namespace {
+
+/// How long a rejected client may take to go away after its status was sent. The status is
+/// followed by our half-close; closing before the client has read it could turn into a TCP
+/// reset that destroys the status on the way.
+constexpr std::uint64_t kRejectLingerMs = 2'000;
+
+/// Bound of client bytes kept outside the core: one read of any of our streams is far below
+/// it. Reached only by a stream that goes on delivering after stop_read().
+constexpr std::size_t kMaxHeld = 1024 * 1024;
+
+}  // namespace
+
+std::string log_escape(std::string_view text, std::size_t max) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char ch : text) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+ServerTunnel::ServerTunnel(uv_loop_t* loop, TunnelHost& host, const ServerOptions& options,
+                           const io::ConnectOptions& connect_options, io::StreamPtr client)
+    : loop_(loop),
+      host_(host),
+      options_(options),
+      connect_options_(connect_options),
+      client_(std::move(client)),
+      hs_(ServerHandshake::Options{options.early_data_limit}),
+      timer_(loop) {
+  summary_.source = client_ ? client_->peer_name() : "?";
+  summary_.started_ms = uv_now(loop);
+}
+
+ServerTunnel::~ServerTunnel() {
+  stage_ = Stage::done;
+  secure_wipe(held_);
+  // Members close the relay, the streams, the connect and the auth attempt without callbacks.
+}
+
+void ServerTunnel::start() {
+  if (stage_ != Stage::created) return;
+  if (!client_) {
+    fail(TunnelFailure::client_closed, "no stream");
+    return;
+  }
+  stage_ = Stage::handshake;
+  client_->set_handler(this);
+  timer_.start(options_.handshake_timeout_ms, [this] {
+    fail(TunnelFailure::handshake_timeout, "handshake timed out");
+  });
+  client_->start_read();
+}
+
+void ServerTunnel::on_read(ByteView data) {
+  switch (stage_) {
+    case Stage::handshake:
+    case Stage::deciding:
+    case Stage::connecting:
+      feed(data);
+      return;
+    default:
+      return;  // rejecting: what the client still sends is dropped
+  }
+}
+
+void ServerTunnel::feed(ByteView data) {
+  if (!held_.empty()) {
+    // The stream delivered after stop_read(); keep order, but never without bound.
+    if (held_.size() + data.size() > kMaxHeld) {
+      fail(TunnelFailure::protocol_error, "client stream read past its stop");
+      return;
+    }
+    held_.insert(held_.end(), data.begin(), data.end());
+    return;
+  }
+  const auto r = hs_.feed(data);
+  if (!r) {
+    pump();  // the core failed earlier; its Error event says why
+    return;
+  }
+  if (*r < data.size()) {
+    // Early-data bound reached: the transport's flow control holds the client back now.
+    held_.assign(data.begin() + static_cast<std::ptrdiff_t>(*r), data.end());
+    client_->stop_read();
+  }
+  pump();
+}
+
+void ServerTunnel::on_eof() {
+  client_eof_ = true;
+  switch (stage_) {
+    case Stage::handshake:
+    case Stage::deciding:
+    case Stage::connecting:
+      // Reading had stopped if bytes were held, so no EOF can come before them.
+      (void)hs_.feed_eof();
+      pump();
+      return;
+    case Stage::rejecting:
+      if (client_ && client_->write_queue_size() == 0) finish();
+      return;
+    default:
+      return;
+  }
+}
+
+void ServerTunnel::on_error(std::string_view reason) {
+  if (stage_ == Stage::rejecting) {
+    finish();  // the reason for the tunnel is already set
+    return;
+  }
+  fail(TunnelFailure::client_closed, "client: " + std::string(reason));
+}
+
+void ServerTunnel::pump() {
+  while (stage_ == Stage::handshake || stage_ == Stage::deciding ||
+         stage_ == Stage::connecting) {
+    ServerEvent ev = hs_.next_event();
+    if (std::holds_alternative<event::NeedData>(ev)) return;
+    if (auto* a = std::get_if<event::AuthRequest>(&ev)) {
+      timer_.stop();
+      stage_ = Stage::deciding;
+      target_ = a->request.target;
+      summary_.target = a->request.target.to_string();
+      summary_.user = log_escape(a->request.username);
+      auth_ = host_.tunnel_auth(*this, std::move(a->request));
+      a->request.wipe_password();
+      continue;
+    }
+    if (auto* e = std::get_if<event::Error>(&ev)) {
+      if (e->code == Errc::bad_version) {
+        reject(Status::version_not_supported, TunnelFailure::protocol_error,
+               "unsupported protocol version");
+      } else if (e->code == Errc::peer_closed) {
+        fail(TunnelFailure::client_closed, "client closed during the handshake");
+      } else {
+        fail(TunnelFailure::protocol_error,
+             "bad auth message: " + std::string(errc_message(e->code)));
+      }
+      return;
+    }
+    // Payload and EndOfInput come only after accept(), which drains them itself.
+    return;
+  }
+}
+
+void ServerTunnel::auth_passed(std::string username) {
+  if (stage_ != Stage::deciding || !target_) return;
+  auth_.reset();
+  username_ = std::move(username);
+  stage_ = Stage::connecting;
+  connect_ = io::connect_tcp(loop_, target_->host_string(), target_->port, connect_options_,
+                             [this](io::ConnectResult r) { on_connected(std::move(r)); });
+}
+
+void ServerTunnel::refuse(TunnelFailure failure, std::string reason) {
+  if (stage_ != Stage::deciding) return;
+  auth_.reset();
+  reject(Status::auth_failed, failure, std::move(reason));
+}
+
+void ServerTunnel::on_connected(io::ConnectResult r) {
+  if (stage_ != Stage::connecting) return;
+  if (!r.tcp) {
+    reject(Status::connect_failed,
+           r.denied ? TunnelFailure::target_denied : TunnelFailure::target_failed,
+           "target " + summary_.target + ": " + r.error);
+    return;
+  }
+  io::StreamPtr target = io::TcpStream::adopt(std::move(r.tcp));
+  accept(std::move(target));
+}
+
+void ServerTunnel::accept(io::StreamPtr target) {
+  if (!hs_.accept()) {
+    fail(TunnelFailure::protocol_error, "handshake refused accept");
+    return;
+  }
+  const ByteView out = hs_.pending_output();
+  client_->write(out);
+  hs_.consume_output(out.size());
+  if (!held_.empty()) {
+    (void)hs_.feed(held_);  // taken whole once accepted
+    secure_wipe(held_);
+  }
+  Bytes initial;
+  bool client_ended = false;
+  for (;;) {
+    ServerEvent ev = hs_.next_event();
+    if (auto* p = std::get_if<event::Payload>(&ev)) {
+      initial.insert(initial.end(), p->data.begin(), p->data.end());
+      continue;
+    }
+    client_ended = std::holds_alternative<event::EndOfInput>(ev);
+    break;
+  }
+  summary_.accepted = true;
+  io::RelayOptions opts = host_.tunnel_relay_options(*this);
+  opts.max_pending = options_.max_pending;
+  opts.idle_timeout_ms = options_.idle_timeout_ms;
+  opts.a_ended = client_ended;
+  stage_ = Stage::relaying;
+  relay_ = std::make_unique<io::Relay>(loop_, std::move(client_), std::move(target),
+                                       std::move(opts), [this](const io::RelayStats& s) {
+                                         summary_.up = s.bytes_a_to_b;
+                                         summary_.down = s.bytes_b_to_a;
+                                         if (summary_.reason.empty()) summary_.reason = s.reason;
+                                         finish();
+                                       });
+  relay_->start(initial);
+}
+
+void ServerTunnel::reject(Status status, TunnelFailure failure, std::string reason) {
+  summary_.failure = failure;
+  summary_.reason = std::move(reason);
+  timer_.stop();
+  connect_.reset();
+  secure_wipe(held_);
+  const RejectMode mode = options_.reply_status ? RejectMode::reply : RejectMode::stealth;
+  if (!client_ || !hs_.reject(status, mode) || hs_.pending_output().empty()) {
+    finish();
+    return;
+  }
+  const ByteView out = hs_.pending_output();
+  client_->write(out);
+  hs_.consume_output(out.size());
+  client_->shutdown();
+  stage_ = Stage::rejecting;
+  if (client_eof_ && client_->write_queue_size() == 0) {
+    finish();
+    return;
+  }
+  client_->start_read();  // read and drop until the client's EOF, so no reset eats the status
+  timer_.start(kRejectLingerMs, [this] { finish(); });
+}
+
+void ServerTunnel::fail(TunnelFailure failure, std::string reason) {
+  if (stage_ == Stage::done) return;
+  summary_.failure = failure;
+  summary_.reason = std::move(reason);
+  finish();
+}
+
+void ServerTunnel::close(TunnelFailure failure, std::string reason) {
+  if (stage_ == Stage::done) return;
+  if (stage_ == Stage::relaying && relay_) {
+    if (summary_.reason.empty()) {
+      summary_.failure = failure;
+      summary_.reason = reason;
+    }
+    relay_->close(std::move(reason));  // done callback follows, then finish()
+    return;
+  }
+  fail(failure, std::move(reason));
+}
+
+void ServerTunnel::finish() {
+  if (stage_ == Stage::done) return;
+  stage_ = Stage::done;
+  timer_.stop();
+  auth_.reset();
+  connect_.reset();
+  client_.reset();
+  secure_wipe(held_);
+  if (relay_ && !relay_->finished()) relay_->close("closed");
+  host_.tunnel_finished(*this);
+}
+
+}  // namespace mtop

@@ -1,0 +1,128 @@
+// ServerTunnel: one accepted tunnel stream on the server, from the first byte to the close.
+//
+// Theory of operation
+//   handshake --auth message--> deciding --host says yes--> connecting --target up--> relaying
+//       |                          |                            |                       |
+//       |                          '--host says no--.           '--connect failed--.    |
+//       '--bad bytes / time-out / client gone--> done  <--  rejecting  <-----------'    |
+//                                                 ^--------------------------------------'
+// - handshake: the client's bytes go to mtop::ServerHandshake under the handshake time-out.
+//   When a feed() is not consumed whole (the early-data bound), reading stops and the rest is
+//   kept (at most one read) until accept() (docs/PROTOCOL.md, "Early data").
+// - deciding: the host (the engine) checks the credentials and the account, then calls
+//   auth_passed() or refuse(). connecting: connect_tcp under the target policy.
+// - rejecting: reply mode writes the status, half-closes, and waits (bounded) for the client
+//   to go; stealth closes at once. relaying: an io::Relay owns both streams, the held early
+//   payload is its initial bytes, and a client EOF seen while deciding is carried across.
+// - done: the host hears it once (tunnel_finished) with the summary; it destroys the tunnel
+//   later, never inside that call. Destroying a tunnel closes everything without callbacks.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "engine/server_auth.hpp"
+#include "engine/server_options.hpp"
+#include "engine/server_stats.hpp"
+#include "mtop/server_handshake.hpp"
+#include "uv/connector.hpp"
+#include "uv/relay.hpp"
+#include "uv/stream.hpp"
+#include "uv/timer.hpp"
+
+namespace mtop {
+
+class ServerTunnel;
+
+/// What a tunnel needs from its engine.
+class TunnelHost {
+ public:
+  virtual ~TunnelHost() = default;
+  /// A complete auth request: decide, then call t.auth_passed() or t.refuse() later (never
+  /// inside this call). The returned attempt is kept by the tunnel; dropping it cancels.
+  virtual std::unique_ptr<ServerAuthenticator::Attempt> tunnel_auth(ServerTunnel& t,
+                                                                    AuthMessage request) = 0;
+  /// Relay options (gate, traffic observer) for a tunnel about to relay.
+  virtual io::RelayOptions tunnel_relay_options(ServerTunnel& t) = 0;
+  /// The tunnel ended (summary in t.summary()). Called once; must not destroy t right away.
+  virtual void tunnel_finished(ServerTunnel& t) = 0;
+};
+
+class ServerTunnel final : private io::Stream::Handler {
+ public:
+  struct Summary {
+    std::string source;     ///< client "ip:port"
+    std::string user;       ///< from the auth request (log-escaped), empty before it
+    std::string target;     ///< "host:port" asked for, empty before the auth request
+    std::uint64_t started_ms = 0;  ///< uv_now at serve()
+    std::uint64_t up = 0, down = 0;
+    bool accepted = false;  ///< the success response was sent
+    std::optional<TunnelFailure> failure;  ///< why it was refused or cut, if it was
+    std::string reason;     ///< log-safe
+  };
+
+  /// `options` and `connect_options` must outlive the tunnel (the engine's).
+  ServerTunnel(uv_loop_t* loop, TunnelHost& host, const ServerOptions& options,
+               const io::ConnectOptions& connect_options, io::StreamPtr client);
+  ~ServerTunnel() override;
+  ServerTunnel(const ServerTunnel&) = delete;
+  ServerTunnel& operator=(const ServerTunnel&) = delete;
+
+  /// Starts the handshake time-out and reading.
+  void start();
+  /// The host's yes to tunnel_auth: connect to the target.
+  void auth_passed(std::string username);
+  /// The host's no: reject with auth_failed (status in reply mode).
+  void refuse(TunnelFailure failure, std::string reason);
+  /// Ends the tunnel in whatever stage (revoked user, quota, drain); a relaying tunnel ends
+  /// once the relay has closed both streams. No effect once done.
+  void close(TunnelFailure failure, std::string reason);
+
+  bool relaying() const noexcept { return stage_ == Stage::relaying; }
+  bool done() const noexcept { return stage_ == Stage::done; }
+  const Summary& summary() const noexcept { return summary_; }
+  const std::string& username() const noexcept { return username_; }
+
+ private:
+  enum class Stage { created, handshake, deciding, connecting, rejecting, relaying, done };
+
+  void on_read(ByteView data) override;
+  void on_eof() override;
+  void on_error(std::string_view reason) override;
+  void on_drain() override {}
+
+  void feed(ByteView data);
+  void pump();
+  void on_connected(io::ConnectResult r);
+  void accept(io::StreamPtr target);
+  void reject(Status status, TunnelFailure failure, std::string reason);
+  void fail(TunnelFailure failure, std::string reason);
+  void finish();
+
+  uv_loop_t* loop_;
+  TunnelHost& host_;
+  const ServerOptions& options_;
+  const io::ConnectOptions& connect_options_;
+  io::StreamPtr client_;
+  ServerHandshake hs_;
+  Bytes held_;  ///< client bytes the core did not take (early-data bound), fed after accept
+  std::optional<Address> target_;
+  std::string username_;
+  Stage stage_ = Stage::created;
+  bool client_eof_ = false;
+  io::Timer timer_;  ///< handshake time-out, then the reject linger
+  std::unique_ptr<ServerAuthenticator::Attempt> auth_;
+  std::unique_ptr<io::ConnectAttempt> connect_;
+  std::unique_ptr<io::Relay> relay_;
+  Summary summary_;
+};
+
+/// `text` with every byte outside printable ASCII (and '\\', '"') escaped as \xNN, cut to
+/// `max` characters: usernames are arbitrary bytes and must not forge log lines.
+std::string log_escape(std::string_view text, std::size_t max = 64);
+
+}  // namespace mtop
