@@ -30,15 +30,31 @@ class TestLoop {
   uv_loop_t* get() { return &loop_; }
 
   /// Runs the loop until `pred()` holds or `safety_ms` passes; returns pred().
+  /// pred() is checked before every poll (uv_prepare_t), so the loop never blocks once it
+  /// holds — plain UV_RUN_ONCE would block for the next event even after a timer made it true.
   bool run_until(const std::function<bool()>& pred, std::uint64_t safety_ms = 20'000) {
-    bool expired = false;
+    if (pred()) return true;
+    struct State {
+      const std::function<bool()>* pred;
+      uv_loop_t* loop;
+    } st{&pred, &loop_};
     auto* t = new uv_timer_t;
     uv_timer_init(&loop_, t);
-    t->data = &expired;
-    uv_timer_start(t, [](uv_timer_t* h) { *static_cast<bool*>(h->data) = true; }, safety_ms, 0);
-    while (!pred() && !expired) uv_run(&loop_, UV_RUN_ONCE);
+    t->data = &st;
+    uv_timer_start(t, [](uv_timer_t* h) { uv_stop(static_cast<State*>(h->data)->loop); },
+                   safety_ms, 0);
+    auto* p = new uv_prepare_t;
+    uv_prepare_init(&loop_, p);
+    p->data = &st;
+    uv_prepare_start(p, [](uv_prepare_t* h) {
+      auto* s = static_cast<State*>(h->data);
+      if ((*s->pred)()) uv_stop(s->loop);
+    });
+    uv_run(&loop_, UV_RUN_DEFAULT);
     uv_close(reinterpret_cast<uv_handle_t*>(t),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(p),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_prepare_t*>(h); });
     return pred();
   }
 
