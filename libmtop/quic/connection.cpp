@@ -151,7 +151,7 @@ struct ConnCallbacks {
     s->closed_by_ngtcp2 = true;
     s->tx_closed = true;
     bool clean = s->rx_fin && s->fin_sent && s->tx_acked == s->tx_end;
-    if (!clean && !s->failed && s->app) {
+    if (!clean && !s->failed && !s->app_closed) {
       s->failed = true;
       s->error_pending = true;
       s->error = (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)
@@ -164,7 +164,8 @@ struct ConnCallbacks {
 
   static void peer_abort(Connection* c, StreamState* s, std::uint64_t code) {
     if (!s) return;
-    if (!s->failed && s->app) {
+    // Also for a stream not yet handed to the application: it is then never handed out.
+    if (!s->failed && !s->app_closed) {
       s->failed = true;
       s->error_pending = true;
       s->error = "reset by peer: " + app_code_text(code);
@@ -630,7 +631,12 @@ void Connection::deliver_events() {
     ids.swap(accepted_);
     for (std::int64_t id : ids) {
       auto it = streams_.find(id);
-      if (it == streams_.end() || it->second->closed_by_ngtcp2) continue;
+      if (it == streams_.end()) continue;
+      if (it->second->failed || it->second->closed_by_ngtcp2) {
+        // Reset by the client before anyone saw it: answer the reset and forget it.
+        stream_app_closed(*it->second);
+        continue;
+      }
       auto* qs = new QuicStream(loop_, this, it->second.get(), peer_name());
       it->second->app = qs;
       owner_.stream_accepted(*this, io::StreamPtr(qs));

@@ -470,3 +470,58 @@ TEST_CASE("an unreachable server fails the open with a clear error, then retries
   CHECK_FALSE(s);
   CHECK(error.find("dns:") != std::string::npos);
 }
+
+TEST_CASE("IPv6 endpoint on ::1", "[quic]") {
+  Loop loop;
+  Certs certs;
+  REQUIRE(certs.ok);
+  EchoServer echo;
+  std::string error;
+  auto so = server_options(certs);
+  so.host = "::1";
+  auto server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  REQUIRE(server);
+  auto co = client_options(certs, server->port());
+  co.host = "::1";
+  co.tls.server_name = "::1";  // verified against the certificate's IP address entry
+  auto client = QuicClient::create(loop.get(), co, error);
+  REQUIRE(client);
+  CHECK(round_trip(loop, *client, random_bytes(50000, 17)) == "");
+}
+
+TEST_CASE("the session file lets a new client resume", "[quic]") {
+  Loop loop;
+  Certs certs;
+  REQUIRE(certs.ok);
+  EchoServer echo;
+  std::string error;
+  auto so = server_options(certs);
+  auto server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  REQUIRE(server);
+  auto co = client_options(certs, server->port());
+  co.session_file = (certs.dir / "session.bin").string();
+  {
+    auto first = QuicClient::create(loop.get(), co, error);
+    REQUIRE(round_trip(loop, *first, random_bytes(100, 18)) == "");
+    CHECK_FALSE(first->last_resumed());
+    // The ticket arrives after the handshake; wait until it is on disk.
+    REQUIRE(loop.run_until([&] { return std::filesystem::exists(co.session_file); }));
+  }
+  auto perms = std::filesystem::status(co.session_file).permissions();
+  CHECK((perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
+        std::filesystem::perms::none);
+  auto second = QuicClient::create(loop.get(), co, error);
+  REQUIRE(round_trip(loop, *second, random_bytes(100, 19)) == "");
+  CHECK(second->last_resumed());
+
+  // A corrupt file only costs a full handshake.
+  {
+    std::FILE* f = std::fopen(co.session_file.c_str(), "wb");
+    REQUIRE(f);
+    std::fputs("garbage", f);
+    std::fclose(f);
+  }
+  auto third = QuicClient::create(loop.get(), co, error);
+  REQUIRE(round_trip(loop, *third, random_bytes(100, 20)) == "");
+  CHECK_FALSE(third->last_resumed());
+}
