@@ -1,0 +1,315 @@
+// climber: command line, configuration, signals and logging around mtop::ClimberEngine.
+// No protocol logic here (libmtop/engine/climber_engine.hpp does the work).
+#include <uv.h>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "climber_config.hpp"
+#include "engine/climber_engine.hpp"
+#include "engine/dialer_factory.hpp"
+#include "engine/log.hpp"
+#include "mtop/codec.hpp"
+
+namespace {
+
+/// How long live tunnels may go on after SIGINT/SIGTERM before they are cut.
+constexpr std::uint64_t kDrainMs = 5'000;
+
+constexpr const char* kFooter = R"(Examples:
+  Run from a config file:
+    climber --config /etc/mtop/climber.json
+  SOCKS5 on 127.0.0.1:1080 and an HTTP proxy on 127.0.0.1:8080, password from a file:
+    climber --server mtop://alice@vpn.example.com:443 --password-file ~/.mtop-pass \
+            --socks 127.0.0.1:1080 --http 127.0.0.1:8080
+  One port for both protocols (told apart by the first byte):
+    climber --server mtop://alice@vpn.example.com --socks 127.0.0.1:1080 --http 127.0.0.1:1080
+  Forward local port 5432 to db.internal:5432 as seen from the server, over QUIC:
+    MTOP_PASSWORD=... climber --server mtop://alice@vpn.example.com --transport quic \
+            -L 5432:db.internal:5432
+  Self-signed server: trust its certificate file, or pin its key:
+    climber --server mtop://alice@10.0.0.1 --ca server.crt --sni vpn.example.com --socks 127.0.0.1:1080
+
+The server password comes from, in order: --password-file, $MTOP_PASSWORD, the URI or the
+config file. Avoid a password inside --server on the command line: every user of the machine
+can read it with `ps`.
+SIGINT/SIGTERM stop listening at once; live tunnels get 5 s to finish, then the climber exits 0.)";
+
+struct Flags {
+  std::string config;
+  std::string server;
+  std::string socks;
+  std::string http;
+  std::vector<std::string> forwards;
+  std::string transport;
+  std::string ca;
+  std::string sni;
+  std::string pin;
+  bool insecure = false;
+  std::string password_file;
+  std::string local_user;
+  std::string local_password_file;
+  std::string log_level;
+};
+
+/// Everything the running climber owns, torn down in order on exit.
+struct Runtime {
+  uv_loop_t* loop = nullptr;
+  mtop::Logger log;
+  std::unique_ptr<mtop::io::StreamDialer> dialer;
+  std::unique_ptr<mtop::ClimberEngine> engine;
+  uv_signal_t sigint{};
+  uv_signal_t sigterm{};
+  uv_timer_t drain{};
+  std::uint64_t drain_deadline = 0;
+  bool stopping = false;
+};
+
+void close_handles(Runtime& rt) {
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&rt.sigint),
+                         reinterpret_cast<uv_handle_t*>(&rt.sigterm),
+                         reinterpret_cast<uv_handle_t*>(&rt.drain)}) {
+    if (!uv_is_closing(h)) uv_close(h, nullptr);
+  }
+}
+
+void on_drain_tick(uv_timer_t* t) {
+  auto& rt = *static_cast<Runtime*>(t->data);
+  if (!rt.engine) return;
+  const bool late = uv_now(rt.loop) >= rt.drain_deadline;
+  if (rt.engine->active_connections() > 0 && !late) return;
+  if (late && rt.engine->active_connections() > 0) {
+    rt.log.warn("drain time over: closing " + std::to_string(rt.engine->active_connections()) +
+                " connection(s)");
+    rt.engine->abort_all("shutdown");
+  }
+  uv_timer_stop(t);
+  rt.engine.reset();
+  rt.dialer.reset();
+  close_handles(rt);
+}
+
+void on_signal(uv_signal_t* s, int signum) {
+  auto& rt = *static_cast<Runtime*>(s->data);
+  if (rt.stopping) {
+    // A second signal: do not wait for the drain.
+    rt.drain_deadline = 0;
+    on_drain_tick(&rt.drain);
+    return;
+  }
+  rt.stopping = true;
+  rt.log.info(std::string("signal ") + (signum == SIGINT ? "SIGINT" : "SIGTERM") +
+              ": no longer accepting; " + std::to_string(rt.engine->active_connections()) +
+              " connection(s) to drain");
+  rt.engine->stop();
+  rt.drain_deadline = uv_now(rt.loop) + kDrainMs;
+  uv_timer_start(&rt.drain, &on_drain_tick, 0, 100);
+}
+
+bool apply_flags(const Flags& f, const CLI::App& app, mtop::climber::ClimberConfig& cfg,
+                 bool& uri_password_on_cli, std::string& error) {
+  if (!f.server.empty()) {
+    // The URI parser wants USER:PASS@; on the command line the password should come from a
+    // file or the environment instead, so accept mtop://USER@HOST by parsing with a stand-in.
+    std::string uri = f.server;
+    bool stand_in = false;
+    constexpr std::string_view scheme = "mtop://";
+    if (uri.rfind(scheme, 0) == 0) {
+      const std::size_t at = uri.find('@', scheme.size());
+      const std::size_t end = uri.find_first_of("/?", scheme.size());
+      if (at != std::string::npos && (end == std::string::npos || at < end) &&
+          uri.find(':', scheme.size()) > at) {
+        uri.insert(at, ":-");
+        stand_in = true;
+      }
+    }
+    mtop::ServerEndpoint ep;
+    if (!mtop::parse_server_uri(uri, ep, error)) {
+      error = "--server: " + error;
+      return false;
+    }
+    if (stand_in) ep.password.clear();
+    uri_password_on_cli = !ep.password.empty();
+    if (ep.password.empty()) ep.password = cfg.server.password;  // may come from the file
+    cfg.server = std::move(ep);
+  }
+  auto& e = cfg.engine;
+  if (app.count("--socks")) e.socks_listen = f.socks;
+  if (app.count("--http")) e.http_listen = f.http;
+  if (!f.forwards.empty()) {
+    e.forwards.clear();
+    for (const auto& spec : f.forwards) {
+      mtop::ForwardRule r;
+      if (!mtop::parse_forward_rule(spec, r, error)) {
+        error = "-L: " + error;
+        return false;
+      }
+      e.forwards.push_back(std::move(r));
+    }
+  }
+  if (!f.transport.empty() && !mtop::parse_transport(f.transport, cfg.server.transport)) {
+    error = "--transport: tls, quic or auto";
+    return false;
+  }
+  if (app.count("--ca")) cfg.server.ca_file = f.ca;
+  if (app.count("--sni")) cfg.server.sni = f.sni;
+  if (app.count("--pin")) cfg.server.pin = f.pin;
+  if (f.insecure) cfg.server.insecure = true;
+  if (!f.password_file.empty()) {
+    if (!mtop::climber::read_secret_file(f.password_file, cfg.server.password, error)) {
+      error = "--password-file: " + error;
+      return false;
+    }
+  } else if (const char* env = std::getenv("MTOP_PASSWORD"); env && *env) {
+    cfg.server.password = env;
+  }
+  if (!f.local_user.empty() || !f.local_password_file.empty()) {
+    if (f.local_user.empty() || f.local_password_file.empty()) {
+      error = "--local-user and --local-password-file go together";
+      return false;
+    }
+    e.local_username = f.local_user;
+    if (!mtop::climber::read_secret_file(f.local_password_file, e.local_password, error)) {
+      error = "--local-password-file: " + error;
+      return false;
+    }
+  }
+  if (!f.log_level.empty() && !mtop::parse_log_level(f.log_level, cfg.log_level)) {
+    error = "--log-level: one of debug, info, warn, error, off";
+    return false;
+  }
+  if (cfg.server.host.empty()) {
+    error = "no server: give --server mtop://USER@HOST[:PORT] or \"server\" in the config file";
+    return false;
+  }
+  if (cfg.server.username.empty()) {
+    error = "no username for the server (mtop://USER@HOST)";
+    return false;
+  }
+  if (cfg.server.password.empty()) {
+    error = "no password for the server: use --password-file, MTOP_PASSWORD or the config file";
+    return false;
+  }
+  if (e.socks_listen.empty() && e.http_listen.empty() && e.forwards.empty()) {
+    error = "nothing to serve: give at least one of --socks, --http or -L";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "climber: the local side of MTop. Offers a SOCKS5 proxy, an HTTP proxy and/or port-forwards\n"
+      "on this machine and carries every connection to an MTop server in its own encrypted\n"
+      "tunnel (TLS 1.3 over TCP, or QUIC).",
+      "climber"};
+  app.footer(kFooter);
+  Flags f;
+  app.add_option("--config", f.config,
+                 "JSON config file (docs/CONFIG.md); flags given here override its values")
+      ->check(CLI::ExistingFile);
+  app.add_option("--server", f.server,
+                 "server as mtop://USER[:PASS]@HOST[:PORT][?transport=..&sni=..&ca=..&pin=..]"
+                 "  e.g. mtop://alice@vpn.example.com:443");
+  app.add_option("--socks", f.socks, "SOCKS5 listen address HOST:PORT, e.g. 127.0.0.1:1080");
+  app.add_option("--http", f.http,
+                 "HTTP proxy listen address HOST:PORT, e.g. 127.0.0.1:8080 (the same as --socks "
+                 "serves both on one port)");
+  app.add_option("-L,--forward", f.forwards,
+                 "port-forward [BIND:]PORT:HOST:HOSTPORT, repeatable, e.g. -L 5432:db.internal:5432 "
+                 "(BIND defaults to 127.0.0.1)");
+  app.add_option("--transport", f.transport,
+                 "tls (TCP, default), quic, or auto (QUIC, falling back to TLS when UDP is blocked)");
+  app.add_option("--ca", f.ca, "PEM file of CAs to trust for the server (default: system store)");
+  app.add_option("--sni", f.sni, "name to send as SNI and check in the certificate (default: host)");
+  app.add_option("--pin", f.pin,
+                 "base64 SHA-256 of the server's public key (SPKI); checked in addition to the CA");
+  app.add_flag("--insecure", f.insecure,
+               "do not verify the server certificate at all (testing only; logs a warning)");
+  app.add_option("--password-file", f.password_file,
+                 "file whose first line is the server password (safer than the URI)");
+  app.add_option("--local-user", f.local_user,
+                 "require this username from local apps (SOCKS5 RFC 1929, HTTP Proxy-Authorization)");
+  app.add_option("--local-password-file", f.local_password_file,
+                 "file whose first line is the local proxy password (with --local-user)");
+  app.add_option("--log-level", f.log_level, "debug, info (default), warn, error or off");
+  CLI11_PARSE(app, argc, argv);
+
+  mtop::climber::ClimberConfig cfg;
+  std::string error;
+  if (!f.config.empty() && !mtop::climber::load_climber_config(f.config, cfg, error)) {
+    std::cerr << "climber: " << error << "\n";
+    return 2;
+  }
+  bool uri_password_on_cli = false;
+  if (!apply_flags(f, app, cfg, uri_password_on_cli, error)) {
+    std::cerr << "climber: " << error << "\n";
+    return 2;
+  }
+
+  Runtime rt;
+  rt.log = mtop::Logger(cfg.log_level, mtop::stderr_sink());
+  if (uri_password_on_cli) {
+    rt.log.warn("the --server URI holds a password: other users can see it with `ps`; use "
+                "--password-file or MTOP_PASSWORD");
+  }
+  if (cfg.server.insecure) {
+    rt.log.warn("*** --insecure: the server certificate is NOT verified; anyone on the path can "
+                "read and change this traffic ***");
+  }
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  rt.loop = &loop;
+  mtop::DialerSettings ds;
+  ds.connect_timeout_ms = cfg.engine.handshake_timeout_ms;
+  rt.dialer = mtop::make_server_dialer(&loop, cfg.server, ds, rt.log, error);
+  int rc = 0;
+  if (!rt.dialer) {
+    std::cerr << "climber: " << error << "\n";
+    rc = 1;
+  } else {
+    rt.engine = std::make_unique<mtop::ClimberEngine>(&loop, cfg.engine, cfg.server.username,
+                                                      cfg.server.password, *rt.dialer, rt.log);
+    mtop::secure_wipe(cfg.server.password);
+    mtop::secure_wipe(cfg.engine.local_password);
+    if (!rt.engine->start(error)) {
+      std::cerr << "climber: " << error << "\n";
+      rc = 1;
+    }
+  }
+  if (rc != 0) {
+    rt.engine.reset();
+    rt.dialer.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return rc;
+  }
+  rt.log.info("climber: server " + cfg.server.host + ":" + std::to_string(cfg.server.port) +
+              " over " + std::string(mtop::transport_name(cfg.server.transport)) + " as " +
+              cfg.server.username);
+
+  uv_signal_init(&loop, &rt.sigint);
+  uv_signal_init(&loop, &rt.sigterm);
+  uv_timer_init(&loop, &rt.drain);
+  rt.sigint.data = rt.sigterm.data = rt.drain.data = &rt;
+  uv_signal_start(&rt.sigint, &on_signal, SIGINT);
+  uv_signal_start(&rt.sigterm, &on_signal, SIGTERM);
+
+  uv_run(&loop, UV_RUN_DEFAULT);
+  // Everything is closed by on_drain_tick; run once more for close callbacks still queued.
+  rt.engine.reset();
+  rt.dialer.reset();
+  close_handles(rt);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop) != 0) rt.log.warn("some handles were still open at exit");
+  rt.log.info("climber: stopped");
+  return 0;
+}
