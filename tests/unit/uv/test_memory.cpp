@@ -28,8 +28,6 @@ struct IdleTunnel {
   std::unique_ptr<Relay> relay;
 };
 
-std::size_t heap_in_use() { return mallinfo2().uordblks; }
-
 }  // namespace
 
 TEST_CASE("an idle tunnel holds well under 12 KiB of heap", "[relay][memory]") {
@@ -42,6 +40,7 @@ TEST_CASE("an idle tunnel holds well under 12 KiB of heap", "[relay][memory]") {
     std::vector<std::unique_ptr<IdleTunnel>> tunnels;
     tunnels.reserve(kTunnels);
     loop.spin(5);
+    const auto heap_in_use = [] { return mallinfo2().uordblks; };
     const std::size_t before = heap_in_use();
     for (int i = 0; i < kTunnels; ++i) {
       auto tn = std::make_unique<IdleTunnel>();
