@@ -116,6 +116,14 @@ QuicServer::~QuicServer() {
 
 void QuicServer::stop() { stopped_ = true; }
 
+void QuicServer::close_all(std::uint64_t app_error, const std::string& reason) {
+  for (auto& [c, owned] : conns_) {
+    if (c->usable()) {
+      c->close(app_error, reason);
+    }
+  }
+}
+
 std::uint16_t QuicServer::port() const noexcept {
   const sockaddr_storage& ss = socket_->local_address();
   if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);

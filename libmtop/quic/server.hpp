@@ -58,6 +58,11 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   /// Stops accepting: new connections are refused and new streams reset with REFUSED.
   void stop() override;
 
+  /// Closes every connection with CONNECTION_CLOSE carrying `app_error` and `reason`; each one
+  /// lingers for 3×PTO in its closing period (answering stray packets with the same close)
+  /// and is then freed. The server keeps serving new clients unless stop() was called.
+  void close_all(std::uint64_t app_error, const std::string& reason);
+
   /// The bound UDP port.
   std::uint16_t port() const noexcept;
   std::size_t connection_count() const noexcept { return conns_.size(); }

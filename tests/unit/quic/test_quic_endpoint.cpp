@@ -525,3 +525,40 @@ TEST_CASE("the session file lets a new client resume", "[quic]") {
   REQUIRE(round_trip(loop, *third, random_bytes(100, 20)) == "");
   CHECK_FALSE(third->last_resumed());
 }
+
+TEST_CASE("a closing server connection answers stray packets with its CONNECTION_CLOSE",
+          "[quic]") {
+  Loop loop;
+  Certs certs;
+  REQUIRE(certs.ok);
+  EchoServer echo;
+  std::string error;
+  auto server = QuicServer::create(loop.get(), server_options(certs), echo.acceptor(), error);
+  REQUIRE(server);
+  LossyRelay relay(loop.get(), server->port(), 7);
+  relay.loss_percent = 0;
+  auto client = QuicClient::create(loop.get(), client_options(certs, relay.port()), error);
+  Collector held;
+  held.s = open_stream(loop, *client, error);
+  REQUIRE(held.s);
+  held.s->set_handler(&held);
+  held.s->start_read();
+  held.s->write(mtop::as_bytes("a"));
+  REQUIRE(loop.run_until([&] { return held.bytes == 1; }));
+
+  relay.loss_percent = 100;  // the first CONNECTION_CLOSE is lost
+  server->close_all(mtop::quic::kNoError, "maintenance");
+  loop.run_for(20);
+  relay.loss_percent = 0;
+  CHECK(held.error.empty());
+  CHECK(server->connection_count() == 1);  // in its closing period
+  // The client still believes in the connection; its next packet is answered with the close.
+  held.s->write(mtop::as_bytes("b"));
+  REQUIRE(loop.run_until([&] { return !held.error.empty(); }));
+  CHECK(held.error == "closed by peer: 0x0 (NO_ERROR) \"maintenance\"");
+  // After 3×PTO the server forgets the connection; then the client reconnects.
+  REQUIRE(loop.run_until([&] { return server->connection_count() == 0; }));
+  CHECK_FALSE(client->connected());
+  CHECK(round_trip(loop, *client, random_bytes(100, 21)) == "");
+  REQUIRE(loop.run_until([&] { return server->connection_count() == 1; }));
+}
