@@ -117,20 +117,19 @@ TEST_CASE("64 MiB one way and back", "[quic][bulk]") {
   std::string error;
   Collector c;
   c.keep = false;
+  constexpr std::size_t kTotal = 64u << 20;
+  Bytes block = random_bytes(1 << 20, 7);
+  c.pattern = &block;  // every byte is checked against what was sent
   c.s = open_stream(p.loop, *p.client, error);
   REQUIRE(c.s);
   c.s->set_handler(&c);
   c.s->start_read();
-  constexpr std::size_t kTotal = 64u << 20;
-  Bytes block = random_bytes(1 << 20, 7);
-  std::uint64_t expect = 1469598103934665603ull;
   auto start = std::chrono::steady_clock::now();
   // Written as the queue drains, the way a relay would.
   std::size_t written = 0;
   auto pump = [&] {
     while (written < kTotal && c.s->write_queue_size() < 4 * block.size()) {
       c.s->write(block);
-      expect = fnv1a(block, expect);
       written += block.size();
     }
     if (written == kTotal) c.s->shutdown();
@@ -145,7 +144,7 @@ TEST_CASE("64 MiB one way and back", "[quic][bulk]") {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   CHECK(c.error == "");
   CHECK(c.bytes == kTotal);
-  CHECK(c.hash == expect);
+  CHECK(c.pattern_ok);
   REQUIRE(p.echo.sessions.size() == 1);
   CHECK(p.echo.sessions[0]->received == kTotal);
   std::cout << "quic loopback: 64 MiB each way in " << secs << " s, "
