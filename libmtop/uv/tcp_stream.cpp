@@ -1,5 +1,6 @@
 #include "uv/tcp_stream.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -79,6 +80,14 @@ void TcpStream::stop_read() {
 
 void TcpStream::write(ByteView data) {
   if (!usable() || data.empty()) return;
+  // uv_buf_t lengths are 32-bit: hand very large writes over in pieces.
+  constexpr std::size_t kMaxPiece = std::size_t{1} << 30;
+  if (data.size() > kMaxPiece) {
+    for (std::size_t off = 0; off < data.size() && usable(); off += kMaxPiece) {
+      write(data.subspan(off, std::min(kMaxPiece, data.size() - off)));
+    }
+    return;
+  }
   if (shutdown_) {
     // Writing after our own half-close is a bug in the caller; say so rather than drop bytes.
     failed_ = true;
