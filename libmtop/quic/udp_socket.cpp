@@ -175,6 +175,9 @@ bool UdpSocket::send_gso(const sockaddr* to, const std::uint8_t* data, std::size
 }
 
 void UdpSocket::queue(const sockaddr* to, const std::uint8_t* data, std::size_t len) {
+  // Writers stop while blocked(); what still arrives here (closing packets, Retry...) is
+  // capped so a flood cannot grow the queue: beyond it, packets are lost like on the wire.
+  if (queued_ >= kMaxQueued) return;
   auto* r = new SendReq;
   r->data.assign(data, data + len);
   r->req.data = r;

@@ -55,6 +55,8 @@ class UdpSocket {
   bool gso() const noexcept { return gso_; }
   /// Largest number of packets send() accepts at once.
   static constexpr std::size_t kMaxBatch = 32;
+  /// Most packets kept waiting for a full send buffer to drain.
+  static constexpr std::size_t kMaxQueued = 4096;
 
  private:
   UdpSocket() = default;
