@@ -141,7 +141,7 @@ TEST_CASE("the dialer gives up on a server that never answers the handshake",
   CHECK(loop.finish());
 }
 
-TEST_CASE("concurrent handshakes are bounded; stop() aborts those in progress",
+TEST_CASE("concurrent handshakes are bounded and stop() aborts those in progress",
           "[tls][listener]") {
   Pki pki;
   Loop loop;

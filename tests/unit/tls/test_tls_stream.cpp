@@ -338,7 +338,7 @@ TEST_CASE("close() aborts: no callback afterwards, the loop closes cleanly", "[t
   CHECK(loop.finish());
 }
 
-TEST_CASE("client resumes with a cached ticket; the pin still holds", "[tls][stream][resume]") {
+TEST_CASE("client resumes with a cached ticket and the pin still holds", "[tls][stream][resume]") {
   Pki pki;
   Loop loop;
   {
