@@ -39,10 +39,9 @@ struct TlsStream::EntryGuard {
   EntryGuard& operator=(const EntryGuard&) = delete;
 };
 
-TlsStream::TlsStream(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
+TlsStream::TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
                      SharedReadBuffers buffers, HandshakeCallback on_done)
-    : loop_(loop),
-      tcp_(std::move(tcp)),
+    : tcp_(std::move(tcp)),
       engine_(std::move(engine)),
       buffers_(std::move(buffers)),
       on_done_(std::move(on_done)) {}
@@ -50,7 +49,7 @@ TlsStream::TlsStream(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp, std::unique_pt
 TlsStream* TlsStream::start(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp,
                             std::unique_ptr<Engine> engine, SharedReadBuffers buffers,
                             std::uint64_t handshake_timeout_ms, HandshakeCallback on_done) {
-  auto* self = new TlsStream(loop, std::move(tcp), std::move(engine), std::move(buffers),
+  auto* self = new TlsStream(std::move(tcp), std::move(engine), std::move(buffers),
                              std::move(on_done));
   self->tcp_->data = self;
   self->peer_ = peer_of(self->tcp_.get());
@@ -181,7 +180,6 @@ void TlsStream::flush() {
     fail(uv_reason("write", r));
     return;
   }
-  in_flight_ += buf.len;
 }
 
 void TlsStream::continue_handshake() {
@@ -278,12 +276,10 @@ void TlsStream::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
 
 void TlsStream::on_write_cb(uv_write_t* req, int status) {
   auto* w = reinterpret_cast<WriteReq*>(req);
-  std::size_t n = w->data.size();
   auto* self = static_cast<TlsStream*>(req->handle->data);
   delete w;
   if (!self) return;  // closed: the handle is on its way out
   EntryGuard guard(self);
-  self->in_flight_ -= n;
   if (status < 0) {
     if (status != UV_ECANCELED) self->fail(uv_reason("write", status));
     return;

@@ -61,7 +61,7 @@ class TlsStream final : public io::Stream {
   bool resumed() const { return engine_ && engine_->resumed(); }
 
  private:
-  TlsStream(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
+  TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
             SharedReadBuffers buffers, HandshakeCallback on_done);
   ~TlsStream() override = default;
 
@@ -83,7 +83,6 @@ class TlsStream final : public io::Stream {
 
   struct EntryGuard;
 
-  uv_loop_t* loop_;
   io::UvHandle<uv_tcp_t> tcp_;
   io::UvHandle<uv_timer_t> timer_;
   std::unique_ptr<Engine> engine_;
@@ -92,7 +91,6 @@ class TlsStream final : public io::Stream {
   Handler* handler_ = nullptr;
   std::string peer_;
   std::string error_;           ///< set by fail(), delivered by the timer
-  std::size_t in_flight_ = 0;   ///< ciphertext bytes in uv_write requests not yet completed
   int depth_ = 0;               ///< > 0 while one of our libuv callbacks runs
   bool handshaking_ = true;
   bool want_read_ = false;      ///< the owner called start_read()
