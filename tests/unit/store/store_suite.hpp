@@ -190,13 +190,13 @@ inline void run_store_suite(SuiteBackend& b) {
     auto db = b.open_store(loop.get());
     auto* raw = db.get();
     store::CacheOptions o;
-    o.ttl_ms = 200;
+    o.ttl_ms = 500;  // wide enough that the admin update below always lands inside it
     auto c = cached(loop.get(), std::move(db), o);
     CHECK(lookup_now(loop.get(), *c, "alice").user.password_hash == "$scrypt$one");
     REQUIRE(admin->set_password_hash("alice", "$scrypt$two"));
     CHECK(lookup_now(loop.get(), *c, "alice").user.password_hash == "$scrypt$one");  // cached
     CHECK(raw->queries() == 1);
-    run_for(loop.get(), 220);
+    run_for(loop.get(), 520);
     CHECK(lookup_now(loop.get(), *c, "alice").user.password_hash == "$scrypt$two");
     CHECK(raw->queries() == 2);
   }
@@ -205,13 +205,13 @@ inline void run_store_suite(SuiteBackend& b) {
     auto db = b.open_store(loop.get());
     auto* raw = db.get();
     store::CacheOptions o;
-    o.negative_ttl_ms = 200;
+    o.negative_ttl_ms = 500;
     auto c = cached(loop.get(), std::move(db), o);
     CHECK(lookup_now(loop.get(), *c, "ghost").status == LookupStatus::not_found);
     REQUIRE(admin->add(user("ghost")));
     CHECK(lookup_now(loop.get(), *c, "ghost").status == LookupStatus::not_found);
     CHECK(raw->queries() == 1);
-    run_for(loop.get(), 220);
+    run_for(loop.get(), 520);
     CHECK(lookup_now(loop.get(), *c, "ghost").status == LookupStatus::found);
     CHECK(raw->queries() == 2);
   }

@@ -81,9 +81,10 @@ struct Fixture {
 
 store::CacheOptions fast() {
   store::CacheOptions o;
-  o.ttl_ms = 100;
+  // Wide gaps between the bounds, so a slow, loaded machine cannot blur them.
+  o.ttl_ms = 300;
   o.negative_ttl_ms = 50;
-  o.grace_ms = 400;
+  o.grace_ms = 1000;
   o.retry_min_ms = 20;
   o.retry_max_ms = 80;
   return o;
@@ -134,7 +135,7 @@ TEST_CASE("caching: TTL and negative TTL come from the loop clock", "[store]") {
   f.backend->answer(LookupStatus::found);
   CHECK(f.settle(f.ask("alice")).user.password_hash == "$old");
   CHECK(f.backend->total == 3);
-  run_for(f.loop.get(), 60);  // positive TTL over
+  run_for(f.loop.get(), 250);  // positive TTL over
   auto fresh = f.ask("alice");
   REQUIRE(f.backend->queries.size() == 1);
   f.backend->answer(LookupStatus::found, "$new");
@@ -150,7 +151,7 @@ TEST_CASE("caching: an outage is reported once, known users get grace, others fa
   Fixture f(fast());
   f.ask("alice");
   f.backend->answer(LookupStatus::found);
-  run_for(f.loop.get(), 110);  // past the TTL, within grace
+  run_for(f.loop.get(), 310);  // past the TTL, within grace
 
   auto a = f.ask("alice");
   auto u = f.ask("unknown");
@@ -178,7 +179,7 @@ TEST_CASE("caching: an outage is reported once, known users get grace, others fa
   CHECK(f.status.size() == 1);
 
   // Grace is bounded: after grace_ms even alice fails closed.
-  run_for(f.loop.get(), 400);
+  run_for(f.loop.get(), 1000);
   CHECK(f.settle(f.ask("alice")).status == LookupStatus::unavailable);
 
   REQUIRE(run_until(f.loop.get(), [&] { return !f.backend->queries.empty(); }, 2000));
