@@ -1,6 +1,8 @@
 #include "tls/tls_stream.hpp"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "uv/sockaddr.hpp"
 #include "uv/uv_error.hpp"
@@ -172,9 +174,16 @@ void TlsStream::flush() {
   if (closed_ || !engine_->has_output()) return;
   auto* w = new WriteReq;
   w->data = engine_->take_output();
-  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->data.data()),
-                             static_cast<unsigned>(w->data.size()));
-  int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), &buf, 1, on_write_cb);
+  // uv_buf_t lengths are 32-bit: a huge write() goes out as several buffers of one request.
+  constexpr std::size_t kMaxBuf = std::size_t{1} << 30;
+  std::vector<uv_buf_t> bufs;
+  for (std::size_t off = 0; off < w->data.size(); off += kMaxBuf) {
+    const std::size_t n = std::min(kMaxBuf, w->data.size() - off);
+    bufs.push_back(uv_buf_init(reinterpret_cast<char*>(w->data.data() + off),
+                               static_cast<unsigned>(n)));
+  }
+  int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), bufs.data(),
+                   static_cast<unsigned>(bufs.size()), on_write_cb);
   if (r < 0) {
     delete w;
     fail(uv_reason("write", r));
