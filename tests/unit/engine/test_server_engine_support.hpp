@@ -116,6 +116,11 @@ class EchoTarget {
   std::uint16_t port() const { return listener->port(); }
   std::size_t accepted() const { return conns.size(); }
   std::string received(std::size_t i = 0) const { return i < conns.size() ? conns[i]->data : ""; }
+  std::size_t total_received() const {
+    std::size_t n = 0;
+    for (const auto& c : conns) n += c->data.size();
+    return n;
+  }
   bool got_eof(std::size_t i = 0) const { return i < conns.size() && conns[i]->eof; }
 
   struct Conn : io::Stream::Handler {
