@@ -114,26 +114,11 @@ void on_signal(uv_signal_t* s, int signum) {
 bool apply_flags(const Flags& f, const CLI::App& app, mtop::climber::ClimberConfig& cfg,
                  bool& uri_password_on_cli, std::string& error) {
   if (!f.server.empty()) {
-    // The URI parser wants USER:PASS@; on the command line the password should come from a
-    // file or the environment instead, so accept mtop://USER@HOST by parsing with a stand-in.
-    std::string uri = f.server;
-    bool stand_in = false;
-    constexpr std::string_view scheme = "mtop://";
-    if (uri.rfind(scheme, 0) == 0) {
-      const std::size_t at = uri.find('@', scheme.size());
-      const std::size_t end = uri.find_first_of("/?", scheme.size());
-      if (at != std::string::npos && (end == std::string::npos || at < end) &&
-          uri.find(':', scheme.size()) > at) {
-        uri.insert(at, ":-");
-        stand_in = true;
-      }
-    }
     mtop::ServerEndpoint ep;
-    if (!mtop::parse_server_uri(uri, ep, error)) {
+    if (!mtop::parse_server_uri(f.server, ep, error)) {
       error = "--server: " + error;
       return false;
     }
-    if (stand_in) ep.password.clear();
     uri_password_on_cli = !ep.password.empty();
     if (ep.password.empty()) ep.password = cfg.server.password;  // may come from the file
     cfg.server = std::move(ep);

@@ -108,16 +108,15 @@ bool parse_server_uri(std::string_view uri, ServerEndpoint& out, std::string& er
   if (const size_t at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);
+    // USER alone is fine (the password then comes from a file or the environment, not from
+    // a command line that `ps` shows); USER:PASS is accepted too.
     const size_t colon = userinfo.find(':');
-    if (colon == std::string_view::npos) {
-      error = "server URI: expected USER:PASS@ before the host";
+    if (!percent_decode(userinfo.substr(0, colon), ep.username) || ep.username.empty()) {
+      error = "server URI: bad or empty username before the @";
       return false;
     }
-    if (!percent_decode(userinfo.substr(0, colon), ep.username)) {
-      error = "server URI: bad percent-encoding in the username";
-      return false;
-    }
-    if (!percent_decode(userinfo.substr(colon + 1), ep.password)) {
+    if (colon != std::string_view::npos &&
+        !percent_decode(userinfo.substr(colon + 1), ep.password)) {
       error = "server URI: bad percent-encoding in the password";
       return false;
     }

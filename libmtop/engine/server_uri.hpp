@@ -1,7 +1,9 @@
 // The climber's way of naming a server in one string:
 //
-//   mtop://USER:PASS@HOST:PORT?transport=tls|quic|auto&sni=NAME&ca=FILE&pin=BASE64&insecure=1
+//   mtop://USER[:PASS]@HOST:PORT?transport=tls|quic|auto&sni=NAME&ca=FILE&pin=BASE64&insecure=1
 //
+// Without :PASS the password comes from elsewhere (climber: --password-file, MTOP_PASSWORD or
+// the config file), which is the better habit: a command line is visible in `ps`.
 // USER and PASS are percent-decoded (so ':' '@' '%' can appear in them as %3A %40 %25). HOST is
 // a name, an IPv4 address or a bracketed IPv6 address; PORT defaults to 443. `sni` defaults to
 // HOST; `ca` is a PEM file of trusted CAs (default: the system store); `pin` is the base64

@@ -37,12 +37,21 @@ TEST_CASE("mtop:// defaults and IPv6 hosts", "[uri]") {
   CHECK(ep.insecure);
 }
 
+TEST_CASE("mtop:// with a user and no password", "[uri]") {
+  ServerEndpoint ep;
+  std::string error;
+  REQUIRE(mtop::parse_server_uri("mtop://alice@h.example:444", ep, error));
+  CHECK(ep.username == "alice");
+  CHECK(ep.password.empty());
+  CHECK(ep.port == 444);
+}
+
 TEST_CASE("bad mtop:// URIs are refused without echoing the password", "[uri]") {
   const char* bad[] = {
       "http://u:secretpw@h:1",        "mtop://u:secretpw@h:0",
       "mtop://u:secretpw@h:65536",    "mtop://u:secretpw@h:x",
       "mtop://u:secretpw@::1:80",     "mtop://u:secretpw@[::1",
-      "mtop://usersecretpw@h:1",      "mtop://u:secretpw%4@h:1",
+      "mtop://:secretpw@h:1",         "mtop://u:secretpw%4@h:1",
       "mtop://u:secretpw@h:1?transport=udp", "mtop://u:secretpw@h:1?bogus=1",
       "mtop://u:secretpw@h:1?insecure=yes",  "mtop://u:secretpw@:1",
   };
