@@ -52,7 +52,7 @@ enum class ReplyCode : std::uint8_t {
   address_type_not_supported = 0x08,
 };
 
-/// What the machine accepts. Both fields bound or decide things the peer cannot change.
+/// What the machine accepts and how much it buffers; nothing here can be changed by the peer.
 struct ServerSettings {
   /// Accept method 0x00 (no authentication). Ignored when username_password is true.
   bool no_auth = true;

@@ -65,9 +65,9 @@ Result<std::size_t> Server::feed(ByteView in) {
         return error_;
       case State::established:
       case State::closed:
-        // The machine is done: the caller relays or closes and must not feed it any more.
-        if (used == 0) return Errc::invalid_state;
-        return used;
+        // Only reachable on entry (no feed ends the handshake this way): the machine is done,
+        // and the caller relays or closes instead of feeding it.
+        return Errc::invalid_state;
       case State::reply_decision: {
         const std::size_t room =
             settings_.max_payload > payload_.size() ? settings_.max_payload - payload_.size() : 0;
