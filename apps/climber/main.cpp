@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -190,6 +191,9 @@ bool apply_flags(const Flags& f, const CLI::App& app, mtop::climber::ClimberConf
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write to a socket whose peer went away must fail with EPIPE, not kill the process
+  // (libuv writes with write(2), which raises SIGPIPE).
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{
       "climber: the local side of MTop. Offers a SOCKS5 proxy, an HTTP proxy and/or port-forwards\n"
       "on this machine and carries every connection to an MTop server in its own encrypted\n"

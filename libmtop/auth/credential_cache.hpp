@@ -57,8 +57,14 @@ class CredentialCache {
 
   std::size_t size() const { return lru_.size(); }
 
- private:
+  /// The keyed digest of (username, password, phc) that entries are stored under: equal
+  /// credentials give equal digests, and the digest reveals nothing outside this process.
+  /// The server uses it to run one verification for many identical attempts at once.
   using Digest = std::array<std::uint8_t, 32>;
+  bool digest(std::string_view username, std::string_view password, std::string_view phc,
+              Digest& out) const;
+
+ private:
   struct DigestHash {
     std::size_t operator()(const Digest& d) const noexcept;
   };
@@ -71,8 +77,6 @@ class CredentialCache {
   };
 
   CredentialCache(Options options, const Key& key, std::unique_ptr<EVP_MAC, MacFree> mac);
-  bool digest(std::string_view username, std::string_view password, std::string_view phc,
-              Digest& out) const;
 
   Options options_;
   Key key_;

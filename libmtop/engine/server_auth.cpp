@@ -33,7 +33,9 @@ struct ServerAuthenticator::VerifyWork {
   std::string phc;
   std::string password;
   Result<bool> result{Errc::invalid_state};
-  std::weak_ptr<Attempt::State> state;
+  std::weak_ptr<Attempt::State> state;  ///< when not sharing: the one attempt waiting
+  std::weak_ptr<Flights> flights;       ///< when sharing: where the waiters are
+  auth::CredentialCache::Digest key{};
 
   ~VerifyWork() { secure_wipe(password); }
 };
@@ -149,11 +151,26 @@ void ServerAuthenticator::follow_cost_of(const std::string& phc) {
 
 void ServerAuthenticator::verify_off_loop(const std::shared_ptr<Attempt::State>& st,
                                           std::string phc) {
+  // Join a verification of the very same credentials that is already running.
+  auth::CredentialCache::Digest key{};
+  const bool shared = cache_ && cache_->digest(st->username, st->password, phc, key);
+  if (shared) {
+    if (auto it = flights_->find(key); it != flights_->end()) {
+      it->second.push_back(st);
+      return;
+    }
+  }
   auto* w = new VerifyWork;
   w->req.data = w;
   w->phc = std::move(phc);
   w->password = st->password;
-  w->state = st;
+  if (shared) {
+    (*flights_)[key].push_back(st);
+    w->flights = flights_;
+    w->key = key;
+  } else {
+    w->state = st;
+  }
   ++stats_.password_checks;
   const int rc = uv_queue_work(
       loop_, &w->req,
@@ -163,12 +180,23 @@ void ServerAuthenticator::verify_off_loop(const std::shared_ptr<Attempt::State>&
       },
       [](uv_work_t* req, int status) {
         std::unique_ptr<VerifyWork> work(static_cast<VerifyWork*>(req->data));
-        auto state = work->state.lock();
-        if (!state || !state->cb) return;
-        state->owner->on_verified(state,
-                                  status == 0 ? work->result : Result<bool>(Errc::invalid_state));
+        const Result<bool> result = status == 0 ? work->result : Result<bool>(Errc::invalid_state);
+        std::vector<std::weak_ptr<Attempt::State>> waiters;
+        if (auto flights = work->flights.lock()) {
+          if (auto it = flights->find(work->key); it != flights->end()) {
+            waiters = std::move(it->second);
+            flights->erase(it);
+          }
+        } else {
+          waiters.push_back(work->state);
+        }
+        for (auto& weak : waiters) {
+          auto state = weak.lock();
+          if (state && state->cb) state->owner->on_verified(state, result);
+        }
       });
   if (rc != 0) {
+    if (shared) flights_->erase(key);
     delete w;
     std::weak_ptr<Attempt::State> weak = st;
     poster_.post([this, weak] {

@@ -6,7 +6,9 @@
 //   2. UserStore::lookup (asynchronous). "unavailable" is refused without counting a failure.
 //   3. The password: a CredentialCache hit accepts at once; otherwise verify_password runs in
 //      libuv's thread pool (uv_queue_work): scrypt takes tens of ms and must never stall the
-//      loop. An unknown user is verified against a dummy hash with the cost parameters of the
+//      loop. Identical attempts (same user, password and stored hash, told apart by the
+//      cache's keyed digest) share one verification in flight: a browser opening fifty tunnels
+//      at once on a cold cache pays for one hash, not fifty queued behind four threads. An unknown user is verified against a dummy hash with the cost parameters of the
 //      last real hash seen, so it costs what a wrong password costs and timing does not tell
 //      which users exist. verify_password compares in constant time.
 //   4. Wrong password / unknown user count as failures of the source; a right one clears them
@@ -23,9 +25,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "auth/credential_cache.hpp"
 #include "auth/failure_throttle.hpp"
@@ -81,6 +85,10 @@ class ServerAuthenticator {
 
  private:
   struct VerifyWork;
+  /// Attempts waiting on one verification in flight, by credential digest. Shared with the
+  /// work items so that a verification finishing after the authenticator is gone finds none.
+  using Flights = std::map<auth::CredentialCache::Digest,
+                           std::vector<std::weak_ptr<Attempt::State>>>;
   void on_lookup(const std::shared_ptr<Attempt::State>& st, auth::LookupResult r);
   void verify_off_loop(const std::shared_ptr<Attempt::State>& st, std::string phc);
   void on_verified(const std::shared_ptr<Attempt::State>& st, Result<bool> r);
@@ -95,6 +103,7 @@ class ServerAuthenticator {
   std::unique_ptr<auth::CredentialCache> cache_;  ///< null if OpenSSL could not make one
   std::string dummy_hash_;
   io::Poster poster_;
+  std::shared_ptr<Flights> flights_ = std::make_shared<Flights>();
 };
 
 }  // namespace mtop

@@ -193,6 +193,7 @@ def run(argv, stdin_text=None, timeout=60):
 class _ThreadingTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024  # load tests open hundreds of connections at once
 
 
 class _ThreadingTCPServer6(_ThreadingTCPServer):

@@ -244,15 +244,15 @@ class Load(DeploymentTest):
         payloads = [os.urandom(2000 + i) for i in range(n)]
         for s, p in zip(socks_, payloads):
             s.sendall(p)
-        bad = 0
-        for s, p in zip(socks_, payloads):
+        bad = []
+        for i, (s, p) in enumerate(zip(socks_, payloads)):
             try:
                 if recv_exact(s, len(p)) != p:
-                    bad += 1
-            except (AssertionError, OSError):
-                bad += 1
+                    bad.append((i, "data differs"))
+            except (AssertionError, OSError) as e:
+                bad.append((i, repr(e)))
             s.close()
-        self.assertEqual(bad, 0)
+        self.assertEqual(bad, [])
 
     def test_slow_reader_does_not_grow_server_memory(self):
         self.d.add_user("frank", "pw")

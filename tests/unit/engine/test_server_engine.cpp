@@ -181,6 +181,27 @@ TEST_CASE("server engine: early data beyond the bound waits in the transport, no
   CHECK(c.payload == early);
 }
 
+TEST_CASE("server engine: identical logins at once share one verification",
+          "[server_engine]") {
+  // A cold cache and many tunnels of one user at once (a browser starting up): one hash runs,
+  // the others wait for its answer instead of queueing their own behind the thread pool.
+  Fixture f;
+  std::vector<Client*> clients;
+  for (int i = 0; i < 20; ++i) clients.push_back(&f.open_alice());
+  Client& wrong = f.open(auth_to("alice", "Secret", local(f.target.port())));
+  REQUIRE(f.run_until([&] {
+    for (Client* c : clients) {
+      if (!c->established) return false;
+    }
+    return wrong.finished();
+  }));
+  const auto st = f.engine->stats();
+  CHECK(st.relaying == 20);
+  CHECK_FALSE(wrong.established);  // a different password is its own verification...
+  CHECK(st.password_checks == 2);   // ...so two in all, not twenty-one
+  CHECK(f.failed(TunnelFailure::auth_failed) == 1);  // only the wrong password
+}
+
 TEST_CASE("server engine: the credential cache spares the second tunnel the hash",
           "[server_engine]") {
   Fixture f;
