@@ -1,0 +1,118 @@
+# Helpers shared by bench/run.sh and bench/run_quic.sh (sourced, not run). Every process is
+# started through `start`, remembered by PID, and killed by PID in `cleanup` (set as the EXIT
+# trap by the caller); every wait is bounded.
+
+PIDS=()        # everything we started, for the EXIT trap
+SETUP_PIDS=()  # the processes of the chain being measured, stopped between chains
+LAST_PID=
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# start LOGFILE CMD... : runs CMD in the background with its output in LOGFILE.
+start() {
+  local logfile=$1; shift
+  "$@" >"$logfile" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+  SETUP_PIDS+=("$LAST_PID")
+}
+
+# stop_pid PID : SIGTERM, up to 10 s for it to exit, then SIGKILL; reaps it.
+stop_pid() {
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+stop_setup() {
+  local pid
+  for pid in "${SETUP_PIDS[@]}"; do stop_pid "$pid"; done
+  SETUP_PIDS=()
+}
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
+    if [ "${KEEP:-0}" = 1 ]; then log "logs and configs kept in $WORK"; else rm -rf "$WORK"; fi
+  fi
+}
+
+# A port free on loopback for TCP and UDP both (mtop-server binds the same port for QUIC).
+free_port() {
+  python3 - <<'PY'
+import socket
+for _ in range(100):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", port))
+        print(port)
+        break
+    except OSError:
+        continue
+else:
+    raise SystemExit("no free port")
+PY
+}
+
+# wait_port PORT PID LOGFILE : up to 20 s for PORT to accept, while PID lives.
+wait_port() {
+  local port=$1 pid=$2 logfile=$3
+  for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "process $pid exited before listening on $port"; }
+    sleep 0.1
+  done
+  cat "$logfile" >&2
+  die "nothing listens on $port after 20 s"
+}
+
+# wait_line FILE PATTERN PID SECONDS : until FILE has a line matching PATTERN (bounded).
+wait_line() {
+  local file=$1 pattern=$2 pid=$3 secs=$4
+  for _ in $(seq $((secs * 10))); do
+    grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || { grep -q -- "$pattern" "$file" 2>/dev/null && return 0; return 1; }
+    sleep 0.1
+  done
+  return 1
+}
+
+# CPU seconds (user + system, all threads) a live process has used so far.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# field LINE KEY : the value of key=value in a loadgen result line ("" if absent).
+field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+
+machine_line() {
+  printf 'nproc %s, %s, kernel %s, load average at start %s' "$(nproc)" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "$(uname -r)" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# build ROOT BUILD_DIR : Release build of the servers and the load generator. -O2 (as Debian
+# builds stunnel4 and trojan), with -g so perf can name symbols.
+build() {
+  local root=$1 dir=$2
+  log "building (Release, -O2 -g) in $dir"
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DMTOP_BUILD_TESTS=OFF \
+    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -g -DNDEBUG" "-DCMAKE_C_FLAGS_RELEASE=-O2 -g -DNDEBUG" >/dev/null
+  cmake --build "$dir" -j "$(nproc)" --target mtop-server climber loadgen >/dev/null
+}
