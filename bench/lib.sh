@@ -4,6 +4,7 @@
 
 PIDS=()        # everything we started, for the EXIT trap
 SETUP_PIDS=()  # the processes of the chain being measured, stopped between chains
+CLEAN_PATHS=() # scratch folders outside $WORK, removed at exit
 LAST_PID=
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -41,6 +42,8 @@ cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  local path
+  for path in "${CLEAN_PATHS[@]}"; do rm -rf "$path"; done
   if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
     if [ "${KEEP:-0}" = 1 ]; then log "logs and configs kept in $WORK"; else rm -rf "$WORK"; fi
   fi
