@@ -5,12 +5,14 @@
 #   stunnel    stunnel4 client -> stunnel4 server, TLS 1.3, same certificate
 #   trojan     trojan client (run_type forward) -> trojan server
 #   mtop-quic  climber with "transport": "quic" -> mtop-server
+#   direct     no proxy at all (the floor of the loopback, the load generator and the targets)
 # Targets: iperf3 -s (throughput, CPU s/GB) and `loadgen echo` (tunnels/s, ping-pong, time to
 # a usable tunnel, memory per idle tunnel). Prints a Markdown table and appends it, with the
 # command, date and machine, to bench/RESULTS.md.
 #
 #   bench/run.sh [options]
-#     --sets LIST        comma-separated subset of mtop-tls,stunnel,trojan,mtop-quic (default: all)
+#     --sets LIST        comma-separated subset of direct,mtop-tls,stunnel,trojan,mtop-quic
+#                        (default: all)
 #     --quic             QUIC report (issue 4): mtop-tls, mtop-quic and ngtcp2's gtlsserver /
 #                        gtlsclient pair as the ceiling (same as bench/run_quic.sh)
 #     --seconds N        iperf3 duration (default 10)
@@ -28,7 +30,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 COMMAND="bench/run.sh $*"
 
-SETS="mtop-tls,stunnel,trojan,mtop-quic"
+SETS="direct,mtop-tls,stunnel,trojan,mtop-quic"
 QUIC_MODE=0
 SECS=10
 RATE_SECS=10
@@ -45,7 +47,7 @@ GTLS_FILE_MIB=512
 while [ $# -gt 0 ]; do
   case "$1" in
     --sets) SETS=$2; shift ;;
-    --quic) QUIC_MODE=1; SETS="mtop-tls,mtop-quic" ;;
+    --quic) QUIC_MODE=1; SETS="direct,mtop-tls,mtop-quic" ;;
     --seconds) SECS=$2; shift ;;
     --rate-seconds) RATE_SECS=$2; shift ;;
     --idle) IDLE=$2; shift ;;
@@ -55,7 +57,7 @@ while [ $# -gt 0 ]; do
     --no-build) DO_BUILD=0 ;;
     --no-append) APPEND=0 ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -105,6 +107,10 @@ SETUP_PIDS=()  # the targets stay up across chains
 # ---- the four chains -------------------------------------------------------------------
 # Each sets C_IPERF (local port towards iperf3), C_ECHO (towards the echo target), and the
 # PIDs whose CPU and memory are measured: CPID_IPERF / CPID_ECHO (client side) and SPID.
+
+setup_direct() {
+  C_IPERF=$IPERF_PORT; C_ECHO=$ECHO_PORT
+}
 
 setup_mtop() {  # setup_mtop tls|quic
   local transport=$1 sport
@@ -268,14 +274,15 @@ measure_rate() {
 }
 
 measure_throughput() {
-  local set=$1 json=$WORK/$1.iperf.json c0 s0 c1 s1 bytes bps
-  c0=$(cpu_seconds "$CPID_IPERF"); s0=$(cpu_seconds "$SPID")
+  local set=$1 json=$WORK/$1.iperf.json c0=0 s0=0 c1=0 s1=0 bytes bps
+  if [ "$set" != direct ]; then c0=$(cpu_seconds "$CPID_IPERF"); s0=$(cpu_seconds "$SPID"); fi
   if timeout $((SECS + 60)) iperf3 -c 127.0.0.1 -p "$C_IPERF" -t "$SECS" -J >"$json" 2>&1; then
-    c1=$(cpu_seconds "$CPID_IPERF"); s1=$(cpu_seconds "$SPID")
     read -r bytes bps < <(python3 -c 'import json,sys
 s = json.load(open(sys.argv[1]))["end"]["sum_received"]
 print(s["bytes"], s["bits_per_second"])' "$json")
     R[$set,gbps]=$(calc "$bps / 1e9" 2)
+    [ "$set" = direct ] && return 0  # no proxy processes to measure
+    c1=$(cpu_seconds "$CPID_IPERF"); s1=$(cpu_seconds "$SPID")
     R[$set,cpu_c]=$(calc "($c1 - $c0) / ($bytes / 1e9)" 2)
     R[$set,cpu_s]=$(calc "($s1 - $s0) / ($bytes / 1e9)" 2)
     R[$set,cpu_sum]=$(calc "($c1 - $c0 + $s1 - $s0) / ($bytes / 1e9)" 2)
@@ -326,10 +333,11 @@ for set in ${SETS//,/ }; do
     mtop-quic) setup_mtop quic ;;
     stunnel) setup_stunnel ;;
     trojan) setup_trojan ;;
+    direct) setup_direct ;;
     *) die "unknown set: $set" ;;
   esac
   measure_connlat "$set"
-  measure_idle "$set"
+  [ "$set" = direct ] || measure_idle "$set"
   measure_pingpong "$set"
   measure_rate "$set"
   measure_throughput "$set"
