@@ -112,7 +112,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   }
   if (!root.contains("users")) throw ConfigError{"config.users: missing (where users come from)"};
   const json& users = root.at("users");
-  only_keys(users, "config.users", {"type", "path", "dsn", "cache_ttl", "grace"});
+  only_keys(users, "config.users", {"type", "path", "dsn", "cache_ttl", "grace", "flush"});
   cfg.users.type = users.contains("type") ? get_string(users, "type", "config.users") : "file";
   if (cfg.users.type == "file" || cfg.users.type == "sqlite") {
     if (!users.contains("path")) throw ConfigError{"config.users.path: missing"};
@@ -125,6 +125,10 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   }
   if (users.contains("cache_ttl")) cfg.users.cache_ttl_ms = get_seconds(users, "cache_ttl", "config.users");
   if (users.contains("grace")) cfg.users.grace_ms = get_seconds(users, "grace", "config.users");
+  if (users.contains("flush")) cfg.users.flush_ms = get_seconds(users, "flush", "config.users");
+  // Half the engine's default: together with the default cache_ttl a store change reaches
+  // live tunnels within 5 s.
+  cfg.engine.recheck_interval_ms = 2'500;
   if (root.contains("timeouts")) {
     const json& t = root.at("timeouts");
     only_keys(t, "config.timeouts", {"handshake", "connect", "idle", "drain", "recheck"});

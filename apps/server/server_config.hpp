@@ -13,8 +13,11 @@ struct UsersSource {
   std::string type = "file";  ///< file | sqlite | postgres | mysql
   std::string path;           ///< file, sqlite: a path
   std::string dsn;            ///< postgres: conninfo or URI; mysql: mysql://user:pass@host:port/db
-  std::uint64_t cache_ttl_ms = 5'000;   ///< database stores: how stale a lookup may be
+  /// Database stores: how stale a lookup may be. With the default re-check (2.5 s) a change
+  /// in the database reaches new and live tunnels within cache_ttl + recheck = 5 s.
+  std::uint64_t cache_ttl_ms = 2'500;
   std::uint64_t grace_ms = 300'000;     ///< database down: recently verified users keep working
+  std::uint64_t flush_ms = 2'000;       ///< database stores: usage written back this often
 };
 
 struct ServerConfig {

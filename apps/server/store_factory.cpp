@@ -59,7 +59,9 @@ std::unique_ptr<auth::UserStore> open_user_store(uv_loop_t* loop, const UsersSou
     };
     return auth::UsersFileStore::open(loop, source.path, std::move(options), error);
   }
-  auto backend = store::open_user_store(loop, database_uri(source), error, {},
+  store::DatabaseStoreOptions options;
+  options.flush_interval_ms = source.flush_ms;
+  auto backend = store::open_user_store(loop, database_uri(source), error, options,
                                        /*listen=*/source.type == "postgres");
   if (!backend) return nullptr;
   return behind_cache(loop, std::move(*backend), source, log, error);
