@@ -127,11 +127,24 @@ void QuicClient::on_check() {
   auto alive = alive_;
   if (conn_) conn_->flush();
   if (!*alive) return;
+  fail_if_refused();
   reap();
   serve_opens();
   if (!*alive) return;
   // Streams opened just now may carry data already: send it in this turn.
   if (conn_ && woken_) conn_->flush();
+}
+
+void QuicClient::fail_if_refused() {
+  const int err = unreachable_;
+  unreachable_ = 0;
+  // Only during the handshake: nothing listening on the UDP port (ICMP port unreachable) ends
+  // the attempt at once instead of after the handshake time-out, so `auto` falls back to TLS
+  // and a quic-only climber reports the cause. An established connection ignores ICMP (it
+  // can be forged, and QUIC's own recovery and idle time-out decide about live paths).
+  if (err == 0 || !conn_ || !conn_->usable() || conn_->handshake_done()) return;
+  conn_->close_now(kNoError, std::string("server unreachable over UDP (") + uv_strerror(err) +
+                                 "): is QUIC enabled on the server?");
 }
 
 void QuicClient::reap() {
@@ -245,6 +258,11 @@ void QuicClient::on_resolved(int status, addrinfo* res) {
     connect_failed(error);
     return;
   }
+  unreachable_ = 0;
+  socket_->set_unreachable_handler([this](int uv_error) {
+    unreachable_ = uv_error;  // acted on in on_check(): this may run inside a flush
+    wake();
+  });
   ConnectionOwner& owner = *this;
   conn_ = std::make_unique<Connection>(owner, loop_, options_.limits);
   auto alive = alive_;

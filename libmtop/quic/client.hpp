@@ -88,6 +88,7 @@ class QuicClient final : public io::StreamDialer, private ConnectionOwner {
   void wake();
   void on_check();
   void reap();
+  void fail_if_refused();
   void serve_opens();
   void start_resolve();
   void on_resolved(int status, addrinfo* res);
@@ -112,6 +113,7 @@ class QuicClient final : public io::StreamDialer, private ConnectionOwner {
   bool last_resumed_ = false;
   std::string last_error_;
   bool woken_ = false;
+  int unreachable_ = 0;  ///< libuv error the socket reported (ICMP unreachable), 0 if none
   io::UvHandle<uv_check_t> check_;
   io::UvHandle<uv_idle_t> idle_;
   io::UvHandle<uv_timer_t> backoff_timer_;

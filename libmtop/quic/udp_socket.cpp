@@ -123,12 +123,25 @@ void UdpSocket::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
 void UdpSocket::on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
                         unsigned flags) {
   auto* self = static_cast<UdpSocket*>(h->data);
+  if (self && nread < 0) {
+    self->note_error(static_cast<int>(nread));
+    return;
+  }
   // The buffer is ours and reused, so the final "free the mmsg buffer" call is ignored.
   if (!self || (flags & UV_UDP_MMSG_FREE) || nread <= 0 || !addr) return;
   // A datagram larger than a slot was cut: it cannot be a valid QUIC packet.
   if (flags & UV_UDP_PARTIAL) return;
   self->on_receive_(addr, ByteView(reinterpret_cast<const std::uint8_t*>(buf->base),
                                    static_cast<std::size_t>(nread)));
+}
+
+void UdpSocket::note_error(int uv_error) {
+  // Only a connected socket's errors belong to one peer; on a server's shared socket an ICMP
+  // error says nothing we could act on.
+  if (!connected_ || !on_unreachable_) return;
+  if (uv_error == UV_ECONNREFUSED || uv_error == UV_EHOSTUNREACH || uv_error == UV_ENETUNREACH) {
+    on_unreachable_(uv_error);
+  }
 }
 
 int UdpSocket::send_one(const sockaddr* to, const std::uint8_t* data, std::size_t len) {
@@ -221,7 +234,8 @@ void UdpSocket::send(const sockaddr* to, const std::uint8_t* data, std::size_t l
     if (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP) {
       gso_ = false;  // this kernel or device cannot segment: one packet per sendmsg from now
     } else {
-      return;  // unreachable peer and the like: a loss QUIC will notice
+      note_error(-err);  // unreachable peer and the like: a loss QUIC will notice
+      return;
     }
   }
   for (std::size_t off = 0; off < len; off += segment) {
@@ -231,6 +245,7 @@ void UdpSocket::send(const sockaddr* to, const std::uint8_t* data, std::size_t l
       for (; off < len; off += segment) queue(to, data + off, std::min(segment, len - off));
       return;
     }
+    if (err != 0) note_error(-err);
   }
 }
 

@@ -48,6 +48,11 @@ class UdpSocket {
   /// drop the packets (QUIC recovers losses), a full buffer queues them (see blocked()).
   void send(const sockaddr* to, const std::uint8_t* data, std::size_t len, std::size_t segment);
 
+  /// Connected sockets only: `fn` runs when the kernel reports the peer unreachable (an ICMP
+  /// port/host unreachable surfacing as ECONNREFUSED/EHOSTUNREACH/ENETUNREACH on a receive or
+  /// a send). It may run from inside send(), so it must only take note and act later.
+  void set_unreachable_handler(std::function<void(int uv_error)> fn) { on_unreachable_ = std::move(fn); }
+
   /// True while packets queued by a full send buffer are still waiting.
   bool blocked() const noexcept { return queued_ > 0; }
   /// Address the socket is bound to (after connect: the local address actually used).
@@ -67,6 +72,7 @@ class UdpSocket {
                 std::size_t segment, int& err);
   int send_one(const sockaddr* to, const std::uint8_t* data, std::size_t len);
   void queue(const sockaddr* to, const std::uint8_t* data, std::size_t len);
+  void note_error(int uv_error);
 
   io::UvHandle<uv_udp_t> udp_;
   int fd_ = -1;
@@ -77,6 +83,7 @@ class UdpSocket {
   Bytes rx_buffer_;
   ReceiveFn on_receive_;
   WritableFn on_writable_;
+  std::function<void(int)> on_unreachable_;
   std::shared_ptr<bool> alive_;  // lets queued-send callbacks notice that we are gone
 };
 
