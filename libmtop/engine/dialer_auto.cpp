@@ -52,6 +52,12 @@ void AutoDialer::on_quic(AttemptIt it, io::StreamPtr stream, std::string error) 
     return;
   }
   if (stream) {
+    // Said once per choice, so an operator can tell from the log which transport carries the
+    // tunnels (the fallback to TLS is logged in fall_back()).
+    if (!quic_reported_) {
+      quic_reported_ = true;
+      log_.info("transport auto: using QUIC");
+    }
     OpenCallback cb = std::move(it->cb);
     attempts_.erase(it);
     cb(std::move(stream), {});
@@ -70,6 +76,7 @@ void AutoDialer::fall_back(AttemptIt it, const std::string& why) {
               std::to_string(options_.remember_ms / 1000) + " s");
   }
   tls_chosen_ = true;
+  quic_reported_ = false;
   tls_until_ms_ = uv_now(loop_) + options_.remember_ms;
   open_tls(std::move(it->cb));
 }

@@ -66,6 +66,7 @@ class AutoDialer final : public io::StreamDialer {
   std::list<Attempt> attempts_;     ///< QUIC opens not yet answered
   std::uint64_t tls_until_ms_ = 0;  ///< uv_now() before which QUIC is skipped
   bool tls_chosen_ = false;
+  bool quic_reported_ = false;  ///< "using QUIC" was logged since the last fallback
   std::uint64_t quic_opens_ = 0;
   std::uint64_t tls_opens_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
