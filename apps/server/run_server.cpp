@@ -16,6 +16,7 @@
 #include "engine/server_uri.hpp"
 #ifdef MTOP_HAVE_QUIC
 #include "quic/server.hpp"
+#include "quic_secret.hpp"
 #endif
 
 namespace mtop::server {
@@ -116,6 +117,12 @@ bool start_listeners(Server& s, const ServerConfig& config) {
       q.port = bound;  // the same port number on UDP: the normal set-up
       q.tls.cert_file = config.cert_file;
       q.tls.key_file = config.key_file;
+      // Stable across restarts, so climbers recognise our stateless resets (quic_secret.hpp).
+      q.secret = quic_secret_from_key_file(config.key_file, error);
+      if (q.secret.empty()) {
+        s.log.error("QUIC on " + listen + ": " + error);
+        return false;
+      }
       auto quic_server = quic::QuicServer::create(
           &s.loop, std::move(q), [engine](io::StreamPtr stream) { engine->serve(std::move(stream)); },
           error);
