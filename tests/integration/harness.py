@@ -91,7 +91,8 @@ class Process:
         return self.proc.pid
 
     def log(self):
-        self._log.flush()
+        if not self._log.closed:  # stop() closes it; the file stays readable
+            self._log.flush()
         with open(self.log_path, "r", errors="replace") as f:
             return f.read()
 

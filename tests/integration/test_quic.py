@@ -1,0 +1,618 @@
+"""QUIC through the real mtop-server and climber: one connection for many tunnels, loss,
+certificates, isolation of failing streams, server restarts, junk datagrams, `auto` fallback
+and every inbound mode of the climber.
+
+Each class is its own ctest test (tests/integration/CMakeLists.txt). Every process is started
+and stopped by PID (harness.Deployment, Relay below), every wait is bounded, loopback only."""
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+from harness import (CLIMBER_BIN, SERVER_BIN, DeploymentTest, Process, curl, echo_handler,
+                     free_port, recv_all, recv_exact, run, sha_handler, socks5_connect,
+                     wait_for)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_RE = re.compile(r"tunnel user=\S+ source=(\S+) ")
+
+
+def log_text(proc):
+    """A process's log so far, also after it was stopped (Process.log() needs the open file)."""
+    with open(proc.log_path, "r", errors="replace") as f:
+        return f.read()
+
+
+def tunnel_sources(server):
+    """The source= of every accepted tunnel the server has logged."""
+    return SOURCE_RE.findall(log_text(server))
+
+
+def wait_quic_listening(server):
+    # The TCP port opens first; the UDP socket is bound right after it.
+    wait_for(lambda: "(QUIC over UDP)" in server.log() or not server.alive(), 15,
+             "mtop-server to listen on UDP")
+    if not server.alive():
+        raise AssertionError("mtop-server exited:\n" + server.log())
+
+
+def echo_round(port, payload, timeout=30):
+    """One tunnel through a local port-forward: send, half-close, read the echo."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        return recv_all(s, timeout)
+
+
+def spki_pin(cert_path):
+    """base64 SHA-256 of the certificate's DER SubjectPublicKeyInfo (the climber's `pin`)."""
+    pub = subprocess.run(["openssl", "x509", "-in", cert_path, "-pubkey", "-noout"],
+                         capture_output=True, check=True, timeout=30).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                         capture_output=True, check=True, timeout=30).stdout
+    import base64
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+class Relay:
+    """udp_relay.py as a child process (stopped by PID), between a climber and the server."""
+
+    def __init__(self, directory, server_port, seed, drop, reorder, duplicate):
+        log = os.path.join(directory, f"relay-{seed}.log")
+        self.proc = Process("udp_relay", [sys.executable, os.path.join(HERE, "udp_relay.py"),
+                                          "--server-port", str(server_port), "--seed", str(seed),
+                                          "--drop", str(drop), "--reorder", str(reorder),
+                                          "--duplicate", str(duplicate)], log)
+        wait_for(lambda: log_text(self.proc).startswith("listening ") or not self.proc.alive(),
+                 15, "the UDP relay to listen")
+        if not self.proc.alive():
+            raise AssertionError("udp_relay exited:\n" + log_text(self.proc))
+        self.port = int(log_text(self.proc).split()[1])
+
+    def stop(self):
+        self.proc.stop()
+        lines = log_text(self.proc).strip().splitlines()
+        return json.loads(lines[-1]) if len(lines) > 1 else None
+
+
+class QuicTest(DeploymentTest):
+    def setUp(self):
+        super().setUp()
+        self.relays = []
+
+    def tearDown(self):
+        for r in self.relays:
+            r.stop()
+        super().tearDown()
+
+    def server(self, **over):
+        s = self.d.start_server(**over)
+        if over.get("quic", True):
+            wait_quic_listening(s)
+        return s
+
+    def climber(self, port, user="alice", password="pw", transport="quic", server_over=None,
+                **cfg):
+        """Starts a climber; unlike Deployment.start_climber it waits on each listener at the
+        host it binds (IPv6 included)."""
+        server = {"host": "127.0.0.1", "port": port, "username": user, "password": password,
+                  "sni": "localhost", "ca": self.d.cert, "transport": transport}
+        server.update(server_over or {})
+        cfg = dict({"server": server, "log_level": "debug"}, **cfg)
+        n = len(self.d.procs)
+        path = os.path.join(self.d.dir, f"climber-{n}.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        os.chmod(path, 0o600)
+        p = Process("climber", [CLIMBER_BIN, "--config", path],
+                    os.path.join(self.d.dir, f"climber-{n}.log"))
+        self.d.procs.append(p)
+        # Waits on the climber's own "listening (...)" lines, not by connecting: a probe
+        # connection to a port-forward would open a tunnel and show up in the counts.
+        n_listeners = sum(1 for k in ("socks", "http") if k in cfg) + len(cfg.get("forward", []))
+        wait_for(lambda: p.log().count("info  listening (") >= n_listeners or not p.alive(), 15,
+                 "the climber to listen")
+        if not p.alive():
+            raise AssertionError("climber exited:\n" + p.log())
+        return p
+
+
+class OneConnection(QuicTest):
+    def test_100_concurrent_tunnels_share_one_quic_connection(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        t = self.target(echo_handler)
+        fwd = free_port()
+        self.climber(server.port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
+        n = 100
+        payloads = [os.urandom(100_000 + 37 * i) for i in range(n)]
+        results = [None] * n
+        start = threading.Barrier(n)
+
+        def one(i):
+            try:
+                start.wait(timeout=30)
+                results[i] = echo_round(fwd, payloads[i], timeout=60)
+            except Exception as e:  # reported below with its index
+                results[i] = repr(e)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=120)
+        self.assertFalse(any(th.is_alive() for th in threads))
+        bad = [i for i in range(n) if results[i] != payloads[i]]
+        self.assertEqual(bad, [], [results[i] for i in bad[:3]])
+        self.assertEqual(t.connections, n)
+        self.assertEqual(t.received, sum(len(p) for p in payloads))
+        wait_for(lambda: len(tunnel_sources(server)) >= n, 15, "the server's tunnel log lines")
+        sources = set(tunnel_sources(server))
+        # One QUIC connection: every tunnel came from the same UDP address and port.
+        self.assertEqual(len(sources), 1, sources)
+        self.assertEqual(len(tunnel_sources(server)), n)
+
+
+class Lossy(QuicTest):
+    def test_8_mib_each_way_and_new_tunnels_through_a_lossy_relay(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        relay = Relay(self.d.dir, server.port, seed=4242, drop=0.03, reorder=0.02, duplicate=0.01)
+        self.relays.append(relay)
+        t = self.target(sha_handler)
+        echo = self.target(echo_handler)
+        fwd, fwd_echo = free_port(), free_port()
+        self.climber(relay.port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}",
+                                          f"127.0.0.1:{fwd_echo}:127.0.0.1:{echo.port}"])
+        # Upstream: 8 MiB to a target that answers with their SHA-256 after EOF.
+        up = os.urandom(8 << 20)
+        s = socket.create_connection(("127.0.0.1", fwd), timeout=120)
+        s.sendall(up)
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_all(s, 120), hashlib.sha256(up).hexdigest().encode())
+        s.close()
+        # Both ways at once: 8 MiB echoed back, read by a thread while the test writes.
+        down = os.urandom(8 << 20)
+        got = []
+        s = socket.create_connection(("127.0.0.1", fwd_echo), timeout=120)
+        reader = threading.Thread(target=lambda: got.append(recv_all(s, 120)))
+        reader.start()
+        s.sendall(down)
+        s.shutdown(socket.SHUT_WR)
+        reader.join(timeout=180)
+        s.close()
+        self.assertFalse(reader.is_alive())
+        self.assertEqual(len(got[0]), len(down))
+        self.assertEqual(hashlib.sha256(got[0]).digest(), hashlib.sha256(down).digest())
+        # New tunnels still open over the lossy path.
+        for i in range(10):
+            p = os.urandom(1000 + i)
+            self.assertEqual(echo_round(fwd_echo, p, timeout=60), p)
+        counts = relay.stop()
+        self.relays.remove(relay)
+        # The relay really did impair traffic in both directions.
+        for way in ("up", "down"):
+            self.assertGreater(counts[way]["dropped"], 0, counts)
+            self.assertGreater(counts[way]["reordered"], 0, counts)
+            self.assertGreater(counts[way]["duplicated"], 0, counts)
+
+
+class Certificates(QuicTest):
+    def refused(self, server_over):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        t = self.target(echo_handler)
+        socks = free_port()
+        climber = self.climber(server.port, server_over=server_over, socks=f"127.0.0.1:{socks}")
+        for _ in range(2):  # the second try goes through the client's back-off path
+            s, code = socks5_connect(socks, "127.0.0.1", t.port, timeout=30)
+            s.close()
+            self.assertNotEqual(code, 0)
+        time.sleep(0.2)
+        self.assertEqual(t.connections, 0, "nothing may reach the target")
+        self.assertEqual(tunnel_sources(server), [])
+        self.assertTrue(climber.alive())
+        return climber.log()
+
+    def test_wrong_ca_refused(self):
+        other = os.path.join(self.d.dir, "other")
+        os.mkdir(other)
+        run([SERVER_BIN, "gen-cert", "--name", "localhost", "--ip", "127.0.0.1",
+             "--cert", os.path.join(other, "cert.pem"), "--key", os.path.join(other, "key.pem")])
+        log = self.refused({"ca": os.path.join(other, "cert.pem")})
+        self.assertRegex(log.lower(), r"server unreachable: .*certificate")
+
+    def test_pin_mismatch_refused_and_right_pin_accepted(self):
+        other = os.path.join(self.d.dir, "other")
+        os.mkdir(other)
+        run([SERVER_BIN, "gen-cert", "--name", "localhost", "--cert", os.path.join(other, "c.pem"),
+             "--key", os.path.join(other, "k.pem")])
+        log = self.refused({"pin": spki_pin(os.path.join(other, "c.pem"))})
+        self.assertRegex(log.lower(), r"server unreachable: .*pin")
+
+    def test_right_pin_accepted(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        t = self.target(echo_handler)
+        socks = free_port()
+        self.climber(server.port, server_over={"pin": spki_pin(self.d.cert)},
+                     socks=f"127.0.0.1:{socks}")
+        s, code = socks5_connect(socks, "127.0.0.1", t.port)
+        self.assertEqual(code, 0)
+        s.sendall(b"pinned")
+        self.assertEqual(recv_exact(s, 6), b"pinned")
+        s.close()
+
+
+class Isolation(QuicTest):
+    def test_failing_requests_leave_live_streams_flowing(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"], reply_status=True)
+        echo = self.target(echo_handler)
+        v6 = self.target(echo_handler, host="::1")  # denied by policy: must see nothing
+        socks = free_port()
+        fwd = free_port()
+        climber = self.climber(server.port, socks=f"127.0.0.1:{socks}",
+                               forward=[f"127.0.0.1:{fwd}:127.0.0.1:{echo.port}"])
+        stop = threading.Event()
+        moved = [0] * 4
+        errors = []
+
+        def busy(i):
+            # Ping-pong 16 KiB blocks on one tunnel, checking every byte, until told to stop.
+            rng = random.Random(i)
+            try:
+                with socket.create_connection(("127.0.0.1", fwd), timeout=30) as s:
+                    while not stop.is_set():
+                        block = rng.randbytes(16384)
+                        s.sendall(block)
+                        if recv_exact(s, len(block)) != block:
+                            errors.append(f"stream {i}: data differs")
+                            return
+                        moved[i] += len(block)
+            except Exception as e:
+                errors.append(f"stream {i}: {e!r}")
+
+        threads = [threading.Thread(target=busy, args=(i,)) for i in range(4)]
+        for th in threads:
+            th.start()
+        wait_for(lambda: all(m > 0 for m in moved) or errors, 30, "busy streams to start")
+        closed = free_port()
+        codes = []
+        for _ in range(5):
+            for host, port in (("127.0.0.1", closed), ("::1", v6.port), ("127.0.0.2", echo.port),
+                               ("no-such-host.invalid", 80)):
+                s, code = socks5_connect(socks, host, port, timeout=30)
+                s.close()
+                codes.append(code)
+        before = list(moved)
+        wait_for(lambda: all(m > b for m, b in zip(moved, before)) or errors, 30,
+                 "busy streams to keep moving after the failures")
+        stop.set()
+        for th in threads:
+            th.join(timeout=60)
+        self.assertEqual(errors, [])
+        self.assertNotIn(0, codes)
+        # The server's answers: connection refused (0x05) and, for policy/DNS, a failure.
+        self.assertEqual(codes[0], 0x05)
+        self.assertEqual(v6.connections, 0)
+        self.assertTrue(climber.alive())
+        wait_for(lambda: len(tunnel_sources(server)) >= 4, 15, "the busy tunnels' log lines")
+        log = server.log()
+        self.assertIn("denied", log)
+        # All of it went over one QUIC connection.
+        self.assertEqual(len(set(tunnel_sources(server))), 1)
+        refused_sources = set(re.findall(r"tunnel refused source=(\S+)", log))
+        self.assertEqual(refused_sources, set(tunnel_sources(server)))
+        self.assertEqual(echo.received, sum(moved))
+
+    def test_wrong_password_climber_beside_a_good_one(self):
+        self.d.add_user("alice", "right")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        t = self.target(echo_handler)
+        good_socks, bad_socks = free_port(), free_port()
+        self.climber(server.port, "alice", "right", socks=f"127.0.0.1:{good_socks}")
+        self.climber(server.port, "alice", "Wr0ng-Pa55", socks=f"127.0.0.1:{bad_socks}")
+        results = {"good": [], "bad": []}
+
+        def use(kind, port, rounds):
+            for i in range(rounds):
+                try:
+                    s, code = socks5_connect(port, "127.0.0.1", t.port, timeout=30)
+                    ok = False
+                    if code == 0:
+                        s.sendall(b"x%d" % i)
+                        ok = recv_exact(s, len(b"x%d" % i)) == b"x%d" % i
+                    s.close()
+                    results[kind].append((code, ok))
+                except Exception as e:
+                    results[kind].append(("error", repr(e)))
+
+        threads = [threading.Thread(target=use, args=("good", good_socks, 20)),
+                   threading.Thread(target=use, args=("bad", bad_socks, 10))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=120)
+        self.assertEqual(results["good"], [(0, True)] * 20)
+        self.assertEqual(len(results["bad"]), 10)
+        self.assertTrue(all(code not in (0, "error") for code, _ in results["bad"]), results["bad"])
+        self.assertEqual(t.connections, 20, "only the good climber reaches the target")
+        self.assertNotIn("Wr0ng-Pa55", server.log(), "the password must never be logged")
+
+
+class Restart(QuicTest):
+    def restart(self, sig):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        port = server.port
+        t = self.target(echo_handler)
+        fwd = free_port()
+        climber = self.climber(port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
+        self.assertEqual(echo_round(fwd, b"before"), b"before")
+        server.stop(sig)
+        server2 = self.server(port=port, allow_targets=["127.0.0.1/32"])
+        t0 = time.monotonic()
+        answer, tries = None, 0
+        while time.monotonic() - t0 < 40 and answer != b"after":
+            tries += 1
+            try:
+                answer = echo_round(fwd, b"after", timeout=15)
+            except OSError:
+                answer = None
+            if answer != b"after":
+                time.sleep(0.2)
+        self.assertEqual(answer, b"after", f"no working tunnel after {tries} tries")
+        self.assertTrue(climber.alive())
+        # Then it keeps working, every time.
+        took = time.monotonic() - t0
+        for i in range(5):
+            self.assertEqual(echo_round(fwd, b"again%d" % i), b"again%d" % i)
+        wait_for(lambda: len(tunnel_sources(server2)) >= 6, 15, "the new server's tunnel lines")
+        # One new QUIC connection carries them all.
+        self.assertEqual(len(set(tunnel_sources(server2))), 1)
+        print(f"restart after {sig!r}: a tunnel worked again after {took:.2f}s, {tries} tries",
+              file=sys.stderr)
+        self.climber_log = log_text(climber)
+        return took
+
+    def test_sigterm_restart_reconnects(self):
+        took = self.restart(signal.SIGTERM)
+        # The server closed its connections on the way out: the climber knew at once.
+        self.assertLess(took, 5)
+
+    def test_sigkill_restart_reconnects(self):
+        took = self.restart(signal.SIGKILL)
+        # No CONNECTION_CLOSE this time; the new instance's stateless reset must end the
+        # dead connection well before the 30 s idle time-out. That needs the same QUIC secret
+        # in both instances (mtop-server derives it from its key file).
+        self.assertLess(took, 10)
+        self.assertIn("stateless reset", self.climber_log)
+
+
+def quic_initial_from_climber(test, directory):
+    """The first datagram a climber sends: a real QUIC client Initial, captured on a UDP
+    socket that plays the server (and never answers)."""
+    cap = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    cap.bind(("127.0.0.1", 0))
+    cap.settimeout(15)
+    port = cap.getsockname()[1]
+    socks = free_port()
+    c = test.climber(port, socks=f"127.0.0.1:{socks}")
+    s = socket.create_connection(("127.0.0.1", socks), timeout=15)
+    s.sendall(b"\x05\x01\x00")
+    recv_exact(s, 2)
+    s.sendall(b"\x05\x01\x00\x01\x7f\x00\x00\x01\x00\x50")
+    try:
+        data, _ = cap.recvfrom(65536)
+    finally:
+        s.close()
+        cap.close()
+        c.stop()
+    return data
+
+
+class Junk(QuicTest):
+    def test_random_and_truncated_datagrams_are_ignored(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        t = self.target(echo_handler)
+        initial = quic_initial_from_climber(self, self.d.dir)
+        self.assertEqual(initial[0] & 0xC0, 0xC0, "a long-header packet")
+        self.assertEqual(initial[1:5], b"\x00\x00\x00\x01", "QUIC v1")
+        fwd = free_port()
+        self.climber(server.port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
+        live = socket.create_connection(("127.0.0.1", fwd), timeout=30)
+        live.sendall(b"before")
+        self.assertEqual(recv_exact(live, 6), b"before")
+
+        rng = random.Random(14)
+        junk = []
+        junk += [rng.randbytes(n) for n in (0, 1, 2, 5, 20, 100, 1199, 1200, 1350, 1500, 9000)]
+        junk += [initial[:n] for n in (1, 5, 6, 7, 20, 50, 100, 600, len(initial) - 1)]
+        corrupt = bytearray(initial)
+        for i in range(30, len(corrupt), 97):
+            corrupt[i] ^= 0xFF
+        junk.append(bytes(corrupt))
+        junk.append(initial)  # a replayed real Initial: a handshake that is never finished
+        junk.append(initial[:5] + b"\x00" * 10)  # a header with lengths beyond the datagram
+        junk.append(b"\xc0\xba\xba\xba\xba" + rng.randbytes(1195))  # unknown version: VN
+        junk.append(b"\x40" + rng.randbytes(1199))  # short header, unknown CID: stateless reset
+        junk.append(b"\xc0\x00\x00\x00\x01\xff" + rng.randbytes(1194))  # CID length 255
+        junk += [bytes([rng.choice((0x40, 0xC0, 0xE0, 0xF0))]) + rng.randbytes(rng.randrange(1, 1400))
+                 for _ in range(200)]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            for _ in range(3):
+                for j in junk:
+                    u.sendto(j, ("127.0.0.1", server.port))
+                time.sleep(0.05)
+        time.sleep(0.3)
+        self.assertTrue(server.alive())
+        # The live tunnel and new tunnels work; a fresh climber can connect.
+        live.sendall(b"after")
+        self.assertEqual(recv_exact(live, 5), b"after")
+        live.close()
+        self.assertEqual(echo_round(fwd, b"new"), b"new")
+        socks = free_port()
+        self.climber(server.port, socks=f"127.0.0.1:{socks}")
+        s, code = socks5_connect(socks, "127.0.0.1", t.port)
+        self.assertEqual(code, 0)
+        s.sendall(b"fresh")
+        self.assertEqual(recv_exact(s, 5), b"fresh")
+        s.close()
+        self.assertTrue(server.alive())
+
+
+class Auto(QuicTest):
+    def sequential_sources(self, server, fwd, n=3):
+        for i in range(n):
+            self.assertEqual(echo_round(fwd, b"auto%d" % i), b"auto%d" % i)
+        wait_for(lambda: len(tunnel_sources(server)) >= n, 15, "tunnel log lines")
+        return tunnel_sources(server)
+
+    def test_auto_falls_back_to_tls_when_quic_is_off(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"], quic=False)
+        self.assertNotIn("QUIC over UDP", server.log())
+        t = self.target(echo_handler)
+        fwd = free_port()
+        climber = self.climber(server.port, transport="auto",
+                               forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
+        sources = self.sequential_sources(server, fwd)
+        # TLS over TCP: a new TCP connection (source port) per tunnel.
+        self.assertEqual(len(set(sources)), 3, sources)
+        log = climber.log()
+        self.assertIn("transport auto:", log)
+        self.assertIn("using TLS", log)
+        # Remembered: the fallback is reported once, not per tunnel.
+        self.assertEqual(log.count("using TLS for the next"), 1, log)
+
+    def test_auto_uses_quic_when_it_is_on(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        t = self.target(echo_handler)
+        fwd = free_port()
+        climber = self.climber(server.port, transport="auto",
+                               forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
+        sources = self.sequential_sources(server, fwd)
+        self.assertEqual(len(set(sources)), 1, sources)  # one QUIC connection
+        self.assertNotIn("using TLS", climber.log())
+        self.assertIn("transport auto: using QUIC", climber.log())
+
+    def test_quic_only_climber_fails_cleanly_when_quic_is_off(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"], quic=False)
+        t = self.target(echo_handler)
+        socks = free_port()
+        climber = self.climber(server.port, socks=f"127.0.0.1:{socks}")
+        t0 = time.monotonic()
+        s, code = socks5_connect(socks, "127.0.0.1", t.port, timeout=30)
+        s.close()
+        took = time.monotonic() - t0
+        self.assertEqual(code, 0x01)  # not 0x06 (set-up time-out): the cause is known at once
+        # Nothing listens on the UDP port: the kernel says so (ICMP), and the climber says it.
+        self.assertIn("server unreachable: quic: cannot connect to", climber.log())
+        self.assertIn("server unreachable over UDP (connection refused)", climber.log())
+        self.assertLess(took, 8, "the handshake time-out (10 s) must not be what ended it")
+        self.assertEqual(t.connections, 0)
+
+
+def http_handler(body):
+    def handle(sock, target):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        need = int(m.group(1)) if m else 0
+        while len(rest) < need:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            rest += chunk
+        target.last_request = head
+        target.last_body = rest
+        out = body if body is not None else hashlib.sha256(rest).hexdigest().encode()
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (len(out), out))
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(4096):
+            pass
+    return handle
+
+
+class Inbound(QuicTest):
+    """Inbound modes over QUIC that test_tunnel.py does not cover."""
+
+    def start(self, **cfg):
+        self.d.add_user("alice", "pw")
+        self.server_p = self.server(allow_targets=["127.0.0.1/32", "::1/128"])
+        return self.climber(self.server_p.port, **cfg)
+
+    def test_socks5_with_local_username_and_password(self):
+        socks = free_port()
+        self.start(socks=f"127.0.0.1:{socks}",
+                   local_auth={"username": "app", "password": "local-secret"})
+        web = self.target(http_handler(b"authed"))
+        rc, out, err = curl(["--socks5-hostname", f"127.0.0.1:{socks}", "--proxy-user",
+                             "app:local-secret", f"http://127.0.0.1:{web.port}/"])
+        self.assertEqual((rc, out), (0, "authed"), err)
+        rc, out, err = curl(["--socks5-hostname", f"127.0.0.1:{socks}", "--proxy-user",
+                             "app:nope", f"http://127.0.0.1:{web.port}/"])
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(web.connections, 1)
+
+    def test_climber_listening_on_ipv6_and_socks5_to_ipv6_and_domain(self):
+        socks = free_port(socket.AF_INET6)
+        self.start(socks=f"[::1]:{socks}")
+        web6 = self.target(http_handler(b"six"), host="::1")
+        web4 = self.target(http_handler(b"four"))
+        rc, out, err = curl(["--socks5", f"[::1]:{socks}", f"http://[::1]:{web6.port}/"])
+        self.assertEqual((rc, out), (0, "six"), err)
+        # A domain the server resolves (localhost: 127.0.0.1, and ::1 where /etc/hosts says so).
+        rc, out, err = curl(["--socks5-hostname", f"[::1]:{socks}",
+                             f"http://localhost:{web4.port}/"])
+        self.assertEqual((rc, out), (0, "four"), err)
+
+    def test_http_connect_to_domain_and_forwarded_post_body(self):
+        http = free_port()
+        self.start(http=f"127.0.0.1:{http}")
+        web = self.target(http_handler(None))
+        body = os.urandom(3 << 20)
+        path = os.path.join(self.d.dir, "body.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        want = hashlib.sha256(body).hexdigest()
+        # HTTP forwarding (absolute-form) with a 3 MiB body.
+        rc, out, err = curl(["-x", f"http://127.0.0.1:{http}", "--data-binary", f"@{path}",
+                             "-H", "Content-Type: application/octet-stream",
+                             f"http://127.0.0.1:{web.port}/upload"], timeout=60)
+        self.assertEqual((rc, out), (0, want), err)
+        self.assertTrue(web.last_request.startswith(b"POST /upload HTTP/1.1\r\n"))
+        # CONNECT to a name the server resolves.
+        rc, out, err = curl(["-p", "-x", f"http://127.0.0.1:{http}", "--data-binary", f"@{path}",
+                             f"http://localhost:{web.port}/tunnelled"], timeout=60)
+        self.assertEqual((rc, out), (0, want), err)
+
+    def test_port_forward_to_ipv6_target_half_close(self):
+        fwd = free_port()
+        t6 = self.target(sha_handler, host="::1")
+        self.start(forward=[f"127.0.0.1:{fwd}:[::1]:{t6.port}"])
+        payload = os.urandom(1 << 20)
+        self.assertEqual(echo_round(fwd, payload), hashlib.sha256(payload).hexdigest().encode())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
