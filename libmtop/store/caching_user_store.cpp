@@ -71,6 +71,14 @@ void CachingUserStore::lookup(std::string_view username, LookupCallback cb) {
   fetch(name);
 }
 
+void CachingUserStore::add_usage(std::string_view username, std::uint64_t bytes) {
+  backend_->add_usage(username, bytes);
+  if (auto it = cache_.find(username); it != cache_.end() && it->second.found) {
+    std::uint64_t& used = it->second.user.used_bytes;
+    used = bytes > UINT64_MAX - used ? UINT64_MAX : used + bytes;
+  }
+}
+
 void CachingUserStore::fetch(const std::string& name) {
   backend_->lookup(name, [this, name](LookupResult r) { on_answer(name, std::move(r)); });
 }

@@ -62,9 +62,10 @@ class CachingUserStore final : public auth::UserStore {
   void set_status_callback(StatusCallback cb) { status_cb_ = std::move(cb); }
 
   void lookup(std::string_view username, LookupCallback cb) override;
-  void add_usage(std::string_view username, std::uint64_t bytes) override {
-    backend_->add_usage(username, bytes);
-  }
+  /// Passes the bytes on, and adds them to the cached user's used_bytes: the backend answers
+  /// with this process's unwritten usage included, so the cache stays as current as a fresh
+  /// lookup would be (a quota re-check answered from the cache sees our own traffic).
+  void add_usage(std::string_view username, std::uint64_t bytes) override;
   void flush() override { backend_->flush(); }
   std::string_view kind() const override { return backend_->kind(); }
 

@@ -4,6 +4,15 @@
 
 namespace mtop::store {
 
+namespace {
+
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
+  const std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+  return b > max - a ? max : a + b;
+}
+
+}  // namespace
+
 DatabaseUserStore::DatabaseUserStore(uv_loop_t* loop, std::string kind, Connect connect,
                                      DatabaseStoreOptions options)
     : loop_(loop), kind_(std::move(kind)), connect_(std::move(connect)), options_(options) {}
@@ -118,6 +127,13 @@ void DatabaseUserStore::lookup(std::string_view username, LookupCallback cb) {
                             error = std::move(error)]() mutable {
                   post_.release();
                   if (result.status == auth::LookupStatus::unavailable) last_error_ = error;
+                  if (result.status == auth::LookupStatus::found) {
+                    // The row holds what was written; this process also moved what it has
+                    // not written yet. Without it a quota would only see our own traffic
+                    // once it is flushed, and the engine would forget it at each re-check.
+                    result.user.used_bytes = saturating_add(
+                        result.user.used_bytes, unwritten_usage(result.user.username));
+                  }
                   cb(std::move(result));  // may destroy this store: nothing after it
                 });
               },
@@ -135,13 +151,17 @@ void DatabaseUserStore::add_usage(std::string_view username, std::uint64_t bytes
   if (bytes == 0 || !valid_username(username)) return;
   auto it = pending_.find(username);
   if (it == pending_.end()) it = pending_.emplace(std::string(username), 0).first;
-  const std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
-  it->second = bytes > max - it->second ? max : it->second + bytes;
+  it->second = saturating_add(it->second, bytes);
 }
 
 std::uint64_t DatabaseUserStore::pending_usage(std::string_view username) const {
   auto it = pending_.find(username);
   return it == pending_.end() ? 0 : it->second;
+}
+
+std::uint64_t DatabaseUserStore::unwritten_usage(std::string_view username) const {
+  auto it = flying_.find(username);
+  return saturating_add(pending_usage(username), it == flying_.end() ? 0 : it->second);
 }
 
 void DatabaseUserStore::flush() {
@@ -164,6 +184,7 @@ void DatabaseUserStore::start_flush() {
   flushing_ = true;
   post_.hold();
   UsageBatch batch(pending_.begin(), pending_.end());
+  flying_ = std::move(pending_);
   pending_.clear();
   if (batch.empty()) {
     // Nothing to write: still answer on a later turn, as promised.
@@ -187,6 +208,7 @@ void DatabaseUserStore::start_flush() {
 void DatabaseUserStore::finish_flush(UsageBatch batch, Result<void> result, std::string error) {
   post_.release();
   flushing_ = false;
+  flying_.clear();
   if (!result) {
     last_error_ = std::move(error);
     for (auto& [name, bytes] : batch) add_usage(name, bytes);  // kept for the next try

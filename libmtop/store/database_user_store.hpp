@@ -11,7 +11,8 @@
 // connection, and opens a new one when the old one is found broken; it never retries a
 // statement on its own (the caching layer decides when to try again, with back-off).
 //
-// Usage write-back: add_usage() only adds to a per-user count in memory (loop thread). A timer
+// Usage write-back: add_usage() only adds to a per-user count in memory (loop thread); a found
+// user's used_bytes includes what this process counted and has not written yet. A timer
 // (flush_interval_ms) sends the counts as one transaction of `used_bytes = used_bytes + ?`
 // increments, so several servers sharing a database add up into one figure. A failed flush
 // puts its counts back and the next tick tries again: nothing is lost while the process lives.
@@ -84,6 +85,10 @@ class DatabaseUserStore : public auth::UserStore {
   std::uint64_t queries() const noexcept { return queries_; }
   /// Bytes counted for a user and not yet written.
   std::uint64_t pending_usage(std::string_view username) const;
+  /// The same plus the bytes of the write in flight: what a found user's used_bytes gets on
+  /// top of the row (a lookup that reads the row just after that write commits counts that
+  /// batch twice until the next lookup -- never less than the truth).
+  std::uint64_t unwritten_usage(std::string_view username) const;
 
  protected:
   DatabaseUserStore(uv_loop_t* loop, std::string kind, Connect connect,
@@ -116,6 +121,7 @@ class DatabaseUserStore : public auth::UserStore {
 
   // Loop thread only.
   std::map<std::string, std::uint64_t, std::less<>> pending_;
+  std::map<std::string, std::uint64_t, std::less<>> flying_;  // the batch being written
   bool flushing_ = false;
   std::vector<FlushDone> flush_waiting_;  // for the next flight
   std::vector<FlushDone> flush_flying_;   // for the flight in progress
