@@ -284,5 +284,14 @@ class Sqlite:
         finally:
             con.close()
 
+    def kill_now(self):
+        """The outage an SQLite file can have (no server to kill): every statement on the
+        users table fails, as after a botched migration (the unit tests do the same)."""
+        self.sql("ALTER TABLE mtop_users RENAME TO mtop_users_away")
+
+    def start(self):
+        if self.sql("SELECT name FROM sqlite_master WHERE name = 'mtop_users_away'"):
+            self.sql("ALTER TABLE mtop_users_away RENAME TO mtop_users")
+
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)
