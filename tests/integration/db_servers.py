@@ -183,6 +183,14 @@ class Postgres(_Server):
             raise RuntimeError(f"psql: {statement}: {r.stderr}")
         return [line.split("\t") for line in r.stdout.splitlines() if line]
 
+    def script(self, text):
+        """Runs a long SQL script fed on stdin (bulk loads)."""
+        r = subprocess.run([os.path.join(PG_BIN, "psql"), self.conninfo(), "-v",
+                            "ON_ERROR_STOP=1", "-q"], input=text, capture_output=True,
+                           text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError(f"psql script: {r.stderr[-2000:]}")
+
 
 class Mariadb(_Server):
     """MariaDB: user `mtop` with every right on the database `mtop`."""
@@ -263,6 +271,15 @@ class Mariadb(_Server):
             raise RuntimeError(f"mariadb: {statement}: {r.stderr}")
         return [line.split("\t") for line in r.stdout.splitlines() if line]
 
+    def script(self, text):
+        """Runs a long SQL script fed on stdin (bulk loads)."""
+        r = subprocess.run(["/usr/bin/mariadb", "--no-defaults", "-umtop",
+                            f"-p{self.PASSWORD}", "-h127.0.0.1", f"-P{self.port}",
+                            "--protocol=TCP", "mtop"], input=text, capture_output=True,
+                           text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError(f"mariadb script: {r.stderr[-2000:]}")
+
 
 class Sqlite:
     """A database file in a temp folder; SQL through Python's sqlite3 (WAL, as the server)."""
@@ -281,6 +298,14 @@ class Sqlite:
         try:
             return [[("" if v is None else str(v)) for v in row]
                     for row in con.execute(statement).fetchall()]
+        finally:
+            con.close()
+
+    def script(self, text):
+        import sqlite3
+        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            con.executescript(text)
         finally:
             con.close()
 
