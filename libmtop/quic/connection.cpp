@@ -690,13 +690,15 @@ void Connection::apply_intents() {
     StreamState& s = *sp;
     if (s.abort_pending) {
       s.abort_pending = false;
+      // Shut down with every byte acknowledged: the stream ends with its FIN even when that has
+      // not left yet (shutdown() and close() in one loop turn is how a relay ends a tunnel).
+      // A reset there would turn the peer's clean EOF into an error.
+      const bool graceful = s.fin_requested && s.tx_acked == s.tx_end;
       if (!s.closed_by_ngtcp2) {
-        if (!(s.fin_sent && s.tx_acked == s.tx_end)) {
-          (void)ngtcp2_conn_shutdown_stream_write(c, id, s.abort_code);
-        }
+        if (!graceful) (void)ngtcp2_conn_shutdown_stream_write(c, id, s.abort_code);
         if (!s.rx_fin) (void)ngtcp2_conn_shutdown_stream_read(c, id, s.abort_code);
       }
-      s.tx_closed = true;
+      if (!graceful) s.tx_closed = true;
       // Bytes received but never delivered still count against the connection window.
       s.consumed += s.rx.size();
       conn_consumed_ += s.rx.size();
