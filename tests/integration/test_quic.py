@@ -132,7 +132,7 @@ class OneConnection(QuicTest):
         server = self.server(allow_targets=["127.0.0.1/32"])
         t = self.target(echo_handler)
         fwd = free_port()
-        self.climber(server.port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
+        climber = self.climber(server.port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
         n = 100
         payloads = [os.urandom(100_000 + 37 * i) for i in range(n)]
         results = [None] * n
@@ -160,6 +160,46 @@ class OneConnection(QuicTest):
         # One QUIC connection: every tunnel came from the same UDP address and port.
         self.assertEqual(len(sources), 1, sources)
         self.assertEqual(len(tunnel_sources(server)), n)
+        # Every tunnel ended cleanly on the climber's side too (FIN, not RESET_STREAM).
+        wait_for(lambda: climber.log().count("info  tunnel forward") >= n, 15, "climber lines")
+        self.assertNotIn("reset by peer", climber.log())
+
+
+class CleanEnd(QuicTest):
+    def test_target_closing_after_its_bytes_were_acked_reaches_a_slow_reader_intact(self):
+        # The application sends its request and half-closes; the target answers with 512 KiB,
+        # waits until the climber's QUIC stack has acknowledged all of it, then closes. The
+        # application only starts reading later, so the climber still holds those bytes. The
+        # server ends the stream (both sides at EOF, nothing unacknowledged): that must be a FIN
+        # behind the bytes, never a RESET_STREAM, which makes the climber drop what it holds.
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        blob = os.urandom(512 << 10)
+
+        def answer_then_close(sock, target):
+            while sock.recv(65536):
+                pass
+            sock.sendall(blob)
+            time.sleep(0.5)  # long enough for every byte to be acknowledged over loopback
+            sock.close()
+
+        t = self.target(answer_then_close)
+        fwd = free_port()
+        climber = self.climber(server.port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
+        for round_ in range(3):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            s.settimeout(60)
+            s.connect(("127.0.0.1", fwd))
+            s.sendall(b"go")
+            s.shutdown(socket.SHUT_WR)
+            time.sleep(1.5)  # a slow application: the target has closed before it reads
+            got = recv_all(s, 60)
+            s.close()
+            self.assertEqual(len(got), len(blob), f"round {round_}")
+            self.assertEqual(hashlib.sha256(got).digest(), hashlib.sha256(blob).digest())
+        wait_for(lambda: climber.log().count("info  tunnel forward") >= 3, 15, "tunnel lines")
+        self.assertNotIn("reset by peer", climber.log())
 
 
 class Lossy(QuicTest):
@@ -219,7 +259,8 @@ class Certificates(QuicTest):
             self.assertNotEqual(code, 0)
         time.sleep(0.2)
         self.assertEqual(t.connections, 0, "nothing may reach the target")
-        self.assertEqual(tunnel_sources(server), [])
+        # Not even a refused tunnel: the credentials never left the climber.
+        self.assertNotIn("tunnel ", server.log())
         self.assertTrue(climber.alive())
         return climber.log()
 
@@ -239,18 +280,37 @@ class Certificates(QuicTest):
         log = self.refused({"pin": spki_pin(os.path.join(other, "c.pem"))})
         self.assertRegex(log.lower(), r"server unreachable: .*pin")
 
+    def test_wrong_server_name_refused(self):
+        log = self.refused({"sni": "not-this-server.example"})
+        self.assertRegex(log.lower(), r"server unreachable: .*(certificate|name)")
+
+    def test_insecure_still_checks_the_pin(self):
+        other = os.path.join(self.d.dir, "other")
+        os.mkdir(other)
+        run([SERVER_BIN, "gen-cert", "--name", "x", "--cert", os.path.join(other, "c.pem"),
+             "--key", os.path.join(other, "k.pem")])
+        log = self.refused({"insecure": True, "ca": os.path.join(other, "c.pem"),
+                            "pin": spki_pin(os.path.join(other, "c.pem"))})
+        self.assertRegex(log.lower(), r"server unreachable: .*pin")
+
     def test_right_pin_accepted(self):
         self.d.add_user("alice", "pw")
         server = self.server(allow_targets=["127.0.0.1/32"])
         t = self.target(echo_handler)
         socks = free_port()
+        # With the CA and, separately, with only the pin (insecure: no chain or name check).
+        socks2 = free_port()
         self.climber(server.port, server_over={"pin": spki_pin(self.d.cert)},
                      socks=f"127.0.0.1:{socks}")
-        s, code = socks5_connect(socks, "127.0.0.1", t.port)
-        self.assertEqual(code, 0)
-        s.sendall(b"pinned")
-        self.assertEqual(recv_exact(s, 6), b"pinned")
-        s.close()
+        self.climber(server.port, server_over={"pin": spki_pin(self.d.cert), "insecure": True,
+                                               "sni": "any.example"},
+                     socks=f"127.0.0.1:{socks2}")
+        for port in (socks, socks2):
+            s, code = socks5_connect(port, "127.0.0.1", t.port)
+            self.assertEqual(code, 0)
+            s.sendall(b"pinned")
+            self.assertEqual(recv_exact(s, 6), b"pinned")
+            s.close()
 
 
 class Isolation(QuicTest):
@@ -359,7 +419,19 @@ class Restart(QuicTest):
         fwd = free_port()
         climber = self.climber(port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
         self.assertEqual(echo_round(fwd, b"before"), b"before")
-        server.stop(sig)
+        live = socket.create_connection(("127.0.0.1", fwd), timeout=30)
+        live.sendall(b"live")
+        self.assertEqual(recv_exact(live, 4), b"live")
+        if sig == signal.SIGTERM:
+            # A live tunnel keeps a draining server up; the second SIGTERM ends it at once
+            # (that is the operator's "stop now"), closing the QUIC connection properly.
+            server.proc.send_signal(sig)
+            wait_for(lambda: "draining" in server.log(), 15, "the server to start draining")
+            t_stop = time.monotonic()
+            server.stop(sig)
+            self.assertLess(time.monotonic() - t_stop, 10)
+        else:
+            server.stop(sig)
         server2 = self.server(port=port, allow_targets=["127.0.0.1/32"])
         t0 = time.monotonic()
         answer, tries = None, 0
@@ -375,6 +447,14 @@ class Restart(QuicTest):
         self.assertTrue(climber.alive())
         # Then it keeps working, every time.
         took = time.monotonic() - t0
+        # The tunnel that was live on the old connection ends (EOF or reset), it does not hang.
+        live.settimeout(20)
+        try:
+            rest = live.recv(100)
+        except ConnectionResetError:
+            rest = b""
+        live.close()
+        self.assertEqual(rest, b"")
         for i in range(5):
             self.assertEqual(echo_round(fwd, b"again%d" % i), b"again%d" % i)
         wait_for(lambda: len(tunnel_sources(server2)) >= 6, 15, "the new server's tunnel lines")
@@ -434,6 +514,28 @@ class Junk(QuicTest):
         live = socket.create_connection(("127.0.0.1", fwd), timeout=30)
         live.sendall(b"before")
         self.assertEqual(recv_exact(live, 6), b"before")
+
+        # The server parses what it gets: an unknown version is answered with Version
+        # Negotiation (listing QUIC v1, CIDs echoed swapped), and a short-header packet for an
+        # unknown connection with a stateless reset smaller than the packet that caused it.
+        dcid, scid = bytes(range(1, 9)), bytes(range(11, 19))
+        probe = b"\xc0\xba\xba\xba\xba" + b"\x08" + dcid + b"\x08" + scid
+        probe += b"\x00" * (1200 - len(probe))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.settimeout(5)
+            u.sendto(probe, ("127.0.0.1", server.port))
+            vn = u.recv(65536)
+            self.assertEqual(vn[0] & 0x80, 0x80)
+            self.assertEqual(vn[1:5], b"\x00\x00\x00\x00")
+            self.assertEqual(vn[5:14], b"\x08" + scid)
+            self.assertEqual(vn[14:23], b"\x08" + dcid)
+            versions = [vn[i:i + 4] for i in range(23, len(vn), 4)]
+            self.assertIn(b"\x00\x00\x00\x01", versions)
+            u.sendto(b"\x40" + os.urandom(1199), ("127.0.0.1", server.port))
+            reset = u.recv(65536)
+            self.assertEqual(reset[0] & 0xC0, 0x40)
+            self.assertLess(len(reset), 1200)
+            self.assertGreaterEqual(len(reset), 21)
 
         rng = random.Random(14)
         junk = []
@@ -507,6 +609,32 @@ class Auto(QuicTest):
         self.assertEqual(len(set(sources)), 1, sources)  # one QUIC connection
         self.assertNotIn("using TLS", climber.log())
         self.assertIn("transport auto: using QUIC", climber.log())
+
+    def test_auto_falls_back_when_udp_is_silently_dropped(self):
+        # A middlebox that eats UDP: no ICMP, no answer. The server's UDP port is held by a
+        # socket that reads nothing back; only the fallback timer can decide.
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"], quic=False)
+        hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        hole.bind(("127.0.0.1", server.port))
+        self.addCleanup(hole.close)
+        t = self.target(echo_handler)
+        fwd = free_port()
+        climber = self.climber(server.port, transport="auto",
+                               forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
+        t0 = time.monotonic()
+        self.assertEqual(echo_round(fwd, b"first"), b"first")
+        first = time.monotonic() - t0
+        t0 = time.monotonic()
+        self.assertEqual(echo_round(fwd, b"second"), b"second")
+        second = time.monotonic() - t0
+        log = climber.log()
+        self.assertIn("no QUIC stream within 1500 ms; using TLS", log)
+        self.assertEqual(log.count("using TLS for the next"), 1, log)
+        self.assertGreaterEqual(first, 1.4)  # waited for QUIC first...
+        self.assertLess(second, 1.4)         # ...but only once: the choice is remembered
+        hole.settimeout(1)
+        self.assertTrue(hole.recv(65536)[1:5] == b"\x00\x00\x00\x01", "QUIC was tried")
 
     def test_quic_only_climber_fails_cleanly_when_quic_is_off(self):
         self.d.add_user("alice", "pw")
