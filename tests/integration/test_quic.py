@@ -66,12 +66,14 @@ def spki_pin(cert_path):
 class Relay:
     """udp_relay.py as a child process (stopped by PID), between a climber and the server."""
 
-    def __init__(self, directory, server_port, seed, drop, reorder, duplicate):
+    def __init__(self, directory, server_port, seed, drop, reorder, duplicate, record=None):
         log = os.path.join(directory, f"relay-{seed}.log")
-        self.proc = Process("udp_relay", [sys.executable, os.path.join(HERE, "udp_relay.py"),
-                                          "--server-port", str(server_port), "--seed", str(seed),
-                                          "--drop", str(drop), "--reorder", str(reorder),
-                                          "--duplicate", str(duplicate)], log)
+        argv = [sys.executable, os.path.join(HERE, "udp_relay.py"), "--server-port",
+                str(server_port), "--seed", str(seed), "--drop", str(drop), "--reorder",
+                str(reorder), "--duplicate", str(duplicate)]
+        if record:
+            argv += ["--record", record]
+        self.proc = Process("udp_relay", argv, log)
         wait_for(lambda: log_text(self.proc).startswith("listening ") or not self.proc.alive(),
                  15, "the UDP relay to listen")
         if not self.proc.alive():
@@ -572,6 +574,62 @@ class Junk(QuicTest):
         self.assertEqual(recv_exact(s, 5), b"fresh")
         s.close()
         self.assertTrue(server.alive())
+
+
+class LivePackets(QuicTest):
+    def test_mangled_and_replayed_packets_of_a_live_connection_are_dropped(self):
+        # Real 1-RTT packets of a live connection (recorded by the relay), sent again from
+        # another address: truncated, with flipped bits, and unchanged (a replay, which also
+        # looks like a migration). None of it may close or move the connection.
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        record = os.path.join(self.d.dir, "packets.hex")
+        relay = Relay(self.d.dir, server.port, seed=7, drop=0, reorder=0, duplicate=0,
+                      record=record)
+        self.relays.append(relay)
+        t = self.target(echo_handler)
+        fwd = free_port()
+        self.climber(relay.port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
+        live = socket.create_connection(("127.0.0.1", fwd), timeout=30)
+        for i in range(10):
+            live.sendall(b"warm%d" % i)
+            self.assertEqual(recv_exact(live, 5), b"warm%d" % i)
+        def recorded():
+            if not os.path.exists(record):
+                return []
+            with open(record) as f:
+                return [bytes.fromhex(h) for h in f.read().split()]
+
+        wait_for(lambda: len(recorded()) >= 5, 15, "recorded 1-RTT packets")
+        packets = recorded()
+        rng = random.Random(3)
+        mangled = []
+        for p in packets:
+            mangled += [p[:n] for n in (1, 2, 9, 21, 22, 30, len(p) // 2, len(p) - 1) if n < len(p)]
+            flipped = bytearray(p)
+            for i in range(21, len(flipped), 7):
+                flipped[i] ^= 1 << rng.randrange(8)
+            mangled.append(bytes(flipped))
+            mangled.append(p + rng.randbytes(16))  # trailing garbage
+            mangled.append(p)  # replay
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            junk_port = u.getsockname()[1]
+            # Answers (a path challenge to this address, stateless resets) are never read.
+            for m in mangled:
+                u.sendto(m, ("127.0.0.1", server.port))
+        time.sleep(0.3)
+        self.assertTrue(server.alive())
+        # The live tunnel and the connection are unharmed, and still on the relay's path.
+        for i in range(10):
+            live.sendall(b"after%d" % i)
+            self.assertEqual(recv_exact(live, 6), b"after%d" % i)
+        live.close()
+        self.assertEqual(echo_round(fwd, b"new tunnel"), b"new tunnel")
+        wait_for(lambda: len(tunnel_sources(server)) >= 2, 15, "tunnel lines")
+        sources = set(tunnel_sources(server))
+        self.assertEqual(len(sources), 1, sources)  # one connection, never moved
+        self.assertNotIn(f"127.0.0.1:{junk_port}", sources)
 
 
 class Auto(QuicTest):

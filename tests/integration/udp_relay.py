@@ -48,7 +48,8 @@ class Impairment:
 
 class Relay:
     def __init__(self, server_host, server_port, listen_host="127.0.0.1", listen_port=0, seed=1,
-                 drop=0.03, reorder=0.02, duplicate=0.01, hold_ms=5):
+                 drop=0.03, reorder=0.02, duplicate=0.01, hold_ms=5, record=None,
+                 record_count=0):
         family = socket.AF_INET6 if ":" in listen_host else socket.AF_INET
         self.server = (server_host, server_port)
         self.hold_s = hold_ms / 1000.0
@@ -64,6 +65,10 @@ class Relay:
         self.clients = {}  # client address -> upstream socket
         self.held = []     # [(deadline, send function, data)]
         self.stopping = False
+        # Optional: the first `record_count` short-header (1-RTT) client datagrams, one hex
+        # line each, for tests that replay or mangle real packets of a live connection.
+        self.record = open(record, "a") if record else None
+        self.record_left = record_count
 
     def _upstream(self, client):
         sock = self.clients.get(client)
@@ -121,6 +126,10 @@ class Relay:
                     except OSError:
                         break  # ICMP port unreachable from a stopped server
                     if sock is self.front:
+                        if self.record and self.record_left > 0 and data and not data[0] & 0x80:
+                            self.record.write(data.hex() + "\n")
+                            self.record.flush()
+                            self.record_left -= 1
                         up = self._upstream(addr)
                         self._pass(self.up, up.send, data)
                     else:
@@ -143,9 +152,11 @@ def main():
     ap.add_argument("--reorder", type=float, default=0.02)
     ap.add_argument("--duplicate", type=float, default=0.01)
     ap.add_argument("--hold-ms", type=float, default=5)
+    ap.add_argument("--record", help="file to append recorded 1-RTT client datagrams to (hex)")
+    ap.add_argument("--record-count", type=int, default=20)
     a = ap.parse_args()
     relay = Relay(a.server_host, a.server_port, a.listen_host, a.listen_port, a.seed, a.drop,
-                  a.reorder, a.duplicate, a.hold_ms)
+                  a.reorder, a.duplicate, a.hold_ms, a.record, a.record_count)
 
     def stop(*_):
         relay.stopping = True
