@@ -381,6 +381,18 @@ TXT
 printf '%s\n' "$REPORT"
 if [ "$APPEND" = 1 ]; then
   [ -f "$ROOT/bench/RESULTS.md" ] || printf '# Benchmark results\n\nAppended by bench/run.sh; analysis in the sections written by hand.\n' >"$ROOT/bench/RESULTS.md"
-  printf '%s\n' "$REPORT" >>"$ROOT/bench/RESULTS.md"
+  # New runs go above the marker, so sections other benchmarks keep below it stay in one piece.
+  REPORT="$REPORT" python3 - "$ROOT/bench/RESULTS.md" <<'PY'
+import os, sys
+path, report = sys.argv[1], os.environ["REPORT"] + "\n"
+marker = "<!-- bench/run.sh inserts new runs above this line -->"
+text = open(path, encoding="utf-8").read()
+if marker in text:
+    head, tail = text.split(marker, 1)
+    text = head.rstrip("\n") + "\n" + report + "\n" + marker + tail
+else:
+    text += report
+open(path, "w", encoding="utf-8").write(text)
+PY
   log "appended to bench/RESULTS.md"
 fi
