@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Self-test of the load generator against its own echo target on loopback: every mode gives
+# the counts it should, refused connections are reported as failures with a non-zero exit,
+# bad arguments are refused, and the echo target stops cleanly on SIGTERM. Every process is
+# killed by PID at exit; every wait is bounded.
+#   bench/selftest.sh PATH/TO/loadgen
+set -euo pipefail
+LOADGEN=${1:?usage: selftest.sh PATH/TO/loadgen}
+WORK=$(mktemp -d /tmp/loadgen-selftest.XXXXXX)
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+wait_line() {  # FILE PATTERN PID
+  for _ in $(seq 100); do
+    grep -q -- "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q -- "$2" "$1" 2>/dev/null
+}
+wait_exit() {  # PID: sets STATUS to its exit status; fails after 10 s (no subshell: wait
+  # only works on children of this shell)
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$1" 2>/dev/null && fail "process $1 did not exit"
+  STATUS=0
+  wait "$1" || STATUS=$?
+}
+
+"$LOADGEN" echo --listen 127.0.0.1:0 >"$WORK/echo.out" 2>&1 &
+ECHO=$!; PIDS+=("$ECHO")
+wait_line "$WORK/echo.out" "echo listening=" "$ECHO" || fail "echo did not start"
+PORT=$(sed -n 's/.*listening=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/echo.out")
+TO=127.0.0.1:$PORT
+
+line=$(timeout 30 "$LOADGEN" rate --to "$TO" --seconds 1 --concurrency 8 --size 100)
+[ "$(field "$line" failures)" = 0 ] && [ "$(field "$line" ok)" -gt 0 ] || fail "rate: $line"
+
+line=$(timeout 30 "$LOADGEN" pingpong --to "$TO" --rounds 300 --warmup 10 --size 3000)
+[ "$(field "$line" count)" = 300 ] && [ "$(field "$line" failures)" = 0 ] || fail "pingpong: $line"
+
+line=$(timeout 30 "$LOADGEN" connlat --to "$TO" --count 25 --warmup 2)
+[ "$(field "$line" count)" = 25 ] && [ "$(field "$line" failures)" = 0 ] || fail "connlat: $line"
+
+"$LOADGEN" idle --to "$TO" --count 300 --concurrency 16 --hold-seconds 60 >"$WORK/idle.out" 2>&1 &
+IDLE=$!; PIDS+=("$IDLE")
+wait_line "$WORK/idle.out" "idle ready" "$IDLE" || fail "idle: no ready line: $(cat "$WORK/idle.out")"
+[ "$(field "$(grep 'idle ready' "$WORK/idle.out")" established)" = 300 ] || fail "idle: $(cat "$WORK/idle.out")"
+kill -USR1 "$IDLE"
+wait_exit "$IDLE"
+[ "$STATUS" = 0 ] || fail "idle exit status $STATUS"
+grep -q "idle closed established=300 dropped=0" "$WORK/idle.out" || fail "idle: $(cat "$WORK/idle.out")"
+
+# A port nobody listens on: bind one, close it, use it.
+CLOSED=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+rc=0; line=$(timeout 30 "$LOADGEN" rate --to "127.0.0.1:$CLOSED" --seconds 0.3) || rc=$?
+[ "$rc" = 1 ] && [ "$(field "$line" ok)" = 0 ] && [[ "$(field "$line" errors)" == *ECONNREFUSED* ]] \
+  || fail "rate to a closed port (rc $rc): $line"
+rc=0; timeout 30 "$LOADGEN" pingpong --to "127.0.0.1:$CLOSED" >/dev/null 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "pingpong to a closed port: rc $rc"
+rc=0; line=$(timeout 30 "$LOADGEN" idle --to "127.0.0.1:$CLOSED" --count 5) || rc=$?
+[ "$rc" = 1 ] && [ "$(field "$line" established)" = 0 ] || fail "idle to a closed port (rc $rc): $line"
+
+rc=0; "$LOADGEN" rate --to not-an-address:1 >/dev/null 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "a bad --to was accepted"
+rc=0; "$LOADGEN" rate --to "$TO" --concurrency 0 >/dev/null 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "--concurrency 0 was accepted"
+
+kill -TERM "$ECHO"
+wait_exit "$ECHO"
+[ "$STATUS" = 0 ] || fail "echo exit status $STATUS after SIGTERM"
+grep -q "echo accepted=" "$WORK/echo.out" || fail "echo: no summary line"
+echo "loadgen self-test passed"
