@@ -246,6 +246,48 @@ class _StoreCases:
         self.wait_code(via_a, target, 0, "a reset quota to work on A")
         self.wait_code(via_b, target, 0, "a reset quota to work on B")
 
+    def test_quota_with_traffic_on_both_instances_at_once(self):
+        quota = 2_000_000
+        self.add_user("cole", "cole-pw", "--quota", str(quota))
+        a, b = self.server(), self.server()
+        target = self.target(echo_handler)
+        echoed = {}
+
+        def pump(name, socks):
+            # About 400 KB/s counted on each server until the server cuts the tunnel.
+            s, code = socks5_connect(socks, "127.0.0.1", target.port)
+            echoed[name] = 0
+            if code != 0:
+                return
+            try:
+                for _ in range(200):
+                    s.sendall(b"c" * 10_000)
+                    recv_exact(s, 10_000)
+                    echoed[name] += 10_000
+                    time.sleep(0.05)
+            except (OSError, AssertionError):
+                pass
+            finally:
+                s.close()
+
+        threads = [threading.Thread(target=pump, args=(n, self.climber(srv, "cole", "cole-pw")))
+                   for n, srv in (("a", a), ("b", b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        counted = 2 * (echoed["a"] + echoed["b"])
+        self.assertGreater(echoed["a"], 0)
+        self.assertGreater(echoed["b"], 0)
+        self.assertLess(counted, 2 * 200 * 10_000, "the quota stopped both")
+        # Each server may miss the other's last flush + cache_ttl + recheck of traffic
+        # (about 1.5 s at 400 KB/s here), plus chunks in flight.
+        bound = quota + 2 * int(400_000 * (FLUSH + TTL + RECHECK)) + 256 * 1024
+        self.assertLessEqual(counted, bound, echoed)
+        self.wait_log(a, "quota exceeded")
+        self.wait_log(b, "quota exceeded")
+        wait_for(lambda: self.used_bytes("cole") >= counted, 10, "both to write their usage")
+
     def test_bandwidth_limit_across_tunnels(self):
         rate = 200_000
         self.add_user("dave", "dave-pw", "--rate", str(rate))
@@ -434,6 +476,26 @@ class FileAdmin(DeploymentTest):
 
     def test_admin_commands(self):
         check_admin_commands(self, self.stored_hash)
+
+    def test_config_users_keys_are_checked(self):
+        import json
+        for users, needle in (({"type": "sqlite", "path": "x.db", "flush": 0}, "users.flush"),
+                              ({"type": "sqlite", "path": "x.db", "cache_ttl": -1},
+                               "users.cache_ttl"),
+                              ({"type": "postgres"}, "users.dsn"),
+                              ({"type": "mongo", "path": "x"}, "users.type"),
+                              ({"type": "sqlite", "path": "x.db", "ttl": 1}, "unknown key")):
+            path = os.path.join(self.d.dir, "bad.json")
+            with open(path, "w") as f:
+                json.dump({"listen": "127.0.0.1:1", "cert": self.d.cert, "key": self.d.key,
+                           "users": users}, f)
+            r = subprocess.run([SERVER_BIN, "--config", path, "--check"], capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(r.returncode, 1, users)
+            self.assertIn(needle, r.stderr, users)
+            r = subprocess.run([SERVER_BIN, "--config", path, "user", "list"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 1, users)
 
 
 if __name__ == "__main__":
