@@ -110,6 +110,9 @@ Result<std::unique_ptr<DatabaseUserStore>> open_user_store(uv_loop_t* loop, std:
                                                            bool listen) {
   auto t = parse_database_uri(uri, error);
   if (!t) return t.error();
+  // Unused when every backend is left out of the build (-DMTOP_WITH_*=OFF).
+  (void)loop;
+  (void)options;
   (void)listen;
   switch (t->backend) {
 #ifdef MTOP_HAVE_SQLITE
