@@ -11,11 +11,16 @@ using store::Backend;
 
 TEST_CASE("database URIs name the backend and the location", "[store]") {
   std::string error;
+#ifdef MTOP_HAVE_SQLITE
   auto s = store::parse_database_uri("sqlite:///var/lib/mtop/users.db", error);
   REQUIRE(s);
   CHECK(s->backend == Backend::sqlite);
   CHECK(s->location == "/var/lib/mtop/users.db");
   CHECK(store::parse_database_uri("sqlite:users.db", error)->location == "users.db");
+#else
+  CHECK(store::parse_database_uri("sqlite:users.db", error).error() == Errc::invalid_argument);
+  CHECK(error.find("MTOP_WITH_SQLITE") != std::string::npos);
+#endif
 #ifdef MTOP_HAVE_POSTGRES
   auto p = store::parse_database_uri("postgresql://u:p@db:5432/mtop", error);
   REQUIRE(p);
