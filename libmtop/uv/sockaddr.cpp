@@ -4,18 +4,27 @@
 
 namespace mtop::io {
 
+// The strings are built with append rather than operator+ chains: GCC 12 at -O3 reports a
+// false -Wrestrict inside libstdc++ for `std::string(a) + ":" + ...`, and -Werror makes it fatal.
 std::string sockaddr_to_string(const struct sockaddr* addr) {
   if (!addr) return "?";
   char ip[INET6_ADDRSTRLEN + 1] = {};
   if (addr->sa_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
     if (uv_ip4_name(in, ip, sizeof ip) != 0) return "?";
-    return std::string(ip) + ":" + std::to_string(ntohs(in->sin_port));
+    std::string out(ip);
+    out += ':';
+    out += std::to_string(ntohs(in->sin_port));
+    return out;
   }
   if (addr->sa_family == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
     if (uv_ip6_name(in6, ip, sizeof ip) != 0) return "?";
-    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(in6->sin6_port));
+    std::string out = "[";
+    out += ip;
+    out += "]:";
+    out += std::to_string(ntohs(in6->sin6_port));
+    return out;
   }
   return "?";
 }
