@@ -17,6 +17,7 @@ namespace mtop::quic {
 namespace {
 
 constexpr std::size_t kMaxSessionFile = 64 * 1024;
+constexpr std::size_t kMaxPoolConnections = 64;
 
 Bytes read_session_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -42,6 +43,10 @@ std::unique_ptr<QuicClient> QuicClient::create(uv_loop_t* loop, QuicClientOption
                                                std::string& error) {
   if (options.host.empty() || options.port == 0) {
     error = "quic client: host and port are required";
+    return nullptr;
+  }
+  if (options.max_connections < 1 || options.max_connections > kMaxPoolConnections) {
+    error = "quic client: max_connections must be 1.." + std::to_string(kMaxPoolConnections);
     return nullptr;
   }
   if (options.tls.server_name.empty()) options.tls.server_name = options.host;
@@ -72,6 +77,10 @@ std::unique_ptr<QuicClient> QuicClient::create(uv_loop_t* loop, QuicClientOption
   c->backoff_timer_ = io::UvHandle<uv_timer_t>::make();
   uv_timer_init(loop, c->backoff_timer_.get());
   c->backoff_timer_->data = c.get();
+  c->idle_timer_ = io::UvHandle<uv_timer_t>::make();
+  uv_timer_init(loop, c->idle_timer_.get());
+  c->idle_timer_->data = c.get();
+  uv_unref(c->idle_timer_.handle());  // bookkeeping only: never keeps the loop alive
   return c;
 }
 
@@ -81,9 +90,8 @@ QuicClient::~QuicClient() {
     resolving_->data = nullptr;  // the callback only frees the request now
     uv_cancel(reinterpret_cast<uv_req_t*>(resolving_));
   }
-  if (conn_) conn_->close_now(kNoError, "client shutting down");
-  conn_.reset();
-  socket_.reset();
+  for (auto& m : pool_) m->conn().close_now(kNoError, "client shutting down");
+  pool_.clear();
 }
 
 void QuicClient::open(OpenCallback cb) {
@@ -91,8 +99,14 @@ void QuicClient::open(OpenCallback cb) {
   wake();
 }
 
-bool QuicClient::connected() const noexcept {
-  return conn_ && conn_->usable() && conn_->handshake_done();
+bool QuicClient::connected() const noexcept { return established_member() != nullptr; }
+
+std::size_t QuicClient::connection_count() const noexcept {
+  std::size_t n = 0;
+  for (const auto& m : pool_) {
+    if (m->conn().usable() && m->conn().handshake_done()) ++n;
+  }
+  return n;
 }
 
 void QuicClient::wake() {
@@ -102,20 +116,11 @@ void QuicClient::wake() {
   uv_idle_start(idle_.get(), [](uv_idle_t*) {});
 }
 
-void QuicClient::schedule(Connection&) { wake(); }
-
-void QuicClient::send_packets(const sockaddr*, const std::uint8_t* data, std::size_t len,
-                              std::size_t segment) {
-  if (socket_) socket_->send(nullptr, data, len, segment);
-}
-
-bool QuicClient::send_blocked() const { return socket_ && socket_->blocked(); }
-
-void QuicClient::handshake_completed(Connection& c) {
-  phase_ = Phase::connected;
+void QuicClient::ready(PooledConnection& m) {
   ++handshakes_;
-  last_resumed_ = c.resumed();
+  last_resumed_ = m.conn().resumed();
   backoff_ms_ = options_.backoff_initial_ms;
+  next_attempt_ms_ = 0;
   attempt_ = 0;
   wake();
 }
@@ -125,63 +130,109 @@ void QuicClient::on_check() {
   woken_ = false;
   uv_idle_stop(idle_.get());
   auto alive = alive_;
-  if (conn_) conn_->flush();
+  flush_all();
   if (!*alive) return;
   fail_if_refused();
   reap();
+  if (!*alive) return;
   serve_opens();
   if (!*alive) return;
+  close_idle();
   // Streams opened just now may carry data already: send it in this turn.
-  if (conn_ && woken_) conn_->flush();
+  if (woken_) flush_all();
+}
+
+void QuicClient::flush_all() {
+  auto alive = alive_;
+  // By index: an application callback inside flush() may open streams (never members), or
+  // destroy the client, which `alive` catches.
+  for (std::size_t i = 0; i < pool_.size(); ++i) {
+    pool_[i]->conn().flush();
+    if (!*alive) return;
+  }
 }
 
 void QuicClient::fail_if_refused() {
-  const int err = unreachable_;
-  unreachable_ = 0;
-  // Only during the handshake: nothing listening on the UDP port (ICMP port unreachable) ends
-  // the attempt at once instead of after the handshake time-out, so `auto` falls back to TLS
-  // and a quic-only climber reports the cause. An established connection ignores ICMP (it
-  // can be forged, and QUIC's own recovery and idle time-out decide about live paths).
-  if (err == 0 || !conn_ || !conn_->usable() || conn_->handshake_done()) return;
-  conn_->close_now(kNoError, std::string("server unreachable over UDP (") + uv_strerror(err) +
-                                 "): is QUIC enabled on the server?");
+  for (auto& m : pool_) {
+    const int err = m->take_unreachable();
+    Connection& c = m->conn();
+    // Only during the handshake: nothing listening on the UDP port (ICMP port unreachable)
+    // ends the attempt at once instead of after the handshake time-out, so `auto` falls back
+    // to TLS and a quic-only climber reports the cause. An established connection ignores
+    // ICMP (it can be forged, and QUIC's own recovery and idle time-out decide about paths).
+    if (err == 0 || !c.usable() || c.handshake_done()) continue;
+    c.close_now(kNoError, std::string("server unreachable over UDP (") + uv_strerror(err) +
+                              "): is QUIC enabled on the server?");
+  }
 }
 
 void QuicClient::reap() {
-  if (!conn_ || conn_->usable()) return;
-  // A client need not linger in closing/draining: its socket goes away with the connection,
-  // so late packets from the server find no one.
-  std::string reason = conn_->error();
-  bool established = conn_->handshake_done();
-  conn_.reset();
-  socket_.reset();
-  if (established) {
-    last_error_ = "connection lost: " + reason;
-    phase_ = Phase::idle;  // the next open() reconnects at once
-  } else {
-    connect_failed(reason);
+  // A client need not linger in closing/draining: a member's socket goes away with its
+  // connection, so late packets from the server find no one.
+  std::string failed;
+  bool any_failed = false;
+  for (auto it = pool_.begin(); it != pool_.end();) {
+    Connection& c = (*it)->conn();
+    if (c.usable()) {
+      ++it;
+      continue;
+    }
+    if ((*it)->retired) {
+      // Closed by close_idle(): nothing was lost.
+    } else if (c.handshake_done()) {
+      // The next open() finds no credit here and reconnects at once.
+      last_error_ = "connection lost: " + c.error();
+    } else {
+      any_failed = true;
+      failed = c.error();
+    }
+    it = pool_.erase(it);
   }
+  if (any_failed) connect_failed(failed);
+}
+
+PooledConnection* QuicClient::with_credit() const {
+  for (const auto& m : pool_) {
+    if (m->conn().can_open_stream()) return m.get();
+  }
+  return nullptr;
+}
+
+PooledConnection* QuicClient::established_member() const {
+  for (const auto& m : pool_) {
+    if (m->conn().usable() && m->conn().handshake_done()) return m.get();
+  }
+  return nullptr;
+}
+
+bool QuicClient::handshaking() const {
+  for (const auto& m : pool_) {
+    if (m->conn().usable() && !m->conn().handshake_done()) return true;
+  }
+  return false;
 }
 
 void QuicClient::serve_opens() {
   auto alive = alive_;
   while (!pending_.empty()) {
-    if (conn_ && conn_->can_open_stream()) {
-      io::StreamPtr s = conn_->open_stream();
+    // The oldest connection with credit first: new tunnels pack onto few connections, so
+    // the extra ones empty out and close when the burst is over.
+    if (PooledConnection* m = with_credit()) {
+      io::StreamPtr s = m->conn().open_stream();
       if (!s) break;
+      m->idle_since_ms = PooledConnection::kBusy;
       OpenCallback cb = std::move(pending_.front());
       pending_.pop_front();
       cb(std::move(s), std::string());
       if (!*alive) return;
       continue;
     }
-    if (phase_ == Phase::idle) {
-      start_resolve();
-    } else if (phase_ == Phase::backoff) {
-      std::uint64_t now = uv_now(loop_);
-      if (now >= next_attempt_ms_) {
-        start_resolve();
-      } else if (!uv_is_active(backoff_timer_.handle())) {
+    // No credit anywhere: one more connection, unless one is on its way or the pool is full
+    // (then the opens wait for streams to end).
+    if (resolving_ || handshaking() || pool_.size() >= options_.max_connections) break;
+    const std::uint64_t now = uv_now(loop_);
+    if (now < next_attempt_ms_) {
+      if (!uv_is_active(backoff_timer_.handle())) {
         uv_timer_start(
             backoff_timer_.get(),
             [](uv_timer_t* t) {
@@ -189,13 +240,63 @@ void QuicClient::serve_opens() {
             },
             next_attempt_ms_ - now, 0);
       }
+      break;
     }
+    start_connection();
     break;
   }
 }
 
+void QuicClient::close_idle() {
+  const std::uint64_t now = uv_now(loop_);
+  std::uint64_t next_due = UINT64_MAX;
+  bool kept_one = false;
+  for (auto& m : pool_) {
+    Connection& c = m->conn();
+    if (!c.usable() || !c.handshake_done()) continue;
+    if (!kept_one) {
+      kept_one = true;  // the oldest established connection stays, kept alive by PINGs
+      m->idle_since_ms = PooledConnection::kBusy;
+      continue;
+    }
+    if (c.stream_count() > 0 || !pending_.empty()) {
+      m->idle_since_ms = PooledConnection::kBusy;
+      continue;
+    }
+    if (m->idle_since_ms == PooledConnection::kBusy) m->idle_since_ms = now;
+    const std::uint64_t due = m->idle_since_ms + options_.idle_connection_ms;
+    if (now >= due) {
+      m->retired = true;
+      c.close(kNoError, "idle extra connection");  // reaped on the next check
+      continue;
+    }
+    next_due = std::min(next_due, due);
+  }
+  if (next_due == UINT64_MAX) {
+    uv_timer_stop(idle_timer_.get());
+    return;
+  }
+  uv_timer_start(
+      idle_timer_.get(),
+      [](uv_timer_t* t) {
+        if (auto* self = static_cast<QuicClient*>(t->data)) self->wake();
+      },
+      next_due - now, 0);
+}
+
+void QuicClient::start_connection() {
+  // An extra connection goes to the address the live one uses: no new DNS round trip, and
+  // the same server instance.
+  if (PooledConnection* live = established_member()) {
+    sockaddr_storage peer{};
+    std::memcpy(&peer, live->peer(), address_length(live->peer()));
+    connect_to(reinterpret_cast<const sockaddr*>(&peer));
+    return;
+  }
+  start_resolve();
+}
+
 void QuicClient::start_resolve() {
-  phase_ = Phase::resolving;
   auto* req = new uv_getaddrinfo_t;
   req->data = this;
   addrinfo hints{};
@@ -240,45 +341,25 @@ void QuicClient::on_resolved(int status, addrinfo* res) {
     return;
   }
   // Each failed attempt moves on to the next address the resolver gave.
-  const sockaddr_storage& remote = addresses_[attempt_ % addresses_.size()];
-  auto* peer = reinterpret_cast<const sockaddr*>(&remote);
-  sockaddr_storage any{};
-  any.ss_family = remote.ss_family;
+  const sockaddr_storage remote = addresses_[attempt_ % addresses_.size()];
+  connect_to(reinterpret_cast<const sockaddr*>(&remote));
+}
+
+void QuicClient::connect_to(const sockaddr* peer) {
   std::string error;
-  socket_ = UdpSocket::open(
-      loop_, reinterpret_cast<const sockaddr*>(&any), peer,
-      [this](const sockaddr* from, ByteView data) {
-        if (conn_) {
-          conn_->receive(reinterpret_cast<const sockaddr*>(&socket_->local_address()), from,
-                         data);
-        }
-      },
-      [this] { wake(); }, error);
-  if (!socket_) {
-    connect_failed(error);
-    return;
-  }
-  unreachable_ = 0;
-  socket_->set_unreachable_handler([this](int uv_error) {
-    unreachable_ = uv_error;  // acted on in on_check(): this may run inside a flush
-    wake();
-  });
-  ConnectionOwner& owner = *this;
-  conn_ = std::make_unique<Connection>(owner, loop_, options_.limits);
   auto alive = alive_;
-  bool ok = conn_->start_client(
-      *tls_, ticket_,
+  PooledConnection::Host& host = *this;
+  auto m = PooledConnection::start(
+      loop_, host, *tls_, options_.limits, ticket_,
       [this, alive](ByteView data) {
         if (*alive) store_ticket(data);
       },
-      reinterpret_cast<const sockaddr*>(&socket_->local_address()), peer, error);
-  if (!ok) {
-    conn_.reset();
-    socket_.reset();
+      peer, error);
+  if (!m) {
     connect_failed(error);
     return;
   }
-  phase_ = Phase::connecting;
+  pool_.push_back(std::move(m));
   wake();
 }
 
@@ -286,9 +367,10 @@ void QuicClient::connect_failed(const std::string& reason) {
   ++attempt_;
   last_error_ = "cannot connect to " + options_.host + ":" + std::to_string(options_.port) +
                 ": " + reason;
-  phase_ = Phase::backoff;
   next_attempt_ms_ = uv_now(loop_) + backoff_ms_;
   backoff_ms_ = std::min(backoff_ms_ * 2, options_.backoff_max_ms);
+  // While another connection is up the opens wait for its stream credit instead.
+  if (established_member()) return;
   // Everyone waiting hears why; later opens wait for the back-off, then try again.
   std::deque<OpenCallback> failed;
   failed.swap(pending_);

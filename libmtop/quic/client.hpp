@@ -1,15 +1,19 @@
-// QuicClient: the climber's side of MTop over QUIC. One QUIC connection to host:port, one new
-// bidirectional stream per open() (a StreamDialer).
+// QuicClient: the climber's side of MTop over QUIC. A small pool of QUIC connections to
+// host:port (usually one), one new bidirectional stream per open() (a StreamDialer).
 //
 // Theory of operation. The first open() resolves the name (uv_getaddrinfo), opens a connected
 // UDP socket and starts the handshake; opens wait in a queue until it completes, then each gets
-// a stream (waiting again whenever the server's concurrent-stream limit is reached). When the
-// connection cannot be made (DNS, handshake time-out, certificate refused...) every waiting
-// open fails with the reason, and the next attempt waits for a back-off that doubles per
+// a stream on the oldest connection that has stream credit. When every connection is at the
+// server's concurrent-stream limit, another connection to the same address is opened (one
+// handshake at a time, at most max_connections); with the pool full, opens wait for credit.
+// An extra connection that has carried no stream for idle_connection_ms is closed; the oldest
+// one stays. When a connection cannot be made (DNS, handshake time-out, certificate
+// refused...) the waiting opens fail with the reason unless another connection is up (they
+// wait for its credit then), and the next attempt waits for a back-off that doubles per
 // failure. When an established connection dies (idle time-out, server restart, stateless
 // reset), its streams get on_error and the next open() reconnects at once, resuming the TLS
-// session from the last ticket (kept in memory, optionally in a file). 0-RTT is not used.
-// Keep-alive PINGs keep NAT bindings open while the connection is idle.
+// session from the last ticket (kept in memory, optionally in a file; shared by the pool).
+// 0-RTT is not used. Keep-alive PINGs keep NAT bindings open while a connection is idle.
 //
 // Work is batched: events and writes are flushed once per loop turn from a uv_check handle.
 #pragma once
@@ -22,9 +26,10 @@
 #include <string>
 #include <vector>
 
+#include "quic/chunk_pool.hpp"
 #include "quic/connection.hpp"
+#include "quic/pooled_connection.hpp"
 #include "quic/tls.hpp"
-#include "quic/udp_socket.hpp"
 #include "uv/handle.hpp"
 #include "uv/stream.hpp"
 
@@ -41,66 +46,75 @@ struct QuicClientOptions {
     l.keep_alive_ms = 15'000;  // well under common NAT UDP time-outs (30 s and up)
     return l;
   }();
+  /// Pool bound: connections to the server at once (1..64). A server grants a fixed number
+  /// of concurrent streams per connection (256 by default); more tunnels need more of them.
+  std::size_t max_connections = 8;
+  /// An extra connection (not the oldest) with no stream for this long is closed.
+  std::uint64_t idle_connection_ms = 20'000;
   std::uint64_t backoff_initial_ms = 200;
   std::uint64_t backoff_max_ms = 30'000;
   /// If set, the TLS session (for resumption) is also kept in this file (mode 0600).
   std::string session_file;
 };
 
-class QuicClient final : public io::StreamDialer, private ConnectionOwner {
+class QuicClient final : public io::StreamDialer, private PooledConnection::Host {
  public:
   /// Checks the options and loads the trust store; connects on the first open(). Null with
-  /// `error` set when the options are unusable (no host, no port, unreadable CA file...).
+  /// `error` set when the options are unusable (no host, no port, max_connections out of
+  /// range, unreadable CA file...).
   static std::unique_ptr<QuicClient> create(uv_loop_t* loop, QuicClientOptions options,
                                             std::string& error);
-  /// Closes the connection (CONNECTION_CLOSE, NO_ERROR). Streams still held get on_error on
-  /// a later turn; opens still waiting are dropped without their callback. May be called from
-  /// inside one of the client's callbacks.
+  /// Closes every connection (CONNECTION_CLOSE, NO_ERROR). Streams still held get on_error
+  /// on a later turn; opens still waiting are dropped without their callback. May be called
+  /// from inside one of the client's callbacks.
   ~QuicClient() override;
 
   /// See io::StreamDialer. The callback runs on a later loop turn, exactly once.
   void open(OpenCallback cb) override;
 
-  /// True while a connection is established.
+  /// True while at least one connection is established.
   bool connected() const noexcept;
-  /// Handshakes completed so far (a reconnect adds one).
+  /// Connections established and usable right now (the pool's size, without the one whose
+  /// handshake is in progress).
+  std::size_t connection_count() const noexcept;
+  /// Handshakes completed so far (a reconnect or an extra pool connection adds one).
   std::uint64_t handshakes() const noexcept { return handshakes_; }
   /// True if the last completed handshake resumed a TLS session.
   bool last_resumed() const noexcept { return last_resumed_; }
   /// Why the last connection ended or the last attempt failed (empty if none did).
   const std::string& last_error() const noexcept { return last_error_; }
+  /// The send-chunk free list shared by the pool (exposed for tests and diagnostics).
+  const ChunkPool& chunks() const noexcept { return chunks_; }
 
  private:
-  enum class Phase { idle, resolving, connecting, connected, backoff };
-
   explicit QuicClient(uv_loop_t* loop) : loop_(loop) {}
-  // ConnectionOwner
-  void send_packets(const sockaddr* to, const std::uint8_t* data, std::size_t len,
-                    std::size_t segment) override;
-  bool send_blocked() const override;
-  void schedule(Connection& c) override;
-  void cid_added(Connection&, const ngtcp2_cid&) override {}
-  void cid_removed(const ngtcp2_cid&) override {}
+  // PooledConnection::Host
+  void wake() override;
+  void ready(PooledConnection& member) override;
   ByteView reset_secret() const override { return reset_secret_; }
-  void handshake_completed(Connection& c) override;
-  void stream_accepted(Connection&, io::StreamPtr) override {}
+  ChunkPool& chunk_pool() override { return chunks_; }
 
-  void wake();
   void on_check();
+  void flush_all();
   void reap();
   void fail_if_refused();
   void serve_opens();
+  void close_idle();
+  PooledConnection* with_credit() const;
+  PooledConnection* established_member() const;
+  bool handshaking() const;
+  void start_connection();
   void start_resolve();
   void on_resolved(int status, addrinfo* res);
+  void connect_to(const sockaddr* peer);
   void connect_failed(const std::string& reason);
   void store_ticket(ByteView data);
 
   uv_loop_t* loop_;
   QuicClientOptions options_;
   std::unique_ptr<ClientTlsContext> tls_;
-  Phase phase_ = Phase::idle;
-  std::unique_ptr<UdpSocket> socket_;
-  std::unique_ptr<Connection> conn_;
+  ChunkPool chunks_;  // declared before pool_: outlives every connection
+  std::vector<std::unique_ptr<PooledConnection>> pool_;  // oldest first
   std::deque<OpenCallback> pending_;
   uv_getaddrinfo_t* resolving_ = nullptr;  // in flight; its data is cleared when we go away
   std::vector<sockaddr_storage> addresses_;
@@ -113,10 +127,10 @@ class QuicClient final : public io::StreamDialer, private ConnectionOwner {
   bool last_resumed_ = false;
   std::string last_error_;
   bool woken_ = false;
-  int unreachable_ = 0;  ///< libuv error the socket reported (ICMP unreachable), 0 if none
   io::UvHandle<uv_check_t> check_;
   io::UvHandle<uv_idle_t> idle_;
   io::UvHandle<uv_timer_t> backoff_timer_;
+  io::UvHandle<uv_timer_t> idle_timer_;  // wakes us when an extra connection's idle time ends
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -588,6 +588,7 @@ void Connection::release_acked(StreamState& s) {
   while (!s.tx.empty() && s.tx_base + s.tx.front().size() <= s.tx_acked &&
          s.tx_base + s.tx.front().size() <= s.tx_sent) {
     s.tx_base += s.tx.front().size();
+    owner_.chunk_pool().give(std::move(s.tx.front()));  // the next write reuses it
     s.tx.pop_front();
     if (s.cursor_chunk > 0) {
       --s.cursor_chunk;
@@ -613,7 +614,12 @@ void Connection::flush() {
   for (auto it = streams_.begin(); it != streams_.end();) {
     StreamState& s = *it->second;
     bool gone = !s.app && !s.abort_pending && (s.closed_by_ngtcp2 || !usable());
-    it = gone ? streams_.erase(it) : std::next(it);
+    if (gone) {
+      for (Bytes& chunk : s.tx) owner_.chunk_pool().give(std::move(chunk));
+      it = streams_.erase(it);
+    } else {
+      ++it;
+    }
   }
   arm_timer();
 }

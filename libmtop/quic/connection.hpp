@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "mtop/bytes.hpp"
+#include "quic/chunk_pool.hpp"
 #include "quic/handles.hpp"
 #include "quic/quic_stream.hpp"
 #include "quic/tls.hpp"
@@ -65,6 +66,8 @@ class ConnectionOwner {
   virtual void handshake_completed(Connection& c) = 0;
   /// Server: the peer opened a stream (called from flush()). Dropping it refuses it.
   virtual void stream_accepted(Connection& c, io::StreamPtr stream) = 0;
+  /// The endpoint's free list of send chunks; outlives every connection of the owner.
+  virtual ChunkPool& chunk_pool() = 0;
 };
 
 /// Tunables shared by client and server connections.
@@ -128,7 +131,11 @@ class Connection {
   std::string peer_name() const;
   ngtcp2_conn* raw() const noexcept { return conn_.get(); }
 
+  /// Streams not yet forgotten (open, or closing and still known to ngtcp2).
+  std::size_t stream_count() const noexcept { return streams_.size(); }
+
   // --- for QuicStream ---
+  ChunkPool& chunk_pool() { return owner_.chunk_pool(); }
   void stream_touched();
   void stream_app_closed(StreamState& s);
 

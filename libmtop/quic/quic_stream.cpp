@@ -5,11 +5,6 @@
 #include "quic/connection.hpp"
 
 namespace mtop::quic {
-namespace {
-// Smallest send chunk: small writes are appended to the last chunk while it has room (which
-// never moves bytes ngtcp2 may still point at).
-constexpr std::size_t kChunk = 64 * 1024;
-}  // namespace
 
 QuicStream::QuicStream(uv_loop_t* loop, Connection* conn, StreamState* state, std::string peer)
     : loop_(loop), conn_(conn), state_(state), peer_(std::move(peer)) {}
@@ -25,15 +20,18 @@ void QuicStream::write(ByteView data) {
   if (!conn_ || !state_ || data.empty()) return;
   StreamState& s = *state_;
   if (s.failed || s.tx_closed || s.fin_requested) return;  // nowhere to go
-  if (!s.tx.empty() && s.tx.back().capacity() - s.tx.back().size() >= data.size()) {
-    s.tx.back().insert(s.tx.back().end(), data.begin(), data.end());
-  } else {
-    Bytes chunk;
-    chunk.reserve(std::max(data.size(), kChunk));
-    chunk.assign(data.begin(), data.end());
-    s.tx.push_back(std::move(chunk));
-  }
   s.tx_end += data.size();
+  // Fill the last chunk up to its capacity (never beyond: that would move bytes ngtcp2 may
+  // still point at), then the endpoint's recycled chunks (chunk_pool.hpp).
+  while (!data.empty()) {
+    if (s.tx.empty() || s.tx.back().size() == s.tx.back().capacity()) {
+      s.tx.push_back(conn_->chunk_pool().take());
+    }
+    Bytes& last = s.tx.back();
+    const std::size_t n = std::min(data.size(), last.capacity() - last.size());
+    last.insert(last.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+    data = data.subspan(n);
+  }
   if (s.unacked() > low_water()) s.above_low_water = true;
   conn_->stream_touched();
 }
@@ -56,7 +54,7 @@ void QuicStream::close() {
   delete this;
 }
 
-void QuicStream::reset(std::uint64_t app_error) {
+void QuicStream::abort(std::uint64_t app_error) {
   if (state_) state_->abort_code = app_error;
   close();
 }

@@ -90,7 +90,7 @@ class QuicStream final : public io::Stream {
 
   /// Like close(), but RESET_STREAM / STOP_SENDING carry `app_error` (see app_error.hpp)
   /// instead of ABORTED, e.g. kRefused or kConnectFailed. Frees the stream.
-  void reset(std::uint64_t app_error);
+  void abort(std::uint64_t app_error) override;
 
   /// The QUIC stream ID (-1 once detached).
   std::int64_t id() const noexcept { return state_ ? state_->id : -1; }

@@ -161,7 +161,7 @@ void QuicServer::handshake_completed(Connection& c) { handshaking_.erase(&c); }
 
 void QuicServer::stream_accepted(Connection&, io::StreamPtr stream) {
   if (stopped_ || !on_stream_) {
-    static_cast<QuicStream*>(stream.release())->reset(kRefused);
+    stream.release()->abort(kRefused);
     return;
   }
   on_stream_(std::move(stream));

@@ -7,11 +7,13 @@
 //   inside a call into the stream (no re-entrancy): a stream defers them to the loop.
 // - close() aborts: queued output is dropped, nothing more is delivered to the handler, and the
 //   object frees itself once its libuv handles are closed. StreamPtr calls close() for you.
+//   abort(code) is the same with a reason code for transports that carry one (QUIC).
 // - shutdown() is a half-close: queued output is sent, then the peer sees EOF (TCP FIN, TLS
 //   close_notify, QUIC FIN); reading goes on until the peer's own EOF.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,6 +56,16 @@ class Stream {
   virtual void shutdown() = 0;
   /// Abort and free (see the rules above). Idempotent; the pointer is dangling afterwards.
   virtual void close() = 0;
+  /// Like close() (abort and free; the pointer is dangling afterwards), but tells the peer
+  /// why when the transport can: a QUIC stream carries `app_error` in its RESET_STREAM and
+  /// STOP_SENDING (the application error codes of docs/PROTOCOL.md section 6.2,
+  /// mtop::QuicAppError), where close() always sends ABORTED. A transport without such codes
+  /// (TCP, TLS over TCP) just closes. As with close(), a QUIC stream that was shut down and
+  /// whose bytes are all acknowledged ends with its FIN instead of a reset.
+  virtual void abort(std::uint64_t app_error) {
+    (void)app_error;
+    close();
+  }
   /// "ip:port" of the far end, for logs.
   virtual std::string peer_name() const = 0;
 

@@ -258,9 +258,9 @@ TEST_CASE("a reset stream leaves the others working", "[quic]") {
     REQUIRE(p.loop.run_until([&] { return !srv.error.empty(); }));
     CHECK(srv.error == "reset by peer: 0x6 (ABORTED)");
   }
-  SECTION("server refuses: the client hears the code") {
-    auto* qs = static_cast<mtop::quic::QuicStream*>(p.echo.sessions[1]->s.release());
-    qs->reset(mtop::quic::kRefused);
+  SECTION("server refuses through io::Stream::abort: the client hears the code") {
+    mtop::io::Stream* s = p.echo.sessions[1]->s.release();
+    s->abort(mtop::quic::kRefused);
     REQUIRE(p.loop.run_until([&] { return !victim.error.empty(); }));
     CHECK(victim.error == "reset by peer: 0x3 (REFUSED)");
   }
