@@ -311,8 +311,14 @@ void ClimberSession::on_tunnel_eof() {
 
 void ClimberSession::on_tunnel_error(std::string_view reason) {
   if (phase_ != Phase::awaiting_response) return;
+  // A QUIC stream reset before any response is the server's stealth-mode refusal; its reason
+  // names the code ("reset by peer: 0x3 (REFUSED)", docs/PROTOCOL.md 6.2), which is what the
+  // user needs to tell a wrong password from an unreachable target. Locally it is answered
+  // like a close without status (SOCKS5 0x01, HTTP 502).
+  const bool reset = reason.rfind("reset by peer: ", 0) == 0;
   fail(socks5::ReplyCode::general_failure, http::ProxyStatus::bad_gateway,
-       "tunnel: " + std::string(reason));
+       (reset ? "tunnel refused by the server (stealth mode): " : "tunnel: ") +
+           std::string(reason));
 }
 
 void ClimberSession::drive_handshake() {

@@ -68,7 +68,9 @@ void ServerEngine::serve(io::StreamPtr stream) {
   if (draining_) {
     count(TunnelFailure::draining);
     log_.debug("tunnel refused source=" + stream->peer_name() + " reason=draining");
-    return;  // dropping the pointer closes the stream
+    stream.release()->abort(
+        static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::draining)));
+    return;
   }
   if (live_ >= options_.max_tunnels) {
     count(TunnelFailure::overloaded);
@@ -79,6 +81,8 @@ void ServerEngine::serve(io::StreamPtr stream) {
       log_.warn("max_tunnels (" + std::to_string(options_.max_tunnels) +
                 ") live tunnels: closing new streams at once");
     }
+    stream.release()->abort(
+        static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::overloaded)));
     return;
   }
   TunnelHost& host = *this;

@@ -20,6 +20,26 @@ constexpr std::size_t kMaxHeld = 1024 * 1024;
 
 }  // namespace
 
+QuicAppError tunnel_abort_code(TunnelFailure failure) noexcept {
+  switch (failure) {
+    case TunnelFailure::handshake_timeout: return QuicAppError::handshake_timeout;
+    case TunnelFailure::protocol_error: return QuicAppError::protocol_error;
+    case TunnelFailure::target_failed: return QuicAppError::connect_failed;
+    case TunnelFailure::client_closed:
+    case TunnelFailure::revoked: return QuicAppError::aborted;
+    case TunnelFailure::overloaded:
+    case TunnelFailure::draining:
+    case TunnelFailure::throttled:
+    case TunnelFailure::auth_failed:
+    case TunnelFailure::store_unavailable:
+    case TunnelFailure::store_error:
+    case TunnelFailure::account_refused:
+    case TunnelFailure::user_tunnel_limit:
+    case TunnelFailure::target_denied: return QuicAppError::refused;
+  }
+  return QuicAppError::aborted;
+}
+
 std::string log_escape(std::string_view text, std::size_t max) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
@@ -282,7 +302,13 @@ void ServerTunnel::finish() {
   timer_.stop();
   auth_.reset();
   connect_.reset();
-  client_.reset();
+  if (client_) {
+    // Not relaying (the relay owns the stream then): tell a QUIC climber why (stealth mode's
+    // only answer; in reply mode the status and FIN are out, so this is the FIN if acked).
+    const QuicAppError code =
+        summary_.failure ? tunnel_abort_code(*summary_.failure) : QuicAppError::aborted;
+    client_.release()->abort(static_cast<std::uint64_t>(code));
+  }
   secure_wipe(held_);
   if (relay_ && !relay_->finished()) relay_->close("closed");
   host_.tunnel_finished(*this);

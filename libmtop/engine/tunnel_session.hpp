@@ -16,6 +16,8 @@
 //   payload is its initial bytes, and a client EOF seen while deciding is carried across.
 // - done: the host hears it once (tunnel_finished) with the summary; it destroys the tunnel
 //   later, never inside that call. Destroying a tunnel closes everything without callbacks.
+//   A client stream still held then is aborted with the failure's code (tunnel_abort_code):
+//   over QUIC that code is what the climber sees in the stream reset.
 #pragma once
 
 #include <uv.h>
@@ -28,6 +30,7 @@
 #include "engine/server_auth.hpp"
 #include "engine/server_options.hpp"
 #include "engine/server_stats.hpp"
+#include "mtop/protocol.hpp"
 #include "mtop/server_handshake.hpp"
 #include "uv/connector.hpp"
 #include "uv/relay.hpp"
@@ -120,6 +123,14 @@ class ServerTunnel final : private io::Stream::Handler {
   std::unique_ptr<io::Relay> relay_;
   Summary summary_;
 };
+
+/// The code a failed tunnel's stream is aborted with (io::Stream::abort): over QUIC the
+/// RESET_STREAM / STOP_SENDING the climber sees (docs/PROTOCOL.md sections 4 and 6.2). Every
+/// refusal by credentials, account, throttling, load or policy is REFUSED (a denied target
+/// looks like a wrong password, so the codes do not reveal the policy); an unreachable target
+/// CONNECT_FAILED; a malformed auth message PROTOCOL_ERROR; no auth message in time
+/// HANDSHAKE_TIMEOUT; a tunnel cut after it was up (or whose client went away) ABORTED.
+QuicAppError tunnel_abort_code(TunnelFailure failure) noexcept;
 
 /// `text` with every byte outside printable ASCII (and '\\', '"') escaped as \xNN, cut to
 /// `max` characters: usernames are arbitrary bytes and must not forge log lines.
