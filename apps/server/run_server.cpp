@@ -117,6 +117,7 @@ bool start_listeners(Server& s, const ServerConfig& config) {
       q.port = bound;  // the same port number on UDP: the normal set-up
       q.tls.cert_file = config.cert_file;
       q.tls.key_file = config.key_file;
+      q.limits.max_streams = config.quic_streams_per_connection;
       // Stable across restarts, so climbers recognise our stateless resets (quic_secret.hpp).
       q.secret = quic_secret_from_key_file(config.key_file, error);
       if (q.secret.empty()) {

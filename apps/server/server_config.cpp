@@ -141,11 +141,16 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   }
   if (root.contains("limits")) {
     const json& l = root.at("limits");
-    only_keys(l, "config.limits", {"max_tunnels", "early_data", "max_pending"});
+    only_keys(l, "config.limits",
+              {"max_tunnels", "early_data", "max_pending", "quic_streams_per_connection"});
     auto& e = cfg.engine;
     if (l.contains("max_tunnels")) e.max_tunnels = get_count(l, "max_tunnels", "config.limits", 1, 1'000'000);
     if (l.contains("early_data")) e.early_data_limit = get_count(l, "early_data", "config.limits", 0, 1 << 20);
     if (l.contains("max_pending")) e.max_pending = get_count(l, "max_pending", "config.limits", 16384, 64 << 20);
+    if (l.contains("quic_streams_per_connection")) {
+      cfg.quic_streams_per_connection =
+          get_count(l, "quic_streams_per_connection", "config.limits", 1, 65'536);
+    }
   }
   if (root.contains("auth")) {
     const json& a = root.at("auth");

@@ -23,6 +23,9 @@ struct UsersSource {
 struct ServerConfig {
   std::vector<std::string> listen;  ///< "host:port" / "[v6]:port"; TCP (TLS) and, with quic, UDP
   bool quic = true;
+  /// QUIC: concurrent tunnels (streams) one climber connection may carry; a climber opens
+  /// more connections beyond it (QuicClientOptions::max_connections).
+  std::uint64_t quic_streams_per_connection = 256;
   std::string cert_file;
   std::string key_file;
   UsersSource users;

@@ -167,6 +167,63 @@ class OneConnection(QuicTest):
         self.assertNotIn("reset by peer", climber.log())
 
 
+class Pool(QuicTest):
+    def test_more_tunnels_than_one_connection_carries_open_more_connections(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"],
+                             limits={"quic_streams_per_connection": 4})
+        t = self.target(echo_handler)
+        fwd = free_port()
+        climber = self.climber(server.port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
+        socks = []
+        try:
+            # Ten tunnels open at the same time, each proven up by its echo.
+            for i in range(10):
+                s = socket.create_connection(("127.0.0.1", fwd), timeout=30)
+                socks.append(s)
+                s.sendall(b"tunnel %d" % i)
+            for i, s in enumerate(socks):
+                self.assertEqual(recv_exact(s, len(b"tunnel %d" % i)), b"tunnel %d" % i)
+        finally:
+            for s in socks:
+                s.close()
+        wait_for(lambda: len(tunnel_sources(server)) >= 10, 15, "the server's tunnel log lines")
+        # 4 streams per connection: the climber needed three QUIC connections (source ports).
+        self.assertEqual(len(set(tunnel_sources(server))), 3, tunnel_sources(server))
+        self.assertEqual(t.connections, 10)
+        self.assertNotIn("reset by peer", climber.log())
+
+    def test_bad_limit_is_refused_by_check(self):
+        self.d.add_user("u", "p")
+        cfg = {"listen": "127.0.0.1:1", "cert": self.d.cert, "key": self.d.key,
+               "users": {"type": "file", "path": self.d.users_path},
+               "limits": {"quic_streams_per_connection": 0}}
+        path = os.path.join(self.d.dir, "bad-limit.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        r = subprocess.run([SERVER_BIN, "--check", "--config", path], capture_output=True,
+                           text=True, timeout=10)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("config.limits.quic_streams_per_connection: must be a whole number from 1 "
+                      "to 65536", r.stderr)
+
+
+class StealthCodes(QuicTest):
+    def test_climber_log_names_the_reset_code_and_socks_gets_0x01(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        t = self.target(echo_handler)
+        socks = free_port()
+        climber = self.climber(server.port, password="wrong", socks=f"127.0.0.1:{socks}")
+        s, code = socks5_connect(socks, "127.0.0.1", t.port, timeout=30)
+        s.close()
+        self.assertEqual(code, 0x01)  # a stealth refusal has no status: general failure
+        wait_for(lambda: "REFUSED" in climber.log(), 15, "the climber's log line")
+        self.assertIn("tunnel refused by the server (stealth mode): reset by peer: 0x3 (REFUSED)",
+                      climber.log())
+        self.assertEqual(t.connections, 0)
+
+
 class CleanEnd(QuicTest):
     def test_target_closing_after_its_bytes_were_acked_reaches_a_slow_reader_intact(self):
         # The application sends its request and half-closes; the target answers with 512 KiB,
