@@ -18,8 +18,8 @@
 #     --seconds N        iperf3 duration (default 10)
 #     --rate-seconds N   tunnels/s duration (default 10)
 #     --idle N           idle tunnels for the memory figure (default 5000)
-#     --quic-idle N      the same over QUIC (default 250: one QUIC connection carries at most
-#                        256 streams and the climber opens no second one; see RESULTS.md)
+#     --quic-idle N      the same over QUIC (default 250, the figure the first runs used; past
+#                        256 streams per connection the climber opens more connections)
 #     --rounds N         ping-pong round trips (default 20000)
 #     --build-dir DIR    build folder (default build-bench)
 #     --no-build         use the binaries already in the build folder
