@@ -1,47 +1,25 @@
 #include "climber_config.hpp"
 
-#include <nlohmann/json.hpp>
-
-#include <cmath>
-#include <filesystem>
 #include <fstream>
-#include <set>
-#include <sstream>
+
+#include "engine/json_config.hpp"
 
 namespace mtop::climber {
 
 namespace {
 
-using nlohmann::json;
-
-struct ConfigError {
-  std::string message;
-};
-
-void only_keys(const json& obj, const std::string& where, std::set<std::string> allowed) {
-  if (!obj.is_object()) throw ConfigError{where + ": must be an object"};
-  for (const auto& item : obj.items()) {
-    if (!allowed.count(item.key())) throw ConfigError{where + ": unknown key \"" + item.key() + "\""};
-  }
-}
+using config::ConfigError;
+using config::json;
+using config::only_keys;
 
 std::string str(const json& obj, const char* key, const std::string& where) {
-  const json& v = obj.at(key);
-  if (!v.is_string()) throw ConfigError{where + "." + key + ": must be a string"};
-  return v.get<std::string>();
+  return config::get_string(obj, key, where);
 }
-
 std::uint64_t seconds(const json& obj, const char* key, const std::string& where) {
-  const json& v = obj.at(key);
-  if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 86400.0 * 365) {
-    throw ConfigError{where + "." + key + ": must be a number of seconds above 0"};
-  }
-  return static_cast<std::uint64_t>(std::llround(v.get<double>() * 1000.0));
+  return config::get_seconds(obj, key, where);
 }
-
 std::string resolve(const std::string& base_dir, const std::string& p) {
-  if (p.empty() || std::filesystem::path(p).is_absolute() || base_dir.empty()) return p;
-  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+  return config::resolve_path(base_dir, p);
 }
 
 void parse_server(const json& s, const std::string& base_dir, ServerEndpoint& ep) {
@@ -124,12 +102,7 @@ void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
     const json& l = root.at("limits");
     only_keys(l, "config.limits", {"max_connections", "early_data", "max_pending"});
     auto count = [&](const char* key, std::uint64_t lo, std::uint64_t hi) {
-      const json& v = l.at(key);
-      if (!v.is_number_unsigned() || v.get<std::uint64_t>() < lo || v.get<std::uint64_t>() > hi) {
-        throw ConfigError{std::string("config.limits.") + key + ": from " + std::to_string(lo) +
-                          " to " + std::to_string(hi)};
-      }
-      return v.get<std::uint64_t>();
+      return config::get_count(l, key, "config.limits", lo, hi);
     };
     if (l.contains("max_connections")) e.max_connections = count("max_connections", 1, 1'000'000);
     if (l.contains("early_data")) e.early_data_limit = count("early_data", 0, 1 << 20);
@@ -162,17 +135,8 @@ bool read_secret_file(const std::string& path, std::string& out, std::string& er
 bool parse_climber_config(const std::string& json_text, const std::string& base_dir,
                           ClimberConfig& out, std::string& error) {
   ClimberConfig cfg = out;
-  try {
-    parse(json::parse(json_text), base_dir, cfg);
-  } catch (const json::parse_error& e) {
-    // Only the position: nlohmann's message quotes the text it choked on, which may be a secret.
-    error = "config is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")";
-    return false;
-  } catch (const json::exception& e) {
-    error = std::string("config: ") + e.what();
-    return false;
-  } catch (const ConfigError& e) {
-    error = e.message;
+  if (!config::parse_json_config(
+          json_text, [&](const json& root) { parse(root, base_dir, cfg); }, error)) {
     return false;
   }
   out = std::move(cfg);
@@ -180,15 +144,9 @@ bool parse_climber_config(const std::string& json_text, const std::string& base_
 }
 
 bool load_climber_config(const std::string& path, ClimberConfig& out, std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    error = "cannot read config file " + path;
-    return false;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string dir = std::filesystem::absolute(path).parent_path().string();
-  if (!parse_climber_config(text.str(), dir, out, error)) {
+  std::string text, dir;
+  if (!config::read_config_file(path, text, dir, error)) return false;
+  if (!parse_climber_config(text, dir, out, error)) {
     error = path + ": " + error;
     return false;
   }

@@ -1,67 +1,22 @@
 #include "server_config.hpp"
 
-#include <nlohmann/json.hpp>
-
-#include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <set>
-#include <sstream>
-
+#include "engine/json_config.hpp"
 #include "engine/server_uri.hpp"
 
 namespace mtop::server {
 
 namespace {
 
-using nlohmann::json;
-
-struct ConfigError {
-  std::string message;
-};
-
-void only_keys(const json& obj, const std::string& where, std::set<std::string> allowed) {
-  if (!obj.is_object()) throw ConfigError{where + ": must be an object"};
-  for (const auto& [key, value] : obj.items()) {
-    (void)value;
-    if (!allowed.count(key)) throw ConfigError{where + ": unknown key \"" + key + "\""};
-  }
-}
-
-std::string get_string(const json& obj, const char* key, const std::string& where) {
-  const json& v = obj.at(key);
-  if (!v.is_string()) throw ConfigError{where + "." + key + ": must be a string"};
-  return v.get<std::string>();
-}
-
-bool get_bool(const json& obj, const char* key, const std::string& where) {
-  const json& v = obj.at(key);
-  if (!v.is_boolean()) throw ConfigError{where + "." + key + ": must be true or false"};
-  return v.get<bool>();
-}
-
-std::uint64_t get_count(const json& obj, const char* key, const std::string& where,
-                        std::uint64_t min, std::uint64_t max) {
-  const json& v = obj.at(key);
-  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min || v.get<std::uint64_t>() > max) {
-    throw ConfigError{where + "." + key + ": must be a whole number from " + std::to_string(min) +
-                      " to " + std::to_string(max)};
-  }
-  return v.get<std::uint64_t>();
-}
-
-/// Seconds (whole or fractional) in the file, milliseconds inside.
-std::uint64_t get_seconds(const json& obj, const char* key, const std::string& where) {
-  const json& v = obj.at(key);
-  if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 86400.0 * 365) {
-    throw ConfigError{where + "." + key + ": must be a number of seconds above 0"};
-  }
-  return static_cast<std::uint64_t>(std::llround(v.get<double>() * 1000.0));
-}
+using config::ConfigError;
+using config::get_bool;
+using config::get_count;
+using config::get_seconds;
+using config::get_string;
+using config::json;
+using config::only_keys;
 
 std::string resolve(const std::string& base_dir, const std::string& p) {
-  if (p.empty() || std::filesystem::path(p).is_absolute() || base_dir.empty()) return p;
-  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+  return config::resolve_path(base_dir, p);
 }
 
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
@@ -169,18 +124,8 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
 bool parse_server_config(const std::string& json_text, const std::string& base_dir,
                          ServerConfig& out, std::string& error) {
   ServerConfig cfg;
-  try {
-    const json root = json::parse(json_text);
-    parse(root, base_dir, cfg);
-  } catch (const json::parse_error& e) {
-    // Only the position: nlohmann's message quotes the text it choked on, which may be a secret.
-    error = "config is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")";
-    return false;
-  } catch (const json::exception& e) {
-    error = std::string("config: ") + e.what();
-    return false;
-  } catch (const ConfigError& e) {
-    error = e.message;
+  if (!config::parse_json_config(
+          json_text, [&](const json& root) { parse(root, base_dir, cfg); }, error)) {
     return false;
   }
   out = std::move(cfg);
@@ -188,15 +133,9 @@ bool parse_server_config(const std::string& json_text, const std::string& base_d
 }
 
 bool load_server_config(const std::string& path, ServerConfig& out, std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    error = "cannot read config file " + path;
-    return false;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string dir = std::filesystem::absolute(path).parent_path().string();
-  if (!parse_server_config(text.str(), dir, out, error)) {
+  std::string text, dir;
+  if (!config::read_config_file(path, text, dir, error)) return false;
+  if (!parse_server_config(text, dir, out, error)) {
     error = path + ": " + error;
     return false;
   }

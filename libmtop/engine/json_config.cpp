@@ -1,0 +1,87 @@
+#include "engine/json_config.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace mtop::config {
+
+void only_keys(const json& obj, const std::string& where,
+               std::initializer_list<std::string_view> allowed) {
+  if (!obj.is_object()) throw ConfigError{where + ": must be an object"};
+  for (const auto& item : obj.items()) {
+    bool known = false;
+    for (std::string_view a : allowed) known = known || item.key() == a;
+    if (!known) throw ConfigError{where + ": unknown key \"" + item.key() + "\""};
+  }
+}
+
+std::string get_string(const json& obj, const char* key, const std::string& where) {
+  const json& v = obj.at(key);
+  if (!v.is_string()) throw ConfigError{where + "." + key + ": must be a string"};
+  return v.get<std::string>();
+}
+
+bool get_bool(const json& obj, const char* key, const std::string& where) {
+  const json& v = obj.at(key);
+  if (!v.is_boolean()) throw ConfigError{where + "." + key + ": must be true or false"};
+  return v.get<bool>();
+}
+
+std::uint64_t get_count(const json& obj, const char* key, const std::string& where,
+                        std::uint64_t min, std::uint64_t max) {
+  const json& v = obj.at(key);
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min || v.get<std::uint64_t>() > max) {
+    throw ConfigError{where + "." + key + ": must be a whole number from " + std::to_string(min) +
+                      " to " + std::to_string(max)};
+  }
+  return v.get<std::uint64_t>();
+}
+
+std::uint64_t get_seconds(const json& obj, const char* key, const std::string& where) {
+  const json& v = obj.at(key);
+  if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 86400.0 * 365) {
+    throw ConfigError{where + "." + key + ": must be a number of seconds above 0"};
+  }
+  return static_cast<std::uint64_t>(std::llround(v.get<double>() * 1000.0));
+}
+
+std::string resolve_path(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || std::filesystem::path(path).is_absolute() || base_dir.empty()) return path;
+  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+}
+
+bool parse_json_config(const std::string& text, const std::function<void(const json&)>& parse,
+                       std::string& error) {
+  try {
+    parse(json::parse(text));
+  } catch (const json::parse_error& e) {
+    // Only the position: nlohmann's message quotes the text it choked on, which may be a secret.
+    error = "config is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")";
+    return false;
+  } catch (const json::exception& e) {
+    error = std::string("config: ") + e.what();
+    return false;
+  } catch (const ConfigError& e) {
+    error = e.message;
+    return false;
+  }
+  return true;
+}
+
+bool read_config_file(const std::string& path, std::string& text, std::string& dir,
+                      std::string& error) {
+  std::ifstream in(path);
+  if (!in) {
+    error = "cannot read config file " + path;
+    return false;
+  }
+  std::stringstream content;
+  content << in.rdbuf();
+  text = content.str();
+  dir = std::filesystem::absolute(path).parent_path().string();
+  return true;
+}
+
+}  // namespace mtop::config

@@ -1,0 +1,49 @@
+// Helpers shared by the JSON config loaders of mtop-server and climber: strict key sets,
+// typed getters whose errors name the key at fault, seconds in the file / milliseconds inside,
+// paths relative to the config file, and error text that never quotes the file's content
+// (it may hold a password).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+namespace mtop::config {
+
+using nlohmann::json;
+
+/// Thrown by the getters and by the loaders' own checks; turned into an error string by
+/// parse_json_config().
+struct ConfigError {
+  std::string message;
+};
+
+/// `obj` must be an object whose keys are all in `allowed` (a typo must not fall back to a
+/// default silently).
+void only_keys(const json& obj, const std::string& where, std::initializer_list<std::string_view> allowed);
+
+std::string get_string(const json& obj, const char* key, const std::string& where);
+bool get_bool(const json& obj, const char* key, const std::string& where);
+/// A whole number in [min, max].
+std::uint64_t get_count(const json& obj, const char* key, const std::string& where,
+                        std::uint64_t min, std::uint64_t max);
+/// Seconds above 0 (fractions allowed, at most a year) in the file, milliseconds returned.
+std::uint64_t get_seconds(const json& obj, const char* key, const std::string& where);
+
+/// `path` relative to `base_dir` unless it is absolute (or either is empty).
+std::string resolve_path(const std::string& base_dir, const std::string& path);
+
+/// Parses `text` and hands the root to `parse`; any failure (syntax, type, ConfigError) comes
+/// back as false with a one-line `error`. Syntax errors give only the byte offset.
+bool parse_json_config(const std::string& text, const std::function<void(const json&)>& parse,
+                       std::string& error);
+
+/// Reads a whole config file; `dir` is its folder (absolute), for resolve_path().
+bool read_config_file(const std::string& path, std::string& text, std::string& dir,
+                      std::string& error);
+
+}  // namespace mtop::config
