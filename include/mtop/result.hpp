@@ -43,7 +43,10 @@ class [[nodiscard]] Result {
   /// The error; only when !ok().
   Errc error() const noexcept {
     assert(!ok());
-    return std::get<1>(v_);
+    // get_if, not get: std::get may throw bad_variant_access, which must not leave a noexcept
+    // function. Misuse (error() on a value) asserts in debug builds and reads invalid_state.
+    const Errc* e = std::get_if<1>(&v_);
+    return e ? *e : Errc::invalid_state;
   }
 
  private:
