@@ -84,8 +84,7 @@ std::optional<std::array<std::uint8_t, 16>> parse_ipv6(std::string_view s) noexc
       if (!v4 || n > 6) return std::nullopt;
       groups[n++] = static_cast<std::uint16_t>(((*v4)[0] << 8) | (*v4)[1]);
       groups[n++] = static_cast<std::uint16_t>(((*v4)[2] << 8) | (*v4)[3]);
-      i = s.size();
-      break;
+      break;  // the dotted quad ran to the end of s
     }
     std::uint32_t v = 0;
     size_t len = 0;
