@@ -75,7 +75,8 @@ bool TargetPolicy::allow_cidrs(const std::vector<std::string>& cidrs, std::strin
     std::string why;
     auto p = IpPrefix::parse(c, &why);
     if (!p) {
-      error = "allowed target \"" + c + "\": " + why;
+      error = "allowed target \"";
+      error.append(c).append("\": ").append(why);
       return false;
     }
     parsed.push_back(*p);

@@ -138,7 +138,8 @@ UsersFileParse parse_users_file(std::string_view text) {
     if (err.empty() && !seen.insert(rec.username).second) err = "duplicate username";
     if (!err.empty()) {
       r.users.clear();
-      r.error = where + ": " + err;
+      r.error = std::move(where);
+      r.error.append(": ").append(err);
       return r;
     }
     r.users.push_back(std::move(rec));
