@@ -84,7 +84,7 @@ bool add_dns(GENERAL_NAMES* names, const std::string& dns) {
   }
   GENERAL_NAME_set0_value(gn.get(), GEN_DNS, s.release());
   if (sk_GENERAL_NAME_push(names, gn.get()) == 0) return false;
-  gn.release();
+  (void)gn.release();  // the stack owns it now
   return true;
 }
 
@@ -97,7 +97,7 @@ bool add_ip(GENERAL_NAMES* names, const std::string& raw) {
   }
   GENERAL_NAME_set0_value(gn.get(), GEN_IPADD, s.release());
   if (sk_GENERAL_NAME_push(names, gn.get()) == 0) return false;
-  gn.release();
+  (void)gn.release();  // the stack owns it now
   return true;
 }
 

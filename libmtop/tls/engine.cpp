@@ -56,9 +56,7 @@ long engine_bio_ctrl(BIO* bio, int cmd, long, void*) {
       return 1;
     case BIO_CTRL_PENDING:
       return e ? static_cast<long>(e->in_.size() - e->in_off_ + e->borrowed_.size()) : 0;
-    case BIO_CTRL_WPENDING:
-      return 0;
-    default:
+    default:  // BIO_CTRL_WPENDING (nothing is held on the write side) and the unsupported rest
       return 0;
   }
 }

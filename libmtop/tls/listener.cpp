@@ -77,11 +77,11 @@ void TlsListener::on_tcp(io::UvHandle<uv_tcp_t> tcp) {
   }
   TlsStream* s = TlsStream::start(
       loop_, std::move(tcp), std::move(engine), buffers_, options_.handshake_timeout_ms,
-      [this](TlsStream* stream, std::string err) { on_handshake(stream, std::move(err)); });
+      [this](TlsStream* stream, const std::string& err) { on_handshake(stream, err); });
   handshaking_.insert(s);
 }
 
-void TlsListener::on_handshake(TlsStream* stream, std::string error) {
+void TlsListener::on_handshake(TlsStream* stream, const std::string& error) {
   handshaking_.erase(stream);
   if (!error.empty()) {
     std::string peer = stream->peer_name();

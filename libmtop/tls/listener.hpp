@@ -61,7 +61,7 @@ class TlsListener final : public io::StreamAcceptor {
   TlsListener(uv_loop_t* loop, std::shared_ptr<ServerContext> ctx, TlsListenerOptions options,
               AcceptCallback cb);
   void on_tcp(io::UvHandle<uv_tcp_t> tcp);
-  void on_handshake(TlsStream* stream, std::string error);
+  void on_handshake(TlsStream* stream, const std::string& error);
   void report(std::string_view peer, std::string_view reason);
 
   uv_loop_t* loop_;
