@@ -80,10 +80,10 @@ void CachingUserStore::add_usage(std::string_view username, std::uint64_t bytes)
 }
 
 void CachingUserStore::fetch(const std::string& name) {
-  backend_->lookup(name, [this, name](LookupResult r) { on_answer(name, std::move(r)); });
+  backend_->lookup(name, [this, name](const LookupResult& r) { on_answer(name, r); });
 }
 
-void CachingUserStore::on_answer(const std::string& name, LookupResult result) {
+void CachingUserStore::on_answer(const std::string& name, const LookupResult& result) {
   std::vector<LookupCallback> waiters;
   bool dirty = false;
   if (auto it = inflight_.find(name); it != inflight_.end()) {

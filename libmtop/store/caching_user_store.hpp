@@ -90,7 +90,7 @@ class CachingUserStore final : public auth::UserStore {
 
   CachingUserStore(uv_loop_t* loop, std::unique_ptr<auth::UserStore> backend, CacheOptions o);
   void fetch(const std::string& name);
-  void on_answer(const std::string& name, auth::LookupResult result);
+  void on_answer(const std::string& name, const auth::LookupResult& result);
   auth::LookupResult outage_answer(std::string_view name, std::uint64_t now) const;
   void remember(const std::string& name, const auth::LookupResult& result, std::uint64_t now,
                 bool stale);

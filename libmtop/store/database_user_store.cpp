@@ -199,13 +199,13 @@ void DatabaseUserStore::start_flush() {
                   if (!r) error = c->last_error();
                 }
                 post_.post([this, batch = std::move(batch), r, error = std::move(error)]() mutable {
-                  finish_flush(std::move(batch), r, std::move(error));
+                  finish_flush(batch, r, std::move(error));
                 });
               },
               false});
 }
 
-void DatabaseUserStore::finish_flush(UsageBatch batch, Result<void> result, std::string error) {
+void DatabaseUserStore::finish_flush(const UsageBatch& batch, Result<void> result, std::string error) {
   post_.release();
   flushing_ = false;
   flying_.clear();

@@ -111,7 +111,7 @@ class DatabaseUserStore : public auth::UserStore {
   /// The worker's connection, (re)opened when missing or broken; nullptr with `error` set.
   SqlConnection* connection(Slot& slot, std::string& error);
   void start_flush();
-  void finish_flush(UsageBatch batch, Result<void> result, std::string error);
+  void finish_flush(const UsageBatch& batch, Result<void> result, std::string error);
   static void on_flush_timer(uv_timer_t* t);
 
   uv_loop_t* loop_;
