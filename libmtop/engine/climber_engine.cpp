@@ -136,7 +136,7 @@ bool ClimberEngine::start(std::string& error) {
 }
 
 bool ClimberEngine::listen(const std::string& what, const std::string& address, LocalMode mode,
-                           std::optional<Address> forward_target, std::uint16_t& port,
+                           const std::optional<Address>& forward_target, std::uint16_t& port,
                            std::string& error) {
   std::string host;
   std::uint16_t wanted = 0;

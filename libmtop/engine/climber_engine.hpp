@@ -69,7 +69,7 @@ class ClimberEngine {
 
  private:
   bool listen(const std::string& what, const std::string& address, LocalMode mode,
-              std::optional<Address> forward_target, std::uint16_t& port, std::string& error);
+              const std::optional<Address>& forward_target, std::uint16_t& port, std::string& error);
   void on_accept(io::StreamPtr stream, LocalMode mode, const std::optional<Address>& target);
   void on_session_done(ClimberSession* session);
 

@@ -264,7 +264,7 @@ void ClimberSession::begin_tunnel() {
   handshake_.emplace(std::move(*hs));
   if (early_.size() >= shared_.options.early_data_limit) local_->stop_read();
   std::weak_ptr<bool> alive = alive_;
-  shared_.dialer->open([this, alive](io::StreamPtr stream, std::string error) {
+  shared_.dialer->open([this, alive](io::StreamPtr stream, const std::string& error) {
     if (alive.expired()) return;  // the session is gone; dropping `stream` closes it
     on_tunnel_open(std::move(stream), error);
   });
@@ -413,7 +413,10 @@ void ClimberSession::on_timeout() {
 
 // --- endings -----------------------------------------------------------------------------------
 
-void ClimberSession::fail(socks5::ReplyCode socks, http::ProxyStatus http_status, std::string reason) {
+// By value on purpose: tunnel_ and handshake_ are reset first, so a reason borrowed from either
+// would dangle.
+void ClimberSession::fail(socks5::ReplyCode socks, http::ProxyStatus http_status,
+                          std::string reason) {  // NOLINT(performance-unnecessary-value-param)
   tunnel_.reset();
   handshake_.reset();
   log_close(reason, early_sent_, 0);

@@ -40,13 +40,13 @@ void AutoDialer::open(OpenCallback cb) {
   it->timer.start(options_.fallback_ms, [this, it] {
     fall_back(it, "no QUIC stream within " + std::to_string(options_.fallback_ms) + " ms");
   });
-  quic_->open([this, it, alive](io::StreamPtr stream, std::string error) {
+  quic_->open([this, it, alive](io::StreamPtr stream, const std::string& error) {
     if (alive.expired()) return;
-    on_quic(it, std::move(stream), std::move(error));
+    on_quic(it, std::move(stream), error);
   });
 }
 
-void AutoDialer::on_quic(AttemptIt it, io::StreamPtr stream, std::string error) {
+void AutoDialer::on_quic(AttemptIt it, io::StreamPtr stream, const std::string& error) {
   if (it->fell_back) {
     attempts_.erase(it);  // the TLS open answers this tunnel; a late stream is closed here
     return;

@@ -55,7 +55,7 @@ class AutoDialer final : public io::StreamDialer {
   using AttemptIt = std::list<Attempt>::iterator;
 
   void open_tls(OpenCallback cb);
-  void on_quic(AttemptIt it, io::StreamPtr stream, std::string error);
+  void on_quic(AttemptIt it, io::StreamPtr stream, const std::string& error);
   void fall_back(AttemptIt it, const std::string& why);
 
   uv_loop_t* loop_;
