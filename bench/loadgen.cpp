@@ -34,9 +34,7 @@ Endpoint endpoint(const std::string& text) {
   return ep;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"MTop benchmark load generator and echo target"};
   app.require_subcommand(1);
   const EndpointValidator valid_endpoint;
@@ -77,23 +75,30 @@ int main(int argc, char** argv) {
   idle_cmd->add_flag("--stdin", idle.watch_stdin, "a line or EOF on stdin also ends the hold");
 
   CLI11_PARSE(app, argc, argv);
+  if (*echo) return mtop::bench::run_echo({endpoint(listen)});
+  if (*rate_cmd) {
+    rate.target = endpoint(target);
+    return mtop::bench::run_rate(rate);
+  }
+  if (*pp_cmd) {
+    pp.target = endpoint(target);
+    return mtop::bench::run_pingpong(pp);
+  }
+  if (*cl_cmd) {
+    cl.target = endpoint(target);
+    return mtop::bench::run_connlat(cl);
+  }
+  idle.target = endpoint(target);
+  idle.hold = std::chrono::seconds(hold_seconds);
+  return mtop::bench::run_idle(idle);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The command line set-up can throw too (CLI11 errors, bad_alloc), not only the run.
   try {
-    if (*echo) return mtop::bench::run_echo({endpoint(listen)});
-    if (*rate_cmd) {
-      rate.target = endpoint(target);
-      return mtop::bench::run_rate(rate);
-    }
-    if (*pp_cmd) {
-      pp.target = endpoint(target);
-      return mtop::bench::run_pingpong(pp);
-    }
-    if (*cl_cmd) {
-      cl.target = endpoint(target);
-      return mtop::bench::run_connlat(cl);
-    }
-    idle.target = endpoint(target);
-    idle.hold = std::chrono::seconds(hold_seconds);
-    return mtop::bench::run_idle(idle);
+    return run(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "loadgen: %s\n", e.what());
     return 1;
