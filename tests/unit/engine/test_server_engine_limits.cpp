@@ -4,10 +4,8 @@
 #include "test_server_engine_support.hpp"
 
 using namespace mtop;
-using mtop::srvtest::auth_to;
 using mtop::srvtest::Client;
 using mtop::srvtest::Fixture;
-using mtop::srvtest::local;
 
 TEST_CASE("rate gate: a full burst, then pauses that pay the debt back", "[server_engine]") {
   std::uint64_t now = 1'000;

@@ -19,13 +19,18 @@ namespace {
 /// A loopback UDP port that was free a moment ago and has nobody bound to it now.
 std::uint16_t closed_udp_port() {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  // Checked: a failed bind would hand back port 0 and the test would aim at nothing.
+  const int bound = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const int named = bound == 0 ? getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) : -1;
   close(fd);
+  REQUIRE(bound == 0);
+  REQUIRE(named == 0);
+  REQUIRE(a.sin_port != 0);
   return ntohs(a.sin_port);
 }
 

@@ -330,7 +330,7 @@ TEST_CASE("close() aborts: no callback afterwards, the loop closes cleanly", "[t
     out2.stream->shutdown();
     c2_rec.closed = true;
     out2.stream->close();
-    out2.stream.release();  // close() freed it: StreamPtr must not close it again
+    (void)out2.stream.release();  // close() freed it: StreamPtr must not close it again
     loop.idle(200);
   }
   CHECK(c_rec.calls_after_close == 0);
