@@ -18,7 +18,6 @@ struct mtop_client_handshake {
 
 namespace {
 
-using mtop::capi::clamp_to_int;
 using mtop::capi::guarded;
 using mtop::capi::to_c;
 using mtop::capi::valid_input;
@@ -103,34 +102,20 @@ MTOP_API int mtop_client_handshake_send_payload(mtop_client_handshake* hs, const
 
 MTOP_API int mtop_client_handshake_pending_output(const mtop_client_handshake* hs,
                                                   const uint8_t** data, size_t* len) {
-  if (hs == nullptr || data == nullptr || len == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
-  const mtop::ByteView out = hs->hs.pending_output();
-  *data = out.data();
-  *len = out.size();
-  return 0;
+  return mtop::capi::handshake_pending_output(hs, data, len);
 }
 
 MTOP_API int mtop_client_handshake_consume_output(mtop_client_handshake* hs, size_t n) {
-  if (hs == nullptr || n > hs->hs.pending_output().size()) return MTOP_ERR_INVALID_ARGUMENT;
-  hs->hs.consume_output(n);
-  return 0;
+  return mtop::capi::handshake_consume_output(hs, n);
 }
 
 MTOP_API int mtop_client_handshake_feed(mtop_client_handshake* hs, const uint8_t* data,
                                         size_t len) {
-  if (hs == nullptr || !valid_input(data, len)) return MTOP_ERR_INVALID_ARGUMENT;
-  return guarded([&] {
-    auto r = hs->hs.feed(mtop::ByteView(data, clamp_to_int(len)));
-    return r ? static_cast<int>(*r) : to_c(r.error());
-  });
+  return mtop::capi::handshake_feed(hs, data, len);
 }
 
 MTOP_API int mtop_client_handshake_feed_eof(mtop_client_handshake* hs) {
-  if (hs == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
-  return guarded([&] {
-    auto r = hs->hs.feed_eof();
-    return r ? 0 : to_c(r.error());
-  });
+  return mtop::capi::handshake_feed_eof(hs);
 }
 
 MTOP_API int mtop_client_handshake_next_event(mtop_client_handshake* hs, mtop_client_event* ev) {

@@ -27,10 +27,8 @@ struct mtop_server_handshake {
 
 namespace {
 
-using mtop::capi::clamp_to_int;
 using mtop::capi::guarded;
 using mtop::capi::to_c;
-using mtop::capi::valid_input;
 
 // Fills the C event from a C++ one; the request and PAYLOAD bytes move into the handle.
 void to_c_event(mtop::ServerEvent&& e, mtop_server_handshake& h, mtop_server_event& ev) {
@@ -88,7 +86,9 @@ MTOP_API int mtop_server_handshake_new(mtop_server_handshake** out,
   });
 }
 
-MTOP_API void mtop_server_handshake_free(mtop_server_handshake* hs) { delete hs; }
+MTOP_API void mtop_server_handshake_free(mtop_server_handshake* hs) {
+  delete hs;
+}
 
 MTOP_API int mtop_server_handshake_set_user_data(mtop_server_handshake* hs, void* user_data) {
   if (hs == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
@@ -102,19 +102,11 @@ MTOP_API void* mtop_server_handshake_get_user_data(const mtop_server_handshake* 
 
 MTOP_API int mtop_server_handshake_feed(mtop_server_handshake* hs, const uint8_t* data,
                                         size_t len) {
-  if (hs == nullptr || !valid_input(data, len)) return MTOP_ERR_INVALID_ARGUMENT;
-  return guarded([&] {
-    auto r = hs->hs.feed(mtop::ByteView(data, clamp_to_int(len)));
-    return r ? static_cast<int>(*r) : to_c(r.error());
-  });
+  return mtop::capi::handshake_feed(hs, data, len);
 }
 
 MTOP_API int mtop_server_handshake_feed_eof(mtop_server_handshake* hs) {
-  if (hs == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
-  return guarded([&] {
-    auto r = hs->hs.feed_eof();
-    return r ? 0 : to_c(r.error());
-  });
+  return mtop::capi::handshake_feed_eof(hs);
 }
 
 MTOP_API int mtop_server_handshake_next_event(mtop_server_handshake* hs, mtop_server_event* ev) {
@@ -137,9 +129,9 @@ MTOP_API int mtop_server_handshake_reject(mtop_server_handshake* hs, int status,
   if (hs == nullptr || status < 0 || status > 0xff) return MTOP_ERR_INVALID_ARGUMENT;
   if (mode != MTOP_REJECT_STEALTH && mode != MTOP_REJECT_REPLY) return MTOP_ERR_INVALID_ARGUMENT;
   return guarded([&] {
-    auto r = hs->hs.reject(static_cast<mtop::Status>(status),
-                           mode == MTOP_REJECT_REPLY ? mtop::RejectMode::reply
-                                                     : mtop::RejectMode::stealth);
+    auto r = hs->hs.reject(static_cast<mtop::Status>(status), mode == MTOP_REJECT_REPLY
+                                                                  ? mtop::RejectMode::reply
+                                                                  : mtop::RejectMode::stealth);
     return r ? 0 : to_c(r.error());
   });
 }
@@ -152,21 +144,14 @@ MTOP_API int mtop_server_handshake_wipe_password(mtop_server_handshake* hs) {
 
 MTOP_API int mtop_server_handshake_pending_output(const mtop_server_handshake* hs,
                                                   const uint8_t** data, size_t* len) {
-  if (hs == nullptr || data == nullptr || len == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
-  const mtop::ByteView out = hs->hs.pending_output();
-  *data = out.data();
-  *len = out.size();
-  return 0;
+  return mtop::capi::handshake_pending_output(hs, data, len);
 }
 
 MTOP_API int mtop_server_handshake_consume_output(mtop_server_handshake* hs, size_t n) {
-  if (hs == nullptr || n > hs->hs.pending_output().size()) return MTOP_ERR_INVALID_ARGUMENT;
-  hs->hs.consume_output(n);
-  return 0;
+  return mtop::capi::handshake_consume_output(hs, n);
 }
 
-MTOP_API int mtop_server_handshake_early_data_size(const mtop_server_handshake* hs,
-                                                   size_t* size) {
+MTOP_API int mtop_server_handshake_early_data_size(const mtop_server_handshake* hs, size_t* size) {
   if (hs == nullptr || size == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
   *size = hs->hs.early_data_size();
   return 0;

@@ -15,7 +15,9 @@
 namespace mtop::capi {
 
 /// MTOP_ERR_x for an Errc (the one-to-one mapping the header promises).
-constexpr int to_c(Errc e) noexcept { return -(10000 + static_cast<int>(e)); }
+constexpr int to_c(Errc e) noexcept {
+  return -(10000 + static_cast<int>(e));
+}
 
 /// Runs `body` (returning int) and turns any exception into an error code.
 template <class F>
@@ -47,5 +49,41 @@ int from_c(const mtop_auth_message& in, AuthMessage& out);
 
 /// Points the fields of `out` at the strings of `msg` (no copy; valid as long as msg is).
 void view_of(const AuthMessage& msg, mtop_auth_message& out) noexcept;
+
+// The byte-moving calls are the same for the client and the server handle (each wraps a core
+// machine in a member `hs`); one definition serves both C entry points.
+template <class Handle>
+int handshake_feed(Handle* h, const uint8_t* data, std::size_t len) noexcept {
+  if (h == nullptr || !valid_input(data, len)) return MTOP_ERR_INVALID_ARGUMENT;
+  return guarded([&] {
+    auto r = h->hs.feed(mtop::ByteView(data, clamp_to_int(len)));
+    return r ? static_cast<int>(*r) : to_c(r.error());
+  });
+}
+
+template <class Handle>
+int handshake_feed_eof(Handle* h) noexcept {
+  if (h == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  return guarded([&] {
+    auto r = h->hs.feed_eof();
+    return r ? 0 : to_c(r.error());
+  });
+}
+
+template <class Handle>
+int handshake_pending_output(const Handle* h, const uint8_t** data, std::size_t* len) noexcept {
+  if (h == nullptr || data == nullptr || len == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  const mtop::ByteView out = h->hs.pending_output();
+  *data = out.data();
+  *len = out.size();
+  return 0;
+}
+
+template <class Handle>
+int handshake_consume_output(Handle* h, std::size_t n) noexcept {
+  if (h == nullptr || n > h->hs.pending_output().size()) return MTOP_ERR_INVALID_ARGUMENT;
+  h->hs.consume_output(n);
+  return 0;
+}
 
 }  // namespace mtop::capi
