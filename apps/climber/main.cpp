@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -132,7 +133,7 @@ bool apply_flags(const Flags& f, const CLI::App& app, mtop::climber::ClimberConf
     for (const auto& spec : f.forwards) {
       mtop::ForwardRule r;
       if (!mtop::parse_forward_rule(spec, r, error)) {
-        error = "-L: " + error;
+        error.insert(0, "-L: ");
         return false;
       }
       e.forwards.push_back(std::move(r));
@@ -190,7 +191,8 @@ bool apply_flags(const Flags& f, const CLI::App& app, mtop::climber::ClimberConf
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   // A write to a socket whose peer went away must fail with EPIPE, not kill the process
   // (libuv writes with write(2), which raises SIGPIPE).
   std::signal(SIGPIPE, SIG_IGN);
@@ -301,4 +303,19 @@ int main(int argc, char** argv) {
   if (uv_loop_close(&loop) != 0) rt.log.warn("some handles were still open at exit");
   rt.log.info("climber: stopped");
   return 0;
+}
+
+}  // namespace
+
+// Nothing may escape main: a stray exception (bad_alloc, a CLI11 error) becomes a message and
+// exit code 1 rather than std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "climber: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "climber: unexpected error\n");
+  }
+  return 1;
 }

@@ -68,7 +68,8 @@ std::string optional_text(const std::optional<std::uint64_t>& v) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   CLI::App app{
       "mtop-server: the MTop secure TCP proxy server.\n"
       "Accepts tunnels from climbers over TLS 1.3 (TCP) and QUIC (UDP) on the same port,\n"
@@ -233,4 +234,19 @@ int main(int argc, char** argv) {
     return 0;
   }
   return run_server(config);
+}
+
+}  // namespace
+
+// Nothing may escape main: a stray exception (bad_alloc, a CLI11 error) becomes a message and
+// exit code 1 rather than std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mtop-server: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "mtop-server: unexpected error\n");
+  }
+  return 1;
 }

@@ -121,14 +121,14 @@ bool start_listeners(Server& s, const ServerConfig& config) {
       // Stable across restarts, so climbers recognise our stateless resets (quic_secret.hpp).
       q.secret = quic_secret_from_key_file(config.key_file, error);
       if (q.secret.empty()) {
-        s.log.error("QUIC on " + listen + ": " + error);
+        s.log.error(std::string("QUIC on ").append(listen).append(": ").append(error));
         return false;
       }
       auto quic_server = quic::QuicServer::create(
           &s.loop, std::move(q), [engine](io::StreamPtr stream) { engine->serve(std::move(stream)); },
           error);
       if (!quic_server) {
-        s.log.error("QUIC on " + listen + ": " + error);
+        s.log.error(std::string("QUIC on ").append(listen).append(": ").append(error));
         return false;
       }
       s.log.info("listening on " + listen.substr(0, listen.rfind(':')) + ":" +

@@ -32,8 +32,7 @@ std::unique_ptr<auth::UserStore> behind_cache(uv_loop_t* loop,
     return nullptr;
   }
   std::unique_ptr<store::CachingUserStore> c = std::move(*cache);
-  Logger l = log;
-  c->set_status_callback([l](bool available, const std::string& reason) {
+  c->set_status_callback([l = log](bool available, const std::string& reason) {
     if (available) {
       l.info("user database is reachable again");
     } else {
@@ -50,11 +49,10 @@ std::unique_ptr<auth::UserStore> open_user_store(uv_loop_t* loop, const UsersSou
                                                  const Logger& log, std::string& error) {
   if (source.type == "file") {
     auth::UsersFileStore::Options options;
-    Logger l = log;
-    options.on_error = [l](std::string_view e) {
+    options.on_error = [l = log](std::string_view e) {
       l.error("users file changed but cannot be used, keeping the old users: " + std::string(e));
     };
-    options.on_reload = [l](std::size_t users) {
+    options.on_reload = [l = log](std::size_t users) {
       l.info("users file reloaded: " + std::to_string(users) + " users");
     };
     return auth::UsersFileStore::open(loop, source.path, std::move(options), error);
