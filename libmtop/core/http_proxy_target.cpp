@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "mtop/http_proxy.hpp"
+#include "mtop/percent.hpp"
 
 namespace mtop::http {
 
@@ -12,12 +13,6 @@ namespace {
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-int hex_value(char c) noexcept {
-  if (is_digit(c)) return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
@@ -88,8 +83,8 @@ std::optional<std::array<std::uint8_t, 16>> parse_ipv6(std::string_view s) noexc
     }
     std::uint32_t v = 0;
     size_t len = 0;
-    while (i < s.size() && len < 5 && hex_value(s[i]) >= 0) {
-      v = (v << 4) | static_cast<std::uint32_t>(hex_value(s[i++]));
+    while (i < s.size() && len < 5 && hex_digit_value(s[i]) >= 0) {
+      v = (v << 4) | static_cast<std::uint32_t>(hex_digit_value(s[i++]));
       ++len;
     }
     if (len == 0 || len > 4) return std::nullopt;
@@ -135,7 +130,7 @@ bool ends_in_number(std::string_view host) noexcept {
   if (digits) return true;
   if (last.size() >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X')) {
     for (char c : last.substr(2)) {
-      if (hex_value(c) < 0) return false;
+      if (hex_digit_value(c) < 0) return false;
     }
     return true;
   }

@@ -1,5 +1,7 @@
 #include "store/mysql_connection.hpp"
 
+#include "mtop/percent.hpp"
+
 #include <errmsg.h>
 #include <mysql.h>
 #include <mysqld_error.h>
@@ -27,31 +29,6 @@ using Stmt = std::unique_ptr<MYSQL_STMT, StmtDeleter>;
 void library_init_once() {
   static std::once_flag once;
   std::call_once(once, [] { mysql_library_init(0, nullptr, nullptr); });
-}
-
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    char c = static_cast<char>(hi * 16 + lo);
-    if (c == '\0') return false;
-    out += c;
-    i += 2;
-  }
-  return true;
 }
 
 // A server gone, a lost connection or a server shutting down: the session is dead.
