@@ -155,12 +155,12 @@ JSON
 }
 
 # `ssh -L` to an sshd of our own on a loopback port: its own config, a fresh ed25519 host key
-# and client key in $WORK/ssh, logging in as the user running the bench (root: sshd needs it
+# and client key in a folder under $WORK, logging in as the user running the bench (root: sshd needs it
 # to switch users). Only aes128-gcm@openssh.com is offered on either side, compression off.
 setup_ssh() {
-  local d=$WORK/ssh sport ci ce spid user
+  local d sport ci ce spid user
   [ "$(id -u)" = 0 ] || die "the ssh chain starts sshd, which needs root (or leave ssh out of --sets)"
-  mkdir -p "$d"
+  d=$(mktemp -d "$WORK/ssh.XXXXXX")  # fresh keys each time the chain is set up
   ssh-keygen -q -t ed25519 -N '' -C mtop-bench-host -f "$d/host_ed25519" >/dev/null
   ssh-keygen -q -t ed25519 -N '' -C mtop-bench-client -f "$d/id_ed25519" >/dev/null
   cp "$d/id_ed25519.pub" "$d/authorized_keys"
@@ -203,6 +203,11 @@ CONF
   # ssh opens its -L ports only after logging in, so the session processes exist by now.
   CH_SPIDS[ssh]=$(proc_tree "$spid")
   log "sshd processes measured as the server side: ${CH_SPIDS[ssh]}"
+  # sshd's own children are stopped by PID too, with the chain and at exit.
+  local child
+  for child in ${CH_SPIDS[ssh]}; do
+    [ "$child" = "$spid" ] || { PIDS+=("$child"); SETUP_PIDS+=("$child"); }
+  done
 }
 
 # setup_chain NAME : one of direct, mtop-tls, mtop-quic, stunnel, trojan, ssh.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # MTop benchmarks on loopback. The same path (load generator -> client-side proxy -> encrypted
-# link -> server-side proxy -> target) is built six ways, all up at once, and measured in one run:
+# link -> server-side proxy -> target) is built six ways, all up at once, and measured in one
+# run (freshly started proxies for the bulk part and again for the tunnel part):
 #   direct     no proxy: the floor set by loopback, the load generators and the targets
 #   mtop-tls   climber port-forward -> mtop-server, TLS 1.3 over TCP
 #   mtop-quic  the same with "transport": "quic"
@@ -40,7 +41,7 @@
 #     --no-record        print only; leave bench/RESULTS.md alone (--no-append: the same)
 #     --keep             keep the work folder (configs, logs, iperf3 JSON) for inspection
 #     -h, --help         this text
-# A full run takes about 12 minutes on 2 cores (72 iperf3 runs of 5 s), --quick about 3.
+# A full run takes 12-15 minutes on 2 shared cores (72 iperf3 runs of 5 s), --quick about 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -139,8 +140,11 @@ WORK=$(mktemp -d /tmp/mtop-bench.XXXXXX)
 log "work folder $WORK"
 make_credentials
 start_targets
-for set in ${SETS//,/ }; do log "setting up $set"; setup_chain "$set"; done
-SETUP_PIDS=()  # targets and chains stay up until exit; stop_setup is for the gtls pair only
+SETUP_PIDS=()  # the targets stay up until exit; the chains are stopped after each part
+setup_chains() {
+  local set
+  for set in ${SETS//,/ }; do log "setting up $set"; setup_chain "$set"; done
+}
 
 declare -A R  # R[chain,load,metric] (bulk) and R[chain,metric] (tunnels)
 
@@ -288,16 +292,21 @@ measure_gtls() {
   stop_setup
 }
 
-# Bulk first, on proxies that have carried nothing else yet: thousands of idle tunnels leave
-# holes in a proxy's heap that later buffers fit into, which hides per-write heap churn (the
-# regression of issue 13 did not show when throughput was measured after the tunnel tests).
+# Each part gets freshly started proxies. A proxy's heap remembers what it carried before:
+# after thousands of idle tunnels, later buffers fit into the holes they left, which hides
+# per-write heap churn (the regression of issue 13 did not show when throughput was measured
+# after the tunnel tests); after bulk transfers, idle tunnels fit into the heap the buffers
+# left, which hides memory per idle tunnel.
 if has "$PARTS" bulk; then
+  setup_chains
   for load in "${LOADS[@]}"; do
     for set in ${SETS//,/ }; do measure_bulk "$set" "$load"; sleep 0.5; done
   done
+  stop_setup
   if [ "$QUIC_MODE" = 1 ]; then measure_gtls; fi
 fi
 if has "$PARTS" tunnels; then
+  setup_chains
   for set in ${SETS//,/ }; do
     log "tunnels: $set"
     measure_connlat "$set"
@@ -305,6 +314,7 @@ if has "$PARTS" tunnels; then
     measure_pingpong "$set"
     measure_rate "$set"
   done
+  stop_setup
 fi
 ELAPSED=$((SECONDS - T0))
 
