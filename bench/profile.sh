@@ -15,6 +15,9 @@
 #     --length L            iperf3 -l L, e.g. 16K or 1M (default: iperf3's own, 128 KiB)
 #     --top N               symbols listed per side (default 25)
 #     --freq HZ             perf sampling frequency (default 999)
+#     --dwarf               call graphs from DWARF unwinding (--call-graph dwarf) instead of
+#                           frame pointers (-g): deeper stacks through code built without frame
+#                           pointers, much larger perf data
 #     --out DIR             keep climber.perf.data, server.perf.data and the reports in DIR
 #     --build-dir DIR       build folder (default build-bench)
 #     --no-build            use the binaries already in the build folder
@@ -34,6 +37,7 @@ PARALLEL=1
 LENGTH=default
 TOP=25
 FREQ=999
+CALLGRAPH=(-g)
 OUT=
 BUILD_DIR=build-bench
 DO_BUILD=1
@@ -49,6 +53,7 @@ while [ $# -gt 0 ]; do
     --length) LENGTH=$2; shift ;;
     --top) TOP=$2; shift ;;
     --freq) FREQ=$2; shift ;;
+    --dwarf) CALLGRAPH=(--call-graph "dwarf,16384") ;;
     --out) OUT=$2; shift ;;
     --build-dir) BUILD_DIR=$2; shift ;;
     --no-build) DO_BUILD=0 ;;
@@ -112,7 +117,7 @@ WINDOW=$((SECS + 2))
 declare -A REC STAT
 for side in climber server; do
   pid=$CPID; [ "$side" = server ] && pid=$SPID
-  start "$WORK/$side.record.log" perf record -g -e "$EVENT" -F "$FREQ" -p "$pid" \
+  start "$WORK/$side.record.log" perf record "${CALLGRAPH[@]}" -e "$EVENT" -F "$FREQ" -p "$pid" \
     -o "$OUT/$side.perf.data" -- sleep "$WINDOW"
   REC[$side]=$LAST_PID
   start "$WORK/$side.stat.log" perf stat -x, -e page-faults,minor-faults,major-faults -p "$pid" \
@@ -163,7 +168,7 @@ report() {  # report SIDE
   echo "- **When:** $(date -u '+%Y-%m-%d %H:%M UTC'). **Command:** \`$COMMAND\`"
   echo "- **Commit:** $(git_line "$ROOT"). Build: Release, -O2 -g."
   echo "- **Machine:** $(machine_line)."
-  echo "- **perf:** record -g -e $EVENT -F $FREQ on each process for ${WINDOW} s around the run; stat -e page-faults."
+  echo "- **perf:** record ${CALLGRAPH[*]} -e $EVENT -F $FREQ on each process for ${WINDOW} s around the run; stat -e page-faults."
   echo
   echo "| | climber | mtop-server |"
   echo "|---|---|---|"
