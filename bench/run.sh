@@ -405,8 +405,9 @@ tunnel_table() {
 }
 
 TARGETS=$(targets_table)
-NPASS=$(grep -o 'PASS' <<<"$TARGETS" | wc -l)
-NMISS=$(grep -o 'MISS' <<<"$TARGETS" | wc -l)
+# (awk, not grep | wc: grep finding nothing would stop the script under pipefail)
+NPASS=$(awk '{ n += gsub(/PASS/, "") } END { print n + 0 }' <<<"$TARGETS")
+NMISS=$(awk '{ n += gsub(/MISS/, "") } END { print n + 0 }' <<<"$TARGETS")
 versions() {
   local parts=()
   has "$SETS" stunnel && parts+=("$(stunnel4 -version 2>&1 | grep -m1 '^stunnel' | cut -d' ' -f1-2)")
