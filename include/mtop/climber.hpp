@@ -87,7 +87,8 @@ struct ClimberOptions {
   std::string local_password;
 
   std::uint64_t handshake_timeout_ms = 10'000;  ///< local request head + tunnel set-up
-  std::uint64_t connect_timeout_ms = 10'000;    ///< reaching the server (TCP + TLS, or QUIC)
+  std::uint64_t connect_timeout_ms = 10'000;    ///< TLS transport: the TCP connect and the TLS
+                                                ///< handshake, each (QUIC has its own)
   std::uint64_t idle_timeout_ms = 300'000;
   std::size_t max_pending = 256 * 1024;      ///< relay back-pressure bound per direction
   std::size_t early_data_limit = 16 * 1024;  ///< app bytes sent along with the auth message
@@ -102,12 +103,18 @@ struct ClimberConfig {
 };
 
 /// Parses the climber's JSON config text (relative paths relative to `base_dir`; the server
-/// as an mtop:// string or an object; "password_file" read here). Errc::config_invalid with a
-/// message naming the key; never the password.
+/// as an mtop:// string or an object; "password_file" read here). Keys the text does not name
+/// keep ClimberConfig's defaults; unknown keys are errors. Errc::config_invalid with a message
+/// naming the key; never the password.
 MTOP_CPP_API Result<ClimberConfig> parse_climber_config(std::string_view json_text,
                                                         const std::string& base_dir);
-/// The same from a file.
+/// The same from a file (relative paths relative to its folder); messages start with `path`.
 MTOP_CPP_API Result<ClimberConfig> load_climber_config(const std::string& path);
+
+/// The first line of a file (a password file), without its line end, so that a secret need
+/// not sit in a config or on a command line. Errc::config_invalid ("cannot read PATH", "PATH
+/// is empty").
+MTOP_CPP_API Result<std::string> read_secret_file(const std::string& path);
 
 struct ClimberStats {
   std::size_t active_connections = 0;  ///< local connections and open tunnels being served

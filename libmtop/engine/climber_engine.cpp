@@ -35,18 +35,24 @@ bool parse_listen_address(std::string_view text, std::string& host, std::uint16_
   return true;
 }
 
-std::optional<Address> forward_target_address(const ForwardRule& rule) {
-  if (rule.target_port == 0) return std::nullopt;
+namespace {
+
+bool is_ip_literal(const std::string& host) {
+  std::array<std::uint8_t, 16> buf{};
+  return inet_pton(AF_INET, host.c_str(), buf.data()) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), buf.data()) == 1;
+}
+
+}  // namespace
+
+std::optional<Address> target_address(const std::string& host, std::uint16_t port) {
+  if (port == 0) return std::nullopt;
   std::array<std::uint8_t, 16> v6{};
   std::array<std::uint8_t, 4> v4{};
-  if (inet_pton(AF_INET, rule.target_host.c_str(), v4.data()) == 1) {
-    return Address::from_ipv4(v4, rule.target_port);
-  }
-  if (inet_pton(AF_INET6, rule.target_host.c_str(), v6.data()) == 1) {
-    return Address::from_ipv6(v6, rule.target_port);
-  }
-  if (!is_valid_domain(rule.target_host)) return std::nullopt;
-  return Address::from_domain(rule.target_host, rule.target_port);
+  if (inet_pton(AF_INET, host.c_str(), v4.data()) == 1) return Address::from_ipv4(v4, port);
+  if (inet_pton(AF_INET6, host.c_str(), v6.data()) == 1) return Address::from_ipv6(v6, port);
+  if (!is_valid_domain(host)) return std::nullopt;
+  return Address::from_domain(host, port);
 }
 
 ClimberEngine::ClimberEngine(uv_loop_t* loop, ClimberOptions options, std::string username,
@@ -68,54 +74,61 @@ ClimberEngine::~ClimberEngine() {
   secure_wipe(shared_.options.local_password);
 }
 
-bool ClimberEngine::start(std::string& error) {
-  if (started_) {
-    error = "the engine is started already";
-    return false;
-  }
-  const ClimberOptions& o = shared_.options;
-  if (shared_.username.empty() || shared_.username.size() > 255) {
-    error = "server username must be 1-255 bytes";
-    return false;
-  }
-  if (shared_.password.empty() || shared_.password.size() > 255) {
-    error = "server password must be 1-255 bytes";
-    return false;
-  }
+Result<void> ClimberEngine::check(const ClimberOptions& o, std::string_view username,
+                                  std::string_view password) {
+  auto bad = [](std::string message) { return Failure{Errc::config_invalid, std::move(message)}; };
+  if (username.empty() || username.size() > 255) return bad("server username must be 1-255 bytes");
+  if (password.empty() || password.size() > 255) return bad("server password must be 1-255 bytes");
   if (o.local_username.size() > 255 || o.local_password.size() > 255 ||
       (o.local_username.empty() != o.local_password.empty())) {
-    error = "local proxy auth needs a username and a password of 1-255 bytes each";
-    return false;
-  }
-  if (o.socks_listen.empty() && o.http_listen.empty() && o.forwards.empty()) {
-    error = "nothing to listen on: give a SOCKS5, HTTP or forward address";
-    return false;
+    return bad("local proxy auth needs a username and a password of 1-255 bytes each");
   }
   if (o.max_connections == 0 || o.handshake_timeout_ms == 0) {
-    error = "max_connections and the handshake time-out must be above 0";
-    return false;
+    return bad("max_connections and the handshake time-out must be above 0");
   }
-  std::vector<std::optional<Address>> targets;
-  for (const ForwardRule& rule : o.forwards) {
-    auto a = forward_target_address(rule);
-    if (!a) {
-      error = "forward to " + rule.target_host + ":" + std::to_string(rule.target_port) +
-              ": not an IP address or a valid domain name";
-      return false;
+  // Listeners bind IP literals only (a name could resolve to several addresses, or none).
+  std::string host;
+  std::uint16_t port = 0;
+  for (const auto& [what, address] :
+       {std::pair{"socks", &o.socks_listen}, std::pair{"http", &o.http_listen}}) {
+    if (address->empty()) continue;
+    if (!parse_listen_address(*address, host, port)) {
+      return bad(std::string(what) + ": \"" + *address +
+                 "\" is not host:port (an IPv6 host needs brackets)");
     }
-    targets.push_back(std::move(a));
+    if (!is_ip_literal(host)) {
+      return bad(std::string(what) + ": \"" + *address + "\": the host must be an IP address");
+    }
   }
+  for (const ForwardRule& rule : o.forwards) {
+    if (!is_ip_literal(rule.bind_host)) {
+      return bad("forward from " + rule.bind_host + ": the host must be an IP address");
+    }
+  }
+  for (const ForwardRule& rule : o.forwards) {
+    if (!target_address(rule.target_host, rule.target_port)) {
+      return bad("forward to " + rule.target_host + ":" + std::to_string(rule.target_port) +
+                 ": not an IP address or a valid domain name");
+    }
+  }
+  return {};
+}
+
+Result<void> ClimberEngine::start() {
+  if (started_) return Failure{Errc::invalid_state, "the engine is started already"};
+  const ClimberOptions& o = shared_.options;
+  if (auto ok = check(o, shared_.username, shared_.password); !ok) return ok;
   started_ = true;
-  bool ok = true;
+  Result<void> ok;
   if (!o.socks_listen.empty() && o.socks_listen == o.http_listen) {
-    ok = listen("socks+http", o.socks_listen, LocalMode::mixed, std::nullopt, socks_port_, error);
+    ok = listen("socks+http", o.socks_listen, LocalMode::mixed, std::nullopt, socks_port_);
     http_port_ = socks_port_;
   } else {
     if (!o.socks_listen.empty()) {
-      ok = listen("socks", o.socks_listen, LocalMode::socks, std::nullopt, socks_port_, error);
+      ok = listen("socks", o.socks_listen, LocalMode::socks, std::nullopt, socks_port_);
     }
     if (ok && !o.http_listen.empty()) {
-      ok = listen("http", o.http_listen, LocalMode::http, std::nullopt, http_port_, error);
+      ok = listen("http", o.http_listen, LocalMode::http, std::nullopt, http_port_);
     }
   }
   for (std::size_t i = 0; ok && i < o.forwards.size(); ++i) {
@@ -124,7 +137,8 @@ bool ClimberEngine::start(std::string& error) {
     const std::string bind = r.bind_host.find(':') != std::string::npos
                                  ? "[" + r.bind_host + "]:" + std::to_string(r.bind_port)
                                  : r.bind_host + ":" + std::to_string(r.bind_port);
-    ok = listen("forward " + bind, bind, LocalMode::forward, targets[i], port, error);
+    ok = listen("forward " + bind, bind, LocalMode::forward,
+                target_address(r.target_host, r.target_port), port);
     forward_ports_.push_back(port);
   }
   if (!ok) {
@@ -135,27 +149,24 @@ bool ClimberEngine::start(std::string& error) {
   return ok;
 }
 
-bool ClimberEngine::listen(const std::string& what, const std::string& address, LocalMode mode,
-                           const std::optional<Address>& forward_target, std::uint16_t& port,
-                           std::string& error) {
+Result<void> ClimberEngine::listen(const std::string& what, const std::string& address,
+                                   LocalMode mode, const std::optional<Address>& forward_target,
+                                   std::uint16_t& port) {
   std::string host;
   std::uint16_t wanted = 0;
   if (!parse_listen_address(address, host, wanted)) {
-    error = what + ": \"" + address + "\" is not host:port (an IPv6 host needs brackets)";
-    return false;
+    return Failure{Errc::config_invalid,
+                   what + ": \"" + address + "\" is not host:port (an IPv6 host needs brackets)"};
   }
   auto outcome = io::TcpListener::listen(
       shared_.loop, host, wanted, [this, mode, forward_target](io::StreamPtr s) {
         on_accept(std::move(s), mode, forward_target);
       });
-  if (!outcome.listener) {
-    error = what + ": " + outcome.error;
-    return false;
-  }
+  if (!outcome.listener) return Failure{Errc::listen_failed, what + ": " + outcome.error};
   port = outcome.listener->port();
   shared_.log.info("listening (" + what + ") on " + outcome.listener->local_name());
   listeners_.push_back(std::move(outcome.listener));
-  return true;
+  return {};
 }
 
 void ClimberEngine::stop() {
@@ -172,14 +183,25 @@ void ClimberEngine::abort_all(std::string_view reason) {
   }
 }
 
+ClimberStats ClimberEngine::stats() const {
+  ClimberStats s = shared_.stats;
+  s.active_connections = active_connections();
+  return s;
+}
+
+bool ClimberEngine::refuse_if_full(std::size_t others, const std::string& who) {
+  if (others < shared_.options.max_connections) return false;
+  ++shared_.stats.refused_connections;
+  shared_.log.warn(who + ": refused, " + std::to_string(shared_.options.max_connections) +
+                   " connections already");
+  return true;
+}
+
 void ClimberEngine::on_accept(io::StreamPtr stream, LocalMode mode,
                               const std::optional<Address>& target) {
-  if (sessions_.size() >= shared_.options.max_connections) {
-    ++refused_;
-    shared_.log.warn("local " + stream->peer_name() + ": refused, " +
-                     std::to_string(shared_.options.max_connections) + " connections already");
-    return;  // dropping the stream closes it
-  }
+  // Dropping the stream closes it.
+  if (refuse_if_full(active_connections(), "local " + stream->peer_name())) return;
+  ++shared_.stats.total_connections;
   auto session = std::make_unique<ClimberSession>(
       shared_, std::move(stream), mode, target,
       [this](ClimberSession* s) { on_session_done(s); });
