@@ -1,5 +1,5 @@
-// climber: command line, configuration, signals and logging around mtop::ClimberEngine.
-// No protocol logic here (libmtop/engine/climber_engine.hpp does the work).
+// climber: command line, signals and logging around mtop::Climber (include/mtop/climber.hpp),
+// which does the work; the program uses nothing but the public API.
 #include <uv.h>
 
 #include <CLI/CLI.hpp>
@@ -12,8 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/climber_engine.hpp"
-#include "engine/dialer_factory.hpp"
 #include "mtop/climber.hpp"
 #include "mtop/codec.hpp"
 #include "mtop/log.hpp"
@@ -63,8 +61,7 @@ struct Flags {
 struct Runtime {
   uv_loop_t* loop = nullptr;
   mtop::Logger log;
-  std::unique_ptr<mtop::io::StreamDialer> dialer;
-  std::unique_ptr<mtop::ClimberEngine> engine;
+  std::unique_ptr<mtop::Climber> climber;
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
   uv_timer_t drain{};
@@ -82,17 +79,16 @@ void close_handles(Runtime& rt) {
 
 void on_drain_tick(uv_timer_t* t) {
   auto& rt = *static_cast<Runtime*>(t->data);
-  if (!rt.engine) return;
+  if (!rt.climber) return;
   const bool late = uv_now(rt.loop) >= rt.drain_deadline;
-  if (rt.engine->active_connections() > 0 && !late) return;
-  if (late && rt.engine->active_connections() > 0) {
-    rt.log.warn("drain time over: closing " + std::to_string(rt.engine->active_connections()) +
-                " connection(s)");
-    rt.engine->abort_all("shutdown");
+  const std::size_t active = rt.climber->stats().active_connections;
+  if (active > 0 && !late) return;
+  if (late && active > 0) {
+    rt.log.warn("drain time over: closing " + std::to_string(active) + " connection(s)");
+    rt.climber->abort_all("shutdown");
   }
   uv_timer_stop(t);
-  rt.engine.reset();
-  rt.dialer.reset();
+  rt.climber.reset();
   close_handles(rt);
 }
 
@@ -106,9 +102,9 @@ void on_signal(uv_signal_t* s, int signum) {
   }
   rt.stopping = true;
   rt.log.info(std::string("signal ") + (signum == SIGINT ? "SIGINT" : "SIGTERM") +
-              ": no longer accepting; " + std::to_string(rt.engine->active_connections()) +
+              ": no longer accepting; " + std::to_string(rt.climber->stats().active_connections) +
               " connection(s) to drain");
-  rt.engine->stop();
+  rt.climber->stop();
   rt.drain_deadline = uv_now(rt.loop) + kDrainMs;
   uv_timer_start(&rt.drain, &on_drain_tick, 0, 100);
 }
@@ -268,27 +264,22 @@ int run(int argc, char** argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   rt.loop = &loop;
-  mtop::DialerSettings ds;
-  ds.connect_timeout_ms = cfg.engine.connect_timeout_ms;
-  auto dialer = mtop::make_server_dialer(&loop, cfg.server, ds, rt.log);
   int rc = 0;
-  if (!dialer) {
-    std::cerr << "climber: " << dialer.message() << "\n";
+  auto created = mtop::Climber::create(&loop, cfg, rt.log);
+  mtop::secure_wipe(cfg.server.password);
+  mtop::secure_wipe(cfg.engine.local_password);
+  if (!created) {
+    std::cerr << "climber: " << created.message() << "\n";
     rc = 1;
   } else {
-    rt.dialer = std::move(*dialer);
-    rt.engine = std::make_unique<mtop::ClimberEngine>(&loop, cfg.engine, cfg.server.username,
-                                                      cfg.server.password, *rt.dialer, rt.log);
-    mtop::secure_wipe(cfg.server.password);
-    mtop::secure_wipe(cfg.engine.local_password);
-    if (auto started = rt.engine->start(); !started) {
+    rt.climber = std::move(*created);
+    if (auto started = rt.climber->start(); !started) {
       std::cerr << "climber: " << started.message() << "\n";
       rc = 1;
     }
   }
   if (rc != 0) {
-    rt.engine.reset();
-    rt.dialer.reset();
+    rt.climber.reset();
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return rc;
@@ -306,8 +297,7 @@ int run(int argc, char** argv) {
 
   uv_run(&loop, UV_RUN_DEFAULT);
   // Everything is closed by on_drain_tick; run once more for close callbacks still queued.
-  rt.engine.reset();
-  rt.dialer.reset();
+  rt.climber.reset();
   close_handles(rt);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0) rt.log.warn("some handles were still open at exit");

@@ -70,6 +70,20 @@ ClimberEngine::~ClimberEngine() {
   stop();
   reaper_.cancel();
   sessions_.clear();
+  while (!tunnels_.live.empty()) (*tunnels_.live.begin())->detach("climber closed");
+  // The opens' callbacks run last, with nothing of ours left for them to reach; what was
+  // decided already (a failure, say limit_reached) is told as it was, the rest is cancelled.
+  auto opens = std::move(opens_);
+  opens_.clear();
+  for (auto& [raw, p] : opens) {
+    p->open.reset();
+    Result<io::StreamPtr> outcome = p->outcome && !*p->outcome
+                                        ? std::move(*p->outcome)
+                                        : Result<io::StreamPtr>(Errc::cancelled, "climber closed");
+    p->outcome.reset();  // a stream not yet handed out is dropped, and closes
+    auto cb = std::move(p->cb);
+    cb(std::move(outcome));
+  }
   secure_wipe(shared_.password);
   secure_wipe(shared_.options.local_password);
 }
@@ -181,6 +195,13 @@ void ClimberEngine::abort_all(std::string_view reason) {
   for (ClimberSession* s : live) {
     if (sessions_.count(s)) s->abort(reason);
   }
+  while (!tunnels_.live.empty()) (*tunnels_.live.begin())->detach(reason);
+  for (auto& [raw, p] : opens_) {
+    if (p->outcome && !*p->outcome) continue;  // a failure already on its way is told as is
+    // Still opening, or a tunnel not yet handed out (dropping it closes it).
+    p->open.reset();
+    decide(raw, Failure{Errc::cancelled, std::string(reason)});
+  }
 }
 
 ClimberStats ClimberEngine::stats() const {
@@ -213,6 +234,60 @@ void ClimberEngine::on_accept(io::StreamPtr stream, LocalMode mode,
 void ClimberEngine::on_session_done(ClimberSession* session) {
   // Called from inside the session's own callbacks: free it on a later loop turn.
   reaper_.post([this, session] { sessions_.erase(session); });
+}
+
+void ClimberEngine::open_tunnel(const std::string& host, std::uint16_t port, TunnelCallback cb) {
+  auto owned = std::make_unique<PendingOpen>();
+  PendingOpen* p = owned.get();
+  p->cb = std::move(cb);
+  opens_.emplace(p, std::move(owned));  // held until its callback has run
+  std::optional<Address> target = target_address(host, port);
+  if (!target) {
+    decide(p, Failure{Errc::invalid_argument,
+                      "open_tunnel to " + host + ":" + std::to_string(port) +
+                          ": not an IP address or a valid domain name, or port 0"});
+    return;
+  }
+  const std::string name = target->to_string();
+  // This open is in opens_ already: the limit is reached when the others fill it.
+  if (refuse_if_full(active_connections() - 1, "open_tunnel to " + name)) {
+    decide(p, Failure{Errc::limit_reached, "max_connections (" +
+                                               std::to_string(shared_.options.max_connections) +
+                                               ") reached"});
+    return;
+  }
+  ++shared_.stats.total_connections;
+  p->open = std::make_unique<TunnelOpen>(
+      shared_, std::move(*target), [this, p, name](Result<TunnelOpen::Opened> r) {
+        if (!r) {
+          ++shared_.stats.tunnels_failed;
+          shared_.log.info("tunnel api -> " + name + ": " + std::string(r.message()));
+          decide(p, r.failure());
+          return;
+        }
+        ++shared_.stats.tunnels_opened;
+        decide(p, io::StreamPtr(TunnelStream::wrap(shared_.loop, std::move(*r), name)));
+      });
+  p->open->start();
+}
+
+void ClimberEngine::decide(PendingOpen* p, Result<io::StreamPtr> outcome) {
+  // Called from inside the TunnelOpen (or open_tunnel): the app hears of it on a later turn.
+  p->outcome.emplace(std::move(outcome));
+  reaper_.post([this, p] { deliver(p); });
+}
+
+void ClimberEngine::deliver(PendingOpen* p) {
+  auto it = opens_.find(p);
+  if (it == opens_.end()) return;
+  std::unique_ptr<PendingOpen> owned = std::move(it->second);
+  opens_.erase(it);
+  owned->open.reset();
+  Result<io::StreamPtr> outcome = std::move(*owned->outcome);
+  if (outcome) static_cast<TunnelStream*>(outcome->get())->attach(tunnels_);
+  auto cb = std::move(owned->cb);
+  owned.reset();
+  cb(std::move(outcome));  // last: the callback may destroy the engine
 }
 
 }  // namespace mtop
