@@ -1,7 +1,6 @@
 // mtop::Climber through its public header, against a real MTop server on loopback: the
-// internal server engine with a users file, behind a TLS listener and a QUIC server (the
-// public Server is written concurrently). open_tunnel() for every outcome (echo with the
-// target's first bytes, refusals in reply and stealth mode, an unreachable server, the
+// public mtop::Server with a users file, over TLS and QUIC. open_tunnel() for every outcome (echo
+// with the target's first bytes, refusals in reply and stealth mode, an unreachable server, the
 // handshake time-out, max_connections, cancellation), create() errors and a forward inbound.
 // Every wait is bounded by the loop helper's safety time-out and measures nothing.
 #include <catch2/catch.hpp>
@@ -16,17 +15,13 @@
 #include "../tls/tls_test_support.hpp"
 #include "../uv/uv_test_support.hpp"
 #include "auth/password_hash.hpp"
-#include "auth/users_file_store.hpp"
-#include "engine/server_engine.hpp"
 #include "mtop/climber.hpp"
+#include "mtop/server.hpp"
 #include "tls/context.hpp"
 #include "tls/listener.hpp"
 #include "uv/connector.hpp"
 #include "uv/tcp_listener.hpp"
 #include "uv/tcp_stream.hpp"
-#ifdef MTOP_HAVE_QUIC
-#include "quic/server.hpp"
-#endif
 
 using namespace mtop;
 using mtop::test::Recorder;
@@ -83,10 +78,10 @@ class Target {
   std::vector<std::unique_ptr<Conn>> conns_;
 };
 
-/// The MTop server: alice in a users file, the server engine, a TLS listener and (when built)
-/// a QUIC server in front of it.
-struct Server {
-  Server(TestLoop& loop, bool reply_status) {
+/// The MTop server through its public API: alice in a users file, TLS and (when built) QUIC
+/// on the same port number.
+struct TestServer {
+  TestServer(TestLoop& loop, bool reply_status) {
     std::signal(SIGPIPE, SIG_IGN);
     auth::HashParams cheap;
     cheap.scrypt_log2_n = 10;
@@ -95,43 +90,29 @@ struct Server {
     users_file = pki.dir + "/users.json";
     std::ofstream(users_file) << R"({"users": [{"username": "alice", "password": ")" << *hash
                               << "\"}]}";
-    std::string error;
-    store = auth::UsersFileStore::open(loop.get(), users_file, {}, error);
-    INFO(error);
-    REQUIRE(store);
-    ServerOptions o;
-    o.allow_targets = {"127.0.0.1/32"};
-    o.reply_status = reply_status;
-    o.handshake_timeout_ms = 5'000;
-    o.connect_timeout_ms = 5'000;
-    engine = std::make_unique<ServerEngine>(loop.get(), o, *store, logs.logger());
-    tls::TlsServerConfig sc;
-    sc.cert_chain_file = pki.server_chain;
-    sc.key_file = pki.server_key;
-    auto ctx = tls::ServerContext::create(sc, &error);
-    REQUIRE(ctx);
-    tls = tls::TlsListener::create(
-        loop.get(), ctx, "127.0.0.1", 0, {},
-        [this](io::StreamPtr s) { engine->serve(std::move(s)); }, &error);
-    REQUIRE(tls);
-#ifdef MTOP_HAVE_QUIC
-    quic::QuicServerOptions qo;
-    qo.host = "127.0.0.1";
-    qo.tls.cert_file = pki.server_chain;
-    qo.tls.key_file = pki.server_key;
-    quic = quic::QuicServer::create(
-        loop.get(), qo, [this](io::StreamPtr s) { engine->serve(std::move(s)); }, error);
-    INFO(error);
-    REQUIRE(quic);
+    ServerConfig config;
+    config.listen = {"127.0.0.1:0"};
+    config.cert_file = pki.server_chain;
+    config.key_file = pki.server_key;
+    config.users.path = users_file;
+    config.engine.allow_targets = {"127.0.0.1/32"};
+    config.engine.reply_status = reply_status;
+    config.engine.handshake_timeout_ms = 5'000;
+    config.engine.connect_timeout_ms = 5'000;
+#ifndef MTOP_HAVE_QUIC
+    config.quic = false;
 #endif
+    auto created = Server::create(loop.get(), config, {nullptr, logs.logger()});
+    INFO(created.message());
+    REQUIRE(created);
+    server = std::move(*created);
+    auto started = server->start();
+    INFO(started.message());
+    REQUIRE(started);
+    port = server->listening().front().port;
   }
-  ~Server() {
-#ifdef MTOP_HAVE_QUIC
-    quic.reset();
-#endif
-    tls.reset();
-    engine.reset();
-    store.reset();
+  ~TestServer() {
+    server.reset();
     std::remove(users_file.c_str());
   }
 
@@ -139,11 +120,7 @@ struct Server {
   ClimberConfig climber_config(TransportKind transport, const std::string& password) const {
     ClimberConfig c;
     c.server.host = "127.0.0.1";
-#ifdef MTOP_HAVE_QUIC
-    c.server.port = transport == TransportKind::quic ? quic->port() : tls->port();
-#else
-    c.server.port = tls->port();
-#endif
+    c.server.port = port;  // TLS and QUIC share the port number
     c.server.username = "alice";
     c.server.password = password;
     c.server.transport = transport;
@@ -155,12 +132,8 @@ struct Server {
   tls_test::Pki pki;
   std::string users_file;
   Logs logs;
-  std::unique_ptr<auth::UsersFileStore> store;
-  std::unique_ptr<ServerEngine> engine;
-  std::unique_ptr<tls::TlsListener> tls;
-#ifdef MTOP_HAVE_QUIC
-  std::unique_ptr<quic::QuicServer> quic;
-#endif
+  std::unique_ptr<Server> server;
+  std::uint16_t port = 0;
 };
 
 /// One open_tunnel() call and what came back.
@@ -219,7 +192,7 @@ TEST_CASE("open_tunnel: bytes echo through the server; the target's first bytes 
   TestLoop loop;
   Logs logs;
   {
-    Server server(loop, true);
+    TestServer server(loop, true);
     Target target(loop, "HELLO");
     auto climber = make_climber(loop, server.climber_config(transport, kPassword), logs);
     REQUIRE(climber->start());  // no inbound configured: open_tunnel only
@@ -264,7 +237,7 @@ TEST_CASE("open_tunnel: a wrong password is tunnel_refused, in reply and in stea
   TestLoop loop;
   Logs logs;
   {
-    Server server(loop, reply);
+    TestServer server(loop, reply);
     Target target(loop, "");
     auto climber = make_climber(loop, server.climber_config(transport, kWrongPassword), logs);
     auto o = open(*climber, "127.0.0.1", target.port());
@@ -294,7 +267,7 @@ TEST_CASE("open_tunnel: an unreachable server is tunnel_failed", "[climber_api]"
   TestLoop loop;
   Logs logs;
   {
-    Server server(loop, true);
+    TestServer server(loop, true);
     ClimberConfig cfg = server.climber_config(TransportKind::tls, kPassword);
     cfg.server.port = [&] {
       // Bound once, then closed: nothing listens there.
@@ -318,7 +291,7 @@ TEST_CASE("open_tunnel: a server that never answers is tunnel_failed after the h
   TestLoop loop;
   Logs logs;
   {
-    Server server(loop, true);
+    TestServer server(loop, true);
     // A TLS listener that completes TLS and then reads nothing: the MTop response never comes.
     std::vector<io::StreamPtr> held;
     std::string error;
@@ -350,7 +323,7 @@ TEST_CASE("open_tunnel: max_connections counts held tunnels; beyond it limit_rea
   TestLoop loop;
   Logs logs;
   {
-    Server server(loop, true);
+    TestServer server(loop, true);
     Target target(loop, "");
     ClimberConfig cfg = server.climber_config(TransportKind::tls, kPassword);
     cfg.engine.max_connections = 1;
@@ -384,7 +357,7 @@ TEST_CASE("open_tunnel: a host that is neither an IP address nor a domain is inv
   TestLoop loop;
   Logs logs;
   {
-    Server server(loop, true);
+    TestServer server(loop, true);
     auto climber = make_climber(loop, server.climber_config(TransportKind::tls, kPassword), logs);
     auto bad_name = open(*climber, "bad_name!", 80);
     auto port_zero = open(*climber, "example.org", 0);
@@ -405,7 +378,7 @@ TEST_CASE(
   TestLoop loop;
   Logs logs;
   {
-    Server server(loop, true);
+    TestServer server(loop, true);
     Target target(loop, "");
     auto climber = make_climber(loop, server.climber_config(TransportKind::tls, kPassword), logs);
     auto first = open(*climber, "127.0.0.1", target.port());
@@ -440,7 +413,7 @@ TEST_CASE("abort_all: held tunnels end with the reason, pending opens are cancel
   TestLoop loop;
   Logs logs;
   {
-    Server server(loop, true);
+    TestServer server(loop, true);
     Target target(loop, "");
     auto climber = make_climber(loop, server.climber_config(TransportKind::tls, kPassword), logs);
     auto first = open(*climber, "127.0.0.1", target.port());
@@ -466,7 +439,7 @@ TEST_CASE("climber inbounds: a forward port carries a local connection", "[climb
   TestLoop loop;
   Logs logs;
   {
-    Server server(loop, true);
+    TestServer server(loop, true);
     Target target(loop, "HI");
     ClimberConfig cfg = server.climber_config(TransportKind::tls, kPassword);
     ForwardRule rule;  // bind port 0: the OS picks (a -L rule cannot say so)
@@ -511,7 +484,7 @@ TEST_CASE("Climber::create and start: errors say what, never the password", "[cl
   TestLoop loop;
   Logs logs;
   {
-    Server server(loop, true);
+    TestServer server(loop, true);
     auto base = [&] { return server.climber_config(TransportKind::tls, kPassword); };
     {
       ClimberConfig cfg = base();
@@ -564,7 +537,7 @@ TEST_CASE("Climber::create and start: errors say what, never the password", "[cl
     {
       // A port in use: start() fails and leaves nothing bound.
       ClimberConfig cfg = base();
-      cfg.engine.socks_listen = "127.0.0.1:" + std::to_string(server.tls->port());
+      cfg.engine.socks_listen = "127.0.0.1:" + std::to_string(server.port);
       auto c = make_climber(loop, cfg, logs);
       auto started = c->start();
       REQUIRE_FALSE(started);
