@@ -119,6 +119,55 @@ MTOP_API const char *mtop_strerror(int code);
 MTOP_API const char *mtop_version(void);
 
 /* ---------------------------------------------------------------------------------------
+ * Versions: of the library, and of the structs that cross the API.
+ *
+ * The macros below are the version this header describes; the library checks at build time
+ * that they equal the CMake project version. A program built against this header may load a
+ * newer library of the same major version (mtop_version_check() says so at run time).
+ *
+ * Structs that may grow (settings, configs, callbacks, events, stats, grants) are passed
+ * with their version, as in ngtcp2: each function taking or filling one has a _versioned form
+ * with an `int version` argument, and a macro of the plain name passes the version of this
+ * header. The library reads or writes only the fields of the caller's version, so a program
+ * built against an older header keeps working with a newer library (a newer struct's fields
+ * get their defaults), and nothing past the end of its older struct is ever written. A
+ * version the library does not know (< 1, or newer than the library) is refused with
+ * MTOP_ERR_INVALID_ARGUMENT. Fill input structs with their _default() function first, so a
+ * field added later starts with its default.
+ * ------------------------------------------------------------------------------------- */
+
+#define MTOP_VERSION_MAJOR 0
+#define MTOP_VERSION_MINOR 1
+#define MTOP_VERSION_PATCH 0
+/* 0xMMmmpp, e.g. 0x000100 for 0.1.0; compare numerically. */
+#define MTOP_VERSION_NUM \
+  ((MTOP_VERSION_MAJOR << 16) | (MTOP_VERSION_MINOR << 8) | MTOP_VERSION_PATCH)
+
+/*
+ * mtop_version_num - the loaded library's MTOP_VERSION_NUM (0xMMmmpp).
+ */
+MTOP_API int mtop_version_num(void);
+
+/*
+ * mtop_version_check - whether the loaded library serves a program built against
+ * major.minor: the same major version, and a minor version at least as new.
+ * Call it as mtop_version_check(MTOP_VERSION_MAJOR, MTOP_VERSION_MINOR) at start-up.
+ * Returns 1 if compatible, 0 if not (never an error code).
+ */
+MTOP_API int mtop_version_check(int major, int minor);
+
+/* Struct versions of this header (see above). */
+#define MTOP_SERVER_SETTINGS_VERSION 1 /* mtop_server_settings (handshake machine) */
+#define MTOP_CLIENT_EVENT_VERSION 1    /* mtop_client_event */
+#define MTOP_SERVER_EVENT_VERSION 1    /* mtop_server_event */
+#define MTOP_SERVER_CONFIG_VERSION 1   /* mtop_server_config (server engine) */
+#define MTOP_SERVER_CALLBACKS_VERSION 1
+#define MTOP_SERVER_STATS_VERSION 2    /* 2 added the per-reason failure counts */
+#define MTOP_USER_GRANT_VERSION 1
+#define MTOP_CLIMBER_CONFIG_VERSION 1
+#define MTOP_CLIMBER_STATS_VERSION 1
+
+/* ---------------------------------------------------------------------------------------
  * Protocol constants (docs/PROTOCOL.md).
  * ------------------------------------------------------------------------------------- */
 
@@ -139,8 +188,8 @@ MTOP_API const char *mtop_version(void);
 #define MTOP_MAX_FIELD_SIZE 255         /* longest username, password or domain */
 #define MTOP_DEFAULT_EARLY_DATA_LIMIT 65536 /* default early payload the server holds */
 
-/* The version of the settings structs this header describes. */
-#define MTOP_SETTINGS_VERSION 1
+/* The former name of MTOP_SERVER_SETTINGS_VERSION (kept for existing callers). */
+#define MTOP_SETTINGS_VERSION MTOP_SERVER_SETTINGS_VERSION
 
 /* ---------------------------------------------------------------------------------------
  * Messages.
@@ -356,12 +405,22 @@ MTOP_API int mtop_client_handshake_feed_eof(mtop_client_handshake *hs);
 
 /*
  * mtop_client_handshake_next_event - the next event, or MTOP_EVENT_NEED_DATA.
- * ev: filled in (every field; see mtop_client_event for the lifetime of ev->data).
+ * version: the caller's MTOP_CLIENT_EVENT_VERSION (the macro passes this header's); only the
+ *          fields of that version of mtop_client_event are written.
+ * ev: filled in (every field of its version; see mtop_client_event for the lifetime of
+ *     ev->data).
  * ESTABLISHED is reported once, then PAYLOAD events, then END_OF_INPUT (repeated) after
  * _feed_eof(); REJECTED, CLOSED_WITHOUT_STATUS and ERROR are terminal and repeat.
- * Returns ev->type (>= 0). Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_NOMEM.
+ * Returns ev->type (>= 0). Errors: MTOP_ERR_INVALID_ARGUMENT (also an unknown version; no
+ * event is consumed then), MTOP_ERR_NOMEM.
  */
-MTOP_API int mtop_client_handshake_next_event(mtop_client_handshake *hs, mtop_client_event *ev);
+MTOP_API int mtop_client_handshake_next_event_versioned(mtop_client_handshake *hs, int version,
+                                                        mtop_client_event *ev);
+#define mtop_client_handshake_next_event(HS, EV) \
+  mtop_client_handshake_next_event_versioned((HS), MTOP_CLIENT_EVENT_VERSION, (EV))
+/* The same with version 1, under the plain name: for programs built before the _versioned
+ * form, and for FFI (ctypes) that finds functions by name. */
+MTOP_API int(mtop_client_handshake_next_event)(mtop_client_handshake *hs, mtop_client_event *ev);
 
 /* ---------------------------------------------------------------------------------------
  * The server machine (docs/PROTOCOL.md; theory in include/mtop/server_handshake.hpp).
@@ -376,26 +435,35 @@ MTOP_API int mtop_client_handshake_next_event(mtop_client_handshake *hs, mtop_cl
 typedef struct mtop_server_handshake mtop_server_handshake;
 
 /* Settings of a server machine. Fill with mtop_server_settings_default() first, then change
- * what you need, so fields added later (with a higher version) get their defaults. */
+ * what you need, so fields added later (with a higher version) get their defaults. This
+ * struct carries its version in its first field (it predates the _versioned convention), so
+ * mtop_server_handshake_new() needs no version argument. */
 typedef struct mtop_server_settings {
-  uint32_t version;         /* MTOP_SETTINGS_VERSION (1..MTOP_SETTINGS_VERSION accepted) */
+  uint32_t version;         /* set by _default_versioned(); 1..MTOP_SERVER_SETTINGS_VERSION */
   size_t early_data_limit;  /* early payload held before the decision; 0 allowed */
 } mtop_server_settings;
 
 /*
- * mtop_server_settings_default - fills `settings` with version = MTOP_SETTINGS_VERSION and
- * the defaults (early_data_limit = MTOP_DEFAULT_EARLY_DATA_LIMIT).
- * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT for NULL.
+ * mtop_server_settings_default - fills the fields of `version` of `settings` with the
+ * defaults (early_data_limit = MTOP_DEFAULT_EARLY_DATA_LIMIT) and settings->version =
+ * version; writes nothing past that version's fields.
+ * version: the caller's MTOP_SERVER_SETTINGS_VERSION (the macro passes this header's).
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT for NULL or an unknown version.
  */
-MTOP_API int mtop_server_settings_default(mtop_server_settings *settings);
+MTOP_API int mtop_server_settings_default_versioned(int version, mtop_server_settings *settings);
+#define mtop_server_settings_default(S) \
+  mtop_server_settings_default_versioned(MTOP_SERVER_SETTINGS_VERSION, (S))
+/* The same with version 1, under the plain name (older programs, FFI). */
+MTOP_API int(mtop_server_settings_default)(mtop_server_settings *settings);
 
 /*
  * mtop_server_handshake_new - creates a server machine waiting for the auth message.
  * out: receives the handle; free it with mtop_server_handshake_free().
- * settings: borrowed for the call; NULL means the defaults.
+ * settings: borrowed for the call; NULL means the defaults. Only the fields of
+ *           settings->version are read.
  * Returns 0.
  * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL out, or settings->version not in
- * 1..MTOP_SETTINGS_VERSION), MTOP_ERR_NOMEM.
+ * 1..MTOP_SERVER_SETTINGS_VERSION), MTOP_ERR_NOMEM.
  */
 MTOP_API int mtop_server_handshake_new(mtop_server_handshake **out,
                                        const mtop_server_settings *settings);
@@ -440,11 +508,19 @@ MTOP_API int mtop_server_handshake_feed_eof(mtop_server_handshake *hs);
 
 /*
  * mtop_server_handshake_next_event - the next event, or MTOP_EVENT_NEED_DATA.
- * ev: filled in (every field; see mtop_server_event for lifetimes). AUTH_REQUEST and each
- * PAYLOAD are reported once; ERROR and END_OF_INPUT repeat.
- * Returns ev->type (>= 0). Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_NOMEM.
+ * version: the caller's MTOP_SERVER_EVENT_VERSION (the macro passes this header's); only the
+ *          fields of that version of mtop_server_event are written.
+ * ev: filled in (every field of its version; see mtop_server_event for lifetimes).
+ * AUTH_REQUEST and each PAYLOAD are reported once; ERROR and END_OF_INPUT repeat.
+ * Returns ev->type (>= 0). Errors: MTOP_ERR_INVALID_ARGUMENT (also an unknown version; no
+ * event is consumed then), MTOP_ERR_NOMEM.
  */
-MTOP_API int mtop_server_handshake_next_event(mtop_server_handshake *hs, mtop_server_event *ev);
+MTOP_API int mtop_server_handshake_next_event_versioned(mtop_server_handshake *hs, int version,
+                                                        mtop_server_event *ev);
+#define mtop_server_handshake_next_event(HS, EV) \
+  mtop_server_handshake_next_event_versioned((HS), MTOP_SERVER_EVENT_VERSION, (EV))
+/* The same with version 1, under the plain name (older programs, FFI). */
+MTOP_API int(mtop_server_handshake_next_event)(mtop_server_handshake *hs, mtop_server_event *ev);
 
 /*
  * mtop_server_handshake_accept - the application's yes (credentials good, target
