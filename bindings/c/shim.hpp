@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstring>
 #include <new>
+#include <string_view>
 
 #include "mtop.h"
 #include "mtop/codec.hpp"
@@ -59,6 +60,12 @@ template <std::size_t N>
 constexpr std::size_t version_size(const std::size_t (&sizes)[N], int version) noexcept {
   return version >= 1 && static_cast<std::size_t>(version) < N ? sizes[version] : 0;
 }
+
+/// Sets the calling thread's message for mtop_last_error_message() (last_error.cpp). May
+/// throw std::bad_alloc.
+void set_last_error(std::string_view message);
+/// Empties it (the start of every engine-section call).
+void clear_last_error() noexcept;
 
 /// True if (data, len) is a usable input range: data may be NULL only when len is 0.
 inline bool valid_input(const void* data, std::size_t len) noexcept {
