@@ -1,38 +1,25 @@
 // mtop_climber_*: the C handle over mtop::Climber (include/mtop/climber.hpp), on the caller's
 // loop or on an EventThread of its own. mtop_climber_open_tunnel() hands the application a
-// socket: one end of a socketpair whose other end the handle joins to the tunnel stream with
-// the library's relay (uv/relay.hpp: bounded buffers, half-close carried both ways).
+// socket: one end of a socketpair whose other end is joined to the tunnel (fd_bridge.hpp).
 #if MTOP_C_WITH_ENGINES
 
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <iterator>
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 
 #include "engine.hpp"
+#include "fd_bridge.hpp"
 #include "mtop/climber.hpp"
-#include "uv/handle.hpp"
-#include "uv/relay.hpp"
-#include "uv/tcp_stream.hpp"
 
 struct mtop_climber {
   mtop::capi::Host host;
   std::unique_ptr<mtop::Climber> climber;  // lives and dies on host's loop thread
   void* user_data = nullptr;
   std::size_t forward_count = 0;
-  std::uint64_t idle_timeout_ms = 0;
-  std::size_t max_pending = 0;
   bool started = false;
-  // fd bridges of open tunnels, by id; each removes itself when its relay ends.
-  std::map<std::uint64_t, std::unique_ptr<mtop::io::Relay>> bridges;
-  std::uint64_t next_bridge = 0;
+  std::unique_ptr<mtop::capi::FdBridges> bridges;  // the fds of open tunnels; loop thread
 };
 
 namespace {
@@ -91,8 +78,8 @@ Outcome make_climber(mtop_climber** out, uv_loop_t* loop, mtop::ClimberConfig co
   handle->host = std::move(*host);
   handle->user_data = user_data;
   handle->forward_count = config.engine.forwards.size();
-  handle->idle_timeout_ms = config.engine.idle_timeout_ms;
-  handle->max_pending = config.engine.max_pending;
+  handle->bridges = std::make_unique<mtop::capi::FdBridges>(
+      handle->host.loop(), config.engine.idle_timeout_ms, config.engine.max_pending);
   mtop::Logger logger = mtop::capi::c_logger(log, user_data, config.log_level);
 
   mtop_climber* h = handle.get();
@@ -117,48 +104,6 @@ int on_loop(const mtop_climber* c, F&& fn) {
     auto* h = const_cast<mtop_climber*>(c);
     return h->host.run([&]() -> Outcome { return fn(*h); });
   });
-}
-
-std::string errno_text(const char* what) {
-  return std::string(what) + ": " + std::strerror(errno);
-}
-
-// Joins `tunnel` to a new socketpair; on success `app_fd` is the application's end. On the
-// loop thread.
-Outcome bridge(mtop_climber& h, mtop::io::StreamPtr tunnel, int& app_fd) {
-  int fds[2] = {-1, -1};
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    return failed(MTOP_ERR_SYSTEM, errno_text("socketpair"));
-  }
-  auto tcp = mtop::io::UvHandle<uv_tcp_t>::make();
-  int r = uv_tcp_init(h.host.loop(), tcp.get());
-  if (r < 0) {
-    tcp.release_uninitialised();
-  } else {
-    // uv_tcp_open takes any connected stream socket; the relay needs only read, write,
-    // shutdown and close, which an AF_UNIX socket has.
-    r = uv_tcp_open(tcp.get(), fds[0]);
-  }
-  if (r < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return failed(MTOP_ERR_SYSTEM, std::string("bridge: ") + uv_strerror(r));
-  }
-  mtop::io::StreamPtr local = mtop::io::TcpStream::adopt(std::move(tcp));
-
-  mtop::io::RelayOptions options;
-  options.idle_timeout_ms = h.idle_timeout_ms;
-  if (h.max_pending > 0) options.max_pending = h.max_pending;
-  const std::uint64_t id = ++h.next_bridge;
-  mtop_climber* self = &h;
-  auto relay = std::make_unique<mtop::io::Relay>(
-      h.host.loop(), std::move(local), std::move(tunnel), std::move(options),
-      [self, id](const mtop::io::RelayStats&) { self->bridges.erase(id); });
-  mtop::io::Relay& started = *relay;
-  h.bridges.emplace(id, std::move(relay));
-  started.start();
-  app_fd = fds[1];
-  return Outcome{};
 }
 
 }  // namespace
@@ -225,7 +170,7 @@ MTOP_API void mtop_climber_free(mtop_climber* climber) {
   std::unique_ptr<mtop_climber> owned(climber);
   (void)engine_call([&] {
     owned->host.run([&] {
-      owned->bridges.clear();  // closes both ends' streams: the app's fd reads EOF
+      owned->bridges.reset();  // closes both ends' streams: the app's fd reads EOF
       owned->climber.reset();  // pending open_tunnel callbacks run with cancelled
     });
     owned->host.join();
@@ -311,7 +256,13 @@ MTOP_API int mtop_climber_open_tunnel(mtop_climber* climber, const char* host, u
           int fd = -1;
           mtop::capi::Outcome o;
           try {
-            o = tunnel ? bridge(*self, std::move(*tunnel), fd) : failed(tunnel);
+            if (!tunnel) {
+              o = failed(tunnel);
+            } else if (!self->bridges) {  // being freed
+              o = failed(MTOP_ERR_CANCELLED, "climber freed");
+            } else if (std::string error; (fd = self->bridges->open(std::move(*tunnel), error)) < 0) {
+              o = failed(MTOP_ERR_SYSTEM, std::move(error));
+            }
           } catch (const std::bad_alloc&) {
             o = mtop::capi::Outcome{MTOP_ERR_NOMEM, "out of memory"};
           } catch (...) {
