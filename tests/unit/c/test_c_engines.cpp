@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,6 +32,8 @@
 #include "mtop.h"
 
 #if MTOP_C_TEST_ENGINES
+#include <uv.h>
+
 #include "tls/cert_gen.hpp"
 #endif
 
@@ -722,6 +726,107 @@ TEST_CASE("engines: an old caller's version-1 stats struct is filled and nothing
 
   mtop_climber_free(climber);
   mtop_server_free(server);
+}
+
+namespace {
+
+/// Runs the caller's loop until pred() holds (bounded). A 1 ms timer keeps uv_run(ONCE)
+/// returning, so pred() may watch things outside the loop (a socket, another thread).
+bool run_loop_until(uv_loop_t* loop, const std::function<bool()>& pred) {
+  auto* tick = new uv_timer_t;
+  uv_timer_init(loop, tick);
+  uv_timer_start(tick, [](uv_timer_t*) {}, 1, 1);
+  const auto deadline = std::chrono::steady_clock::now() + kSafety;
+  while (!pred() && std::chrono::steady_clock::now() < deadline) uv_run(loop, UV_RUN_ONCE);
+  uv_close(reinterpret_cast<uv_handle_t*>(tick),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  uv_run(loop, UV_RUN_NOWAIT);
+  return pred();
+}
+
+}  // namespace
+
+TEST_CASE("engines: a server and a climber on the caller's loop", "[c][engines][loop]") {
+  Pki pki;
+  EchoTarget target;
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  const auto me = std::this_thread::get_id();
+
+  static const char* const listen[] = {"127.0.0.1:0"};
+  static const char* const allow[] = {"127.0.0.0/8"};
+  mtop_server_config cfg;
+  REQUIRE(mtop_server_config_default(&cfg) == 0);
+  cfg.listen = listen;
+  cfg.listen_count = 1;
+  cfg.cert_file = pki.cert.c_str();
+  cfg.key_file = pki.key.c_str();
+  cfg.quic = 0;
+  cfg.allow_targets = allow;
+  cfg.allow_targets_count = 1;
+  ServerApp app;
+  mtop_server_callbacks cb{};
+  cb.auth = app_auth;
+  mtop_server* server = nullptr;
+  REQUIRE(mtop_server_new(&server, &loop, &cfg, &cb, &app) == 0);
+  REQUIRE(mtop_server_start(server) == 0);
+  const int port = mtop_server_port(server, 0, 0);
+  REQUIRE(port > 0);
+
+  const std::string uri = "mtop://alice:pw@127.0.0.1:" + std::to_string(port);
+  mtop_climber_config cc;
+  REQUIRE(mtop_climber_config_default(&cc) == 0);
+  cc.server_uri = uri.c_str();
+  cc.ca_file = pki.cert.c_str();
+  mtop_climber* climber = nullptr;
+  REQUIRE(mtop_climber_new(&climber, &loop, &cc, nullptr, nullptr) == 0);
+  REQUIRE(mtop_climber_start(climber) == 0);
+
+  std::optional<TunnelResult> result;
+  REQUIRE(mtop_climber_open_tunnel(
+              climber, "127.0.0.1", target.port(),
+              [](mtop_climber*, int status, int fd, const char* message, void* ud) {
+                *static_cast<std::optional<TunnelResult>*>(ud) =
+                    TunnelResult{status, fd, message, std::this_thread::get_id()};
+              },
+              &result) == 0);
+  CHECK(!result.has_value());  // never inside the call
+  REQUIRE(run_loop_until(&loop, [&] { return result.has_value(); }));
+  INFO(result->message);
+  REQUIRE(result->status == 0);
+  CHECK(result->thread == me);  // callbacks come from inside our uv_run
+  {
+    std::lock_guard<std::mutex> lock(app.auth.m);
+    CHECK(app.auth.thread == me);
+  }
+
+  // The loop must keep running while we use the fd: non-blocking, watched from pred().
+  const int fd = result->fd;
+  REQUIRE(::send(fd, "on my loop", 10, MSG_NOSIGNAL) == 10);
+  REQUIRE(::shutdown(fd, SHUT_WR) == 0);
+  REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+  std::string got;
+  bool eof = false;
+  REQUIRE(run_loop_until(&loop, [&] {
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0) {
+        got.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0) eof = true;
+      return eof;
+    }
+  }));
+  CHECK(got == "on my loop");
+  ::close(fd);
+
+  mtop_climber_free(climber);
+  mtop_server_free(server);
+  // Closed handles are freed as the loop runs on; then the loop closes clean.
+  REQUIRE(run_loop_until(&loop, [&] { return uv_loop_alive(&loop) == 0; }));
+  CHECK(uv_loop_close(&loop) == 0);
 }
 
 #else  // !MTOP_C_TEST_ENGINES
