@@ -20,8 +20,8 @@ using mtop::capi::version_size;
 constexpr std::size_t kGrantSize[] = {0, MTOP_FIELDS_END(mtop_user_grant, rate_limit)};
 static_assert(std::size(kGrantSize) == MTOP_USER_GRANT_VERSION + 1);
 
-const char* string_of(const mtop_auth_request* req, const std::string mtop::UserCheckRequest::*field,
-                      std::size_t* len) noexcept {
+const char* string_of(const mtop_auth_request* req,
+                      const std::string mtop::UserCheckRequest::*field, std::size_t* len) noexcept {
   mtop::capi::clear_last_error();
   if (req == nullptr) {
     if (len != nullptr) *len = 0;

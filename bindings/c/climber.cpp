@@ -41,11 +41,19 @@ Outcome to_cpp(const mtop_climber_config& c, mtop::ClimberConfig& out) {
   out.server = std::move(*endpoint);
   if (c.password != nullptr) out.server.password = c.password;
   switch (c.transport) {
-    case MTOP_TRANSPORT_DEFAULT: break;
-    case MTOP_TRANSPORT_TLS: out.server.transport = mtop::TransportKind::tls; break;
-    case MTOP_TRANSPORT_QUIC: out.server.transport = mtop::TransportKind::quic; break;
-    case MTOP_TRANSPORT_AUTO: out.server.transport = mtop::TransportKind::auto_select; break;
-    default: return failed(MTOP_ERR_INVALID_ARGUMENT, "transport: not an MTOP_TRANSPORT_* value");
+    case MTOP_TRANSPORT_DEFAULT:
+      break;
+    case MTOP_TRANSPORT_TLS:
+      out.server.transport = mtop::TransportKind::tls;
+      break;
+    case MTOP_TRANSPORT_QUIC:
+      out.server.transport = mtop::TransportKind::quic;
+      break;
+    case MTOP_TRANSPORT_AUTO:
+      out.server.transport = mtop::TransportKind::auto_select;
+      break;
+    default:
+      return failed(MTOP_ERR_INVALID_ARGUMENT, "transport: not an MTOP_TRANSPORT_* value");
   }
   if (c.ca_file != nullptr) out.server.ca_file = c.ca_file;
   if (c.pin != nullptr) out.server.pin = c.pin;
@@ -260,7 +268,8 @@ MTOP_API int mtop_climber_open_tunnel(mtop_climber* climber, const char* host, u
               o = failed(tunnel);
             } else if (!self->bridges) {  // being freed
               o = failed(MTOP_ERR_CANCELLED, "climber freed");
-            } else if (std::string error; (fd = self->bridges->open(std::move(*tunnel), error)) < 0) {
+            } else if (std::string error;
+                       (fd = self->bridges->open(std::move(*tunnel), error)) < 0) {
               o = failed(MTOP_ERR_SYSTEM, std::move(error));
             }
           } catch (const std::bad_alloc&) {
@@ -269,8 +278,8 @@ MTOP_API int mtop_climber_open_tunnel(mtop_climber* climber, const char* host, u
             o = mtop::capi::Outcome{MTOP_ERR_INTERNAL, "internal error"};
           }
           if (o.code < 0 && o.message.empty()) o.message = mtop_strerror(o.code);
-          cb(self, o.code < 0 ? o.code : 0, o.code < 0 ? -1 : fd, o.code < 0 ? o.message.c_str() : "",
-             user_data);
+          cb(self, o.code < 0 ? o.code : 0, o.code < 0 ? -1 : fd,
+             o.code < 0 ? o.message.c_str() : "", user_data);
         });
     return Outcome{};
   });

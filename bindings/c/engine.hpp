@@ -118,10 +118,10 @@ inline bool to_log_level(int level, LogLevel& out) noexcept {
   return true;
 }
 static_assert(static_cast<int>(LogLevel::debug) == MTOP_LOG_DEBUG &&
-              static_cast<int>(LogLevel::info) == MTOP_LOG_INFO &&
-              static_cast<int>(LogLevel::warn) == MTOP_LOG_WARN &&
-              static_cast<int>(LogLevel::error) == MTOP_LOG_ERROR &&
-              static_cast<int>(LogLevel::off) == MTOP_LOG_OFF,
+                  static_cast<int>(LogLevel::info) == MTOP_LOG_INFO &&
+                  static_cast<int>(LogLevel::warn) == MTOP_LOG_WARN &&
+                  static_cast<int>(LogLevel::error) == MTOP_LOG_ERROR &&
+                  static_cast<int>(LogLevel::off) == MTOP_LOG_OFF,
               "MTOP_LOG_* must be the values of mtop::LogLevel");
 
 /// A Logger whose sink calls the C log callback (none: logs nothing).

@@ -42,9 +42,9 @@ int FdBridges::open(io::StreamPtr stream, std::string& error) {
   if (max_pending_ > 0) options.max_pending = max_pending_;
   const std::uint64_t id = ++next_id_;
   // a = the application's side, b = the tunnel; the done callback may destroy the relay.
-  auto relay = std::make_unique<io::Relay>(loop_, std::move(local), std::move(stream),
-                                           std::move(options),
-                                           [this, id](const io::RelayStats&) { bridges_.erase(id); });
+  auto relay =
+      std::make_unique<io::Relay>(loop_, std::move(local), std::move(stream), std::move(options),
+                                  [this, id](const io::RelayStats&) { bridges_.erase(id); });
   io::Relay& started = *relay;
   bridges_.emplace(id, std::move(relay));
   started.start();

@@ -40,10 +40,11 @@ static_assert(std::size(kCallbacksSize) == MTOP_SERVER_CALLBACKS_VERSION + 1);
 static_assert(std::size(kStatsSize) == MTOP_SERVER_STATS_VERSION + 1);
 static_assert(MTOP_FAILURE_COUNT == mtop::kTunnelFailureCount);
 static_assert(MTOP_FAILURE_AUTH_FAILED == static_cast<int>(mtop::TunnelFailure::auth_failed) &&
-              MTOP_FAILURE_TARGET_DENIED == static_cast<int>(mtop::TunnelFailure::target_denied) &&
-              MTOP_FAILURE_REVOKED == static_cast<int>(mtop::TunnelFailure::revoked) &&
-              MTOP_FAILURE_HANDSHAKE_TIMEOUT ==
-                  static_cast<int>(mtop::TunnelFailure::handshake_timeout),
+                  MTOP_FAILURE_TARGET_DENIED ==
+                      static_cast<int>(mtop::TunnelFailure::target_denied) &&
+                  MTOP_FAILURE_REVOKED == static_cast<int>(mtop::TunnelFailure::revoked) &&
+                  MTOP_FAILURE_HANDSHAKE_TIMEOUT ==
+                      static_cast<int>(mtop::TunnelFailure::handshake_timeout),
               "MTOP_FAILURE_* must be the values of mtop::TunnelFailure");
 
 // The auth callback as the server's UserCheck. Holds only the C function and its user data,
@@ -96,7 +97,8 @@ Outcome to_cpp(const mtop_server_config& c, mtop::ServerConfig& out) {
   out.key_file = c.key_file != nullptr ? c.key_file : "";
   out.quic = c.quic != 0;
   if (c.reply_mode != MTOP_REJECT_STEALTH && c.reply_mode != MTOP_REJECT_REPLY) {
-    return failed(MTOP_ERR_INVALID_ARGUMENT, "reply_mode: MTOP_REJECT_STEALTH or MTOP_REJECT_REPLY");
+    return failed(MTOP_ERR_INVALID_ARGUMENT,
+                  "reply_mode: MTOP_REJECT_STEALTH or MTOP_REJECT_REPLY");
   }
   out.engine.reply_status = c.reply_mode == MTOP_REJECT_REPLY;
   out.engine.handshake_timeout_ms = c.handshake_timeout_ms;
@@ -193,8 +195,8 @@ MTOP_API int mtop_server_new_versioned(mtop_server** out, struct uv_loop_s* loop
     }
     mtop_server_callbacks cb;
     if (!read_callbacks(callbacks_version, callbacks, cb)) {
-      return failed(MTOP_ERR_INVALID_ARGUMENT, "mtop_server_callbacks: unknown version " +
-                                                   std::to_string(callbacks_version));
+      return failed(MTOP_ERR_INVALID_ARGUMENT,
+                    "mtop_server_callbacks: unknown version " + std::to_string(callbacks_version));
     }
     mtop_server_config full{};
     if (mtop_server_config_default_versioned(MTOP_SERVER_CONFIG_VERSION, &full) != 0) {
@@ -219,8 +221,8 @@ MTOP_API int mtop_server_new_from_json_versioned(mtop_server** out, struct uv_lo
     }
     mtop_server_callbacks cb;
     if (!read_callbacks(callbacks_version, callbacks, cb)) {
-      return failed(MTOP_ERR_INVALID_ARGUMENT, "mtop_server_callbacks: unknown version " +
-                                                   std::to_string(callbacks_version));
+      return failed(MTOP_ERR_INVALID_ARGUMENT,
+                    "mtop_server_callbacks: unknown version " + std::to_string(callbacks_version));
     }
     auto config = mtop::parse_server_config(json, base_dir != nullptr ? base_dir : ".");
     if (!config) return failed(config);
@@ -257,8 +259,8 @@ MTOP_API int mtop_server_port(const mtop_server* server, size_t index, int quic)
   return on_loop(server, [&](mtop_server& h) -> Outcome {
     if (!h.started) return failed(MTOP_ERR_INVALID_STATE, "server: not started");
     if (index >= h.listen_count) {
-      return failed(MTOP_ERR_INVALID_ARGUMENT, "listen index " + std::to_string(index) +
-                                                   " out of range");
+      return failed(MTOP_ERR_INVALID_ARGUMENT,
+                    "listen index " + std::to_string(index) + " out of range");
     }
     // listening() is in config order, TLS before QUIC for each address: count TLS entries
     // to find the address, then take the entry of the asked transport.
@@ -268,9 +270,8 @@ MTOP_API int mtop_server_port(const mtop_server* server, size_t index, int quic)
       if (!l.quic && i > 0) ++address;
       if (address == index && l.quic == (quic != 0)) return Outcome{l.port, {}};
     }
-    return failed(MTOP_ERR_INVALID_ARGUMENT,
-                  std::string("no ") + (quic != 0 ? "QUIC" : "TLS") + " listener for index " +
-                      std::to_string(index));
+    return failed(MTOP_ERR_INVALID_ARGUMENT, std::string("no ") + (quic != 0 ? "QUIC" : "TLS") +
+                                                 " listener for index " + std::to_string(index));
   });
 }
 

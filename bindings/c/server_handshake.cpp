@@ -34,8 +34,8 @@ using mtop::capi::to_c;
 using mtop::capi::version_size;
 
 // Bytes of each version of the versioned structs (index = version).
-constexpr std::size_t kSettingsSize[] = {
-    0, MTOP_FIELDS_END(mtop_server_settings, early_data_limit)};
+constexpr std::size_t kSettingsSize[] = {0,
+                                         MTOP_FIELDS_END(mtop_server_settings, early_data_limit)};
 constexpr std::size_t kEventSize[] = {0, MTOP_FIELDS_END(mtop_server_event, request)};
 static_assert(std::size(kSettingsSize) == MTOP_SERVER_SETTINGS_VERSION + 1);
 static_assert(std::size(kEventSize) == MTOP_SERVER_EVENT_VERSION + 1);
@@ -94,8 +94,9 @@ MTOP_API int mtop_server_handshake_new(mtop_server_handshake** out,
   if (settings != nullptr) {
     // The leading version field says how much of the struct the caller has.
     const std::uint32_t version = settings->version;
-    const std::size_t size =
-        version > MTOP_SERVER_SETTINGS_VERSION ? 0 : version_size(kSettingsSize, static_cast<int>(version));
+    const std::size_t size = version > MTOP_SERVER_SETTINGS_VERSION
+                                 ? 0
+                                 : version_size(kSettingsSize, static_cast<int>(version));
     if (size == 0) return MTOP_ERR_INVALID_ARGUMENT;
     mtop_server_settings s{};
     if (mtop_server_settings_default_versioned(MTOP_SERVER_SETTINGS_VERSION, &s) != 0)

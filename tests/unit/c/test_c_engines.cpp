@@ -160,8 +160,8 @@ std::string echo_through(int fd, const std::string& data) {
   char buf[16384];
   // Write and read in turns, so a large payload cannot fill both directions' buffers.
   while (off < data.size()) {
-    const ssize_t w = ::send(fd, data.data() + off, std::min<std::size_t>(data.size() - off, 8192),
-                             MSG_NOSIGNAL);
+    const ssize_t w =
+        ::send(fd, data.data() + off, std::min<std::size_t>(data.size() - off, 8192), MSG_NOSIGNAL);
     if (w <= 0) return got;
     off += static_cast<std::size_t>(w);
     pollfd p{fd, POLLIN, 0};
@@ -572,9 +572,8 @@ TEST_CASE("engines: JSON errors are CONFIG_INVALID with the key in the message",
   cb.auth = auth_cb;
   Auth auth;
   mtop_server* s = nullptr;
-  const std::string typo = R"({"lisen": ["127.0.0.1:0"], "cert": ")" + pki.cert +
-                           R"(", "key": ")" + pki.key +
-                           R"(", "users": {"type": "file", "path": "unused.json"}})";
+  const std::string typo = R"({"lisen": ["127.0.0.1:0"], "cert": ")" + pki.cert + R"(", "key": ")" +
+                           pki.key + R"(", "users": {"type": "file", "path": "unused.json"}})";
   CHECK(mtop_server_new_from_json(&s, nullptr, typo.c_str(), nullptr, &cb, &auth) ==
         MTOP_ERR_CONFIG_INVALID);
   CHECK(s == nullptr);
@@ -584,8 +583,8 @@ TEST_CASE("engines: JSON errors are CONFIG_INVALID with the key in the message",
         MTOP_ERR_CONFIG_INVALID);
   CHECK(std::string(mtop_last_error_message()).size() > 0);
 
-  const std::string bad_quic = R"({"listen": "127.0.0.1:0", "quic": "yes", "cert": ")" +
-                               pki.cert + R"(", "key": ")" + pki.key +
+  const std::string bad_quic = R"({"listen": "127.0.0.1:0", "quic": "yes", "cert": ")" + pki.cert +
+                               R"(", "key": ")" + pki.key +
                                R"(", "users": {"type": "file", "path": "unused.json"}})";
   CHECK(mtop_server_new_from_json(&s, nullptr, bad_quic.c_str(), nullptr, &cb, &auth) ==
         MTOP_ERR_CONFIG_INVALID);
@@ -606,8 +605,9 @@ TEST_CASE("engines: JSON errors are CONFIG_INVALID with the key in the message",
   mtop_server_free(s);
 
   mtop_climber* c = nullptr;
-  CHECK(mtop_climber_new_from_json(&c, nullptr, R"({"server": "mtop://a:b@127.0.0.1:1", "sock": "x"})",
-                                   nullptr, nullptr, nullptr) == MTOP_ERR_CONFIG_INVALID);
+  CHECK(mtop_climber_new_from_json(&c, nullptr,
+                                   R"({"server": "mtop://a:b@127.0.0.1:1", "sock": "x"})", nullptr,
+                                   nullptr, nullptr) == MTOP_ERR_CONFIG_INVALID);
   CHECK(std::string(mtop_last_error_message()).find("sock") != std::string::npos);
   CHECK(c == nullptr);
 }
@@ -735,7 +735,8 @@ namespace {
 bool run_loop_until(uv_loop_t* loop, const std::function<bool()>& pred) {
   auto* tick = new uv_timer_t;
   uv_timer_init(loop, tick);
-  uv_timer_start(tick, [](uv_timer_t*) {}, 1, 1);
+  uv_timer_start(
+      tick, [](uv_timer_t*) {}, 1, 1);
   const auto deadline = std::chrono::steady_clock::now() + kSafety;
   while (!pred() && std::chrono::steady_clock::now() < deadline) uv_run(loop, UV_RUN_ONCE);
   uv_close(reinterpret_cast<uv_handle_t*>(tick),

@@ -26,7 +26,8 @@ using namespace mtop::test;
 struct Spinner {
   explicit Spinner(uv_loop_t* loop) : timer(new uv_timer_t) {
     uv_timer_init(loop, timer);
-    uv_timer_start(timer, [](uv_timer_t*) {}, 1, 1);
+    uv_timer_start(
+        timer, [](uv_timer_t*) {}, 1, 1);
   }
   ~Spinner() {  // the handle's memory goes in its close callback (libuv's rule)
     uv_close(reinterpret_cast<uv_handle_t*>(timer),
@@ -74,7 +75,8 @@ TEST_CASE("fd bridge: bytes and half-close both ways", "[c][bridge]") {
 
     // Far side -> application: a large transfer (back-pressure), then its EOF.
     const std::string big = pattern(4 * 1024 * 1024, 7);
-    pair.server->write(mtop::ByteView(reinterpret_cast<const std::uint8_t*>(big.data()), big.size()));
+    pair.server->write(
+        mtop::ByteView(reinterpret_cast<const std::uint8_t*>(big.data()), big.size()));
     pair.server->shutdown();
     REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
     std::string got;

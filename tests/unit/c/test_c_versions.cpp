@@ -18,9 +18,7 @@ template <class T>
 struct Guarded {
   T value;
   unsigned char guard[64];
-  Guarded() {
-    std::memset(static_cast<void*>(this), 0xAB, sizeof *this);
-  }
+  Guarded() { std::memset(static_cast<void*>(this), 0xAB, sizeof *this); }
   bool guard_intact() const {
     for (unsigned char b : guard) {
       if (b != 0xAB) return false;
@@ -77,7 +75,8 @@ TEST_CASE("server settings: versioned defaults", "[c][version]") {
 TEST_CASE("handshake events: versioned next_event", "[c][version]") {
   mtop_server_handshake* server = nullptr;
   REQUIRE(mtop_server_handshake_new(&server, nullptr) == 0);
-  REQUIRE(mtop_server_handshake_feed(server, kAuth, sizeof kAuth) == static_cast<int>(sizeof kAuth));
+  REQUIRE(mtop_server_handshake_feed(server, kAuth, sizeof kAuth) ==
+          static_cast<int>(sizeof kAuth));
 
   Guarded<mtop_server_event> ev;
   // An unknown version is refused and consumes nothing.
