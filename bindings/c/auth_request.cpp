@@ -66,7 +66,7 @@ MTOP_API int mtop_auth_request_allow_versioned(mtop_auth_request* req, int versi
     const std::size_t size = version_size(kGrantSize, version);
     if (grant != nullptr && size == 0) {
       return failed(MTOP_ERR_INVALID_ARGUMENT,
-                    "mtop_user_grant: unknown version " + std::to_string(version));
+                    "mtop_user_grant: unknown version " + mtop::capi::decimal(version));
     }
     std::unique_ptr<mtop_auth_request> owned(req);  // freed however this ends
     mtop::UserGrant g;

@@ -146,7 +146,7 @@ MTOP_API int mtop_climber_new_versioned(mtop_climber** out, struct uv_loop_s* lo
     }
     if (size == 0) {
       return failed(MTOP_ERR_INVALID_ARGUMENT,
-                    "mtop_climber_config: unknown version " + std::to_string(config_version));
+                    "mtop_climber_config: unknown version " + mtop::capi::decimal(config_version));
     }
     mtop_climber_config full{};
     if (mtop_climber_config_default_versioned(MTOP_CLIMBER_CONFIG_VERSION, &full) != 0) {
@@ -219,7 +219,7 @@ MTOP_API int mtop_climber_forward_port(const mtop_climber* climber, size_t index
   return on_loop(climber, [&](mtop_climber& h) -> Outcome {
     if (index >= h.forward_count) {
       return failed(MTOP_ERR_INVALID_ARGUMENT,
-                    "forward index " + std::to_string(index) + " out of range");
+                    "forward index " + mtop::capi::decimal(index) + " out of range");
     }
     const auto ports = h.climber->forward_ports();
     return Outcome{index < ports.size() ? ports[index] : 0, {}};

@@ -111,6 +111,29 @@ class Host {
   std::unique_ptr<EventThread> thread_;
 };
 
+/// A number in decimal, for messages. (Not std::to_string: its digit table is a unique global
+/// symbol that would be exported from libmtop.so, see examples/check_exports.sh; likewise the
+/// shim uses shared_ptr(new T) rather than make_shared.)
+inline std::string decimal(unsigned long long v) {
+  char buf[24];
+  std::size_t n = sizeof buf;
+  do {
+    buf[--n] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  return std::string(buf + n, sizeof buf - n);
+}
+inline std::string decimal(long long v) {
+  return v < 0 ? "-" + decimal(0ULL - static_cast<unsigned long long>(v))
+               : decimal(static_cast<unsigned long long>(v));
+}
+inline std::string decimal(int v) {
+  return decimal(static_cast<long long>(v));
+}
+inline std::string decimal(std::size_t v) {
+  return decimal(static_cast<unsigned long long>(v));
+}
+
 /// mtop::LogLevel for MTOP_LOG_*; false if out of range.
 inline bool to_log_level(int level, LogLevel& out) noexcept {
   if (level < MTOP_LOG_DEBUG || level > MTOP_LOG_OFF) return false;

@@ -127,7 +127,8 @@ Outcome make_server(mtop_server** out, uv_loop_t* loop, mtop::ServerConfig confi
   handle->listen_count = config.listen.size();
 
   mtop::ServerHooks hooks;
-  if (cb.auth != nullptr) hooks.user_check = std::make_shared<CUserCheck>(cb.auth, user_data);
+  if (cb.auth != nullptr)
+    hooks.user_check = std::shared_ptr<CUserCheck>(new CUserCheck(cb.auth, user_data));
   hooks.log = mtop::capi::c_logger(cb.log, user_data, config.log_level);
 
   mtop_server* h = handle.get();
@@ -191,12 +192,12 @@ MTOP_API int mtop_server_new_versioned(mtop_server** out, struct uv_loop_s* loop
     }
     if (size == 0) {
       return failed(MTOP_ERR_INVALID_ARGUMENT,
-                    "mtop_server_config: unknown version " + std::to_string(config_version));
+                    "mtop_server_config: unknown version " + mtop::capi::decimal(config_version));
     }
     mtop_server_callbacks cb;
     if (!read_callbacks(callbacks_version, callbacks, cb)) {
-      return failed(MTOP_ERR_INVALID_ARGUMENT,
-                    "mtop_server_callbacks: unknown version " + std::to_string(callbacks_version));
+      return failed(MTOP_ERR_INVALID_ARGUMENT, "mtop_server_callbacks: unknown version " +
+                                                   mtop::capi::decimal(callbacks_version));
     }
     mtop_server_config full{};
     if (mtop_server_config_default_versioned(MTOP_SERVER_CONFIG_VERSION, &full) != 0) {
@@ -221,8 +222,8 @@ MTOP_API int mtop_server_new_from_json_versioned(mtop_server** out, struct uv_lo
     }
     mtop_server_callbacks cb;
     if (!read_callbacks(callbacks_version, callbacks, cb)) {
-      return failed(MTOP_ERR_INVALID_ARGUMENT,
-                    "mtop_server_callbacks: unknown version " + std::to_string(callbacks_version));
+      return failed(MTOP_ERR_INVALID_ARGUMENT, "mtop_server_callbacks: unknown version " +
+                                                   mtop::capi::decimal(callbacks_version));
     }
     auto config = mtop::parse_server_config(json, base_dir != nullptr ? base_dir : ".");
     if (!config) return failed(config);
@@ -260,7 +261,7 @@ MTOP_API int mtop_server_port(const mtop_server* server, size_t index, int quic)
     if (!h.started) return failed(MTOP_ERR_INVALID_STATE, "server: not started");
     if (index >= h.listen_count) {
       return failed(MTOP_ERR_INVALID_ARGUMENT,
-                    "listen index " + std::to_string(index) + " out of range");
+                    "listen index " + mtop::capi::decimal(index) + " out of range");
     }
     // listening() is in config order, TLS before QUIC for each address: count TLS entries
     // to find the address, then take the entry of the asked transport.
@@ -271,7 +272,8 @@ MTOP_API int mtop_server_port(const mtop_server* server, size_t index, int quic)
       if (address == index && l.quic == (quic != 0)) return Outcome{l.port, {}};
     }
     return failed(MTOP_ERR_INVALID_ARGUMENT, std::string("no ") + (quic != 0 ? "QUIC" : "TLS") +
-                                                 " listener for index " + std::to_string(index));
+                                                 " listener for index " +
+                                                 mtop::capi::decimal(index));
   });
 }
 
