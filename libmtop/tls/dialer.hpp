@@ -11,8 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "tls/buffers.hpp"
 #include "tls/context.hpp"
-#include "tls/read_buffer.hpp"
 #include "uv/connector.hpp"
 #include "uv/stream.hpp"
 
@@ -59,7 +59,7 @@ class TlsDialer final : public io::StreamDialer {
   TlsDialOptions options_;
   std::string server_name_;
   std::string session_key_;
-  SharedReadBuffers buffers_;
+  SharedTlsBuffers buffers_;
   std::map<std::uint64_t, Pending> pending_;
   std::uint64_t next_id_ = 1;
 };
