@@ -212,16 +212,24 @@ void TlsStream::flush() {
 
 void TlsStream::continue_handshake() {
   Engine::Status st = engine_->handshake();
-  flush();
-  if (st == Engine::Status::want_input) return;
   if (st != Engine::Status::ok) {
+    flush();  // our next flight, or the alert
+    if (st == Engine::Status::want_input) return;
     fail(engine_->error());
     return;
   }
   handshaking_ = false;
   uv_timer_stop(timer_.get());
-  update_socket_reading();  // stops: the owner starts reading when it is ready
+  // A client's Finished waits for the owner's first write from the callback, so that both
+  // leave in one segment (one write and one wake-up fewer on each side); an owner that closes
+  // the stream from the callback drops it, and the server sees the handshake cut short, as it
+  // would see the close a moment later. The server's ticket goes out now, whatever its owner
+  // does. The socket's read state waits for the owner too: one that starts reading from the
+  // callback does not see the socket stopped and started again (two epoll_ctl calls).
+  if (SSL_is_server(engine_->native())) flush();
   if (auto cb = std::move(on_done_)) cb(this, std::string());
+  flush();
+  update_socket_reading();  // stops reading unless the owner called start_read()
 }
 
 void TlsStream::pump() {
