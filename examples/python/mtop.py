@@ -1,11 +1,15 @@
 """mtop.py - a ctypes wrapper of libmtop's C API (bindings/c/include/mtop.h).
 
-Load the library, then use the codecs and the two handshake machines:
+Load the library, then use the codecs, the two handshake machines (ClientHandshake,
+ServerHandshake) and the two proxy front ends (Socks5Server, HttpProxy):
 
     lib = mtop.load("/path/to/libmtop.so")       # or $MTOP_LIBRARY, or "libmtop.so"
     client = mtop.ClientHandshake(lib, b"alice", b"s3cret", mtop.Target.domain("example.com", 443))
     wire = client.pending_output(); client.consume_output(len(wire))
 
+load() raises MtopVersionError if the library's MAJOR.MINOR is not BINDING_VERSION's or a
+function is missing: the constants and struct layouts here are hand-made copies of mtop.h,
+checked against the header by examples/python/check_bindings.py (a ctest).
 Errors from the library raise MtopError (code = the MTOP_ERR_* value, message = strerror).
 Handles are freed by close() (or a with block); a closed handle refuses further calls.
 Bytes returned to Python are copies, so the C lifetime rules ("valid until the next mutating
@@ -18,10 +22,16 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Union
 
-# Error codes (the subset this wrapper's users test against; see mtop.h for all).
+# The library version this module was written for. load() refuses a library whose
+# MAJOR.MINOR differs (before 1.0 a minor release may change the ABI).
+BINDING_VERSION = "0.1.0"
+
+# Every constant of mtop.h, under its name without the MTOP_ prefix. Copied by hand: the ctest
+# examples/python_bindings_match_header (check_bindings.py) compares each with the header.
 ERR_INVALID_ARGUMENT = -10001
 ERR_INVALID_STATE = -10002
-ERR_NOMEM = -10003
+ERR_NO_MEMORY = -10003
+ERR_NOMEM = ERR_NO_MEMORY
 ERR_BAD_VERSION = -10010
 ERR_BAD_METHOD = -10011
 ERR_BAD_USERNAME = -10012
@@ -30,7 +40,36 @@ ERR_BAD_ADDRESS_TYPE = -10014
 ERR_BAD_DOMAIN = -10015
 ERR_BAD_PORT = -10016
 ERR_BAD_STATUS = -10017
+ERR_EARLY_DATA_LIMIT = -10018
 ERR_PEER_CLOSED = -10019
+ERR_SOCKS_BAD_VERSION = -10030
+ERR_SOCKS_NO_METHODS = -10031
+ERR_SOCKS_BAD_RESERVED = -10032
+ERR_SOCKS_BAD_ADDRESS_TYPE = -10033
+ERR_SOCKS_BAD_ADDRESS = -10034
+ERR_SOCKS_BAD_CREDENTIALS = -10035
+ERR_SOCKS_AUTH_FAILED = -10036
+ERR_SOCKS_NO_ACCEPTABLE_METHOD = -10037
+ERR_SOCKS_COMMAND_NOT_SUPPORTED = -10038
+ERR_HTTP_BAD_REQUEST = -10050
+ERR_HTTP_HEADER_TOO_LARGE = -10051
+ERR_HTTP_TOO_MANY_HEADERS = -10052
+ERR_HTTP_BAD_TARGET = -10053
+ERR_HTTP_UNSUPPORTED = -10054
+ERR_HTTP_BAD_VERSION = -10055
+ERR_STORE_UNAVAILABLE = -10070
+ERR_STORE_DUPLICATE_USER = -10071
+ERR_STORE_NO_SUCH_USER = -10072
+ERR_STORE_QUERY_FAILED = -10073
+ERR_CONFIG_INVALID = -10090
+ERR_LISTEN_FAILED = -10091
+ERR_TLS_SETUP_FAILED = -10092
+ERR_NOT_BUILT_IN = -10093
+ERR_SYSTEM = -10094
+ERR_TUNNEL_REFUSED = -10095
+ERR_TUNNEL_FAILED = -10096
+ERR_LIMIT_REACHED = -10097
+ERR_CANCELLED = -10098
 ERR_INTERNAL = -20000
 
 ADDRESS_IPV4 = 1
@@ -42,6 +81,12 @@ STATUS_VERSION_NOT_SUPPORTED = 1
 STATUS_AUTH_FAILED = 2
 STATUS_CONNECT_FAILED = 3
 
+MAX_AUTH_MESSAGE_SIZE = 773
+RESPONSE_SIZE = 2
+MAX_FIELD_SIZE = 255
+DEFAULT_EARLY_DATA_LIMIT = 65536
+SETTINGS_VERSION = 1
+
 EVENT_NEED_DATA = 0
 EVENT_AUTH_REQUEST = 1
 EVENT_ESTABLISHED = 2
@@ -51,12 +96,40 @@ EVENT_REJECTED = 5
 EVENT_CLOSED_WITHOUT_STATUS = 6
 EVENT_ERROR = 7
 
+PROXY_EVENT_NEED_DATA = 0
+PROXY_EVENT_AUTH = 1
+PROXY_EVENT_REQUEST = 2
+PROXY_EVENT_PAYLOAD = 3
+PROXY_EVENT_END_OF_INPUT = 4
+PROXY_EVENT_ERROR = 7
+
+SOCKS5_REPLY_GENERAL_FAILURE = 1
+SOCKS5_REPLY_NOT_ALLOWED = 2
+SOCKS5_REPLY_NETWORK_UNREACHABLE = 3
+SOCKS5_REPLY_HOST_UNREACHABLE = 4
+SOCKS5_REPLY_CONNECTION_REFUSED = 5
+SOCKS5_REPLY_TTL_EXPIRED = 6
+SOCKS5_REPLY_COMMAND_NOT_SUPPORTED = 7
+SOCKS5_REPLY_ADDRESS_TYPE_NOT_SUPPORTED = 8
+SOCKS5_SETTINGS_VERSION = 1
+SOCKS5_EVENT_VERSION = 1
+DEFAULT_PROXY_MAX_PAYLOAD = 65536
+
+HTTP_STATUS_BAD_REQUEST = 400
+HTTP_STATUS_FORBIDDEN = 403
+HTTP_STATUS_PROXY_AUTH_REQUIRED = 407
+HTTP_STATUS_BAD_GATEWAY = 502
+HTTP_STATUS_GATEWAY_TIMEOUT = 504
+HTTP_AUTH_ABSENT = 0
+HTTP_AUTH_BASIC = 1
+HTTP_AUTH_MALFORMED = 2
+HTTP_PROXY_SETTINGS_VERSION = 1
+HTTP_PROXY_EVENT_VERSION = 1
+DEFAULT_HTTP_MAX_HEAD_SIZE = 16384
+DEFAULT_HTTP_MAX_HEADER_LINES = 100
+
 REJECT_STEALTH = 0
 REJECT_REPLY = 1
-
-MAX_AUTH_MESSAGE_SIZE = 773
-RESPONSE_SIZE = 2
-SETTINGS_VERSION = 1
 
 _u8p = ctypes.POINTER(ctypes.c_uint8)
 
@@ -87,6 +160,46 @@ class _ServerSettings(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("early_data_limit", ctypes.c_size_t)]
 
 
+class _Socks5Settings(ctypes.Structure):
+    _fields_ = [("no_auth", ctypes.c_int), ("username_password", ctypes.c_int),
+                ("max_payload", ctypes.c_size_t)]
+
+
+class _Socks5Event(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("error", ctypes.c_int), ("data", _u8p),
+                ("len", ctypes.c_size_t), ("username", _u8p), ("username_len", ctypes.c_size_t),
+                ("password", _u8p), ("password_len", ctypes.c_size_t), ("target", _Address)]
+
+
+class _HttpProxySettings(ctypes.Structure):
+    _fields_ = [("max_head_size", ctypes.c_size_t), ("max_header_lines", ctypes.c_size_t),
+                ("max_payload", ctypes.c_size_t)]
+
+
+class _HttpProxyEvent(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("error", ctypes.c_int), ("data", _u8p),
+                ("len", ctypes.c_size_t), ("method", ctypes.POINTER(ctypes.c_char)),
+                ("method_len", ctypes.c_size_t), ("target", _Address),
+                ("connect", ctypes.c_int), ("http_minor", ctypes.c_int),
+                ("forward_head", _u8p), ("forward_head_len", ctypes.c_size_t),
+                ("auth", ctypes.c_int), ("username", _u8p), ("username_len", ctypes.c_size_t),
+                ("password", _u8p), ("password_len", ctypes.c_size_t)]
+
+
+# The C struct each ctypes class mirrors (check_bindings.py compares sizes and offsets).
+C_STRUCTS = {
+    "mtop_address": _Address,
+    "mtop_auth_message": _AuthMessage,
+    "mtop_client_event": _ClientEvent,
+    "mtop_server_event": _ServerEvent,
+    "mtop_server_settings": _ServerSettings,
+    "mtop_socks5_settings": _Socks5Settings,
+    "mtop_socks5_event": _Socks5Event,
+    "mtop_http_proxy_settings": _HttpProxySettings,
+    "mtop_http_proxy_event": _HttpProxyEvent,
+}
+
+
 class MtopError(Exception):
     """A negative result of a libmtop function."""
 
@@ -96,8 +209,28 @@ class MtopError(Exception):
         self.message = message
 
 
+class MtopVersionError(ImportError):
+    """The loaded library is not compatible with this module."""
+
+
+def _major_minor(version: str):
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise MtopVersionError(f"libmtop reports version {version!r}, not MAJOR.MINOR.PATCH")
+    return int(parts[0]), int(parts[1])
+
+
+def check_version(library_version: str) -> None:
+    """Raises MtopVersionError unless `library_version` has this module's MAJOR.MINOR: the
+    structs and constants above are copies of that version's mtop.h."""
+    # The capi branch adds mtop_version_check(); until then mtop_version() is compared here.
+    if _major_minor(library_version) != _major_minor(BINDING_VERSION):
+        raise MtopVersionError(f"libmtop {library_version} is loaded, but this module mirrors "
+                               f"mtop.h of {BINDING_VERSION}: the layouts may differ")
+
+
 # Declarations: (name, result type, argument types).
-_c = _s = ctypes.c_void_p  # opaque handles
+_c = _s = _p = ctypes.c_void_p  # opaque handles
 _API = [
     ("mtop_strerror", ctypes.c_char_p, [ctypes.c_int]),
     ("mtop_version", ctypes.c_char_p, []),
@@ -133,6 +266,46 @@ _API = [
     ("mtop_server_handshake_consume_output", ctypes.c_int, [_s, ctypes.c_size_t]),
     ("mtop_server_handshake_early_data_size", ctypes.c_int,
      [_s, ctypes.POINTER(ctypes.c_size_t)]),
+    ("mtop_client_handshake_set_user_data", ctypes.c_int, [_c, ctypes.c_void_p]),
+    ("mtop_client_handshake_get_user_data", ctypes.c_void_p, [_c]),
+    ("mtop_server_handshake_set_user_data", ctypes.c_int, [_s, ctypes.c_void_p]),
+    ("mtop_server_handshake_get_user_data", ctypes.c_void_p, [_s]),
+    # SOCKS5 (the header's plain names are macros over these _versioned functions).
+    ("mtop_socks5_settings_default_versioned", ctypes.c_int,
+     [ctypes.c_int, ctypes.POINTER(_Socks5Settings)]),
+    ("mtop_socks5_server_new_versioned", ctypes.c_int,
+     [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.POINTER(_Socks5Settings)]),
+    ("mtop_socks5_server_free", None, [_p]),
+    ("mtop_socks5_server_set_user_data", ctypes.c_int, [_p, ctypes.c_void_p]),
+    ("mtop_socks5_server_get_user_data", ctypes.c_void_p, [_p]),
+    ("mtop_socks5_server_feed", ctypes.c_int, [_p, ctypes.c_char_p, ctypes.c_size_t]),
+    ("mtop_socks5_server_feed_eof", ctypes.c_int, [_p]),
+    ("mtop_socks5_server_next_event_versioned", ctypes.c_int,
+     [_p, ctypes.c_int, ctypes.POINTER(_Socks5Event)]),
+    ("mtop_socks5_server_accept_credentials", ctypes.c_int, [_p]),
+    ("mtop_socks5_server_reject_credentials", ctypes.c_int, [_p]),
+    ("mtop_socks5_server_accept", ctypes.c_int, [_p, ctypes.POINTER(_Address)]),
+    ("mtop_socks5_server_reject", ctypes.c_int, [_p, ctypes.c_int]),
+    ("mtop_socks5_server_pending_output", ctypes.c_int,
+     [_p, ctypes.POINTER(_u8p), ctypes.POINTER(ctypes.c_size_t)]),
+    ("mtop_socks5_server_consume_output", ctypes.c_int, [_p, ctypes.c_size_t]),
+    # HTTP proxy.
+    ("mtop_http_proxy_settings_default_versioned", ctypes.c_int,
+     [ctypes.c_int, ctypes.POINTER(_HttpProxySettings)]),
+    ("mtop_http_proxy_new_versioned", ctypes.c_int,
+     [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.POINTER(_HttpProxySettings)]),
+    ("mtop_http_proxy_free", None, [_p]),
+    ("mtop_http_proxy_set_user_data", ctypes.c_int, [_p, ctypes.c_void_p]),
+    ("mtop_http_proxy_get_user_data", ctypes.c_void_p, [_p]),
+    ("mtop_http_proxy_feed", ctypes.c_int, [_p, ctypes.c_char_p, ctypes.c_size_t]),
+    ("mtop_http_proxy_feed_eof", ctypes.c_int, [_p]),
+    ("mtop_http_proxy_next_event_versioned", ctypes.c_int,
+     [_p, ctypes.c_int, ctypes.POINTER(_HttpProxyEvent)]),
+    ("mtop_http_proxy_accept", ctypes.c_int, [_p]),
+    ("mtop_http_proxy_reject", ctypes.c_int, [_p, ctypes.c_int]),
+    ("mtop_http_proxy_pending_output", ctypes.c_int,
+     [_p, ctypes.POINTER(_u8p), ctypes.POINTER(ctypes.c_size_t)]),
+    ("mtop_http_proxy_consume_output", ctypes.c_int, [_p, ctypes.c_size_t]),
 ]
 
 
@@ -141,11 +314,16 @@ class Library:
 
     def __init__(self, path: str):
         self._dll = ctypes.CDLL(path)
+        missing = [name for name, _, _ in _API if not hasattr(self._dll, name)]
+        if missing:
+            raise MtopVersionError(f"{path} lacks {', '.join(missing)}: not the libmtop "
+                                   f"{BINDING_VERSION} this module was written for")
         for name, restype, argtypes in _API:
             fn = getattr(self._dll, name)
             fn.restype = restype
             fn.argtypes = argtypes
             setattr(self, name, fn)
+        check_version(self.version())
 
     def strerror(self, code: int) -> str:
         return self.mtop_strerror(code).decode()
@@ -393,3 +571,143 @@ class ServerHandshake(_Handle):
         self._lib.check(self._lib.mtop_server_handshake_early_data_size(self._handle(),
                                                                         ctypes.byref(size)))
         return size.value
+
+
+# --- the proxy front ends: SOCKS5 and HTTP ---------------------------------------------------
+
+@dataclass(frozen=True)
+class ProxyEvent:
+    """An event of Socks5Server or HttpProxy (PROXY_EVENT_*); the fields its type carries are
+    set, the others keep their defaults. Bytes are copies."""
+    type: int
+    error: int = 0
+    data: bytes = b""
+    target: Optional[Target] = None      # REQUEST
+    username: bytes = b""                 # SOCKS5 AUTH; HTTP REQUEST with auth == BASIC
+    password: bytes = b""
+    method: str = ""                      # HTTP REQUEST
+    connect: bool = False                 # HTTP REQUEST: CONNECT (else a forward request)
+    http_minor: int = 1                   # HTTP REQUEST: 1 for HTTP/1.1, 0 for HTTP/1.0
+    forward_head: bytes = b""             # HTTP REQUEST, forward requests only
+    auth: int = HTTP_AUTH_ABSENT          # HTTP REQUEST: HTTP_AUTH_*
+
+
+def _target_from_c(t: _Address) -> Target:
+    if t.type == ADDRESS_IPV4:
+        return Target(ipaddress.IPv4Address(bytes(t.ip[0:4])), t.port)
+    if t.type == ADDRESS_IPV6:
+        return Target(ipaddress.IPv6Address(bytes(t.ip[0:16])), t.port)
+    return Target(_bytes_at(t.domain, t.domain_len).decode("ascii"), t.port)
+
+
+class Socks5Server(_Handle):
+    """The SOCKS5 server machine (mtop_socks5_server): RFC 1928 CONNECT with RFC 1929
+    username/password when `username_password` is set."""
+    _free = "mtop_socks5_server_free"
+
+    def __init__(self, lib: Library, username_password: bool = False,
+                 max_payload: Optional[int] = None):
+        super().__init__(lib)
+        settings = _Socks5Settings()
+        lib.check(lib.mtop_socks5_settings_default_versioned(SOCKS5_SETTINGS_VERSION,
+                                                             ctypes.byref(settings)))
+        settings.username_password = 1 if username_password else 0
+        if max_payload is not None:
+            settings.max_payload = max_payload
+        lib.check(lib.mtop_socks5_server_new_versioned(ctypes.byref(self._h),
+                                                       SOCKS5_SETTINGS_VERSION,
+                                                       ctypes.byref(settings)))
+
+    def feed(self, data: bytes) -> int:
+        return self._lib.check(self._lib.mtop_socks5_server_feed(self._handle(), data,
+                                                                 len(data)))
+
+    def feed_eof(self) -> None:
+        self._lib.check(self._lib.mtop_socks5_server_feed_eof(self._handle()))
+
+    def next_event(self) -> ProxyEvent:
+        ev = _Socks5Event()
+        self._lib.check(self._lib.mtop_socks5_server_next_event_versioned(
+            self._handle(), SOCKS5_EVENT_VERSION, ctypes.byref(ev)))
+        return ProxyEvent(ev.type, error=ev.error, data=_bytes_at(ev.data, ev.len),
+                          target=_target_from_c(ev.target)
+                          if ev.type == PROXY_EVENT_REQUEST else None,
+                          username=_bytes_at(ev.username, ev.username_len),
+                          password=_bytes_at(ev.password, ev.password_len))
+
+    def accept_credentials(self) -> None:
+        self._lib.check(self._lib.mtop_socks5_server_accept_credentials(self._handle()))
+
+    def reject_credentials(self) -> None:
+        self._lib.check(self._lib.mtop_socks5_server_reject_credentials(self._handle()))
+
+    def accept(self, bound: Optional[Target] = None) -> None:
+        """Success reply; `bound` is BND.ADDR/BND.PORT (None: 0.0.0.0:0)."""
+        if bound is None:
+            self._lib.check(self._lib.mtop_socks5_server_accept(self._handle(), None))
+            return
+        msg = _CMessage(b"-", b"-", bound)  # only its target is used
+        self._lib.check(self._lib.mtop_socks5_server_accept(self._handle(),
+                                                            ctypes.byref(msg.message.target)))
+
+    def reject(self, reply: int) -> None:
+        self._lib.check(self._lib.mtop_socks5_server_reject(self._handle(), reply))
+
+    def pending_output(self) -> bytes:
+        return self._output(self._lib.mtop_socks5_server_pending_output)
+
+    def consume_output(self, n: int) -> None:
+        self._lib.check(self._lib.mtop_socks5_server_consume_output(self._handle(), n))
+
+
+class HttpProxy(_Handle):
+    """The HTTP/1.x proxy request machine (mtop_http_proxy): CONNECT or absolute-form."""
+    _free = "mtop_http_proxy_free"
+
+    def __init__(self, lib: Library, max_head_size: Optional[int] = None,
+                 max_header_lines: Optional[int] = None, max_payload: Optional[int] = None):
+        super().__init__(lib)
+        settings = _HttpProxySettings()
+        lib.check(lib.mtop_http_proxy_settings_default_versioned(HTTP_PROXY_SETTINGS_VERSION,
+                                                                 ctypes.byref(settings)))
+        if max_head_size is not None:
+            settings.max_head_size = max_head_size
+        if max_header_lines is not None:
+            settings.max_header_lines = max_header_lines
+        if max_payload is not None:
+            settings.max_payload = max_payload
+        lib.check(lib.mtop_http_proxy_new_versioned(ctypes.byref(self._h),
+                                                    HTTP_PROXY_SETTINGS_VERSION,
+                                                    ctypes.byref(settings)))
+
+    def feed(self, data: bytes) -> int:
+        return self._lib.check(self._lib.mtop_http_proxy_feed(self._handle(), data, len(data)))
+
+    def feed_eof(self) -> None:
+        self._lib.check(self._lib.mtop_http_proxy_feed_eof(self._handle()))
+
+    def next_event(self) -> ProxyEvent:
+        ev = _HttpProxyEvent()
+        self._lib.check(self._lib.mtop_http_proxy_next_event_versioned(
+            self._handle(), HTTP_PROXY_EVENT_VERSION, ctypes.byref(ev)))
+        if ev.type != PROXY_EVENT_REQUEST:
+            return ProxyEvent(ev.type, error=ev.error, data=_bytes_at(ev.data, ev.len))
+        return ProxyEvent(ev.type, target=_target_from_c(ev.target),
+                          username=_bytes_at(ev.username, ev.username_len),
+                          password=_bytes_at(ev.password, ev.password_len),
+                          method=_bytes_at(ev.method, ev.method_len).decode("latin-1"),
+                          connect=bool(ev.connect), http_minor=ev.http_minor,
+                          forward_head=_bytes_at(ev.forward_head, ev.forward_head_len),
+                          auth=ev.auth)
+
+    def accept(self) -> None:
+        self._lib.check(self._lib.mtop_http_proxy_accept(self._handle()))
+
+    def reject(self, status: int) -> None:
+        self._lib.check(self._lib.mtop_http_proxy_reject(self._handle(), status))
+
+    def pending_output(self) -> bytes:
+        return self._output(self._lib.mtop_http_proxy_pending_output)
+
+    def consume_output(self, n: int) -> None:
+        self._lib.check(self._lib.mtop_http_proxy_consume_output(self._handle(), n))
