@@ -69,8 +69,8 @@ extern "C" {
 #define MTOP_ERR_EARLY_DATA_LIMIT (-10018) /* more early payload than the bound allows */
 #define MTOP_ERR_PEER_CLOSED (-10019)      /* the peer closed before a complete message */
 
-/* Peer errors of the SOCKS5 and HTTP proxy front ends and of the user stores. The C API does
- * not return them today; they are listed so that every library code has its C name. */
+/* Peer errors of the SOCKS5 and HTTP proxy front ends (MTOP_PROXY_EVENT_ERROR of the proxy
+ * machines below) and of the user stores (listed so that every library code has its C name). */
 #define MTOP_ERR_SOCKS_BAD_VERSION (-10030)
 #define MTOP_ERR_SOCKS_NO_METHODS (-10031)
 #define MTOP_ERR_SOCKS_BAD_RESERVED (-10032)
