@@ -5,8 +5,8 @@
  * header itself (a constant, struct or field missing here fails that check too).
  *
  *   const.MTOP_ERR_INVALID_ARGUMENT=-10001
- *   sizeof.mtop_address=40
- *   offsetof.mtop_address.port=32
+ *   sizeof.mtop_address=48          (on LP64)
+ *   offsetof.mtop_address.port=40
  *   fieldsize.mtop_address.port=2
  */
 #include <stddef.h>
