@@ -106,8 +106,10 @@ void next_event(mtop_socks5_server& h, mtop_socks5_event& ev) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, socks5::Credentials>) {
           if (h.credentials) mtop::secure_wipe(h.credentials->password);
-          h.credentials = std::move(x);
-          mtop::secure_wipe(x.password);  // moved-from, but a short password may be copied
+          h.credentials.emplace();
+          h.credentials->username.swap(x.username);
+          h.credentials->password.swap(x.password);
+          mtop::secure_wipe(x.password);  // a short password's bytes may stay in x's buffer
           ev.type = MTOP_PROXY_EVENT_AUTH;
           ev.username = bytes_of(h.credentials->username);
           ev.username_len = h.credentials->username.size();

@@ -642,7 +642,7 @@ TEST_CASE("http: CONNECT, accepted with 200, then pass-through", "[c][http]") {
     for (bool trailing : {false, true}) {
       INFO(name_of(how) << (trailing ? ", trailing tunnel bytes" : ""));
       auto p = make_http();
-      const std::string tls = "\x16\x03\x01\x02\x00";
+      const std::string tls("\x16\x03\x01\x02\x00", 5);
       std::vector<Ev> want{request("CONNECT example.com:443 connect 1.1 auth 0")};
       if (trailing) want.push_back(payload(tls));
       CHECK(feed_http(p.get(), str(kConnectHead + (trailing ? tls : "")), how) == want);
