@@ -149,12 +149,13 @@ MTOP_API int mtop_http_proxy_settings_default_versioned(int version,
 
 MTOP_API int mtop_http_proxy_new_versioned(mtop_http_proxy** out, int settings_version,
                                            const mtop_http_proxy_settings* settings) {
-  if (out == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  if (out == nullptr || settings_version < 1 ||
+      settings_version > MTOP_HTTP_PROXY_SETTINGS_VERSION) {
+    return MTOP_ERR_INVALID_ARGUMENT;
+  }
   mtop_http_proxy_settings s;
   mtop_http_proxy_settings_default_versioned(MTOP_HTTP_PROXY_SETTINGS_VERSION, &s);
   if (settings != nullptr) {
-    if (settings_version < 1 || settings_version > MTOP_HTTP_PROXY_SETTINGS_VERSION)
-      return MTOP_ERR_INVALID_ARGUMENT;
     s = *settings;  // version 1 is the whole struct today
   }
   return guarded([&] {

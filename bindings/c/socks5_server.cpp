@@ -158,11 +158,10 @@ MTOP_API int mtop_socks5_settings_default_versioned(int version, mtop_socks5_set
 
 MTOP_API int mtop_socks5_server_new_versioned(mtop_socks5_server** out, int settings_version,
                                               const mtop_socks5_settings* settings) {
-  if (out == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+  if (out == nullptr || settings_version < 1 || settings_version > MTOP_SOCKS5_SETTINGS_VERSION)
+    return MTOP_ERR_INVALID_ARGUMENT;
   socks5::ServerSettings s;
   if (settings != nullptr) {
-    if (settings_version < 1 || settings_version > MTOP_SOCKS5_SETTINGS_VERSION)
-      return MTOP_ERR_INVALID_ARGUMENT;
     s.no_auth = settings->no_auth != 0;  // version 1 fields
     s.username_password = settings->username_password != 0;
     s.max_payload = settings->max_payload;

@@ -368,7 +368,8 @@ MTOP_API int mtop_socks5_settings_default_versioned(int version, mtop_socks5_set
  * mtop_socks5_server_new_versioned - creates a SOCKS5 machine waiting for the greeting
  * (call it as mtop_socks5_server_new(&out, settings)).
  * out: receives the handle; free it with mtop_socks5_server_free().
- * settings_version: the version of *settings (MTOP_SOCKS5_SETTINGS_VERSION).
+ * settings_version: the version of *settings (MTOP_SOCKS5_SETTINGS_VERSION), checked even
+ *                   when settings is NULL.
  * settings: borrowed for the call; NULL means the defaults.
  * Returns 0.
  * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL out, a settings_version not in
@@ -583,7 +584,8 @@ MTOP_API int mtop_http_proxy_settings_default_versioned(int version,
  * mtop_http_proxy_new_versioned - creates a machine waiting for a request head (call it as
  * mtop_http_proxy_new(&out, settings)).
  * out: receives the handle; free it with mtop_http_proxy_free().
- * settings_version: the version of *settings (MTOP_HTTP_PROXY_SETTINGS_VERSION).
+ * settings_version: the version of *settings (MTOP_HTTP_PROXY_SETTINGS_VERSION), checked
+ *                   even when settings is NULL.
  * settings: borrowed for the call; NULL means the defaults.
  * Returns 0.
  * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL out, or a settings_version not in

@@ -588,6 +588,7 @@ TEST_CASE("socks5: NULL arguments, struct versions, settings and user data", "[c
   CHECK(mtop_socks5_server_new(nullptr, &st) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_socks5_server_new_versioned(&s, 0, &st) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_socks5_server_new_versioned(&s, 2, &st) == MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(mtop_socks5_server_new_versioned(&s, 2, nullptr) == MTOP_ERR_INVALID_ARGUMENT);
   st.no_auth = 0;
   CHECK(mtop_socks5_server_new(&s, &st) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(s == nullptr);
@@ -814,6 +815,7 @@ TEST_CASE("http: decisions out of turn, statuses, NULL arguments, versions, user
   CHECK(mtop_http_proxy_new(nullptr, &st) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_http_proxy_new_versioned(&h, 0, &st) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_http_proxy_new_versioned(&h, 2, &st) == MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(mtop_http_proxy_new_versioned(&h, 0, nullptr) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(h == nullptr);
   int x = 0;
   CHECK(mtop_http_proxy_set_user_data(p.get(), &x) == 0);
