@@ -39,19 +39,24 @@ def strip_comments(text: str) -> str:
     return re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
 
 
+# Object-like MTOP_* macros that are not constants a binding copies.
+NOT_CONSTANTS = {"MTOP_API"}
+
+
 def header_constants(text: str) -> dict:
-    """Numeric `#define MTOP_X value` lines (aliases of other constants included)."""
+    """{name: value} of every `#define MTOP_X value` (value None when it is an expression
+    this script does not evaluate: then only abi_dump's value is compared with mtop.py)."""
     found = {}
     for line in strip_comments(text).splitlines():
         m = re.match(r"\s*#\s*define\s+(MTOP_[A-Z0-9_]+)\s+(.+?)\s*$", line)
-        if not m:
+        if not m or m.group(1) in NOT_CONSTANTS:
             continue
         name, value = m.groups()
         num = re.fullmatch(r"\(?\s*(-?\d+)\s*\)?", value)
         if num:
             found[name] = int(num.group(1))
-        elif value in found:
-            found[name] = found[value]
+        else:
+            found[name] = found.get(value)
     return found
 
 
@@ -94,14 +99,15 @@ def main() -> int:
         key = "const." + name
         if key not in dump:
             problems.append(f"{name}: in mtop.h but not printed by abi_dump.c")
-        elif dump[key] != value:
+            continue
+        elif value is not None and dump[key] != value:
             problems.append(f"{name}: mtop.h says {value}, the compiler {dump[key]}")
         py = name[len("MTOP_"):]
         if not hasattr(mtop, py):
             problems.append(f"{name}: mtop.py has no {py}")
-        elif getattr(mtop, py) != dump.get(key, value):
+        elif getattr(mtop, py) != dump[key]:
             problems.append(f"{name}: mtop.py has {py} = {getattr(mtop, py)}, "
-                            f"mtop.h {dump.get(key, value)}")
+                            f"mtop.h {dump[key]}")
     for key in dump:
         if key.startswith("const.") and key[len("const."):] not in constants:
             problems.append(f"{key[len('const.'):]}: printed by abi_dump.c, not found in mtop.h")
