@@ -848,3 +848,168 @@ TEST_CASE("http: decisions out of turn, statuses, NULL arguments, versions, user
   CHECK(as_string(data, 3) == "502");
   mtop_http_proxy_free(nullptr);
 }
+
+// =============================================================================================
+// Any chunking gives the same events and output (h11's rule), over many mutated inputs
+// =============================================================================================
+
+namespace {
+
+struct Run {
+  std::vector<Ev> events;
+  Bytes output;
+  friend bool operator==(const Run&, const Run&) = default;
+};
+
+// Drives a SOCKS5 machine the way the climber would, deciding at once: credentials are good
+// when the username starts with 'a', a request is accepted when `accept` is set.
+Run run_socks(const Bytes& in, Chunking how, bool credentials, bool accept, std::uint32_t seed) {
+  auto s = make_socks(credentials);
+  Run run;
+  std::mt19937 rng(seed);
+  std::size_t off = 0;
+  bool done = false;
+  auto drain = [&] {
+    for (int i = 0; i < 1000; ++i) {
+      mtop_socks5_event ev;
+      REQUIRE(mtop_socks5_server_next_event(s.get(), &ev) >= 0);
+      Ev e{ev.type, ev.error, {}, {}};
+      if (ev.type == MTOP_PROXY_EVENT_NEED_DATA) break;
+      if (ev.type == MTOP_PROXY_EVENT_PAYLOAD) e.data = as_bytes(ev.data, ev.len);
+      if (ev.type == MTOP_PROXY_EVENT_AUTH) {
+        e.detail = as_string(ev.username, ev.username_len);
+        const bool good = ev.username_len > 0 && ev.username[0] == 'a';
+        REQUIRE((good ? mtop_socks5_server_accept_credentials(s.get())
+                      : mtop_socks5_server_reject_credentials(s.get())) == 0);
+      }
+      if (ev.type == MTOP_PROXY_EVENT_REQUEST) {
+        e.detail = address_string(ev.target);
+        REQUIRE((accept ? mtop_socks5_server_accept(s.get(), nullptr)
+                        : mtop_socks5_server_reject(s.get(), MTOP_SOCKS5_REPLY_NOT_ALLOWED)) == 0);
+      }
+      const bool terminal = ev.type == MTOP_PROXY_EVENT_ERROR || ev.type == MTOP_PROXY_EVENT_END_OF_INPUT;
+      push(run.events, std::move(e));
+      if (terminal) {
+        done = true;
+        break;
+      }
+    }
+    const Bytes out = socks_output(s.get());
+    run.output.insert(run.output.end(), out.begin(), out.end());
+  };
+  while (off < in.size() && !done) {
+    std::size_t n = in.size() - off;
+    if (how == Chunking::one_byte) n = 1;
+    if (how == Chunking::random) n = std::min<std::size_t>(n, 1 + rng() % 9);
+    const int r = mtop_socks5_server_feed(s.get(), in.data() + off, n);
+    if (r == MTOP_ERR_INVALID_STATE) break;  // rejected: no more input
+    REQUIRE(r >= 0);
+    off += static_cast<std::size_t>(r);
+    drain();
+    if (r == 0) break;
+  }
+  if (!done && mtop_socks5_server_feed_eof(s.get()) == 0) drain();
+  return run;
+}
+
+Run run_http(const Bytes& in, Chunking how, bool accept, std::uint32_t seed) {
+  auto p = make_http();
+  Run run;
+  std::mt19937 rng(seed);
+  std::size_t off = 0;
+  bool done = false;
+  auto drain = [&] {
+    for (int i = 0; i < 1000; ++i) {
+      mtop_http_proxy_event ev;
+      REQUIRE(mtop_http_proxy_next_event(p.get(), &ev) >= 0);
+      Ev e{ev.type, ev.error, {}, {}};
+      if (ev.type == MTOP_PROXY_EVENT_NEED_DATA) break;
+      if (ev.type == MTOP_PROXY_EVENT_PAYLOAD) e.data = as_bytes(ev.data, ev.len);
+      if (ev.type == MTOP_PROXY_EVENT_REQUEST) {
+        e.detail = as_string(ev.method, ev.method_len) + " " + address_string(ev.target) + " " +
+                   as_string(ev.forward_head, ev.forward_head_len);
+        REQUIRE((accept ? mtop_http_proxy_accept(p.get())
+                        : mtop_http_proxy_reject(p.get(), MTOP_HTTP_STATUS_FORBIDDEN)) == 0);
+      }
+      if (ev.type == MTOP_PROXY_EVENT_ERROR) {
+        REQUIRE(mtop_http_proxy_reject(p.get(), MTOP_HTTP_STATUS_BAD_REQUEST) == 0);
+      }
+      const bool terminal = ev.type == MTOP_PROXY_EVENT_ERROR || ev.type == MTOP_PROXY_EVENT_END_OF_INPUT;
+      push(run.events, std::move(e));
+      if (terminal) {
+        done = true;
+        break;
+      }
+    }
+    const Bytes out = http_output(p.get());
+    run.output.insert(run.output.end(), out.begin(), out.end());
+  };
+  while (off < in.size() && !done) {
+    std::size_t n = in.size() - off;
+    if (how == Chunking::one_byte) n = 1;
+    if (how == Chunking::random) n = std::min<std::size_t>(n, 1 + rng() % 9);
+    const int r = mtop_http_proxy_feed(p.get(), in.data() + off, n);
+    if (r == MTOP_ERR_INVALID_STATE) break;
+    REQUIRE(r >= 0);
+    off += static_cast<std::size_t>(r);
+    drain();
+    if (r == 0) break;
+  }
+  if (!done && mtop_http_proxy_feed_eof(p.get()) == 0) drain();
+  return run;
+}
+
+// A valid input with a few random bytes changed, cut short, or extended.
+Bytes mutate(const Bytes& base, std::mt19937& rng) {
+  Bytes b = base;
+  const unsigned kind = rng() % 4;
+  if (kind == 0 && !b.empty()) b.resize(rng() % b.size());
+  const unsigned flips = rng() % 3;
+  for (unsigned i = 0; i < flips && !b.empty(); ++i) {
+    b[rng() % b.size()] = static_cast<std::uint8_t>(rng());
+  }
+  if (kind == 3) b.push_back(static_cast<std::uint8_t>(rng()));
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("socks5: whole, byte-by-byte and random chunks agree on mutated inputs",
+          "[c][socks5][chunking]") {
+  const Bytes bases[] = {
+      cat({kGreetingNoAuth, kConnectDomain, str("payload")}),
+      cat({kGreetingUserPass, kAuthAlice, kConnectIpv4, str("x")}),
+      cat({kGreetingUserPass, {0x01, 3}, str("bob"), {1, 'p'}, kConnectDomain}),
+  };
+  std::mt19937 rng(2024);
+  for (int i = 0; i < 600; ++i) {
+    const Bytes& base = bases[i % 3];
+    const Bytes in = mutate(base, rng);
+    const bool credentials = i % 3 != 0;
+    const bool accept = (i / 3) % 2 == 0;
+    INFO("case " << i);
+    const Run whole = run_socks(in, Chunking::whole, credentials, accept, 1);
+    CHECK(run_socks(in, Chunking::one_byte, credentials, accept, 1) == whole);
+    CHECK(run_socks(in, Chunking::random, credentials, accept, static_cast<std::uint32_t>(i)) ==
+          whole);
+  }
+}
+
+TEST_CASE("http: whole, byte-by-byte and random chunks agree on mutated inputs",
+          "[c][http][chunking]") {
+  const Bytes bases[] = {
+      str(kConnectHead + "tunnel"),
+      str("GET http://example.com/x HTTP/1.1\r\nHost: a\r\nProxy-Authorization: Basic "
+          "YWxpY2U6czNjcmV0\r\nConnection: keep-alive, X-A\r\nX-A: 1\r\n\r\nbody"),
+      str("POST http://10.0.0.1:81/ HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"),
+  };
+  std::mt19937 rng(99);
+  for (int i = 0; i < 600; ++i) {
+    const Bytes in = mutate(bases[i % 3], rng);
+    const bool accept = (i / 3) % 2 == 0;
+    INFO("case " << i);
+    const Run whole = run_http(in, Chunking::whole, accept, 1);
+    CHECK(run_http(in, Chunking::one_byte, accept, 1) == whole);
+    CHECK(run_http(in, Chunking::random, accept, static_cast<std::uint32_t>(i)) == whole);
+  }
+}
