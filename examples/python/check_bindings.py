@@ -78,7 +78,8 @@ def header_functions(text: str) -> set:
     """Names of the MTOP_API functions (preprocessor lines, i.e. the macros, left out)."""
     body = strip_comments(text)
     body = re.sub(r"^\s*#(?:[^\n]*\\\n)*[^\n]*", "", body, flags=re.M)
-    return set(re.findall(r"MTOP_API\b[^;{]*?\b(mtop_\w+)\s*\(", body))
+    # `MTOP_API int (name)(...)` is a function of the same name as a macro.
+    return set(re.findall(r"MTOP_API\b[^;{]*?\(?\b(mtop_\w+)\)?\s*\(", body))
 
 
 def main() -> int:
@@ -153,10 +154,14 @@ def main() -> int:
     for name in sorted(declared - functions):
         problems.append(f"{name}: declared in mtop._API, not an MTOP_API function of mtop.h")
 
-    # The version guard refuses another MAJOR.MINOR and accepts another PATCH.
+    # The version guard: another PATCH or a newer MINOR is fine, another MAJOR or an older MINOR
+    # is refused.
     major, minor, patch = (int(p) for p in mtop.BINDING_VERSION.split("."))
-    for other, ok in ((f"{major}.{minor}.{patch + 1}", True), (f"{major}.{minor + 1}.0", False),
-                      (f"{major + 1}.{minor}.{patch}", False), ("garbage", False)):
+    cases = [(f"{major}.{minor}.{patch + 1}", True), (f"{major}.{minor + 1}.0", True),
+             (f"{major + 1}.{minor}.{patch}", False), ("garbage", False)]
+    if minor > 0:
+        cases.append((f"{major}.{minor - 1}.{patch}", False))
+    for other, ok in cases:
         try:
             mtop.check_version(other)
             accepted = True

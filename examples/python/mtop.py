@@ -7,8 +7,8 @@ ServerHandshake) and the two proxy front ends (Socks5Server, HttpProxy):
     client = mtop.ClientHandshake(lib, b"alice", b"s3cret", mtop.Target.domain("example.com", 443))
     wire = client.pending_output(); client.consume_output(len(wire))
 
-load() raises MtopVersionError if the library's MAJOR.MINOR is not BINDING_VERSION's or a
-function is missing: the constants and struct layouts here are hand-made copies of mtop.h,
+load() raises MtopVersionError if the library is not compatible with BINDING_VERSION (another
+MAJOR, an older MINOR) or a function is missing: the constants and struct layouts here are hand-made copies of mtop.h,
 checked against the header by examples/python/check_bindings.py (a ctest).
 Errors from the library raise MtopError (code = the MTOP_ERR_* value, message = strerror).
 Handles are freed by close() (or a with block); a closed handle refuses further calls.
@@ -22,8 +22,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Union
 
-# The library version this module was written for. load() refuses a library whose
-# MAJOR.MINOR differs (before 1.0 a minor release may change the ABI).
+# The library version this module was written for. load() refuses a library of another MAJOR
+# or an older MINOR (check_version()).
 BINDING_VERSION = "0.1.0"
 
 # Every constant of mtop.h, under its name without the MTOP_ prefix. Copied by hand: the ctest
@@ -221,12 +221,15 @@ def _major_minor(version: str):
 
 
 def check_version(library_version: str) -> None:
-    """Raises MtopVersionError unless `library_version` has this module's MAJOR.MINOR: the
-    structs and constants above are copies of that version's mtop.h."""
-    # The capi branch adds mtop_version_check(); until then mtop_version() is compared here.
-    if _major_minor(library_version) != _major_minor(BINDING_VERSION):
+    """Raises MtopVersionError unless a library of `library_version` serves this module: the
+    same MAJOR and a MINOR at least BINDING_VERSION's (the rule of mtop_version_check(); the
+    structs cross the API with their version, so a newer library still reads ours)."""
+    lib_major, lib_minor = _major_minor(library_version)
+    major, minor = _major_minor(BINDING_VERSION)
+    if lib_major != major or lib_minor < minor:
         raise MtopVersionError(f"libmtop {library_version} is loaded, but this module mirrors "
-                               f"mtop.h of {BINDING_VERSION}: the layouts may differ")
+                               f"mtop.h of {BINDING_VERSION}: it needs {major}.{minor} or a "
+                               f"later {major}.x")
 
 
 # Declarations: (name, result type, argument types).
@@ -324,6 +327,14 @@ class Library:
             fn.argtypes = argtypes
             setattr(self, name, fn)
         check_version(self.version())
+        # Libraries that have mtop_version_check() answer the same question themselves.
+        if hasattr(self._dll, "mtop_version_check"):
+            self._dll.mtop_version_check.restype = ctypes.c_int
+            self._dll.mtop_version_check.argtypes = [ctypes.c_int, ctypes.c_int]
+            major, minor = _major_minor(BINDING_VERSION)
+            if self._dll.mtop_version_check(major, minor) != 1:
+                raise MtopVersionError(f"mtop_version_check({major}, {minor}) refuses "
+                                       f"libmtop {self.version()}")
 
     def strerror(self, code: int) -> str:
         return self.mtop_strerror(code).decode()
