@@ -6,7 +6,8 @@ What a climber does with a local application's first bytes, from Python (ctypes)
      AUTH -> check -> REQUEST (target) -> PAYLOAD (early bytes) -> accept with a bound address;
   2. SOCKS5 with a wrong password, and a BIND request: the machine's own failure replies;
   3. HTTP CONNECT with Basic credentials -> 200; an absolute-form GET -> the forwarded head;
-  4. a malformed HTTP head -> ERROR, answered with 400; a version the module refuses.
+  4. a malformed HTTP head -> ERROR, answered with 400; a version the module refuses;
+  5. the climber's pipeline without I/O: SOCKS5 -> MTop client handshake -> server handshake.
 Every result is asserted; exits non-zero on a mismatch.
 Usage: proxy_example.py [--library PATH]  (else $MTOP_LIBRARY, else libmtop.so).
 """
@@ -156,6 +157,39 @@ def run_http_failures(lib: mtop.Library) -> None:
         print(f"  version guard: {e}")
 
 
+def run_climber_pipeline(lib: mtop.Library) -> None:
+    """The climber's job with no I/O: a SOCKS5 request's target and early bytes go into an MTop
+    client handshake, a server handshake accepts, and only then does the SOCKS5 client get
+    its success reply; the answer flows back."""
+    print("SOCKS5 -> MTop client -> MTop server, all sans-IO")
+    with mtop.Socks5Server(lib) as socks, mtop.ServerHandshake(lib) as server:
+        events = feed(socks, b"\x05\x01\x00" b"\x05\x01\x00\x01\x0a\x00\x00\x07\x00\x50"
+                      b"GET / HTTP/1.1\r\n\r\n", False)
+        expect([e.type for e in events] == [mtop.PROXY_EVENT_REQUEST, mtop.PROXY_EVENT_PAYLOAD],
+               "request and early bytes")
+        target = events[0].target
+        with mtop.ClientHandshake(lib, b"alice", b"s3cret", target) as client:
+            client.send_payload(events[1].data)  # early data behind the auth message
+            wire = take_output(client)
+            expect(server.feed(wire) == len(wire), "server took the auth message")
+            ev = server.next_event()
+            expect(ev.type == mtop.EVENT_AUTH_REQUEST and ev.request.target == target,
+                   "the SOCKS5 target reached the server")
+            server.wipe_password()
+            server.accept()
+            ev = server.next_event()
+            expect(ev.type == mtop.EVENT_PAYLOAD and ev.data == b"GET / HTTP/1.1\r\n\r\n",
+                   "early bytes reached the server")
+            client.feed(take_output(server) + b"HTTP/1.1 204 No Content\r\n\r\n")
+            expect(client.next_event().type == mtop.EVENT_ESTABLISHED, "tunnel open")
+            answer = client.next_event().data
+        socks.accept()  # only now: the tunnel is up
+        reply = take_output(socks)
+        expect(reply == b"\x05\x00" b"\x05\x00\x00\x01" + bytes(6), "method + success reply")
+        expect(answer.startswith(b"HTTP/1.1 204"), "the answer for the SOCKS5 client")
+        print(f"  {target.host}:{target.port} via MTop: {answer.splitlines()[0].decode()}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--library", help="path of libmtop.so (default: $MTOP_LIBRARY)")
@@ -167,6 +201,7 @@ def main() -> int:
         run_http(lib, byte_by_byte)
     run_socks5_failures(lib)
     run_http_failures(lib)
+    run_climber_pipeline(lib)
     print("all cases passed")
     return 0
 
