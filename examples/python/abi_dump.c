@@ -189,5 +189,105 @@ int main(void) {
   FIELD(mtop_http_proxy_event, username_len);
   FIELD(mtop_http_proxy_event, password);
   FIELD(mtop_http_proxy_event, password_len);
+
+  /* Versions and the engine sections. */
+  CONST(MTOP_VERSION_MAJOR);
+  CONST(MTOP_VERSION_MINOR);
+  CONST(MTOP_VERSION_PATCH);
+  CONST(MTOP_VERSION_NUM);
+  CONST(MTOP_SERVER_SETTINGS_VERSION);
+  CONST(MTOP_CLIENT_EVENT_VERSION);
+  CONST(MTOP_SERVER_EVENT_VERSION);
+  CONST(MTOP_SERVER_CONFIG_VERSION);
+  CONST(MTOP_SERVER_CALLBACKS_VERSION);
+  CONST(MTOP_SERVER_STATS_VERSION);
+  CONST(MTOP_USER_GRANT_VERSION);
+  CONST(MTOP_CLIMBER_CONFIG_VERSION);
+  CONST(MTOP_CLIMBER_STATS_VERSION);
+  CONST(MTOP_LOG_DEBUG);
+  CONST(MTOP_LOG_INFO);
+  CONST(MTOP_LOG_WARN);
+  CONST(MTOP_LOG_ERROR);
+  CONST(MTOP_LOG_OFF);
+  CONST(MTOP_FAILURE_OVERLOADED);
+  CONST(MTOP_FAILURE_DRAINING);
+  CONST(MTOP_FAILURE_HANDSHAKE_TIMEOUT);
+  CONST(MTOP_FAILURE_PROTOCOL_ERROR);
+  CONST(MTOP_FAILURE_CLIENT_CLOSED);
+  CONST(MTOP_FAILURE_THROTTLED);
+  CONST(MTOP_FAILURE_AUTH_FAILED);
+  CONST(MTOP_FAILURE_STORE_UNAVAILABLE);
+  CONST(MTOP_FAILURE_STORE_ERROR);
+  CONST(MTOP_FAILURE_ACCOUNT_REFUSED);
+  CONST(MTOP_FAILURE_USER_TUNNEL_LIMIT);
+  CONST(MTOP_FAILURE_TARGET_DENIED);
+  CONST(MTOP_FAILURE_TARGET_FAILED);
+  CONST(MTOP_FAILURE_REVOKED);
+  CONST(MTOP_FAILURE_COUNT);
+  CONST(MTOP_TRANSPORT_DEFAULT);
+  CONST(MTOP_TRANSPORT_TLS);
+  CONST(MTOP_TRANSPORT_QUIC);
+  CONST(MTOP_TRANSPORT_AUTO);
+
+  STRUCT(mtop_server_config);
+  FIELD(mtop_server_config, listen);
+  FIELD(mtop_server_config, listen_count);
+  FIELD(mtop_server_config, cert_file);
+  FIELD(mtop_server_config, key_file);
+  FIELD(mtop_server_config, quic);
+  FIELD(mtop_server_config, reply_mode);
+  FIELD(mtop_server_config, handshake_timeout_ms);
+  FIELD(mtop_server_config, connect_timeout_ms);
+  FIELD(mtop_server_config, idle_timeout_ms);
+  FIELD(mtop_server_config, drain_timeout_ms);
+  FIELD(mtop_server_config, allow_targets);
+  FIELD(mtop_server_config, allow_targets_count);
+  FIELD(mtop_server_config, users_file);
+  FIELD(mtop_server_config, max_tunnels);
+  FIELD(mtop_server_config, log_level);
+
+  STRUCT(mtop_user_grant);
+  FIELD(mtop_user_grant, user);
+  FIELD(mtop_user_grant, max_tunnels);
+  FIELD(mtop_user_grant, rate_limit);
+
+  STRUCT(mtop_server_callbacks);
+  FIELD(mtop_server_callbacks, auth);
+  FIELD(mtop_server_callbacks, log);
+
+  STRUCT(mtop_server_stats);
+  FIELD(mtop_server_stats, live);
+  FIELD(mtop_server_stats, relaying);
+  FIELD(mtop_server_stats, total);
+  FIELD(mtop_server_stats, accepted);
+  FIELD(mtop_server_stats, bytes_up);
+  FIELD(mtop_server_stats, bytes_down);
+  FIELD(mtop_server_stats, active_users);
+  FIELD(mtop_server_stats, failures);
+
+  STRUCT(mtop_climber_config);
+  FIELD(mtop_climber_config, server_uri);
+  FIELD(mtop_climber_config, password);
+  FIELD(mtop_climber_config, transport);
+  FIELD(mtop_climber_config, ca_file);
+  FIELD(mtop_climber_config, pin);
+  FIELD(mtop_climber_config, insecure);
+  FIELD(mtop_climber_config, socks_listen);
+  FIELD(mtop_climber_config, http_listen);
+  FIELD(mtop_climber_config, forwards);
+  FIELD(mtop_climber_config, forward_count);
+  FIELD(mtop_climber_config, handshake_timeout_ms);
+  FIELD(mtop_climber_config, connect_timeout_ms);
+  FIELD(mtop_climber_config, idle_timeout_ms);
+  FIELD(mtop_climber_config, log_level);
+
+  STRUCT(mtop_climber_stats);
+  FIELD(mtop_climber_stats, active_connections);
+  FIELD(mtop_climber_stats, total_connections);
+  FIELD(mtop_climber_stats, refused_connections);
+  FIELD(mtop_climber_stats, tunnels_opened);
+  FIELD(mtop_climber_stats, tunnels_failed);
+  FIELD(mtop_climber_stats, bytes_up);
+  FIELD(mtop_climber_stats, bytes_down);
   return 0;
 }

@@ -1,7 +1,8 @@
 """mtop.py - a ctypes wrapper of libmtop's C API (bindings/c/include/mtop.h).
 
 Load the library, then use the codecs, the two handshake machines (ClientHandshake,
-ServerHandshake) and the two proxy front ends (Socks5Server, HttpProxy):
+ServerHandshake), the two proxy front ends (Socks5Server, HttpProxy) and the engines (Server,
+whose users a Python function checks, and Climber, whose tunnels are Python sockets):
 
     lib = mtop.load("/path/to/libmtop.so")       # or $MTOP_LIBRARY, or "libmtop.so"
     client = mtop.ClientHandshake(lib, b"alice", b"s3cret", mtop.Target.domain("example.com", 443))
@@ -722,3 +723,324 @@ class HttpProxy(_Handle):
 
     def consume_output(self, n: int) -> None:
         self._lib.check(self._lib.mtop_http_proxy_consume_output(self._handle(), n))
+
+
+# --- the engines: a server and a climber in this process (mtop.h's engine sections) ---------
+# Both run on a thread of their own (loop NULL); callbacks come on that thread.
+
+VERSION_MAJOR = 0
+VERSION_MINOR = 1
+VERSION_PATCH = 0
+VERSION_NUM = (VERSION_MAJOR << 16) | (VERSION_MINOR << 8) | VERSION_PATCH
+SERVER_SETTINGS_VERSION = 1
+CLIENT_EVENT_VERSION = 1
+SERVER_EVENT_VERSION = 1
+SERVER_CONFIG_VERSION = 1
+SERVER_CALLBACKS_VERSION = 1
+SERVER_STATS_VERSION = 2
+USER_GRANT_VERSION = 1
+CLIMBER_CONFIG_VERSION = 1
+CLIMBER_STATS_VERSION = 1
+LOG_DEBUG = 0
+LOG_INFO = 1
+LOG_WARN = 2
+LOG_ERROR = 3
+LOG_OFF = 4
+FAILURE_OVERLOADED = 0
+FAILURE_DRAINING = 1
+FAILURE_HANDSHAKE_TIMEOUT = 2
+FAILURE_PROTOCOL_ERROR = 3
+FAILURE_CLIENT_CLOSED = 4
+FAILURE_THROTTLED = 5
+FAILURE_AUTH_FAILED = 6
+FAILURE_STORE_UNAVAILABLE = 7
+FAILURE_STORE_ERROR = 8
+FAILURE_ACCOUNT_REFUSED = 9
+FAILURE_USER_TUNNEL_LIMIT = 10
+FAILURE_TARGET_DENIED = 11
+FAILURE_TARGET_FAILED = 12
+FAILURE_REVOKED = 13
+FAILURE_COUNT = 14
+TRANSPORT_DEFAULT = 0
+TRANSPORT_TLS = 1
+TRANSPORT_QUIC = 2
+TRANSPORT_AUTO = 3
+
+_cstrs = ctypes.POINTER(ctypes.c_char_p)
+_AuthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+_LogCallback = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+_DrainCallback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+_TunnelCallback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                                   ctypes.c_char_p, ctypes.c_void_p)
+
+
+class _ServerConfig(ctypes.Structure):
+    _fields_ = [("listen", _cstrs), ("listen_count", ctypes.c_size_t),
+                ("cert_file", ctypes.c_char_p), ("key_file", ctypes.c_char_p),
+                ("quic", ctypes.c_int), ("reply_mode", ctypes.c_int),
+                ("handshake_timeout_ms", ctypes.c_uint64), ("connect_timeout_ms", ctypes.c_uint64),
+                ("idle_timeout_ms", ctypes.c_uint64), ("drain_timeout_ms", ctypes.c_uint64),
+                ("allow_targets", _cstrs), ("allow_targets_count", ctypes.c_size_t),
+                ("users_file", ctypes.c_char_p), ("max_tunnels", ctypes.c_uint64),
+                ("log_level", ctypes.c_int)]
+
+
+class _UserGrant(ctypes.Structure):
+    _fields_ = [("user", ctypes.c_char_p), ("max_tunnels", ctypes.c_uint32),
+                ("rate_limit", ctypes.c_uint64)]
+
+
+class _ServerCallbacks(ctypes.Structure):
+    _fields_ = [("auth", _AuthCallback), ("log", _LogCallback)]
+
+
+class _ServerStats(ctypes.Structure):
+    _fields_ = [("live", ctypes.c_uint64), ("relaying", ctypes.c_uint64),
+                ("total", ctypes.c_uint64), ("accepted", ctypes.c_uint64),
+                ("bytes_up", ctypes.c_uint64), ("bytes_down", ctypes.c_uint64),
+                ("active_users", ctypes.c_uint64), ("failures", ctypes.c_uint64 * FAILURE_COUNT)]
+
+
+class _ClimberConfig(ctypes.Structure):
+    _fields_ = [("server_uri", ctypes.c_char_p), ("password", ctypes.c_char_p),
+                ("transport", ctypes.c_int), ("ca_file", ctypes.c_char_p),
+                ("pin", ctypes.c_char_p), ("insecure", ctypes.c_int),
+                ("socks_listen", ctypes.c_char_p), ("http_listen", ctypes.c_char_p),
+                ("forwards", _cstrs), ("forward_count", ctypes.c_size_t),
+                ("handshake_timeout_ms", ctypes.c_uint64), ("connect_timeout_ms", ctypes.c_uint64),
+                ("idle_timeout_ms", ctypes.c_uint64), ("log_level", ctypes.c_int)]
+
+
+class _ClimberStats(ctypes.Structure):
+    _fields_ = [("active_connections", ctypes.c_uint64), ("total_connections", ctypes.c_uint64),
+                ("refused_connections", ctypes.c_uint64), ("tunnels_opened", ctypes.c_uint64),
+                ("tunnels_failed", ctypes.c_uint64), ("bytes_up", ctypes.c_uint64),
+                ("bytes_down", ctypes.c_uint64)]
+
+
+C_STRUCTS.update({
+    "mtop_server_config": _ServerConfig,
+    "mtop_user_grant": _UserGrant,
+    "mtop_server_callbacks": _ServerCallbacks,
+    "mtop_server_stats": _ServerStats,
+    "mtop_climber_config": _ClimberConfig,
+    "mtop_climber_stats": _ClimberStats,
+})
+
+_e = ctypes.c_void_p  # engine handles and auth requests
+_API += [
+    ("mtop_version_num", ctypes.c_int, []),
+    ("mtop_version_check", ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
+    ("mtop_server_settings_default_versioned", ctypes.c_int,
+     [ctypes.c_int, ctypes.POINTER(_ServerSettings)]),
+    ("mtop_client_handshake_next_event_versioned", ctypes.c_int,
+     [_c, ctypes.c_int, ctypes.POINTER(_ClientEvent)]),
+    ("mtop_server_handshake_next_event_versioned", ctypes.c_int,
+     [_s, ctypes.c_int, ctypes.POINTER(_ServerEvent)]),
+    ("mtop_last_error_message", ctypes.c_char_p, []),
+    ("mtop_server_config_default_versioned", ctypes.c_int,
+     [ctypes.c_int, ctypes.POINTER(_ServerConfig)]),
+    ("mtop_server_new_versioned", ctypes.c_int,
+     [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_int,
+      ctypes.POINTER(_ServerConfig), ctypes.c_int, ctypes.POINTER(_ServerCallbacks),
+      ctypes.c_void_p]),
+    ("mtop_server_new_from_json_versioned", ctypes.c_int,
+     [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+      ctypes.c_int, ctypes.POINTER(_ServerCallbacks), ctypes.c_void_p]),
+    ("mtop_server_free", None, [_e]),
+    ("mtop_server_get_user_data", ctypes.c_void_p, [_e]),
+    ("mtop_server_start", ctypes.c_int, [_e]),
+    ("mtop_server_port", ctypes.c_int, [_e, ctypes.c_size_t, ctypes.c_int]),
+    ("mtop_server_stop", ctypes.c_int, [_e]),
+    ("mtop_server_drain", ctypes.c_int, [_e, _DrainCallback, ctypes.c_void_p]),
+    ("mtop_server_stats_versioned", ctypes.c_int,
+     [_e, ctypes.c_int, ctypes.POINTER(_ServerStats)]),
+    ("mtop_auth_request_username", ctypes.POINTER(ctypes.c_char),
+     [_e, ctypes.POINTER(ctypes.c_size_t)]),
+    ("mtop_auth_request_password", ctypes.POINTER(ctypes.c_char),
+     [_e, ctypes.POINTER(ctypes.c_size_t)]),
+    ("mtop_auth_request_source", ctypes.c_char_p, [_e]),
+    ("mtop_auth_request_target_host", ctypes.c_char_p, [_e]),
+    ("mtop_auth_request_target_port", ctypes.c_int, [_e]),
+    ("mtop_auth_request_allow_versioned", ctypes.c_int,
+     [_e, ctypes.c_int, ctypes.POINTER(_UserGrant)]),
+    ("mtop_auth_request_deny", ctypes.c_int, [_e]),
+    ("mtop_auth_request_unavailable", ctypes.c_int, [_e]),
+    ("mtop_climber_config_default_versioned", ctypes.c_int,
+     [ctypes.c_int, ctypes.POINTER(_ClimberConfig)]),
+    ("mtop_climber_new_versioned", ctypes.c_int,
+     [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_int,
+      ctypes.POINTER(_ClimberConfig), _LogCallback, ctypes.c_void_p]),
+    ("mtop_climber_new_from_json", ctypes.c_int,
+     [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+      _LogCallback, ctypes.c_void_p]),
+    ("mtop_climber_free", None, [_e]),
+    ("mtop_climber_get_user_data", ctypes.c_void_p, [_e]),
+    ("mtop_climber_start", ctypes.c_int, [_e]),
+    ("mtop_climber_stop", ctypes.c_int, [_e]),
+    ("mtop_climber_socks_port", ctypes.c_int, [_e]),
+    ("mtop_climber_http_port", ctypes.c_int, [_e]),
+    ("mtop_climber_forward_port", ctypes.c_int, [_e, ctypes.c_size_t]),
+    ("mtop_climber_stats_versioned", ctypes.c_int,
+     [_e, ctypes.c_int, ctypes.POINTER(_ClimberStats)]),
+    ("mtop_climber_open_tunnel", ctypes.c_int,
+     [_e, ctypes.c_char_p, ctypes.c_uint16, _TunnelCallback, ctypes.c_void_p]),
+]
+
+
+def _engine_check(lib: "Library", rc: int) -> int:
+    """Like Library.check, with mtop_last_error_message() in the exception."""
+    if rc < 0:
+        detail = lib.mtop_last_error_message().decode(errors="replace")
+        raise MtopError(rc, lib.strerror(rc) + (f": {detail}" if detail else ""))
+    return rc
+
+
+def _cstr_array(items):
+    arr = (ctypes.c_char_p * max(1, len(items)))(*[s.encode() for s in items])
+    return ctypes.cast(arr, _cstrs), arr
+
+
+@dataclass(frozen=True)
+class UserCheck:
+    """What a Server's check function gets: copies of the climber's credentials (the C copy of
+    the password is wiped when the request is answered), its address and the target."""
+    username: bytes
+    password: bytes
+    source: str
+    target: Target
+
+
+class Server:
+    """A server engine on a thread of its own (mtop_server, loop NULL). `check(request)` runs
+    on that thread for every climber: return True to allow, False to deny; an exception
+    answers "unavailable". Close it (or use `with`) to stop and free it."""
+
+    def __init__(self, lib: "Library", cert_file: str, key_file: str,
+                 check, listen=("127.0.0.1:0",), allow_targets=(), quic: bool = False,
+                 reply_mode: int = REJECT_REPLY):
+        self._lib = lib
+        self._check = check
+        self.errors = []  # exceptions raised by check(), for the application to look at
+        self._h = ctypes.c_void_p()
+        cfg = _ServerConfig()
+        _engine_check(lib, lib.mtop_server_config_default_versioned(SERVER_CONFIG_VERSION,
+                                                                    ctypes.byref(cfg)))
+        listen_p, self._listen = _cstr_array(list(listen))
+        allow_p, self._allow = _cstr_array(list(allow_targets))
+        cfg.listen, cfg.listen_count = listen_p, len(listen)
+        cfg.allow_targets, cfg.allow_targets_count = allow_p, len(allow_targets)
+        cfg.cert_file, cfg.key_file = cert_file.encode(), key_file.encode()
+        cfg.quic = 1 if quic else 0
+        cfg.reply_mode = reply_mode
+        self._auth_cb = _AuthCallback(self._on_auth)  # kept alive with the server
+        callbacks = _ServerCallbacks()
+        callbacks.auth = self._auth_cb
+        _engine_check(lib, lib.mtop_server_new_versioned(
+            ctypes.byref(self._h), None, SERVER_CONFIG_VERSION, ctypes.byref(cfg),
+            SERVER_CALLBACKS_VERSION, ctypes.byref(callbacks), None))
+
+    def _on_auth(self, req, _user_data) -> int:
+        lib = self._lib
+        try:
+            ulen, plen = ctypes.c_size_t(), ctypes.c_size_t()
+            user = _bytes_at(lib.mtop_auth_request_username(req, ctypes.byref(ulen)), ulen.value)
+            pw = _bytes_at(lib.mtop_auth_request_password(req, ctypes.byref(plen)), plen.value)
+            host = lib.mtop_auth_request_target_host(req).decode()
+            request = UserCheck(user, pw, lib.mtop_auth_request_source(req).decode(),
+                                   Target(host, lib.mtop_auth_request_target_port(req)))
+            allowed = bool(self._check(request))
+        except Exception as e:  # noqa: BLE001 - nothing may escape into C
+            self.errors.append(e)
+            lib.mtop_auth_request_unavailable(req)
+            return 0
+        if allowed:
+            lib.mtop_auth_request_allow_versioned(req, USER_GRANT_VERSION, None)
+        else:
+            lib.mtop_auth_request_deny(req)
+        return 0
+
+    def start(self) -> None:
+        _engine_check(self._lib, self._lib.mtop_server_start(self._h))
+
+    def port(self, index: int = 0, quic: bool = False) -> int:
+        return _engine_check(self._lib, self._lib.mtop_server_port(self._h, index, int(quic)))
+
+    def stats(self) -> _ServerStats:
+        s = _ServerStats()
+        _engine_check(self._lib, self._lib.mtop_server_stats_versioned(
+            self._h, SERVER_STATS_VERSION, ctypes.byref(s)))
+        return s
+
+    def close(self) -> None:
+        if self._h:
+            self._lib.mtop_server_free(self._h)  # joins the server's thread
+            self._h = ctypes.c_void_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Climber:
+    """A climber engine on a thread of its own (mtop_climber, loop NULL)."""
+
+    def __init__(self, lib: "Library", server_uri: str, password: Optional[str] = None,
+                 ca_file: Optional[str] = None, transport: int = TRANSPORT_DEFAULT):
+        self._lib = lib
+        self._h = ctypes.c_void_p()
+        self._callbacks = []  # tunnel callbacks kept alive until they ran
+        cfg = _ClimberConfig()
+        _engine_check(lib, lib.mtop_climber_config_default_versioned(CLIMBER_CONFIG_VERSION,
+                                                                     ctypes.byref(cfg)))
+        cfg.server_uri = server_uri.encode()
+        cfg.password = password.encode() if password is not None else None
+        cfg.ca_file = ca_file.encode() if ca_file is not None else None
+        cfg.transport = transport
+        _engine_check(lib, lib.mtop_climber_new_versioned(
+            ctypes.byref(self._h), None, CLIMBER_CONFIG_VERSION, ctypes.byref(cfg),
+            _LogCallback(), None))
+        _engine_check(lib, lib.mtop_climber_start(self._h))
+
+    def open_tunnel(self, host: str, port: int, timeout: float = 30.0):
+        """Opens a tunnel to host:port through the server; returns a connected socket whose
+        bytes travel through it. Raises MtopError if the server refuses or it fails."""
+        import socket
+        import threading
+        done = threading.Event()
+        result = {}
+
+        def on_tunnel(_climber, status, fd, message, _user_data):
+            result.update(status=status, fd=fd, message=(message or b"").decode())
+            done.set()
+
+        cb = _TunnelCallback(on_tunnel)
+        self._callbacks.append(cb)
+        _engine_check(self._lib, self._lib.mtop_climber_open_tunnel(
+            self._h, host.encode(), port, cb, None))
+        if not done.wait(timeout):
+            raise MtopError(ERR_TUNNEL_FAILED, f"no tunnel after {timeout} s")
+        if result["status"] < 0:
+            raise MtopError(result["status"], f"{self._lib.strerror(result['status'])}: "
+                                              f"{result['message']}")
+        return socket.socket(fileno=result["fd"])
+
+    def stats(self) -> _ClimberStats:
+        s = _ClimberStats()
+        _engine_check(self._lib, self._lib.mtop_climber_stats_versioned(
+            self._h, CLIMBER_STATS_VERSION, ctypes.byref(s)))
+        return s
+
+    def close(self) -> None:
+        if self._h:
+            self._lib.mtop_climber_free(self._h)
+            self._h = ctypes.c_void_p()
+            self._callbacks.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
