@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mtop  # noqa: E402
@@ -100,7 +101,13 @@ def main() -> int:
                 except mtop.MtopError as e:
                     expect(e.code == mtop.ERR_TUNNEL_REFUSED, f"refused, got {e}")
                     print(f"  wrong password: {e}")
-            stats = server.stats()
+            # The server counts a refusal when that tunnel ends on its thread, which may be a
+            # moment after the climber read the answer: wait for it (bounded).
+            for _ in range(500):
+                stats = server.stats()
+                if stats.failures[mtop.FAILURE_AUTH_FAILED]:
+                    break
+                time.sleep(0.01)
             expect(stats.accepted == 1, f"one tunnel accepted, got {stats.accepted}")
             expect(stats.failures[mtop.FAILURE_AUTH_FAILED] == 1, "one auth failure")
             expect(not server.errors, f"check() raised {server.errors}")
