@@ -142,12 +142,16 @@ struct ConnCallbacks {
   static int stream_close(ngtcp2_conn* conn, std::uint32_t flags, std::int64_t id,
                           std::uint64_t code, void* ud, void* sud) {
     Connection* c = self(ud);
-    // Concurrency limit: a closed peer stream frees a slot for a new one.
+    // Concurrency limit: a closed peer stream frees a slot for a new one. ngtcp2 0.12 raises
+    // MAX_STREAMS by itself only for a stream reset before it was ever opened (no stream_open,
+    // no stream_close), so every other slot is ours to give back; the next packet carries
+    // the new MAX_STREAMS. limits.max_streams thus bounds streams at once, not in total.
     if (c->server_ && !ngtcp2_conn_is_local_stream(conn, id)) {
       ngtcp2_conn_extend_max_streams_bidi(conn, 1);
     }
     auto* s = static_cast<StreamState*>(sud);
     if (!s) return 0;
+    c->release_credit(*s);
     s->closed_by_ngtcp2 = true;
     s->tx_closed = true;
     bool clean = s->rx_fin && s->fin_sent && s->tx_acked == s->tx_end;
@@ -531,6 +535,8 @@ io::StreamPtr Connection::open_stream() {
   std::int64_t id = -1;
   if (ngtcp2_conn_open_bidi_stream(conn_.get(), &id, nullptr) != 0) return nullptr;
   StreamState* s = add_stream(id);
+  s->holds_credit = true;
+  ++holding_credit_;
   ngtcp2_conn_set_stream_user_data(conn_.get(), id, s);
   auto* qs = new QuicStream(loop_, this, s, peer_name());
   s->app = qs;
@@ -542,11 +548,32 @@ bool Connection::can_open_stream() const {
   return usable() && hs_done_ && conn_ && ngtcp2_conn_get_streams_bidi_left(conn_.get()) > 0;
 }
 
+std::uint64_t Connection::peer_stream_limit() const {
+  if (!conn_ || !hs_done_) return 0;
+  const ngtcp2_transport_params* p = ngtcp2_conn_get_remote_transport_params(conn_.get());
+  return p ? p->initial_max_streams_bidi : 0;
+}
+
+std::uint64_t Connection::credit_in_flight() const {
+  if (!usable() || !hs_done_ || !conn_) return 0;
+  const std::uint64_t held = holding_credit_ + ngtcp2_conn_get_streams_bidi_left(conn_.get());
+  const std::uint64_t limit = peer_stream_limit();
+  return limit > held ? limit - held : 0;
+}
+
 void Connection::stream_touched() {
   if (usable()) owner_.schedule(*this);
 }
 
+void Connection::release_credit(StreamState& s) {
+  if (!s.holds_credit) return;
+  s.holds_credit = false;
+  --holding_credit_;
+}
+
 void Connection::stream_app_closed(StreamState& s) {
+  // Its end is on its way (FIN or reset), and with it the peer's MAX_STREAMS.
+  release_credit(s);
   s.app = nullptr;
   s.app_closed = true;
   s.error_pending = false;

@@ -133,6 +133,18 @@ class Connection {
 
   /// Streams not yet forgotten (open, or closing and still known to ngtcp2).
   std::size_t stream_count() const noexcept { return streams_.size(); }
+  /// Client: streams the peer lets us have open at once (its initial_max_streams_bidi; a
+  /// server that returns credit as streams close keeps this constant). 0 before the
+  /// handshake.
+  std::uint64_t peer_stream_limit() const;
+  /// Client: streams we opened that are still in use: neither closed by ngtcp2 nor let go by
+  /// the application. Each holds one of the peer's stream slots.
+  std::uint64_t streams_holding_credit() const noexcept { return holding_credit_; }
+  /// Client: streams of ours that ended (or are ending: the application let go, so a FIN or
+  /// a reset is on its way) whose slot the peer has not given back yet; its MAX_STREAMS is
+  /// about a round trip away. peer_stream_limit() minus the streams in use minus the credit
+  /// in hand, never below 0.
+  std::uint64_t credit_in_flight() const;
 
   // --- for QuicStream ---
   ChunkPool& chunk_pool() { return owner_.chunk_pool(); }
@@ -165,6 +177,7 @@ class Connection {
   std::size_t fill_vecs(StreamState& s, ngtcp2_vec* v, std::size_t max);
   void advance_sent(StreamState& s, std::uint64_t n);
   void release_acked(StreamState& s);
+  void release_credit(StreamState& s);
 
   ConnectionOwner& owner_;
   uv_loop_t* loop_;
@@ -188,6 +201,7 @@ class Connection {
   std::deque<std::int64_t> send_queue_;
   std::vector<std::int64_t> accepted_;  // server: streams opened by the peer, not yet handed out
   std::uint64_t conn_consumed_ = 0;
+  std::uint64_t holding_credit_ = 0;  // client: see streams_holding_credit()
 
   Bytes tx_buf_;
   Bytes closing_packet_;

@@ -37,6 +37,7 @@ struct StreamState {
   std::int64_t id = -1;
   QuicStream* app = nullptr;  ///< the application's handle (null before accept / after close)
   bool app_closed = false;    ///< the application dropped its handle: discard incoming bytes
+  bool holds_credit = false;  ///< client: counted in Connection's streams holding credit
 
   // Send side: tx holds [tx_base, tx_end); [tx_acked, tx_sent) is in flight.
   std::deque<Bytes> tx;
