@@ -2,6 +2,7 @@
 // docs/CONFIG.md and in `climber --help`.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "engine/climber_options.hpp"
@@ -13,6 +14,9 @@ namespace mtop::climber {
 struct ClimberConfig {
   ServerEndpoint server;
   ClimberOptions engine;
+  /// limits.quic_connections: the QUIC pool's bound; 0 = engine.max_connections (the pool
+  /// then never binds before the local connection limit does).
+  std::size_t quic_connections = 0;
   LogLevel log_level = LogLevel::info;
 };
 

@@ -17,6 +17,7 @@
 #include "engine/dialer_factory.hpp"
 #include "engine/log.hpp"
 #include "mtop/codec.hpp"
+#include "uv/fd_limit.hpp"
 
 namespace {
 
@@ -259,8 +260,23 @@ int run(int argc, char** argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   rt.loop = &loop;
+  // Each tunnel holds the local socket and, over TLS, its own connection to the server: the
+  // usual soft limit of 1024 would be a hidden ceiling far below limits.max_connections.
+  const std::uint64_t fds = mtop::io::raise_fd_limit();
+  const std::uint64_t fds_needed = 2 * static_cast<std::uint64_t>(cfg.engine.max_connections) + 64;
+  if (fds < fds_needed) {
+    rt.log.warn("open file limit " + std::to_string(fds) + " is below the " +
+                std::to_string(fds_needed) + " that limits.max_connections " +
+                std::to_string(cfg.engine.max_connections) +
+                " can need (raise the hard limit, e.g. ulimit -Hn or LimitNOFILE=)");
+  }
+
   mtop::DialerSettings ds;
   ds.connect_timeout_ms = cfg.engine.handshake_timeout_ms;
+  // By default the pool may grow as far as the local connections could need (one stream per
+  // connection in the worst case), so limits.max_connections is the limit that binds.
+  ds.quic_connections =
+      cfg.quic_connections > 0 ? cfg.quic_connections : cfg.engine.max_connections;
   rt.dialer = mtop::make_server_dialer(&loop, cfg.server, ds, rt.log, error);
   int rc = 0;
   if (!rt.dialer) {

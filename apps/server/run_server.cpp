@@ -12,6 +12,7 @@
 #include "store_factory.hpp"
 #include "tls/context.hpp"
 #include "tls/listener.hpp"
+#include "uv/fd_limit.hpp"
 #include "uv/handle.hpp"
 #include "engine/server_uri.hpp"
 #ifdef MTOP_HAVE_QUIC
@@ -150,6 +151,15 @@ int run_server(const ServerConfig& config) {
   std::signal(SIGPIPE, SIG_IGN);
   auto s = std::make_unique<Server>();
   s->log = Logger(config.log_level, stderr_sink());
+  // A tunnel holds two descriptors here (client side, target): the usual soft limit of 1024
+  // would cap the server at a few hundred tunnels long before limits.max_tunnels.
+  const std::uint64_t fds = io::raise_fd_limit();
+  if (fds < 2 * static_cast<std::uint64_t>(config.engine.max_tunnels) + 64) {
+    s->log.warn("open file limit " + std::to_string(fds) + " is below the " +
+                std::to_string(2 * config.engine.max_tunnels + 64) + " that limits.max_tunnels " +
+                std::to_string(config.engine.max_tunnels) +
+                " can need (raise the hard limit, e.g. LimitNOFILE=)");
+  }
   if (uv_loop_init(&s->loop) != 0) {
     s->log.error("cannot start the event loop");
     return 1;

@@ -177,7 +177,8 @@ void ClimberEngine::on_accept(io::StreamPtr stream, LocalMode mode,
   if (sessions_.size() >= shared_.options.max_connections) {
     ++refused_;
     shared_.log.warn("local " + stream->peer_name() + ": refused, " +
-                     std::to_string(shared_.options.max_connections) + " connections already");
+                     std::to_string(shared_.options.max_connections) +
+                     " connections already (limits.max_connections)");
     return;  // dropping the stream closes it
   }
   auto session = std::make_unique<ClimberSession>(

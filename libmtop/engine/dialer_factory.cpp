@@ -31,9 +31,11 @@ std::unique_ptr<io::StreamDialer> make_tls(uv_loop_t* loop, const ServerEndpoint
 }
 
 std::unique_ptr<io::StreamDialer> make_quic(uv_loop_t* loop, const ServerEndpoint& server,
-                                            std::string& error) {
+                                            const DialerSettings& settings, std::string& error) {
 #ifdef MTOP_HAVE_QUIC
   quic::QuicClientOptions options;
+  options.max_connections = settings.quic_connections;
+  options.max_connections_name = "limits.quic_connections";
   options.host = server.host;
   options.port = server.port;
   options.tls.server_name = server.server_name();
@@ -50,6 +52,7 @@ std::unique_ptr<io::StreamDialer> make_quic(uv_loop_t* loop, const ServerEndpoin
 #else
   (void)loop;
   (void)server;
+  (void)settings;
   error = "QUIC is not built into this climber (MTOP_WITH_QUIC=OFF); use transport tls";
   return nullptr;
 #endif
@@ -62,11 +65,11 @@ std::unique_ptr<io::StreamDialer> make_server_dialer(uv_loop_t* loop, const Serv
                                                      const Logger& log, std::string& error) {
   switch (server.transport) {
     case TransportKind::tls: return make_tls(loop, server, settings, error);
-    case TransportKind::quic: return make_quic(loop, server, error);
+    case TransportKind::quic: return make_quic(loop, server, settings, error);
     case TransportKind::auto_select: {
       auto tls = make_tls(loop, server, settings, error);
       if (!tls) return nullptr;
-      auto quic = make_quic(loop, server, error);
+      auto quic = make_quic(loop, server, settings, error);
       if (!quic) return nullptr;
       return std::make_unique<AutoDialer>(loop, std::move(quic), std::move(tls),
                                           settings.auto_select, log);
