@@ -149,6 +149,7 @@ void QuicClient::flush_all() {
   // By index: an application callback inside flush() may open streams (never members), or
   // destroy the client, which `alive` catches.
   for (std::size_t i = 0; i < pool_.size(); ++i) {
+    if (!pool_[i]->take_flush()) continue;  // nothing happened on it
     pool_[i]->conn().flush();
     if (!*alive) return;
   }

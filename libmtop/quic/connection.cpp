@@ -111,6 +111,7 @@ struct ConnCallbacks {
       s->rx.insert(s->rx.end(), data, data + len);
     }
     if (s && (flags & NGTCP2_STREAM_DATA_FLAG_FIN)) s->rx_fin = true;
+    if (s) c->touch(*s);
     c->owner_.schedule(*c);
     return 0;
   }
@@ -135,6 +136,7 @@ struct ConnCallbacks {
     if (!s) return 0;
     s->tx_acked = std::max(s->tx_acked, offset + len);
     self(ud)->release_acked(*s);
+    if (s->above_low_water) self(ud)->touch(*s);  // on_drain may be due
     self(ud)->owner_.schedule(*self(ud));
     return 0;
   }
@@ -162,6 +164,7 @@ struct ConnCallbacks {
                      ? "reset by peer: " + app_code_text(code)
                      : std::string("stream closed");
     }
+    c->touch(*s);
     c->owner_.schedule(*c);
     return 0;
   }
@@ -174,6 +177,7 @@ struct ConnCallbacks {
       s->error_pending = true;
       s->error = "reset by peer: " + app_code_text(code);
     }
+    c->touch(*s);
     c->owner_.schedule(*c);
   }
 
@@ -561,8 +565,16 @@ std::uint64_t Connection::credit_in_flight() const {
   return limit > held ? limit - held : 0;
 }
 
-void Connection::stream_touched() {
-  if (usable()) owner_.schedule(*this);
+void Connection::touch(StreamState& s) {
+  if (s.touched) return;
+  s.touched = true;
+  touched_.push_back(s.id);
+}
+
+void Connection::stream_touched(StreamState& s) {
+  if (!usable()) return;
+  touch(s);
+  owner_.schedule(*this);
 }
 
 void Connection::release_credit(StreamState& s) {
@@ -578,6 +590,7 @@ void Connection::stream_app_closed(StreamState& s) {
   s.app_closed = true;
   s.error_pending = false;
   if (!s.closed_by_ngtcp2) s.abort_pending = true;
+  touch(s);
   owner_.schedule(*this);
 }
 
@@ -628,6 +641,13 @@ void Connection::release_acked(StreamState& s) {
 void Connection::flush() {
   if (state_ == State::dead) return;
   auto alive = alive_;
+  // What was touched until now is handled in this flush; touches made meanwhile (by the
+  // application's callbacks) list the stream again for the next one, which they schedule.
+  work_.clear();
+  work_.swap(touched_);
+  for (std::int64_t id : work_) {
+    if (auto it = streams_.find(id); it != streams_.end()) it->second->touched = false;
+  }
   if (usable()) {
     deliver_events();
     if (!*alive || state_ == State::dead) return;
@@ -637,18 +657,29 @@ void Connection::flush() {
     write_packets();
     if (state_ == State::dead) return;
   }
-  // Forget streams nobody can use any more.
-  for (auto it = streams_.begin(); it != streams_.end();) {
-    StreamState& s = *it->second;
-    bool gone = !s.app && !s.abort_pending && (s.closed_by_ngtcp2 || !usable());
-    if (gone) {
-      for (Bytes& chunk : s.tx) owner_.chunk_pool().give(std::move(chunk));
-      it = streams_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  forget_streams();
   arm_timer();
+}
+
+void Connection::forget_streams() {
+  auto forget_if_gone = [&](std::map<std::int64_t, std::unique_ptr<StreamState>>::iterator it) {
+    StreamState& s = *it->second;
+    const bool gone = !s.app && !s.abort_pending && (s.closed_by_ngtcp2 || !usable());
+    if (!gone) return std::next(it);
+    for (Bytes& chunk : s.tx) owner_.chunk_pool().give(std::move(chunk));
+    return streams_.erase(it);
+  };
+  if (!usable()) {
+    // The connection ended: nobody can use any stream now, touched or not.
+    for (auto it = streams_.begin(); it != streams_.end();) it = forget_if_gone(it);
+    touched_.clear();
+    return;
+  }
+  // A stream becomes forgettable only through events that touch it (ngtcp2 closed it, the
+  // application let go).
+  for (std::int64_t id : work_) {
+    if (auto it = streams_.find(id); it != streams_.end()) forget_if_gone(it);
+  }
 }
 
 void Connection::deliver_events() {
@@ -676,13 +707,10 @@ void Connection::deliver_events() {
       if (!*alive || !usable()) return;
     }
   }
-  std::vector<std::int64_t> ids;
-  ids.reserve(streams_.size());
-  for (auto& [id, s] : streams_) {
-    if (s->app) ids.push_back(id);
-  }
-  for (std::int64_t id : ids) {
-    auto it = streams_.find(id);
+  // By id, looked up each time: a callback may close streams (never erase them: only flush()
+  // forgets streams, after this).
+  for (std::size_t i = 0; i < work_.size(); ++i) {
+    auto it = streams_.find(work_[i]);
     if (it == streams_.end()) continue;
     StreamState& s = *it->second;
     QuicStream* app = s.app;
@@ -719,8 +747,10 @@ void Connection::deliver_events() {
 
 void Connection::apply_intents() {
   ngtcp2_conn* c = conn_.get();
-  for (auto& [id, sp] : streams_) {
-    StreamState& s = *sp;
+  for (std::int64_t id : work_) {
+    auto found = streams_.find(id);
+    if (found == streams_.end()) continue;
+    StreamState& s = *found->second;
     if (s.abort_pending) {
       s.abort_pending = false;
       // Shut down with every byte acknowledged: the stream ends with its FIN even when that has

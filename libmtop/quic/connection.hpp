@@ -5,10 +5,11 @@
 // Theory of operation. ngtcp2 is sans-IO: packets go in through read_pkt, packets come out of
 // writev_stream, and get_expiry says when handle_expiry is due. All calls into ngtcp2 happen
 // in receive(), flush() and the timer, never inside an ngtcp2 callback; the callbacks only
-// record facts in StreamState and the flags below. flush() then (1) delivers events to the
-// application, (2) turns the application's intents into ngtcp2 calls (stream aborts,
-// flow-control credit), (3) writes packets, batching equal-size packets for GSO, and
-// (4) re-arms the timer.
+// record facts in StreamState and the flags below, and list the stream as touched. flush()
+// then, for the touched streams only, (1) delivers events to the application, (2) turns the
+// application's intents into ngtcp2 calls (stream aborts, flow-control credit), (3) writes
+// packets, batching equal-size packets for GSO, and (4) re-arms the timer. Thousands of idle
+// streams thus cost nothing per flush.
 //
 // Closing: a local close writes CONNECTION_CLOSE once, keeps the packet and resends it (with
 // back-off) when packets keep arriving, for 3×PTO; a peer's close puts us in draining for
@@ -148,7 +149,8 @@ class Connection {
 
   // --- for QuicStream ---
   ChunkPool& chunk_pool() { return owner_.chunk_pool(); }
-  void stream_touched();
+  /// The application changed `s` (wrote, shut down, started reading): flush it this turn.
+  void stream_touched(StreamState& s);
   void stream_app_closed(StreamState& s);
 
  private:
@@ -161,8 +163,10 @@ class Connection {
   void fill_settings(ngtcp2_settings& s) const;
   void fill_params(ngtcp2_transport_params& p, bool server) const;
   StreamState* add_stream(std::int64_t id);
+  void touch(StreamState& s);
   void deliver_events();
   void apply_intents();
+  void forget_streams();
   void write_packets();
   void arm_timer();
   void on_timer();
@@ -198,6 +202,10 @@ class Connection {
   std::vector<ngtcp2_cid> cids_;
 
   std::map<std::int64_t, std::unique_ptr<StreamState>> streams_;
+  // Streams with something new since the last flush (touch()): flush() visits only these, so
+  // its cost follows what happened, not how many streams the connection carries.
+  std::vector<std::int64_t> touched_;
+  std::vector<std::int64_t> work_;  // the touched list being flushed (kept for its capacity)
   std::deque<std::int64_t> send_queue_;
   std::vector<std::int64_t> accepted_;  // server: streams opened by the peer, not yet handed out
   std::uint64_t conn_consumed_ = 0;

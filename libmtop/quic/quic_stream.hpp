@@ -38,6 +38,7 @@ struct StreamState {
   QuicStream* app = nullptr;  ///< the application's handle (null before accept / after close)
   bool app_closed = false;    ///< the application dropped its handle: discard incoming bytes
   bool holds_credit = false;  ///< client: counted in Connection's streams holding credit
+  bool touched = false;       ///< listed for the next flush (Connection::touch)
 
   // Send side: tx holds [tx_base, tx_end); [tx_acked, tx_sent) is in flight.
   std::deque<Bytes> tx;
@@ -80,7 +81,7 @@ class QuicStream final : public io::Stream {
   QuicStream(uv_loop_t* loop, Connection* conn, StreamState* state, std::string peer);
   ~QuicStream() override;
 
-  void set_handler(Handler* handler) override { handler_ = handler; }
+  void set_handler(Handler* handler) override;
   void start_read() override;
   void stop_read() override { reading_ = false; }
   void write(ByteView data) override;
