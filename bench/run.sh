@@ -25,6 +25,9 @@
 #     --no-build         use the binaries already in the build folder
 #     --no-append        print the table only; leave bench/RESULTS.md alone
 #     --keep             keep the work folder (configs, logs) for inspection
+#     --measure LIST     comma-separated subset of connlat,idle,pingpong,rate,throughput
+#                        (default: all)
+#   PERF_DIR=DIR         perf record -g -e cpu-clock both proxies during iperf3 (DIR/<set>-*.data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -43,6 +46,7 @@ DO_BUILD=1
 APPEND=1
 KEEP=0
 GTLS_FILE_MIB=512
+MEASURE="connlat,idle,pingpong,rate,throughput"
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -57,7 +61,8 @@ while [ $# -gt 0 ]; do
     --no-build) DO_BUILD=0 ;;
     --no-append) APPEND=0 ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --measure) MEASURE=$2; shift ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -281,10 +286,21 @@ measure_rate() {
   sleep 2  # let the proxies close what the last tunnels left
 }
 
+wants() { [[ ",$MEASURE," == *,$1,* ]]; }
+
 measure_throughput() {
-  local set=$1 json=$WORK/$1.iperf.json c0=0 s0=0 c1=0 s1=0 bytes bps
+  local set=$1 json=$WORK/$1.iperf.json c0=0 s0=0 c1=0 s1=0 bytes bps perf_pids=() ok=0
   if [ "$set" != direct ]; then c0=$(cpu_seconds "$CPID_IPERF"); s0=$(cpu_seconds "$SPID"); fi
-  if timeout $((SECS + 60)) iperf3 -c 127.0.0.1 -p "$C_IPERF" -t "$SECS" -J >"$json" 2>&1; then
+  if [ -n "${PERF_DIR:-}" ] && [ "$set" != direct ]; then
+    mkdir -p "$PERF_DIR"
+    perf record -g -e cpu-clock -p "$CPID_IPERF" -o "$PERF_DIR/$set-client.data" >/dev/null 2>&1 &
+    perf_pids+=("$!")
+    perf record -g -e cpu-clock -p "$SPID" -o "$PERF_DIR/$set-server.data" >/dev/null 2>&1 &
+    perf_pids+=("$!")
+  fi
+  timeout $((SECS + 60)) iperf3 -c 127.0.0.1 -p "$C_IPERF" -t "$SECS" -J >"$json" 2>&1 && ok=1
+  for p in "${perf_pids[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  if [ "$ok" = 1 ]; then
     read -r bytes bps < <(python3 -c 'import json,sys
 s = json.load(open(sys.argv[1]))["end"]["sum_received"]
 print(s["bytes"], s["bits_per_second"])' "$json")
@@ -344,11 +360,11 @@ for set in ${SETS//,/ }; do
     direct) setup_direct ;;
     *) die "unknown set: $set" ;;
   esac
-  measure_connlat "$set"
-  [ "$set" = direct ] || measure_idle "$set"
-  measure_pingpong "$set"
-  measure_rate "$set"
-  measure_throughput "$set"
+  wants connlat && measure_connlat "$set"
+  [ "$set" = direct ] || { wants idle && measure_idle "$set"; }
+  wants pingpong && measure_pingpong "$set"
+  wants rate && measure_rate "$set"
+  wants throughput && measure_throughput "$set"
   stop_setup
 done
 [ "$QUIC_MODE" = 1 ] && measure_gtls
