@@ -108,7 +108,7 @@ struct ConnCallbacks {
       if (s) s->consumed += len;
       c->conn_consumed_ += len;
     } else {
-      s->rx.insert(s->rx.end(), data, data + len);
+      c->append_rx(*s, data, len);
     }
     if (s && (flags & NGTCP2_STREAM_DATA_FLAG_FIN)) s->rx_fin = true;
     if (s) c->touch(*s);
@@ -624,6 +624,35 @@ std::size_t Connection::fill_vecs(StreamState& s, ngtcp2_vec* v, std::size_t max
 
 void Connection::advance_sent(StreamState& s, std::uint64_t n) { s.tx_sent += n; }
 
+void Connection::append_rx(StreamState& s, const std::uint8_t* data, std::size_t len) {
+  // A lone small piece (an interactive tunnel's few bytes) gets a block of its own size, so a
+  // stream whose reader is slow holds what it received, not a 64 KiB chunk; bulk data that
+  // follows fills recycled chunks.
+  constexpr std::size_t kSmallPiece = 4096;
+  if (s.rx.empty() && len < kSmallPiece) {
+    s.rx.emplace_back(data, data + len);
+    return;
+  }
+  if (!s.rx.empty() && s.rx.back().capacity() < kSmallPiece) {
+    // More is coming after all: move the small piece into a chunk, so the reader gets one
+    // large piece (one write onwards) rather than a small one and then the rest.
+    Bytes chunk = owner_.chunk_pool().take();
+    chunk.insert(chunk.end(), s.rx.back().begin(), s.rx.back().end());
+    s.rx.back() = std::move(chunk);
+  }
+  while (len > 0) {
+    if (s.rx.empty() || s.rx.back().size() == s.rx.back().capacity()) {
+      s.rx.push_back(owner_.chunk_pool().take());
+    }
+    Bytes& last = s.rx.back();
+    std::size_t n = std::min(len, last.capacity() - last.size());
+    if (n == 0) n = len;  // a chunk without capacity: let it grow rather than loop
+    last.insert(last.end(), data, data + n);
+    data += n;
+    len -= n;
+  }
+}
+
 void Connection::release_acked(StreamState& s) {
   while (!s.tx.empty() && s.tx_base + s.tx.front().size() <= s.tx_acked &&
          s.tx_base + s.tx.front().size() <= s.tx_sent) {
@@ -667,6 +696,7 @@ void Connection::forget_streams() {
     const bool gone = !s.app && !s.abort_pending && (s.closed_by_ngtcp2 || !usable());
     if (!gone) return std::next(it);
     for (Bytes& chunk : s.tx) owner_.chunk_pool().give(std::move(chunk));
+    for (Bytes& chunk : s.rx) owner_.chunk_pool().give(std::move(chunk));
     return streams_.erase(it);
   };
   if (!usable()) {
@@ -722,15 +752,24 @@ void Connection::deliver_events() {
       continue;
     }
     if (s.failed) continue;
-    if (!s.rx.empty() && app->reading() && app->handler()) {
-      Bytes data;
-      data.swap(s.rx);
-      s.consumed += data.size();
-      conn_consumed_ += data.size();
-      app->handler()->on_read(data);
-      if (!*alive || !usable()) return;
-      if (s.app != app) continue;
+    // Chunk by chunk, each back to the free list once read; a handler that stops reading
+    // keeps the rest (and its flow-control credit) for later.
+    bool switched = false;
+    while (!s.rx.empty() && app->reading() && app->handler()) {
+      Bytes chunk = std::move(s.rx.front());
+      s.rx.erase(s.rx.begin());
+      s.consumed += chunk.size();
+      conn_consumed_ += chunk.size();
+      app->handler()->on_read(chunk);
+      if (!*alive) return;
+      owner_.chunk_pool().give(std::move(chunk));
+      if (!usable()) return;
+      if (s.app != app) {
+        switched = true;
+        break;
+      }
     }
+    if (switched) continue;
     if (s.rx_fin && s.rx.empty() && !s.eof_delivered && app->reading() && app->handler()) {
       s.eof_delivered = true;
       app->handler()->on_eof();
@@ -763,9 +802,12 @@ void Connection::apply_intents() {
       }
       if (!graceful) s.tx_closed = true;
       // Bytes received but never delivered still count against the connection window.
-      s.consumed += s.rx.size();
-      conn_consumed_ += s.rx.size();
-      Bytes().swap(s.rx);
+      for (Bytes& chunk : s.rx) {
+        s.consumed += chunk.size();
+        conn_consumed_ += chunk.size();
+        owner_.chunk_pool().give(std::move(chunk));
+      }
+      std::vector<Bytes>().swap(s.rx);
     }
     if (s.consumed > 0) {
       if (!s.closed_by_ngtcp2 && !s.rx_fin) {

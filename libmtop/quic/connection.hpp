@@ -180,6 +180,7 @@ class Connection {
   void enqueue_send(StreamState& s);
   std::size_t fill_vecs(StreamState& s, ngtcp2_vec* v, std::size_t max);
   void advance_sent(StreamState& s, std::uint64_t n);
+  void append_rx(StreamState& s, const std::uint8_t* data, std::size_t len);
   void release_acked(StreamState& s);
   void release_credit(StreamState& s);
 
