@@ -17,6 +17,17 @@ namespace {
 // congestion controller honest; the owner flushes again on the next turn).
 constexpr std::size_t kMaxPacketsPerFlush = 256;
 constexpr std::size_t kMaxVecs = 16;
+// One GSO send carries at most this many bytes (a UDP datagram's 65,507 before the kernel
+// splits it) and UdpSocket::kMaxBatch packets: 44 full-size packets.
+constexpr std::size_t kMaxGsoBytes = 64'000;
+
+// The buffer packets are written into. One per thread, not per connection: a flush writes
+// and hands its batches to the socket (which sends or copies them) before it returns, and
+// a server with thousands of connections should not keep 64 KiB for each.
+Bytes& tx_scratch() {
+  thread_local Bytes buf(kMaxGsoBytes + kMaxUdpPayload);
+  return buf;
+}
 
 std::string hex(std::uint64_t v) {
   char buf[24];
@@ -218,7 +229,6 @@ struct ConnCallbacks {
 
 Connection::Connection(ConnectionOwner& owner, uv_loop_t* loop, const ConnectionLimits& limits)
     : owner_(owner), loop_(loop), limits_(limits), alive_(std::make_shared<bool>(true)) {
-  tx_buf_.resize(UdpSocket::kMaxBatch * kMaxUdpPayload);
   timer_ = io::UvHandle<uv_timer_t>::make();
   uv_timer_init(loop, timer_.get());  // cannot fail on a valid loop
   timer_->data = this;
@@ -824,7 +834,7 @@ void Connection::apply_intents() {
 }
 
 void Connection::send_batch(const sockaddr* to, std::size_t len, std::size_t segment) {
-  owner_.send_packets(to, tx_buf_.data(), len, segment);
+  owner_.send_packets(to, tx_scratch().data(), len, segment);
 }
 
 void Connection::write_packets() {
@@ -836,6 +846,7 @@ void Connection::write_packets() {
   const std::uint64_t ts = uv_hrtime();
   const std::size_t max_pkt =
       std::min(ngtcp2_conn_get_path_max_tx_udp_payload_size(c), kMaxUdpPayload);
+  Bytes& tx = tx_scratch();
   sockaddr_storage batch_to{};
   std::size_t off = 0, segment = 0, count = 0, total = 0;
   ngtcp2_vec vec[kMaxVecs];
@@ -880,7 +891,7 @@ void Connection::write_packets() {
       if (s->fin_requested && in_vecs == unsent) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
     }
     ngtcp2_ssize ndatalen = -1;
-    ngtcp2_ssize n = ngtcp2_conn_writev_stream(c, &ps.path, &pi, tx_buf_.data() + off, max_pkt,
+    ngtcp2_ssize n = ngtcp2_conn_writev_stream(c, &ps.path, &pi, tx.data() + off, max_pkt,
                                                &ndatalen, flags, s ? s->id : -1, vec, nv, ts);
     if (s && ndatalen >= 0) {
       advance_sent(*s, static_cast<std::uint64_t>(ndatalen));
@@ -916,7 +927,7 @@ void Connection::write_packets() {
       // This packet cannot join the GSO batch: send the batch and start a new one with it.
       std::size_t at = off;
       flush_batch();
-      std::memmove(tx_buf_.data(), tx_buf_.data() + at, len);
+      std::memmove(tx.data(), tx.data() + at, len);
     }
     if (off == 0) {
       segment = len;
@@ -925,7 +936,9 @@ void Connection::write_packets() {
     off += len;
     ++count;
     ++total;
-    if (len < segment || count == UdpSocket::kMaxBatch) flush_batch();
+    if (len < segment || count == UdpSocket::kMaxBatch || off + max_pkt > kMaxGsoBytes) {
+      flush_batch();
+    }
     if (owner_.send_blocked()) break;
   }
   flush_batch();

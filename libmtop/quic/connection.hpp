@@ -212,7 +212,6 @@ class Connection {
   std::uint64_t conn_consumed_ = 0;
   std::uint64_t holding_credit_ = 0;  // client: see streams_holding_credit()
 
-  Bytes tx_buf_;
   Bytes closing_packet_;
   std::uint64_t closing_deadline_ = 0;
   std::uint64_t packets_while_closing_ = 0;

@@ -70,8 +70,8 @@ class UdpSocket {
   /// Receive calls (recvmmsg) made and datagrams delivered so far (for tests and diagnostics).
   std::uint64_t receive_calls() const noexcept { return rx_calls_; }
   std::uint64_t datagrams_received() const noexcept { return rx_datagrams_; }
-  /// Largest number of packets send() accepts at once.
-  static constexpr std::size_t kMaxBatch = 32;
+  /// Largest number of packets send() accepts at once (the kernel's UDP_MAX_SEGMENTS).
+  static constexpr std::size_t kMaxBatch = 64;
   /// Most packets kept waiting for a full send buffer to drain.
   static constexpr std::size_t kMaxQueued = 4096;
 
