@@ -14,6 +14,7 @@
 
 #include "mtop/climber.hpp"
 #include "mtop/codec.hpp"
+#include "mtop/fd_limit.hpp"
 #include "mtop/log.hpp"
 
 namespace {
@@ -264,6 +265,16 @@ int run(int argc, char** argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   rt.loop = &loop;
+  // Each tunnel holds the local socket and, over TLS, its own connection to the server: the
+  // usual soft limit of 1024 would be a hidden ceiling far below limits.max_connections.
+  const std::uint64_t fds = mtop::io::raise_fd_limit();
+  const std::uint64_t fds_needed = 2 * static_cast<std::uint64_t>(cfg.engine.max_connections) + 64;
+  if (fds < fds_needed) {
+    rt.log.warn("open file limit " + std::to_string(fds) + " is below the " +
+                std::to_string(fds_needed) + " that limits.max_connections " +
+                std::to_string(cfg.engine.max_connections) +
+                " can need (raise the hard limit, e.g. ulimit -Hn or LimitNOFILE=)");
+  }
   int rc = 0;
   auto created = mtop::Climber::create(&loop, cfg, rt.log);
   mtop::secure_wipe(cfg.server.password);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "mtop/fd_limit.hpp"
 #include "mtop/log.hpp"
 
 namespace mtop::server {
@@ -69,6 +70,15 @@ int run_server(const ServerConfig& config) {
   auto p = std::make_unique<Process>();
   p->log = Logger(config.log_level, stderr_sink());
   p->reload_file = config.users.type == "file";
+  // A tunnel holds two descriptors here (client side, target): the usual soft limit of 1024
+  // would cap the server at a few hundred tunnels long before limits.max_tunnels.
+  const std::uint64_t fds = io::raise_fd_limit();
+  if (fds < 2 * static_cast<std::uint64_t>(config.engine.max_tunnels) + 64) {
+    p->log.warn("open file limit " + std::to_string(fds) + " is below the " +
+                std::to_string(2 * config.engine.max_tunnels + 64) + " that limits.max_tunnels " +
+                std::to_string(config.engine.max_tunnels) +
+                " can need (raise the hard limit, e.g. LimitNOFILE=)");
+  }
   if (uv_loop_init(&p->loop) != 0) {
     p->log.error("cannot start the event loop");
     return 1;

@@ -102,6 +102,10 @@ struct ClimberOptions {
 struct ClimberConfig {
   ServerEndpoint server;
   ClimberOptions engine;
+  /// limits.quic_connections: how many QUIC connections the pool may open; 0 = as many as
+  /// engine.max_connections could need, so that is the limit that binds. With the pool full
+  /// and every connection out of stream credit, a tunnel fails at once naming this limit.
+  std::size_t quic_connections = 0;
   LogLevel log_level = LogLevel::info;
 };
 

@@ -178,6 +178,7 @@ enum class ProxyStatus : std::uint16_t {
   forbidden = 403,               ///< the target policy refused the destination
   proxy_auth_required = 407,     ///< credentials missing or wrong
   bad_gateway = 502,             ///< the tunnel or the origin could not be reached
+  service_unavailable = 503,     ///< the climber is at one of its own limits (a full QUIC pool)
   gateway_timeout = 504,         ///< reaching the origin timed out
 };
 

@@ -87,13 +87,29 @@ using StreamPtr = std::unique_ptr<Stream, StreamCloser>;
 
 /// Opens outgoing tunnel streams to an MTop server: a new TLS connection per call, or a new
 /// QUIC stream on a shared connection. The callback runs on the loop, exactly once, never
-/// inside open(); on failure `stream` is null and `error` says why (log-safe).
+/// inside open(); on failure `stream` is null and `error` says why (log-safe). An error made
+/// by at_limit_error() means the dialer refused at one of its own configured limits (the
+/// server was not asked): callers answer "unavailable" rather than "server unreachable".
 class MTOP_CPP_API StreamDialer {
  public:
   using OpenCallback = std::function<void(StreamPtr stream, std::string error)>;
   virtual ~StreamDialer() = default;
   virtual void open(OpenCallback cb) = 0;
 };
+
+/// The error text a dialer gives when a limit of its own refuses an open: `what` (which
+/// should name the limit and the setting behind it) behind a fixed prefix, so the kind
+/// survives the plain string of OpenCallback and still reads well in a log.
+inline constexpr std::string_view kAtLimitPrefix = "at limit: ";
+inline std::string at_limit_error(std::string_view what) {
+  std::string e(kAtLimitPrefix);
+  e += what;
+  return e;
+}
+/// True for errors made by at_limit_error().
+inline bool is_at_limit_error(std::string_view error) noexcept {
+  return error.starts_with(kAtLimitPrefix);
+}
 
 /// Accepts incoming tunnel streams (TLS listener, QUIC endpoint): each established stream is
 /// handed to the callback given at construction. stop() stops accepting; streams already

@@ -54,6 +54,10 @@ Result<std::unique_ptr<Climber>> Climber::create(uv_loop_t* loop, ClimberConfig 
   }
   DialerSettings settings;
   settings.connect_timeout_ms = config.engine.connect_timeout_ms;
+  // By default the QUIC pool may grow as far as the local connections could need (one stream
+  // per connection in the worst case), so limits.max_connections is the limit that binds.
+  settings.quic_connections =
+      config.quic_connections > 0 ? config.quic_connections : config.engine.max_connections;
   auto dialer = make_server_dialer(loop, server, settings, log);
   if (!dialer) return dialer.failure();
   auto impl = std::make_unique<Impl>();

@@ -107,13 +107,17 @@ void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
   }
   if (root.contains("limits")) {
     const json& l = root.at("limits");
-    only_keys(l, "config.limits", {"max_connections", "early_data", "max_pending"});
+    only_keys(l, "config.limits",
+              {"max_connections", "early_data", "max_pending", "quic_connections"});
     auto count = [&](const char* key, std::uint64_t lo, std::uint64_t hi) {
       return config::get_count(l, key, "config.limits", lo, hi);
     };
     if (l.contains("max_connections")) e.max_connections = count("max_connections", 1, 1'000'000);
     if (l.contains("early_data")) e.early_data_limit = count("early_data", 0, 1 << 20);
     if (l.contains("max_pending")) e.max_pending = count("max_pending", 16384, 64 << 20);
+    if (l.contains("quic_connections")) {
+      cfg.quic_connections = count("quic_connections", 1, 1'000'000);
+    }
   }
   if (root.contains("log_level") &&
       !parse_log_level(str(root, "log_level", "config"), cfg.log_level)) {

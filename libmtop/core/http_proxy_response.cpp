@@ -19,6 +19,8 @@ std::string_view proxy_response(ProxyStatus status) noexcept {
              "Content-Length: 0\r\nConnection: close\r\n\r\n";
     case ProxyStatus::bad_gateway:
       return "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    case ProxyStatus::service_unavailable:
+      return "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     case ProxyStatus::gateway_timeout:
       return "HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
   }

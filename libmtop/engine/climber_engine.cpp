@@ -214,7 +214,7 @@ bool ClimberEngine::refuse_if_full(std::size_t others, const std::string& who) {
   if (others < shared_.options.max_connections) return false;
   ++shared_.stats.refused_connections;
   shared_.log.warn(who + ": refused, " + std::to_string(shared_.options.max_connections) +
-                   " connections already");
+                   " connections already (limits.max_connections)");
   return true;
 }
 

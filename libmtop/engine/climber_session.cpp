@@ -273,6 +273,12 @@ void ClimberSession::begin_tunnel() {
 
 void ClimberSession::on_tunnel_open(io::StreamPtr stream, const std::string& error) {
   if (phase_ != Phase::dialing) return;  // timed out or failed meanwhile
+  if (!stream && io::is_at_limit_error(error)) {
+    // The dialer refused on a limit of ours (a full QUIC pool): the server was not asked, so
+    // this is "unavailable", not "bad gateway"; the reason names the limit.
+    fail(socks5::ReplyCode::general_failure, http::ProxyStatus::service_unavailable, error);
+    return;
+  }
   if (!stream) {
     fail(socks5::ReplyCode::general_failure, http::ProxyStatus::bad_gateway,
          "server unreachable: " + error);

@@ -63,6 +63,17 @@ void AutoDialer::on_quic(AttemptIt it, io::StreamPtr stream, const std::string& 
     cb(std::move(stream), {});
     return;
   }
+  if (io::is_at_limit_error(error)) {
+    // QUIC works but its pool is full: only this tunnel goes over TLS, and QUIC stays the
+    // choice for the next ones (a stream may have ended by then).
+    log_.debug("transport auto: " + error + "; this tunnel goes over TLS");
+    it->fell_back = true;
+    it->timer.stop();
+    OpenCallback cb = std::move(it->cb);
+    attempts_.erase(it);
+    open_tls(std::move(cb));
+    return;
+  }
   fall_back(it, "QUIC failed: " + error);
   attempts_.erase(it);
 }

@@ -30,9 +30,12 @@ DialerResult make_tls(uv_loop_t* loop, const ServerEndpoint& server,
       std::make_unique<tls::TlsDialer>(loop, std::move(ctx), server.host, server.port, options));
 }
 
-DialerResult make_quic(uv_loop_t* loop, const ServerEndpoint& server) {
+DialerResult make_quic(uv_loop_t* loop, const ServerEndpoint& server,
+                       const DialerSettings& settings) {
 #ifdef MTOP_HAVE_QUIC
   quic::QuicClientOptions options;
+  options.max_connections = settings.quic_connections;
+  options.max_connections_name = "limits.quic_connections";
   options.host = server.host;
   options.port = server.port;
   options.tls.server_name = server.server_name();
@@ -47,6 +50,7 @@ DialerResult make_quic(uv_loop_t* loop, const ServerEndpoint& server) {
 #else
   (void)loop;
   (void)server;
+  (void)settings;
   return Failure{Errc::not_built_in,
                  "QUIC is not built into this climber (MTOP_WITH_QUIC=OFF); use transport tls"};
 #endif
@@ -60,11 +64,11 @@ DialerResult make_server_dialer(uv_loop_t* loop, const ServerEndpoint& server,
     case TransportKind::tls:
       return make_tls(loop, server, settings);
     case TransportKind::quic:
-      return make_quic(loop, server);
+      return make_quic(loop, server, settings);
     case TransportKind::auto_select: {
       auto tls = make_tls(loop, server, settings);
       if (!tls) return tls;
-      auto quic = make_quic(loop, server);
+      auto quic = make_quic(loop, server, settings);
       if (!quic) return quic;
       return std::unique_ptr<io::StreamDialer>(std::make_unique<AutoDialer>(
           loop, std::move(*quic), std::move(*tls), settings.auto_select, log));

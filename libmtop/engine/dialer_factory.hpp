@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,9 @@ struct DialerSettings {
   /// by this.
   std::uint64_t connect_timeout_ms = 10'000;
   AutoDialerOptions auto_select;
+  /// QUIC: connections to the server at once (quic::QuicClientOptions::max_connections);
+  /// the climber sets it from limits.quic_connections, by default its max_connections.
+  std::size_t quic_connections = 10'000;
 };
 
 /// The dialer for `server`; nothing is connected before the first open(). Errors, with a

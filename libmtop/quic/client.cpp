@@ -17,7 +17,9 @@ namespace mtop::quic {
 namespace {
 
 constexpr std::size_t kMaxSessionFile = 64 * 1024;
-constexpr std::size_t kMaxPoolConnections = 64;
+// Each connection costs a UDP socket, so the process's descriptor limit binds long before
+// this; it only keeps a typo from meaning "unbounded".
+constexpr std::size_t kMaxPoolConnections = 1'000'000;
 
 Bytes read_session_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -147,6 +149,7 @@ void QuicClient::flush_all() {
   // By index: an application callback inside flush() may open streams (never members), or
   // destroy the client, which `alive` catches.
   for (std::size_t i = 0; i < pool_.size(); ++i) {
+    if (!pool_[i]->take_flush()) continue;  // nothing happened on it
     pool_[i]->conn().flush();
     if (!*alive) return;
   }
@@ -212,39 +215,76 @@ bool QuicClient::handshaking() const {
   return false;
 }
 
+std::uint64_t QuicClient::credit_in_flight() const {
+  std::uint64_t n = 0;
+  for (const auto& m : pool_) n += m->conn().credit_in_flight();
+  return n;
+}
+
+void QuicClient::fail_beyond(std::size_t keep, const std::string& error) {
+  // The newest opens fail: the older ones keep their place for the credit that comes.
+  std::deque<OpenCallback> failed;
+  while (pending_.size() > keep) {
+    failed.push_front(std::move(pending_.back()));
+    pending_.pop_back();
+  }
+  auto alive = alive_;
+  for (auto& cb : failed) {
+    cb(nullptr, error);
+    if (!*alive) return;
+  }
+}
+
+std::string QuicClient::pool_full_error() const {
+  std::uint64_t streams = 0;
+  for (const auto& m : pool_) streams = std::max(streams, m->conn().peer_stream_limit());
+  const std::size_t n = pool_.size();
+  return io::at_limit_error("QUIC pool full: " + std::to_string(n) +
+                            (n == 1 ? " connection x " : " connections x ") +
+                            std::to_string(streams) + (streams == 1 ? " stream (" : " streams (") +
+                            options_.max_connections_name + ")");
+}
+
 void QuicClient::serve_opens() {
   auto alive = alive_;
   while (!pending_.empty()) {
     // The oldest connection with credit first: new tunnels pack onto few connections, so
     // the extra ones empty out and close when the burst is over.
-    if (PooledConnection* m = with_credit()) {
-      io::StreamPtr s = m->conn().open_stream();
-      if (!s) break;
-      m->idle_since_ms = PooledConnection::kBusy;
-      OpenCallback cb = std::move(pending_.front());
-      pending_.pop_front();
-      cb(std::move(s), std::string());
-      if (!*alive) return;
-      continue;
-    }
-    // No credit anywhere: one more connection, unless one is on its way or the pool is full
-    // (then the opens wait for streams to end).
-    if (resolving_ || handshaking() || pool_.size() >= options_.max_connections) break;
-    const std::uint64_t now = uv_now(loop_);
-    if (now < next_attempt_ms_) {
-      if (!uv_is_active(backoff_timer_.handle())) {
-        uv_timer_start(
-            backoff_timer_.get(),
-            [](uv_timer_t* t) {
-              if (auto* self = static_cast<QuicClient*>(t->data)) self->wake();
-            },
-            next_attempt_ms_ - now, 0);
-      }
-      break;
-    }
-    start_connection();
-    break;
+    PooledConnection* m = with_credit();
+    if (!m) break;
+    io::StreamPtr s = m->conn().open_stream();
+    if (!s) break;
+    m->idle_since_ms = PooledConnection::kBusy;
+    OpenCallback cb = std::move(pending_.front());
+    pending_.pop_front();
+    cb(std::move(s), std::string());
+    if (!*alive) return;
   }
+  if (pending_.empty()) return;
+  // No credit in hand. Streams of ours that ended get theirs back within a round trip: that
+  // many opens wait for it rather than cost a handshake (or fail while the pool is full).
+  const std::uint64_t coming = credit_in_flight();
+  if (pending_.size() <= coming) return;
+  // One more connection, unless one is on its way already.
+  if (resolving_ || handshaking()) return;
+  if (pool_.size() >= options_.max_connections) {
+    // A real limit: waiting would only turn into a time-out, so say which limit at once.
+    fail_beyond(static_cast<std::size_t>(coming), pool_full_error());
+    return;
+  }
+  const std::uint64_t now = uv_now(loop_);
+  if (now < next_attempt_ms_) {
+    if (!uv_is_active(backoff_timer_.handle())) {
+      uv_timer_start(
+          backoff_timer_.get(),
+          [](uv_timer_t* t) {
+            if (auto* self = static_cast<QuicClient*>(t->data)) self->wake();
+          },
+          next_attempt_ms_ - now, 0);
+    }
+    return;
+  }
+  start_connection();
 }
 
 void QuicClient::close_idle() {
@@ -369,16 +409,9 @@ void QuicClient::connect_failed(const std::string& reason) {
                 ": " + reason;
   next_attempt_ms_ = uv_now(loop_) + backoff_ms_;
   backoff_ms_ = std::min(backoff_ms_ * 2, options_.backoff_max_ms);
-  // While another connection is up the opens wait for its stream credit instead.
-  if (established_member()) return;
-  // Everyone waiting hears why; later opens wait for the back-off, then try again.
-  std::deque<OpenCallback> failed;
-  failed.swap(pending_);
-  auto alive = alive_;
-  for (auto& cb : failed) {
-    cb(nullptr, "quic: " + last_error_);
-    if (!*alive) return;
-  }
+  // Everyone waiting hears why, except the opens that credit on its way to a live connection
+  // will serve; later opens wait for the back-off, then try again.
+  fail_beyond(static_cast<std::size_t>(credit_in_flight()), "quic: " + last_error_);
 }
 
 void QuicClient::store_ticket(ByteView data) {

@@ -1,15 +1,18 @@
-// QuicClient: the climber's side of MTop over QUIC. A small pool of QUIC connections to
-// host:port (usually one), one new bidirectional stream per open() (a StreamDialer).
+// QuicClient: the climber's side of MTop over QUIC. A pool of QUIC connections to host:port
+// (usually one), one new bidirectional stream per open() (a StreamDialer).
 //
 // Theory of operation. The first open() resolves the name (uv_getaddrinfo), opens a connected
 // UDP socket and starts the handshake; opens wait in a queue until it completes, then each gets
-// a stream on the oldest connection that has stream credit. When every connection is at the
-// server's concurrent-stream limit, another connection to the same address is opened (one
-// handshake at a time, at most max_connections); with the pool full, opens wait for credit.
-// An extra connection that has carried no stream for idle_connection_ms is closed; the oldest
-// one stays. When a connection cannot be made (DNS, handshake time-out, certificate
-// refused...) the waiting opens fail with the reason unless another connection is up (they
-// wait for its credit then), and the next attempt waits for a back-off that doubles per
+// a stream on the oldest connection that has stream credit. The server grants each connection
+// a number of streams at once and gives a slot back (MAX_STREAMS) whenever one of our streams
+// ends; opens that such credit, already on its way, can serve wait for it. Beyond that, when
+// every connection is at the server's limit, another connection to the same address is opened
+// (one handshake at a time, at most max_connections). With the pool full and no credit on its
+// way, the opens that cannot be served fail at once with an io::at_limit_error() naming the
+// limit. An extra connection that has carried no stream for idle_connection_ms is closed; the
+// oldest one stays. When a connection cannot be made (DNS, handshake time-out, certificate
+// refused...) the waiting opens fail with the reason (except those that credit on its way to
+// a live connection will serve), and the next attempt waits for a back-off that doubles per
 // failure. When an established connection dies (idle time-out, server restart, stateless
 // reset), its streams get on_error and the next open() reconnects at once, resuming the TLS
 // session from the last ticket (kept in memory, optionally in a file; shared by the pool).
@@ -46,9 +49,14 @@ struct QuicClientOptions {
     l.keep_alive_ms = 15'000;  // well under common NAT UDP time-outs (30 s and up)
     return l;
   }();
-  /// Pool bound: connections to the server at once (1..64). A server grants a fixed number
-  /// of concurrent streams per connection (256 by default); more tunnels need more of them.
-  std::size_t max_connections = 8;
+  /// Pool bound: connections to the server at once (1..1,000,000). A server grants a fixed
+  /// number of streams at once per connection (256 by default); more tunnels at once need
+  /// more connections. The default is the climber's default for local connections, so that
+  /// one is the limit that binds.
+  std::size_t max_connections = 10'000;
+  /// The setting behind max_connections, named in the error when the pool is full (the
+  /// climber says "limits.quic_connections").
+  std::string max_connections_name = "max_connections";
   /// An extra connection (not the oldest) with no stream for this long is closed.
   std::uint64_t idle_connection_ms = 20'000;
   std::uint64_t backoff_initial_ms = 200;
@@ -99,6 +107,9 @@ class QuicClient final : public io::StreamDialer, private PooledConnection::Host
   void reap();
   void fail_if_refused();
   void serve_opens();
+  std::uint64_t credit_in_flight() const;
+  void fail_beyond(std::size_t keep, const std::string& error);
+  std::string pool_full_error() const;
   void close_idle();
   PooledConnection* with_credit() const;
   PooledConnection* established_member() const;

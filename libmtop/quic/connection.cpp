@@ -17,6 +17,17 @@ namespace {
 // congestion controller honest; the owner flushes again on the next turn).
 constexpr std::size_t kMaxPacketsPerFlush = 256;
 constexpr std::size_t kMaxVecs = 16;
+// One GSO send carries at most this many bytes (a UDP datagram's 65,507 before the kernel
+// splits it) and UdpSocket::kMaxBatch packets: 44 full-size packets.
+constexpr std::size_t kMaxGsoBytes = 64'000;
+
+// The buffer packets are written into. One per thread, not per connection: a flush writes
+// and hands its batches to the socket (which sends or copies them) before it returns, and
+// a server with thousands of connections should not keep 64 KiB for each.
+Bytes& tx_scratch() {
+  thread_local Bytes buf(kMaxGsoBytes + kMaxUdpPayload);
+  return buf;
+}
 
 std::string hex(std::uint64_t v) {
   char buf[24];
@@ -108,9 +119,10 @@ struct ConnCallbacks {
       if (s) s->consumed += len;
       c->conn_consumed_ += len;
     } else {
-      s->rx.insert(s->rx.end(), data, data + len);
+      c->append_rx(*s, data, len);
     }
     if (s && (flags & NGTCP2_STREAM_DATA_FLAG_FIN)) s->rx_fin = true;
+    if (s) c->touch(*s);
     c->owner_.schedule(*c);
     return 0;
   }
@@ -135,6 +147,7 @@ struct ConnCallbacks {
     if (!s) return 0;
     s->tx_acked = std::max(s->tx_acked, offset + len);
     self(ud)->release_acked(*s);
+    if (s->above_low_water) self(ud)->touch(*s);  // on_drain may be due
     self(ud)->owner_.schedule(*self(ud));
     return 0;
   }
@@ -142,12 +155,16 @@ struct ConnCallbacks {
   static int stream_close(ngtcp2_conn* conn, std::uint32_t flags, std::int64_t id,
                           std::uint64_t code, void* ud, void* sud) {
     Connection* c = self(ud);
-    // Concurrency limit: a closed peer stream frees a slot for a new one.
+    // Concurrency limit: a closed peer stream frees a slot for a new one. ngtcp2 0.12 raises
+    // MAX_STREAMS by itself only for a stream reset before it was ever opened (no stream_open,
+    // no stream_close), so every other slot is ours to give back; the next packet carries
+    // the new MAX_STREAMS. limits.max_streams thus bounds streams at once, not in total.
     if (c->server_ && !ngtcp2_conn_is_local_stream(conn, id)) {
       ngtcp2_conn_extend_max_streams_bidi(conn, 1);
     }
     auto* s = static_cast<StreamState*>(sud);
     if (!s) return 0;
+    c->release_credit(*s);
     s->closed_by_ngtcp2 = true;
     s->tx_closed = true;
     bool clean = s->rx_fin && s->fin_sent && s->tx_acked == s->tx_end;
@@ -158,6 +175,7 @@ struct ConnCallbacks {
                      ? "reset by peer: " + app_code_text(code)
                      : std::string("stream closed");
     }
+    c->touch(*s);
     c->owner_.schedule(*c);
     return 0;
   }
@@ -170,6 +188,7 @@ struct ConnCallbacks {
       s->error_pending = true;
       s->error = "reset by peer: " + app_code_text(code);
     }
+    c->touch(*s);
     c->owner_.schedule(*c);
   }
 
@@ -210,7 +229,6 @@ struct ConnCallbacks {
 
 Connection::Connection(ConnectionOwner& owner, uv_loop_t* loop, const ConnectionLimits& limits)
     : owner_(owner), loop_(loop), limits_(limits), alive_(std::make_shared<bool>(true)) {
-  tx_buf_.resize(UdpSocket::kMaxBatch * kMaxUdpPayload);
   timer_ = io::UvHandle<uv_timer_t>::make();
   uv_timer_init(loop, timer_.get());  // cannot fail on a valid loop
   timer_->data = this;
@@ -531,6 +549,8 @@ io::StreamPtr Connection::open_stream() {
   std::int64_t id = -1;
   if (ngtcp2_conn_open_bidi_stream(conn_.get(), &id, nullptr) != 0) return nullptr;
   StreamState* s = add_stream(id);
+  s->holds_credit = true;
+  ++holding_credit_;
   ngtcp2_conn_set_stream_user_data(conn_.get(), id, s);
   auto* qs = new QuicStream(loop_, this, s, peer_name());
   s->app = qs;
@@ -542,15 +562,45 @@ bool Connection::can_open_stream() const {
   return usable() && hs_done_ && conn_ && ngtcp2_conn_get_streams_bidi_left(conn_.get()) > 0;
 }
 
-void Connection::stream_touched() {
-  if (usable()) owner_.schedule(*this);
+std::uint64_t Connection::peer_stream_limit() const {
+  if (!conn_ || !hs_done_) return 0;
+  const ngtcp2_transport_params* p = ngtcp2_conn_get_remote_transport_params(conn_.get());
+  return p ? p->initial_max_streams_bidi : 0;
+}
+
+std::uint64_t Connection::credit_in_flight() const {
+  if (!usable() || !hs_done_ || !conn_) return 0;
+  const std::uint64_t held = holding_credit_ + ngtcp2_conn_get_streams_bidi_left(conn_.get());
+  const std::uint64_t limit = peer_stream_limit();
+  return limit > held ? limit - held : 0;
+}
+
+void Connection::touch(StreamState& s) {
+  if (s.touched) return;
+  s.touched = true;
+  touched_.push_back(s.id);
+}
+
+void Connection::stream_touched(StreamState& s) {
+  if (!usable()) return;
+  touch(s);
+  owner_.schedule(*this);
+}
+
+void Connection::release_credit(StreamState& s) {
+  if (!s.holds_credit) return;
+  s.holds_credit = false;
+  --holding_credit_;
 }
 
 void Connection::stream_app_closed(StreamState& s) {
+  // Its end is on its way (FIN or reset), and with it the peer's MAX_STREAMS.
+  release_credit(s);
   s.app = nullptr;
   s.app_closed = true;
   s.error_pending = false;
   if (!s.closed_by_ngtcp2) s.abort_pending = true;
+  touch(s);
   owner_.schedule(*this);
 }
 
@@ -584,6 +634,35 @@ std::size_t Connection::fill_vecs(StreamState& s, ngtcp2_vec* v, std::size_t max
 
 void Connection::advance_sent(StreamState& s, std::uint64_t n) { s.tx_sent += n; }
 
+void Connection::append_rx(StreamState& s, const std::uint8_t* data, std::size_t len) {
+  // A lone small piece (an interactive tunnel's few bytes) gets a block of its own size, so a
+  // stream whose reader is slow holds what it received, not a 64 KiB chunk; bulk data that
+  // follows fills recycled chunks.
+  constexpr std::size_t kSmallPiece = 4096;
+  if (s.rx.empty() && len < kSmallPiece) {
+    s.rx.emplace_back(data, data + len);
+    return;
+  }
+  if (!s.rx.empty() && s.rx.back().capacity() < kSmallPiece) {
+    // More is coming after all: move the small piece into a chunk, so the reader gets one
+    // large piece (one write onwards) rather than a small one and then the rest.
+    Bytes chunk = owner_.chunk_pool().take();
+    chunk.insert(chunk.end(), s.rx.back().begin(), s.rx.back().end());
+    s.rx.back() = std::move(chunk);
+  }
+  while (len > 0) {
+    if (s.rx.empty() || s.rx.back().size() == s.rx.back().capacity()) {
+      s.rx.push_back(owner_.chunk_pool().take());
+    }
+    Bytes& last = s.rx.back();
+    std::size_t n = std::min(len, last.capacity() - last.size());
+    if (n == 0) n = len;  // a chunk without capacity: let it grow rather than loop
+    last.insert(last.end(), data, data + n);
+    data += n;
+    len -= n;
+  }
+}
+
 void Connection::release_acked(StreamState& s) {
   while (!s.tx.empty() && s.tx_base + s.tx.front().size() <= s.tx_acked &&
          s.tx_base + s.tx.front().size() <= s.tx_sent) {
@@ -601,6 +680,13 @@ void Connection::release_acked(StreamState& s) {
 void Connection::flush() {
   if (state_ == State::dead) return;
   auto alive = alive_;
+  // What was touched until now is handled in this flush; touches made meanwhile (by the
+  // application's callbacks) list the stream again for the next one, which they schedule.
+  work_.clear();
+  work_.swap(touched_);
+  for (std::int64_t id : work_) {
+    if (auto it = streams_.find(id); it != streams_.end()) it->second->touched = false;
+  }
   if (usable()) {
     deliver_events();
     if (!*alive || state_ == State::dead) return;
@@ -610,18 +696,30 @@ void Connection::flush() {
     write_packets();
     if (state_ == State::dead) return;
   }
-  // Forget streams nobody can use any more.
-  for (auto it = streams_.begin(); it != streams_.end();) {
-    StreamState& s = *it->second;
-    bool gone = !s.app && !s.abort_pending && (s.closed_by_ngtcp2 || !usable());
-    if (gone) {
-      for (Bytes& chunk : s.tx) owner_.chunk_pool().give(std::move(chunk));
-      it = streams_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  forget_streams();
   arm_timer();
+}
+
+void Connection::forget_streams() {
+  auto forget_if_gone = [&](std::map<std::int64_t, std::unique_ptr<StreamState>>::iterator it) {
+    StreamState& s = *it->second;
+    const bool gone = !s.app && !s.abort_pending && (s.closed_by_ngtcp2 || !usable());
+    if (!gone) return std::next(it);
+    for (Bytes& chunk : s.tx) owner_.chunk_pool().give(std::move(chunk));
+    for (Bytes& chunk : s.rx) owner_.chunk_pool().give(std::move(chunk));
+    return streams_.erase(it);
+  };
+  if (!usable()) {
+    // The connection ended: nobody can use any stream now, touched or not.
+    for (auto it = streams_.begin(); it != streams_.end();) it = forget_if_gone(it);
+    touched_.clear();
+    return;
+  }
+  // A stream becomes forgettable only through events that touch it (ngtcp2 closed it, the
+  // application let go).
+  for (std::int64_t id : work_) {
+    if (auto it = streams_.find(id); it != streams_.end()) forget_if_gone(it);
+  }
 }
 
 void Connection::deliver_events() {
@@ -649,13 +747,10 @@ void Connection::deliver_events() {
       if (!*alive || !usable()) return;
     }
   }
-  std::vector<std::int64_t> ids;
-  ids.reserve(streams_.size());
-  for (auto& [id, s] : streams_) {
-    if (s->app) ids.push_back(id);
-  }
-  for (std::int64_t id : ids) {
-    auto it = streams_.find(id);
+  // By id, looked up each time: a callback may close streams (never erase them: only flush()
+  // forgets streams, after this).
+  for (std::size_t i = 0; i < work_.size(); ++i) {
+    auto it = streams_.find(work_[i]);
     if (it == streams_.end()) continue;
     StreamState& s = *it->second;
     QuicStream* app = s.app;
@@ -667,15 +762,24 @@ void Connection::deliver_events() {
       continue;
     }
     if (s.failed) continue;
-    if (!s.rx.empty() && app->reading() && app->handler()) {
-      Bytes data;
-      data.swap(s.rx);
-      s.consumed += data.size();
-      conn_consumed_ += data.size();
-      app->handler()->on_read(data);
-      if (!*alive || !usable()) return;
-      if (s.app != app) continue;
+    // Chunk by chunk, each back to the free list once read; a handler that stops reading
+    // keeps the rest (and its flow-control credit) for later.
+    bool switched = false;
+    while (!s.rx.empty() && app->reading() && app->handler()) {
+      Bytes chunk = std::move(s.rx.front());
+      s.rx.erase(s.rx.begin());
+      s.consumed += chunk.size();
+      conn_consumed_ += chunk.size();
+      app->handler()->on_read(chunk);
+      if (!*alive) return;
+      owner_.chunk_pool().give(std::move(chunk));
+      if (!usable()) return;
+      if (s.app != app) {
+        switched = true;
+        break;
+      }
     }
+    if (switched) continue;
     if (s.rx_fin && s.rx.empty() && !s.eof_delivered && app->reading() && app->handler()) {
       s.eof_delivered = true;
       app->handler()->on_eof();
@@ -692,8 +796,10 @@ void Connection::deliver_events() {
 
 void Connection::apply_intents() {
   ngtcp2_conn* c = conn_.get();
-  for (auto& [id, sp] : streams_) {
-    StreamState& s = *sp;
+  for (std::int64_t id : work_) {
+    auto found = streams_.find(id);
+    if (found == streams_.end()) continue;
+    StreamState& s = *found->second;
     if (s.abort_pending) {
       s.abort_pending = false;
       // Shut down with every byte acknowledged: the stream ends with its FIN even when that has
@@ -706,9 +812,12 @@ void Connection::apply_intents() {
       }
       if (!graceful) s.tx_closed = true;
       // Bytes received but never delivered still count against the connection window.
-      s.consumed += s.rx.size();
-      conn_consumed_ += s.rx.size();
-      Bytes().swap(s.rx);
+      for (Bytes& chunk : s.rx) {
+        s.consumed += chunk.size();
+        conn_consumed_ += chunk.size();
+        owner_.chunk_pool().give(std::move(chunk));
+      }
+      std::vector<Bytes>().swap(s.rx);
     }
     if (s.consumed > 0) {
       if (!s.closed_by_ngtcp2 && !s.rx_fin) {
@@ -725,7 +834,7 @@ void Connection::apply_intents() {
 }
 
 void Connection::send_batch(const sockaddr* to, std::size_t len, std::size_t segment) {
-  owner_.send_packets(to, tx_buf_.data(), len, segment);
+  owner_.send_packets(to, tx_scratch().data(), len, segment);
 }
 
 void Connection::write_packets() {
@@ -737,6 +846,7 @@ void Connection::write_packets() {
   const std::uint64_t ts = uv_hrtime();
   const std::size_t max_pkt =
       std::min(ngtcp2_conn_get_path_max_tx_udp_payload_size(c), kMaxUdpPayload);
+  Bytes& tx = tx_scratch();
   sockaddr_storage batch_to{};
   std::size_t off = 0, segment = 0, count = 0, total = 0;
   ngtcp2_vec vec[kMaxVecs];
@@ -781,7 +891,7 @@ void Connection::write_packets() {
       if (s->fin_requested && in_vecs == unsent) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
     }
     ngtcp2_ssize ndatalen = -1;
-    ngtcp2_ssize n = ngtcp2_conn_writev_stream(c, &ps.path, &pi, tx_buf_.data() + off, max_pkt,
+    ngtcp2_ssize n = ngtcp2_conn_writev_stream(c, &ps.path, &pi, tx.data() + off, max_pkt,
                                                &ndatalen, flags, s ? s->id : -1, vec, nv, ts);
     if (s && ndatalen >= 0) {
       advance_sent(*s, static_cast<std::uint64_t>(ndatalen));
@@ -817,7 +927,7 @@ void Connection::write_packets() {
       // This packet cannot join the GSO batch: send the batch and start a new one with it.
       std::size_t at = off;
       flush_batch();
-      std::memmove(tx_buf_.data(), tx_buf_.data() + at, len);
+      std::memmove(tx.data(), tx.data() + at, len);
     }
     if (off == 0) {
       segment = len;
@@ -826,7 +936,9 @@ void Connection::write_packets() {
     off += len;
     ++count;
     ++total;
-    if (len < segment || count == UdpSocket::kMaxBatch) flush_batch();
+    if (len < segment || count == UdpSocket::kMaxBatch || off + max_pkt > kMaxGsoBytes) {
+      flush_batch();
+    }
     if (owner_.send_blocked()) break;
   }
   flush_batch();

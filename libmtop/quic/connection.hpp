@@ -5,10 +5,11 @@
 // Theory of operation. ngtcp2 is sans-IO: packets go in through read_pkt, packets come out of
 // writev_stream, and get_expiry says when handle_expiry is due. All calls into ngtcp2 happen
 // in receive(), flush() and the timer, never inside an ngtcp2 callback; the callbacks only
-// record facts in StreamState and the flags below. flush() then (1) delivers events to the
-// application, (2) turns the application's intents into ngtcp2 calls (stream aborts,
-// flow-control credit), (3) writes packets, batching equal-size packets for GSO, and
-// (4) re-arms the timer.
+// record facts in StreamState and the flags below, and list the stream as touched. flush()
+// then, for the touched streams only, (1) delivers events to the application, (2) turns the
+// application's intents into ngtcp2 calls (stream aborts, flow-control credit), (3) writes
+// packets, batching equal-size packets for GSO, and (4) re-arms the timer. Thousands of idle
+// streams thus cost nothing per flush.
 //
 // Closing: a local close writes CONNECTION_CLOSE once, keeps the packet and resends it (with
 // back-off) when packets keep arriving, for 3×PTO; a peer's close puts us in draining for
@@ -133,10 +134,23 @@ class Connection {
 
   /// Streams not yet forgotten (open, or closing and still known to ngtcp2).
   std::size_t stream_count() const noexcept { return streams_.size(); }
+  /// Client: streams the peer lets us have open at once (its initial_max_streams_bidi; a
+  /// server that returns credit as streams close keeps this constant). 0 before the
+  /// handshake.
+  std::uint64_t peer_stream_limit() const;
+  /// Client: streams we opened that are still in use: neither closed by ngtcp2 nor let go by
+  /// the application. Each holds one of the peer's stream slots.
+  std::uint64_t streams_holding_credit() const noexcept { return holding_credit_; }
+  /// Client: streams of ours that ended (or are ending: the application let go, so a FIN or
+  /// a reset is on its way) whose slot the peer has not given back yet; its MAX_STREAMS is
+  /// about a round trip away. peer_stream_limit() minus the streams in use minus the credit
+  /// in hand, never below 0.
+  std::uint64_t credit_in_flight() const;
 
   // --- for QuicStream ---
   io::ChunkPool& chunk_pool() { return owner_.chunk_pool(); }
-  void stream_touched();
+  /// The application changed `s` (wrote, shut down, started reading): flush it this turn.
+  void stream_touched(StreamState& s);
   void stream_app_closed(StreamState& s);
 
  private:
@@ -149,8 +163,10 @@ class Connection {
   void fill_settings(ngtcp2_settings& s) const;
   void fill_params(ngtcp2_transport_params& p, bool server) const;
   StreamState* add_stream(std::int64_t id);
+  void touch(StreamState& s);
   void deliver_events();
   void apply_intents();
+  void forget_streams();
   void write_packets();
   void arm_timer();
   void on_timer();
@@ -164,7 +180,9 @@ class Connection {
   void enqueue_send(StreamState& s);
   std::size_t fill_vecs(StreamState& s, ngtcp2_vec* v, std::size_t max);
   void advance_sent(StreamState& s, std::uint64_t n);
+  void append_rx(StreamState& s, const std::uint8_t* data, std::size_t len);
   void release_acked(StreamState& s);
+  void release_credit(StreamState& s);
 
   ConnectionOwner& owner_;
   uv_loop_t* loop_;
@@ -185,11 +203,15 @@ class Connection {
   std::vector<ngtcp2_cid> cids_;
 
   std::map<std::int64_t, std::unique_ptr<StreamState>> streams_;
+  // Streams with something new since the last flush (touch()): flush() visits only these, so
+  // its cost follows what happened, not how many streams the connection carries.
+  std::vector<std::int64_t> touched_;
+  std::vector<std::int64_t> work_;  // the touched list being flushed (kept for its capacity)
   std::deque<std::int64_t> send_queue_;
   std::vector<std::int64_t> accepted_;  // server: streams opened by the peer, not yet handed out
   std::uint64_t conn_consumed_ = 0;
+  std::uint64_t holding_credit_ = 0;  // client: see streams_holding_credit()
 
-  Bytes tx_buf_;
   Bytes closing_packet_;
   std::uint64_t closing_deadline_ = 0;
   std::uint64_t packets_while_closing_ = 0;

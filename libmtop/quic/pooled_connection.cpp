@@ -21,7 +21,7 @@ std::unique_ptr<PooledConnection> PooledConnection::start(
               reinterpret_cast<const sockaddr*>(&self->socket_->local_address()), from, data);
         }
       },
-      [self] { self->host_.wake(); }, error);
+      [self] { self->wake(); }, error);  // the socket takes packets again
   if (!m->socket_) return nullptr;
   m->socket_->set_unreachable_handler([self](int uv_error) {
     self->unreachable_ = uv_error;  // acted on by the client's check: this may run in a flush

@@ -65,6 +65,13 @@ class PooledConnection final : private ConnectionOwner {
   std::uint64_t idle_since_ms = kBusy;
   /// Closed by the client as an idle extra connection (its end is not an error).
   bool retired = false;
+  /// True (once) if the connection asked to be flushed since the last call: the client
+  /// flushes only those, so a large pool costs nothing while its connections are quiet.
+  bool take_flush() noexcept {
+    const bool f = wants_flush_;
+    wants_flush_ = false;
+    return f;
+  }
 
  private:
   explicit PooledConnection(Host& host) : host_(host) {}
@@ -72,7 +79,11 @@ class PooledConnection final : private ConnectionOwner {
   void send_packets(const sockaddr* to, const std::uint8_t* data, std::size_t len,
                     std::size_t segment) override;
   bool send_blocked() const override;
-  void schedule(Connection&) override { host_.wake(); }
+  void schedule(Connection&) override { wake(); }
+  void wake() {
+    wants_flush_ = true;
+    host_.wake();
+  }
   void cid_added(Connection&, const ngtcp2_cid&) override {}
   void cid_removed(const ngtcp2_cid&) override {}
   ByteView reset_secret() const override { return host_.reset_secret(); }
@@ -83,6 +94,7 @@ class PooledConnection final : private ConnectionOwner {
   Host& host_;
   sockaddr_storage peer_{};
   int unreachable_ = 0;
+  bool wants_flush_ = false;
   std::unique_ptr<UdpSocket> socket_;  // declared before conn_: the connection goes first
   std::unique_ptr<Connection> conn_;
 };

@@ -11,9 +11,15 @@ QuicStream::QuicStream(uv_loop_t* loop, Connection* conn, StreamState* state, st
 
 QuicStream::~QuicStream() = default;
 
+void QuicStream::set_handler(Handler* handler) {
+  handler_ = handler;
+  // Bytes held for want of a handler go to the new one on the next flush.
+  if (conn_ && handler) conn_->stream_touched(*state_);
+}
+
 void QuicStream::start_read() {
   reading_ = true;
-  if (conn_) conn_->stream_touched();  // buffered bytes are delivered by the next flush
+  if (conn_) conn_->stream_touched(*state_);  // buffered bytes are delivered by the next flush
 }
 
 void QuicStream::write(ByteView data) {
@@ -33,7 +39,7 @@ void QuicStream::write(ByteView data) {
     data = data.subspan(n);
   }
   if (s.unacked() > low_water()) s.above_low_water = true;
-  conn_->stream_touched();
+  conn_->stream_touched(s);
 }
 
 std::size_t QuicStream::write_queue_size() const {
@@ -43,7 +49,7 @@ std::size_t QuicStream::write_queue_size() const {
 void QuicStream::shutdown() {
   if (!conn_ || !state_ || state_->fin_requested) return;
   state_->fin_requested = true;
-  conn_->stream_touched();
+  conn_->stream_touched(*state_);
 }
 
 void QuicStream::close() {

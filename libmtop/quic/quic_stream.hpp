@@ -8,8 +8,10 @@
 //
 // Sending: ngtcp2 does not copy stream data; written bytes stay in `tx` until the peer
 // acknowledges them (acked_stream_data_offset), so write_queue_size() is "not yet
-// acknowledged". Receiving: bytes wait in `rx` until delivered; only delivered bytes extend
-// the flow-control windows, so stop_read() back-pressures the peer.
+// acknowledged". Receiving: bytes wait in `rx` until delivered, in chunks from the
+// endpoint's free list (a growing vector freed per delivery churned the heap: page faults
+// and realloc copies per MB); only delivered bytes extend the flow-control windows, so
+// stop_read() back-pressures the peer.
 //
 // When the connection goes away first, detach() cuts the link and the stream reports
 // on_error on a later loop turn through its own timer.
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <vector>
 
 #include "mtop/bytes.hpp"
 #include "mtop/stream.hpp"
@@ -37,6 +40,8 @@ struct StreamState {
   std::int64_t id = -1;
   QuicStream* app = nullptr;  ///< the application's handle (null before accept / after close)
   bool app_closed = false;    ///< the application dropped its handle: discard incoming bytes
+  bool holds_credit = false;  ///< client: counted in Connection's streams holding credit
+  bool touched = false;       ///< listed for the next flush (Connection::touch)
 
   // Send side: tx holds [tx_base, tx_end); [tx_acked, tx_sent) is in flight.
   std::deque<Bytes> tx;
@@ -54,7 +59,7 @@ struct StreamState {
   bool above_low_water = false;
 
   // Receive side.
-  Bytes rx;
+  std::vector<Bytes> rx;  ///< received, not yet delivered; chunks from the ChunkPool
   bool rx_fin = false;
   bool eof_delivered = false;
   std::uint64_t consumed = 0;  ///< delivered bytes not yet given back as flow-control credit
@@ -79,7 +84,7 @@ class QuicStream final : public io::Stream {
   QuicStream(uv_loop_t* loop, Connection* conn, StreamState* state, std::string peer);
   ~QuicStream() override;
 
-  void set_handler(Handler* handler) override { handler_ = handler; }
+  void set_handler(Handler* handler) override;
   void start_read() override;
   void stop_read() override { reading_ = false; }
   void write(ByteView data) override;

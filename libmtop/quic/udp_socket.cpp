@@ -4,28 +4,31 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103  // linux/udp.h; glibc's netinet/udp.h has it since 2.32
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104  // linux/udp.h (Linux 5.0)
+#endif
 
 namespace mtop::quic {
 namespace {
 
-// libuv hands recvmmsg one 64 KiB slot per datagram; 16 slots per system call.
+// recvmmsg: one 64 KiB slot per message (a GRO train is at most 64 KiB), 16 per system call.
 constexpr std::size_t kSlot = 64 * 1024;
-constexpr std::size_t kRxBuffer = 16 * kSlot;
+constexpr std::size_t kSlots = 16;
+constexpr std::size_t kControl = CMSG_SPACE(sizeof(int));  // the UDP_GRO segment size
+// recvmmsg calls per readable event before other handles get their turn.
+constexpr int kReadRounds = 8;
 // Large socket buffers so a burst of a fast sender is not dropped by the kernel (the kernel
 // caps these at net.core.{r,w}mem_max; failing to raise them is harmless).
 constexpr int kSocketBuffer = 4 * 1024 * 1024;
-
-struct SendReq {
-  uv_udp_send_t req;
-  Bytes data;
-};
 
 }  // namespace
 
@@ -60,79 +63,128 @@ std::unique_ptr<UdpSocket> UdpSocket::open(uv_loop_t* loop, const sockaddr* bind
     return nullptr;
   }
   std::unique_ptr<UdpSocket> s(new UdpSocket());
-  s->udp_ = io::UvHandle<uv_udp_t>::make();
-  if (int rv = uv_udp_init_ex(loop, s->udp_.get(), bind_addr->sa_family | UV_UDP_RECVMMSG);
-      rv != 0) {
-    s->udp_.release_uninitialised();
-    error = std::string("udp: ") + uv_strerror(rv);
+  s->fd_ = ::socket(bind_addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s->fd_ < 0) {
+    error = std::string("udp: ") + std::strerror(errno);
     return nullptr;
   }
-  s->udp_->data = s.get();
-  if (int rv = uv_udp_bind(s->udp_.get(), bind_addr, 0); rv != 0) {
-    error = std::string("udp bind ") + address_to_string(bind_addr) + ": " + uv_strerror(rv);
+  if (::bind(s->fd_, bind_addr, address_length(bind_addr)) != 0) {
+    error = std::string("udp bind ") + address_to_string(bind_addr) + ": " + std::strerror(errno);
     return nullptr;
   }
   if (peer) {
-    if (int rv = uv_udp_connect(s->udp_.get(), peer); rv != 0) {
-      error = std::string("udp connect ") + address_to_string(peer) + ": " + uv_strerror(rv);
+    if (::connect(s->fd_, peer, address_length(peer)) != 0) {
+      error = std::string("udp connect ") + address_to_string(peer) + ": " + std::strerror(errno);
       return nullptr;
     }
     s->connected_ = true;
   }
-  uv_os_fd_t fd;
-  if (int rv = uv_fileno(s->udp_.handle(), &fd); rv != 0) {
-    error = std::string("udp: ") + uv_strerror(rv);
+  setsockopt(s->fd_, SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
+  setsockopt(s->fd_, SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
+  const int on = 1;
+  s->gro_ = setsockopt(s->fd_, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
+  socklen_t namelen = sizeof s->local_;
+  if (::getsockname(s->fd_, reinterpret_cast<sockaddr*>(&s->local_), &namelen) != 0) {
+    error = std::string("udp getsockname: ") + std::strerror(errno);
     return nullptr;
   }
-  s->fd_ = fd;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
-  int namelen = sizeof s->local_;
-  if (int rv = uv_udp_getsockname(s->udp_.get(), reinterpret_cast<sockaddr*>(&s->local_),
-                                  &namelen);
-      rv != 0) {
-    error = std::string("udp getsockname: ") + uv_strerror(rv);
-    return nullptr;
-  }
-  s->rx_buffer_.resize(kRxBuffer);
+  s->rx_buffer_.resize(kSlots * kSlot);
+  s->msgs_.resize(kSlots);
+  s->iovs_.resize(kSlots);
+  s->names_.resize(kSlots);
+  s->controls_.resize(kSlots * kControl);
   s->on_receive_ = std::move(on_receive);
   s->on_writable_ = std::move(on_writable);
-  if (int rv = uv_udp_recv_start(s->udp_.get(), on_alloc, on_recv); rv != 0) {
-    error = std::string("udp recv: ") + uv_strerror(rv);
+  s->poll_ = io::UvHandle<uv_poll_t>::make();
+  if (int rv = uv_poll_init_socket(loop, s->poll_.get(), s->fd_); rv != 0) {
+    s->poll_.release_uninitialised();
+    error = std::string("udp poll: ") + uv_strerror(rv);
     return nullptr;
   }
+  s->poll_->data = s.get();
+  s->watch(false);
   return s;
 }
 
 UdpSocket::~UdpSocket() {
-  // Queued sends complete with UV_ECANCELED once the handle closes; their callback sees
-  // data == nullptr (UvHandle::reset clears it) and only frees the request.
-  udp_.reset();
+  *alive_ = false;
+  // uv_close stops the poll (the descriptor leaves epoll) at once; the memory goes later.
+  poll_.reset();
+  if (fd_ >= 0) ::close(fd_);
 }
 
-void UdpSocket::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
-  auto* self = static_cast<UdpSocket*>(h->data);
-  if (!self) {
-    *buf = uv_buf_init(nullptr, 0);
-    return;
-  }
-  *buf = uv_buf_init(reinterpret_cast<char*>(self->rx_buffer_.data()),
-                     static_cast<unsigned>(self->rx_buffer_.size()));
+void UdpSocket::watch(bool writable) {
+  watching_writable_ = writable;
+  (void)uv_poll_start(poll_.get(), UV_READABLE | (writable ? UV_WRITABLE : 0), on_poll);
 }
 
-void UdpSocket::on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, const sockaddr* addr,
-                        unsigned flags) {
+void UdpSocket::on_poll(uv_poll_t* h, int status, int events) {
   auto* self = static_cast<UdpSocket*>(h->data);
-  if (self && nread < 0) {
-    self->note_error(static_cast<int>(nread));
+  if (!self) return;
+  auto alive = self->alive_;
+  if (status < 0) {
+    // EPOLLERR: an ICMP error is pending on the socket (the peer's port was closed). libuv
+    // has stopped the handle; a receive returns the error (note_error sorts it), and then
+    // we watch again, or the socket would go deaf for good.
+    self->on_readable();
+    if (!*alive) return;
+    self->watch(self->watching_writable_);
     return;
   }
-  // The buffer is ours and reused, so the final "free the mmsg buffer" call is ignored.
-  if (!self || (flags & UV_UDP_MMSG_FREE) || nread <= 0 || !addr) return;
-  // A datagram larger than a slot was cut: it cannot be a valid QUIC packet.
-  if (flags & UV_UDP_PARTIAL) return;
-  self->on_receive_(addr, ByteView(reinterpret_cast<const std::uint8_t*>(buf->base),
-                                   static_cast<std::size_t>(nread)));
+  if (events & UV_WRITABLE) {
+    self->on_can_write();
+    if (!*alive) return;
+  }
+  if (events & UV_READABLE) self->on_readable();
+}
+
+void UdpSocket::on_readable() {
+  auto alive = alive_;
+  for (int round = 0; round < kReadRounds; ++round) {
+    for (std::size_t i = 0; i < kSlots; ++i) {
+      iovs_[i] = iovec{rx_buffer_.data() + i * kSlot, kSlot};
+      msghdr& h = msgs_[i].msg_hdr;
+      h = msghdr{};
+      h.msg_name = &names_[i];
+      h.msg_namelen = sizeof names_[i];
+      h.msg_iov = &iovs_[i];
+      h.msg_iovlen = 1;
+      h.msg_control = controls_.data() + i * kControl;
+      h.msg_controllen = kControl;
+      msgs_[i].msg_len = 0;
+    }
+    const int n = ::recvmmsg(fd_, msgs_.data(), static_cast<unsigned>(kSlots), 0, nullptr);
+    ++rx_calls_;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      note_error(-errno);  // an ICMP error surfacing on a connected socket
+      continue;
+    }
+    for (int i = 0; i < n; ++i) {
+      const msghdr& h = msgs_[static_cast<std::size_t>(i)].msg_hdr;
+      // A datagram larger than a slot was cut: it cannot be a valid QUIC packet.
+      if (h.msg_flags & MSG_TRUNC) continue;
+      const std::size_t len = msgs_[static_cast<std::size_t>(i)].msg_len;
+      std::size_t segment = len;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+          int gso_size = 0;
+          std::memcpy(&gso_size, CMSG_DATA(c), sizeof gso_size);
+          if (gso_size > 0) segment = static_cast<std::size_t>(gso_size);
+        }
+      }
+      const auto* base = rx_buffer_.data() + static_cast<std::size_t>(i) * kSlot;
+      const auto* from = reinterpret_cast<const sockaddr*>(h.msg_name);
+      // A coalesced train: every datagram but the last is `segment` bytes long.
+      for (std::size_t off = 0; off < len; off += segment) {
+        ++rx_datagrams_;
+        on_receive_(from, ByteView(base + off, std::min(segment, len - off)));
+        if (!*alive) return;
+      }
+    }
+    if (static_cast<std::size_t>(n) < kSlots) return;  // drained
+  }
 }
 
 void UdpSocket::note_error(int uv_error) {
@@ -187,66 +239,65 @@ bool UdpSocket::send_gso(const sockaddr* to, const std::uint8_t* data, std::size
   return n >= 0;
 }
 
-void UdpSocket::queue(const sockaddr* to, const std::uint8_t* data, std::size_t len) {
-  // Writers stop while blocked(); what still arrives here (closing packets, Retry...) is
-  // capped so a flood cannot grow the queue: beyond it, packets are lost like on the wire.
-  if (queued_ >= kMaxQueued) return;
-  auto* r = new SendReq;
-  r->data.assign(data, data + len);
-  r->req.data = r;
-  uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(r->data.data()),
-                           static_cast<unsigned>(r->data.size()));
-  int rv = uv_udp_send(&r->req, udp_.get(), &b, 1, connected_ ? nullptr : to,
-                       [](uv_udp_send_t* req, int) {
-                         auto* sr = static_cast<SendReq*>(req->data);
-                         auto* self = static_cast<UdpSocket*>(req->handle->data);
-                         delete sr;
-                         if (self && --self->queued_ == 0 && self->on_writable_) {
-                           self->on_writable_();
-                         }
-                       });
-  if (rv != 0) {
-    delete r;  // dropped: QUIC's loss recovery resends what matters
-    return;
+int UdpSocket::transmit(const sockaddr* to, const std::uint8_t* data, std::size_t len,
+                        std::size_t segment, std::size_t& off) {
+  if (len - off > segment && gso_) {
+    int err = 0;
+    if (send_gso(to, data + off, len - off, segment, err)) {
+      off = len;
+      return 0;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) return EAGAIN;
+    if (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP) {
+      gso_ = false;  // this kernel or device cannot segment: one packet per sendmsg from now
+    } else {
+      note_error(-err);  // unreachable peer and the like: a loss QUIC will notice
+      off = len;
+      return 0;
+    }
   }
-  ++queued_;
+  for (; off < len; off += segment) {
+    const int err = send_one(to, data + off, std::min(segment, len - off));
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) return EAGAIN;
+    if (err != 0) note_error(-err);
+  }
+  off = len;
+  return 0;
 }
 
 void UdpSocket::send(const sockaddr* to, const std::uint8_t* data, std::size_t len,
                      std::size_t segment) {
   if (len == 0 || segment == 0) return;
-  if (queued_ > 0) {
-    // Keep datagram order behind what is already waiting.
-    for (std::size_t off = 0; off < len; off += segment) {
-      queue(to, data + off, std::min(segment, len - off));
-    }
-    return;
+  std::size_t off = 0;
+  // Behind packets already waiting nothing may overtake them: queue this batch too.
+  if (queue_.empty() && transmit(to, data, len, segment, off) == 0) return;
+  // Writers stop while blocked(); what still arrives here (closing packets, Retry...) is
+  // capped so a flood cannot grow the queue: beyond it, packets are lost like on the wire.
+  const std::size_t packets = (len - off + segment - 1) / segment;
+  if (queued_packets_ + packets > kMaxQueued) return;
+  Pending p;
+  if (to) std::memcpy(&p.to, to, address_length(to));
+  p.data.assign(data + off, data + len);
+  p.segment = segment;
+  queue_.push_back(std::move(p));
+  queued_packets_ += packets;
+  if (!watching_writable_) watch(true);
+}
+
+void UdpSocket::on_can_write() {
+  while (!queue_.empty()) {
+    Pending& p = queue_.front();
+    const std::size_t before = p.off;
+    const int err = transmit(connected_ ? nullptr : reinterpret_cast<const sockaddr*>(&p.to),
+                             p.data.data(), p.data.size(), p.segment, p.off);
+    const std::size_t sent = (p.off - before + p.segment - 1) / p.segment;
+    queued_packets_ -= std::min(queued_packets_, sent);
+    if (err == EAGAIN) return;  // still full: wait for the next writable event
+    queue_.pop_front();
   }
-  if (len > segment && gso_) {
-    int err = 0;
-    if (send_gso(to, data, len, segment, err)) return;
-    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
-      for (std::size_t off = 0; off < len; off += segment) {
-        queue(to, data + off, std::min(segment, len - off));
-      }
-      return;
-    }
-    if (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP) {
-      gso_ = false;  // this kernel or device cannot segment: one packet per sendmsg from now
-    } else {
-      note_error(-err);  // unreachable peer and the like: a loss QUIC will notice
-      return;
-    }
-  }
-  for (std::size_t off = 0; off < len; off += segment) {
-    std::size_t n = std::min(segment, len - off);
-    int err = send_one(to, data + off, n);
-    if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
-      for (; off < len; off += segment) queue(to, data + off, std::min(segment, len - off));
-      return;
-    }
-    if (err != 0) note_error(-err);
-  }
+  queued_packets_ = 0;
+  watch(false);
+  if (on_writable_) on_writable_();
 }
 
 }  // namespace mtop::quic

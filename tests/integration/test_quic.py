@@ -208,6 +208,167 @@ class Pool(QuicTest):
                       "to 65536", r.stderr)
 
 
+class SelectorEcho:
+    """An echo target for thousands of connections in one thread (selectors, non-blocking):
+    a thread per connection, as harness.Target has, would not scale to this. Counts the
+    connections it accepted and those open now."""
+
+    def __init__(self):
+        import selectors
+        self.sel = selectors.DefaultSelector()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4096)
+        self.listener.setblocking(False)
+        self.port = self.listener.getsockname()[1]
+        self.accepted = 0
+        self.open = 0
+        self.stopping = False
+        self.sel.register(self.listener, selectors.EVENT_READ, None)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import selectors
+        while not self.stopping:
+            for key, _ in self.sel.select(timeout=0.1):
+                if key.data is None:
+                    try:
+                        c, _ = self.listener.accept()
+                    except BlockingIOError:
+                        continue
+                    c.setblocking(False)
+                    self.sel.register(c, selectors.EVENT_READ, "conn")
+                    self.accepted += 1
+                    self.open += 1
+                    continue
+                c = key.fileobj
+                try:
+                    data = c.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if data:
+                    c.sendall(data)  # a few bytes at a time here: never blocks for long
+                    continue
+                self.sel.unregister(c)
+                c.close()
+                self.open -= 1
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+        self.sel.close()
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(timeout=15)
+
+
+def raise_fd_limit():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class ManyTunnels(QuicTest):
+    """No hidden ceiling: the old pool of 8 connections x 256 streams held 2,048 tunnels; the
+    pool now grows as far as the climber's own limits allow, and a real limit is said at once."""
+
+    def test_2500_idle_tunnels_over_quic_all_work(self):
+        n = 2500
+        if raise_fd_limit() < 2 * n + 200:
+            self.skipTest("not enough file descriptors for this test process")
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"], log_level="info")
+        t = SelectorEcho()
+        self.addCleanup(t.close)
+        fwd = free_port()
+        climber = self.climber(server.port, forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"],
+                               log_level="info")
+        socks = []
+        try:
+            # Batches of 100 at once: each tunnel is proven up by the echo of its own name.
+            for first in range(0, n, 100):
+                batch = []
+                for i in range(first, min(n, first + 100)):
+                    s = socket.create_connection(("127.0.0.1", fwd), timeout=30)
+                    s.sendall(b"%05d" % i)
+                    batch.append((i, s))
+                for i, s in batch:
+                    self.assertEqual(recv_exact(s, 5), b"%05d" % i)
+                socks += [s for _, s in batch]
+            self.assertEqual(t.open, n)
+            # All of them at the same time, still carrying bytes both ways.
+            for s in socks:
+                s.sendall(b"!")
+            for s in socks:
+                self.assertEqual(recv_exact(s, 1), b"!")
+        finally:
+            for s in socks:
+                s.close()
+        self.assertEqual(t.accepted, n)
+        wait_for(lambda: len(tunnel_sources(server)) >= n, 60, "the server's tunnel log lines")
+        # 2,500 tunnels at 256 streams per connection: ten QUIC connections (source ports).
+        self.assertEqual(len(set(tunnel_sources(server))), 10)
+        # Counted, not searched: a failure message with 2,500 log lines in it helps nobody.
+        self.assertEqual(climber.log().count("QUIC pool full"), 0)
+        self.assertEqual(climber.log().count("reset by peer"), 0)
+
+    def test_a_full_pool_fails_at_once_with_0x01_and_503_naming_the_limit(self):
+        self.d.add_user("alice", "pw")
+        server = self.server(allow_targets=["127.0.0.1/32"],
+                             limits={"quic_streams_per_connection": 4})
+        t = self.target(echo_handler)
+        socks_port, http_port = free_port(), free_port()
+        # A long set-up time-out: a refusal that waited for it would be 0x06 / 504, not these.
+        climber = self.climber(server.port, socks=f"127.0.0.1:{socks_port}",
+                               http=f"127.0.0.1:{http_port}", timeouts={"handshake": 120},
+                               limits={"quic_connections": 2})
+        held = []
+        try:
+            for i in range(8):
+                s, code = socks5_connect(socks_port, "127.0.0.1", t.port, timeout=30)
+                held.append(s)
+                self.assertEqual(code, 0x00)
+                s.sendall(b"up %d" % i)
+                self.assertEqual(recv_exact(s, len(b"up %d" % i)), b"up %d" % i)
+            s, code = socks5_connect(socks_port, "127.0.0.1", t.port, timeout=30)
+            s.close()
+            self.assertEqual(code, 0x01)
+            with socket.create_connection(("127.0.0.1", http_port), timeout=30) as h:
+                h.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % t.port)
+                self.assertTrue(recv_all(h, 30).startswith(b"HTTP/1.1 503 Service Unavailable"))
+            wait_for(lambda: climber.log().count("QUIC pool full") >= 2, 15, "the log lines")
+            self.assertEqual(climber.log().count("at limit: QUIC pool full: 2 connections x 4 "
+                                                 "streams (limits.quic_connections)"), 2)
+            # One tunnel ends: its slot serves the next one.
+            held.pop().close()
+            wait_for(lambda: climber.log().count("info  tunnel socks") >= 2, 15,
+                     "the climber to end that tunnel")
+            s, code = socks5_connect(socks_port, "127.0.0.1", t.port, timeout=30)
+            held.append(s)
+            self.assertEqual(code, 0x00)
+        finally:
+            for s in held:
+                s.close()
+        self.assertEqual(t.connections, 9)
+
+    def test_bad_pool_size_is_refused(self):
+        cfg = {"server": "mtop://u:p@127.0.0.1:1?transport=quic", "socks": "127.0.0.1:0",
+               "limits": {"quic_connections": 0}}
+        path = os.path.join(self.d.dir, "bad-pool.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        os.chmod(path, 0o600)
+        r = subprocess.run([CLIMBER_BIN, "--config", path], capture_output=True, text=True,
+                           timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("config.limits.quic_connections: must be a whole number from 1 to 1000000",
+                      r.stderr)
+
+
 class StealthCodes(QuicTest):
     def test_climber_log_names_the_reset_code_and_socks_gets_0x01(self):
         self.d.add_user("alice", "pw")

@@ -485,6 +485,8 @@ TEST_CASE("the climber's own responses, byte for byte", "[http]") {
         "Content-Length: 0\r\nConnection: close\r\n\r\n");
   CHECK(proxy_response(ProxyStatus::bad_gateway) ==
         "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  CHECK(proxy_response(ProxyStatus::service_unavailable) ==
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   CHECK(proxy_response(ProxyStatus::gateway_timeout) ==
         "HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   CHECK(proxy_response(static_cast<ProxyStatus>(999)) == proxy_response(ProxyStatus::bad_request));

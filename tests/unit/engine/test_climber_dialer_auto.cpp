@@ -86,6 +86,31 @@ TEST_CASE("auto dialer: a QUIC failure falls back to TLS and is remembered", "[c
   CHECK(loop.close() == 0);
 }
 
+TEST_CASE("auto dialer: a full QUIC pool sends that tunnel over TLS, QUIC stays the choice",
+          "[climber][auto]") {
+  TestLoop loop;
+  {
+    ScriptedDialer quic, tls;
+    AutoDialer d(loop.get(), std::make_unique<Proxy>(quic), std::make_unique<Proxy>(tls),
+                 {60'000, 60'000});
+    Outcome first, second;
+    d.open(record(first));
+    quic.pending[0](nullptr, io::at_limit_error("QUIC pool full: 2 connections x 4 streams"));
+    REQUIRE(tls.pending.size() == 1);
+    auto pair = make_pair(loop);
+    tls.pending[0](std::move(pair.client), {});
+    CHECK(first.calls == 1);
+    CHECK(first.got_stream);
+    CHECK_FALSE(d.using_tls());  // QUIC works; it was only full
+    d.open(record(second));
+    CHECK(quic.pending.size() == 2);
+    CHECK(tls.pending.size() == 1);
+    CHECK(d.quic_opens() == 2);
+    CHECK(d.tls_opens() == 1);
+  }
+  CHECK(loop.close() == 0);
+}
+
 TEST_CASE("auto dialer: a silent QUIC falls back after fallback_ms, its late stream is dropped",
           "[climber][auto]") {
   TestLoop loop;

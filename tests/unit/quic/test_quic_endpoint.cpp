@@ -344,7 +344,9 @@ TEST_CASE("limits: connections refused past the maximum, streams refused after s
   so.limits.max_streams = 2;
   auto server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
   REQUIRE(server);
-  auto c1 = QuicClient::create(loop.get(), client_options(certs, server->port()), error);
+  auto o1 = client_options(certs, server->port());
+  o1.max_connections = 1;  // the server takes one connection anyway
+  auto c1 = QuicClient::create(loop.get(), o1, error);
   REQUIRE(round_trip(loop, *c1, random_bytes(100, 11)) == "");
 
   auto c2 = QuicClient::create(loop.get(), client_options(certs, server->port()), error);
@@ -353,7 +355,8 @@ TEST_CASE("limits: connections refused past the maximum, streams refused after s
   CHECK(e.find("connection refused") != std::string::npos);
   CHECK(server->stats().refused >= 1);
 
-  // Only two streams at a time: a third open waits until one of the first two is done.
+  // Only two streams at a time on the only connection there may be: a third open is refused
+  // at once, naming the limit; once one of the first two is done, the next open gets its slot.
   Collector a, b;
   a.s = open_stream(loop, *c1, error);
   b.s = open_stream(loop, *c1, error);
@@ -364,18 +367,15 @@ TEST_CASE("limits: connections refused past the maximum, streams refused after s
     c->s->start_read();
     c->s->write(mtop::as_bytes("x"));
   }
-  bool third = false;
-  StreamPtr third_stream;
-  c1->open([&](StreamPtr s, std::string) {
-    third = true;
-    third_stream = std::move(s);
-  });
-  loop.run_for(200);
-  CHECK_FALSE(third);
+  StreamPtr third_stream = open_stream(loop, *c1, error);
+  CHECK_FALSE(third_stream);
+  CHECK(error == "at limit: QUIC pool full: 1 connection x 2 streams (max_connections)");
+  CHECK(a.error.empty());
+  CHECK(b.error.empty());
   a.s->shutdown();
   REQUIRE(loop.run_until([&] { return a.eof; }));
   a.s.reset();
-  REQUIRE(loop.run_until([&] { return third; }));
+  third_stream = open_stream(loop, *c1, error);
   CHECK(third_stream);
 
   server->stop();
