@@ -353,6 +353,9 @@ class ManyTunnels(QuicTest):
         finally:
             for s in held:
                 s.close()
+        # The target's thread counts a connection after accepting it, which may come a moment
+        # after the SOCKS5 success reply: wait for it (bounded), then check the exact count.
+        wait_for(lambda: t.connections >= 9, 15, "the target to count the ninth connection")
         self.assertEqual(t.connections, 9)
 
     def test_bad_pool_size_is_refused(self):
