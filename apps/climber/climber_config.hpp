@@ -5,8 +5,8 @@
 #include <string>
 
 #include "engine/climber_options.hpp"
-#include "engine/log.hpp"
 #include "engine/server_uri.hpp"
+#include "mtop/log.hpp"
 
 namespace mtop::climber {
 

@@ -15,8 +15,8 @@
 #include "climber_config.hpp"
 #include "engine/climber_engine.hpp"
 #include "engine/dialer_factory.hpp"
-#include "engine/log.hpp"
 #include "mtop/codec.hpp"
+#include "mtop/log.hpp"
 
 namespace {
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/log.hpp"
 #include "engine/server_options.hpp"
+#include "mtop/log.hpp"
 
 namespace mtop::server {
 

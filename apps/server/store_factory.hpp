@@ -7,7 +7,7 @@
 #include <string>
 
 #include "auth/user_store.hpp"
-#include "engine/log.hpp"
+#include "mtop/log.hpp"
 #include "server_config.hpp"
 
 namespace mtop::store {

@@ -49,6 +49,15 @@ MTOP_CHECK_CODE(MTOP_ERR_STORE_UNAVAILABLE, store_unavailable);
 MTOP_CHECK_CODE(MTOP_ERR_STORE_DUPLICATE_USER, store_duplicate_user);
 MTOP_CHECK_CODE(MTOP_ERR_STORE_NO_SUCH_USER, store_no_such_user);
 MTOP_CHECK_CODE(MTOP_ERR_STORE_QUERY_FAILED, store_query_failed);
+MTOP_CHECK_CODE(MTOP_ERR_CONFIG_INVALID, config_invalid);
+MTOP_CHECK_CODE(MTOP_ERR_LISTEN_FAILED, listen_failed);
+MTOP_CHECK_CODE(MTOP_ERR_TLS_SETUP_FAILED, tls_setup_failed);
+MTOP_CHECK_CODE(MTOP_ERR_NOT_BUILT_IN, not_built_in);
+MTOP_CHECK_CODE(MTOP_ERR_SYSTEM, system_error);
+MTOP_CHECK_CODE(MTOP_ERR_TUNNEL_REFUSED, tunnel_refused);
+MTOP_CHECK_CODE(MTOP_ERR_TUNNEL_FAILED, tunnel_failed);
+MTOP_CHECK_CODE(MTOP_ERR_LIMIT_REACHED, limit_reached);
+MTOP_CHECK_CODE(MTOP_ERR_CANCELLED, cancelled);
 
 #undef MTOP_CHECK_CODE
 
@@ -70,4 +79,6 @@ extern "C" MTOP_API const char* mtop_strerror(int code) {
   return "unknown error";
 }
 
-extern "C" MTOP_API const char* mtop_version(void) { return MTOP_VERSION_STRING; }
+extern "C" MTOP_API const char* mtop_version(void) {
+  return MTOP_VERSION_STRING;
+}

@@ -25,9 +25,9 @@
 
 #include "engine/climber_options.hpp"
 #include "engine/climber_session.hpp"
-#include "engine/log.hpp"
+#include "mtop/log.hpp"
+#include "mtop/stream.hpp"
 #include "uv/poster.hpp"
-#include "uv/stream.hpp"
 #include "uv/tcp_listener.hpp"
 
 namespace mtop {

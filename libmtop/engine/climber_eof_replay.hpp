@@ -10,8 +10,8 @@
 
 #include <uv.h>
 
+#include "mtop/stream.hpp"
 #include "uv/poster.hpp"
-#include "uv/stream.hpp"
 
 namespace mtop {
 

@@ -31,13 +31,13 @@
 #include <string>
 
 #include "engine/climber_options.hpp"
-#include "engine/log.hpp"
 #include "mtop/address.hpp"
 #include "mtop/client_handshake.hpp"
 #include "mtop/http_proxy.hpp"
+#include "mtop/log.hpp"
 #include "mtop/socks5.hpp"
+#include "mtop/stream.hpp"
 #include "uv/relay.hpp"
-#include "uv/stream.hpp"
 #include "uv/timer.hpp"
 
 namespace mtop {

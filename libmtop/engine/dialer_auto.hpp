@@ -16,8 +16,8 @@
 #include <memory>
 #include <string>
 
-#include "engine/log.hpp"
-#include "uv/stream.hpp"
+#include "mtop/log.hpp"
+#include "mtop/stream.hpp"
 #include "uv/timer.hpp"
 
 namespace mtop {

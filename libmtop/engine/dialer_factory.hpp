@@ -10,9 +10,9 @@
 #include <string>
 
 #include "engine/dialer_auto.hpp"
-#include "engine/log.hpp"
 #include "engine/server_uri.hpp"
-#include "uv/stream.hpp"
+#include "mtop/log.hpp"
+#include "mtop/stream.hpp"
 
 namespace mtop {
 

@@ -1,4 +1,4 @@
-#include "engine/log.hpp"
+#include "mtop/log.hpp"
 
 #include <unistd.h>
 

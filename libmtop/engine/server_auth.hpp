@@ -35,9 +35,9 @@
 #include "auth/failure_throttle.hpp"
 #include "auth/ip_prefix.hpp"
 #include "auth/user_store.hpp"
-#include "engine/log.hpp"
 #include "engine/server_options.hpp"
 #include "engine/server_stats.hpp"
+#include "mtop/log.hpp"
 #include "uv/poster.hpp"
 
 namespace mtop {

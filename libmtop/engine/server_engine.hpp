@@ -33,15 +33,15 @@
 
 #include "auth/target_policy.hpp"
 #include "auth/user_store.hpp"
-#include "engine/log.hpp"
 #include "engine/server_auth.hpp"
 #include "engine/server_options.hpp"
 #include "engine/server_rate_gate.hpp"
 #include "engine/server_stats.hpp"
 #include "engine/tunnel_session.hpp"
+#include "mtop/log.hpp"
+#include "mtop/stream.hpp"
 #include "uv/connector.hpp"
 #include "uv/poster.hpp"
-#include "uv/stream.hpp"
 #include "uv/timer.hpp"
 
 namespace mtop {

@@ -32,9 +32,9 @@
 #include "engine/server_stats.hpp"
 #include "mtop/protocol.hpp"
 #include "mtop/server_handshake.hpp"
+#include "mtop/stream.hpp"
 #include "uv/connector.hpp"
 #include "uv/relay.hpp"
-#include "uv/stream.hpp"
 #include "uv/timer.hpp"
 
 namespace mtop {

@@ -26,12 +26,12 @@
 #include <string>
 #include <vector>
 
+#include "mtop/stream.hpp"
 #include "quic/chunk_pool.hpp"
 #include "quic/connection.hpp"
 #include "quic/pooled_connection.hpp"
 #include "quic/tls.hpp"
 #include "uv/handle.hpp"
-#include "uv/stream.hpp"
 
 namespace mtop::quic {
 

@@ -30,12 +30,12 @@
 #include <vector>
 
 #include "mtop/bytes.hpp"
+#include "mtop/stream.hpp"
 #include "quic/chunk_pool.hpp"
 #include "quic/handles.hpp"
 #include "quic/quic_stream.hpp"
 #include "quic/tls.hpp"
 #include "uv/handle.hpp"
-#include "uv/stream.hpp"
 
 namespace mtop::quic {
 

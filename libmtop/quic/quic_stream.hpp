@@ -22,9 +22,9 @@
 #include <string>
 
 #include "mtop/bytes.hpp"
+#include "mtop/stream.hpp"
 #include "quic/app_error.hpp"
 #include "uv/handle.hpp"
-#include "uv/stream.hpp"
 
 namespace mtop::quic {
 

@@ -22,12 +22,12 @@
 #include <unordered_set>
 #include <vector>
 
+#include "mtop/stream.hpp"
 #include "quic/chunk_pool.hpp"
 #include "quic/connection.hpp"
 #include "quic/tls.hpp"
 #include "quic/udp_socket.hpp"
 #include "uv/handle.hpp"
-#include "uv/stream.hpp"
 
 namespace mtop::quic {
 

@@ -11,10 +11,10 @@
 #include <memory>
 #include <string>
 
+#include "mtop/stream.hpp"
 #include "tls/context.hpp"
 #include "tls/read_buffer.hpp"
 #include "uv/connector.hpp"
-#include "uv/stream.hpp"
 
 namespace mtop::tls {
 

@@ -17,9 +17,9 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "mtop/stream.hpp"
 #include "tls/context.hpp"
 #include "tls/read_buffer.hpp"
-#include "uv/stream.hpp"
 #include "uv/tcp_listener.hpp"
 
 namespace mtop::tls {

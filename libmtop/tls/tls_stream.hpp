@@ -27,10 +27,10 @@
 #include <memory>
 #include <string>
 
+#include "mtop/stream.hpp"
 #include "tls/engine.hpp"
 #include "tls/read_buffer.hpp"
 #include "uv/handle.hpp"
-#include "uv/stream.hpp"
 
 namespace mtop::tls {
 

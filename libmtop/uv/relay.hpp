@@ -27,8 +27,8 @@
 #include <string>
 
 #include "mtop/bytes.hpp"
+#include "mtop/stream.hpp"
 #include "uv/poster.hpp"
-#include "uv/stream.hpp"
 #include "uv/timer.hpp"
 
 namespace mtop::io {

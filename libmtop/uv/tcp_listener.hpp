@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "mtop/stream.hpp"
 #include "uv/handle.hpp"
-#include "uv/stream.hpp"
 
 namespace mtop::io {
 

@@ -18,9 +18,9 @@
 #include <cstddef>
 #include <string>
 
+#include "mtop/stream.hpp"
 #include "uv/handle.hpp"
 #include "uv/poster.hpp"
-#include "uv/stream.hpp"
 
 namespace mtop::io {
 

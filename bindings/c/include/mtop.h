@@ -90,6 +90,16 @@ extern "C" {
 #define MTOP_ERR_STORE_DUPLICATE_USER (-10071)
 #define MTOP_ERR_STORE_NO_SUCH_USER (-10072)
 #define MTOP_ERR_STORE_QUERY_FAILED (-10073)
+/* Embedding: servers, climbers, tunnels. */
+#define MTOP_ERR_CONFIG_INVALID (-10090)   /* a configuration value is missing or malformed */
+#define MTOP_ERR_LISTEN_FAILED (-10091)    /* a listening address cannot be bound */
+#define MTOP_ERR_TLS_SETUP_FAILED (-10092) /* certificate, key or CA file unusable */
+#define MTOP_ERR_NOT_BUILT_IN (-10093)     /* feature left out of this build */
+#define MTOP_ERR_SYSTEM (-10094)           /* a system call failed */
+#define MTOP_ERR_TUNNEL_REFUSED (-10095)   /* the server refused the tunnel */
+#define MTOP_ERR_TUNNEL_FAILED (-10096)    /* the tunnel could not be set up */
+#define MTOP_ERR_LIMIT_REACHED (-10097)    /* a configured limit is reached */
+#define MTOP_ERR_CANCELLED (-10098)        /* stopped or freed while pending */
 
 /* An unexpected failure inside the library (a bug); outside the range of mtop::Errc. */
 #define MTOP_ERR_INTERNAL (-20000)

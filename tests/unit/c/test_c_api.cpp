@@ -26,7 +26,9 @@ struct ServerFree {
 using ClientPtr = std::unique_ptr<mtop_client_handshake, ClientFree>;
 using ServerPtr = std::unique_ptr<mtop_server_handshake, ServerFree>;
 
-Bytes bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+Bytes bytes(const std::string& s) {
+  return Bytes(s.begin(), s.end());
+}
 Bytes cat(Bytes a, const Bytes& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -53,10 +55,10 @@ struct Request {
   }
 };
 
-const Bytes kDomainWire = cat(cat(Bytes{0x01, 0x01, 5}, bytes("alice")),
-                              cat(cat(Bytes{6}, bytes("s3cret")),
-                                  cat(cat(Bytes{0x03, 11}, bytes("example.com")),
-                                      Bytes{0x01, 0xbb})));
+const Bytes kDomainWire =
+    cat(cat(Bytes{0x01, 0x01, 5}, bytes("alice")),
+        cat(cat(Bytes{6}, bytes("s3cret")),
+            cat(cat(Bytes{0x03, 11}, bytes("example.com")), Bytes{0x01, 0xbb})));
 
 ClientPtr make_client(const mtop_auth_message& msg) {
   mtop_client_handshake* h = nullptr;
@@ -98,7 +100,9 @@ void feed_server(mtop_server_handshake* h, const Bytes& in, std::size_t step) {
   }
 }
 
-Bytes as_bytes(const std::uint8_t* p, std::size_t n) { return Bytes(p, p + n); }
+Bytes as_bytes(const std::uint8_t* p, std::size_t n) {
+  return Bytes(p, p + n);
+}
 
 // Every MTOP_ERR_* constant of mtop.h and its mtop::Errc number (include/mtop/errc.hpp).
 struct Code {
@@ -106,24 +110,52 @@ struct Code {
   int errc;
   const char* name;
 };
-#define CODE(macro, number) Code{macro, number, #macro}
+#define CODE(macro, number) \
+  Code {                    \
+    macro, number, #macro   \
+  }
 const Code kCodes[] = {
-    CODE(MTOP_ERR_INVALID_ARGUMENT, 1), CODE(MTOP_ERR_INVALID_STATE, 2),
-    CODE(MTOP_ERR_NO_MEMORY, 3), CODE(MTOP_ERR_BAD_VERSION, 10), CODE(MTOP_ERR_BAD_METHOD, 11),
-    CODE(MTOP_ERR_BAD_USERNAME, 12), CODE(MTOP_ERR_BAD_PASSWORD, 13),
-    CODE(MTOP_ERR_BAD_ADDRESS_TYPE, 14), CODE(MTOP_ERR_BAD_DOMAIN, 15),
-    CODE(MTOP_ERR_BAD_PORT, 16), CODE(MTOP_ERR_BAD_STATUS, 17),
-    CODE(MTOP_ERR_EARLY_DATA_LIMIT, 18), CODE(MTOP_ERR_PEER_CLOSED, 19),
-    CODE(MTOP_ERR_SOCKS_BAD_VERSION, 30), CODE(MTOP_ERR_SOCKS_NO_METHODS, 31),
-    CODE(MTOP_ERR_SOCKS_BAD_RESERVED, 32), CODE(MTOP_ERR_SOCKS_BAD_ADDRESS_TYPE, 33),
-    CODE(MTOP_ERR_SOCKS_BAD_ADDRESS, 34), CODE(MTOP_ERR_SOCKS_BAD_CREDENTIALS, 35),
-    CODE(MTOP_ERR_SOCKS_AUTH_FAILED, 36), CODE(MTOP_ERR_SOCKS_NO_ACCEPTABLE_METHOD, 37),
-    CODE(MTOP_ERR_SOCKS_COMMAND_NOT_SUPPORTED, 38), CODE(MTOP_ERR_HTTP_BAD_REQUEST, 50),
-    CODE(MTOP_ERR_HTTP_HEADER_TOO_LARGE, 51), CODE(MTOP_ERR_HTTP_TOO_MANY_HEADERS, 52),
-    CODE(MTOP_ERR_HTTP_BAD_TARGET, 53), CODE(MTOP_ERR_HTTP_UNSUPPORTED, 54),
-    CODE(MTOP_ERR_HTTP_BAD_VERSION, 55), CODE(MTOP_ERR_STORE_UNAVAILABLE, 70),
-    CODE(MTOP_ERR_STORE_DUPLICATE_USER, 71), CODE(MTOP_ERR_STORE_NO_SUCH_USER, 72),
+    CODE(MTOP_ERR_INVALID_ARGUMENT, 1),
+    CODE(MTOP_ERR_INVALID_STATE, 2),
+    CODE(MTOP_ERR_NO_MEMORY, 3),
+    CODE(MTOP_ERR_BAD_VERSION, 10),
+    CODE(MTOP_ERR_BAD_METHOD, 11),
+    CODE(MTOP_ERR_BAD_USERNAME, 12),
+    CODE(MTOP_ERR_BAD_PASSWORD, 13),
+    CODE(MTOP_ERR_BAD_ADDRESS_TYPE, 14),
+    CODE(MTOP_ERR_BAD_DOMAIN, 15),
+    CODE(MTOP_ERR_BAD_PORT, 16),
+    CODE(MTOP_ERR_BAD_STATUS, 17),
+    CODE(MTOP_ERR_EARLY_DATA_LIMIT, 18),
+    CODE(MTOP_ERR_PEER_CLOSED, 19),
+    CODE(MTOP_ERR_SOCKS_BAD_VERSION, 30),
+    CODE(MTOP_ERR_SOCKS_NO_METHODS, 31),
+    CODE(MTOP_ERR_SOCKS_BAD_RESERVED, 32),
+    CODE(MTOP_ERR_SOCKS_BAD_ADDRESS_TYPE, 33),
+    CODE(MTOP_ERR_SOCKS_BAD_ADDRESS, 34),
+    CODE(MTOP_ERR_SOCKS_BAD_CREDENTIALS, 35),
+    CODE(MTOP_ERR_SOCKS_AUTH_FAILED, 36),
+    CODE(MTOP_ERR_SOCKS_NO_ACCEPTABLE_METHOD, 37),
+    CODE(MTOP_ERR_SOCKS_COMMAND_NOT_SUPPORTED, 38),
+    CODE(MTOP_ERR_HTTP_BAD_REQUEST, 50),
+    CODE(MTOP_ERR_HTTP_HEADER_TOO_LARGE, 51),
+    CODE(MTOP_ERR_HTTP_TOO_MANY_HEADERS, 52),
+    CODE(MTOP_ERR_HTTP_BAD_TARGET, 53),
+    CODE(MTOP_ERR_HTTP_UNSUPPORTED, 54),
+    CODE(MTOP_ERR_HTTP_BAD_VERSION, 55),
+    CODE(MTOP_ERR_STORE_UNAVAILABLE, 70),
+    CODE(MTOP_ERR_STORE_DUPLICATE_USER, 71),
+    CODE(MTOP_ERR_STORE_NO_SUCH_USER, 72),
     CODE(MTOP_ERR_STORE_QUERY_FAILED, 73),
+    CODE(MTOP_ERR_CONFIG_INVALID, 90),
+    CODE(MTOP_ERR_LISTEN_FAILED, 91),
+    CODE(MTOP_ERR_TLS_SETUP_FAILED, 92),
+    CODE(MTOP_ERR_NOT_BUILT_IN, 93),
+    CODE(MTOP_ERR_SYSTEM, 94),
+    CODE(MTOP_ERR_TUNNEL_REFUSED, 95),
+    CODE(MTOP_ERR_TUNNEL_FAILED, 96),
+    CODE(MTOP_ERR_LIMIT_REACHED, 97),
+    CODE(MTOP_ERR_CANCELLED, 98),
 };
 #undef CODE
 
@@ -197,9 +229,9 @@ TEST_CASE("mtop_encode_auth writes the wire bytes for each address type", "[c][c
     const std::uint8_t ip[4] = {192, 0, 2, 7};
     std::memcpy(r.msg.target.ip, ip, 4);
     r.msg.target.port = 8080;
-    const Bytes want = cat(cat(Bytes{0x01, 0x01, 5}, bytes("alice")),
-                           cat(cat(Bytes{6}, bytes("s3cret")),
-                               Bytes{0x01, 192, 0, 2, 7, 0x1f, 0x90}));
+    const Bytes want =
+        cat(cat(Bytes{0x01, 0x01, 5}, bytes("alice")),
+            cat(cat(Bytes{6}, bytes("s3cret")), Bytes{0x01, 192, 0, 2, 7, 0x1f, 0x90}));
     REQUIRE(mtop_encode_auth(&r.msg, out, sizeof out) == static_cast<int>(want.size()));
     CHECK(as_bytes(out, want.size()) == want);
   }
@@ -420,10 +452,8 @@ TEST_CASE("client: NULL arguments are refused by every function", "[c][client]")
   CHECK(mtop_client_handshake_send_payload(nullptr, &byte, 1) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_client_handshake_send_payload(c.get(), nullptr, 1) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_client_handshake_pending_output(nullptr, &data, &len) == MTOP_ERR_INVALID_ARGUMENT);
-  CHECK(mtop_client_handshake_pending_output(c.get(), nullptr, &len) ==
-        MTOP_ERR_INVALID_ARGUMENT);
-  CHECK(mtop_client_handshake_pending_output(c.get(), &data, nullptr) ==
-        MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(mtop_client_handshake_pending_output(c.get(), nullptr, &len) == MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(mtop_client_handshake_pending_output(c.get(), &data, nullptr) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_client_handshake_consume_output(nullptr, 0) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_client_handshake_feed(nullptr, &byte, 1) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_client_handshake_feed(c.get(), nullptr, 1) == MTOP_ERR_INVALID_ARGUMENT);
@@ -528,13 +558,14 @@ TEST_CASE("client: a failure status is a terminal REJECTED", "[c][client]") {
   CHECK(mtop_client_handshake_send_payload(c.get(), answer.data(), 1) == MTOP_ERR_INVALID_STATE);
 }
 
-TEST_CASE("client: EOF before the response is CLOSED_WITHOUT_STATUS (peer_closed)",
-          "[c][client]") {
+TEST_CASE("client: EOF before the response is CLOSED_WITHOUT_STATUS (peer_closed)", "[c][client]") {
   Request r;
   auto c = make_client(r.msg);
   const std::uint8_t ver = 0x01;
   SECTION("nothing received") {}
-  SECTION("only VER received") { REQUIRE(mtop_client_handshake_feed(c.get(), &ver, 1) == 1); }
+  SECTION("only VER received") {
+    REQUIRE(mtop_client_handshake_feed(c.get(), &ver, 1) == 1);
+  }
   REQUIRE(mtop_client_handshake_feed_eof(c.get()) == 0);
   mtop_client_event ev{};
   REQUIRE(mtop_client_handshake_next_event(c.get(), &ev) == MTOP_EVENT_CLOSED_WITHOUT_STATUS);
@@ -609,10 +640,8 @@ TEST_CASE("server: NULL arguments are refused by every function", "[c][server]")
         MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_server_handshake_wipe_password(nullptr) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_server_handshake_pending_output(nullptr, &data, &len) == MTOP_ERR_INVALID_ARGUMENT);
-  CHECK(mtop_server_handshake_pending_output(s.get(), nullptr, &len) ==
-        MTOP_ERR_INVALID_ARGUMENT);
-  CHECK(mtop_server_handshake_pending_output(s.get(), &data, nullptr) ==
-        MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(mtop_server_handshake_pending_output(s.get(), nullptr, &len) == MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(mtop_server_handshake_pending_output(s.get(), &data, nullptr) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_server_handshake_consume_output(nullptr, 0) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_server_handshake_early_data_size(nullptr, &len) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_server_handshake_early_data_size(s.get(), nullptr) == MTOP_ERR_INVALID_ARGUMENT);
@@ -629,8 +658,7 @@ TEST_CASE("server: user data", "[c][server]") {
   CHECK(mtop_server_handshake_get_user_data(s.get()) == &marker);
 }
 
-TEST_CASE("server: auth request, accept, early payload, payload, end of input",
-          "[c][server]") {
+TEST_CASE("server: auth request, accept, early payload, payload, end of input", "[c][server]") {
   const std::size_t step = GENERATE(std::size_t{1}, std::size_t{5}, std::size_t{1000});
   INFO("chunk " << step);
   auto s = make_server();
@@ -730,13 +758,13 @@ TEST_CASE("server: reject in reply and stealth mode", "[c][server]") {
         MTOP_ERR_INVALID_ARGUMENT);
   Bytes want;
   SECTION("reply") {
-    REQUIRE(mtop_server_handshake_reject(s.get(), MTOP_STATUS_CONNECT_FAILED,
-                                         MTOP_REJECT_REPLY) == 0);
+    REQUIRE(mtop_server_handshake_reject(s.get(), MTOP_STATUS_CONNECT_FAILED, MTOP_REJECT_REPLY) ==
+            0);
     want = {0x01, 0x03};
   }
   SECTION("stealth") {
-    REQUIRE(mtop_server_handshake_reject(s.get(), MTOP_STATUS_AUTH_FAILED,
-                                         MTOP_REJECT_STEALTH) == 0);
+    REQUIRE(mtop_server_handshake_reject(s.get(), MTOP_STATUS_AUTH_FAILED, MTOP_REJECT_STEALTH) ==
+            0);
   }
   CHECK(server_output(s.get()) == want);
   std::size_t held = 1;
@@ -781,8 +809,7 @@ TEST_CASE("server: bad auth bytes are a terminal ERROR with the peer code", "[c]
   }
 }
 
-TEST_CASE("server: a bad version may still be answered with version_not_supported",
-          "[c][server]") {
+TEST_CASE("server: a bad version may still be answered with version_not_supported", "[c][server]") {
   auto s = make_server();
   const std::uint8_t ver = 0x02;
   REQUIRE(mtop_server_handshake_feed(s.get(), &ver, 1) == 1);
@@ -809,8 +836,8 @@ TEST_CASE("server: EOF before a complete auth message is ERROR peer_closed", "[c
 // ---------------------------------------------------------------------------------------
 
 TEST_CASE("client and server handles wired together", "[c][pair]") {
-  const std::size_t step = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{7},
-                                    std::size_t{4096});
+  const std::size_t step =
+      GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{4096});
   INFO("chunk " << step);
   Request r;
   auto c = make_client(r.msg);

@@ -19,9 +19,9 @@
 #include "../uv/uv_test_support.hpp"
 #include "auth/password_hash.hpp"
 #include "auth/user_store.hpp"
-#include "engine/log.hpp"
 #include "engine/server_engine.hpp"
 #include "mtop/client_handshake.hpp"
+#include "mtop/log.hpp"
 #include "uv/poster.hpp"
 #include "uv/tcp_listener.hpp"
 

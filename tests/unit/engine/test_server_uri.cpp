@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "engine/log.hpp"
 #include "engine/server_uri.hpp"
+#include "mtop/log.hpp"
 
 using mtop::ServerEndpoint;
 
@@ -48,12 +48,18 @@ TEST_CASE("mtop:// with a user and no password", "[uri]") {
 
 TEST_CASE("bad mtop:// URIs are refused without echoing the password", "[uri]") {
   const char* bad[] = {
-      "http://u:secretpw@h:1",        "mtop://u:secretpw@h:0",
-      "mtop://u:secretpw@h:65536",    "mtop://u:secretpw@h:x",
-      "mtop://u:secretpw@::1:80",     "mtop://u:secretpw@[::1",
-      "mtop://:secretpw@h:1",         "mtop://u:secretpw%4@h:1",
-      "mtop://u:secretpw@h:1?transport=udp", "mtop://u:secretpw@h:1?bogus=1",
-      "mtop://u:secretpw@h:1?insecure=yes",  "mtop://u:secretpw@:1",
+      "http://u:secretpw@h:1",
+      "mtop://u:secretpw@h:0",
+      "mtop://u:secretpw@h:65536",
+      "mtop://u:secretpw@h:x",
+      "mtop://u:secretpw@::1:80",
+      "mtop://u:secretpw@[::1",
+      "mtop://:secretpw@h:1",
+      "mtop://u:secretpw%4@h:1",
+      "mtop://u:secretpw@h:1?transport=udp",
+      "mtop://u:secretpw@h:1?bogus=1",
+      "mtop://u:secretpw@h:1?insecure=yes",
+      "mtop://u:secretpw@:1",
   };
   for (const char* uri : bad) {
     ServerEndpoint ep;

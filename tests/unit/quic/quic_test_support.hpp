@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "mtop/bytes.hpp"
+#include "mtop/stream.hpp"
 #include "quic/client.hpp"
 #include "quic/server.hpp"
 #include "uv/handle.hpp"
-#include "uv/stream.hpp"
 
 namespace qt {
 

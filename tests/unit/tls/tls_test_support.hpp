@@ -15,8 +15,8 @@
 #include <uv.h>
 
 #include <atomic>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -26,8 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "mtop/stream.hpp"
 #include "tls/ossl.hpp"
-#include "uv/stream.hpp"
 
 namespace tls_test {
 

@@ -3,16 +3,16 @@
 // connected pair of TcpStreams over loopback.
 #pragma once
 
-#include <catch2/catch.hpp>
 #include <uv.h>
+#include <catch2/catch.hpp>
 
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
 
+#include "mtop/stream.hpp"
 #include "uv/connector.hpp"
-#include "uv/stream.hpp"
 #include "uv/tcp_listener.hpp"
 #include "uv/tcp_stream.hpp"
 

@@ -8,16 +8,18 @@
 #include <string_view>
 #include <utility>
 
+#include "mtop/export.hpp"
+
 namespace mtop {
 
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
 
 /// "debug", "info", "warn", "error", "off".
-std::string_view log_level_name(LogLevel level) noexcept;
+MTOP_CPP_API std::string_view log_level_name(LogLevel level) noexcept;
 /// Parses a level name; false if unknown.
-bool parse_log_level(std::string_view name, LogLevel& out) noexcept;
+MTOP_CPP_API bool parse_log_level(std::string_view name, LogLevel& out) noexcept;
 
-class Logger {
+class MTOP_CPP_API Logger {
  public:
   using Sink = std::function<void(LogLevel, std::string_view)>;
 
@@ -39,6 +41,6 @@ class Logger {
 };
 
 /// A sink writing "2026-11-21T21:19:51.123Z info  message" lines to stderr, one write per line.
-Logger::Sink stderr_sink();
+MTOP_CPP_API Logger::Sink stderr_sink();
 
 }  // namespace mtop

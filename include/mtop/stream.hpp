@@ -20,13 +20,14 @@
 #include <string_view>
 
 #include "mtop/bytes.hpp"
+#include "mtop/export.hpp"
 
 namespace mtop::io {
 
-class Stream {
+class MTOP_CPP_API Stream {
  public:
   /// What a stream reports. Set with set_handler(); may be replaced at any time.
-  class Handler {
+  class MTOP_CPP_API Handler {
    public:
     virtual ~Handler() = default;
     /// Bytes from the peer. `data` is valid only during the call.
@@ -87,7 +88,7 @@ using StreamPtr = std::unique_ptr<Stream, StreamCloser>;
 /// Opens outgoing tunnel streams to an MTop server: a new TLS connection per call, or a new
 /// QUIC stream on a shared connection. The callback runs on the loop, exactly once, never
 /// inside open(); on failure `stream` is null and `error` says why (log-safe).
-class StreamDialer {
+class MTOP_CPP_API StreamDialer {
  public:
   using OpenCallback = std::function<void(StreamPtr stream, std::string error)>;
   virtual ~StreamDialer() = default;
@@ -97,7 +98,7 @@ class StreamDialer {
 /// Accepts incoming tunnel streams (TLS listener, QUIC endpoint): each established stream is
 /// handed to the callback given at construction. stop() stops accepting; streams already
 /// handed out are not touched.
-class StreamAcceptor {
+class MTOP_CPP_API StreamAcceptor {
  public:
   using AcceptCallback = std::function<void(StreamPtr stream)>;
   virtual ~StreamAcceptor() = default;

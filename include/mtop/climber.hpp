@@ -1,0 +1,163 @@
+// mtop::Climber: the local side of MTop embedded in a program — the same engine the climber
+// program runs. It offers local inbounds (a SOCKS5 port, an HTTP proxy port, -L forwards)
+// and opens single tunnels from code.
+//
+//   auto config = mtop::parse_climber_config(R"({"server": "mtop://alice@vpn.example.com",
+//                                                 "password_file": "pw"})", ".");
+//   auto climber = mtop::Climber::create(loop, *config, log);
+//   (*climber)->start();                                  // binds the inbounds, if any
+//   (*climber)->open_tunnel("example.org", 80, [](mtop::Result<mtop::io::StreamPtr> t) {
+//     if (t) (*t)->write(...);                            // a byte stream to example.org:80
+//   });
+//
+// Theory of operation
+// - Bound to one uv_loop_t the caller owns and runs (or an EventThread's); every call and
+//   callback on that loop's thread. No global state.
+// - Every local connection and every open_tunnel() travels in its own tunnel: a TLS 1.3
+//   connection per tunnel, or a stream on a pooled QUIC connection (transport auto tries QUIC
+//   and falls back to TLS when UDP is blocked). The server's certificate is verified (CA
+//   file, the system store, or a key pin) unless `insecure` says otherwise, loudly.
+// - Limits fail at once with a message that names them: max_connections (local connections
+//   and open tunnels together), the QUIC pool.
+// - Destroying a Climber closes its listeners, every connection and every tunnel it opened
+//   that the app still holds is aborted (the app's StreamPtr stays safe to drop); pending
+//   open_tunnel callbacks run with Errc::cancelled — never after the destructor returns.
+//   The loop must run afterwards until the climber's handles are closed.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mtop/export.hpp"
+#include "mtop/log.hpp"
+#include "mtop/result.hpp"
+#include "mtop/stream.hpp"
+
+namespace mtop {
+
+enum class TransportKind { tls, quic, auto_select };
+MTOP_CPP_API std::string_view transport_name(TransportKind t) noexcept;
+MTOP_CPP_API bool parse_transport(std::string_view name, TransportKind& out) noexcept;
+
+/// The MTop server a climber talks to, as an mtop:// URI names it:
+///   mtop://USER[:PASS]@HOST:PORT?transport=tls|quic|auto&sni=NAME&ca=FILE&pin=BASE64&insecure=1
+struct ServerEndpoint {
+  std::string host;
+  std::uint16_t port = 443;
+  std::string username;
+  std::string password;
+  TransportKind transport = TransportKind::tls;
+  std::string sni;      ///< empty: use host
+  std::string ca_file;  ///< empty: the system store
+  std::string pin;      ///< base64 SHA-256 of the server's SubjectPublicKeyInfo; empty: none
+  bool insecure = false;
+  /// The name the certificate is checked against.
+  const std::string& server_name() const { return sni.empty() ? host : sni; }
+};
+
+/// Parses an mtop:// URI (USER and PASS percent-decoded). Errc::config_invalid with a
+/// message that never contains the password.
+MTOP_CPP_API Result<ServerEndpoint> parse_server_uri(std::string_view uri);
+
+/// -L [bind:]port:host:hostport — every connection to bind:port is tunnelled to host:hostport.
+struct ForwardRule {
+  std::string bind_host = "127.0.0.1";
+  std::uint16_t bind_port = 0;
+  std::string target_host;
+  std::uint16_t target_port = 0;
+};
+
+/// Parses "[bind:]port:host:hostport" (IPv6 hosts in brackets); Errc::config_invalid.
+MTOP_CPP_API Result<ForwardRule> parse_forward_rule(std::string_view spec);
+
+/// The climber's local side.
+struct ClimberOptions {
+  std::string socks_listen;  ///< "host:port" for SOCKS5; empty = none
+  std::string http_listen;   ///< "host:port" for the HTTP proxy; the same as socks_listen =
+                             ///< one port serving both (told apart by the first byte)
+  std::vector<ForwardRule> forwards;
+  std::string local_username;  ///< local proxy auth (SOCKS5 RFC 1929, HTTP 407); empty = none
+  std::string local_password;
+
+  std::uint64_t handshake_timeout_ms = 10'000;  ///< local request head + tunnel set-up
+  std::uint64_t connect_timeout_ms = 10'000;    ///< reaching the server (TCP + TLS, or QUIC)
+  std::uint64_t idle_timeout_ms = 300'000;
+  std::size_t max_pending = 256 * 1024;      ///< relay back-pressure bound per direction
+  std::size_t early_data_limit = 16 * 1024;  ///< app bytes sent along with the auth message
+  std::size_t max_connections = 10'000;      ///< local connections + open tunnels at once
+};
+
+/// Everything the climber's config file says (docs/CONFIG.md).
+struct ClimberConfig {
+  ServerEndpoint server;
+  ClimberOptions engine;
+  LogLevel log_level = LogLevel::info;
+};
+
+/// Parses the climber's JSON config text (relative paths relative to `base_dir`; the server
+/// as an mtop:// string or an object; "password_file" read here). Errc::config_invalid with a
+/// message naming the key; never the password.
+MTOP_CPP_API Result<ClimberConfig> parse_climber_config(std::string_view json_text,
+                                                        const std::string& base_dir);
+/// The same from a file.
+MTOP_CPP_API Result<ClimberConfig> load_climber_config(const std::string& path);
+
+struct ClimberStats {
+  std::size_t active_connections = 0;  ///< local connections and open tunnels being served
+  std::uint64_t total_connections = 0;
+  std::uint64_t refused_connections = 0;  ///< refused because a limit was reached
+  std::uint64_t tunnels_opened = 0;       ///< tunnels the server accepted
+  std::uint64_t tunnels_failed = 0;       ///< tunnels refused or not set up
+  std::uint64_t bytes_up = 0;             ///< local → server side
+  std::uint64_t bytes_down = 0;
+};
+
+class MTOP_CPP_API Climber {
+ public:
+  /// Callback of open_tunnel(): the stream (handler not set, not reading yet), or the error:
+  /// tunnel_refused (the server said no: auth, policy, target), tunnel_failed (server
+  /// unreachable, TLS verification, time-out), limit_reached, cancelled — with a message.
+  using TunnelCallback = std::function<void(Result<io::StreamPtr> tunnel)>;
+
+  /// Checks `config` (server, credentials, listen addresses, forwards, CA file) and builds the
+  /// climber on `loop`; nothing is bound or connected yet. Errors: config_invalid,
+  /// tls_setup_failed, not_built_in (QUIC), with a message.
+  static Result<std::unique_ptr<Climber>> create(uv_loop_t* loop, ClimberConfig config,
+                                                 Logger log = {});
+  ~Climber();
+  Climber(const Climber&) = delete;
+  Climber& operator=(const Climber&) = delete;
+
+  /// Binds every configured inbound (SOCKS5, HTTP, forwards; none is fine for a climber used
+  /// only through open_tunnel). On failure nothing stays bound: listen_failed with a message.
+  Result<void> start();
+
+  /// Opens one tunnel to host:port through the server. `host` is a domain or an IP literal.
+  /// `cb` runs exactly once on the loop, never inside this call.
+  void open_tunnel(std::string host, std::uint16_t port, TunnelCallback cb);
+
+  /// Bound ports (the OS's choice for port 0); 0 when not configured.
+  std::uint16_t socks_port() const noexcept;
+  std::uint16_t http_port() const noexcept;
+  std::vector<std::uint16_t> forward_ports() const;
+
+  /// Stops accepting local connections; live ones go on. Idempotent.
+  void stop();
+  /// Ends every local connection now with `reason` (logged per connection).
+  void abort_all(std::string_view reason);
+  ClimberStats stats() const;
+
+ private:
+  struct Impl;
+  explicit Climber(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mtop
