@@ -26,10 +26,10 @@ if(TARGET mtop_c)
 endif()
 
 # The libraries with their SONAME links (libmtop.so -> libmtop.so.0 -> libmtop.so.0.1.0).
+# Their include folder comes from their INSTALL_INTERFACE include directories.
 install(TARGETS ${_mtop_installed_targets} EXPORT mtopTargets
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
-        RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}"
-        INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+        RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 
 foreach(_mtop_app mtop-server climber)
   if(TARGET ${_mtop_app})
