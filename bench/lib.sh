@@ -1,6 +1,7 @@
-# Helpers shared by bench/run.sh and bench/run_quic.sh (sourced, not run). Every process is
-# started through `start`, remembered by PID, and killed by PID in `cleanup` (set as the EXIT
-# trap by the caller); every wait is bounded.
+# shellcheck shell=bash
+# Helpers shared by bench/run.sh, bench/run_quic.sh and bench/profile.sh (sourced, not run).
+# Every process is started through `start`, remembered by PID, and killed by PID in `cleanup`
+# (set as the EXIT trap by the caller); every wait is bounded.
 
 PIDS=()        # everything we started, for the EXIT trap
 SETUP_PIDS=()  # the processes of the chain being measured, stopped between chains
@@ -97,7 +98,40 @@ cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
+# proc_stat PID... : "CPU_SECONDS MINFLT" summed over the live PIDs (utime + stime, all
+# threads; minor page faults), from /proc/PID/stat fields 14, 15 and 10. A PID that is gone
+# counts 0; callers sample the same PID list before and after a load.
+proc_stat() {
+  local pid files=()
+  for pid in "$@"; do [ -r "/proc/$pid/stat" ] && files+=("/proc/$pid/stat"); done
+  [ ${#files[@]} -gt 0 ] || { echo "0 0"; return 0; }
+  cat "${files[@]}" 2>/dev/null | awk -v hz="$(getconf CLK_TCK)" '
+    { sub(/^.*\) /, ""); cpu += $12 + $13; flt += $8 }
+    END { printf "%.4f %d\n", cpu / hz, flt }'
+}
+
+# proc_tree PID : PID and all its live descendants, space-separated (sshd forks a monitor and a
+# session process per connection; the relaying happens in the session process).
+proc_tree() {
+  ps -e -o pid=,ppid= | awk -v root="$1" '
+    { parent[$1] = $2 }
+    END {
+      out = root; want[root] = 1
+      do { grew = 0
+           for (p in parent) if (!(p in want) && (parent[p] in want)) { want[p] = 1; out = out " " p; grew = 1 }
+      } while (grew)
+      print out
+    }'
+}
+
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# rss_sum PID... : resident KiB summed over the live PIDs.
+rss_sum() {
+  local pid total=0 r
+  for pid in "$@"; do r=$(rss_kib "$pid" 2>/dev/null || true); total=$((total + ${r:-0})); done
+  echo "$total"
+}
 
 # field LINE KEY : the value of key=value in a loadgen result line ("" if absent).
 field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
@@ -110,12 +144,25 @@ machine_line() {
     "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+# git_line ROOT : the commit measured, "+ uncommitted changes" when the tree differs from it
+# (bench/RESULTS.md itself does not count), and the last commit that changed the code under test.
+git_line() {
+  local root=$1 head dirty code
+  head=$(git -C "$root" rev-parse --short HEAD 2>/dev/null) || { printf 'not a git checkout'; return 0; }
+  dirty=$(git -C "$root" status --porcelain -- . ':!bench/RESULTS.md' 2>/dev/null | head -n 1)
+  code=$(git -C "$root" log -1 --format='%h %cs' -- libmtop include apps bindings CMakeLists.txt 2>/dev/null)
+  printf '%s (branch %s)%s; last change to libmtop/include/apps/bindings: %s' "$head" \
+    "$(git -C "$root" rev-parse --abbrev-ref HEAD 2>/dev/null)" "${dirty:+ + uncommitted changes}" "$code"
+}
+
 # build ROOT BUILD_DIR : Release build of the servers and the load generator. -O2 (as Debian
 # builds stunnel4 and trojan), with -g so perf can name symbols.
 build() {
   local root=$1 dir=$2
   log "building (Release, -O2 -g) in $dir"
-  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DMTOP_BUILD_TESTS=OFF \
+  local launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DMTOP_BUILD_TESTS=OFF "${launcher[@]}" \
     "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -g -DNDEBUG" "-DCMAKE_C_FLAGS_RELEASE=-O2 -g -DNDEBUG" >/dev/null
   cmake --build "$dir" -j "$(nproc)" --target mtop-server climber loadgen >/dev/null
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Self-test of the load generator against its own echo target on loopback: every mode gives
-# the counts it should, refused connections are reported as failures with a non-zero exit,
-# bad arguments are refused, and the echo target stops cleanly on SIGTERM. Every process is
-# killed by PID at exit; every wait is bounded.
+# Self-test of the benchmark tools. First the scripts' command lines (no process started):
+# bench/run.sh and bench/profile.sh --help document every option their parsers accept, and
+# unknown options and bad values are refused with status 2 before anything is built or started.
+# Then the load generator against its own echo target on loopback: every mode gives the counts
+# it should, refused connections are reported as failures with a non-zero exit, bad arguments
+# are refused, and the echo target stops cleanly on SIGTERM. Every process is killed by PID at
+# exit; every wait is bounded.
 #   bench/selftest.sh PATH/TO/loadgen
 set -euo pipefail
 LOADGEN=${1:?usage: selftest.sh PATH/TO/loadgen}
@@ -31,6 +34,30 @@ wait_exit() {  # PID: sets STATUS to its exit status; fails after 10 s (no subsh
   STATUS=0
   wait "$1" || STATUS=$?
 }
+
+BENCH=$(cd "$(dirname "$0")" && pwd)
+for script in run.sh profile.sh; do
+  help=$("$BENCH/$script" --help) || fail "$script --help exited with an error"
+  # Every `--option)` or `--a|--b)` label of the parser's case statement.
+  opts=$(grep -oE '^ +(-[a-z]\|)?--[a-z-]+(\|--[a-z-]+)*\)' "$BENCH/$script" | grep -oE -- '--[a-z-]+')
+  [ -n "$opts" ] || fail "$script: no options found in its parser"
+  for o in $opts; do
+    grep -qE -- "(^|[^a-z-])$o([^a-z-]|\$)" <<<"$help" || fail "$script --help does not mention $o"
+  done
+  rc=0; "$BENCH/$script" --no-such-option >/dev/null 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "$script accepted an unknown option (rc $rc)"
+done
+for bad in "--lengths 3X" "--directions sideways" "--streams 0" "--sets direct,nothing" \
+           "--parts all" "--seconds 0"; do
+  read -ra args <<<"$bad"
+  rc=0; "$BENCH/run.sh" "${args[@]}" --no-build >/dev/null 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "run.sh $bad: rc $rc, expected 2"
+done
+for bad in "--transport udp" "--length 3X" "--parallel 0"; do
+  read -ra args <<<"$bad"
+  rc=0; "$BENCH/profile.sh" "${args[@]}" --no-build >/dev/null 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "profile.sh $bad: rc $rc, expected 2"
+done
 
 "$LOADGEN" echo --listen 127.0.0.1:0 >"$WORK/echo.out" 2>&1 &
 ECHO=$!; PIDS+=("$ECHO")
@@ -75,4 +102,4 @@ kill -TERM "$ECHO"
 wait_exit "$ECHO"
 [ "$STATUS" = 0 ] || fail "echo exit status $STATUS after SIGTERM"
 grep -q "echo accepted=" "$WORK/echo.out" || fail "echo: no summary line"
-echo "loadgen self-test passed"
+echo "bench self-test passed (run.sh and profile.sh options, loadgen)"

@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages MTop needs that are not installed yet.
 #   scripts/deps.sh            build + run dependencies
 #   scripts/deps.sh --test     also what the tests need (database servers, curl, clang for fuzzing)
-#   scripts/deps.sh --bench    also what the benchmarks compare against (stunnel4, trojan, iperf3)
+#   scripts/deps.sh --bench    also what the benchmarks compare against and profile with
+#                              (stunnel4, trojan, ssh/sshd, iperf3, ngtcp2's examples, perf)
 # Sourced or run; needs root or sudo only when something is missing.
 set -euo pipefail
 
@@ -13,7 +14,8 @@ for arg in "$@"; do
   case "$arg" in
     --test) packages+=(clang libfuzzer-14-dev libclang-rt-14-dev postgresql mariadb-server
                        binutils procps iproute2) ;;
-    --bench) packages+=(stunnel4 trojan iperf3 ngtcp2-client ngtcp2-server linux-perf) ;;
+    --bench) packages+=(stunnel4 trojan iperf3 ngtcp2-client ngtcp2-server linux-perf
+                        openssh-server openssh-client) ;;
     *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
   esac
 done

@@ -1,5 +1,5 @@
-// climber: command line, configuration, signals and logging around mtop::ClimberEngine.
-// No protocol logic here (libmtop/engine/climber_engine.hpp does the work).
+// climber: command line, signals and logging around mtop::Climber (include/mtop/climber.hpp),
+// which does the work; the program uses nothing but the public API.
 #include <uv.h>
 
 #include <CLI/CLI.hpp>
@@ -12,9 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "climber_config.hpp"
-#include "engine/climber_engine.hpp"
-#include "engine/dialer_factory.hpp"
+#include "mtop/climber.hpp"
 #include "mtop/codec.hpp"
 #include "mtop/log.hpp"
 
@@ -63,8 +61,7 @@ struct Flags {
 struct Runtime {
   uv_loop_t* loop = nullptr;
   mtop::Logger log;
-  std::unique_ptr<mtop::io::StreamDialer> dialer;
-  std::unique_ptr<mtop::ClimberEngine> engine;
+  std::unique_ptr<mtop::Climber> climber;
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
   uv_timer_t drain{};
@@ -82,17 +79,16 @@ void close_handles(Runtime& rt) {
 
 void on_drain_tick(uv_timer_t* t) {
   auto& rt = *static_cast<Runtime*>(t->data);
-  if (!rt.engine) return;
+  if (!rt.climber) return;
   const bool late = uv_now(rt.loop) >= rt.drain_deadline;
-  if (rt.engine->active_connections() > 0 && !late) return;
-  if (late && rt.engine->active_connections() > 0) {
-    rt.log.warn("drain time over: closing " + std::to_string(rt.engine->active_connections()) +
-                " connection(s)");
-    rt.engine->abort_all("shutdown");
+  const std::size_t active = rt.climber->stats().active_connections;
+  if (active > 0 && !late) return;
+  if (late && active > 0) {
+    rt.log.warn("drain time over: closing " + std::to_string(active) + " connection(s)");
+    rt.climber->abort_all("shutdown");
   }
   uv_timer_stop(t);
-  rt.engine.reset();
-  rt.dialer.reset();
+  rt.climber.reset();
   close_handles(rt);
 }
 
@@ -106,21 +102,22 @@ void on_signal(uv_signal_t* s, int signum) {
   }
   rt.stopping = true;
   rt.log.info(std::string("signal ") + (signum == SIGINT ? "SIGINT" : "SIGTERM") +
-              ": no longer accepting; " + std::to_string(rt.engine->active_connections()) +
+              ": no longer accepting; " + std::to_string(rt.climber->stats().active_connections) +
               " connection(s) to drain");
-  rt.engine->stop();
+  rt.climber->stop();
   rt.drain_deadline = uv_now(rt.loop) + kDrainMs;
   uv_timer_start(&rt.drain, &on_drain_tick, 0, 100);
 }
 
-bool apply_flags(const Flags& f, const CLI::App& app, mtop::climber::ClimberConfig& cfg,
+bool apply_flags(const Flags& f, const CLI::App& app, mtop::ClimberConfig& cfg,
                  bool& uri_password_on_cli, std::string& error) {
   if (!f.server.empty()) {
-    mtop::ServerEndpoint ep;
-    if (!mtop::parse_server_uri(f.server, ep, error)) {
-      error = "--server: " + error;
+    auto parsed = mtop::parse_server_uri(f.server);
+    if (!parsed) {
+      error = "--server: " + std::string(parsed.message());
       return false;
     }
+    mtop::ServerEndpoint ep = std::move(*parsed);
     uri_password_on_cli = !ep.password.empty();
     if (ep.password.empty()) ep.password = cfg.server.password;  // may come from the file
     cfg.server = std::move(ep);
@@ -131,12 +128,12 @@ bool apply_flags(const Flags& f, const CLI::App& app, mtop::climber::ClimberConf
   if (!f.forwards.empty()) {
     e.forwards.clear();
     for (const auto& spec : f.forwards) {
-      mtop::ForwardRule r;
-      if (!mtop::parse_forward_rule(spec, r, error)) {
-        error.insert(0, "-L: ");
+      auto r = mtop::parse_forward_rule(spec);
+      if (!r) {
+        error = "-L: " + std::string(r.message());
         return false;
       }
-      e.forwards.push_back(std::move(r));
+      e.forwards.push_back(std::move(*r));
     }
   }
   if (!f.transport.empty() && !mtop::parse_transport(f.transport, cfg.server.transport)) {
@@ -148,10 +145,12 @@ bool apply_flags(const Flags& f, const CLI::App& app, mtop::climber::ClimberConf
   if (app.count("--pin")) cfg.server.pin = f.pin;
   if (f.insecure) cfg.server.insecure = true;
   if (!f.password_file.empty()) {
-    if (!mtop::climber::read_secret_file(f.password_file, cfg.server.password, error)) {
-      error = "--password-file: " + error;
+    auto secret = mtop::read_secret_file(f.password_file);
+    if (!secret) {
+      error = "--password-file: " + std::string(secret.message());
       return false;
     }
+    cfg.server.password = std::move(*secret);
   } else if (const char* env = std::getenv("MTOP_PASSWORD"); env && *env) {
     cfg.server.password = env;
   }
@@ -161,10 +160,12 @@ bool apply_flags(const Flags& f, const CLI::App& app, mtop::climber::ClimberConf
       return false;
     }
     e.local_username = f.local_user;
-    if (!mtop::climber::read_secret_file(f.local_password_file, e.local_password, error)) {
-      error = "--local-password-file: " + error;
+    auto secret = mtop::read_secret_file(f.local_password_file);
+    if (!secret) {
+      error = "--local-password-file: " + std::string(secret.message());
       return false;
     }
+    e.local_password = std::move(*secret);
   }
   if (!f.log_level.empty() && !mtop::parse_log_level(f.log_level, cfg.log_level)) {
     error = "--log-level: one of debug, info, warn, error, off";
@@ -233,13 +234,17 @@ int run(int argc, char** argv) {
   app.add_option("--log-level", f.log_level, "debug, info (default), warn, error or off");
   CLI11_PARSE(app, argc, argv);
 
-  mtop::climber::ClimberConfig cfg;
-  std::string error;
-  if (!f.config.empty() && !mtop::climber::load_climber_config(f.config, cfg, error)) {
-    std::cerr << "climber: " << error << "\n";
-    return 2;
+  mtop::ClimberConfig cfg;
+  if (!f.config.empty()) {
+    auto loaded = mtop::load_climber_config(f.config);
+    if (!loaded) {
+      std::cerr << "climber: " << loaded.message() << "\n";
+      return 2;
+    }
+    cfg = std::move(*loaded);
   }
   bool uri_password_on_cli = false;
+  std::string error;
   if (!apply_flags(f, app, cfg, uri_password_on_cli, error)) {
     std::cerr << "climber: " << error << "\n";
     return 2;
@@ -259,26 +264,22 @@ int run(int argc, char** argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   rt.loop = &loop;
-  mtop::DialerSettings ds;
-  ds.connect_timeout_ms = cfg.engine.handshake_timeout_ms;
-  rt.dialer = mtop::make_server_dialer(&loop, cfg.server, ds, rt.log, error);
   int rc = 0;
-  if (!rt.dialer) {
-    std::cerr << "climber: " << error << "\n";
+  auto created = mtop::Climber::create(&loop, cfg, rt.log);
+  mtop::secure_wipe(cfg.server.password);
+  mtop::secure_wipe(cfg.engine.local_password);
+  if (!created) {
+    std::cerr << "climber: " << created.message() << "\n";
     rc = 1;
   } else {
-    rt.engine = std::make_unique<mtop::ClimberEngine>(&loop, cfg.engine, cfg.server.username,
-                                                      cfg.server.password, *rt.dialer, rt.log);
-    mtop::secure_wipe(cfg.server.password);
-    mtop::secure_wipe(cfg.engine.local_password);
-    if (!rt.engine->start(error)) {
-      std::cerr << "climber: " << error << "\n";
+    rt.climber = std::move(*created);
+    if (auto started = rt.climber->start(); !started) {
+      std::cerr << "climber: " << started.message() << "\n";
       rc = 1;
     }
   }
   if (rc != 0) {
-    rt.engine.reset();
-    rt.dialer.reset();
+    rt.climber.reset();
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return rc;
@@ -296,8 +297,7 @@ int run(int argc, char** argv) {
 
   uv_run(&loop, UV_RUN_DEFAULT);
   // Everything is closed by on_drain_tick; run once more for close callbacks still queued.
-  rt.engine.reset();
-  rt.dialer.reset();
+  rt.climber.reset();
   close_handles(rt);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0) rt.log.warn("some handles were still open at exit");

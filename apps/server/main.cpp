@@ -1,20 +1,18 @@
-// mtop-server: the command line. Everything with protocol or I/O lives in libmtop; this file
-// only parses flags and dispatches to run_server() and the small admin tools.
+// mtop-server: the command line. Everything with protocol or I/O lives in libmtop behind its
+// public API (mtop/server.hpp, mtop/admin.hpp); this file only parses flags and dispatches to
+// run_server() and the small admin tools.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <optional>
 
-#include "auth/password_hash.hpp"
-#include "file_user_admin.hpp"
+#include "mtop/admin.hpp"
+#include "mtop/server.hpp"
 #include "password_input.hpp"
 #include "run_server.hpp"
-#include "server_config.hpp"
-#include "store/user_admin.hpp"
-#include "store_factory.hpp"
-#include "tls/cert_gen.hpp"
 
 namespace {
 
@@ -32,32 +30,32 @@ std::optional<std::string> make_hash(const std::string& scheme) {
     fail(error);
     return std::nullopt;
   }
-  auth::HashParams params;
-  params.scheme = scheme == "pbkdf2" ? auth::HashScheme::pbkdf2_sha256 : auth::HashScheme::scrypt;
-  auto hash = auth::hash_password(password, params);
+  auto hash = hash_password(
+      password, scheme == "pbkdf2" ? PasswordScheme::pbkdf2_sha256 : PasswordScheme::scrypt);
   std::fill(password.begin(), password.end(), '\0');
   if (!hash) {
-    fail(std::string("cannot hash the password: ") + std::string(errc_message(hash.error())));
+    fail(std::string(hash.message()));
     return std::nullopt;
   }
   return *hash;
 }
 
-std::unique_ptr<store::UserAdmin> open_admin(const std::string& config_path) {
-  ServerConfig config;
-  std::string error;
-  if (!load_server_config(config_path, config, error)) {
-    fail(error);
+std::unique_ptr<UserAdmin> open_admin(const std::string& config_path) {
+  auto config = load_server_config(config_path);
+  if (!config) {
+    fail(std::string(config.message()));
     return nullptr;
   }
-  auto admin = config.users.type == "file" ? open_file_user_admin(config.users.path, error)
-                                           : open_user_admin(config.users, error);
-  if (!admin) fail("users: " + error);
-  return admin;
+  auto admin = UserAdmin::open(config->users);
+  if (!admin) {
+    fail("users: " + std::string(admin.message()));
+    return nullptr;
+  }
+  return std::move(*admin);
 }
 
-int admin_result(store::UserAdmin& admin, Result<void> r, const std::string& done) {
-  if (!r) return fail(admin.last_error().empty() ? std::string(errc_message(r.error())) : admin.last_error());
+int admin_result(const Result<void>& r, const std::string& done) {
+  if (!r) return fail(std::string(r.message()));
   std::printf("%s\n", done.c_str());
   return 0;
 }
@@ -97,7 +95,7 @@ int run(int argc, char** argv) {
   passwd->add_option("--scheme", scheme, "scrypt (default) or pbkdf2")
       ->check(CLI::IsMember({"scrypt", "pbkdf2"}));
 
-  tls::CertGenOptions cert;
+  CertGenOptions cert;
   cert.cert_path = "cert.pem";
   cert.key_path = "key.pem";
   auto* gen_cert = app.add_subcommand(
@@ -159,10 +157,10 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (gen_cert->parsed()) {
-    auto r = tls::generate_self_signed(cert);
-    if (!r.ok()) return fail("gen-cert: " + r.error);
+    auto fingerprint = generate_self_signed_cert(cert);
+    if (!fingerprint) return fail("gen-cert: " + std::string(fingerprint.message()));
     std::printf("wrote %s and %s\nSHA-256 fingerprint: %s\n", cert.cert_path.c_str(),
-                cert.key_path.c_str(), r.sha256_fingerprint.c_str());
+                cert.key_path.c_str(), fingerprint->c_str());
     return 0;
   }
   if (config_path.empty()) return fail("--config FILE is required (see --help)");
@@ -170,11 +168,11 @@ int run(int argc, char** argv) {
   if (user->parsed() || db->parsed()) {
     auto admin = open_admin(config_path);
     if (!admin) return 1;
-    if (db_init->parsed()) return admin_result(*admin, admin->init_schema(), "schema ready");
+    if (db_init->parsed()) return admin_result(admin->init_schema(), "schema ready");
     if (u_add->parsed()) {
       auto hash = make_hash(scheme);
       if (!hash) return 1;
-      auth::UserRecord rec;
+      UserRecord rec;
       rec.username = name;
       rec.password_hash = *hash;
       rec.enabled = !add_disabled;
@@ -182,16 +180,17 @@ int run(int argc, char** argv) {
       rec.max_tunnels = max_tunnels;
       rec.quota_bytes = quota;
       rec.rate_limit = rate;
-      return admin_result(*admin, admin->add(rec), "added " + name);
+      return admin_result(admin->add(rec), "added " + name);
     }
-    if (u_del->parsed()) return admin_result(*admin, admin->del(name), "deleted " + name);
+    if (u_del->parsed()) return admin_result(admin->del(name), "deleted " + name);
     if (u_passwd->parsed()) {
       auto hash = make_hash(scheme);
       if (!hash) return 1;
-      return admin_result(*admin, admin->set_password_hash(name, *hash), "password set for " + name);
+      return admin_result(admin->set_password_hash(name, *hash), "password set for " + name);
     }
-    if (u_enable->parsed()) return admin_result(*admin, admin->set_enabled(name, true), "enabled " + name);
-    if (u_disable->parsed()) return admin_result(*admin, admin->set_enabled(name, false), "disabled " + name);
+    if (u_enable->parsed()) return admin_result(admin->set_enabled(name, true), "enabled " + name);
+    if (u_disable->parsed())
+      return admin_result(admin->set_enabled(name, false), "disabled " + name);
     if (u_quota->parsed()) {
       std::optional<std::uint64_t> q;
       if (quota_text != "none") {
@@ -203,11 +202,11 @@ int run(int argc, char** argv) {
           return fail("quota: a number of bytes, or none");
         }
       }
-      return admin_result(*admin, admin->set_quota(name, q, reset_used), "quota set for " + name);
+      return admin_result(admin->set_quota(name, q, reset_used), "quota set for " + name);
     }
     if (u_list->parsed()) {
       auto users = admin->list();
-      if (!users) return fail(admin->last_error());
+      if (!users) return fail(std::string(users.message()));
       std::printf("%-24s %-8s %-12s %-8s %-14s %-14s %s\n", "user", "enabled", "expires",
                   "tunnels", "quota", "used", "rate");
       for (const auto& u : *users) {
@@ -223,9 +222,9 @@ int run(int argc, char** argv) {
     return fail("nothing to do (see --help)");
   }
 
-  ServerConfig config;
-  std::string error;
-  if (!load_server_config(config_path, config, error)) return fail(error);
+  auto loaded = load_server_config(config_path);
+  if (!loaded) return fail(std::string(loaded.message()));
+  ServerConfig& config = *loaded;
   if (!log_level.empty() && !parse_log_level(log_level, config.log_level)) {
     return fail("--log-level: one of debug, info, warn, error, off");
   }

@@ -1,7 +1,7 @@
 // `mtop-server --config FILE`: the long-running server.
 #pragma once
 
-#include "server_config.hpp"
+#include "mtop/server.hpp"
 
 namespace mtop::server {
 

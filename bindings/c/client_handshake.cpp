@@ -1,4 +1,5 @@
 // mtop_client_handshake_*: the C handle over mtop::ClientHandshake.
+#include <iterator>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -21,6 +22,11 @@ namespace {
 using mtop::capi::guarded;
 using mtop::capi::to_c;
 using mtop::capi::valid_input;
+using mtop::capi::version_size;
+
+// Bytes of each version of mtop_client_event (index = version).
+constexpr std::size_t kEventSize[] = {0, MTOP_FIELDS_END(mtop_client_event, len)};
+static_assert(std::size(kEventSize) == MTOP_CLIENT_EVENT_VERSION + 1);
 
 // Fills the C event from a C++ one; PAYLOAD bytes move into the handle.
 void to_c_event(mtop::ClientEvent&& e, mtop_client_handshake& h, mtop_client_event& ev) {
@@ -118,12 +124,20 @@ MTOP_API int mtop_client_handshake_feed_eof(mtop_client_handshake* hs) {
   return mtop::capi::handshake_feed_eof(hs);
 }
 
-MTOP_API int mtop_client_handshake_next_event(mtop_client_handshake* hs, mtop_client_event* ev) {
-  if (hs == nullptr || ev == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+MTOP_API int mtop_client_handshake_next_event_versioned(mtop_client_handshake* hs, int version,
+                                                        mtop_client_event* ev) {
+  const std::size_t size = version_size(kEventSize, version);
+  if (hs == nullptr || ev == nullptr || size == 0) return MTOP_ERR_INVALID_ARGUMENT;
   return guarded([&] {
-    to_c_event(hs->hs.next_event(), *hs, *ev);
-    return ev->type;
+    mtop_client_event full{};
+    to_c_event(hs->hs.next_event(), *hs, full);
+    mtop::capi::write_prefix(ev, full, size);
+    return full.type;
   });
+}
+
+MTOP_API int(mtop_client_handshake_next_event)(mtop_client_handshake* hs, mtop_client_event* ev) {
+  return mtop_client_handshake_next_event_versioned(hs, 1, ev);
 }
 
 }  // extern "C"

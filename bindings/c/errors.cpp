@@ -1,5 +1,6 @@
-// mtop_strerror(), mtop_version() and the compile-time proof that every MTOP_ERR_* constant
-// of mtop.h is -(10000 + its mtop::Errc value).
+// mtop_strerror(), mtop_version*() and the compile-time proofs that every MTOP_ERR_* constant
+// of mtop.h is -(10000 + its mtop::Errc value) and that mtop.h's MTOP_VERSION_* macros are
+// the version the build says (the CMake project version, passed as MTOP_VERSION_STRING).
 #include <string_view>
 
 #include "shim.hpp"
@@ -61,6 +62,30 @@ MTOP_CHECK_CODE(MTOP_ERR_CANCELLED, cancelled);
 
 #undef MTOP_CHECK_CODE
 
+// "MAJOR.MINOR.PATCH" -> 0xMMmmpp, or -1 if the text is not three dot-separated numbers.
+constexpr int version_num_of(std::string_view v) {
+  int parts[3] = {0, 0, 0};
+  int part = 0;
+  bool digit = false;
+  for (char c : v) {
+    if (c == '.') {
+      if (!digit || ++part > 2) return -1;
+      digit = false;
+    } else if (c >= '0' && c <= '9') {
+      parts[part] = parts[part] * 10 + (c - '0');
+      if (parts[part] > 255) return -1;
+      digit = true;
+    } else {
+      return -1;
+    }
+  }
+  if (!digit || part != 2) return -1;
+  return (parts[0] << 16) | (parts[1] << 8) | parts[2];
+}
+static_assert(version_num_of("1.22.3") == 0x011603 && version_num_of("1.2") == -1);
+static_assert(version_num_of(MTOP_VERSION_STRING) == MTOP_VERSION_NUM,
+              "mtop.h's MTOP_VERSION_MAJOR/MINOR/PATCH must equal the CMake project version");
+
 // The Errc range of MTOP_ERR_* codes: -(10000 + e) for 0 <= e < 10000.
 constexpr int kErrcBase = 10000;
 constexpr int kErrcSpan = 10000;
@@ -81,4 +106,12 @@ extern "C" MTOP_API const char* mtop_strerror(int code) {
 
 extern "C" MTOP_API const char* mtop_version(void) {
   return MTOP_VERSION_STRING;
+}
+
+extern "C" MTOP_API int mtop_version_num(void) {
+  return MTOP_VERSION_NUM;
+}
+
+extern "C" MTOP_API int mtop_version_check(int major, int minor) {
+  return major == MTOP_VERSION_MAJOR && minor >= 0 && minor <= MTOP_VERSION_MINOR ? 1 : 0;
 }

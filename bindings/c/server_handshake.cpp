@@ -1,5 +1,7 @@
 // mtop_server_handshake_* and mtop_server_settings_default: the C handle over
 // mtop::ServerHandshake.
+#include <cstdint>
+#include <iterator>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -29,6 +31,14 @@ namespace {
 
 using mtop::capi::guarded;
 using mtop::capi::to_c;
+using mtop::capi::version_size;
+
+// Bytes of each version of the versioned structs (index = version).
+constexpr std::size_t kSettingsSize[] = {0,
+                                         MTOP_FIELDS_END(mtop_server_settings, early_data_limit)};
+constexpr std::size_t kEventSize[] = {0, MTOP_FIELDS_END(mtop_server_event, request)};
+static_assert(std::size(kSettingsSize) == MTOP_SERVER_SETTINGS_VERSION + 1);
+static_assert(std::size(kEventSize) == MTOP_SERVER_EVENT_VERSION + 1);
 
 // Fills the C event from a C++ one; the request and PAYLOAD bytes move into the handle.
 void to_c_event(mtop::ServerEvent&& e, mtop_server_handshake& h, mtop_server_event& ev) {
@@ -63,12 +73,18 @@ void to_c_event(mtop::ServerEvent&& e, mtop_server_handshake& h, mtop_server_eve
 
 extern "C" {
 
-MTOP_API int mtop_server_settings_default(mtop_server_settings* settings) {
-  if (settings == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
-  *settings = mtop_server_settings{};
-  settings->version = MTOP_SETTINGS_VERSION;
-  settings->early_data_limit = mtop::kDefaultEarlyDataLimit;
+MTOP_API int mtop_server_settings_default_versioned(int version, mtop_server_settings* settings) {
+  const std::size_t size = version_size(kSettingsSize, version);
+  if (settings == nullptr || size == 0) return MTOP_ERR_INVALID_ARGUMENT;
+  mtop_server_settings s{};
+  s.version = static_cast<std::uint32_t>(version);
+  s.early_data_limit = mtop::kDefaultEarlyDataLimit;
+  mtop::capi::write_prefix(settings, s, size);
   return 0;
+}
+
+MTOP_API int(mtop_server_settings_default)(mtop_server_settings* settings) {
+  return mtop_server_settings_default_versioned(1, settings);
 }
 
 MTOP_API int mtop_server_handshake_new(mtop_server_handshake** out,
@@ -76,9 +92,17 @@ MTOP_API int mtop_server_handshake_new(mtop_server_handshake** out,
   if (out == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
   mtop::ServerHandshake::Options options;
   if (settings != nullptr) {
-    if (settings->version < 1 || settings->version > MTOP_SETTINGS_VERSION)
-      return MTOP_ERR_INVALID_ARGUMENT;
-    options.early_data_limit = settings->early_data_limit;  // version 1 fields
+    // The leading version field says how much of the struct the caller has.
+    const std::uint32_t version = settings->version;
+    const std::size_t size = version > MTOP_SERVER_SETTINGS_VERSION
+                                 ? 0
+                                 : version_size(kSettingsSize, static_cast<int>(version));
+    if (size == 0) return MTOP_ERR_INVALID_ARGUMENT;
+    mtop_server_settings s{};
+    if (mtop_server_settings_default_versioned(MTOP_SERVER_SETTINGS_VERSION, &s) != 0)
+      return MTOP_ERR_INTERNAL;
+    mtop::capi::read_prefix(s, settings, size);
+    options.early_data_limit = s.early_data_limit;
   }
   return guarded([&] {
     *out = new mtop_server_handshake(options);
@@ -109,12 +133,20 @@ MTOP_API int mtop_server_handshake_feed_eof(mtop_server_handshake* hs) {
   return mtop::capi::handshake_feed_eof(hs);
 }
 
-MTOP_API int mtop_server_handshake_next_event(mtop_server_handshake* hs, mtop_server_event* ev) {
-  if (hs == nullptr || ev == nullptr) return MTOP_ERR_INVALID_ARGUMENT;
+MTOP_API int mtop_server_handshake_next_event_versioned(mtop_server_handshake* hs, int version,
+                                                        mtop_server_event* ev) {
+  const std::size_t size = version_size(kEventSize, version);
+  if (hs == nullptr || ev == nullptr || size == 0) return MTOP_ERR_INVALID_ARGUMENT;
   return guarded([&] {
-    to_c_event(hs->hs.next_event(), *hs, *ev);
-    return ev->type;
+    mtop_server_event full{};
+    to_c_event(hs->hs.next_event(), *hs, full);
+    mtop::capi::write_prefix(ev, full, size);
+    return full.type;
   });
+}
+
+MTOP_API int(mtop_server_handshake_next_event)(mtop_server_handshake* hs, mtop_server_event* ev) {
+  return mtop_server_handshake_next_event_versioned(hs, 1, ev);
 }
 
 MTOP_API int mtop_server_handshake_accept(mtop_server_handshake* hs) {

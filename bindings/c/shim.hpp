@@ -6,7 +6,9 @@
 
 #include <climits>
 #include <cstddef>
+#include <cstring>
 #include <new>
+#include <string_view>
 
 #include "mtop.h"
 #include "mtop/codec.hpp"
@@ -30,6 +32,40 @@ int guarded(F&& body) noexcept {
     return MTOP_ERR_INTERNAL;
   }
 }
+
+// --- Versioned structs (mtop.h, "Versions") ---------------------------------------------
+// A struct of version v is a prefix of the current one: its fields end at the end of the
+// last field that version had. The library copies exactly that many bytes in or out, so an
+// older caller's smaller struct is never read or written past its end.
+
+/// The end of `field` in T: the size of a version whose last field is `field`.
+#define MTOP_FIELDS_END(T, field) (offsetof(T, field) + sizeof(T::field))
+
+/// Copies the first `size` bytes of `full` (the current layout, every field set) into the
+/// caller's struct.
+template <class T>
+void write_prefix(T* out, const T& full, std::size_t size) noexcept {
+  std::memcpy(static_cast<void*>(out), &full, size);
+}
+
+/// Overwrites the first `size` bytes of `full` (already holding the defaults) with the
+/// caller's struct.
+template <class T>
+void read_prefix(T& full, const T* in, std::size_t size) noexcept {
+  std::memcpy(static_cast<void*>(&full), in, size);
+}
+
+/// The size of `version` from a table indexed by version (index 0 unused); 0 if unknown.
+template <std::size_t N>
+constexpr std::size_t version_size(const std::size_t (&sizes)[N], int version) noexcept {
+  return version >= 1 && static_cast<std::size_t>(version) < N ? sizes[version] : 0;
+}
+
+/// Sets the calling thread's message for mtop_last_error_message() (last_error.cpp). May
+/// throw std::bad_alloc.
+void set_last_error(std::string_view message);
+/// Empties it (the start of every engine-section call).
+void clear_last_error() noexcept;
 
 /// True if (data, len) is a usable input range: data may be NULL only when len is 0.
 inline bool valid_input(const void* data, std::size_t len) noexcept {

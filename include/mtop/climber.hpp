@@ -7,7 +7,9 @@
 //   auto climber = mtop::Climber::create(loop, *config, log);
 //   (*climber)->start();                                  // binds the inbounds, if any
 //   (*climber)->open_tunnel("example.org", 80, [](mtop::Result<mtop::io::StreamPtr> t) {
-//     if (t) (*t)->write(...);                            // a byte stream to example.org:80
+//     if (!t) return log(t.message());                    // "server refused: auth_failed"
+//     (*t)->set_handler(&handler);                        // a byte stream to example.org:80
+//     (*t)->start_read();
 //   });
 //
 // Theory of operation
@@ -19,9 +21,10 @@
 //   file, the system store, or a key pin) unless `insecure` says otherwise, loudly.
 // - Limits fail at once with a message that names them: max_connections (local connections
 //   and open tunnels together), the QUIC pool.
-// - Destroying a Climber closes its listeners, every connection and every tunnel it opened
-//   that the app still holds is aborted (the app's StreamPtr stays safe to drop); pending
-//   open_tunnel callbacks run with Errc::cancelled — never after the destructor returns.
+// - Destroying a Climber closes its listeners and every connection; every tunnel it opened
+//   that the app still holds is aborted (its handler gets on_error from the loop; the app's
+//   StreamPtr stays safe to drop); pending open_tunnel callbacks run inside the destructor
+//   with Errc::cancelled — never after it returns — and must not call into the Climber.
 //   The loop must run afterwards until the climber's handles are closed.
 #pragma once
 
@@ -87,7 +90,8 @@ struct ClimberOptions {
   std::string local_password;
 
   std::uint64_t handshake_timeout_ms = 10'000;  ///< local request head + tunnel set-up
-  std::uint64_t connect_timeout_ms = 10'000;    ///< reaching the server (TCP + TLS, or QUIC)
+  std::uint64_t connect_timeout_ms = 10'000;    ///< TLS transport: the TCP connect and the TLS
+                                                ///< handshake, each (QUIC has its own)
   std::uint64_t idle_timeout_ms = 300'000;
   std::size_t max_pending = 256 * 1024;      ///< relay back-pressure bound per direction
   std::size_t early_data_limit = 16 * 1024;  ///< app bytes sent along with the auth message
@@ -102,17 +106,24 @@ struct ClimberConfig {
 };
 
 /// Parses the climber's JSON config text (relative paths relative to `base_dir`; the server
-/// as an mtop:// string or an object; "password_file" read here). Errc::config_invalid with a
-/// message naming the key; never the password.
+/// as an mtop:// string or an object; "password_file" read here). Keys the text does not name
+/// keep ClimberConfig's defaults; unknown keys are errors. Errc::config_invalid with a message
+/// naming the key; never the password.
 MTOP_CPP_API Result<ClimberConfig> parse_climber_config(std::string_view json_text,
                                                         const std::string& base_dir);
-/// The same from a file.
+/// The same from a file (relative paths relative to its folder); messages start with `path`.
 MTOP_CPP_API Result<ClimberConfig> load_climber_config(const std::string& path);
 
+/// The first line of a file (a password file), without its line end, so that a secret need
+/// not sit in a config or on a command line. Errc::config_invalid ("cannot read PATH", "PATH
+/// is empty").
+MTOP_CPP_API Result<std::string> read_secret_file(const std::string& path);
+
 struct ClimberStats {
-  std::size_t active_connections = 0;  ///< local connections and open tunnels being served
+  std::size_t active_connections = 0;  ///< local connections, pending opens and opened
+                                       ///< tunnels the app holds
   std::uint64_t total_connections = 0;
-  std::uint64_t refused_connections = 0;  ///< refused because a limit was reached
+  std::uint64_t refused_connections = 0;  ///< refused because max_connections was reached
   std::uint64_t tunnels_opened = 0;       ///< tunnels the server accepted
   std::uint64_t tunnels_failed = 0;       ///< tunnels refused or not set up
   std::uint64_t bytes_up = 0;             ///< local → server side
@@ -121,14 +132,19 @@ struct ClimberStats {
 
 class MTOP_CPP_API Climber {
  public:
-  /// Callback of open_tunnel(): the stream (handler not set, not reading yet), or the error:
-  /// tunnel_refused (the server said no: auth, policy, target), tunnel_failed (server
-  /// unreachable, TLS verification, time-out), limit_reached, cancelled — with a message.
+  /// Callback of open_tunnel(): the stream (handler not set, not reading yet; the payload the
+  /// server sent with its response comes first once reading starts), or the error, with a
+  /// message: tunnel_refused (the server said no: "server refused: auth_failed", or closed
+  /// without a status / reset the stream, its stealth refusal), tunnel_failed (server
+  /// unreachable, TLS verification, bytes that are not MTop, handshake time-out),
+  /// limit_reached (max_connections), invalid_argument (host neither an IP address nor a
+  /// valid domain name, port 0), cancelled (abort_all(), or the Climber destroyed).
   using TunnelCallback = std::function<void(Result<io::StreamPtr> tunnel)>;
 
   /// Checks `config` (server, credentials, listen addresses, forwards, CA file) and builds the
   /// climber on `loop`; nothing is bound or connected yet. Errors: config_invalid,
-  /// tls_setup_failed, not_built_in (QUIC), with a message.
+  /// tls_setup_failed (the CA file cannot be read or used), not_built_in (QUIC), with a
+  /// message that never contains a password.
   static Result<std::unique_ptr<Climber>> create(uv_loop_t* loop, ClimberConfig config,
                                                  Logger log = {});
   ~Climber();
@@ -140,7 +156,8 @@ class MTOP_CPP_API Climber {
   Result<void> start();
 
   /// Opens one tunnel to host:port through the server. `host` is a domain or an IP literal.
-  /// `cb` runs exactly once on the loop, never inside this call.
+  /// `cb` runs exactly once on the loop, never inside this call. The tunnel counts against
+  /// max_connections from now until the app drops the stream. Works without start().
   void open_tunnel(std::string host, std::uint16_t port, TunnelCallback cb);
 
   /// Bound ports (the OS's choice for port 0); 0 when not configured.
@@ -148,9 +165,11 @@ class MTOP_CPP_API Climber {
   std::uint16_t http_port() const noexcept;
   std::vector<std::uint16_t> forward_ports() const;
 
-  /// Stops accepting local connections; live ones go on. Idempotent.
+  /// Stops accepting local connections; live ones go on (open_tunnel still works). Idempotent.
   void stop();
-  /// Ends every local connection now with `reason` (logged per connection).
+  /// Ends every local connection and every opened tunnel now with `reason` (logged per
+  /// tunnel; a held tunnel's handler gets on_error(reason) from the loop); pending opens
+  /// fail with Errc::cancelled.
   void abort_all(std::string_view reason);
   ClimberStats stats() const;
 

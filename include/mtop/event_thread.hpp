@@ -31,6 +31,8 @@ class MTOP_CPP_API EventThread {
  public:
   /// Starts the thread and its loop. Errc::system_error if either cannot be made.
   static Result<std::unique_ptr<EventThread>> start();
+  /// Runs what is queued, closes the loop's remaining handles, joins the thread, closes the
+  /// loop. Not from the loop's own thread.
   ~EventThread();
   EventThread(const EventThread&) = delete;
   EventThread& operator=(const EventThread&) = delete;
@@ -39,9 +41,12 @@ class MTOP_CPP_API EventThread {
   /// True on the loop's own thread.
   bool on_thread() const noexcept;
   /// Runs `fn` on the loop's thread and returns when it has run (runs it at once when called
-  /// on that thread). Exceptions from `fn` are rethrown here.
+  /// on that thread). Exceptions from `fn` are rethrown here. Safe from any thread; throws
+  /// std::logic_error when called while the destructor is closing the loop.
   void call(const std::function<void()>& fn);
-  /// Queues `fn` to run on the loop's thread; returns at once. Safe from any thread.
+  /// Queues `fn` to run on the loop's thread, after what was queued before it; returns at
+  /// once. Safe from any thread. `fn` must not throw (as with std::thread, an exception
+  /// escaping it ends the program). Once the destructor is closing the loop, `fn` is dropped.
   void post(std::function<void()> fn);
 
  private:

@@ -153,10 +153,11 @@ struct ServerHooks {
 
 class MTOP_CPP_API Server {
  public:
-  /// Checks `config` (listen addresses, certificate and key, the users source unless a user
-  /// check is given) and builds the server on `loop`; nothing is bound yet. Errors:
-  /// config_invalid, tls_setup_failed, not_built_in (QUIC or a store left out of this
-  /// build), store_unavailable, each with a message.
+  /// Checks `config` (listen addresses, allow_targets, certificate and key, the users source
+  /// unless a user check is given) and builds the server on `loop`; nothing is bound yet.
+  /// Errors: config_invalid, tls_setup_failed, not_built_in (a store left out of this build),
+  /// store_unavailable, system_error, each with a message. config.quic in a build without QUIC
+  /// logs a warning and serves TLS only (as mtop-server always did).
   static Result<std::unique_ptr<Server>> create(uv_loop_t* loop, ServerConfig config,
                                                 ServerHooks hooks = {});
   ~Server();

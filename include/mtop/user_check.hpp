@@ -47,7 +47,8 @@ struct UserGrant {
 
 namespace detail {
 struct UserCheckReplyState;
-}
+struct UserCheckReplyAccess;  ///< the library's own checks answer with more detail through it
+}  // namespace detail
 
 /// The answer slot of one check. Move-only; thread-safe: answer from any thread. The first
 /// answer counts; later ones are ignored. Destroying it unanswered answers deny().
@@ -74,6 +75,7 @@ class MTOP_CPP_API UserCheckReply {
   bool valid() const noexcept;
 
  private:
+  friend struct detail::UserCheckReplyAccess;
   std::shared_ptr<detail::UserCheckReplyState> state_;
 };
 

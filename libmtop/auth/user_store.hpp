@@ -11,19 +11,12 @@
 #include <string>
 #include <string_view>
 
+#include "mtop/admin.hpp"
+
 namespace mtop::auth {
 
-/// One user, the same model in every store (docs/USERS.md).
-struct UserRecord {
-  std::string username;
-  std::string password_hash;                ///< PHC string ($scrypt$... or $pbkdf2-sha256$...)
-  bool enabled = true;
-  std::optional<std::int64_t> expires_at;   ///< Unix seconds; absent = never
-  std::optional<std::uint32_t> max_tunnels; ///< concurrent tunnels per instance; absent = no limit
-  std::optional<std::uint64_t> quota_bytes; ///< up + down; absent = no quota
-  std::uint64_t used_bytes = 0;             ///< counted against quota_bytes
-  std::optional<std::uint64_t> rate_limit;  ///< bytes/s in each direction; absent = no limit
-};
+/// One user, the same model in every store: the public record of mtop/admin.hpp.
+using UserRecord = ::mtop::UserRecord;
 
 enum class LookupStatus {
   found,        ///< `user` holds the record

@@ -35,18 +35,24 @@ bool parse_listen_address(std::string_view text, std::string& host, std::uint16_
   return true;
 }
 
-std::optional<Address> forward_target_address(const ForwardRule& rule) {
-  if (rule.target_port == 0) return std::nullopt;
+namespace {
+
+bool is_ip_literal(const std::string& host) {
+  std::array<std::uint8_t, 16> buf{};
+  return inet_pton(AF_INET, host.c_str(), buf.data()) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), buf.data()) == 1;
+}
+
+}  // namespace
+
+std::optional<Address> target_address(const std::string& host, std::uint16_t port) {
+  if (port == 0) return std::nullopt;
   std::array<std::uint8_t, 16> v6{};
   std::array<std::uint8_t, 4> v4{};
-  if (inet_pton(AF_INET, rule.target_host.c_str(), v4.data()) == 1) {
-    return Address::from_ipv4(v4, rule.target_port);
-  }
-  if (inet_pton(AF_INET6, rule.target_host.c_str(), v6.data()) == 1) {
-    return Address::from_ipv6(v6, rule.target_port);
-  }
-  if (!is_valid_domain(rule.target_host)) return std::nullopt;
-  return Address::from_domain(rule.target_host, rule.target_port);
+  if (inet_pton(AF_INET, host.c_str(), v4.data()) == 1) return Address::from_ipv4(v4, port);
+  if (inet_pton(AF_INET6, host.c_str(), v6.data()) == 1) return Address::from_ipv6(v6, port);
+  if (!is_valid_domain(host)) return std::nullopt;
+  return Address::from_domain(host, port);
 }
 
 ClimberEngine::ClimberEngine(uv_loop_t* loop, ClimberOptions options, std::string username,
@@ -64,58 +70,79 @@ ClimberEngine::~ClimberEngine() {
   stop();
   reaper_.cancel();
   sessions_.clear();
+  while (!tunnels_.live.empty()) (*tunnels_.live.begin())->detach("climber closed");
+  // The opens' callbacks run last, with nothing of ours left for them to reach; what was
+  // decided already (a failure, say limit_reached) is told as it was, the rest is cancelled.
+  auto opens = std::move(opens_);
+  opens_.clear();
+  for (auto& [raw, p] : opens) {
+    p->open.reset();
+    Result<io::StreamPtr> outcome = p->outcome && !*p->outcome
+                                        ? std::move(*p->outcome)
+                                        : Result<io::StreamPtr>(Errc::cancelled, "climber closed");
+    p->outcome.reset();  // a stream not yet handed out is dropped, and closes
+    auto cb = std::move(p->cb);
+    cb(std::move(outcome));
+  }
   secure_wipe(shared_.password);
   secure_wipe(shared_.options.local_password);
 }
 
-bool ClimberEngine::start(std::string& error) {
-  if (started_) {
-    error = "the engine is started already";
-    return false;
-  }
-  const ClimberOptions& o = shared_.options;
-  if (shared_.username.empty() || shared_.username.size() > 255) {
-    error = "server username must be 1-255 bytes";
-    return false;
-  }
-  if (shared_.password.empty() || shared_.password.size() > 255) {
-    error = "server password must be 1-255 bytes";
-    return false;
-  }
+Result<void> ClimberEngine::check(const ClimberOptions& o, std::string_view username,
+                                  std::string_view password) {
+  auto bad = [](std::string message) { return Failure{Errc::config_invalid, std::move(message)}; };
+  if (username.empty() || username.size() > 255) return bad("server username must be 1-255 bytes");
+  if (password.empty() || password.size() > 255) return bad("server password must be 1-255 bytes");
   if (o.local_username.size() > 255 || o.local_password.size() > 255 ||
       (o.local_username.empty() != o.local_password.empty())) {
-    error = "local proxy auth needs a username and a password of 1-255 bytes each";
-    return false;
-  }
-  if (o.socks_listen.empty() && o.http_listen.empty() && o.forwards.empty()) {
-    error = "nothing to listen on: give a SOCKS5, HTTP or forward address";
-    return false;
+    return bad("local proxy auth needs a username and a password of 1-255 bytes each");
   }
   if (o.max_connections == 0 || o.handshake_timeout_ms == 0) {
-    error = "max_connections and the handshake time-out must be above 0";
-    return false;
+    return bad("max_connections and the handshake time-out must be above 0");
   }
-  std::vector<std::optional<Address>> targets;
-  for (const ForwardRule& rule : o.forwards) {
-    auto a = forward_target_address(rule);
-    if (!a) {
-      error = "forward to " + rule.target_host + ":" + std::to_string(rule.target_port) +
-              ": not an IP address or a valid domain name";
-      return false;
+  // Listeners bind IP literals only (a name could resolve to several addresses, or none).
+  std::string host;
+  std::uint16_t port = 0;
+  for (const auto& [what, address] :
+       {std::pair{"socks", &o.socks_listen}, std::pair{"http", &o.http_listen}}) {
+    if (address->empty()) continue;
+    if (!parse_listen_address(*address, host, port)) {
+      return bad(std::string(what) + ": \"" + *address +
+                 "\" is not host:port (an IPv6 host needs brackets)");
     }
-    targets.push_back(std::move(a));
+    if (!is_ip_literal(host)) {
+      return bad(std::string(what) + ": \"" + *address + "\": the host must be an IP address");
+    }
   }
+  for (const ForwardRule& rule : o.forwards) {
+    if (!is_ip_literal(rule.bind_host)) {
+      return bad("forward from " + rule.bind_host + ": the host must be an IP address");
+    }
+  }
+  for (const ForwardRule& rule : o.forwards) {
+    if (!target_address(rule.target_host, rule.target_port)) {
+      return bad("forward to " + rule.target_host + ":" + std::to_string(rule.target_port) +
+                 ": not an IP address or a valid domain name");
+    }
+  }
+  return {};
+}
+
+Result<void> ClimberEngine::start() {
+  if (started_) return Failure{Errc::invalid_state, "the engine is started already"};
+  const ClimberOptions& o = shared_.options;
+  if (auto ok = check(o, shared_.username, shared_.password); !ok) return ok;
   started_ = true;
-  bool ok = true;
+  Result<void> ok;
   if (!o.socks_listen.empty() && o.socks_listen == o.http_listen) {
-    ok = listen("socks+http", o.socks_listen, LocalMode::mixed, std::nullopt, socks_port_, error);
+    ok = listen("socks+http", o.socks_listen, LocalMode::mixed, std::nullopt, socks_port_);
     http_port_ = socks_port_;
   } else {
     if (!o.socks_listen.empty()) {
-      ok = listen("socks", o.socks_listen, LocalMode::socks, std::nullopt, socks_port_, error);
+      ok = listen("socks", o.socks_listen, LocalMode::socks, std::nullopt, socks_port_);
     }
     if (ok && !o.http_listen.empty()) {
-      ok = listen("http", o.http_listen, LocalMode::http, std::nullopt, http_port_, error);
+      ok = listen("http", o.http_listen, LocalMode::http, std::nullopt, http_port_);
     }
   }
   for (std::size_t i = 0; ok && i < o.forwards.size(); ++i) {
@@ -124,7 +151,8 @@ bool ClimberEngine::start(std::string& error) {
     const std::string bind = r.bind_host.find(':') != std::string::npos
                                  ? "[" + r.bind_host + "]:" + std::to_string(r.bind_port)
                                  : r.bind_host + ":" + std::to_string(r.bind_port);
-    ok = listen("forward " + bind, bind, LocalMode::forward, targets[i], port, error);
+    ok = listen("forward " + bind, bind, LocalMode::forward,
+                target_address(r.target_host, r.target_port), port);
     forward_ports_.push_back(port);
   }
   if (!ok) {
@@ -135,27 +163,24 @@ bool ClimberEngine::start(std::string& error) {
   return ok;
 }
 
-bool ClimberEngine::listen(const std::string& what, const std::string& address, LocalMode mode,
-                           const std::optional<Address>& forward_target, std::uint16_t& port,
-                           std::string& error) {
+Result<void> ClimberEngine::listen(const std::string& what, const std::string& address,
+                                   LocalMode mode, const std::optional<Address>& forward_target,
+                                   std::uint16_t& port) {
   std::string host;
   std::uint16_t wanted = 0;
   if (!parse_listen_address(address, host, wanted)) {
-    error = what + ": \"" + address + "\" is not host:port (an IPv6 host needs brackets)";
-    return false;
+    return Failure{Errc::config_invalid,
+                   what + ": \"" + address + "\" is not host:port (an IPv6 host needs brackets)"};
   }
   auto outcome = io::TcpListener::listen(
       shared_.loop, host, wanted, [this, mode, forward_target](io::StreamPtr s) {
         on_accept(std::move(s), mode, forward_target);
       });
-  if (!outcome.listener) {
-    error = what + ": " + outcome.error;
-    return false;
-  }
+  if (!outcome.listener) return Failure{Errc::listen_failed, what + ": " + outcome.error};
   port = outcome.listener->port();
   shared_.log.info("listening (" + what + ") on " + outcome.listener->local_name());
   listeners_.push_back(std::move(outcome.listener));
-  return true;
+  return {};
 }
 
 void ClimberEngine::stop() {
@@ -170,16 +195,34 @@ void ClimberEngine::abort_all(std::string_view reason) {
   for (ClimberSession* s : live) {
     if (sessions_.count(s)) s->abort(reason);
   }
+  while (!tunnels_.live.empty()) (*tunnels_.live.begin())->detach(reason);
+  for (auto& [raw, p] : opens_) {
+    if (p->outcome && !*p->outcome) continue;  // a failure already on its way is told as is
+    // Still opening, or a tunnel not yet handed out (dropping it closes it).
+    p->open.reset();
+    decide(raw, Failure{Errc::cancelled, std::string(reason)});
+  }
+}
+
+ClimberStats ClimberEngine::stats() const {
+  ClimberStats s = shared_.stats;
+  s.active_connections = active_connections();
+  return s;
+}
+
+bool ClimberEngine::refuse_if_full(std::size_t others, const std::string& who) {
+  if (others < shared_.options.max_connections) return false;
+  ++shared_.stats.refused_connections;
+  shared_.log.warn(who + ": refused, " + std::to_string(shared_.options.max_connections) +
+                   " connections already");
+  return true;
 }
 
 void ClimberEngine::on_accept(io::StreamPtr stream, LocalMode mode,
                               const std::optional<Address>& target) {
-  if (sessions_.size() >= shared_.options.max_connections) {
-    ++refused_;
-    shared_.log.warn("local " + stream->peer_name() + ": refused, " +
-                     std::to_string(shared_.options.max_connections) + " connections already");
-    return;  // dropping the stream closes it
-  }
+  // Dropping the stream closes it.
+  if (refuse_if_full(active_connections(), "local " + stream->peer_name())) return;
+  ++shared_.stats.total_connections;
   auto session = std::make_unique<ClimberSession>(
       shared_, std::move(stream), mode, target,
       [this](ClimberSession* s) { on_session_done(s); });
@@ -191,6 +234,60 @@ void ClimberEngine::on_accept(io::StreamPtr stream, LocalMode mode,
 void ClimberEngine::on_session_done(ClimberSession* session) {
   // Called from inside the session's own callbacks: free it on a later loop turn.
   reaper_.post([this, session] { sessions_.erase(session); });
+}
+
+void ClimberEngine::open_tunnel(const std::string& host, std::uint16_t port, TunnelCallback cb) {
+  auto owned = std::make_unique<PendingOpen>();
+  PendingOpen* p = owned.get();
+  p->cb = std::move(cb);
+  opens_.emplace(p, std::move(owned));  // held until its callback has run
+  std::optional<Address> target = target_address(host, port);
+  if (!target) {
+    decide(p, Failure{Errc::invalid_argument,
+                      "open_tunnel to " + host + ":" + std::to_string(port) +
+                          ": not an IP address or a valid domain name, or port 0"});
+    return;
+  }
+  const std::string name = target->to_string();
+  // This open is in opens_ already: the limit is reached when the others fill it.
+  if (refuse_if_full(active_connections() - 1, "open_tunnel to " + name)) {
+    decide(p, Failure{Errc::limit_reached, "max_connections (" +
+                                               std::to_string(shared_.options.max_connections) +
+                                               ") reached"});
+    return;
+  }
+  ++shared_.stats.total_connections;
+  p->open = std::make_unique<TunnelOpen>(
+      shared_, std::move(*target), [this, p, name](Result<TunnelOpen::Opened> r) {
+        if (!r) {
+          ++shared_.stats.tunnels_failed;
+          shared_.log.info("tunnel api -> " + name + ": " + std::string(r.message()));
+          decide(p, r.failure());
+          return;
+        }
+        ++shared_.stats.tunnels_opened;
+        decide(p, io::StreamPtr(TunnelStream::wrap(shared_.loop, std::move(*r), name)));
+      });
+  p->open->start();
+}
+
+void ClimberEngine::decide(PendingOpen* p, Result<io::StreamPtr> outcome) {
+  // Called from inside the TunnelOpen (or open_tunnel): the app hears of it on a later turn.
+  p->outcome.emplace(std::move(outcome));
+  reaper_.post([this, p] { deliver(p); });
+}
+
+void ClimberEngine::deliver(PendingOpen* p) {
+  auto it = opens_.find(p);
+  if (it == opens_.end()) return;
+  std::unique_ptr<PendingOpen> owned = std::move(it->second);
+  opens_.erase(it);
+  owned->open.reset();
+  Result<io::StreamPtr> outcome = std::move(*owned->outcome);
+  if (outcome) static_cast<TunnelStream*>(outcome->get())->attach(tunnels_);
+  auto cb = std::move(owned->cb);
+  owned.reset();
+  cb(std::move(outcome));  // last: the callback may destroy the engine
 }
 
 }  // namespace mtop

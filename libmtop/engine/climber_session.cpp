@@ -89,6 +89,7 @@ void ClimberSession::on_read(ByteView data) {
       // early data and go behind the auth message.
       if (handshake_ && handshake_->send_payload(data)) {
         early_sent_ += data.size();
+        shared_.stats.bytes_up += data.size();
         const ByteView out = handshake_->pending_output();
         if (tunnel_ && !out.empty()) {
           tunnel_->write(out);
@@ -281,6 +282,7 @@ void ClimberSession::on_tunnel_open(io::StreamPtr stream, const std::string& err
   tunnel_->set_handler(&tunnel_handler_);
   if (!early_.empty()) (void)handshake_->send_payload(early_);
   early_sent_ = early_.size();
+  shared_.stats.bytes_up += early_.size();
   early_.clear();
   early_.shrink_to_fit();
   // The auth message and the early data leave in one write, so they share packets.
@@ -369,6 +371,8 @@ void ClimberSession::drive_handshake() {
 
 void ClimberSession::start_relay(Bytes to_local) {
   timer_.stop();
+  ++shared_.stats.tunnels_opened;
+  shared_.stats.bytes_down += to_local.size();
   if (mode_ == LocalMode::socks) {
     (void)socks_->reply(socks5::ReplyCode::succeeded, Address{});
     flush_socks();
@@ -385,6 +389,10 @@ void ClimberSession::start_relay(Bytes to_local) {
   io::RelayOptions ro;
   ro.max_pending = shared_.options.max_pending;
   ro.idle_timeout_ms = shared_.options.idle_timeout_ms;
+  // Live totals for ClimberEngine::stats(); the shared state outlives every relay.
+  ro.on_traffic = [&stats = shared_.stats](io::Direction d, std::size_t n) {
+    (d == io::Direction::a_to_b ? stats.bytes_up : stats.bytes_down) += n;
+  };
   relay_ = std::make_unique<io::Relay>(
       shared_.loop, std::move(local), std::move(tunnel_), std::move(ro),
       [this, down_before](const io::RelayStats& stats) {
@@ -417,6 +425,7 @@ void ClimberSession::on_timeout() {
 // would dangle.
 void ClimberSession::fail(socks5::ReplyCode socks, http::ProxyStatus http_status,
                           std::string reason) {  // NOLINT(performance-unnecessary-value-param)
+  ++shared_.stats.tunnels_failed;
   tunnel_.reset();
   handshake_.reset();
   log_close(reason, early_sent_, 0);

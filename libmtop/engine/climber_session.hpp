@@ -30,9 +30,9 @@
 #include <optional>
 #include <string>
 
-#include "engine/climber_options.hpp"
 #include "mtop/address.hpp"
 #include "mtop/client_handshake.hpp"
+#include "mtop/climber.hpp"
 #include "mtop/http_proxy.hpp"
 #include "mtop/log.hpp"
 #include "mtop/socks5.hpp"
@@ -53,6 +53,8 @@ struct ClimberShared {
   std::string password;
   io::StreamDialer* dialer = nullptr;
   Logger log;
+  /// Counters of every session and opened tunnel (active_connections is the engine's to fill).
+  ClimberStats stats;
 };
 
 class ClimberSession final : private io::Stream::Handler {

@@ -11,8 +11,10 @@ namespace mtop {
 
 namespace {
 
-std::unique_ptr<io::StreamDialer> make_tls(uv_loop_t* loop, const ServerEndpoint& server,
-                                           const DialerSettings& settings, std::string& error) {
+using DialerResult = Result<std::unique_ptr<io::StreamDialer>>;
+
+DialerResult make_tls(uv_loop_t* loop, const ServerEndpoint& server,
+                      const DialerSettings& settings) {
   tls::TlsClientConfig config;
   config.ca_file = server.ca_file;
   config.server_name = server.server_name();
@@ -20,18 +22,15 @@ std::unique_ptr<io::StreamDialer> make_tls(uv_loop_t* loop, const ServerEndpoint
   config.insecure = server.insecure;
   std::string e;
   auto ctx = tls::ClientContext::create(config, &e);
-  if (!ctx) {
-    error = "tls: " + e;
-    return nullptr;
-  }
+  if (!ctx) return Failure{Errc::tls_setup_failed, "tls: " + e};
   tls::TlsDialOptions options;
   options.connect.timeout_ms = settings.connect_timeout_ms;
   options.handshake_timeout_ms = settings.connect_timeout_ms;
-  return std::make_unique<tls::TlsDialer>(loop, std::move(ctx), server.host, server.port, options);
+  return std::unique_ptr<io::StreamDialer>(
+      std::make_unique<tls::TlsDialer>(loop, std::move(ctx), server.host, server.port, options));
 }
 
-std::unique_ptr<io::StreamDialer> make_quic(uv_loop_t* loop, const ServerEndpoint& server,
-                                            std::string& error) {
+DialerResult make_quic(uv_loop_t* loop, const ServerEndpoint& server) {
 #ifdef MTOP_HAVE_QUIC
   quic::QuicClientOptions options;
   options.host = server.host;
@@ -42,38 +41,36 @@ std::unique_ptr<io::StreamDialer> make_quic(uv_loop_t* loop, const ServerEndpoin
   options.tls.insecure = server.insecure;
   std::string e;
   auto client = quic::QuicClient::create(loop, std::move(options), e);
-  if (!client) {
-    error = "quic: " + e;
-    return nullptr;
-  }
-  return client;
+  // Host and port are checked before this; what is left to fail is the trust store.
+  if (!client) return Failure{Errc::tls_setup_failed, "quic: " + e};
+  return std::unique_ptr<io::StreamDialer>(std::move(client));
 #else
   (void)loop;
   (void)server;
-  error = "QUIC is not built into this climber (MTOP_WITH_QUIC=OFF); use transport tls";
-  return nullptr;
+  return Failure{Errc::not_built_in,
+                 "QUIC is not built into this climber (MTOP_WITH_QUIC=OFF); use transport tls"};
 #endif
 }
 
 }  // namespace
 
-std::unique_ptr<io::StreamDialer> make_server_dialer(uv_loop_t* loop, const ServerEndpoint& server,
-                                                     const DialerSettings& settings,
-                                                     const Logger& log, std::string& error) {
+DialerResult make_server_dialer(uv_loop_t* loop, const ServerEndpoint& server,
+                                const DialerSettings& settings, const Logger& log) {
   switch (server.transport) {
-    case TransportKind::tls: return make_tls(loop, server, settings, error);
-    case TransportKind::quic: return make_quic(loop, server, error);
+    case TransportKind::tls:
+      return make_tls(loop, server, settings);
+    case TransportKind::quic:
+      return make_quic(loop, server);
     case TransportKind::auto_select: {
-      auto tls = make_tls(loop, server, settings, error);
-      if (!tls) return nullptr;
-      auto quic = make_quic(loop, server, error);
-      if (!quic) return nullptr;
-      return std::make_unique<AutoDialer>(loop, std::move(quic), std::move(tls),
-                                          settings.auto_select, log);
+      auto tls = make_tls(loop, server, settings);
+      if (!tls) return tls;
+      auto quic = make_quic(loop, server);
+      if (!quic) return quic;
+      return std::unique_ptr<io::StreamDialer>(std::make_unique<AutoDialer>(
+          loop, std::move(*quic), std::move(*tls), settings.auto_select, log));
     }
   }
-  error = "unknown transport";
-  return nullptr;
+  return Failure{Errc::config_invalid, "unknown transport"};
 }
 
 }  // namespace mtop

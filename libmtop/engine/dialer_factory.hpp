@@ -10,8 +10,9 @@
 #include <string>
 
 #include "engine/dialer_auto.hpp"
-#include "engine/server_uri.hpp"
+#include "mtop/climber.hpp"
 #include "mtop/log.hpp"
+#include "mtop/result.hpp"
 #include "mtop/stream.hpp"
 
 namespace mtop {
@@ -23,10 +24,12 @@ struct DialerSettings {
   AutoDialerOptions auto_select;
 };
 
-/// The dialer for `server`, or null with `error` ("ca_file 'x': cannot open: ...", "QUIC is
-/// not built in"). Nothing is connected before the first open().
-std::unique_ptr<io::StreamDialer> make_server_dialer(uv_loop_t* loop, const ServerEndpoint& server,
-                                                     const DialerSettings& settings,
-                                                     const Logger& log, std::string& error);
+/// The dialer for `server`; nothing is connected before the first open(). Errors, with a
+/// message: tls_setup_failed (the trust store or a setting cannot be loaded: "tls: ca_file
+/// 'x': cannot open: ..."), not_built_in (QUIC left out of this build).
+Result<std::unique_ptr<io::StreamDialer>> make_server_dialer(uv_loop_t* loop,
+                                                             const ServerEndpoint& server,
+                                                             const DialerSettings& settings,
+                                                             const Logger& log);
 
 }  // namespace mtop

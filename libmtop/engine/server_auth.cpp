@@ -12,7 +12,6 @@ namespace mtop {
 struct ServerAuthenticator::Attempt::State {
   ServerAuthenticator* owner = nullptr;
   Callback cb;
-  std::optional<auth::IpAddress> source;
   std::string username;
   std::string password;
   auth::UserRecord user;
@@ -66,17 +65,12 @@ auth::PhcHash default_cost() {
 }  // namespace
 
 ServerAuthenticator::ServerAuthenticator(uv_loop_t* loop, auth::UserStore& store,
-                                         const ServerOptions& options, ServerEngineStats& stats,
-                                         const Logger& log)
+                                         const ServerOptions& options,
+                                         AccountSource::Counters& counters, const Logger& log)
     : loop_(loop),
       store_(store),
-      stats_(stats),
+      stats_(counters),
       log_(log),
-      throttle_(auth::FailureThrottle::Options{
-          .max_failures = options.max_failures == 0 ? 1 : options.max_failures,
-          .window_ms = options.failure_window_ms,
-          .lockout_ms = options.lockout_ms,
-          .max_sources = 100'000}),
       dummy_hash_(dummy_like(default_cost())),
       poster_(loop) {
   auto cache = auth::CredentialCache::create(auth::CredentialCache::Options{
@@ -92,26 +86,14 @@ ServerAuthenticator::ServerAuthenticator(uv_loop_t* loop, auth::UserStore& store
 ServerAuthenticator::~ServerAuthenticator() = default;
 
 std::unique_ptr<ServerAuthenticator::Attempt> ServerAuthenticator::authenticate(
-    std::optional<auth::IpAddress> source, std::string username, std::string password,
-    Callback cb) {
+    std::string username, std::string password, Callback cb) {
   auto st = std::make_shared<Attempt::State>();
   st->owner = this;
   st->cb = std::move(cb);
-  st->source = source;
   st->username = std::move(username);
   st->password = std::move(password);
   secure_wipe(password);  // moved-from strings may keep their bytes (small-string buffer)
   std::unique_ptr<Attempt> handle(new Attempt(st));
-
-  if (st->source && !throttle_.allowed(*st->source, uv_now(loop_))) {
-    std::weak_ptr<Attempt::State> weak = st;
-    poster_.post([this, weak] {
-      if (auto s = weak.lock()) {
-        finish(s, {false, TunnelFailure::throttled, "source locked out after failed logins", {}});
-      }
-    });
-    return handle;
-  }
   std::weak_ptr<Attempt::State> weak = st;
   store_.lookup(st->username, [weak](auth::LookupResult r) {
     if (auto s = weak.lock(); s && s->cb) s->owner->on_lookup(s, std::move(r));
@@ -209,7 +191,6 @@ void ServerAuthenticator::on_verified(const std::shared_ptr<Attempt::State>& st,
                                       Result<bool> r) {
   const std::uint64_t now = uv_now(loop_);
   if (!st->known) {
-    if (st->source) throttle_.record_failure(*st->source, now);
     finish(st, {false, TunnelFailure::auth_failed, "unknown user", {}});
     return;
   }
@@ -222,12 +203,10 @@ void ServerAuthenticator::on_verified(const std::shared_ptr<Attempt::State>& st,
     return;
   }
   if (!*r) {
-    if (st->source) throttle_.record_failure(*st->source, now);
     finish(st, {false, TunnelFailure::auth_failed, "wrong password", {}});
     return;
   }
   if (cache_) cache_->remember(st->username, st->password, st->user.password_hash, now);
-  if (st->source) throttle_.record_success(*st->source);
   AuthOutcome ok{true, TunnelFailure::auth_failed, "", std::move(st->user)};
   secure_wipe(ok.user.password_hash);
   finish(st, std::move(ok));

@@ -1,20 +1,20 @@
 // ServerAuthenticator: is this username/password good? The slow and the security-sensitive
-// part of the server engine, apart from the tunnel I/O.
+// part of the built-in store check (StoreUserCheck), apart from the tunnel I/O.
 //
-// Theory of operation, for one attempt:
-//   1. FailureThrottle: a locked-out source is refused before anything else.
-//   2. UserStore::lookup (asynchronous). "unavailable" is refused without counting a failure.
-//   3. The password: a CredentialCache hit accepts at once; otherwise verify_password runs in
+// Theory of operation, for one attempt (the engine's failure throttle has let it through):
+//   1. UserStore::lookup (asynchronous). "unavailable" is refused without counting a failure.
+//   2. The password: a CredentialCache hit accepts at once; otherwise verify_password runs in
 //      libuv's thread pool (uv_queue_work): scrypt takes tens of ms and must never stall the
 //      loop. Identical attempts (same user, password and stored hash, told apart by the
 //      cache's keyed digest) share one verification in flight: a browser opening fifty tunnels
-//      at once on a cold cache pays for one hash, not fifty queued behind four threads. An unknown user is verified against a dummy hash with the cost parameters of the
-//      last real hash seen, so it costs what a wrong password costs and timing does not tell
-//      which users exist. verify_password compares in constant time.
-//   4. Wrong password / unknown user count as failures of the source; a right one clears them
-//      and is remembered in the cache.
-// The account's state (enabled, expiry, quota, tunnel limit) is the engine's business: it is
-// checked only after the password, so it is never revealed to someone without it.
+//      at once on a cold cache pays for one hash, not fifty queued behind four threads. An unknown
+//      user is verified against a dummy hash with the cost parameters of the last real hash seen,
+//      so it costs what a wrong password costs and timing does not tell which users exist.
+//      verify_password compares in constant time.
+//   3. A right password is remembered in the cache. (Wrong password / unknown user are
+//      auth_failed, which the engine counts against the source.)
+// The account's state (enabled, expiry, quota, tunnel limit) is checked after the password by
+// the caller, so it is never revealed to someone without it.
 //
 // Attempts are cancelled by dropping their handle; the callback then never runs (work already
 // in the thread pool finishes and is freed on the loop). The callback never runs inside
@@ -32,12 +32,10 @@
 #include <vector>
 
 #include "auth/credential_cache.hpp"
-#include "auth/failure_throttle.hpp"
-#include "auth/ip_prefix.hpp"
 #include "auth/user_store.hpp"
-#include "engine/server_options.hpp"
-#include "engine/server_stats.hpp"
+#include "engine/account_source.hpp"
 #include "mtop/log.hpp"
+#include "mtop/server.hpp"
 #include "uv/poster.hpp"
 
 namespace mtop {
@@ -67,17 +65,16 @@ class ServerAuthenticator {
     std::shared_ptr<State> state_;
   };
 
-  /// `store` and `stats` must outlive the authenticator; so must every attempt's owner's loop.
+  /// `store`, `counters` and `log` must outlive the authenticator.
   ServerAuthenticator(uv_loop_t* loop, auth::UserStore& store, const ServerOptions& options,
-                      ServerEngineStats& stats, const Logger& log);
+                      AccountSource::Counters& counters, const Logger& log);
   ~ServerAuthenticator();
   ServerAuthenticator(const ServerAuthenticator&) = delete;
   ServerAuthenticator& operator=(const ServerAuthenticator&) = delete;
 
-  /// Checks `password` for `username`, coming from `source` (no throttling when unknown).
-  /// The password is moved in and wiped when done. `cb` runs once on the loop, later.
-  std::unique_ptr<Attempt> authenticate(std::optional<auth::IpAddress> source,
-                                        std::string username, std::string password, Callback cb);
+  /// Checks `password` for `username`. The password is moved in and wiped when done. `cb`
+  /// runs once on the loop, later (it may drop the attempt).
+  std::unique_ptr<Attempt> authenticate(std::string username, std::string password, Callback cb);
 
   /// The PHC string unknown users are verified against (tests check its cost follows the
   /// store's hashes).
@@ -97,9 +94,8 @@ class ServerAuthenticator {
 
   uv_loop_t* loop_;
   auth::UserStore& store_;
-  ServerEngineStats& stats_;
+  AccountSource::Counters& stats_;
   const Logger& log_;
-  auth::FailureThrottle throttle_;
   std::unique_ptr<auth::CredentialCache> cache_;  ///< null if OpenSSL could not make one
   std::string dummy_hash_;
   io::Poster poster_;

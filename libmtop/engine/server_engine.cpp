@@ -1,11 +1,12 @@
 #include "engine/server_engine.hpp"
 
 #include <algorithm>
-#include <chrono>
+#include <exception>
 #include <optional>
 #include <utility>
 
 #include "auth/ip_prefix.hpp"
+#include "auth/target_policy.hpp"
 #include "mtop/codec.hpp"
 #include "uv/sockaddr.hpp"
 
@@ -23,12 +24,6 @@ std::optional<auth::IpAddress> source_address(const std::string& peer) {
   return auth::IpAddress::parse(hp->host);
 }
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 io::ConnectOptions make_connect_options(const ServerOptions& options, const Logger& log) {
   auth::TargetPolicy policy;
   std::string error;
@@ -44,20 +39,54 @@ io::ConnectOptions make_connect_options(const ServerOptions& options, const Logg
 
 }  // namespace
 
-ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, auth::UserStore& store,
+/// The tunnel's wait for answer number `id`; dropping it forgets the wait.
+class ServerEngine::PendingCheck final : public PendingDecision {
+ public:
+  PendingCheck(ServerEngine& engine, std::uint64_t id) : engine_(engine), id_(id) {}
+  ~PendingCheck() override { engine_.checks_.erase(id_); }
+  PendingCheck(const PendingCheck&) = delete;
+  PendingCheck& operator=(const PendingCheck&) = delete;
+
+ private:
+  ServerEngine& engine_;
+  std::uint64_t id_;
+};
+
+Result<std::unique_ptr<ServerEngine>> ServerEngine::create(uv_loop_t* loop, ServerOptions options,
+                                                           std::shared_ptr<UserCheck> check,
+                                                           Logger log) {
+  if (!loop || !check) return Errc::invalid_argument;
+  std::unique_ptr<ServerEngine> engine(
+      new ServerEngine(loop, std::move(options), std::move(check), std::move(log)));
+  ServerEngine* e = engine.get();
+  auto inbox = CheckInbox::open(
+      loop, [e](std::uint64_t id, CheckAnswer answer) { e->on_answer(id, std::move(answer)); });
+  if (!inbox) return inbox.failure();
+  engine->inbox_ = std::move(*inbox);
+  return engine;
+}
+
+ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_ptr<UserCheck> check,
                            Logger log)
     : loop_(loop),
       options_(std::move(options)),
-      store_(store),
+      check_(std::move(check)),
+      accounts_(dynamic_cast<AccountSource*>(check_.get())),
       log_(std::move(log)),
       connect_options_(make_connect_options(options_, log_)),
-      auth_(loop, store, options_, stats_, log_),
+      throttle_(auth::FailureThrottle::Options{
+          .max_failures = options_.max_failures == 0 ? 1 : options_.max_failures,
+          .window_ms = options_.failure_window_ms,
+          .lockout_ms = options_.lockout_ms,
+          .max_sources = 100'000}),
+      poster_(loop),
       reaper_(loop),
       recheck_timer_(loop),
       drain_timer_(loop) {}
 
 ServerEngine::~ServerEngine() {
-  // Tunnels go first (member order); nothing may call back into the engine meanwhile.
+  inbox_.reset();  // answers from now on are dropped in the mailbox
+  // Tunnels go next; nothing may call back into the engine meanwhile.
   tunnels_.clear();
   users_.clear();
 }
@@ -94,28 +123,68 @@ void ServerEngine::serve(io::StreamPtr stream) {
   t->start();
 }
 
-std::unique_ptr<ServerAuthenticator::Attempt> ServerEngine::tunnel_auth(ServerTunnel& t,
-                                                                        AuthMessage request) {
-  auto attempt = auth_.authenticate(source_address(t.summary().source),
-                                    std::move(request.username), std::move(request.password),
-                                    [this, &t](AuthOutcome o) { on_auth(t, std::move(o)); });
-  request.wipe_password();
-  return attempt;
+std::unique_ptr<PendingDecision> ServerEngine::tunnel_auth(ServerTunnel& t, AuthMessage request) {
+  const std::uint64_t id = next_check_++;
+  const std::string& peer = t.summary().source;
+  Waiting& w = checks_[id];
+  w.tunnel = &t;
+  w.source = source_address(peer);
+  w.username = request.username;
+  auto pending = std::make_unique<PendingCheck>(*this, id);
+  if (w.source && !throttle_.allowed(*w.source, uv_now(loop_))) {
+    request.wipe_password();
+    poster_.post([this, id] {
+      CheckAnswer a;
+      a.failure = TunnelFailure::throttled;
+      a.reason = "source locked out after failed logins";
+      on_answer(id, std::move(a));
+    });
+    return pending;
+  }
+  UserCheckRequest r;
+  r.username = std::move(request.username);
+  r.password = std::move(request.password);
+  request.wipe_password();  // moved-from strings may keep their bytes (small-string buffer)
+  r.source = peer;
+  r.target_host = request.target.host_string();
+  r.target_port = request.target.port;
+  // The check is the embedding program's code: nothing it throws may unwind through the loop.
+  // Its reply, dropped on the way out, answers deny.
+  try {
+    check_->check(r, inbox_->reply(id));
+  } catch (const std::exception& e) {
+    log_.error(std::string("user check threw: ") + e.what());
+  } catch (...) {
+    log_.error("user check threw");
+  }
+  secure_wipe(r.password);
+  return pending;
 }
 
-void ServerEngine::on_auth(ServerTunnel& t, AuthOutcome outcome) {
-  if (!outcome.ok) {
-    t.refuse(outcome.failure, std::move(outcome.reason));
+void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
+  auto it = checks_.find(id);
+  if (it == checks_.end()) return;  // the tunnel is gone (closed, timed out, stopped)
+  Waiting w = std::move(it->second);
+  checks_.erase(it);
+  ServerTunnel& t = *w.tunnel;
+  if (answer.failure) {
+    if (w.source && *answer.failure == TunnelFailure::auth_failed) {
+      throttle_.record_failure(*w.source, uv_now(loop_));
+    } else if (w.source && *answer.failure == TunnelFailure::account_refused) {
+      throttle_.record_success(*w.source);  // the password was right
+    }
+    t.refuse(*answer.failure, std::move(answer.reason));
     return;
   }
-  UserState& u = user_state(outcome.user);
-  const std::string name = u.name;
-  if (std::string problem = account_problem(u); !problem.empty()) {
-    t.refuse(TunnelFailure::account_refused, std::move(problem));
-    forget_if_idle(name);
-    return;
+  if (w.source) throttle_.record_success(*w.source);
+  const std::string name = answer.grant.user.empty() ? w.username : answer.grant.user;
+  UserState& u = user_state(name);
+  if (accounts_ && answer.account) {
+    apply_record(u, std::move(*answer.account));
+  } else {
+    apply_grant(u, answer.grant);
   }
-  if (u.record.max_tunnels && u.tunnels.size() >= *u.record.max_tunnels) {
+  if (u.max_tunnels && u.tunnels.size() >= *u.max_tunnels) {
     t.refuse(TunnelFailure::user_tunnel_limit,
              "user has " + std::to_string(u.tunnels.size()) + " tunnels (max_tunnels)");
     forget_if_idle(name);
@@ -126,37 +195,39 @@ void ServerEngine::on_auth(ServerTunnel& t, AuthOutcome outcome) {
   t.auth_passed(name);
 }
 
-ServerEngine::UserState& ServerEngine::user_state(const auth::UserRecord& record) {
-  auto& slot = users_[record.username];
+ServerEngine::UserState& ServerEngine::user_state(const std::string& name) {
+  auto& slot = users_[name];
   if (!slot) {
     slot = std::make_unique<UserState>();
-    slot->name = record.username;
+    slot->name = name;
     slot->gate = std::make_shared<RateGate>(
         0, [loop = loop_] { return uv_now(loop); },
         [this](std::uint64_t ms) { stats_.rate_limit_delay_ms += ms; });
   }
-  apply_record(*slot, record);
   return *slot;
+}
+
+void ServerEngine::apply_grant(UserState& u, const UserGrant& grant) {
+  // The newest answer decides the user's limits.
+  u.max_tunnels = grant.max_tunnels;
+  const std::uint64_t rate = grant.rate_limit.value_or(0);
+  if (u.gate->rate() != rate) u.gate->set_rate(rate);
 }
 
 void ServerEngine::apply_record(UserState& u, auth::UserRecord record) {
   secure_wipe(record.password_hash);
-  u.record = std::move(record);
+  u.account = std::move(record);
   // The store's used_bytes now includes what it was told so far (at least what it flushed):
   // count again from here. A batching store may lag a little; it never counts twice.
   u.bytes_since_lookup = 0;
-  const std::uint64_t rate = u.record.rate_limit.value_or(0);
+  u.max_tunnels = u.account->max_tunnels;
+  const std::uint64_t rate = u.account->rate_limit.value_or(0);
   if (u.gate->rate() != rate) u.gate->set_rate(rate);
 }
 
 std::string ServerEngine::account_problem(const UserState& u) const {
-  const auth::UserRecord& r = u.record;
-  if (!r.enabled) return "user disabled";
-  if (r.expires_at && *r.expires_at <= unix_now()) return "user expired";
-  if (r.quota_bytes && r.used_bytes + u.bytes_since_lookup >= *r.quota_bytes) {
-    return "quota exceeded";
-  }
-  return {};
+  if (!u.account) return {};
+  return mtop::account_problem(*u.account, u.bytes_since_lookup, unix_now());
 }
 
 io::RelayOptions ServerEngine::tunnel_relay_options(ServerTunnel& t) {
@@ -174,9 +245,10 @@ io::RelayOptions ServerEngine::tunnel_relay_options(ServerTunnel& t) {
 
 void ServerEngine::on_traffic(UserState& u, io::Direction dir, std::size_t bytes) {
   (dir == io::Direction::a_to_b ? stats_.bytes_up : stats_.bytes_down) += bytes;
-  store_.add_usage(u.name, bytes);
+  if (!accounts_ || !u.account) return;
+  accounts_->account_store().add_usage(u.name, bytes);
   u.bytes_since_lookup += bytes;
-  const auth::UserRecord& r = u.record;
+  const auth::UserRecord& r = *u.account;
   if (r.quota_bytes && r.used_bytes + u.bytes_since_lookup > *r.quota_bytes) {
     revoke(u, "quota exceeded");  // u may be gone now
   }
@@ -188,16 +260,16 @@ void ServerEngine::revoke(UserState& u, const std::string& reason) {
 }
 
 void ServerEngine::arm_recheck() {
-  if (options_.recheck_interval_ms == 0 || recheck_timer_.active()) return;
+  if (!accounts_ || options_.recheck_interval_ms == 0 || recheck_timer_.active()) return;
   recheck_timer_.start(options_.recheck_interval_ms, [this] { recheck(); });
 }
 
 void ServerEngine::recheck() {
   std::weak_ptr<char> alive = alive_;
   for (auto& [name, u] : users_) {
-    if (u->lookup_in_flight) continue;  // a slow store: do not pile lookups up
+    if (!u->account || u->lookup_in_flight) continue;  // a slow store: do not pile lookups up
     u->lookup_in_flight = true;
-    store_.lookup(name, [this, alive, name = name](auth::LookupResult r) {
+    accounts_->account_store().lookup(name, [this, alive, name = name](auth::LookupResult r) {
       if (alive.expired()) return;
       on_recheck(name, std::move(r));
     });
@@ -281,6 +353,19 @@ void ServerEngine::drain(std::function<void()> done) {
   check_drained();
 }
 
+void ServerEngine::stop() {
+  draining_ = true;
+  close_all(TunnelFailure::revoked, "server stopped");
+}
+
+std::size_t ServerEngine::revoke_user(std::string_view user) {
+  auto it = users_.find(std::string(user));
+  if (it == users_.end()) return 0;
+  const std::size_t n = it->second->tunnels.size();
+  revoke(*it->second, "revoked");  // the user state may be gone afterwards
+  return n;
+}
+
 void ServerEngine::close_all(TunnelFailure failure, const std::string& reason) {
   std::vector<ServerTunnel*> live;
   for (auto& [p, t] : tunnels_) {
@@ -297,9 +382,15 @@ void ServerEngine::check_drained() {
   drain_done_ = nullptr;
 }
 
-ServerEngineStats ServerEngine::stats() const {
-  ServerEngineStats s = stats_;
+ServerStats ServerEngine::stats() const {
+  ServerStats s = stats_;
   s.live = live_;
+  s.active_users = users_.size();
+  if (accounts_) {
+    const AccountSource::Counters c = accounts_->counters();
+    s.password_checks = c.password_checks;
+    s.cache_hits = c.cache_hits;
+  }
   s.relaying = static_cast<std::size_t>(std::count_if(
       tunnels_.begin(), tunnels_.end(), [](const auto& e) { return e.second->relaying(); }));
   return s;

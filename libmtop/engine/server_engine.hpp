@@ -6,20 +6,22 @@
 // Theory of operation
 // - Each stream becomes a ServerTunnel (tunnel_session.hpp), which runs the MTop handshake and
 //   asks the engine (its TunnelHost) to decide on the auth request.
-// - Decision: ServerAuthenticator (throttle, store lookup, password off the loop, cache), then
-//   the account: enabled, not expired, under quota (used + bytes of its live tunnels), and
-//   below its max_tunnels. Refusals answer auth_failed (reply mode) or close (stealth).
-// - Per user, while they have live tunnels: one RateGate (rate_limit bytes/s each way, shared
-//   by all their tunnels), usage sent to the store chunk by chunk (the store batches), the
-//   quota checked on every chunk, and a re-check every recheck_interval_ms that looks the user
-//   up again and closes their tunnels if they were disabled, deleted, expired or are over quota.
+// - Decision: the per-source FailureThrottle, then the UserCheck (user_check.hpp), asked with
+//   a UserCheckReply whose answer comes back through a CheckInbox (check_inbox.hpp) from any
+//   thread; the handshake time-out bounds the wait. Then the grant's max_tunnels. Refusals
+//   answer auth_failed (reply mode) or close (stealth). A deny counts against the source.
+// - Per user, while they have live tunnels: one RateGate (the grant's rate_limit bytes/s each
+//   way, shared by all their tunnels). When the check keeps accounts (the built-in stores, see
+//   account_source.hpp): usage sent to the store chunk by chunk (the store batches), the quota
+//   checked on every chunk, and a re-check every recheck_interval_ms that looks the user up
+//   again and closes their tunnels if they were disabled, deleted, expired or are over quota.
 // - Above max_tunnels live tunnels, or while draining, new streams are closed at once.
 // - One log line per tunnel when it ends (info; warn for store problems): user, source,
 //   target, bytes up/down, duration, reason. Never a password or a hash.
 //
 // Bound to one uv_loop_t; every call on the loop's thread. No global state. Destroying the
-// engine closes every tunnel without log lines or callbacks; the store must outlive it, and
-// the loop must run afterwards for password checks still in the thread pool to be freed.
+// engine closes every tunnel without log lines or callbacks; answers still to come are
+// dropped. The loop must run afterwards for the engine's handles to be freed.
 #pragma once
 
 #include <uv.h>
@@ -27,19 +29,24 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
-#include "auth/target_policy.hpp"
+#include "auth/failure_throttle.hpp"
+#include "auth/ip_prefix.hpp"
 #include "auth/user_store.hpp"
-#include "engine/server_auth.hpp"
-#include "engine/server_options.hpp"
+#include "engine/account_source.hpp"
+#include "engine/check_inbox.hpp"
 #include "engine/server_rate_gate.hpp"
-#include "engine/server_stats.hpp"
 #include "engine/tunnel_session.hpp"
 #include "mtop/log.hpp"
+#include "mtop/result.hpp"
+#include "mtop/server.hpp"
 #include "mtop/stream.hpp"
+#include "mtop/user_check.hpp"
 #include "uv/connector.hpp"
 #include "uv/poster.hpp"
 #include "uv/timer.hpp"
@@ -48,9 +55,11 @@ namespace mtop {
 
 class ServerEngine final : private TunnelHost {
  public:
-  /// `store` must outlive the engine. A malformed allow_targets entry is logged (error) and
-  /// ignored; apps validate the config before (see TargetPolicy::allow_cidrs).
-  ServerEngine(uv_loop_t* loop, ServerOptions options, auth::UserStore& store, Logger log);
+  /// An engine that asks `check` (not null) about every tunnel. A malformed allow_targets
+  /// entry is logged (error) and ignored; Server::create validates them before. Errors:
+  /// system_error (the loop handle for answers from other threads).
+  static Result<std::unique_ptr<ServerEngine>> create(uv_loop_t* loop, ServerOptions options,
+                                                      std::shared_ptr<UserCheck> check, Logger log);
   ~ServerEngine() override;
   ServerEngine(const ServerEngine&) = delete;
   ServerEngine& operator=(const ServerEngine&) = delete;
@@ -63,32 +72,45 @@ class ServerEngine final : private TunnelHost {
   /// closed. `done` runs once on the loop (never inside drain()) when no tunnel is left. A
   /// second drain() replaces the callback and keeps the first deadline.
   void drain(std::function<void()> done);
+  /// Stops taking new tunnels and closes every live one now (revoked, "server stopped").
+  void stop();
+  /// Closes every live tunnel of `user` (the grant's name); returns how many.
+  std::size_t revoke_user(std::string_view user);
 
-  ServerEngineStats stats() const;
+  ServerStats stats() const;
   bool draining() const noexcept { return draining_; }
   /// Users with live (authorised) tunnels right now.
   std::size_t active_users() const noexcept { return users_.size(); }
-  /// The dummy hash unknown users are checked against (follows the store's hash cost).
-  const std::string& dummy_hash() const noexcept { return auth_.dummy_hash(); }
 
  private:
+  ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_ptr<UserCheck> check,
+               Logger log);
+
   /// A user with live tunnels.
   struct UserState {
     std::string name;
-    auth::UserRecord record;  ///< last lookup (password_hash cleared)
+    std::optional<auth::UserRecord> account;  ///< last lookup, accounts only (hash cleared)
+    std::optional<std::uint32_t> max_tunnels;
     std::vector<ServerTunnel*> tunnels;
-    std::uint64_t bytes_since_lookup = 0;  ///< moved by this engine since `record` was read
-    std::shared_ptr<RateGate> gate;        ///< null without rate_limit
+    std::uint64_t bytes_since_lookup = 0;  ///< moved by this engine since `account` was read
+    std::shared_ptr<RateGate> gate;
     bool lookup_in_flight = false;
   };
+  /// A tunnel waiting for its check's answer.
+  struct Waiting {
+    ServerTunnel* tunnel = nullptr;
+    std::optional<auth::IpAddress> source;
+    std::string username;
+  };
+  class PendingCheck;
 
-  std::unique_ptr<ServerAuthenticator::Attempt> tunnel_auth(ServerTunnel& t,
-                                                            AuthMessage request) override;
+  std::unique_ptr<PendingDecision> tunnel_auth(ServerTunnel& t, AuthMessage request) override;
   io::RelayOptions tunnel_relay_options(ServerTunnel& t) override;
   void tunnel_finished(ServerTunnel& t) override;
 
-  void on_auth(ServerTunnel& t, AuthOutcome outcome);
-  UserState& user_state(const auth::UserRecord& record);
+  void on_answer(std::uint64_t id, CheckAnswer answer);
+  UserState& user_state(const std::string& name);
+  void apply_grant(UserState& u, const UserGrant& grant);
   void apply_record(UserState& u, auth::UserRecord record);
   /// Why the account may not tunnel now ("user disabled", ...), or "" if it may.
   std::string account_problem(const UserState& u) const;
@@ -105,15 +127,20 @@ class ServerEngine final : private TunnelHost {
 
   uv_loop_t* loop_;
   ServerOptions options_;
-  auth::UserStore& store_;
+  std::shared_ptr<UserCheck> check_;
+  AccountSource* accounts_;  ///< check_ as an AccountSource, or null (a custom check)
   Logger log_;
   io::ConnectOptions connect_options_;
-  ServerEngineStats stats_;
-  ServerAuthenticator auth_;
+  ServerStats stats_;
+  auth::FailureThrottle throttle_;
+  std::unique_ptr<CheckInbox> inbox_;
+  io::Poster poster_;  ///< answers of our own (throttled), never inside tunnel_auth()
   io::Poster reaper_;  ///< destroys finished tunnels outside their own calls
   io::Timer recheck_timer_;
   io::Timer drain_timer_;
   std::unordered_map<std::string, std::unique_ptr<UserState>> users_;
+  std::unordered_map<std::uint64_t, Waiting> checks_;  ///< by check number
+  std::uint64_t next_check_ = 1;
   // Declared last: destroyed first, while everything they point into still exists.
   std::unordered_map<ServerTunnel*, std::unique_ptr<ServerTunnel>> tunnels_;
   std::function<void()> drain_done_;

@@ -88,7 +88,9 @@ void ServerTunnel::start() {
   stage_ = Stage::handshake;
   client_->set_handler(this);
   timer_.start(options_.handshake_timeout_ms, [this] {
-    fail(TunnelFailure::handshake_timeout, "handshake timed out");
+    fail(TunnelFailure::handshake_timeout, stage_ == Stage::deciding
+                                               ? "handshake timed out waiting for the user check"
+                                               : "handshake timed out");
   });
   client_->start_read();
 }
@@ -160,7 +162,7 @@ void ServerTunnel::pump() {
     ServerEvent ev = hs_.next_event();
     if (std::holds_alternative<event::NeedData>(ev)) return;
     if (auto* a = std::get_if<event::AuthRequest>(&ev)) {
-      timer_.stop();
+      // The handshake timer keeps running: it bounds the user check too.
       stage_ = Stage::deciding;
       target_ = a->request.target;
       summary_.target = a->request.target.to_string();
@@ -189,6 +191,7 @@ void ServerTunnel::pump() {
 void ServerTunnel::auth_passed(std::string username) {
   if (stage_ != Stage::deciding || !target_) return;
   auth_.reset();
+  timer_.stop();  // the connect has its own time-out
   username_ = std::move(username);
   stage_ = Stage::connecting;
   connect_ = io::connect_tcp(loop_, target_->host_string(), target_->port, connect_options_,

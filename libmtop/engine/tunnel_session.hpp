@@ -9,8 +9,9 @@
 // - handshake: the client's bytes go to mtop::ServerHandshake under the handshake time-out.
 //   When a feed() is not consumed whole (the early-data bound), reading stops and the rest is
 //   kept (at most one read) until accept() (docs/PROTOCOL.md, "Early data").
-// - deciding: the host (the engine) checks the credentials and the account, then calls
-//   auth_passed() or refuse(). connecting: connect_tcp under the target policy.
+// - deciding: the host (the engine) asks its user check, then calls auth_passed() or refuse().
+//   The handshake time-out keeps running: a check that never answers ends the tunnel there.
+//   connecting: connect_tcp under the target policy.
 // - rejecting: reply mode writes the status, half-closes, and waits (bounded) for the client
 //   to go; stealth closes at once. relaying: an io::Relay owns both streams, the held early
 //   payload is its initial bytes, and a client EOF seen while deciding is carried across.
@@ -27,10 +28,8 @@
 #include <optional>
 #include <string>
 
-#include "engine/server_auth.hpp"
-#include "engine/server_options.hpp"
-#include "engine/server_stats.hpp"
 #include "mtop/protocol.hpp"
+#include "mtop/server.hpp"
 #include "mtop/server_handshake.hpp"
 #include "mtop/stream.hpp"
 #include "uv/connector.hpp"
@@ -41,14 +40,20 @@ namespace mtop {
 
 class ServerTunnel;
 
+/// A decision the host is working on. The tunnel keeps it while it waits; dropping it tells the
+/// host that nobody waits any more (the answer, when it comes, is dropped).
+class PendingDecision {
+ public:
+  virtual ~PendingDecision() = default;
+};
+
 /// What a tunnel needs from its engine.
 class TunnelHost {
  public:
   virtual ~TunnelHost() = default;
   /// A complete auth request: decide, then call t.auth_passed() or t.refuse() later (never
-  /// inside this call). The returned attempt is kept by the tunnel; dropping it cancels.
-  virtual std::unique_ptr<ServerAuthenticator::Attempt> tunnel_auth(ServerTunnel& t,
-                                                                    AuthMessage request) = 0;
+  /// inside this call).
+  virtual std::unique_ptr<PendingDecision> tunnel_auth(ServerTunnel& t, AuthMessage request) = 0;
   /// Relay options (gate, traffic observer) for a tunnel about to relay.
   virtual io::RelayOptions tunnel_relay_options(ServerTunnel& t) = 0;
   /// The tunnel ended (summary in t.summary()). Called once; must not destroy t right away.
@@ -117,8 +122,8 @@ class ServerTunnel final : private io::Stream::Handler {
   std::string username_;
   Stage stage_ = Stage::created;
   bool client_eof_ = false;
-  io::Timer timer_;  ///< handshake time-out, then the reject linger
-  std::unique_ptr<ServerAuthenticator::Attempt> auth_;
+  io::Timer timer_;  ///< handshake time-out (auth message and decision), then the reject linger
+  std::unique_ptr<PendingDecision> auth_;
   std::unique_ptr<io::ConnectAttempt> connect_;
   std::unique_ptr<io::Relay> relay_;
   Summary summary_;

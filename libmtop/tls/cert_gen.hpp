@@ -11,16 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "mtop/admin.hpp"
+
 namespace mtop::tls {
 
-struct CertGenOptions {
-  std::string name;              ///< DNS name (LDH labels) or an IP address; required
-  std::vector<std::string> ips;  ///< more IPv4/IPv6 addresses for subjectAltName
-  std::string cert_path;         ///< PEM certificate, written with mode 0644
-  std::string key_path;          ///< PEM private key (PKCS#8), written with mode 0600
-  unsigned valid_days = 3650;    ///< 1 - 36500
-  bool overwrite = false;        ///< replace existing files instead of failing
-};
+/// The options of the public generate_self_signed_cert() (mtop/admin.hpp).
+using CertGenOptions = ::mtop::CertGenOptions;
 
 struct CertGenResult {
   std::string error;               ///< empty on success; otherwise short and log-safe

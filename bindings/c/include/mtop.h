@@ -119,6 +119,55 @@ MTOP_API const char *mtop_strerror(int code);
 MTOP_API const char *mtop_version(void);
 
 /* ---------------------------------------------------------------------------------------
+ * Versions: of the library, and of the structs that cross the API.
+ *
+ * The macros below are the version this header describes; the library checks at build time
+ * that they equal the CMake project version. A program built against this header may load a
+ * newer library of the same major version (mtop_version_check() says so at run time).
+ *
+ * Structs that may grow (settings, configs, callbacks, events, stats, grants) are passed
+ * with their version, as in ngtcp2: each function taking or filling one has a _versioned form
+ * with an `int version` argument, and a macro of the plain name passes the version of this
+ * header. The library reads or writes only the fields of the caller's version, so a program
+ * built against an older header keeps working with a newer library (a newer struct's fields
+ * get their defaults), and nothing past the end of its older struct is ever written. A
+ * version the library does not know (< 1, or newer than the library) is refused with
+ * MTOP_ERR_INVALID_ARGUMENT. Fill input structs with their _default() function first, so a
+ * field added later starts with its default.
+ * ------------------------------------------------------------------------------------- */
+
+#define MTOP_VERSION_MAJOR 0
+#define MTOP_VERSION_MINOR 1
+#define MTOP_VERSION_PATCH 0
+/* 0xMMmmpp, e.g. 0x000100 for 0.1.0; compare numerically. */
+#define MTOP_VERSION_NUM \
+  ((MTOP_VERSION_MAJOR << 16) | (MTOP_VERSION_MINOR << 8) | MTOP_VERSION_PATCH)
+
+/*
+ * mtop_version_num - the loaded library's MTOP_VERSION_NUM (0xMMmmpp).
+ */
+MTOP_API int mtop_version_num(void);
+
+/*
+ * mtop_version_check - whether the loaded library serves a program built against
+ * major.minor: the same major version, and a minor version at least as new.
+ * Call it as mtop_version_check(MTOP_VERSION_MAJOR, MTOP_VERSION_MINOR) at start-up.
+ * Returns 1 if compatible, 0 if not (never an error code).
+ */
+MTOP_API int mtop_version_check(int major, int minor);
+
+/* Struct versions of this header (see above). */
+#define MTOP_SERVER_SETTINGS_VERSION 1 /* mtop_server_settings (handshake machine) */
+#define MTOP_CLIENT_EVENT_VERSION 1    /* mtop_client_event */
+#define MTOP_SERVER_EVENT_VERSION 1    /* mtop_server_event */
+#define MTOP_SERVER_CONFIG_VERSION 1   /* mtop_server_config (server engine) */
+#define MTOP_SERVER_CALLBACKS_VERSION 1
+#define MTOP_SERVER_STATS_VERSION 2    /* 2 added the per-reason failure counts */
+#define MTOP_USER_GRANT_VERSION 1
+#define MTOP_CLIMBER_CONFIG_VERSION 1
+#define MTOP_CLIMBER_STATS_VERSION 1
+
+/* ---------------------------------------------------------------------------------------
  * Protocol constants (docs/PROTOCOL.md).
  * ------------------------------------------------------------------------------------- */
 
@@ -139,8 +188,8 @@ MTOP_API const char *mtop_version(void);
 #define MTOP_MAX_FIELD_SIZE 255         /* longest username, password or domain */
 #define MTOP_DEFAULT_EARLY_DATA_LIMIT 65536 /* default early payload the server holds */
 
-/* The version of the settings structs this header describes. */
-#define MTOP_SETTINGS_VERSION 1
+/* The former name of MTOP_SERVER_SETTINGS_VERSION (kept for existing callers). */
+#define MTOP_SETTINGS_VERSION MTOP_SERVER_SETTINGS_VERSION
 
 /* ---------------------------------------------------------------------------------------
  * Messages.
@@ -356,12 +405,22 @@ MTOP_API int mtop_client_handshake_feed_eof(mtop_client_handshake *hs);
 
 /*
  * mtop_client_handshake_next_event - the next event, or MTOP_EVENT_NEED_DATA.
- * ev: filled in (every field; see mtop_client_event for the lifetime of ev->data).
+ * version: the caller's MTOP_CLIENT_EVENT_VERSION (the macro passes this header's); only the
+ *          fields of that version of mtop_client_event are written.
+ * ev: filled in (every field of its version; see mtop_client_event for the lifetime of
+ *     ev->data).
  * ESTABLISHED is reported once, then PAYLOAD events, then END_OF_INPUT (repeated) after
  * _feed_eof(); REJECTED, CLOSED_WITHOUT_STATUS and ERROR are terminal and repeat.
- * Returns ev->type (>= 0). Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_NOMEM.
+ * Returns ev->type (>= 0). Errors: MTOP_ERR_INVALID_ARGUMENT (also an unknown version; no
+ * event is consumed then), MTOP_ERR_NOMEM.
  */
-MTOP_API int mtop_client_handshake_next_event(mtop_client_handshake *hs, mtop_client_event *ev);
+MTOP_API int mtop_client_handshake_next_event_versioned(mtop_client_handshake *hs, int version,
+                                                        mtop_client_event *ev);
+#define mtop_client_handshake_next_event(HS, EV) \
+  mtop_client_handshake_next_event_versioned((HS), MTOP_CLIENT_EVENT_VERSION, (EV))
+/* The same with version 1, under the plain name: for programs built before the _versioned
+ * form, and for FFI (ctypes) that finds functions by name. */
+MTOP_API int(mtop_client_handshake_next_event)(mtop_client_handshake *hs, mtop_client_event *ev);
 
 /* ---------------------------------------------------------------------------------------
  * The server machine (docs/PROTOCOL.md; theory in include/mtop/server_handshake.hpp).
@@ -376,26 +435,35 @@ MTOP_API int mtop_client_handshake_next_event(mtop_client_handshake *hs, mtop_cl
 typedef struct mtop_server_handshake mtop_server_handshake;
 
 /* Settings of a server machine. Fill with mtop_server_settings_default() first, then change
- * what you need, so fields added later (with a higher version) get their defaults. */
+ * what you need, so fields added later (with a higher version) get their defaults. This
+ * struct carries its version in its first field (it predates the _versioned convention), so
+ * mtop_server_handshake_new() needs no version argument. */
 typedef struct mtop_server_settings {
-  uint32_t version;         /* MTOP_SETTINGS_VERSION (1..MTOP_SETTINGS_VERSION accepted) */
+  uint32_t version;         /* set by _default_versioned(); 1..MTOP_SERVER_SETTINGS_VERSION */
   size_t early_data_limit;  /* early payload held before the decision; 0 allowed */
 } mtop_server_settings;
 
 /*
- * mtop_server_settings_default - fills `settings` with version = MTOP_SETTINGS_VERSION and
- * the defaults (early_data_limit = MTOP_DEFAULT_EARLY_DATA_LIMIT).
- * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT for NULL.
+ * mtop_server_settings_default - fills the fields of `version` of `settings` with the
+ * defaults (early_data_limit = MTOP_DEFAULT_EARLY_DATA_LIMIT) and settings->version =
+ * version; writes nothing past that version's fields.
+ * version: the caller's MTOP_SERVER_SETTINGS_VERSION (the macro passes this header's).
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT for NULL or an unknown version.
  */
-MTOP_API int mtop_server_settings_default(mtop_server_settings *settings);
+MTOP_API int mtop_server_settings_default_versioned(int version, mtop_server_settings *settings);
+#define mtop_server_settings_default(S) \
+  mtop_server_settings_default_versioned(MTOP_SERVER_SETTINGS_VERSION, (S))
+/* The same with version 1, under the plain name (older programs, FFI). */
+MTOP_API int(mtop_server_settings_default)(mtop_server_settings *settings);
 
 /*
  * mtop_server_handshake_new - creates a server machine waiting for the auth message.
  * out: receives the handle; free it with mtop_server_handshake_free().
- * settings: borrowed for the call; NULL means the defaults.
+ * settings: borrowed for the call; NULL means the defaults. Only the fields of
+ *           settings->version are read.
  * Returns 0.
  * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL out, or settings->version not in
- * 1..MTOP_SETTINGS_VERSION), MTOP_ERR_NOMEM.
+ * 1..MTOP_SERVER_SETTINGS_VERSION), MTOP_ERR_NOMEM.
  */
 MTOP_API int mtop_server_handshake_new(mtop_server_handshake **out,
                                        const mtop_server_settings *settings);
@@ -440,11 +508,19 @@ MTOP_API int mtop_server_handshake_feed_eof(mtop_server_handshake *hs);
 
 /*
  * mtop_server_handshake_next_event - the next event, or MTOP_EVENT_NEED_DATA.
- * ev: filled in (every field; see mtop_server_event for lifetimes). AUTH_REQUEST and each
- * PAYLOAD are reported once; ERROR and END_OF_INPUT repeat.
- * Returns ev->type (>= 0). Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_NOMEM.
+ * version: the caller's MTOP_SERVER_EVENT_VERSION (the macro passes this header's); only the
+ *          fields of that version of mtop_server_event are written.
+ * ev: filled in (every field of its version; see mtop_server_event for lifetimes).
+ * AUTH_REQUEST and each PAYLOAD are reported once; ERROR and END_OF_INPUT repeat.
+ * Returns ev->type (>= 0). Errors: MTOP_ERR_INVALID_ARGUMENT (also an unknown version; no
+ * event is consumed then), MTOP_ERR_NOMEM.
  */
-MTOP_API int mtop_server_handshake_next_event(mtop_server_handshake *hs, mtop_server_event *ev);
+MTOP_API int mtop_server_handshake_next_event_versioned(mtop_server_handshake *hs, int version,
+                                                        mtop_server_event *ev);
+#define mtop_server_handshake_next_event(HS, EV) \
+  mtop_server_handshake_next_event_versioned((HS), MTOP_SERVER_EVENT_VERSION, (EV))
+/* The same with version 1, under the plain name (older programs, FFI). */
+MTOP_API int(mtop_server_handshake_next_event)(mtop_server_handshake *hs, mtop_server_event *ev);
 
 /*
  * mtop_server_handshake_accept - the application's yes (credentials good, target
@@ -505,6 +581,511 @@ MTOP_API int mtop_server_handshake_consume_output(mtop_server_handshake *hs, siz
  */
 MTOP_API int mtop_server_handshake_early_data_size(const mtop_server_handshake *hs,
                                                    size_t *size);
+
+/* =======================================================================================
+ * Engines: an MTop server and a climber inside the program (the engines of mtop-server and
+ * climber, include/mtop/server.hpp and climber.hpp). Unlike everything above, these open
+ * sockets, read clocks and may start a thread.
+ *
+ * Conventions of the engine sections:
+ * - Loops and threads. A handle is created either on the caller's libuv loop (a
+ *   `struct uv_loop_s *`, i.e. uv_loop_t; this header does not include uv.h) or, with loop
+ *   NULL, on a thread of its own that the handle starts and owns.
+ *   - Caller's loop: every call on the handle must be made on the loop's thread, and every
+ *     callback comes on it from inside uv_run(). The handle is not thread-safe. After
+ *     _free() the loop must run again until the handle's libuv handles are closed
+ *     (uv_run(loop, UV_RUN_DEFAULT) returns once nothing else is active).
+ *   - Own thread (loop NULL): every call is carried to the handle's thread and waited for,
+ *     so the handle's functions are thread-safe and may be called from any thread, including
+ *     from its own callbacks (they run at once there) - except _free(), which must not be
+ *     called from a callback of the same handle (it joins the thread) nor while another
+ *     thread still calls into the handle. Callbacks come on the handle's thread.
+ * - Errors. Every function returns an MTOP_ERR_* code like those above and, when it fails,
+ *   also leaves a message for people on the calling thread: mtop_last_error_message() (the
+ *   one way the engine sections report messages; asynchronous results carry their message
+ *   as a callback argument). Messages name the config key or address at fault and never
+ *   contain a password.
+ * - Callbacks get the user_data given with them. They must not throw (C++ callers) or
+ *   longjmp out. Strings passed to a callback are valid during the call only.
+ * - Strings passed in are borrowed for the call (copied). Strings handed out point into
+ *   the handle: each doc block says how long they stay valid.
+ * - Signals: the engines write to sockets with write(2), which raises SIGPIPE when the peer
+ *   is gone. The library never changes the process's signal dispositions: a program that
+ *   embeds an engine should ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)), as any libuv program.
+ * ===================================================================================== */
+
+struct uv_loop_s;
+
+/*
+ * mtop_last_error_message - what went wrong in the last call of an engine section
+ * (mtop_server_*, mtop_climber_*, mtop_auth_request_*) that failed on this thread, e.g.
+ * "config: unknown key 'lisen'" or "listen 127.0.0.1:443: address already in use".
+ * Returns a NUL-terminated string owned by the library, valid until the next call of an
+ * engine-section function on this thread; never NULL ("" when the last call succeeded).
+ */
+MTOP_API const char *mtop_last_error_message(void);
+
+/* Log levels of the log callbacks (and the minimum level in configs). */
+#define MTOP_LOG_DEBUG 0
+#define MTOP_LOG_INFO 1
+#define MTOP_LOG_WARN 2
+#define MTOP_LOG_ERROR 3
+#define MTOP_LOG_OFF 4
+
+/*
+ * A log callback: one line (no newline) at `level` (MTOP_LOG_*). `message` is valid during
+ * the call only and never contains a password. Called on the handle's loop thread.
+ */
+typedef void (*mtop_log_callback)(int level, const char *message, void *user_data);
+
+/* ---------------------------------------------------------------------------------------
+ * The server engine: TLS over TCP and QUIC listeners that accept climbers, check their
+ * users, connect to the targets and relay (theory in include/mtop/server.hpp).
+ *
+ *   mtop_server_config cfg;  mtop_server_config_default(&cfg);
+ *   cfg.listen = addrs; cfg.listen_count = 1; cfg.cert_file = "c.pem"; cfg.key_file = "k.pem";
+ *   mtop_server_callbacks cb = {0};  cb.auth = my_auth;  cb.log = my_log;
+ *   mtop_server *s;
+ *   if (mtop_server_new(&s, NULL, &cfg, &cb, app) < 0) puts(mtop_last_error_message());
+ *   mtop_server_start(s);  ...  mtop_server_free(s);
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct mtop_server mtop_server;
+typedef struct mtop_auth_request mtop_auth_request;
+
+/*
+ * The server engine's configuration (mtop-server's config file, docs/CONFIG.md, in struct
+ * form). Fill with mtop_server_config_default() first, then set what you need. Version 1.
+ * Every pointer is borrowed for the _new call (strings and arrays are copied).
+ */
+typedef struct mtop_server_config {
+  const char *const *listen;         /* "host:port" / "[v6]:port" (port 0: the OS picks) */
+  size_t listen_count;               /* at least 1 */
+  const char *cert_file;             /* PEM certificate chain; required */
+  const char *key_file;              /* PEM private key; required */
+  int quic;                          /* 1: QUIC over UDP on each listen port too (default 1) */
+  int reply_mode;                    /* refused tunnels: MTOP_REJECT_STEALTH (default) or
+                                        MTOP_REJECT_REPLY (send the status first) */
+  uint64_t handshake_timeout_ms;     /* auth message + auth answer (default 10000) */
+  uint64_t connect_timeout_ms;       /* DNS + connect to the target (default 10000) */
+  uint64_t idle_timeout_ms;          /* a tunnel with no byte either way (default 300000) */
+  uint64_t drain_timeout_ms;         /* mtop_server_drain(): how long tunnels may finish */
+  const char *const *allow_targets;  /* CIDRs re-allowed despite the target policy, which
+                                        refuses loopback and private targets */
+  size_t allow_targets_count;
+  const char *users_file;            /* users file (docs/USERS.md); ignored (may be NULL)
+                                        when the callbacks have an auth callback */
+  uint64_t max_tunnels;              /* live tunnels; more are refused (default 20000) */
+  int log_level;                     /* MTOP_LOG_*: least level passed to the log callback
+                                        (default MTOP_LOG_INFO) */
+} mtop_server_config;
+
+/*
+ * mtop_server_config_default - fills the fields of `version` of `config` with the defaults
+ * (those of mtop-server: no listen address, no files, quic 1, stealth, the timeouts and
+ * limits noted above); writes nothing past that version's fields.
+ * version: MTOP_SERVER_CONFIG_VERSION of the caller's header (the macro passes it).
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL config, unknown version).
+ */
+MTOP_API int mtop_server_config_default_versioned(int version, mtop_server_config *config);
+#define mtop_server_config_default(C) \
+  mtop_server_config_default_versioned(MTOP_SERVER_CONFIG_VERSION, (C))
+
+/* A user's name and limits, given with mtop_auth_request_allow(). Version 1. */
+typedef struct mtop_user_grant {
+  const char *user;      /* name for logs and per-user limits; NULL = the username */
+  uint32_t max_tunnels;  /* live tunnels of this user; 0 = no limit */
+  uint64_t rate_limit;   /* bytes per second each way, shared by the user's tunnels; 0 = none */
+} mtop_user_grant;
+
+/*
+ * The auth callback: decides a climber's tunnel. Called on the server's loop thread for
+ * every complete auth message (after the per-source failure throttle), with a request
+ * handle `req` that the application owns from now on.
+ * Answer it, now or later and from any thread, with exactly one of mtop_auth_request_allow(),
+ * _deny() or _unavailable(); the answer frees `req`. An answer that comes after the tunnel is
+ * gone (climber closed, handshake time-out, server stopped or freed) is ignored - answering is
+ * always safe as long as it happens exactly once. A request never answered holds its tunnel
+ * until the handshake time-out and leaks the handle.
+ * Return 0 once you own `req` (answered or not). Return a negative MTOP_ERR_* code if you did
+ * not take it: then you must not have answered it nor keep it, and the server answers
+ * "unavailable" itself. The callback must not block the loop.
+ */
+typedef int (*mtop_auth_callback)(mtop_auth_request *req, void *user_data);
+
+/* What the server calls back. Zero-initialise, then set what you need. Version 1. */
+typedef struct mtop_server_callbacks {
+  mtop_auth_callback auth; /* NULL: users come from config.users_file (or the JSON "users") */
+  mtop_log_callback log;   /* NULL: no logging */
+} mtop_server_callbacks;
+
+/*
+ * mtop_server_new - creates a server from a config struct; nothing is bound yet (see
+ * mtop_server_start()).
+ * out: receives the handle; free it with mtop_server_free().
+ * loop: the caller's libuv loop (struct uv_loop_s *, every call and callback on its thread),
+ *       or NULL for a thread of the server's own (thread-safe handle); see the conventions of
+ *       the engine sections.
+ * config_version, config: the caller's MTOP_SERVER_CONFIG_VERSION and config (borrowed).
+ * callbacks_version, callbacks: the same for the callbacks (borrowed; NULL: none).
+ * user_data: passed to every callback; also mtop_server_get_user_data().
+ * Returns 0.
+ * Errors (with mtop_last_error_message()): MTOP_ERR_INVALID_ARGUMENT (NULL out or config, an
+ * unknown version, NULL strings in the arrays), MTOP_ERR_CONFIG_INVALID (a missing or
+ * malformed value, the key named in the message), MTOP_ERR_TLS_SETUP_FAILED (certificate or
+ * key unusable), MTOP_ERR_NOT_BUILT_IN (QUIC, or the engines, left out of this build),
+ * MTOP_ERR_STORE_UNAVAILABLE, MTOP_ERR_SYSTEM (the thread could not start), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_server_new_versioned(mtop_server **out, struct uv_loop_s *loop,
+                                       int config_version, const mtop_server_config *config,
+                                       int callbacks_version,
+                                       const mtop_server_callbacks *callbacks, void *user_data);
+#define mtop_server_new(OUT, LOOP, CONFIG, CALLBACKS, USER_DATA)                           \
+  mtop_server_new_versioned((OUT), (LOOP), MTOP_SERVER_CONFIG_VERSION, (CONFIG),          \
+                            MTOP_SERVER_CALLBACKS_VERSION, (CALLBACKS), (USER_DATA))
+
+/*
+ * mtop_server_new_from_json - the same from mtop-server's JSON config text (docs/CONFIG.md;
+ * unknown keys are errors). Relative paths in it are taken relative to base_dir (NULL: the
+ * current directory). With an auth callback, the config's "users" is not opened (it is still
+ * parsed like every key).
+ * json: NUL-terminated, borrowed. Other arguments and errors as mtop_server_new(); a JSON
+ * error is MTOP_ERR_CONFIG_INVALID with the key at fault in the message.
+ */
+MTOP_API int mtop_server_new_from_json_versioned(mtop_server **out, struct uv_loop_s *loop,
+                                                 const char *json, const char *base_dir,
+                                                 int callbacks_version,
+                                                 const mtop_server_callbacks *callbacks,
+                                                 void *user_data);
+#define mtop_server_new_from_json(OUT, LOOP, JSON, BASE_DIR, CALLBACKS, USER_DATA)           \
+  mtop_server_new_from_json_versioned((OUT), (LOOP), (JSON), (BASE_DIR),                    \
+                                      MTOP_SERVER_CALLBACKS_VERSION, (CALLBACKS), (USER_DATA))
+
+/*
+ * mtop_server_free - closes the listeners and every tunnel at once and frees the handle;
+ * no callback follows (a pending drain callback is dropped). Own-thread mode: joins the
+ * thread. NULL is a no-op. Auth requests still held by the application stay valid: answer
+ * them as usual (the answers are ignored). Caller's loop: run the loop afterwards so the
+ * closed handles are freed. Never from a callback of the same server.
+ */
+MTOP_API void mtop_server_free(mtop_server *server);
+
+/*
+ * mtop_server_get_user_data - the user_data given to _new, NULL if server is NULL.
+ */
+MTOP_API void *mtop_server_get_user_data(const mtop_server *server);
+
+/*
+ * mtop_server_start - binds every listen address (TLS over TCP, and QUIC over UDP on the same
+ * port with config.quic) and starts accepting. Call once. On failure nothing stays bound.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_INVALID_STATE (started already),
+ * MTOP_ERR_LISTEN_FAILED (the address in the message), MTOP_ERR_SYSTEM.
+ */
+MTOP_API int mtop_server_start(mtop_server *server);
+
+/*
+ * mtop_server_port - the port bound for listen address `index` (in config order).
+ * quic: 0 for the TLS (TCP) listener, 1 for the QUIC (UDP) one.
+ * Returns the port (1-65535), the OS's choice for port 0.
+ * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL server, index out of range, or no such listener,
+ * e.g. quic 1 with QUIC off), MTOP_ERR_INVALID_STATE (not started).
+ */
+MTOP_API int mtop_server_port(const mtop_server *server, size_t index, int quic);
+
+/*
+ * mtop_server_stop - stops accepting and closes every tunnel now. Idempotent. Auth requests
+ * held by the application stay theirs to answer (the answers are ignored).
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT.
+ */
+MTOP_API int mtop_server_stop(mtop_server *server);
+
+/* Called once when a drain is complete (no tunnel left), on the server's loop thread. */
+typedef void (*mtop_server_drain_callback)(mtop_server *server, void *user_data);
+
+/*
+ * mtop_server_drain - stops accepting; live tunnels may finish for config.drain_timeout_ms,
+ * then the rest are closed. `done` (may be NULL) runs once on the loop when no tunnel is
+ * left, never inside this call. It must not free the server (free it later, e.g. once
+ * uv_run() returns, or from another thread in own-thread mode).
+ * Returns 0; if it fails, `done` is never called.
+ * Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_INVALID_STATE (draining already).
+ */
+MTOP_API int mtop_server_drain(mtop_server *server, mtop_server_drain_callback done,
+                               void *user_data);
+
+/* Why tunnels failed: the indices of mtop_server_stats.failures (version 2). */
+#define MTOP_FAILURE_OVERLOADED 0        /* max_tunnels live already */
+#define MTOP_FAILURE_DRAINING 1          /* the server is draining */
+#define MTOP_FAILURE_HANDSHAKE_TIMEOUT 2 /* no auth message, or no auth answer, in time */
+#define MTOP_FAILURE_PROTOCOL_ERROR 3    /* a malformed auth message */
+#define MTOP_FAILURE_CLIENT_CLOSED 4     /* the climber left before the decision */
+#define MTOP_FAILURE_THROTTLED 5         /* the source is locked out after failures */
+#define MTOP_FAILURE_AUTH_FAILED 6       /* denied */
+#define MTOP_FAILURE_STORE_UNAVAILABLE 7 /* the auth check was unavailable */
+#define MTOP_FAILURE_STORE_ERROR 8       /* a stored hash unusable */
+#define MTOP_FAILURE_ACCOUNT_REFUSED 9   /* disabled, expired or over quota */
+#define MTOP_FAILURE_USER_TUNNEL_LIMIT 10
+#define MTOP_FAILURE_TARGET_DENIED 11    /* the target policy refused the target */
+#define MTOP_FAILURE_TARGET_FAILED 12    /* DNS, refused, unreachable, timed out */
+#define MTOP_FAILURE_REVOKED 13          /* a live tunnel closed by the server */
+#define MTOP_FAILURE_COUNT 14
+
+/*
+ * What the server counts (mtop_server_stats()). Version 1: up to bytes_down; version 2
+ * added active_users and failures.
+ */
+typedef struct mtop_server_stats {
+  uint64_t live;        /* tunnels in any stage */
+  uint64_t relaying;    /* of which relaying */
+  uint64_t total;       /* tunnel streams accepted */
+  uint64_t accepted;    /* tunnels that got a success response */
+  uint64_t bytes_up;    /* climber -> target, all tunnels */
+  uint64_t bytes_down;  /* target -> climber */
+  /* version 2 */
+  uint64_t active_users;                   /* users with live tunnels */
+  uint64_t failures[MTOP_FAILURE_COUNT];   /* per MTOP_FAILURE_* */
+} mtop_server_stats;
+
+/*
+ * mtop_server_stats - a snapshot of the counters.
+ * version: the caller's MTOP_SERVER_STATS_VERSION (the macro passes it); only the fields of
+ *          that version are written.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL argument, unknown version).
+ */
+MTOP_API int mtop_server_stats_versioned(const mtop_server *server, int version,
+                                         mtop_server_stats *stats);
+#define mtop_server_stats(SERVER, STATS) \
+  mtop_server_stats_versioned((SERVER), MTOP_SERVER_STATS_VERSION, (STATS))
+
+/* ---------------------------------------------------------------------------------------
+ * Auth requests: what the auth callback hands over (see mtop_auth_callback).
+ *
+ * Life cycle: the server creates the request and passes it to the auth callback; from then
+ * on the application owns it until it answers with exactly one of _allow(), _deny() or
+ * _unavailable(), from any thread, at any time - which frees it. The getters may be called
+ * from any thread until then (one thread at a time: a request is not thread-safe). Answers
+ * reach the server through a thread-safe slot: an answer after the tunnel ended, or after the
+ * server was stopped or freed, is ignored safely. The password is wiped when the request is
+ * freed.
+ * ------------------------------------------------------------------------------------- */
+
+/*
+ * mtop_auth_request_username / _password - the credentials the climber sent (1-255 opaque
+ * bytes each; a NUL byte is possible, hence `len`).
+ * len: receives the length; may be NULL.
+ * Returns a NUL-terminated pointer into the request, valid until it is answered; NULL if req
+ * is NULL. Compare the password in constant time; never log it.
+ */
+MTOP_API const char *mtop_auth_request_username(const mtop_auth_request *req, size_t *len);
+MTOP_API const char *mtop_auth_request_password(const mtop_auth_request *req, size_t *len);
+
+/*
+ * mtop_auth_request_source - the climber's address, "ip:port" or "[v6]:port".
+ * mtop_auth_request_target_host - the requested target: a domain name or an IP literal
+ * (without brackets).
+ * Return NUL-terminated pointers into the request, valid until it is answered; NULL if req is
+ * NULL.
+ */
+MTOP_API const char *mtop_auth_request_source(const mtop_auth_request *req);
+MTOP_API const char *mtop_auth_request_target_host(const mtop_auth_request *req);
+
+/*
+ * mtop_auth_request_target_port - the requested target port (1-65535).
+ * Errors: MTOP_ERR_INVALID_ARGUMENT for a NULL req.
+ */
+MTOP_API int mtop_auth_request_target_port(const mtop_auth_request *req);
+
+/*
+ * mtop_auth_request_allow - the user may tunnel; then the target policy and the connection
+ * to the target follow. Frees req.
+ * version, grant: the caller's MTOP_USER_GRANT_VERSION (the macro passes it) and the user's
+ *   name and limits (borrowed for the call); grant NULL: the username, no limits.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL req, or an unknown version: req is NOT
+ * freed then, answer it again), MTOP_ERR_NOMEM (req is answered "unavailable" and freed).
+ */
+MTOP_API int mtop_auth_request_allow_versioned(mtop_auth_request *req, int version,
+                                               const mtop_user_grant *grant);
+#define mtop_auth_request_allow(REQ, GRANT) \
+  mtop_auth_request_allow_versioned((REQ), MTOP_USER_GRANT_VERSION, (GRANT))
+
+/*
+ * mtop_auth_request_deny - unknown user or wrong password: the climber gets auth_failed
+ * (reply mode) or a silent close (stealth), and the source's failure count grows. Frees req.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT for a NULL req.
+ */
+MTOP_API int mtop_auth_request_deny(mtop_auth_request *req);
+
+/*
+ * mtop_auth_request_unavailable - the check could not answer (its backend is down): the
+ * tunnel is refused without counting a failure against the source. Frees req.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT for a NULL req.
+ */
+MTOP_API int mtop_auth_request_unavailable(mtop_auth_request *req);
+
+/* ---------------------------------------------------------------------------------------
+ * The climber engine: opens tunnels through an MTop server, for local SOCKS5 / HTTP proxy
+ * ports, port-forwards and the program's own connections (theory in
+ * include/mtop/climber.hpp).
+ *
+ *   mtop_climber_config cfg;  mtop_climber_config_default(&cfg);
+ *   cfg.server_uri = "mtop://alice@vpn.example.com:443";  cfg.password = pw;
+ *   mtop_climber *c;
+ *   mtop_climber_new(&c, NULL, &cfg, NULL, NULL);  mtop_climber_start(c);
+ *   mtop_climber_open_tunnel(c, "example.org", 80, on_tunnel, app);  -> a socket fd
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct mtop_climber mtop_climber;
+
+/* Transports to the server. */
+#define MTOP_TRANSPORT_DEFAULT 0 /* what the server URI says (tls if nothing) */
+#define MTOP_TRANSPORT_TLS 1     /* a TLS 1.3 connection per tunnel */
+#define MTOP_TRANSPORT_QUIC 2    /* streams on pooled QUIC connections */
+#define MTOP_TRANSPORT_AUTO 3    /* QUIC, falling back to TLS when UDP is blocked */
+
+/*
+ * The climber's configuration (the climber's config file, docs/CONFIG.md, in struct form).
+ * Fill with mtop_climber_config_default() first. Version 1. Pointers are borrowed for the
+ * _new call.
+ */
+typedef struct mtop_climber_config {
+  const char *server_uri;    /* mtop://USER[:PASS]@HOST[:PORT]?transport=..&ca=..&pin=..;
+                                required */
+  const char *password;      /* overrides the URI's password; NULL: the URI's */
+  int transport;             /* MTOP_TRANSPORT_*; DEFAULT: the URI's */
+  const char *ca_file;       /* PEM CAs to trust (a self-signed server: its certificate);
+                                NULL: the URI's, else the system store */
+  const char *pin;           /* base64 SHA-256 of the server's key; NULL: the URI's */
+  int insecure;              /* 1: no certificate verification (logged loudly); 0: the URI's */
+  const char *socks_listen;  /* "host:port" of a local SOCKS5 port; NULL: none */
+  const char *http_listen;   /* "host:port" of a local HTTP proxy port; NULL: none */
+  const char *const *forwards; /* "[bind:]port:host:hostport" port-forwards */
+  size_t forward_count;
+  uint64_t handshake_timeout_ms; /* local request + tunnel set-up (default 10000) */
+  uint64_t connect_timeout_ms;   /* reaching the server (default 10000) */
+  uint64_t idle_timeout_ms;      /* idle tunnels are closed (default 300000) */
+  int log_level;                 /* MTOP_LOG_* (default MTOP_LOG_INFO) */
+} mtop_climber_config;
+
+/*
+ * mtop_climber_config_default - fills the fields of `version` with the defaults (all
+ * pointers NULL, MTOP_TRANSPORT_DEFAULT, insecure 0, the timeouts above).
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL config, unknown version).
+ */
+MTOP_API int mtop_climber_config_default_versioned(int version, mtop_climber_config *config);
+#define mtop_climber_config_default(C) \
+  mtop_climber_config_default_versioned(MTOP_CLIMBER_CONFIG_VERSION, (C))
+
+/*
+ * mtop_climber_new - creates a climber from a config struct; nothing is bound or connected
+ * yet.
+ * out: receives the handle; free it with mtop_climber_free().
+ * loop: the caller's libuv loop, or NULL for a thread of its own (thread-safe handle).
+ * config_version, config: MTOP_CLIMBER_CONFIG_VERSION and the config (borrowed).
+ * log: log callback (NULL: none); user_data: passed to it, and mtop_climber_get_user_data().
+ * Returns 0. Errors (with mtop_last_error_message()): MTOP_ERR_INVALID_ARGUMENT (NULL out or
+ * config, unknown version, a transport out of range), MTOP_ERR_CONFIG_INVALID (a bad URI,
+ * listen address or forward; the value named), MTOP_ERR_TLS_SETUP_FAILED (CA file),
+ * MTOP_ERR_NOT_BUILT_IN, MTOP_ERR_SYSTEM, MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_climber_new_versioned(mtop_climber **out, struct uv_loop_s *loop,
+                                        int config_version, const mtop_climber_config *config,
+                                        mtop_log_callback log, void *user_data);
+#define mtop_climber_new(OUT, LOOP, CONFIG, LOG, USER_DATA)                                  \
+  mtop_climber_new_versioned((OUT), (LOOP), MTOP_CLIMBER_CONFIG_VERSION, (CONFIG), (LOG),  \
+                             (USER_DATA))
+
+/*
+ * mtop_climber_new_from_json - the same from the climber's JSON config text (docs/CONFIG.md;
+ * "password_file" is read here; relative paths relative to base_dir, NULL: the current
+ * directory). A JSON error is MTOP_ERR_CONFIG_INVALID with the key in the message.
+ */
+MTOP_API int mtop_climber_new_from_json(mtop_climber **out, struct uv_loop_s *loop,
+                                        const char *json, const char *base_dir,
+                                        mtop_log_callback log, void *user_data);
+
+/*
+ * mtop_climber_free - closes the listeners, every local connection and every tunnel fd
+ * bridge (the application's fds then read EOF or an error; closing them stays the
+ * application's job). Pending open_tunnel callbacks run with MTOP_ERR_CANCELLED before it
+ * returns (on the loop's thread: in own-thread mode, on that thread while free waits).
+ * Own-thread mode: joins the thread. NULL is a no-op. Never from a callback of the same
+ * climber. Caller's loop: run the loop afterwards so the closed handles are freed.
+ */
+MTOP_API void mtop_climber_free(mtop_climber *climber);
+
+/* mtop_climber_get_user_data - the user_data given to _new, NULL if climber is NULL. */
+MTOP_API void *mtop_climber_get_user_data(const mtop_climber *climber);
+
+/*
+ * mtop_climber_start - binds every configured local port (SOCKS5, HTTP, forwards; none is
+ * fine for a climber used only through mtop_climber_open_tunnel()). Call once.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_INVALID_STATE (started already),
+ * MTOP_ERR_LISTEN_FAILED (the address in the message).
+ */
+MTOP_API int mtop_climber_start(mtop_climber *climber);
+
+/*
+ * mtop_climber_stop - stops accepting local connections; live ones go on. Idempotent.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT.
+ */
+MTOP_API int mtop_climber_stop(mtop_climber *climber);
+
+/*
+ * mtop_climber_socks_port / _http_port - the bound local port (the OS's choice for port 0).
+ * mtop_climber_forward_port - the same for forward `index` (config order).
+ * Return the port, 0 when not configured or not started.
+ * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL climber, index out of range).
+ */
+MTOP_API int mtop_climber_socks_port(const mtop_climber *climber);
+MTOP_API int mtop_climber_http_port(const mtop_climber *climber);
+MTOP_API int mtop_climber_forward_port(const mtop_climber *climber, size_t index);
+
+/* What the climber counts (mtop_climber_stats()). Version 1. */
+typedef struct mtop_climber_stats {
+  uint64_t active_connections; /* local connections and open tunnels being served */
+  uint64_t total_connections;
+  uint64_t refused_connections; /* refused because a limit was reached */
+  uint64_t tunnels_opened;      /* tunnels the server accepted */
+  uint64_t tunnels_failed;      /* tunnels refused or not set up */
+  uint64_t bytes_up;            /* local -> server side */
+  uint64_t bytes_down;
+} mtop_climber_stats;
+
+/*
+ * mtop_climber_stats - a snapshot of the counters; only the fields of `version` are written.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL argument, unknown version).
+ */
+MTOP_API int mtop_climber_stats_versioned(const mtop_climber *climber, int version,
+                                          mtop_climber_stats *stats);
+#define mtop_climber_stats(CLIMBER, STATS) \
+  mtop_climber_stats_versioned((CLIMBER), MTOP_CLIMBER_STATS_VERSION, (STATS))
+
+/*
+ * The result of mtop_climber_open_tunnel(), called exactly once on the climber's loop
+ * thread, never inside the open_tunnel call.
+ * status: 0, or MTOP_ERR_TUNNEL_REFUSED (the server said no: auth, policy, target),
+ *   MTOP_ERR_TUNNEL_FAILED (server unreachable, TLS verification, time-out),
+ *   MTOP_ERR_LIMIT_REACHED, MTOP_ERR_CANCELLED (the climber was freed), MTOP_ERR_SYSTEM.
+ * fd: on success, a connected stream socket (one end of a socketpair(AF_UNIX, SOCK_STREAM))
+ *   that the climber bridges to the tunnel: what the application writes goes to the target,
+ *   what the target sends can be read; shutdown(fd, SHUT_WR) is carried to the target as
+ *   EOF, and the target's EOF reads as EOF. The application owns fd and must close() it;
+ *   closing it ends the tunnel. -1 on failure.
+ * message: on failure, what went wrong (valid during the call); "" on success.
+ */
+typedef void (*mtop_tunnel_callback)(mtop_climber *climber, int status, int fd,
+                                     const char *message, void *user_data);
+
+/*
+ * mtop_climber_open_tunnel - opens one tunnel to host:port through the server.
+ * host: a domain or an IP literal, NUL-terminated, borrowed. port: 1-65535.
+ * cb: required; gets user_data.
+ * Returns 0; if it fails, cb is never called.
+ * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL climber, host or cb, empty host, port 0),
+ * MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_climber_open_tunnel(mtop_climber *climber, const char *host, uint16_t port,
+                                      mtop_tunnel_callback cb, void *user_data);
 
 #ifdef __cplusplus
 }

@@ -38,8 +38,9 @@ struct Harness {
     engine = std::make_unique<ClimberEngine>(
         loop.get(), o, "alice", "s3cret-pass", dialer,
         Logger(LogLevel::debug, [this](LogLevel, std::string_view m) { logs.emplace_back(m); }));
-    std::string error;
-    REQUIRE(engine->start(error));
+    auto started = engine->start();
+    INFO(started.message());
+    REQUIRE(started);
   }
   ~Harness() { engine.reset(); }
   bool logged(std::string_view needle) const {
@@ -371,35 +372,38 @@ TEST_CASE("climber: start() errors are clear", "[climber]") {
   TestLoop loop;
   TcpDialer dialer(loop.get(), 1);
   {
+    // Nothing to listen on is fine: such an engine serves open_tunnel() only.
     ClimberEngine e(loop.get(), {}, "alice", "pw", dialer, {});
-    std::string error;
-    CHECK_FALSE(e.start(error));
-    CHECK(error.find("nothing to listen on") != std::string::npos);
+    CHECK(e.start());
+    CHECK(e.socks_port() == 0);
   }
   {
     ClimberOptions o = socks_options();
     ClimberEngine first(loop.get(), o, "alice", "pw", dialer, {});
-    std::string error;
-    REQUIRE(first.start(error));
+    REQUIRE(first.start());
     o.socks_listen = "127.0.0.1:" + std::to_string(first.socks_port());
     ClimberEngine second(loop.get(), o, "alice", "pw", dialer, {});
-    CHECK_FALSE(second.start(error));
-    CHECK(error.find("address already in use") != std::string::npos);
-    CHECK(error.find("socks") == 0);
+    auto r = second.start();
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == Errc::listen_failed);
+    CHECK(r.message().find("address already in use") != std::string::npos);
+    CHECK(r.message().find("socks") == 0);
   }
   {
     ClimberOptions o = socks_options();
     o.socks_listen = "localhost:1080";
     ClimberEngine e(loop.get(), o, "alice", "pw", dialer, {});
-    std::string error;
-    CHECK_FALSE(e.start(error));
-    CHECK_FALSE(error.empty());
+    auto r = e.start();
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == Errc::config_invalid);
+    CHECK(r.message().find("IP address") != std::string::npos);
   }
   {
     ClimberEngine e(loop.get(), socks_options(), "", "pw", dialer, {});
-    std::string error;
-    CHECK_FALSE(e.start(error));
-    CHECK(error.find("username") != std::string::npos);
+    auto r = e.start();
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == Errc::config_invalid);
+    CHECK(r.message().find("username") != std::string::npos);
   }
   {
     ClimberOptions o;
@@ -408,9 +412,10 @@ TEST_CASE("climber: start() errors are clear", "[climber]") {
     r.target_port = 1;
     o.forwards.push_back(r);
     ClimberEngine e(loop.get(), o, "alice", "pw", dialer, {});
-    std::string error;
-    CHECK_FALSE(e.start(error));
-    CHECK(error.find("bad_name!") != std::string::npos);
+    auto started = e.start();
+    REQUIRE_FALSE(started);
+    CHECK(started.error() == Errc::config_invalid);
+    CHECK(started.message().find("bad_name!") != std::string::npos);
   }
   CHECK(loop.close() == 0);
 }

@@ -59,10 +59,10 @@ TEST_CASE("server engine: wrong password and unknown user are refused", "[server
 TEST_CASE("server engine: the dummy hash follows the cost of the store's hashes",
           "[server_engine]") {
   Fixture f;
-  CHECK(f.engine->dummy_hash().rfind("$scrypt$ln=15,r=8,p=1$", 0) == 0);
+  CHECK(f.check->dummy_hash().rfind("$scrypt$ln=15,r=8,p=1$", 0) == 0);
   Client& c = f.open_alice();
   REQUIRE(f.run_until([&] { return c.established; }));
-  CHECK(f.engine->dummy_hash().rfind("$scrypt$ln=10,r=8,p=1$", 0) == 0);
+  CHECK(f.check->dummy_hash().rfind("$scrypt$ln=10,r=8,p=1$", 0) == 0);
 }
 
 TEST_CASE("server engine: an unreachable target gives connect-failed", "[server_engine]") {

@@ -1,7 +1,7 @@
 // Test support for the server engine: a scripted UserStore, an echo target on 127.0.0.1, a
 // climber-side client driven by mtop::ClientHandshake over a plain TcpStream, and a fixture
-// that wires them to one ServerEngine. Everything runs on one loop, bounded by the loop
-// helper's safety time-outs (never used to measure anything).
+// that wires them to one ServerEngine through the built-in store check (StoreUserCheck). Everything
+// runs on one loop, bounded by the loop helper's safety time-outs (never used to measure anything).
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -20,6 +20,7 @@
 #include "auth/password_hash.hpp"
 #include "auth/user_store.hpp"
 #include "engine/server_engine.hpp"
+#include "engine/store_user_check.hpp"
 #include "mtop/client_handshake.hpp"
 #include "mtop/log.hpp"
 #include "uv/poster.hpp"
@@ -236,29 +237,41 @@ inline AuthMessage auth_to(const std::string& user, const std::string& password,
 
 inline Address local(std::uint16_t port) { return Address::from_ipv4({127, 0, 0, 1}, port); }
 
-/// Loop + store + echo target + engine, and a way to open tunnels into the engine.
+/// Loop + store (inside a StoreUserCheck) + echo target + engine, and a way to open tunnels
+/// into the engine.
 struct Fixture {
   explicit Fixture(ServerOptions o = defaults())
-      : store_owner(std::make_unique<FakeStore>(loop.get())),
+      : options(std::move(o)),
+        check(make_check(loop, options, store_ptr, log())),
         target_owner(std::make_unique<EchoTarget>(loop)),
-        store(*store_owner),
+        store(*store_ptr),
         target(*target_owner) {
-    options = std::move(o);
     store.add("alice", "secret");
-    engine = std::make_unique<ServerEngine>(
-        loop.get(), options, store,
-        Logger(LogLevel::debug, [this](LogLevel, std::string_view m) { logs.emplace_back(m); }));
+    auto e = ServerEngine::create(loop.get(), options, check, log());
+    REQUIRE(e);
+    engine = std::move(*e);
   }
   ~Fixture() {
     clients.clear();
     engine.reset();
+    check.reset();  // and the store with it
     target_owner.reset();
-    store_owner.reset();
     CHECK(loop.close() == 0);  // every handle of the engine and its tunnels was closed
     for (const auto& l : logs) {
       CHECK(l.find("secret") == std::string::npos);  // never a password in a log line
       CHECK(l.find("$scrypt$") == std::string::npos);  // nor a hash
     }
+  }
+
+  Logger log() {
+    return Logger(LogLevel::debug, [this](LogLevel, std::string_view m) { logs.emplace_back(m); });
+  }
+  static std::shared_ptr<StoreUserCheck> make_check(test::TestLoop& loop,
+                                                    const ServerOptions& options, FakeStore*& store,
+                                                    Logger log) {
+    auto owned = std::make_unique<FakeStore>(loop.get());
+    store = owned.get();
+    return std::make_shared<StoreUserCheck>(loop.get(), std::move(owned), options, std::move(log));
   }
 
   static ServerOptions defaults() {
@@ -290,15 +303,17 @@ struct Fixture {
     return false;
   }
 
+  // Declared in construction order: logs before anything that logs into it.
+  std::vector<std::string> logs;
   test::TestLoop loop;
   ServerOptions options;
-  std::unique_ptr<FakeStore> store_owner;
+  FakeStore* store_ptr = nullptr;
+  std::shared_ptr<StoreUserCheck> check;
   std::unique_ptr<EchoTarget> target_owner;
   FakeStore& store;
   EchoTarget& target;
   std::unique_ptr<ServerEngine> engine;
   std::vector<std::unique_ptr<Client>> clients;
-  std::vector<std::string> logs;
 };
 
 }  // namespace mtop::srvtest

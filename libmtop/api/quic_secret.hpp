@@ -11,10 +11,12 @@
 
 #include <string>
 
-namespace mtop::server {
+#include "mtop/result.hpp"
 
-/// HMAC-SHA256 over a fixed label keyed with the bytes of `key_file`: 32 bytes. Empty with
-/// `error` set when the file cannot be read or is empty.
-std::string quic_secret_from_key_file(const std::string& key_file, std::string& error);
+namespace mtop {
 
-}  // namespace mtop::server
+/// HMAC-SHA256 over a fixed label keyed with the bytes of `key_file`: 32 bytes. Errors:
+/// tls_setup_failed when the file cannot be read or is empty (the message names it).
+Result<std::string> quic_secret_from_key_file(const std::string& key_file);
+
+}  // namespace mtop

@@ -9,10 +9,10 @@
 
 #include "store/user_admin.hpp"
 
-namespace mtop::server {
+namespace mtop {
 
 /// A UserAdmin over a users file; null with `error` when `path` exists but cannot be parsed.
 /// A missing file is treated as empty and created by the first change.
 std::unique_ptr<store::UserAdmin> open_file_user_admin(const std::string& path, std::string& error);
 
-}  // namespace mtop::server
+}  // namespace mtop

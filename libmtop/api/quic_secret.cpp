@@ -1,4 +1,4 @@
-#include "quic_secret.hpp"
+#include "api/quic_secret.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -8,19 +8,15 @@
 #include <iterator>
 #include <vector>
 
-namespace mtop::server {
+namespace mtop {
 
-std::string quic_secret_from_key_file(const std::string& key_file, std::string& error) {
+Result<std::string> quic_secret_from_key_file(const std::string& key_file) {
   std::ifstream in(key_file, std::ios::binary);
-  if (!in) {
-    error = "key '" + key_file + "': cannot open";
-    return {};
-  }
+  if (!in)
+    return Result<std::string>(Errc::tls_setup_failed, "key '" + key_file + "': cannot open");
   std::vector<char> key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (key.empty()) {
-    error = "key '" + key_file + "': empty";
-    return {};
-  }
+  if (key.empty())
+    return Result<std::string>(Errc::tls_setup_failed, "key '" + key_file + "': empty");
   static constexpr char kLabel[] = "mtop quic server secret v1";
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int out_len = 0;
@@ -29,12 +25,12 @@ std::string quic_secret_from_key_file(const std::string& key_file, std::string& 
                        &out_len) != nullptr;
   OPENSSL_cleanse(key.data(), key.size());  // private key material: do not leave it behind
   if (!ok || out_len != 32) {
-    error = "key '" + key_file + "': HMAC-SHA256 failed";
-    return {};
+    return Result<std::string>(Errc::tls_setup_failed,
+                               "key '" + key_file + "': HMAC-SHA256 failed");
   }
   std::string secret(reinterpret_cast<const char*>(out), out_len);
   OPENSSL_cleanse(out, sizeof out);
   return secret;
 }
 
-}  // namespace mtop::server
+}  // namespace mtop

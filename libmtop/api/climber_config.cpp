@@ -1,10 +1,14 @@
-#include "climber_config.hpp"
-
+// The climber's JSON config (docs/CONFIG.md) into mtop::ClimberConfig, with the strict helpers
+// both programs share (engine/json_config.hpp): unknown keys are errors, every message names
+// the key at fault and never quotes a value (a password may sit in the file).
 #include <fstream>
+#include <string>
+#include <utility>
 
 #include "engine/json_config.hpp"
+#include "mtop/climber.hpp"
 
-namespace mtop::climber {
+namespace mtop {
 
 namespace {
 
@@ -24,14 +28,16 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
 
 void parse_server(const json& s, const std::string& base_dir, ServerEndpoint& ep) {
   if (s.is_string()) {
-    std::string error;
-    if (!parse_server_uri(s.get<std::string>(), ep, error)) throw ConfigError{"config.server: " + error};
+    auto parsed = parse_server_uri(s.get<std::string>());
+    if (!parsed) throw ConfigError{"config.server: " + std::string(parsed.message())};
+    ep = std::move(*parsed);
     if (!ep.ca_file.empty()) ep.ca_file = resolve(base_dir, ep.ca_file);
     return;
   }
   const std::string w = "config.server";
-  only_keys(s, w, {"host", "port", "username", "password", "password_file", "transport", "sni",
-                   "ca", "pin", "insecure"});
+  only_keys(s, w,
+            {"host", "port", "username", "password", "password_file", "transport", "sni", "ca",
+             "pin", "insecure"});
   if (!s.contains("host")) throw ConfigError{w + ".host: missing"};
   ep.host = str(s, "host", w);
   if (s.contains("port")) {
@@ -44,10 +50,9 @@ void parse_server(const json& s, const std::string& base_dir, ServerEndpoint& ep
   if (s.contains("username")) ep.username = str(s, "username", w);
   if (s.contains("password")) ep.password = str(s, "password", w);
   if (s.contains("password_file")) {
-    std::string error;
-    if (!read_secret_file(resolve(base_dir, str(s, "password_file", w)), ep.password, error)) {
-      throw ConfigError{w + ".password_file: " + error};
-    }
+    auto secret = read_secret_file(resolve(base_dir, str(s, "password_file", w)));
+    if (!secret) throw ConfigError{w + ".password_file: " + std::string(secret.message())};
+    ep.password = std::move(*secret);
   }
   if (s.contains("transport") && !parse_transport(str(s, "transport", w), ep.transport)) {
     throw ConfigError{w + ".transport: tls, quic or auto"};
@@ -62,8 +67,9 @@ void parse_server(const json& s, const std::string& base_dir, ServerEndpoint& ep
 }
 
 void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
-  only_keys(root, "config", {"server", "socks", "http", "forward", "local_auth", "timeouts",
-                             "limits", "log_level"});
+  only_keys(
+      root, "config",
+      {"server", "socks", "http", "forward", "local_auth", "timeouts", "limits", "log_level"});
   if (root.contains("server")) parse_server(root.at("server"), base_dir, cfg.server);
   auto& e = cfg.engine;
   if (root.contains("socks")) e.socks_listen = str(root, "socks", "config");
@@ -73,10 +79,9 @@ void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
     if (!f.is_array()) throw ConfigError{"config.forward: a list of \"[bind:]port:host:hostport\""};
     for (const auto& rule : f) {
       if (!rule.is_string()) throw ConfigError{"config.forward: a list of strings"};
-      ForwardRule r;
-      std::string error;
-      if (!parse_forward_rule(rule.get<std::string>(), r, error)) throw ConfigError{"config." + error};
-      e.forwards.push_back(std::move(r));
+      auto r = parse_forward_rule(rule.get<std::string>());
+      if (!r) throw ConfigError{"config." + std::string(r.message())};
+      e.forwards.push_back(std::move(*r));
     }
   }
   if (root.contains("local_auth")) {
@@ -94,8 +99,10 @@ void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
   }
   if (root.contains("timeouts")) {
     const json& t = root.at("timeouts");
-    only_keys(t, "config.timeouts", {"handshake", "idle"});
-    if (t.contains("handshake")) e.handshake_timeout_ms = seconds(t, "handshake", "config.timeouts");
+    only_keys(t, "config.timeouts", {"handshake", "connect", "idle"});
+    if (t.contains("handshake"))
+      e.handshake_timeout_ms = seconds(t, "handshake", "config.timeouts");
+    if (t.contains("connect")) e.connect_timeout_ms = seconds(t, "connect", "config.timeouts");
     if (t.contains("idle")) e.idle_timeout_ms = seconds(t, "idle", "config.timeouts");
   }
   if (root.contains("limits")) {
@@ -108,49 +115,43 @@ void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
     if (l.contains("early_data")) e.early_data_limit = count("early_data", 0, 1 << 20);
     if (l.contains("max_pending")) e.max_pending = count("max_pending", 16384, 64 << 20);
   }
-  if (root.contains("log_level") && !parse_log_level(str(root, "log_level", "config"), cfg.log_level)) {
+  if (root.contains("log_level") &&
+      !parse_log_level(str(root, "log_level", "config"), cfg.log_level)) {
     throw ConfigError{"config.log_level: one of debug, info, warn, error, off"};
   }
 }
 
 }  // namespace
 
-bool read_secret_file(const std::string& path, std::string& out, std::string& error) {
+Result<std::string> read_secret_file(const std::string& path) {
   std::ifstream in(path);
-  if (!in) {
-    error = "cannot read " + path;
-    return false;
-  }
+  if (!in) return Failure{Errc::config_invalid, "cannot read " + path};
   std::string line;
   std::getline(in, line);
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) {
-    error = path + " is empty";
-    return false;
-  }
-  out = std::move(line);
-  return true;
+  if (line.empty()) return Failure{Errc::config_invalid, path + " is empty"};
+  return line;
 }
 
-bool parse_climber_config(const std::string& json_text, const std::string& base_dir,
-                          ClimberConfig& out, std::string& error) {
-  ClimberConfig cfg = out;
+Result<ClimberConfig> parse_climber_config(std::string_view json_text,
+                                           const std::string& base_dir) {
+  ClimberConfig cfg;
+  std::string error;
   if (!config::parse_json_config(
-          json_text, [&](const json& root) { parse(root, base_dir, cfg); }, error)) {
-    return false;
+          std::string(json_text), [&](const json& root) { parse(root, base_dir, cfg); }, error)) {
+    return Failure{Errc::config_invalid, std::move(error)};
   }
-  out = std::move(cfg);
-  return true;
+  return cfg;
 }
 
-bool load_climber_config(const std::string& path, ClimberConfig& out, std::string& error) {
-  std::string text, dir;
-  if (!config::read_config_file(path, text, dir, error)) return false;
-  if (!parse_climber_config(text, dir, out, error)) {
-    error = path + ": " + error;
-    return false;
+Result<ClimberConfig> load_climber_config(const std::string& path) {
+  std::string text, dir, error;
+  if (!config::read_config_file(path, text, dir, error)) {
+    return Failure{Errc::config_invalid, std::move(error)};
   }
-  return true;
+  auto cfg = parse_climber_config(text, dir);
+  if (!cfg) return Failure{Errc::config_invalid, path + ": " + std::string(cfg.message())};
+  return cfg;
 }
 
-}  // namespace mtop::climber
+}  // namespace mtop

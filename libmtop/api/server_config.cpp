@@ -1,9 +1,11 @@
-#include "server_config.hpp"
-
+// parse_server_config / load_server_config (mtop/server.hpp): mtop-server's JSON config file,
+// documented in docs/CONFIG.md. Unknown keys are errors: a typo must not silently fall back to
+// a default. Error messages name the key at fault and never quote the file's content.
+#include "api/listen_address.hpp"
 #include "engine/json_config.hpp"
-#include "engine/server_uri.hpp"
+#include "mtop/server.hpp"
 
-namespace mtop::server {
+namespace mtop {
 
 namespace {
 
@@ -20,8 +22,9 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
 }
 
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
-  only_keys(root, "config", {"listen", "quic", "cert", "key", "users", "reply_status",
-                             "allow_targets", "timeouts", "limits", "auth", "log_level"});
+  only_keys(root, "config",
+            {"listen", "quic", "cert", "key", "users", "reply_status", "allow_targets", "timeouts",
+             "limits", "auth", "log_level"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {
@@ -38,7 +41,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   for (const auto& l : cfg.listen) {
     std::string host;
     std::uint16_t port = 0;
-    if (!parse_host_port(l, host, port)) {
+    if (!parse_listen_address(l, host, port)) {
       throw ConfigError{"config.listen: \"" + l + "\" is not host:port ([v6]:port for IPv6)"};
     }
   }
@@ -78,7 +81,8 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   } else {
     throw ConfigError{"config.users.type: one of file, sqlite, postgres, mysql"};
   }
-  if (users.contains("cache_ttl")) cfg.users.cache_ttl_ms = get_seconds(users, "cache_ttl", "config.users");
+  if (users.contains("cache_ttl"))
+    cfg.users.cache_ttl_ms = get_seconds(users, "cache_ttl", "config.users");
   if (users.contains("grace")) cfg.users.grace_ms = get_seconds(users, "grace", "config.users");
   if (users.contains("flush")) cfg.users.flush_ms = get_seconds(users, "flush", "config.users");
   // Half the engine's default: together with the default cache_ttl a store change reaches
@@ -88,7 +92,8 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
     const json& t = root.at("timeouts");
     only_keys(t, "config.timeouts", {"handshake", "connect", "idle", "drain", "recheck"});
     auto& e = cfg.engine;
-    if (t.contains("handshake")) e.handshake_timeout_ms = get_seconds(t, "handshake", "config.timeouts");
+    if (t.contains("handshake"))
+      e.handshake_timeout_ms = get_seconds(t, "handshake", "config.timeouts");
     if (t.contains("connect")) e.connect_timeout_ms = get_seconds(t, "connect", "config.timeouts");
     if (t.contains("idle")) e.idle_timeout_ms = get_seconds(t, "idle", "config.timeouts");
     if (t.contains("drain")) e.drain_timeout_ms = get_seconds(t, "drain", "config.timeouts");
@@ -99,9 +104,12 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
     only_keys(l, "config.limits",
               {"max_tunnels", "early_data", "max_pending", "quic_streams_per_connection"});
     auto& e = cfg.engine;
-    if (l.contains("max_tunnels")) e.max_tunnels = get_count(l, "max_tunnels", "config.limits", 1, 1'000'000);
-    if (l.contains("early_data")) e.early_data_limit = get_count(l, "early_data", "config.limits", 0, 1 << 20);
-    if (l.contains("max_pending")) e.max_pending = get_count(l, "max_pending", "config.limits", 16384, 64 << 20);
+    if (l.contains("max_tunnels"))
+      e.max_tunnels = get_count(l, "max_tunnels", "config.limits", 1, 1'000'000);
+    if (l.contains("early_data"))
+      e.early_data_limit = get_count(l, "early_data", "config.limits", 0, 1 << 20);
+    if (l.contains("max_pending"))
+      e.max_pending = get_count(l, "max_pending", "config.limits", 16384, 64 << 20);
     if (l.contains("quic_streams_per_connection")) {
       cfg.quic_streams_per_connection =
           get_count(l, "quic_streams_per_connection", "config.limits", 1, 65'536);
@@ -109,37 +117,43 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   }
   if (root.contains("auth")) {
     const json& a = root.at("auth");
-    only_keys(a, "config.auth", {"cache_ttl", "cache_size", "max_failures", "failure_window", "lockout"});
+    only_keys(a, "config.auth",
+              {"cache_ttl", "cache_size", "max_failures", "failure_window", "lockout"});
     auto& e = cfg.engine;
-    if (a.contains("cache_ttl")) e.credential_cache_ttl_ms = get_seconds(a, "cache_ttl", "config.auth");
-    if (a.contains("cache_size")) e.credential_cache_size = get_count(a, "cache_size", "config.auth", 0, 10'000'000);
-    if (a.contains("max_failures")) e.max_failures = static_cast<std::uint32_t>(get_count(a, "max_failures", "config.auth", 1, 1'000'000));
-    if (a.contains("failure_window")) e.failure_window_ms = get_seconds(a, "failure_window", "config.auth");
+    if (a.contains("cache_ttl"))
+      e.credential_cache_ttl_ms = get_seconds(a, "cache_ttl", "config.auth");
+    if (a.contains("cache_size"))
+      e.credential_cache_size = get_count(a, "cache_size", "config.auth", 0, 10'000'000);
+    if (a.contains("max_failures"))
+      e.max_failures =
+          static_cast<std::uint32_t>(get_count(a, "max_failures", "config.auth", 1, 1'000'000));
+    if (a.contains("failure_window"))
+      e.failure_window_ms = get_seconds(a, "failure_window", "config.auth");
     if (a.contains("lockout")) e.lockout_ms = get_seconds(a, "lockout", "config.auth");
   }
 }
 
 }  // namespace
 
-bool parse_server_config(const std::string& json_text, const std::string& base_dir,
-                         ServerConfig& out, std::string& error) {
+Result<ServerConfig> parse_server_config(std::string_view json_text, const std::string& base_dir) {
   ServerConfig cfg;
+  std::string error;
   if (!config::parse_json_config(
-          json_text, [&](const json& root) { parse(root, base_dir, cfg); }, error)) {
-    return false;
+          std::string(json_text), [&](const json& root) { parse(root, base_dir, cfg); }, error)) {
+    return Result<ServerConfig>(Errc::config_invalid, std::move(error));
   }
-  out = std::move(cfg);
-  return true;
+  return cfg;
 }
 
-bool load_server_config(const std::string& path, ServerConfig& out, std::string& error) {
-  std::string text, dir;
-  if (!config::read_config_file(path, text, dir, error)) return false;
-  if (!parse_server_config(text, dir, out, error)) {
-    error = path + ": " + error;
-    return false;
+Result<ServerConfig> load_server_config(const std::string& path) {
+  std::string text, dir, error;
+  if (!config::read_config_file(path, text, dir, error)) {
+    return Result<ServerConfig>(Errc::config_invalid, std::move(error));
   }
-  return true;
+  auto cfg = parse_server_config(text, dir);
+  if (!cfg)
+    return Result<ServerConfig>(Errc::config_invalid, path + ": " + std::string(cfg.message()));
+  return cfg;
 }
 
-}  // namespace mtop::server
+}  // namespace mtop

@@ -1,4 +1,4 @@
-#include "file_user_admin.hpp"
+#include "api/file_user_admin.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,7 +12,7 @@
 
 #include "auth/users_file.hpp"
 
-namespace mtop::server {
+namespace mtop {
 
 namespace {
 
@@ -39,20 +39,24 @@ class FileUserAdmin final : public store::UserAdmin {
   Result<void> init_schema() override { return save(); }
 
   Result<void> add(const UserRecord& user) override {
-    if (user.username.empty() || user.username.size() > 255) return fail(Errc::invalid_argument, "username must be 1-255 bytes");
-    if (find(user.username)) return fail(Errc::store_duplicate_user, "user " + user.username + " exists");
+    if (user.username.empty() || user.username.size() > 255)
+      return fail(Errc::invalid_argument, "username must be 1-255 bytes");
+    if (find(user.username))
+      return fail(Errc::store_duplicate_user, "user " + user.username + " exists");
     users_.push_back(user);
     return save();
   }
   Result<void> del(std::string_view name) override {
-    auto it = std::find_if(users_.begin(), users_.end(), [&](const UserRecord& u) { return u.username == name; });
+    auto it = std::find_if(users_.begin(), users_.end(),
+                           [&](const UserRecord& u) { return u.username == name; });
     if (it == users_.end()) return no_such(name);
     users_.erase(it);
     return save();
   }
   Result<std::vector<UserRecord>> list() override {
     auto sorted = users_;
-    std::sort(sorted.begin(), sorted.end(), [](const UserRecord& a, const UserRecord& b) { return a.username < b.username; });
+    std::sort(sorted.begin(), sorted.end(),
+              [](const UserRecord& a, const UserRecord& b) { return a.username < b.username; });
     error_.clear();
     return sorted;
   }
@@ -69,7 +73,8 @@ class FileUserAdmin final : public store::UserAdmin {
   Result<void> set_enabled(std::string_view name, bool enabled) override {
     return change(name, [&](UserRecord& u) { u.enabled = enabled; });
   }
-  Result<void> set_quota(std::string_view name, std::optional<std::uint64_t> bytes, bool reset_used) override {
+  Result<void> set_quota(std::string_view name, std::optional<std::uint64_t> bytes,
+                         bool reset_used) override {
     return change(name, [&](UserRecord& u) {
       u.quota_bytes = bytes;
       if (reset_used) u.used_bytes = 0;
@@ -148,10 +153,11 @@ class FileUserAdmin final : public store::UserAdmin {
 
 }  // namespace
 
-std::unique_ptr<store::UserAdmin> open_file_user_admin(const std::string& path, std::string& error) {
+std::unique_ptr<store::UserAdmin> open_file_user_admin(const std::string& path,
+                                                       std::string& error) {
   auto admin = std::make_unique<FileUserAdmin>(path);
   if (!admin->load(error)) return nullptr;
   return admin;
 }
 
-}  // namespace mtop::server
+}  // namespace mtop

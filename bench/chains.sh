@@ -1,0 +1,224 @@
+# shellcheck shell=bash disable=SC2034  # the CH_* arrays are read by the scripts that source this
+# The chains bench/run.sh and bench/profile.sh measure (sourced after bench/lib.sh, not run).
+# Each is the same path built a different way on loopback:
+#   load generator -> client-side proxy -> (encrypted) -> server-side proxy -> target
+# and each set-up function fills, for its chain name:
+#   CH_IPERF[name] / CH_ECHO[name]      local ports that lead to iperf3 -s / the echo target
+#   CH_CIPERF[name] / CH_CECHO[name]    the client-side proxy process carrying each (trojan's
+#                                       forward mode has one target per process: two clients)
+#   CH_SPIDS[name]                      the server-side proxy's processes (sshd: the listener,
+#                                       and the monitor and session processes of our connection)
+# The caller sets ROOT, WORK, SERVER_BIN, CLIMBER_BIN and LOADGEN first; every process goes
+# through `start` so the EXIT trap stops it by PID.
+
+declare -A CH_IPERF CH_ECHO CH_CIPERF CH_CECHO CH_SPIDS
+
+# make_credentials : a certificate for localhost / 127.0.0.1 (CERT, KEY), a random password
+# (PASSWORD) and its hash in $WORK/users.json, shared by every chain.
+make_credentials() {
+  CERT=$WORK/cert.pem
+  KEY=$WORK/key.pem
+  "$SERVER_BIN" gen-cert --name localhost --ip 127.0.0.1 --cert "$CERT" --key "$KEY" >/dev/null
+  PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  local hash
+  hash=$(printf '%s\n' "$PASSWORD" | "$SERVER_BIN" passwd --scheme pbkdf2)
+  printf '{ "users": [ { "username": "bench", "password": "%s" } ] }\n' "$hash" >"$WORK/users.json"
+}
+
+# start_targets : iperf3 -s (IPERF_PORT) and the loadgen echo target (ECHO_PORT), up until exit.
+start_targets() {
+  IPERF_PORT=$(free_port)
+  # --idle-timeout: a client killed in the middle of a test cannot leave the server busy.
+  start "$WORK/iperf3.log" iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT" --idle-timeout 30
+  wait_port "$IPERF_PORT" "$LAST_PID" "$WORK/iperf3.log"
+  start "$WORK/echo.log" "$LOADGEN" echo --listen 127.0.0.1:0
+  wait_line "$WORK/echo.log" "echo listening=" "$LAST_PID" 10 || die "echo target did not start"
+  ECHO_PORT=$(sed -n 's/.*listening=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/echo.log")
+}
+
+setup_direct() {
+  CH_IPERF[direct]=$IPERF_PORT; CH_ECHO[direct]=$ECHO_PORT
+  CH_CIPERF[direct]=; CH_CECHO[direct]=; CH_SPIDS[direct]=
+}
+
+setup_mtop() {  # setup_mtop tls|quic  -> chain mtop-tls / mtop-quic
+  local transport=$1 name=mtop-$1 sport ci ce spid
+  sport=$(free_port); ci=$(free_port); ce=$(free_port)
+  cat >"$WORK/server-$transport.json" <<JSON
+{ "listen": ["127.0.0.1:$sport"], "cert": "$CERT", "key": "$KEY", "quic": true,
+  "users": { "type": "file", "path": "$WORK/users.json" },
+  "allow_targets": ["127.0.0.1/32"], "log_level": "warn", "timeouts": { "drain": 1 } }
+JSON
+  cat >"$WORK/climber-$transport.json" <<JSON
+{ "server": { "host": "127.0.0.1", "port": $sport, "username": "bench", "password": "$PASSWORD",
+              "sni": "localhost", "ca": "$CERT", "transport": "$transport" },
+  "forward": ["127.0.0.1:$ci:127.0.0.1:$IPERF_PORT", "127.0.0.1:$ce:127.0.0.1:$ECHO_PORT"],
+  "log_level": "warn" }
+JSON
+  chmod 600 "$WORK/climber-$transport.json"
+  start "$WORK/server-$transport.log" "$SERVER_BIN" --config "$WORK/server-$transport.json"
+  spid=$LAST_PID
+  wait_port "$sport" "$spid" "$WORK/server-$transport.log"
+  start "$WORK/climber-$transport.log" "$CLIMBER_BIN" --config "$WORK/climber-$transport.json"
+  wait_port "$ce" "$LAST_PID" "$WORK/climber-$transport.log"
+  CH_IPERF[$name]=$ci; CH_ECHO[$name]=$ce
+  CH_CIPERF[$name]=$LAST_PID; CH_CECHO[$name]=$LAST_PID; CH_SPIDS[$name]=$spid
+}
+
+setup_stunnel() {
+  local s_iperf s_echo ci ce spid
+  s_iperf=$(free_port); s_echo=$(free_port); ci=$(free_port); ce=$(free_port)
+  local common="sslVersionMin = TLSv1.3
+ciphersuites = TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
+socket = l:TCP_NODELAY=1
+socket = r:TCP_NODELAY=1"
+  cat >"$WORK/stunnel-server.conf" <<CONF
+foreground = yes
+pid =
+debug = 4
+$common
+cert = $CERT
+key = $KEY
+[iperf]
+accept = 127.0.0.1:$s_iperf
+connect = 127.0.0.1:$IPERF_PORT
+[echo]
+accept = 127.0.0.1:$s_echo
+connect = 127.0.0.1:$ECHO_PORT
+CONF
+  cat >"$WORK/stunnel-client.conf" <<CONF
+foreground = yes
+pid =
+debug = 4
+$common
+client = yes
+verifyPeer = yes
+CAfile = $CERT
+checkHost = localhost
+sni = localhost
+[iperf]
+accept = 127.0.0.1:$ci
+connect = 127.0.0.1:$s_iperf
+[echo]
+accept = 127.0.0.1:$ce
+connect = 127.0.0.1:$s_echo
+CONF
+  start "$WORK/stunnel-server.log" stunnel4 "$WORK/stunnel-server.conf"
+  spid=$LAST_PID
+  wait_port "$s_echo" "$spid" "$WORK/stunnel-server.log"
+  start "$WORK/stunnel-client.log" stunnel4 "$WORK/stunnel-client.conf"
+  wait_port "$ce" "$LAST_PID" "$WORK/stunnel-client.log"
+  CH_IPERF[stunnel]=$ci; CH_ECHO[stunnel]=$ce
+  CH_CIPERF[stunnel]=$LAST_PID; CH_CECHO[stunnel]=$LAST_PID; CH_SPIDS[stunnel]=$spid
+}
+
+# Trojan's forward mode has one target per client process, so there are two clients (one per
+# target); the figures for a test come from the client that carried it.
+setup_trojan() {
+  local sport ci ce spid
+  sport=$(free_port); ci=$(free_port); ce=$(free_port)
+  local ssl_common='"cipher_tls13": "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384",
+    "reuse_session": true, "session_ticket": false, "curves": ""'
+  local tcp='"tcp": { "no_delay": true, "keep_alive": true, "reuse_port": false, "fast_open": false, "fast_open_qlen": 20 }'
+  cat >"$WORK/trojan-server.json" <<JSON
+{ "run_type": "server", "local_addr": "127.0.0.1", "local_port": $sport,
+  "remote_addr": "127.0.0.1", "remote_port": $ECHO_PORT,
+  "password": ["$PASSWORD"], "log_level": 2,
+  "ssl": { "cert": "$CERT", "key": "$KEY", "key_password": "", "prefer_server_cipher": true,
+    "alpn": ["http/1.1"], "session_timeout": 600, "plain_http_response": "", "dhparam": "",
+    $ssl_common },
+  $tcp }
+JSON
+  local target_port lport name
+  for name in iperf echo; do
+    if [ "$name" = iperf ]; then target_port=$IPERF_PORT; lport=$ci; else target_port=$ECHO_PORT; lport=$ce; fi
+    cat >"$WORK/trojan-$name.json" <<JSON
+{ "run_type": "forward", "local_addr": "127.0.0.1", "local_port": $lport,
+  "remote_addr": "127.0.0.1", "remote_port": $sport,
+  "target_addr": "127.0.0.1", "target_port": $target_port,
+  "password": ["$PASSWORD"], "udp_timeout": 60, "log_level": 2,
+  "ssl": { "verify": true, "verify_hostname": true, "cert": "$CERT", "sni": "localhost",
+    "alpn": ["http/1.1"], $ssl_common },
+  $tcp }
+JSON
+  done
+  start "$WORK/trojan-server.log" trojan -c "$WORK/trojan-server.json"
+  spid=$LAST_PID
+  wait_port "$sport" "$spid" "$WORK/trojan-server.log"
+  start "$WORK/trojan-iperf.log" trojan -c "$WORK/trojan-iperf.json"
+  CH_CIPERF[trojan]=$LAST_PID
+  wait_port "$ci" "$LAST_PID" "$WORK/trojan-iperf.log"
+  start "$WORK/trojan-echo.log" trojan -c "$WORK/trojan-echo.json"
+  CH_CECHO[trojan]=$LAST_PID
+  wait_port "$ce" "$LAST_PID" "$WORK/trojan-echo.log"
+  CH_IPERF[trojan]=$ci; CH_ECHO[trojan]=$ce; CH_SPIDS[trojan]=$spid
+}
+
+# `ssh -L` to an sshd of our own on a loopback port: its own config, a fresh ed25519 host key
+# and client key in a folder under $WORK, logging in as the user running the bench (root: sshd needs it
+# to switch users). Only aes128-gcm@openssh.com is offered on either side, compression off.
+setup_ssh() {
+  local d sport ci ce spid user
+  [ "$(id -u)" = 0 ] || die "the ssh chain starts sshd, which needs root (or leave ssh out of --sets)"
+  d=$(mktemp -d "$WORK/ssh.XXXXXX")  # fresh keys each time the chain is set up
+  ssh-keygen -q -t ed25519 -N '' -C mtop-bench-host -f "$d/host_ed25519" >/dev/null
+  ssh-keygen -q -t ed25519 -N '' -C mtop-bench-client -f "$d/id_ed25519" >/dev/null
+  cp "$d/id_ed25519.pub" "$d/authorized_keys"
+  # sshd's privilege-separation folder is compiled in; make it if the package did not (and
+  # remove it again at exit).
+  if [ ! -d /run/sshd ]; then mkdir -m 755 /run/sshd; CLEAN_PATHS+=(/run/sshd); fi
+  sport=$(free_port); ci=$(free_port); ce=$(free_port)
+  user=$(id -un)
+  cat >"$d/sshd_config" <<CONF
+ListenAddress 127.0.0.1:$sport
+HostKey $d/host_ed25519
+PidFile none
+AuthorizedKeysFile $d/authorized_keys
+AllowUsers $user
+UsePAM no
+PermitRootLogin prohibit-password
+StrictModes no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AllowTcpForwarding local
+PermitOpen 127.0.0.1:$IPERF_PORT 127.0.0.1:$ECHO_PORT
+X11Forwarding no
+UseDNS no
+Compression no
+Ciphers aes128-gcm@openssh.com
+MaxStartups 100:30:200
+LogLevel ERROR
+CONF
+  start "$d/sshd.log" /usr/sbin/sshd -D -e -f "$d/sshd_config"
+  spid=$LAST_PID
+  wait_port "$sport" "$spid" "$d/sshd.log"
+  start "$d/ssh.log" ssh -N -T -F /dev/null -i "$d/id_ed25519" -p "$sport" -l "$user" \
+    -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o Ciphers=aes128-gcm@openssh.com -o Compression=no -o ExitOnForwardFailure=yes \
+    -o ServerAliveInterval=0 -o LogLevel=ERROR \
+    -L "127.0.0.1:$ci:127.0.0.1:$IPERF_PORT" -L "127.0.0.1:$ce:127.0.0.1:$ECHO_PORT" 127.0.0.1
+  wait_port "$ce" "$LAST_PID" "$d/ssh.log"
+  CH_IPERF[ssh]=$ci; CH_ECHO[ssh]=$ce; CH_CIPERF[ssh]=$LAST_PID; CH_CECHO[ssh]=$LAST_PID
+  # ssh opens its -L ports only after logging in, so the session processes exist by now.
+  CH_SPIDS[ssh]=$(proc_tree "$spid")
+  log "sshd processes measured as the server side: ${CH_SPIDS[ssh]}"
+  # sshd's own children are stopped by PID too, with the chain and at exit.
+  local child
+  for child in ${CH_SPIDS[ssh]}; do
+    [ "$child" = "$spid" ] || { PIDS+=("$child"); SETUP_PIDS+=("$child"); }
+  done
+}
+
+# setup_chain NAME : one of direct, mtop-tls, mtop-quic, stunnel, trojan, ssh.
+setup_chain() {
+  case "$1" in
+    direct) setup_direct ;;
+    mtop-tls) setup_mtop tls ;;
+    mtop-quic) setup_mtop quic ;;
+    stunnel) setup_stunnel ;;
+    trojan) setup_trojan ;;
+    ssh) setup_ssh ;;
+    *) die "unknown chain: $1" ;;
+  esac
+}

@@ -1,0 +1,94 @@
+// mtop::Climber (include/mtop/climber.hpp): the dialer for the configured transport and the
+// ClimberEngine over it, behind a pimpl so that the public header names no internal type.
+#include <fstream>
+#include <utility>
+
+#include "engine/climber_engine.hpp"
+#include "engine/dialer_factory.hpp"
+#include "mtop/climber.hpp"
+#include "mtop/codec.hpp"
+
+namespace mtop {
+
+struct Climber::Impl {
+  // The dialer is declared first so that it outlives the engine, which closes the tunnels it
+  // carries (and cancels the opens waiting on it) before it goes.
+  std::unique_ptr<io::StreamDialer> dialer;
+  std::unique_ptr<ClimberEngine> engine;
+};
+
+namespace {
+
+/// Wipes the secrets of the config copy create() was given, whichever way it returns.
+struct WipeSecrets {
+  ClimberConfig& config;
+  ~WipeSecrets() {
+    secure_wipe(config.server.password);
+    secure_wipe(config.engine.local_password);
+  }
+};
+
+}  // namespace
+
+Climber::Climber(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Climber::~Climber() = default;
+
+Result<std::unique_ptr<Climber>> Climber::create(uv_loop_t* loop, ClimberConfig config,
+                                                 Logger log) {
+  WipeSecrets wipe{config};
+  if (!loop) return Failure{Errc::invalid_argument, "no loop"};
+  const ServerEndpoint& server = config.server;
+  if (server.host.empty()) return Failure{Errc::config_invalid, "server: no host"};
+  if (server.port == 0) return Failure{Errc::config_invalid, "server: port 0"};
+  if (config.engine.connect_timeout_ms == 0) {
+    return Failure{Errc::config_invalid, "the connect time-out must be above 0"};
+  }
+  if (auto ok = ClimberEngine::check(config.engine, server.username, server.password); !ok) {
+    return ok.failure();
+  }
+  // Checked here so that the error names the file whatever the transport; the TLS and QUIC
+  // stacks then load it.
+  if (!server.ca_file.empty() && !std::ifstream(server.ca_file)) {
+    return Failure{Errc::tls_setup_failed, "ca file '" + server.ca_file + "': cannot read"};
+  }
+  DialerSettings settings;
+  settings.connect_timeout_ms = config.engine.connect_timeout_ms;
+  auto dialer = make_server_dialer(loop, server, settings, log);
+  if (!dialer) return dialer.failure();
+  auto impl = std::make_unique<Impl>();
+  impl->dialer = std::move(*dialer);
+  impl->engine = std::make_unique<ClimberEngine>(loop, config.engine, server.username,
+                                                 server.password, *impl->dialer, std::move(log));
+  return std::unique_ptr<Climber>(new Climber(std::move(impl)));
+}
+
+Result<void> Climber::start() {
+  return impl_->engine->start();
+}
+
+void Climber::open_tunnel(std::string host, std::uint16_t port, TunnelCallback cb) {
+  impl_->engine->open_tunnel(host, port, std::move(cb));
+}
+
+std::uint16_t Climber::socks_port() const noexcept {
+  return impl_->engine->socks_port();
+}
+std::uint16_t Climber::http_port() const noexcept {
+  return impl_->engine->http_port();
+}
+std::vector<std::uint16_t> Climber::forward_ports() const {
+  return impl_->engine->forward_ports();
+}
+
+void Climber::stop() {
+  impl_->engine->stop();
+}
+void Climber::abort_all(std::string_view reason) {
+  impl_->engine->abort_all(reason);
+}
+ClimberStats Climber::stats() const {
+  return impl_->engine->stats();
+}
+
+}  // namespace mtop

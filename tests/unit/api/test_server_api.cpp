@@ -1,0 +1,430 @@
+// mtop::Server (mtop/server.hpp) with a UserCheck of the program's own (mtop/user_check.hpp):
+// a Server on a test loop, climbers driving the MTop handshake over real TLS connections
+// (TlsDialer + ClientHandshake), an echo target on 127.0.0.1. Loopback only; every wait is
+// bounded by the loop helper's safety time-out and never measured.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "../engine/test_server_engine_support.hpp"
+#include "../tls/tls_test_support.hpp"
+#include "mtop/admin.hpp"
+#include "mtop/server.hpp"
+#include "mtop/user_check.hpp"
+#include "tls/dialer.hpp"
+
+using namespace mtop;
+using mtop::srvtest::auth_to;
+using mtop::srvtest::Client;
+using mtop::srvtest::EchoTarget;
+using mtop::srvtest::local;
+
+namespace {
+
+/// A UserCheck run by the test: `decide` answers (or keeps the reply); every request is kept
+/// without its password, which is checked separately.
+class ScriptedCheck final : public UserCheck {
+ public:
+  std::function<void(const UserCheckRequest&, UserCheckReply)> decide;
+  std::vector<UserCheckRequest> requests;
+  std::vector<std::string> passwords;
+  std::vector<UserCheckReply> kept;  ///< replies the test answers later (or never)
+
+  void check(const UserCheckRequest& request, UserCheckReply reply) override {
+    requests.push_back(request);
+    passwords.push_back(request.password);
+    requests.back().password.clear();
+    if (decide) {
+      decide(request, std::move(reply));
+    } else {
+      kept.push_back(std::move(reply));
+    }
+  }
+};
+
+/// Loop + certificate + echo target + one Server, and TLS climbers to open tunnels through it.
+struct ApiFixture {
+  explicit ApiFixture(std::shared_ptr<UserCheck> check_in = std::make_shared<ScriptedCheck>())
+      : check(std::move(check_in)),
+        target_owner(std::make_unique<EchoTarget>(loop)),
+        target(*target_owner) {
+    config.listen = {"127.0.0.1:0"};
+    config.quic = false;
+    config.cert_file = pki.server_chain;
+    config.key_file = pki.server_key;
+    config.engine.allow_targets = {"127.0.0.0/8"};
+    config.engine.reply_status = true;
+    config.engine.handshake_timeout_ms = 5'000;
+    std::string error;
+    client_ctx = tls::ClientContext::create(tls::TlsClientConfig{pki.ca, "", "", false}, &error);
+    REQUIRE(client_ctx);
+  }
+  ~ApiFixture() {
+    clients.clear();
+    dialer.reset();
+    server.reset();
+    check.reset();
+    target_owner.reset();
+    CHECK(loop.close() == 0);  // every handle of the server was closed
+    for (const auto& l : logs) CHECK(l.find("s3cret") == std::string::npos);  // never a password
+  }
+
+  Logger log() {
+    return Logger(LogLevel::debug, [this](LogLevel, std::string_view m) { logs.emplace_back(m); });
+  }
+  ScriptedCheck& scripted() { return static_cast<ScriptedCheck&>(*check); }
+
+  /// Creates and starts the server; returns its TLS port.
+  std::uint16_t start(ServerHooks hooks) {
+    auto s = Server::create(loop.get(), config, std::move(hooks));
+    INFO(std::string(s ? "" : s.message()));
+    REQUIRE(s);
+    server = std::move(*s);
+    auto r = server->start();
+    INFO(std::string(r ? "" : r.message()));
+    REQUIRE(r);
+    const auto bound = server->listening();
+    REQUIRE_FALSE(bound.empty());
+    port = bound[0].port;
+    dialer = std::make_unique<tls::TlsDialer>(loop.get(), client_ctx, "127.0.0.1", port);
+    return port;
+  }
+  std::uint16_t start() { return start(ServerHooks{check, log()}); }
+
+  /// Opens a TLS connection to the server and starts a climber on it.
+  Client& open(const std::string& user, const std::string& password,
+               const std::string& early = "") {
+    io::StreamPtr stream;
+    std::string error;
+    bool done = false;
+    dialer->open([&](io::StreamPtr s, std::string e) {
+      stream = std::move(s);
+      error = std::move(e);
+      done = true;
+    });
+    REQUIRE(loop.run_until([&] { return done; }));
+    INFO(error);
+    REQUIRE(stream);
+    clients.push_back(std::make_unique<Client>(
+        std::move(stream), auth_to(user, password, local(target.port())), early));
+    return *clients.back();
+  }
+  bool run_until(const std::function<bool()>& pred) { return loop.run_until(pred); }
+  std::uint64_t failed(TunnelFailure f) const { return server->stats().failed(f); }
+  bool logged(const std::string& needle) const {
+    for (const auto& l : logs) {
+      if (l.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  std::vector<std::string> logs;
+  tls_test::Pki pki;
+  test::TestLoop loop;
+  std::shared_ptr<UserCheck> check;
+  std::unique_ptr<EchoTarget> target_owner;
+  EchoTarget& target;
+  ServerConfig config;
+  std::shared_ptr<tls::ClientContext> client_ctx;
+  std::unique_ptr<Server> server;
+  std::unique_ptr<tls::TlsDialer> dialer;
+  std::vector<std::unique_ptr<Client>> clients;
+  std::uint16_t port = 0;
+};
+
+}  // namespace
+
+TEST_CASE("server api: an allowed user's bytes echo through and the check sees the request",
+          "[server_api]") {
+  ApiFixture f;
+  f.scripted().decide = [](const UserCheckRequest&, UserCheckReply reply) { reply.allow({}); };
+  f.start();
+  Client& c = f.open("alice", "s3cret", "EARLY");
+  REQUIRE(f.run_until([&] { return c.established || c.finished(); }));
+  REQUIRE(c.established);
+  c.send("LATER");
+  REQUIRE(f.run_until([&] { return c.payload == "EARLYLATER"; }));
+  REQUIRE(f.scripted().requests.size() == 1);
+  const UserCheckRequest& r = f.scripted().requests[0];
+  CHECK(r.username == "alice");
+  CHECK(f.scripted().passwords[0] == "s3cret");
+  CHECK(r.source.rfind("127.0.0.1:", 0) == 0);
+  CHECK(r.target_host == "127.0.0.1");
+  CHECK(r.target_port == f.target.port());
+  c.shutdown();
+  REQUIRE(f.run_until([&] { return c.eof && f.server->stats().live == 0; }));
+  const ServerStats st = f.server->stats();
+  CHECK(st.accepted == 1);
+  CHECK(st.bytes_up == 10);
+  CHECK(st.bytes_down == 10);
+  CHECK(st.password_checks == 0);  // a custom check: the server hashed nothing
+  CHECK(f.logged("tunnel user=alice source=127.0.0.1:"));
+}
+
+TEST_CASE("server api: deny gives auth_failed and counts the failure but unavailable does not",
+          "[server_api]") {
+  const bool unavailable = GENERATE(false, true);
+  ApiFixture f;
+  f.scripted().decide = [&](const UserCheckRequest&, UserCheckReply reply) {
+    if (unavailable) {
+      reply.unavailable();
+    } else {
+      reply.deny();
+    }
+  };
+  f.start();
+  Client& c = f.open("alice", "s3cret", "EARLY");
+  REQUIRE(f.run_until([&] { return c.finished() && f.server->stats().live == 0; }));
+  CHECK_FALSE(c.established);
+  REQUIRE(c.rejected);
+  CHECK(*c.rejected == Status::auth_failed);
+  CHECK(f.target.accepted() == 0);
+  CHECK(f.failed(TunnelFailure::auth_failed) == (unavailable ? 0 : 1));
+  CHECK(f.failed(TunnelFailure::store_unavailable) == (unavailable ? 1 : 0));
+}
+
+TEST_CASE("server api: a reply dropped unanswered is a deny", "[server_api]") {
+  ApiFixture f;
+  f.scripted().decide = [](const UserCheckRequest&, UserCheckReply) {};
+  f.start();
+  Client& c = f.open("alice", "s3cret");
+  REQUIRE(f.run_until([&] { return c.finished() && f.server->stats().live == 0; }));
+  CHECK(c.rejected == Status::auth_failed);
+  CHECK(f.failed(TunnelFailure::auth_failed) == 1);
+}
+
+TEST_CASE("server api: an answer given later on another thread is carried to the loop",
+          "[server_api]") {
+  ApiFixture f;
+  f.start();
+  Client& c = f.open("alice", "s3cret", "EARLY");
+  REQUIRE(f.run_until([&] { return f.scripted().kept.size() == 1; }));
+  UserCheckReply reply = std::move(f.scripted().kept[0]);
+  std::thread answerer([r = std::move(reply)]() mutable {
+    UserGrant g;
+    g.user = "alice@directory";
+    r.allow(std::move(g));
+    r.deny();  // later answers are ignored
+  });
+  answerer.join();
+  REQUIRE(f.run_until([&] { return c.payload == "EARLY"; }));
+  CHECK(c.established);
+  CHECK(f.server->stats().active_users == 1);
+  CHECK(f.server->revoke_user("alice@directory") == 1);  // the grant's name is the user's
+  REQUIRE(f.run_until([&] { return c.finished() && f.server->stats().live == 0; }));
+  CHECK(f.failed(TunnelFailure::revoked) == 1);
+}
+
+TEST_CASE("server api: a check that never answers is ended by the handshake time-out",
+          "[server_api]") {
+  ApiFixture f;
+  f.config.engine.handshake_timeout_ms = 200;
+  f.start();
+  Client& c = f.open("alice", "s3cret");
+  REQUIRE(f.run_until([&] { return f.scripted().kept.size() == 1; }));
+  REQUIRE(f.run_until([&] { return c.finished() && f.server->stats().live == 0; }));
+  CHECK_FALSE(c.established);
+  CHECK(f.failed(TunnelFailure::handshake_timeout) == 1);
+  CHECK(f.logged("waiting for the user check"));
+  CHECK(f.scripted().kept[0].valid());
+  f.scripted().kept[0].allow({});  // too late: nobody waits, nothing happens
+  f.loop.spin(5);
+  CHECK(f.server->stats().accepted == 0);
+}
+
+TEST_CASE("server api: the server freed with checks pending drops the late answers",
+          "[server_api]") {
+  ApiFixture f;
+  f.start();
+  f.open("alice", "s3cret");
+  f.open("bob", "s3cret");
+  f.open("carol", "s3cret");
+  REQUIRE(f.run_until([&] { return f.scripted().kept.size() == 3; }));
+  f.clients.clear();
+  f.server.reset();
+  auto& kept = f.scripted().kept;
+  kept[0].allow({});  // on the loop thread
+  std::thread answerer([r = std::move(kept[1])]() mutable { r.deny(); });
+  answerer.join();
+  kept.clear();  // the third is dropped unanswered
+  f.loop.spin(5);
+}
+
+TEST_CASE("server api: the grant's max_tunnels and a user check that throws", "[server_api]") {
+  ApiFixture f;
+  int calls = 0;
+  f.scripted().decide = [&](const UserCheckRequest& r, UserCheckReply reply) {
+    ++calls;
+    if (r.username == "thrower") throw std::runtime_error("directory down");
+    UserGrant g;
+    g.max_tunnels = 1;
+    reply.allow(std::move(g));
+  };
+  f.start();
+  Client& a = f.open("alice", "s3cret");
+  REQUIRE(f.run_until([&] { return a.established; }));
+  Client& b = f.open("alice", "s3cret");
+  REQUIRE(f.run_until([&] { return b.finished() && f.server->stats().live == 1; }));
+  CHECK(b.rejected == Status::auth_failed);
+  CHECK(f.failed(TunnelFailure::user_tunnel_limit) == 1);
+  Client& t = f.open("thrower", "s3cret");
+  REQUIRE(f.run_until([&] { return t.finished() && f.server->stats().live == 1; }));
+  CHECK(t.rejected == Status::auth_failed);  // its dropped reply answered deny
+  CHECK(f.logged("user check threw: directory down"));
+  CHECK(calls == 3);
+}
+
+TEST_CASE("server api: the built-in users file store alone and wrapped by a custom check",
+          "[server_api]") {
+  const bool wrapped = GENERATE(false, true);
+  ApiFixture f;
+  auto hash = hash_password("s3cret", PasswordScheme::scrypt);
+  REQUIRE(hash);
+  const std::string users = f.pki.dir + "/users.json";
+  {
+    std::ofstream out(users);
+    out << R"({"users": [{"username": "alice", "password": ")" << *hash
+        << R"(", "max_tunnels": 1}]})";
+  }
+  f.config.users.type = "file";
+  f.config.users.path = users;
+  if (wrapped) {
+    // A program's own check that asks the built-in one (e.g. after its directory said "not
+    // mine"): the built-in check answers the very reply, with its account features.
+    auto inner = open_user_check(f.loop.get(), f.config.users, f.config.engine, f.log());
+    REQUIRE(inner);
+    f.scripted().decide = [in = *inner](const UserCheckRequest& r, UserCheckReply reply) {
+      in->check(r, std::move(reply));
+    };
+    f.start();
+  } else {
+    f.start(ServerHooks{nullptr, f.log()});
+    CHECK(f.logged("users from file store"));
+  }
+  Client& a = f.open("alice", "s3cret", "HELLO");
+  REQUIRE(f.run_until([&] { return a.payload == "HELLO"; }));
+  Client& wrong = f.open("alice", "guess");
+  REQUIRE(f.run_until([&] { return wrong.finished(); }));
+  CHECK(wrong.rejected == Status::auth_failed);
+  Client& second = f.open("alice", "s3cret");  // the file's max_tunnels: 1
+  REQUIRE(f.run_until([&] { return second.finished(); }));
+  CHECK(second.rejected == Status::auth_failed);
+  REQUIRE(f.run_until([&] { return f.server->stats().live == 1; }));
+  const ServerStats st = f.server->stats();
+  CHECK(st.failed(TunnelFailure::auth_failed) == 1);
+  CHECK(st.failed(TunnelFailure::user_tunnel_limit) == 1);
+  CHECK(st.password_checks == (wrapped ? 0U : 2U));  // wrapped: counted by the inner check
+  CHECK(f.server->reload().ok());
+}
+
+TEST_CASE("server api: config errors name the key at fault", "[server_api]") {
+  const std::string base = R"("cert": "c.pem", "key": "k.pem", "users": {"path": "u.json"})";
+  auto ok = parse_server_config(R"({"listen": "127.0.0.1:443", )" + base + "}", "/etc/mtop");
+  REQUIRE(ok);
+  CHECK(ok->cert_file == "/etc/mtop/c.pem");
+  CHECK(ok->users.path == "/etc/mtop/u.json");
+  struct Case {
+    std::string json;
+    std::string needle;
+  };
+  const Case cases[] = {
+      {R"({"listen": "nowhere", )" + base + "}", "config.listen"},
+      {R"({"listen": "127.0.0.1:1", "timeouts": {"handshak": 1}, )" + base + "}",
+       "unknown key \"handshak\""},
+      {R"({"listen": "127.0.0.1:1", "cert": "c.pem", "key": "k.pem"})", "config.users"},
+      {R"({"listen": "127.0.0.1:1", "limits": {"max_tunnels": 0}, )" + base + "}", "max_tunnels"},
+      {R"({"listen": )", "syntax error"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_server_config(c.json, "/etc/mtop");
+    INFO(c.json);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == Errc::config_invalid);
+    CHECK(std::string(r.message()).find(c.needle) != std::string::npos);
+  }
+  auto missing = load_server_config("/nonexistent/server.json");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error() == Errc::config_invalid);
+  CHECK(std::string(missing.message()).find("/nonexistent/server.json") != std::string::npos);
+}
+
+TEST_CASE("server api: create() checks the certificate and the users and allow_targets up front",
+          "[server_api]") {
+  ApiFixture f;
+  auto check = std::make_shared<ScriptedCheck>();
+  auto expect = [&](const ServerConfig& c, ServerHooks hooks, Errc code,
+                    const std::string& needle) {
+    auto s = Server::create(f.loop.get(), c, std::move(hooks));
+    REQUIRE_FALSE(s);
+    CHECK(s.error() == code);
+    INFO(std::string(s.message()));
+    CHECK(std::string(s.message()).find(needle) != std::string::npos);
+  };
+  ServerConfig c = f.config;
+  c.cert_file = f.pki.dir + "/missing.pem";
+  expect(c, {check, {}}, Errc::tls_setup_failed, "missing.pem");
+  c = f.config;
+  c.key_file = f.pki.stray_key;  // matches no certificate
+  expect(c, {check, {}}, Errc::tls_setup_failed, "TLS");
+  c = f.config;
+  c.engine.allow_targets = {"10.0.0.0/99"};
+  expect(c, {check, {}}, Errc::config_invalid, "allow_targets");
+  c = f.config;
+  c.listen = {"localhost"};
+  expect(c, {check, {}}, Errc::config_invalid, "listen");
+  c = f.config;
+  c.users.type = "file";
+  c.users.path = f.pki.dir + "/no-users.json";
+  expect(c, {}, Errc::config_invalid, "no-users.json");
+  c.users.type = "ldap";
+  expect(c, {}, Errc::config_invalid, "users.type");
+}
+
+TEST_CASE("server api: start() on a port in use fails with the address and binds nothing",
+          "[server_api]") {
+  ApiFixture f;
+  auto busy = io::TcpListener::listen(f.loop.get(), "127.0.0.1", 0, [](io::StreamPtr) {});
+  REQUIRE(busy.listener);
+  const std::string taken = "127.0.0.1:" + std::to_string(busy.listener->port());
+  f.config.listen = {"127.0.0.1:0", taken};
+  auto s = Server::create(f.loop.get(), f.config, ServerHooks{f.check, f.log()});
+  REQUIRE(s);
+  auto r = (*s)->start();
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == Errc::listen_failed);
+  CHECK(std::string(r.message()).find(taken) != std::string::npos);
+  CHECK((*s)->listening().empty());
+}
+
+TEST_CASE("server api: port 0 with QUIC binds the same port number on UDP then drain and stop",
+          "[server_api]") {
+  ApiFixture f;
+  f.config.quic = true;
+  f.scripted().decide = [](const UserCheckRequest&, UserCheckReply reply) { reply.allow({}); };
+  f.start();
+  const auto bound = f.server->listening();
+  REQUIRE(!bound.empty());
+  if (bound.size() == 2) {  // a build with QUIC
+    CHECK(bound[1].quic);
+    CHECK(bound[1].port == bound[0].port);
+  }
+  CHECK_FALSE(bound[0].quic);
+  CHECK(bound[0].host == "127.0.0.1");
+  CHECK(bound[0].port != 0);
+  Client& c = f.open("alice", "s3cret");
+  REQUIRE(f.run_until([&] { return c.established; }));
+  bool drained = false;
+  f.server->drain([&] { drained = true; });
+  CHECK(f.server->draining());
+  f.loop.spin(3);
+  CHECK_FALSE(drained);  // the live tunnel may finish
+  f.server->stop();
+  REQUIRE(f.run_until([&] { return drained && c.finished(); }));
+  CHECK(f.failed(TunnelFailure::revoked) == 1);
+}
