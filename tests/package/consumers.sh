@@ -4,22 +4,17 @@
 # docs/INSTALL.md shows, then runs their programs (which assert their results):
 #   consumer_cmake      find_package(mtop CONFIG REQUIRED), mtop::mtop + mtop::mtop_cpp
 #   consumer_pkgconfig  pkg-config --cflags --libs mtop mtop_cpp (and mtop alone)
+# Both also embed a server (with their own user check) and climbers, and fetch bytes from an
+# echo service on loopback through tunnels over TLS and QUIC: the C++ one through
+# include/mtop/server.hpp + climber.hpp, the C one through mtop.h.
 source "$(dirname "$0")/lib.sh"
 install_build
 here=$(cd "$(dirname "$0")" && pwd)
 cp -r "$here/consumer_cmake" "$here/consumer_pkgconfig" "$work/"
 
-# --- the embedding part: an embedded server and climbers on loopback ----------------------
-# It needs the implementation of include/mtop/server.hpp and climber.hpp in libmtop_cpp.so;
-# until that is there, its code is only compiled against the installed headers.
-src="$work/consumer_cmake"
-embedding=OFF
-run_args=()
-if nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION" | grep -q '_ZN4mtop6Server6create' &&
-   nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION" | grep -q '_ZN4mtop7Climber6create'; then
-  embedding=ON
-  # A self-signed certificate for localhost / 127.0.0.1, the shape `mtop-server gen-cert` makes.
-  cat >"$work/cert.cnf" <<'CNF'
+# --- the embedding parts: an embedded server and climbers on loopback ----------------------
+# A self-signed certificate for localhost / 127.0.0.1, the shape `mtop-server gen-cert` makes.
+cat >"$work/cert.cnf" <<'CNF'
 [req]
 distinguished_name = dn
 x509_extensions = ext
@@ -34,17 +29,25 @@ extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 CNF
-  openssl req -x509 -config "$work/cert.cnf" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 >"$work/openssl.log" 2>&1 ||
-    { cat "$work/openssl.log" >&2; fail "openssl req"; }
-  run_args=("$work/cert.pem" "$work/key.pem")
+openssl req -x509 -config "$work/cert.cnf" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 >"$work/openssl.log" 2>&1 ||
+  { cat "$work/openssl.log" >&2; fail "openssl req"; }
+pki=("$work/cert.pem" "$work/key.pem")
+# The C++ part needs mtop::Server and mtop::Climber in libmtop_cpp.so (not in an
+# MTOP_CORE_ONLY build); without them it is only compiled against the installed headers. The
+# C part asks the library and reports MTOP_ERR_NOT_BUILT_IN itself.
+src="$work/consumer_cmake"
+embedding=OFF
+if nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION" | grep -q '_ZN4mtop6Server6create' &&
+   nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION" | grep -q '_ZN4mtop7Climber6create'; then
+  embedding=ON
 else
   uv_cflags=$("$PKG_CONFIG" --cflags libuv)
   # shellcheck disable=SC2086
   "$CXX" -std=c++20 -fsyntax-only -Wall -Wextra -Werror -I"$includedir" $uv_cflags \
     "$src/embedding.cpp" || fail "consumer_cmake/embedding.cpp does not compile against the installed headers"
-  echo "NOTE: libmtop_cpp.so does not implement mtop::Server / mtop::Climber yet: the embedding" \
-       "part (consumer_cmake/embedding.cpp) was compiled against the installed headers, not run"
+  echo "NOTE: libmtop_cpp.so has no mtop::Server / mtop::Climber: consumer_cmake/embedding.cpp" \
+       "was compiled against the installed headers, not run"
 fi
 
 # --- CMake: nothing but CMAKE_PREFIX_PATH points at us ------------------------------------
@@ -59,7 +62,11 @@ fi
 found=$(sed -n 's/^mtop_DIR:PATH=//p' "$src/build/CMakeCache.txt")
 [ "$found" = "$libdir/cmake/mtop" ] || fail "consumer_cmake found mtop in '$found', not in the prefix"
 "$CMAKE" --build "$src/build" >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; fail "building consumer_cmake"; }
-"$src/build/consumer" "${run_args[@]}" || fail "consumer_cmake's program"
+if [ "$embedding" = ON ]; then
+  "$src/build/consumer" "${pki[@]}" || fail "consumer_cmake's program"
+else
+  "$src/build/consumer" || fail "consumer_cmake's program"
+fi
 pass "consumer_cmake: find_package(mtop) from $found, built and ran (embedding: $embedding)"
 
 # --- pkg-config + make --------------------------------------------------------------------
@@ -71,7 +78,7 @@ if ! CFLAGS="-O2 $MTOP_SANITIZER_FLAGS" LDFLAGS="$MTOP_SANITIZER_FLAGS" \
   fail "building consumer_pkgconfig"
 fi
 grep -q -- "-I$includedir" "$work/make.log" || fail "consumer_pkgconfig was not compiled with the prefix's flags"
-"$src/consumer" || fail "consumer_pkgconfig's program"
+"$src/consumer" "${pki[@]}" || fail "consumer_pkgconfig's program"
 "$src/consumer_c_only" || fail "consumer_pkgconfig's program linked with mtop.pc alone"
 pass "consumer_pkgconfig: built with pkg-config from $libdir/pkgconfig and ran"
 echo "package_consumers: all checks passed"

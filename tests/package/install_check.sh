@@ -37,8 +37,10 @@ pass "libmtop.so needs libmtop_cpp.so.$MTOP_ABI_VERSION and finds it next to its
 # --- exports ---------------------------------------------------------------------------------
 "$MTOP_SOURCE_DIR/examples/check_exports.sh" "$libdir/libmtop.so.$MTOP_ABI_VERSION"
 # ... and those mtop_* are exactly the functions the installed mtop.h declares MTOP_API.
-declared=$(tr '\n' ' ' <"$includedir/mtop.h" | grep -oE 'MTOP_API [^;(]*\bmtop_[a-z0-9_]+ *\(' |
-           grep -oE 'mtop_[a-z0-9_]+ *\($' | tr -d ' (' | sort -u)
+# (Comments and preprocessor lines dropped; a name may be in parentheses: int(mtop_x)(...).)
+declared=$(perl -0777 -ne 's{/\*.*?\*/}{}gs; s{^\s*#.*$}{}mg;
+                          print "$1\n" while /\bMTOP_API\b[^;]*?\(?\b(mtop_[a-z0-9_]+)\)?\s*\(/g' \
+           "$includedir/mtop.h" | sort -u)
 defined=$(nm -D --defined-only "$libdir/libmtop.so.$MTOP_ABI_VERSION" | awk '$3 ~ /^mtop_/ {print $3}' | sort -u)
 if [ "$declared" != "$defined" ]; then
   diff <(echo "$declared") <(echo "$defined") >&2 || true

@@ -1,13 +1,16 @@
 /*
  * A C11 program built against an installed libmtop with pkg-config: the C API's codec and
- * its two handshake machines, with every result checked. Exits non-zero on the first
- * mismatch. Run by tests/package/consumers.sh.
+ * its two handshake machines and, given CERT.pem KEY.pem, an embedded server and climbers on
+ * loopback (embed.c). Every result is checked; exits non-zero on the first mismatch. Run by
+ * tests/package/consumers.sh.
  */
 #include <mtop.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "embed.h"
 
 #define CHECK(cond)                                                               \
   do {                                                                            \
@@ -94,9 +97,10 @@ static void handshake_pair(void) {
   puts("handshake established, early payload \"ping\" delivered");
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   codec_round_trip();
   handshake_pair();
+  if (argc == 3 && run_embedding(argv[1], argv[2]) != 0) return EXIT_FAILURE;
   puts("consumer_pkgconfig: ok");
   return 0;
 }
