@@ -28,31 +28,44 @@ const std::uint8_t* bytes_of(const std::string& s) noexcept {
 
 }  // namespace
 
-int from_c(const mtop_auth_message& in, AuthMessage& out) {
-  out.method = Method::connect;
-  if (!field_from_c(in.username, in.username_len, out.username)) return MTOP_ERR_INVALID_ARGUMENT;
-  if (!field_from_c(in.password, in.password_len, out.password)) return MTOP_ERR_INVALID_ARGUMENT;
-  const mtop_address& a = in.target;
-  out.target = Address{};
+int from_c(const mtop_address& a, Address& out) {
+  out = Address{};
   switch (a.type) {
     case MTOP_ADDRESS_IPV4:
-      out.target.type = AddressType::ipv4;
-      std::copy_n(a.ip, 4, out.target.ip.begin());
+      out.type = AddressType::ipv4;
+      std::copy_n(a.ip, 4, out.ip.begin());
       break;
     case MTOP_ADDRESS_IPV6:
-      out.target.type = AddressType::ipv6;
-      std::copy_n(a.ip, 16, out.target.ip.begin());
+      out.type = AddressType::ipv6;
+      std::copy_n(a.ip, 16, out.ip.begin());
       break;
     case MTOP_ADDRESS_DOMAIN:
-      out.target.type = AddressType::domain;
-      if (!field_from_c(a.domain, a.domain_len, out.target.domain))
-        return MTOP_ERR_INVALID_ARGUMENT;
+      out.type = AddressType::domain;
+      if (!field_from_c(a.domain, a.domain_len, out.domain)) return MTOP_ERR_INVALID_ARGUMENT;
       break;
     default:
       return MTOP_ERR_INVALID_ARGUMENT;
   }
-  out.target.port = a.port;
+  out.port = a.port;
   return 0;
+}
+
+int from_c(const mtop_auth_message& in, AuthMessage& out) {
+  out.method = Method::connect;
+  if (!field_from_c(in.username, in.username_len, out.username)) return MTOP_ERR_INVALID_ARGUMENT;
+  if (!field_from_c(in.password, in.password_len, out.password)) return MTOP_ERR_INVALID_ARGUMENT;
+  return from_c(in.target, out.target);
+}
+
+void view_of(const Address& a, mtop_address& out) noexcept {
+  out = mtop_address{};
+  out.type = static_cast<int>(a.type);
+  std::copy(a.ip.begin(), a.ip.end(), out.ip);
+  if (a.type == AddressType::domain) {
+    out.domain = a.domain.data();
+    out.domain_len = a.domain.size();
+  }
+  out.port = a.port;
 }
 
 void view_of(const AuthMessage& msg, mtop_auth_message& out) noexcept {
@@ -61,13 +74,7 @@ void view_of(const AuthMessage& msg, mtop_auth_message& out) noexcept {
   out.username_len = msg.username.size();
   out.password = bytes_of(msg.password);
   out.password_len = msg.password.size();
-  out.target.type = static_cast<int>(msg.target.type);
-  std::copy(msg.target.ip.begin(), msg.target.ip.end(), out.target.ip);
-  if (msg.target.type == AddressType::domain) {
-    out.target.domain = msg.target.domain.data();
-    out.target.domain_len = msg.target.domain.size();
-  }
-  out.target.port = msg.target.port;
+  view_of(msg.target, out.target);
 }
 
 }  // namespace mtop::capi

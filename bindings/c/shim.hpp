@@ -83,6 +83,14 @@ inline std::size_t clamp_to_int(std::size_t len) noexcept {
 /// Returns 0 or MTOP_ERR_INVALID_ARGUMENT. May throw std::bad_alloc.
 int from_c(const mtop_auth_message& in, AuthMessage& out);
 
+/// Copies a C address into the C++ one: a known type, and for a domain a non-NULL pointer
+/// with 0-255 bytes (whether the name is valid is the caller's rule to apply).
+/// Returns 0 or MTOP_ERR_INVALID_ARGUMENT. May throw std::bad_alloc.
+int from_c(const mtop_address& in, Address& out);
+
+/// Points `out` at `a` (its domain, if any, without a copy; valid as long as `a` is).
+void view_of(const Address& a, mtop_address& out) noexcept;
+
 /// Points the fields of `out` at the strings of `msg` (no copy; valid as long as msg is).
 void view_of(const AuthMessage& msg, mtop_auth_message& out) noexcept;
 

@@ -27,10 +27,10 @@
 #include <vector>
 
 #include "mtop/stream.hpp"
-#include "quic/chunk_pool.hpp"
 #include "quic/connection.hpp"
 #include "quic/pooled_connection.hpp"
 #include "quic/tls.hpp"
+#include "uv/chunk_pool.hpp"
 #include "uv/handle.hpp"
 
 namespace mtop::quic {
@@ -84,7 +84,7 @@ class QuicClient final : public io::StreamDialer, private PooledConnection::Host
   /// Why the last connection ended or the last attempt failed (empty if none did).
   const std::string& last_error() const noexcept { return last_error_; }
   /// The send-chunk free list shared by the pool (exposed for tests and diagnostics).
-  const ChunkPool& chunks() const noexcept { return chunks_; }
+  const io::ChunkPool& chunks() const noexcept { return chunks_; }
 
  private:
   explicit QuicClient(uv_loop_t* loop) : loop_(loop) {}
@@ -92,7 +92,7 @@ class QuicClient final : public io::StreamDialer, private PooledConnection::Host
   void wake() override;
   void ready(PooledConnection& member) override;
   ByteView reset_secret() const override { return reset_secret_; }
-  ChunkPool& chunk_pool() override { return chunks_; }
+  io::ChunkPool& chunk_pool() override { return chunks_; }
 
   void on_check();
   void flush_all();
@@ -113,7 +113,7 @@ class QuicClient final : public io::StreamDialer, private PooledConnection::Host
   uv_loop_t* loop_;
   QuicClientOptions options_;
   std::unique_ptr<ClientTlsContext> tls_;
-  ChunkPool chunks_;  // declared before pool_: outlives every connection
+  io::ChunkPool chunks_;  // declared before pool_: outlives every connection
   std::vector<std::unique_ptr<PooledConnection>> pool_;  // oldest first
   std::deque<OpenCallback> pending_;
   uv_getaddrinfo_t* resolving_ = nullptr;  // in flight; its data is cleared when we go away

@@ -31,10 +31,10 @@
 
 #include "mtop/bytes.hpp"
 #include "mtop/stream.hpp"
-#include "quic/chunk_pool.hpp"
 #include "quic/handles.hpp"
 #include "quic/quic_stream.hpp"
 #include "quic/tls.hpp"
+#include "uv/chunk_pool.hpp"
 #include "uv/handle.hpp"
 
 namespace mtop::quic {
@@ -67,7 +67,7 @@ class ConnectionOwner {
   /// Server: the peer opened a stream (called from flush()). Dropping it refuses it.
   virtual void stream_accepted(Connection& c, io::StreamPtr stream) = 0;
   /// The endpoint's free list of send chunks; outlives every connection of the owner.
-  virtual ChunkPool& chunk_pool() = 0;
+  virtual io::ChunkPool& chunk_pool() = 0;
 };
 
 /// Tunables shared by client and server connections.
@@ -135,7 +135,7 @@ class Connection {
   std::size_t stream_count() const noexcept { return streams_.size(); }
 
   // --- for QuicStream ---
-  ChunkPool& chunk_pool() { return owner_.chunk_pool(); }
+  io::ChunkPool& chunk_pool() { return owner_.chunk_pool(); }
   void stream_touched();
   void stream_app_closed(StreamState& s);
 

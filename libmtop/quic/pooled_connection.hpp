@@ -11,10 +11,10 @@
 #include <memory>
 #include <string>
 
-#include "quic/chunk_pool.hpp"
 #include "quic/connection.hpp"
 #include "quic/tls.hpp"
 #include "quic/udp_socket.hpp"
+#include "uv/chunk_pool.hpp"
 
 namespace mtop::quic {
 
@@ -31,7 +31,7 @@ class PooledConnection final : private ConnectionOwner {
     /// Secret for stateless reset tokens (shared by the client's connections).
     virtual ByteView reset_secret() const = 0;
     /// The client's free list of send chunks (outlives every member).
-    virtual ChunkPool& chunk_pool() = 0;
+    virtual io::ChunkPool& chunk_pool() = 0;
   };
 
   /// Opens a UDP socket connected to `peer` and starts a handshake on it, resuming the TLS
@@ -78,7 +78,7 @@ class PooledConnection final : private ConnectionOwner {
   ByteView reset_secret() const override { return host_.reset_secret(); }
   void handshake_completed(Connection&) override { host_.ready(*this); }
   void stream_accepted(Connection&, io::StreamPtr) override {}
-  ChunkPool& chunk_pool() override { return host_.chunk_pool(); }
+  io::ChunkPool& chunk_pool() override { return host_.chunk_pool(); }
 
   Host& host_;
   sockaddr_storage peer_{};

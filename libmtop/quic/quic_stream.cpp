@@ -22,7 +22,7 @@ void QuicStream::write(ByteView data) {
   if (s.failed || s.tx_closed || s.fin_requested) return;  // nowhere to go
   s.tx_end += data.size();
   // Fill the last chunk up to its capacity (never beyond: that would move bytes ngtcp2 may
-  // still point at), then the endpoint's recycled chunks (chunk_pool.hpp).
+  // still point at), then the endpoint's recycled chunks (uv/chunk_pool.hpp).
   while (!data.empty()) {
     if (s.tx.empty() || s.tx.back().size() == s.tx.back().capacity()) {
       s.tx.push_back(conn_->chunk_pool().take());

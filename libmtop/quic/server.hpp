@@ -23,10 +23,10 @@
 #include <vector>
 
 #include "mtop/stream.hpp"
-#include "quic/chunk_pool.hpp"
 #include "quic/connection.hpp"
 #include "quic/tls.hpp"
 #include "quic/udp_socket.hpp"
+#include "uv/chunk_pool.hpp"
 #include "uv/handle.hpp"
 
 namespace mtop::quic {
@@ -90,7 +90,7 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   ByteView reset_secret() const override { return secret_; }
   void handshake_completed(Connection& c) override;
   void stream_accepted(Connection& c, io::StreamPtr stream) override;
-  ChunkPool& chunk_pool() override { return chunks_; }
+  io::ChunkPool& chunk_pool() override { return chunks_; }
 
   void on_datagram(const sockaddr* from, ByteView data);
   void accept_connection(const sockaddr* from, ByteView data);
@@ -116,7 +116,7 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   std::unique_ptr<UdpSocket> socket_;
   Bytes secret_;
   bool stopped_ = false;
-  ChunkPool chunks_;  // declared before conns_: outlives every connection
+  io::ChunkPool chunks_;  // declared before conns_: outlives every connection
   std::unordered_map<Connection*, std::unique_ptr<Connection>> conns_;
   std::unordered_map<std::string, Connection*> routes_;  // CID bytes -> connection
   std::unordered_set<Connection*> handshaking_;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 #include "tls/engine.hpp"
@@ -32,6 +33,11 @@ namespace {
 // what the QUIC side uses), then AES-256-GCM, then ChaCha20 for CPUs without AES-NI.
 constexpr const char* kCipherSuites =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
+// Key exchange groups, both sides: X25519 first (one scalar multiplication per side, the
+// cheapest), P-256 for peers without it. The client sends a key share for the first only, so a
+// server that has X25519 never needs a HelloRetryRequest; nothing offers the slow ffdhe groups.
+constexpr const char* kGroups = "X25519:P-256";
 
 // Never prompt on the terminal for a key passphrase: a server must fail, not block.
 int no_passphrase(char*, int, int, void*) { return 0; }
@@ -68,6 +74,9 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   auto* ctx = static_cast<ClientContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   auto* engine = static_cast<Engine*>(SSL_get_app_data(ssl));
   if (!ctx || !engine || !ctx->resumption() || engine->session_key().empty()) return 0;
+  // Only a connection that passed verification and the pin check may feed the cache (TLS 1.3
+  // tickets arrive after the handshake, so this holds anyway; it must not depend on timing).
+  if (!engine->handshake_done()) return 0;
   if (!SSL_SESSION_is_resumable(session)) return 0;
   ctx->store_session(engine->session_key(), SslSessionPtr(session));
   return 1;
@@ -85,7 +94,8 @@ bool ContextBase::init_common(const SSL_METHOD* method, std::string* error) {
   SSL_CTX* c = ctx_.get();
   if (SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) != 1 ||
       SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1 ||
-      SSL_CTX_set_ciphersuites(c, kCipherSuites) != 1) {
+      SSL_CTX_set_ciphersuites(c, kCipherSuites) != 1 ||
+      SSL_CTX_set1_groups_list(c, kGroups) != 1) {
     *error = "tls context: " + last_ossl_error("cannot set TLS 1.3 parameters");
     return false;
   }
@@ -128,6 +138,14 @@ std::shared_ptr<ServerContext> ServerContext::create(const TlsServerConfig& conf
   // Resumption is stateless in TLS 1.3 (tickets encrypted with this context's keys): no
   // server-side session cache, so no per-connection state survives the connection.
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  // One ticket per connection (OpenSSL sends 2 after a full handshake, 1 after a resumed one).
+  // A client uses each ticket once and every connection brings it a fresh one, so its supply
+  // keeps up with its concurrency; a second ticket would cost a session encoding, an AES-CBC
+  // encryption and an HMAC here and a session copy on the client, for a ticket seldom used.
+  if (SSL_CTX_set_num_tickets(c, 1) != 1) {
+    *error = "tls context: " + last_ossl_error("cannot set the number of tickets");
+    return nullptr;
+  }
   SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
   return self;
 }
@@ -197,9 +215,18 @@ void ClientContext::store_session(const std::string& key, SslSessionPtr session)
 SslSessionPtr ClientContext::take_session(const std::string& key) {
   auto it = sessions_.find(key);
   if (it == sessions_.end()) return nullptr;
-  SslSessionPtr s = std::move(it->second.back());  // the newest ticket lives longest
-  it->second.pop_back();
-  if (it->second.empty()) sessions_.erase(it);
+  auto& q = it->second;
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  SslSessionPtr s;
+  while (!s && !q.empty()) {
+    s = std::move(q.back());  // the newest ticket lives longest
+    q.pop_back();
+    // An expired ticket would only be refused by the server: drop it, try the next one.
+    const std::int64_t expires =
+        static_cast<std::int64_t>(SSL_SESSION_get_time(s.get())) + SSL_SESSION_get_timeout(s.get());
+    if (expires <= now) s.reset();
+  }
+  if (q.empty()) sessions_.erase(it);
   return s;
 }
 

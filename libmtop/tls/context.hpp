@@ -63,9 +63,13 @@ class ClientContext : public ContextBase {
   bool pin_matches(X509* cert) const;
 
   /// Session cache: up to kTicketsPerServer tickets per key, kMaxServers keys. TLS 1.3 tickets
-  /// are used once each (take_session removes it); the server sends fresh ones on every
-  /// connection, so the cache refills itself.
-  static constexpr std::size_t kTicketsPerServer = 4;
+  /// are used once each (take_session removes it, and skips expired ones); the server sends a
+  /// fresh one on every connection, so the cache refills itself. It must hold as many tickets
+  /// as there are handshakes to one server at once: with 4, a burst of 32 concurrent tunnels
+  /// (bench/run.sh) resumed only 23 % of its handshakes and paid a full one for the rest. A
+  /// cached ticket holds ~6.4 KiB of heap when it is the only holder of the server's parsed
+  /// certificate (tickets descended from one full handshake share it), so 64 cost < 0.5 MiB.
+  static constexpr std::size_t kTicketsPerServer = 64;
   static constexpr std::size_t kMaxServers = 64;
   void store_session(const std::string& key, SslSessionPtr session);
   SslSessionPtr take_session(const std::string& key);

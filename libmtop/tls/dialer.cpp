@@ -14,7 +14,7 @@ TlsDialer::TlsDialer(uv_loop_t* loop, std::shared_ptr<ClientContext> ctx, std::s
       host_(std::move(host)),
       port_(port),
       options_(std::move(options)),
-      buffers_(std::make_shared<ReadBuffers>()) {
+      buffers_(std::make_shared<TlsBuffers>()) {
   server_name_ = ctx_->config().server_name.empty() ? host_ : ctx_->config().server_name;
   // A ticket is only good for the server that issued it: key by what we verify and where.
   session_key_ = server_name_ + "|" + host_ + "|" + std::to_string(port_);

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "mtop/stream.hpp"
+#include "tls/buffers.hpp"
 #include "tls/context.hpp"
-#include "tls/read_buffer.hpp"
 #include "uv/connector.hpp"
 
 namespace mtop::tls {
@@ -59,7 +59,7 @@ class TlsDialer final : public io::StreamDialer {
   TlsDialOptions options_;
   std::string server_name_;
   std::string session_key_;
-  SharedReadBuffers buffers_;
+  SharedTlsBuffers buffers_;
   std::map<std::uint64_t, Pending> pending_;
   std::uint64_t next_id_ = 1;
 };

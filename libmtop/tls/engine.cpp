@@ -23,7 +23,10 @@ int engine_bio_read(BIO* bio, char* buf, int len) {
     e->in_off_ += n;
     got += n;
     if (e->in_off_ == e->in_.size()) {
-      Bytes().swap(e->in_);  // give the memory back: idle connections hold no input buffer
+      // Give the memory back: idle connections hold no input buffer.
+      Bytes done;
+      done.swap(e->in_);
+      if (e->pool_) e->pool_->give(std::move(done));
       e->in_off_ = 0;
     }
   }
@@ -45,6 +48,9 @@ int engine_bio_write(BIO* bio, const char* buf, int len) {
   auto* e = static_cast<Engine*>(BIO_get_data(bio));
   if (!e || len <= 0) return 0;
   const auto* p = reinterpret_cast<const std::uint8_t*>(buf);
+  // Into a recycled chunk: OpenSSL writes one record at a time, and growing a fresh vector
+  // record by record, freed after each write, made the heap trim and refault on every write.
+  if (e->out_.capacity() == 0 && e->pool_) e->out_ = e->pool_->take();
   e->out_.insert(e->out_.end(), p, p + len);
   return len;
 }
@@ -178,6 +184,9 @@ void Engine::retain_input() {
     in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_off_));
     in_off_ = 0;
   }
+  // A chunk too: a relay that pauses reading leaves up to a whole socket read behind, and a
+  // fresh buffer for it, freed once read, would churn the heap at every pause.
+  if (in_.capacity() == 0 && pool_) in_ = pool_->take();
   in_.insert(in_.end(), borrowed_.begin(), borrowed_.end());
   borrowed_ = {};
 }

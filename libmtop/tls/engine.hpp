@@ -5,8 +5,9 @@
 // plaintext in. Everything OpenSSL wants to send collects in an output buffer the caller
 // takes with take_output() and puts on the wire. OpenSSL reads and writes through a small
 // custom BIO over those two buffers (a memory BIO we control), so the engine can give its
-// buffers back to the allocator whenever they are empty: an idle connection holds no
-// ciphertext or record buffers at all.
+// buffers back whenever they are empty: an idle connection holds no ciphertext or record
+// buffers at all. With a buffer pool (set_buffer_pool), those two buffers are recycled chunks
+// rather than fresh allocations per write or per retained read.
 //
 // Input fed by handle_ciphertext() is borrowed until retain_input() or the next
 // handle_ciphertext(); whatever OpenSSL has not consumed by then is copied into the engine.
@@ -27,6 +28,7 @@
 #include "mtop/bytes.hpp"
 #include "tls/context.hpp"
 #include "tls/ossl.hpp"
+#include "uv/chunk_pool.hpp"
 
 namespace mtop::tls {
 
@@ -56,6 +58,13 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
+  // --- buffers ------------------------------------------------------------------------
+  /// From now on, output and retained input go into chunks taken from `pool` (null: buffers
+  /// allocated as needed); retained input goes back to it once consumed. A buffer that
+  /// outgrows its chunk reallocates it, and give() then frees it rather than keep it. The
+  /// pool must outlive every later call into the engine.
+  void set_buffer_pool(io::ChunkPool* pool) noexcept { pool_ = pool; }
+
   // --- input --------------------------------------------------------------------------
   /// Makes `in` available to OpenSSL (borrowed, see the file comment).
   void handle_ciphertext(ByteView in);
@@ -83,7 +92,8 @@ class Engine {
   // --- output -------------------------------------------------------------------------
   bool has_output() const noexcept { return !out_.empty(); }
   std::size_t output_size() const noexcept { return out_.size(); }
-  /// Hands over all pending ciphertext; the engine keeps no buffer behind.
+  /// Hands over all pending ciphertext; the engine keeps no buffer behind. With a buffer
+  /// pool, the result is a chunk of it: give() it back once the bytes are sent.
   Bytes take_output();
 
   const std::string& error() const noexcept { return error_; }
@@ -114,6 +124,7 @@ class Engine {
   Bytes in_;             ///< retained ciphertext; in_off_ bytes of it already consumed
   std::size_t in_off_ = 0;
   Bytes out_;
+  io::ChunkPool* pool_ = nullptr;
 };
 
 }  // namespace mtop::tls

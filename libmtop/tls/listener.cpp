@@ -14,7 +14,7 @@ TlsListener::TlsListener(uv_loop_t* loop, std::shared_ptr<ServerContext> ctx,
       ctx_(std::move(ctx)),
       options_(options),
       cb_(std::move(cb)),
-      buffers_(std::make_shared<ReadBuffers>()) {}
+      buffers_(std::make_shared<TlsBuffers>()) {}
 
 std::unique_ptr<TlsListener> TlsListener::create(uv_loop_t* loop,
                                                  std::shared_ptr<ServerContext> ctx,

@@ -18,8 +18,8 @@
 #include <unordered_set>
 
 #include "mtop/stream.hpp"
+#include "tls/buffers.hpp"
 #include "tls/context.hpp"
-#include "tls/read_buffer.hpp"
 #include "uv/tcp_listener.hpp"
 
 namespace mtop::tls {
@@ -69,7 +69,7 @@ class TlsListener final : public io::StreamAcceptor {
   TlsListenerOptions options_;
   AcceptCallback cb_;
   FailureHook on_failure_;
-  SharedReadBuffers buffers_;
+  SharedTlsBuffers buffers_;
   std::unique_ptr<io::TcpListener> tcp_;
   std::unordered_set<TlsStream*> handshaking_;
   std::string local_;

@@ -1,20 +1,16 @@
 #include "tls/tls_stream.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
-#include <vector>
 
+#include "uv/pooled_write.hpp"
 #include "uv/sockaddr.hpp"
 #include "uv/uv_error.hpp"
 
 namespace mtop::tls {
 
 namespace {
-
-struct WriteReq {
-  uv_write_t req;
-  Bytes data;  // the ciphertext, owned until libuv is done with it
-};
 
 std::string uv_reason(const char* what, int status) {
   return std::string(what) + ": " + io::uv_reason(status);
@@ -42,14 +38,16 @@ struct TlsStream::EntryGuard {
 };
 
 TlsStream::TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
-                     SharedReadBuffers buffers, HandshakeCallback on_done)
+                     SharedTlsBuffers buffers, HandshakeCallback on_done)
     : tcp_(std::move(tcp)),
-      engine_(std::move(engine)),
       buffers_(std::move(buffers)),
-      on_done_(std::move(on_done)) {}
+      engine_(std::move(engine)),
+      on_done_(std::move(on_done)) {
+  engine_->set_buffer_pool(&buffers_->chunks);
+}
 
 TlsStream* TlsStream::start(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp,
-                            std::unique_ptr<Engine> engine, SharedReadBuffers buffers,
+                            std::unique_ptr<Engine> engine, SharedTlsBuffers buffers,
                             std::uint64_t handshake_timeout_ms, HandshakeCallback on_done) {
   auto* self = new TlsStream(std::move(tcp), std::move(engine), std::move(buffers),
                              std::move(on_done));
@@ -91,11 +89,18 @@ void TlsStream::stop_read() {
 void TlsStream::write(ByteView data) {
   // After shutdown(), failure or close() there is nowhere for the bytes to go.
   if (closed_ || failed_ || shutdown_ || handshaking_ || data.empty()) return;
-  if (!engine_->write(data)) {
-    fail(engine_->error());
-    return;
+  // One piece at a time, each sent (or queued) before the next is encrypted, so that the
+  // ciphertext of each fits one chunk of the pool however large the write.
+  while (!data.empty()) {
+    const ByteView piece = data.first(std::min(data.size(), TlsBuffers::kSize));
+    if (!engine_->write(piece)) {
+      fail(engine_->error());
+      return;
+    }
+    flush();
+    if (failed_) return;
+    data = data.subspan(piece.size());
   }
-  flush();
   if (write_queue_size() > low_water()) above_low_water_ = true;
 }
 
@@ -172,37 +177,59 @@ void TlsStream::fail(std::string reason) {
 void TlsStream::flush() {
   // Also after a failure: the alert OpenSSL wrote should reach the peer.
   if (closed_ || !engine_->has_output()) return;
-  auto* w = new WriteReq;
-  w->data = engine_->take_output();
-  // uv_buf_t lengths are 32-bit: a huge write() goes out as several buffers of one request.
-  constexpr std::size_t kMaxBuf = std::size_t{1} << 30;
-  std::vector<uv_buf_t> bufs;
-  for (std::size_t off = 0; off < w->data.size(); off += kMaxBuf) {
-    const std::size_t n = std::min(kMaxBuf, w->data.size() - off);
-    bufs.push_back(uv_buf_init(reinterpret_cast<char*>(w->data.data() + off),
-                               static_cast<unsigned>(n)));
+  Bytes out = engine_->take_output();
+  auto* s = reinterpret_cast<uv_stream_t*>(tcp_.get());
+  std::size_t sent = 0;
+  if (tcp_->write_queue_size == 0) {
+    // Nothing queued, so the bytes may go straight to the kernel: usually all of them, and
+    // the chunk is back in the pool before the next write needs one.
+    uv_buf_t buf =
+        uv_buf_init(reinterpret_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
+    const int r = uv_try_write(s, &buf, 1);
+    if (r >= 0) {
+      sent = static_cast<std::size_t>(r);
+    } else if (r != UV_EAGAIN && r != UV_ENOSYS) {
+      buffers_->chunks.give(std::move(out));
+      fail(uv_reason("write", r));
+      return;
+    }
   }
-  int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), bufs.data(),
-                   static_cast<unsigned>(bufs.size()), on_write_cb);
-  if (r < 0) {
-    delete w;
-    fail(uv_reason("write", r));
+  if (sent == out.size()) {
+    buffers_->chunks.give(std::move(out));
     return;
   }
+  // The request keeps the buffers (and so the pool) alive: the stream may be gone by the time
+  // libuv is done with it.
+  auto* w = io::PooledWrite::keep(std::move(out), sent,
+                                  std::shared_ptr<io::ChunkPool>(buffers_, &buffers_->chunks));
+  if (!w) {
+    fail("write: out of memory");
+    return;
+  }
+  const int r = w->start(s, on_write_cb);
+  if (r < 0) fail(uv_reason("write", r));
 }
 
 void TlsStream::continue_handshake() {
   Engine::Status st = engine_->handshake();
-  flush();
-  if (st == Engine::Status::want_input) return;
   if (st != Engine::Status::ok) {
+    flush();  // our next flight, or the alert
+    if (st == Engine::Status::want_input) return;
     fail(engine_->error());
     return;
   }
   handshaking_ = false;
   uv_timer_stop(timer_.get());
-  update_socket_reading();  // stops: the owner starts reading when it is ready
+  // A client's Finished waits for the owner's first write from the callback, so that both
+  // leave in one segment (one write and one wake-up fewer on each side); an owner that closes
+  // the stream from the callback drops it, and the server sees the handshake cut short, as it
+  // would see the close a moment later. The server's ticket goes out now, whatever its owner
+  // does. The socket's read state waits for the owner too: one that starts reading from the
+  // callback does not see the socket stopped and started again (two epoll_ctl calls).
+  if (SSL_is_server(engine_->native())) flush();
   if (auto cb = std::move(on_done_)) cb(this, std::string());
+  flush();
+  update_socket_reading();  // stops reading unless the owner called start_read()
 }
 
 void TlsStream::pump() {
@@ -284,9 +311,8 @@ void TlsStream::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
 }
 
 void TlsStream::on_write_cb(uv_write_t* req, int status) {
-  auto* w = reinterpret_cast<WriteReq*>(req);
   auto* self = static_cast<TlsStream*>(req->handle->data);
-  delete w;
+  io::PooledWrite::finish(io::PooledWrite::from(req));  // the chunk goes back to its pool
   if (!self) return;  // closed: the handle is on its way out
   EntryGuard guard(self);
   if (status < 0) {

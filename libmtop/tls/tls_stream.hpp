@@ -3,9 +3,11 @@
 // Theory of operation: a TlsStream is born handshaking (made by TlsListener or TlsDialer),
 // reports the outcome once through the handshake callback, and only then becomes a Stream
 // for its owner. Socket bytes go from the shared read buffer into the Engine; plaintext comes
-// out into the shared plaintext buffer and goes to on_read. Writes are encrypted at once and
-// the ciphertext is handed to uv_write, each request owning its bytes, so the stream keeps no
-// buffer while idle.
+// out into the shared plaintext buffer and goes to on_read. Writes are encrypted at once, in
+// pieces of at most 64 KiB, into a ciphertext chunk of the shared pool (tls/buffers.hpp); the
+// chunk goes to uv_try_write and back to the pool, or, with what the kernel did not take, to
+// a uv_write request that returns it when done (uv/pooled_write.hpp). So the stream keeps no
+// buffer while idle, and a busy one allocates no data buffers.
 //
 // Stream rules (uv/stream.hpp), as this transport keeps them:
 // - No callback from inside a call: errors found inside write()/shutdown(), and data or EOF
@@ -28,8 +30,8 @@
 #include <string>
 
 #include "mtop/stream.hpp"
+#include "tls/buffers.hpp"
 #include "tls/engine.hpp"
-#include "tls/read_buffer.hpp"
 #include "uv/handle.hpp"
 
 namespace mtop::tls {
@@ -44,7 +46,7 @@ class TlsStream final : public io::Stream {
   /// The callback is never called from inside this function. The returned pointer is owned by
   /// the caller: close() it (or hand it to a StreamPtr) to free it.
   static TlsStream* start(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp,
-                          std::unique_ptr<Engine> engine, SharedReadBuffers buffers,
+                          std::unique_ptr<Engine> engine, SharedTlsBuffers buffers,
                           std::uint64_t handshake_timeout_ms, HandshakeCallback on_done);
 
   // io::Stream
@@ -61,8 +63,8 @@ class TlsStream final : public io::Stream {
   bool resumed() const { return engine_ && engine_->resumed(); }
 
  private:
-  TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
-            SharedReadBuffers buffers, HandshakeCallback on_done);
+  TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine, SharedTlsBuffers buffers,
+            HandshakeCallback on_done);
   ~TlsStream() override = default;
 
   // libuv entry points; each runs under an EntryGuard so close() from a callback is safe.
@@ -85,8 +87,8 @@ class TlsStream final : public io::Stream {
 
   io::UvHandle<uv_tcp_t> tcp_;
   io::UvHandle<uv_timer_t> timer_;
+  SharedTlsBuffers buffers_;  // before engine_: its buffer pool outlives the engine
   std::unique_ptr<Engine> engine_;
-  SharedReadBuffers buffers_;
   HandshakeCallback on_done_;
   Handler* handler_ = nullptr;
   std::string peer_;

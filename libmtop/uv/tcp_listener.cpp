@@ -13,8 +13,8 @@ TcpListener::Outcome TcpListener::listen(uv_loop_t* loop, const std::string& hos
                                          const ListenOptions& options) {
   return listen_raw(
       loop, host, port,
-      [cb = std::move(cb)](UvHandle<uv_tcp_t> tcp) {
-        if (auto s = TcpStream::adopt(std::move(tcp))) cb(std::move(s));
+      [cb = std::move(cb), buffers = options.buffers](UvHandle<uv_tcp_t> tcp) {
+        if (auto s = TcpStream::adopt(std::move(tcp), buffers)) cb(std::move(s));
       },
       options);
 }

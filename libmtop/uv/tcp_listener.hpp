@@ -10,12 +10,16 @@
 
 #include "mtop/stream.hpp"
 #include "uv/handle.hpp"
+#include "uv/stream_buffers.hpp"
 
 namespace mtop::io {
 
 struct ListenOptions {
   int backlog = 511;   ///< listen(2) backlog
   bool nodelay = true; ///< TCP_NODELAY on every accepted socket
+  /// Read buffer and write chunks of the accepted TcpStreams (listen() only); null = those of
+  /// the thread that accepts them (StreamBuffers::of_this_thread()).
+  SharedStreamBuffers buffers;
 };
 
 class TcpListener final : public StreamAcceptor {

@@ -1,12 +1,11 @@
 #include "uv/tcp_stream.hpp"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <new>
 #include <utility>
 
+#include "uv/pooled_write.hpp"
 #include "uv/sockaddr.hpp"
 #include "uv/uv_error.hpp"
 
@@ -15,26 +14,6 @@ namespace mtop::io {
 namespace {
 
 uv_stream_t* as_stream(uv_tcp_t* t) { return reinterpret_cast<uv_stream_t*>(t); }
-
-/// A uv_write request and the bytes it writes, in one allocation.
-struct WriteReq {
-  uv_write_t req;
-  std::size_t size;
-  std::uint8_t* bytes() { return reinterpret_cast<std::uint8_t*>(this + 1); }
-
-  static WriteReq* make(ByteView data) {
-    void* mem = std::malloc(sizeof(WriteReq) + data.size());
-    if (!mem) return nullptr;
-    auto* w = new (mem) WriteReq{};
-    w->size = data.size();
-    std::memcpy(w->bytes(), data.data(), data.size());
-    return w;
-  }
-  static void destroy(WriteReq* w) {
-    w->~WriteReq();
-    std::free(w);
-  }
-};
 
 std::string peer_of(uv_tcp_t* tcp) {
   sockaddr_storage ss{};
@@ -45,12 +24,14 @@ std::string peer_of(uv_tcp_t* tcp) {
 
 }  // namespace
 
-StreamPtr TcpStream::adopt(UvHandle<uv_tcp_t> tcp) {
+StreamPtr TcpStream::adopt(UvHandle<uv_tcp_t> tcp, SharedStreamBuffers buffers) {
   if (!tcp) return nullptr;
-  return StreamPtr(new TcpStream(tcp.release()));
+  if (!buffers) buffers = StreamBuffers::of_this_thread();
+  return StreamPtr(new TcpStream(tcp.release(), std::move(buffers)));
 }
 
-TcpStream::TcpStream(uv_tcp_t* tcp) : tcp_(tcp), poster_(tcp->loop), peer_(peer_of(tcp)) {
+TcpStream::TcpStream(uv_tcp_t* tcp, SharedStreamBuffers buffers)
+    : tcp_(tcp), buffers_(std::move(buffers)), poster_(tcp->loop), peer_(peer_of(tcp)) {
   tcp_->data = this;
 }
 
@@ -109,19 +90,21 @@ void TcpStream::write(ByteView data) {
       return;
     }
   }
-  if (done == data.size()) return;
-
-  WriteReq* w = WriteReq::make(data.subspan(done));
-  if (!w) {
-    fail_later(UV_ENOMEM);
-    return;
-  }
-  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->bytes()), static_cast<unsigned>(w->size));
-  const int r = uv_write(&w->req, as_stream(tcp_), &buf, 1, &TcpStream::on_write_cb);
-  if (r < 0) {
-    WriteReq::destroy(w);
-    fail_later(r);
-    return;
+  // Queue the rest, at most one chunk per request.
+  const std::shared_ptr<ChunkPool> pool(buffers_, &buffers_->chunks);  // shares the buffers' life
+  for (ByteView rest = data.subspan(done); !rest.empty();) {
+    const ByteView piece = rest.first(std::min(rest.size(), pool->chunk_size()));
+    PooledWrite* w = PooledWrite::copy(piece, pool);
+    if (!w) {
+      fail_later(UV_ENOMEM);
+      return;
+    }
+    const int r = w->start(as_stream(tcp_), &TcpStream::on_write_cb);
+    if (r < 0) {
+      fail_later(r);
+      return;
+    }
+    rest = rest.subspan(piece.size());
   }
   if (write_queue_size() > low_water()) above_low_water_ = true;
 }
@@ -172,26 +155,20 @@ void TcpStream::fail_later(int status) {
   });
 }
 
-void TcpStream::on_alloc(uv_handle_t*, std::size_t, uv_buf_t* buf) {
-  // Allocated per read and freed in on_read_cb: idle connections keep no buffer. A null base
-  // makes libuv report UV_ENOBUFS, which becomes an error ("out of memory").
-  // Fields set directly rather than through uv_buf_init, which the static analyser cannot see
-  // through: it took the block for leaked.
-  buf->base = static_cast<char*>(std::malloc(kReadSize));
-  buf->len = buf->base ? kReadSize : 0;
+void TcpStream::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+  // The loop's shared read buffer: on_read_cb hands it to the handler before any other read
+  // can start, so nothing is allocated per read and an idle stream holds nothing.
+  Bytes& b = static_cast<TcpStream*>(h->data)->buffers_->read;
+  *buf = uv_buf_init(reinterpret_cast<char*>(b.data()), static_cast<unsigned>(b.size()));
 }
 
 void TcpStream::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-  struct Free {
-    void operator()(char* p) const noexcept { std::free(p); }
-  };
-  std::unique_ptr<char, Free> block(buf ? buf->base : nullptr);
   auto* self = static_cast<TcpStream*>(s->data);
   if (!self || !self->usable()) return;
   if (nread > 0) {
     if (self->handler_) {
-      self->handler_->on_read(
-          ByteView(reinterpret_cast<const std::uint8_t*>(block.get()), static_cast<std::size_t>(nread)));
+      self->handler_->on_read(ByteView(reinterpret_cast<const std::uint8_t*>(buf->base),
+                                       static_cast<std::size_t>(nread)));
     }
     return;
   }
@@ -206,9 +183,8 @@ void TcpStream::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void TcpStream::on_write_cb(uv_write_t* req, int status) {
-  auto* w = reinterpret_cast<WriteReq*>(req);
   auto* self = static_cast<TcpStream*>(req->handle->data);
-  WriteReq::destroy(w);
+  PooledWrite::finish(PooledWrite::from(req));
   if (!self || !self->usable()) return;
   if (status < 0) {
     self->fail(status);

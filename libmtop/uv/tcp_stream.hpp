@@ -1,12 +1,13 @@
 // TcpStream: io::Stream over a connected uv_tcp_t.
 //
 // Theory of operation
-// - Reading: libuv asks for a buffer only when the socket is readable, and we allocate one
-//   read-sized block per read and free it straight after on_read, so an idle connection holds
-//   no read buffer at all (the memory of an idle tunnel is the handles and a few flags).
-// - Writing: uv_try_write() first; only what the kernel did not take is copied into one
-//   uv_write request (request and bytes in one allocation). write_queue_size() is libuv's
-//   count of bytes queued and not yet written to the socket.
+// - Reading: every read lands in the read buffer of the stream's StreamBuffers, shared with
+//   the other streams of its loop (uv/stream_buffers.hpp), and is handed to on_read from
+//   there. An idle connection holds no read buffer at all (the memory of an idle tunnel is the
+//   handles and a few flags), and a busy one allocates nothing per read.
+// - Writing: uv_try_write() first; only what the kernel did not take is copied into uv_write
+//   requests, on recycled chunks when it is large (uv/pooled_write.hpp). write_queue_size()
+//   is libuv's count of bytes queued and not yet written to the socket.
 // - Every call returns without calling the handler; errors found inside a call are reported
 //   from the loop a moment later (uv/poster.hpp). After close() nothing is reported.
 // - close() closes the handle; the object frees itself in the close callback, after libuv has
@@ -21,18 +22,20 @@
 #include "mtop/stream.hpp"
 #include "uv/handle.hpp"
 #include "uv/poster.hpp"
+#include "uv/stream_buffers.hpp"
 
 namespace mtop::io {
 
 class TcpStream final : public Stream {
  public:
-  /// Bytes asked for per read: one block of this size lives only for the duration of a read.
-  static constexpr std::size_t kReadSize = 64 * 1024;
+  /// Bytes asked for per read.
+  static constexpr std::size_t kReadSize = StreamBuffers::kReadSize;
 
   /// Wraps a connected TCP handle (from connect_tcp or an accept). The handle must be
   /// initialised, connected and not closing; the stream owns it from now on. `tcp` must not
-  /// be empty.
-  static StreamPtr adopt(UvHandle<uv_tcp_t> tcp);
+  /// be empty. `buffers`: the read buffer and write chunks to use, shared with other streams
+  /// of the same loop; null = those of the calling thread (StreamBuffers::of_this_thread()).
+  static StreamPtr adopt(UvHandle<uv_tcp_t> tcp, SharedStreamBuffers buffers = nullptr);
 
   void set_handler(Handler* handler) override { handler_ = handler; }
   void start_read() override;
@@ -47,7 +50,7 @@ class TcpStream final : public Stream {
   std::string local_name() const;
 
  private:
-  explicit TcpStream(uv_tcp_t* tcp);
+  TcpStream(uv_tcp_t* tcp, SharedStreamBuffers buffers);
   ~TcpStream() override = default;
 
   static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
@@ -63,6 +66,7 @@ class TcpStream final : public Stream {
   bool usable() const noexcept { return !closed_ && !failed_; }
 
   uv_tcp_t* tcp_;
+  SharedStreamBuffers buffers_;
   Handler* handler_ = nullptr;
   Poster poster_;
   std::string peer_;

@@ -69,8 +69,8 @@ extern "C" {
 #define MTOP_ERR_EARLY_DATA_LIMIT (-10018) /* more early payload than the bound allows */
 #define MTOP_ERR_PEER_CLOSED (-10019)      /* the peer closed before a complete message */
 
-/* Peer errors of the SOCKS5 and HTTP proxy front ends and of the user stores. The C API does
- * not return them today; they are listed so that every library code has its C name. */
+/* Peer errors of the SOCKS5 and HTTP proxy front ends (MTOP_PROXY_EVENT_ERROR of the proxy
+ * machines below) and of the user stores (listed so that every library code has its C name). */
 #define MTOP_ERR_SOCKS_BAD_VERSION (-10030)
 #define MTOP_ERR_SOCKS_NO_METHODS (-10031)
 #define MTOP_ERR_SOCKS_BAD_RESERVED (-10032)
@@ -311,6 +311,429 @@ typedef struct mtop_server_event {
   size_t len;
   mtop_auth_message request;
 } mtop_server_event;
+
+/* ---------------------------------------------------------------------------------------
+ * Events of the proxy front-end machines: SOCKS5 (RFC 1928 + RFC 1929) and the HTTP/1.x
+ * proxy request, as the climber serves them to local applications.
+ *
+ * Both machines have the shape of the handshake machines above: _feed() bytes from the
+ * application, call _next_event() until it returns MTOP_PROXY_EVENT_NEED_DATA, send
+ * _pending_output() and report what was written with _consume_output(). On
+ * MTOP_PROXY_EVENT_REQUEST (and, SOCKS5 with credentials, MTOP_PROXY_EVENT_AUTH) the
+ * application decides. A peer that breaks the protocol is not a return value of _feed(): it
+ * is MTOP_PROXY_EVENT_ERROR with the MTOP_ERR_SOCKS_* / MTOP_ERR_HTTP_* code (terminal).
+ * The values shared with the handshake events have the same numbers (NEED_DATA 0, PAYLOAD 3,
+ * END_OF_INPUT 4, ERROR 7), so one switch can serve every machine.
+ * ------------------------------------------------------------------------------------- */
+
+#define MTOP_PROXY_EVENT_NEED_DATA 0    /* nothing until more input (or a decision) */
+#define MTOP_PROXY_EVENT_AUTH 1         /* SOCKS5: RFC 1929 credentials; answer them */
+#define MTOP_PROXY_EVENT_REQUEST 2      /* the target to connect to; accept or reject it */
+#define MTOP_PROXY_EVENT_PAYLOAD 3      /* bytes after the request, in order */
+#define MTOP_PROXY_EVENT_END_OF_INPUT 4 /* the application half-closed after its request */
+#define MTOP_PROXY_EVENT_ERROR 7        /* the application broke the protocol (terminal) */
+
+/* ---------------------------------------------------------------------------------------
+ * The SOCKS5 server machine (theory in include/mtop/socks5.hpp and
+ * libmtop/core/socks5_server.cpp). Only CONNECT is served; the machine itself answers
+ * BIND, UDP ASSOCIATE and bad requests with the RFC's failure replies before it reports
+ * MTOP_PROXY_EVENT_ERROR, so after an ERROR: send the pending output, then close.
+ *
+ * Sequence: [AUTH -> _accept_credentials() / _reject_credentials()] -> REQUEST -> PAYLOAD*
+ * (bytes the application pipelined behind its request; they may be sent on as early data
+ * before the decision) -> _accept() / _reject(). After _accept() every later _feed() is
+ * reported as PAYLOAD; after _feed_eof(), END_OF_INPUT.
+ * ------------------------------------------------------------------------------------- */
+
+/* SOCKS5 REP values (RFC 1928 section 6) for mtop_socks5_server_reject(). */
+#define MTOP_SOCKS5_REPLY_GENERAL_FAILURE 1
+#define MTOP_SOCKS5_REPLY_NOT_ALLOWED 2
+#define MTOP_SOCKS5_REPLY_NETWORK_UNREACHABLE 3
+#define MTOP_SOCKS5_REPLY_HOST_UNREACHABLE 4
+#define MTOP_SOCKS5_REPLY_CONNECTION_REFUSED 5
+#define MTOP_SOCKS5_REPLY_TTL_EXPIRED 6
+#define MTOP_SOCKS5_REPLY_COMMAND_NOT_SUPPORTED 7
+#define MTOP_SOCKS5_REPLY_ADDRESS_TYPE_NOT_SUPPORTED 8
+
+/* The versions of the SOCKS5 structs this header describes (see the _versioned functions). */
+#define MTOP_SOCKS5_SETTINGS_VERSION 1
+#define MTOP_SOCKS5_EVENT_VERSION 1
+
+/* Defaults. */
+#define MTOP_DEFAULT_PROXY_MAX_PAYLOAD 65536 /* payload held before the decision */
+
+typedef struct mtop_socks5_server mtop_socks5_server;
+
+/* Settings of a SOCKS5 machine (version 1). Fill with mtop_socks5_settings_default() first,
+ * then change what you need. */
+typedef struct mtop_socks5_settings {
+  int no_auth;           /* nonzero: accept method 0x00 (no authentication); default 1 */
+  int username_password; /* nonzero: accept method 0x02 (RFC 1929) and ONLY it, whatever
+                            no_auth says, so no client walks past the credentials; default 0 */
+  size_t max_payload;    /* pipelined bytes held before the decision and not yet reported
+                            (back-pressure beyond; at least 1024 are always held);
+                            default MTOP_DEFAULT_PROXY_MAX_PAYLOAD */
+} mtop_socks5_settings;
+
+/*
+ * An event of mtop_socks5_server_next_event() (version 1).
+ * - type: MTOP_PROXY_EVENT_*.
+ * - error: ERROR: MTOP_ERR_SOCKS_BAD_VERSION, _NO_METHODS, _NO_ACCEPTABLE_METHOD,
+ *   _BAD_CREDENTIALS, _COMMAND_NOT_SUPPORTED, _BAD_RESERVED, _BAD_ADDRESS_TYPE,
+ *   _BAD_ADDRESS, MTOP_ERR_SOCKS_AUTH_FAILED after _reject_credentials(), or
+ *   MTOP_ERR_PEER_CLOSED for an EOF before a complete request; otherwise 0.
+ * - data, len: PAYLOAD: the bytes, owned by the handle, valid until the next mutating call
+ *   on the same handle; otherwise NULL and 0.
+ * - username, password (+ _len): AUTH: 1-255 opaque bytes each, pointing into the handle,
+ *   valid until the handle is freed; the password's bytes are zeroed by the answer
+ *   (_accept_credentials / _reject_credentials). Otherwise NULL and 0.
+ * - target: REQUEST: the CONNECT target (port 1-65535; a domain passes the MTop host-name
+ *   rules). Its domain points into the handle, valid until the handle is freed. Otherwise
+ *   all zero.
+ */
+typedef struct mtop_socks5_event {
+  int type;
+  int error;
+  const uint8_t *data;
+  size_t len;
+  const uint8_t *username;
+  size_t username_len;
+  const uint8_t *password;
+  size_t password_len;
+  mtop_address target;
+} mtop_socks5_event;
+
+/*
+ * mtop_socks5_settings_default_versioned - fills `settings` with the defaults of struct
+ * version `version` (call it as mtop_socks5_settings_default(settings)).
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL settings, or version not in
+ * 1..MTOP_SOCKS5_SETTINGS_VERSION).
+ */
+MTOP_API int mtop_socks5_settings_default_versioned(int version, mtop_socks5_settings *settings);
+#define mtop_socks5_settings_default(SETTINGS) \
+  mtop_socks5_settings_default_versioned(MTOP_SOCKS5_SETTINGS_VERSION, (SETTINGS))
+
+/*
+ * mtop_socks5_server_new_versioned - creates a SOCKS5 machine waiting for the greeting
+ * (call it as mtop_socks5_server_new(&out, settings)).
+ * out: receives the handle; free it with mtop_socks5_server_free().
+ * settings_version: the version of *settings (MTOP_SOCKS5_SETTINGS_VERSION), checked even
+ *                   when settings is NULL.
+ * settings: borrowed for the call; NULL means the defaults.
+ * Returns 0.
+ * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL out, a settings_version not in
+ * 1..MTOP_SOCKS5_SETTINGS_VERSION, or settings accepting no method at all), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_socks5_server_new_versioned(mtop_socks5_server **out, int settings_version,
+                                              const mtop_socks5_settings *settings);
+#define mtop_socks5_server_new(OUT, SETTINGS) \
+  mtop_socks5_server_new_versioned((OUT), MTOP_SOCKS5_SETTINGS_VERSION, (SETTINGS))
+
+/*
+ * mtop_socks5_server_free - frees the handle and zeroes what held credentials. NULL is a
+ * no-op. Every pointer the handle handed out becomes invalid.
+ */
+MTOP_API void mtop_socks5_server_free(mtop_socks5_server *s);
+
+/*
+ * mtop_socks5_server_set_user_data - stores an opaque pointer in the handle.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT for a NULL s.
+ */
+MTOP_API int mtop_socks5_server_set_user_data(mtop_socks5_server *s, void *user_data);
+
+/*
+ * mtop_socks5_server_get_user_data - the pointer last stored, NULL if none or s is NULL.
+ */
+MTOP_API void *mtop_socks5_server_get_user_data(const mtop_socks5_server *s);
+
+/*
+ * mtop_socks5_server_feed - takes bytes from the application.
+ * data, len: borrowed for the call; data may be NULL only when len is 0.
+ * Returns the number of bytes consumed (at most INT_MAX per call). Less than len is
+ * back-pressure: a decision is outstanding, or max_payload bytes are held unreported; stop
+ * reading, and feed the rest after the decision or after _next_event() reported PAYLOAD.
+ * A peer error shows up as MTOP_PROXY_EVENT_ERROR from _next_event() (the failing call
+ * consumes everything; failure replies wait in the pending output).
+ * Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_INVALID_STATE (failed, rejected, or after
+ * _feed_eof()), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_socks5_server_feed(mtop_socks5_server *s, const uint8_t *data, size_t len);
+
+/*
+ * mtop_socks5_server_feed_eof - the application half-closed. Call it only once every byte
+ * before the EOF was consumed. Before a complete request this fails the machine
+ * (MTOP_PROXY_EVENT_ERROR with MTOP_ERR_PEER_CLOSED, once pending AUTH is answered);
+ * afterwards END_OF_INPUT follows the held payload.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_INVALID_STATE (failed, rejected,
+ * or called twice).
+ */
+MTOP_API int mtop_socks5_server_feed_eof(mtop_socks5_server *s);
+
+/*
+ * mtop_socks5_server_next_event_versioned - the next event, or MTOP_PROXY_EVENT_NEED_DATA
+ * (call it as mtop_socks5_server_next_event(s, &ev)).
+ * version: the version of *ev (MTOP_SOCKS5_EVENT_VERSION); only its fields are written.
+ * ev: filled in (see mtop_socks5_event for the lifetimes of its pointers). AUTH, REQUEST and
+ * each PAYLOAD are reported once; ERROR and END_OF_INPUT repeat.
+ * Returns ev->type (>= 0). Errors: MTOP_ERR_INVALID_ARGUMENT (NULL argument, or version not
+ * in 1..MTOP_SOCKS5_EVENT_VERSION), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_socks5_server_next_event_versioned(mtop_socks5_server *s, int version,
+                                                     mtop_socks5_event *ev);
+#define mtop_socks5_server_next_event(S, EV) \
+  mtop_socks5_server_next_event_versioned((S), MTOP_SOCKS5_EVENT_VERSION, (EV))
+
+/*
+ * mtop_socks5_server_accept_credentials - the credentials of MTOP_PROXY_EVENT_AUTH are
+ * good: queues the RFC 1929 success status and goes on to the request (a request already
+ * received is parsed now). Zeroes the reported password.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_INVALID_STATE (unless AUTH was
+ * issued and not answered), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_socks5_server_accept_credentials(mtop_socks5_server *s);
+
+/*
+ * mtop_socks5_server_reject_credentials - the credentials are wrong: queues the RFC 1929
+ * failure status; the machine fails with MTOP_ERR_SOCKS_AUTH_FAILED (send the pending
+ * output, then close). Zeroes the reported password.
+ * Returns 0. Errors: as for mtop_socks5_server_accept_credentials().
+ */
+MTOP_API int mtop_socks5_server_reject_credentials(mtop_socks5_server *s);
+
+/*
+ * mtop_socks5_server_accept - the target of MTOP_PROXY_EVENT_REQUEST is connected: queues
+ * the success reply. From now on the machine passes bytes through as PAYLOAD.
+ * bound: BND.ADDR / BND.PORT of the reply, borrowed for the call; NULL means 0.0.0.0:0.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL s, or a bound with an unknown type, a
+ * NULL domain or one of 0 or more than 255 bytes), MTOP_ERR_INVALID_STATE (unless REQUEST
+ * was issued and not answered), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_socks5_server_accept(mtop_socks5_server *s, const mtop_address *bound);
+
+/*
+ * mtop_socks5_server_reject - the target cannot be reached (or the policy denies it):
+ * queues the failure reply with BND 0.0.0.0:0. Send the pending output, then close; held
+ * payload is dropped and no more input is taken.
+ * reply: MTOP_SOCKS5_REPLY_* (1-8).
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL s, reply outside 1-8),
+ * MTOP_ERR_INVALID_STATE (unless REQUEST was issued and not answered), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_socks5_server_reject(mtop_socks5_server *s, int reply);
+
+/*
+ * mtop_socks5_server_pending_output - the bytes to send to the application (method
+ * selection, RFC 1929 status, reply).
+ * data, len: receive a pointer into the handle and the length (len 0: nothing to send, and
+ * *data may be NULL). Valid until the next mutating call on the same handle.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (a NULL argument).
+ */
+MTOP_API int mtop_socks5_server_pending_output(const mtop_socks5_server *s,
+                                               const uint8_t **data, size_t *len);
+
+/*
+ * mtop_socks5_server_consume_output - drops the first n bytes of the pending output.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL s, or n > the pending length).
+ */
+MTOP_API int mtop_socks5_server_consume_output(mtop_socks5_server *s, size_t n);
+
+/* ---------------------------------------------------------------------------------------
+ * The HTTP proxy machine: one HTTP/1.x proxy request head (rules in
+ * include/mtop/http_proxy.hpp), a CONNECT (authority-form) or a forward request
+ * (absolute-form http://). The machine answers nothing by itself.
+ *
+ * Sequence: REQUEST -> PAYLOAD* (bytes after the head: a body, or the first tunnel bytes;
+ * they may be sent on before the decision) -> _accept() (CONNECT: queues the 200 answer;
+ * forward: queues nothing, send the event's forward_head to the origin first) or _reject()
+ * with a status (also after ERROR: _reject(p, 400)). After _accept() every later _feed() is
+ * reported as PAYLOAD; after _feed_eof(), END_OF_INPUT.
+ * ------------------------------------------------------------------------------------- */
+
+/* Statuses of mtop_http_proxy_reject() (the fixed answers of the climber). */
+#define MTOP_HTTP_STATUS_BAD_REQUEST 400         /* the head did not parse */
+#define MTOP_HTTP_STATUS_FORBIDDEN 403           /* the target policy refused the target */
+#define MTOP_HTTP_STATUS_PROXY_AUTH_REQUIRED 407 /* credentials missing or wrong (asks Basic) */
+#define MTOP_HTTP_STATUS_BAD_GATEWAY 502         /* the tunnel or the origin unreachable */
+#define MTOP_HTTP_STATUS_GATEWAY_TIMEOUT 504     /* reaching the origin timed out */
+
+/* What Proxy-Authorization held (mtop_http_proxy_event.auth). */
+#define MTOP_HTTP_AUTH_ABSENT 0    /* no Proxy-Authorization header */
+#define MTOP_HTTP_AUTH_BASIC 1     /* one `Basic base64(user:password)`: username, password set */
+#define MTOP_HTTP_AUTH_MALFORMED 2 /* another scheme, bad base64, no ':', or several copies */
+
+/* The versions of the HTTP proxy structs this header describes. */
+#define MTOP_HTTP_PROXY_SETTINGS_VERSION 1
+#define MTOP_HTTP_PROXY_EVENT_VERSION 1
+
+/* Defaults. */
+#define MTOP_DEFAULT_HTTP_MAX_HEAD_SIZE 16384
+#define MTOP_DEFAULT_HTTP_MAX_HEADER_LINES 100
+
+typedef struct mtop_http_proxy mtop_http_proxy;
+
+/* Settings of an HTTP proxy machine (version 1). Fill with mtop_http_proxy_settings_default()
+ * first, then change what you need. */
+typedef struct mtop_http_proxy_settings {
+  size_t max_head_size;    /* the longest head, in bytes (MTOP_ERR_HTTP_HEADER_TOO_LARGE) */
+  size_t max_header_lines; /* the most header lines (MTOP_ERR_HTTP_TOO_MANY_HEADERS) */
+  size_t max_payload;      /* bytes after the head held before the decision and not yet
+                              reported (back-pressure beyond) */
+} mtop_http_proxy_settings;
+
+/*
+ * An event of mtop_http_proxy_next_event() (version 1).
+ * - type: MTOP_PROXY_EVENT_NEED_DATA, _REQUEST, _PAYLOAD, _END_OF_INPUT or _ERROR.
+ * - error: ERROR: MTOP_ERR_HTTP_BAD_REQUEST, _HEADER_TOO_LARGE, _TOO_MANY_HEADERS,
+ *   _BAD_TARGET, _UNSUPPORTED, _BAD_VERSION, or MTOP_ERR_PEER_CLOSED for an EOF before the
+ *   head was complete; otherwise 0.
+ * - data, len: PAYLOAD: the bytes, owned by the handle, valid until the next mutating call
+ *   on the same handle; otherwise NULL and 0.
+ * The REQUEST fields point into the handle and stay valid until the handle is freed (the
+ * password's bytes are zeroed by the decision, _accept() or _reject()); for other types they
+ * are all zero:
+ * - method: as received (case-sensitive, not NUL-terminated).
+ * - target: where to connect (port 80 by default for http://).
+ * - connect: 1 for CONNECT (answer 200, then relay), 0 for a forward request.
+ * - http_minor: 1 for HTTP/1.1, 0 for HTTP/1.0.
+ * - forward_head: forward requests only: the head to send to the origin before the payload
+ *   (origin-form request line, Host first, hop-by-hop headers removed, Connection: close).
+ * - auth: MTOP_HTTP_AUTH_*; username / password (opaque, may be empty): only for BASIC.
+ */
+typedef struct mtop_http_proxy_event {
+  int type;
+  int error;
+  const uint8_t *data;
+  size_t len;
+  const char *method;
+  size_t method_len;
+  mtop_address target;
+  int connect;
+  int http_minor;
+  const uint8_t *forward_head;
+  size_t forward_head_len;
+  int auth;
+  const uint8_t *username;
+  size_t username_len;
+  const uint8_t *password;
+  size_t password_len;
+} mtop_http_proxy_event;
+
+/*
+ * mtop_http_proxy_settings_default_versioned - fills `settings` with the defaults of struct
+ * version `version` (MTOP_DEFAULT_HTTP_MAX_HEAD_SIZE, MTOP_DEFAULT_HTTP_MAX_HEADER_LINES,
+ * MTOP_DEFAULT_PROXY_MAX_PAYLOAD); call it as mtop_http_proxy_settings_default(settings).
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL settings, or version not in
+ * 1..MTOP_HTTP_PROXY_SETTINGS_VERSION).
+ */
+MTOP_API int mtop_http_proxy_settings_default_versioned(int version,
+                                                        mtop_http_proxy_settings *settings);
+#define mtop_http_proxy_settings_default(SETTINGS) \
+  mtop_http_proxy_settings_default_versioned(MTOP_HTTP_PROXY_SETTINGS_VERSION, (SETTINGS))
+
+/*
+ * mtop_http_proxy_new_versioned - creates a machine waiting for a request head (call it as
+ * mtop_http_proxy_new(&out, settings)).
+ * out: receives the handle; free it with mtop_http_proxy_free().
+ * settings_version: the version of *settings (MTOP_HTTP_PROXY_SETTINGS_VERSION), checked
+ *                   even when settings is NULL.
+ * settings: borrowed for the call; NULL means the defaults.
+ * Returns 0.
+ * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL out, or a settings_version not in
+ * 1..MTOP_HTTP_PROXY_SETTINGS_VERSION), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_http_proxy_new_versioned(mtop_http_proxy **out, int settings_version,
+                                           const mtop_http_proxy_settings *settings);
+#define mtop_http_proxy_new(OUT, SETTINGS) \
+  mtop_http_proxy_new_versioned((OUT), MTOP_HTTP_PROXY_SETTINGS_VERSION, (SETTINGS))
+
+/*
+ * mtop_http_proxy_free - frees the handle and zeroes the credentials it held. NULL is a
+ * no-op. Every pointer the handle handed out becomes invalid.
+ */
+MTOP_API void mtop_http_proxy_free(mtop_http_proxy *p);
+
+/*
+ * mtop_http_proxy_set_user_data - stores an opaque pointer in the handle.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT for a NULL p.
+ */
+MTOP_API int mtop_http_proxy_set_user_data(mtop_http_proxy *p, void *user_data);
+
+/*
+ * mtop_http_proxy_get_user_data - the pointer last stored, NULL if none or p is NULL.
+ */
+MTOP_API void *mtop_http_proxy_get_user_data(const mtop_http_proxy *p);
+
+/*
+ * mtop_http_proxy_feed - takes bytes from the application.
+ * data, len: borrowed for the call; data may be NULL only when len is 0.
+ * Returns the number of bytes consumed (at most INT_MAX per call). Less than len is
+ * back-pressure: max_payload bytes after the head are held unreported before the decision;
+ * stop reading, feed the rest after the decision or after PAYLOAD was reported.
+ * A peer error shows up as MTOP_PROXY_EVENT_ERROR from _next_event() (the failing call
+ * consumes everything).
+ * Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_INVALID_STATE (failed, rejected, or after
+ * _feed_eof()), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_http_proxy_feed(mtop_http_proxy *p, const uint8_t *data, size_t len);
+
+/*
+ * mtop_http_proxy_feed_eof - the application half-closed. Call it only once every byte
+ * before the EOF was consumed. Before a complete head this fails the machine
+ * (MTOP_PROXY_EVENT_ERROR with MTOP_ERR_PEER_CLOSED); afterwards END_OF_INPUT follows the
+ * held payload.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_INVALID_STATE (failed, rejected,
+ * or called twice).
+ */
+MTOP_API int mtop_http_proxy_feed_eof(mtop_http_proxy *p);
+
+/*
+ * mtop_http_proxy_next_event_versioned - the next event, or MTOP_PROXY_EVENT_NEED_DATA
+ * (call it as mtop_http_proxy_next_event(p, &ev)).
+ * version: the version of *ev (MTOP_HTTP_PROXY_EVENT_VERSION); only its fields are written.
+ * ev: filled in (see mtop_http_proxy_event for lifetimes). REQUEST and each PAYLOAD are
+ * reported once; ERROR and END_OF_INPUT repeat.
+ * Returns ev->type (>= 0). Errors: MTOP_ERR_INVALID_ARGUMENT (NULL argument, or version not
+ * in 1..MTOP_HTTP_PROXY_EVENT_VERSION), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_http_proxy_next_event_versioned(mtop_http_proxy *p, int version,
+                                                  mtop_http_proxy_event *ev);
+#define mtop_http_proxy_next_event(P, EV) \
+  mtop_http_proxy_next_event_versioned((P), MTOP_HTTP_PROXY_EVENT_VERSION, (EV))
+
+/*
+ * mtop_http_proxy_accept - the target of MTOP_PROXY_EVENT_REQUEST is connected (and the
+ * credentials, if required, are good). CONNECT: queues `HTTP/1.1 200 Connection
+ * established`; forward: queues nothing (the origin answers). Zeroes the password. From now
+ * on the machine passes bytes through as PAYLOAD.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_INVALID_STATE (unless REQUEST was
+ * reported and not answered).
+ */
+MTOP_API int mtop_http_proxy_accept(mtop_http_proxy *p);
+
+/*
+ * mtop_http_proxy_reject - queues the answer for `status` (status line, Content-Length: 0,
+ * Connection: close; 407 adds Proxy-Authenticate: Basic realm="mtop"). Send the pending
+ * output, then close; held payload is dropped, no more input is taken. Zeroes the password.
+ * status: MTOP_HTTP_STATUS_* (400, 403, 407, 502, 504).
+ * Returns 0.
+ * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL p, another status), MTOP_ERR_INVALID_STATE
+ * (unless after REQUEST without a decision, or after ERROR).
+ */
+MTOP_API int mtop_http_proxy_reject(mtop_http_proxy *p, int status);
+
+/*
+ * mtop_http_proxy_pending_output - the bytes to send to the application (the answer).
+ * data, len: receive a pointer and the length (len 0: nothing to send, and *data may be
+ * NULL). Valid until the next mutating call on the same handle.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (a NULL argument).
+ */
+MTOP_API int mtop_http_proxy_pending_output(const mtop_http_proxy *p, const uint8_t **data,
+                                            size_t *len);
+
+/*
+ * mtop_http_proxy_consume_output - drops the first n bytes of the pending output.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL p, or n > the pending length).
+ */
+MTOP_API int mtop_http_proxy_consume_output(mtop_http_proxy *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------
  * The client machine (docs/PROTOCOL.md; theory in include/mtop/client_handshake.hpp).

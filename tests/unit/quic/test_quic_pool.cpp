@@ -1,12 +1,12 @@
 // QuicClient's connection pool (more concurrent streams than one connection may carry) and
-// the endpoints' free list of send chunks.
+// the endpoints' use of their send-chunk free list (the list itself: uv/test_chunk_pool.cpp).
 #include <catch2/catch.hpp>
 
-#include "quic/chunk_pool.hpp"
 #include "quic_test_support.hpp"
+#include "uv/chunk_pool.hpp"
 
 using namespace qt;
-using mtop::quic::ChunkPool;
+using mtop::io::ChunkPool;
 using mtop::quic::QuicClient;
 using mtop::quic::QuicServer;
 
@@ -66,32 +66,6 @@ std::vector<std::unique_ptr<Opened>> open_many(QuicClient& client, int n) {
 }
 
 }  // namespace
-
-TEST_CASE("chunk pool: reuses what it got back, never holds more than its bound", "[quic]") {
-  ChunkPool pool(3);
-  std::vector<Bytes> out;
-  for (int i = 0; i < 5; ++i) out.push_back(pool.take());
-  CHECK(pool.allocated() == 5);
-  for (const Bytes& b : out) {
-    CHECK(b.empty());
-    CHECK(b.capacity() == ChunkPool::kChunkSize);
-  }
-  out[0].assign(100, 0xab);
-  const std::uint8_t* first = out[0].data();
-  pool.give(std::move(out[0]));
-  CHECK(pool.spare() == 1);
-  Bytes again = pool.take();
-  CHECK(again.data() == first);  // the same memory, emptied
-  CHECK(again.empty());
-  CHECK(pool.reused() == 1);
-  for (std::size_t i = 1; i < out.size(); ++i) pool.give(std::move(out[i]));
-  CHECK(pool.spare() == 3);  // the fourth was freed
-  Bytes odd;
-  odd.reserve(ChunkPool::kChunkSize * 2);
-  pool.give(std::move(again));
-  pool.give(std::move(odd));
-  CHECK(pool.spare() == 3);
-}
 
 TEST_CASE("pool: 10 concurrent opens against a limit of 4 streams succeed over 3 connections",
           "[quic]") {

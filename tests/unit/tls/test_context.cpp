@@ -1,6 +1,7 @@
 // Contexts from config: every bad file or value gives a clear error string, good ones load.
 #include <catch2/catch.hpp>
 
+#include <ctime>
 #include <fstream>
 
 #include "tls/context.hpp"
@@ -91,7 +92,9 @@ TEST_CASE("client session cache is bounded per server and in servers", "[tls][co
   c.insecure = true;
   auto ctx = ClientContext::create(c, &err);
   REQUIRE(ctx);
-  for (int i = 0; i < 10; ++i) ctx->store_session("a", SslSessionPtr(SSL_SESSION_new()));
+  for (std::size_t i = 0; i < ClientContext::kTicketsPerServer + 6; ++i) {
+    ctx->store_session("a", SslSessionPtr(SSL_SESSION_new()));
+  }
   CHECK(ctx->cached_sessions() == ClientContext::kTicketsPerServer);
   for (std::size_t i = 0; i < ClientContext::kMaxServers + 5; ++i) {
     ctx->store_session("s" + std::to_string(i), SslSessionPtr(SSL_SESSION_new()));
@@ -102,4 +105,29 @@ TEST_CASE("client session cache is bounded per server and in servers", "[tls][co
   auto s = ctx->take_session("s" + std::to_string(ClientContext::kMaxServers + 4));
   CHECK(s != nullptr);
   CHECK(ctx->cached_sessions() == before - 1);
+}
+
+TEST_CASE("client session cache: expired tickets are dropped, not offered", "[tls][context]") {
+  std::string err;
+  TlsClientConfig c;
+  c.insecure = true;
+  auto ctx = ClientContext::create(c, &err);
+  REQUIRE(ctx);
+  const long now = static_cast<long>(std::time(nullptr));
+  SslSessionPtr live(SSL_SESSION_new());
+  SSL_SESSION_set_time(live.get(), now - 10);
+  SSL_SESSION_set_timeout(live.get(), 3600);
+  SSL_SESSION* live_raw = live.get();
+  ctx->store_session("a", std::move(live));
+  for (int i = 0; i < 3; ++i) {  // newer in the cache, but past their lifetime
+    SslSessionPtr old(SSL_SESSION_new());
+    SSL_SESSION_set_time(old.get(), now - 7200);
+    SSL_SESSION_set_timeout(old.get(), 3600);
+    ctx->store_session("a", std::move(old));
+  }
+  CHECK(ctx->cached_sessions() == 4);
+  auto s = ctx->take_session("a");
+  CHECK(s.get() == live_raw);
+  CHECK(ctx->cached_sessions() == 0);
+  CHECK(ctx->take_session("a") == nullptr);
 }

@@ -2,8 +2,10 @@
 // (the h11 "pair" style), fed whole and one byte at a time.
 #include <catch2/catch.hpp>
 
+#include "tls/buffers.hpp"
 #include "tls/engine.hpp"
 #include "tls_test_support.hpp"
+#include "uv/chunk_pool.hpp"
 
 using namespace mtop;
 using namespace mtop::tls;
@@ -93,6 +95,63 @@ TEST_CASE("engine pair: handshake, data both ways, half-close", "[tls][engine]")
   CHECK(st == Engine::Status::want_input);
   // The client no longer writes after its own close_notify.
   CHECK_FALSE(p.client->write(as_bytes("late")));
+}
+
+TEST_CASE("engine: with a buffer pool, output and kept input live in recycled chunks",
+          "[tls][engine][buffers]") {
+  Pki pki;
+  TlsClientConfig cc;
+  cc.ca_file = pki.ca;
+  Pair p = make_pair(pki, cc);
+  io::ChunkPool pool(TlsBuffers::kCipherChunkSize);
+  p.client->set_buffer_pool(&pool);
+  p.server->set_buffer_pool(&pool);
+  // Like Pair::pipe, but the output chunk goes back to the pool once the peer kept its bytes.
+  auto pass = [&](Engine& from, Engine& to) {
+    Bytes out = from.take_output();
+    if (!out.empty()) {
+      to.handle_ciphertext(out);
+      to.retain_input();
+    }
+    pool.give(std::move(out));
+  };
+  for (int i = 0; i < 10 && !(p.client->handshake_done() && p.server->handshake_done()); ++i) {
+    (void)p.client->handshake();
+    pass(*p.client, *p.server);
+    (void)p.server->handshake();
+    pass(*p.server, *p.client);
+  }
+  REQUIRE(p.client->handshake_done());
+  REQUIRE(p.server->handshake_done());
+  Engine::Status st;
+  CHECK(Pair::read_all(*p.client, &st).empty());  // the tickets
+  CHECK(pool.spare() == pool.allocated());        // idle engines hold no chunk
+  const auto allocated = pool.allocated();
+
+  const std::string block = tls_test::pattern(TlsBuffers::kSize, 3);
+  constexpr int kWrites = 20;
+  for (int i = 0; i < kWrites; ++i) {
+    REQUIRE(p.client->write(as_bytes(block)));
+    Bytes out = p.client->take_output();
+    CHECK(out.capacity() == pool.chunk_size());  // 64 KiB of plaintext fits without growing
+    // The server reads a little of it and keeps the rest, as a stream that stops reading.
+    p.server->handle_ciphertext(out);
+    std::uint8_t first[1000];
+    std::size_t n = 0;
+    CHECK(p.server->read(first, &n) == Engine::Status::ok);
+    p.server->retain_input();
+    pool.give(std::move(out));
+    CHECK(p.server->has_pending_input());
+    const std::string got =
+        std::string(reinterpret_cast<char*>(first), n) + Pair::read_all(*p.server, &st);
+    CHECK(got == block);
+    CHECK_FALSE(p.server->has_pending_input());
+  }
+  // Two chunks at a time at most (the output, and the input kept while the output was still
+  // borrowed); every other one came from the free list, and all are back.
+  CHECK(pool.allocated() <= allocated + 2);
+  CHECK(pool.reused() >= 2 * kWrites - 2);
+  CHECK(pool.spare() == pool.allocated());
 }
 
 TEST_CASE("engine: wrong name and pin mismatch fail the client handshake", "[tls][engine]") {

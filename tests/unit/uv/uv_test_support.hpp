@@ -125,10 +125,14 @@ struct StreamPair {
   std::uint16_t port = 0;  ///< the listener's port, which the client connected to
 };
 
-inline StreamPair make_pair(TestLoop& loop, const std::string& host = "127.0.0.1") {
+/// `buffers`: the StreamBuffers both streams use (null: the thread's, as in production).
+inline StreamPair make_pair(TestLoop& loop, const std::string& host = "127.0.0.1",
+                            const io::SharedStreamBuffers& buffers = nullptr) {
   StreamPair p;
-  auto l = io::TcpListener::listen(loop.get(), host, 0,
-                                   [&](io::StreamPtr s) { p.server = std::move(s); });
+  io::ListenOptions options;
+  options.buffers = buffers;
+  auto l = io::TcpListener::listen(
+      loop.get(), host, 0, [&](io::StreamPtr s) { p.server = std::move(s); }, options);
   REQUIRE(l.listener);
   p.port = l.listener->port();
   io::ConnectResult res;
@@ -140,7 +144,7 @@ inline StreamPair make_pair(TestLoop& loop, const std::string& host = "127.0.0.1
                                  });
   REQUIRE(loop.run_until([&] { return done && p.server != nullptr; }));
   REQUIRE(res.tcp);
-  p.client = io::TcpStream::adopt(std::move(res.tcp));
+  p.client = io::TcpStream::adopt(std::move(res.tcp), buffers);
   return p;
 }
 
