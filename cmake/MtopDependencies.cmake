@@ -3,6 +3,7 @@
 find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
 
+# Catch2 only for the tests, CLI11 only for the programs: the libraries alone need neither.
 if(MTOP_BUILD_TESTS)
   find_package(Catch2 2.13 CONFIG REQUIRED)
   include(Catch)
@@ -12,7 +13,9 @@ if(NOT MTOP_CORE_ONLY)
   find_package(OpenSSL 3.0 REQUIRED)
   pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv>=1.44)
   find_package(nlohmann_json 3.11 CONFIG REQUIRED)
-  find_package(CLI11 CONFIG REQUIRED)
+  if(MTOP_BUILD_APPS OR MTOP_BUILD_BENCH)
+    find_package(CLI11 CONFIG REQUIRED)
+  endif()
   if(MTOP_WITH_QUIC)
     # ngtcp2 0.12 ships no CMake config, and libngtcp2_crypto_gnutls.pc has no Requires:,
     # so we link ngtcp2 and GnuTLS ourselves.

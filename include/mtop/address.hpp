@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "mtop/export.hpp"
+
 namespace mtop {
 
 enum class AddressType : std::uint8_t {
@@ -15,7 +17,7 @@ enum class AddressType : std::uint8_t {
   ipv6 = 0x04,    ///< 16 bytes
 };
 
-struct Address {
+struct MTOP_CPP_API Address {
   AddressType type = AddressType::ipv4;
   std::array<std::uint8_t, 16> ip{};  ///< ipv4 uses the first 4 bytes, network order
   std::string domain;                 ///< only for AddressType::domain
@@ -53,6 +55,6 @@ struct Address {
 };
 
 /// True if `name` is a domain the MTop wire format accepts (docs/PROTOCOL.md, "Domain names").
-bool is_valid_domain(std::string_view name) noexcept;
+MTOP_CPP_API bool is_valid_domain(std::string_view name) noexcept;
 
 }  // namespace mtop

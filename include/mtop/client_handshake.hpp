@@ -23,12 +23,13 @@
 
 #include "mtop/bytes.hpp"
 #include "mtop/codec.hpp"
+#include "mtop/export.hpp"
 #include "mtop/handshake_events.hpp"
 #include "mtop/result.hpp"
 
 namespace mtop {
 
-class ClientHandshake {
+class MTOP_CPP_API ClientHandshake {
  public:
   enum class State { handshaking, established, rejected, closed_without_status, failed };
 

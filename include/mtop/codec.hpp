@@ -16,13 +16,14 @@
 
 #include "mtop/address.hpp"
 #include "mtop/bytes.hpp"
+#include "mtop/export.hpp"
 #include "mtop/protocol.hpp"
 #include "mtop/result.hpp"
 
 namespace mtop {
 
 /// The auth message, decoded. `password` is a secret: call wipe_password() when done with it.
-struct AuthMessage {
+struct MTOP_CPP_API AuthMessage {
   Method method = Method::connect;
   std::string username;  ///< 1-255 opaque bytes
   std::string password;  ///< 1-255 opaque bytes
@@ -48,23 +49,23 @@ struct Decoded {
 /// Errors (nothing is appended): Errc::invalid_argument if a field is out of range (method
 /// not CONNECT, username or password empty or longer than 255 bytes, an unknown address type,
 /// a domain rejected by is_valid_domain(), port 0).
-Result<void> encode_auth(const AuthMessage& msg, Bytes& out);
+MTOP_CPP_API Result<void> encode_auth(const AuthMessage& msg, Bytes& out);
 
 /// Appends VER + STATUS to `out`. Errors: Errc::invalid_argument for an unknown status.
-Result<void> encode_response(Status status, Bytes& out);
+MTOP_CPP_API Result<void> encode_response(Status status, Bytes& out);
 
 /// Decodes an auth message from the start of `in` (the bytes received so far).
 /// Errors (peer): bad_version, bad_method, bad_username, bad_password, bad_address_type,
 /// bad_domain, bad_port. Never reads past kMaxAuthMessageSize bytes.
-Result<Decoded<AuthMessage>> decode_auth(ByteView in);
+MTOP_CPP_API Result<Decoded<AuthMessage>> decode_auth(ByteView in);
 
 /// Decodes a response from the start of `in`. Errors (peer): bad_version, bad_status.
-Result<Decoded<Status>> decode_response(ByteView in);
+MTOP_CPP_API Result<Decoded<Status>> decode_response(ByteView in);
 
 /// Overwrites every byte of `s` (size and spare capacity) in a way the compiler keeps, then
 /// empties it. For secrets; the allocation is kept.
-void secure_wipe(std::string& s) noexcept;
+MTOP_CPP_API void secure_wipe(std::string& s) noexcept;
 /// The same for a byte buffer.
-void secure_wipe(Bytes& b) noexcept;
+MTOP_CPP_API void secure_wipe(Bytes& b) noexcept;
 
 }  // namespace mtop

@@ -8,6 +8,8 @@
 
 #include <string_view>
 
+#include "mtop/export.hpp"
+
 namespace mtop {
 
 enum class Errc : int {
@@ -65,7 +67,7 @@ enum class Errc : int {
 };
 
 /// A short, stable English description of the code (never null, never empty).
-std::string_view errc_message(Errc e) noexcept;
+MTOP_CPP_API std::string_view errc_message(Errc e) noexcept;
 
 /// True for codes that mean the *caller* misused the API rather than the peer misbehaving.
 constexpr bool is_local_error(Errc e) noexcept {

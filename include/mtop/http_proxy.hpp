@@ -64,6 +64,7 @@
 
 #include "mtop/address.hpp"
 #include "mtop/bytes.hpp"
+#include "mtop/export.hpp"
 #include "mtop/result.hpp"
 
 namespace mtop::http {
@@ -129,7 +130,7 @@ struct ProxyRequest {
 };
 
 /// Incremental parser of one proxy request head.
-class ProxyRequestParser {
+class MTOP_CPP_API ProxyRequestParser {
  public:
   explicit ProxyRequestParser(ProxySettings settings = {}) : settings_(settings) {}
 
@@ -169,7 +170,7 @@ class ProxyRequestParser {
 /// Parses a request-target for `method`: authority-form for CONNECT, absolute-form http URI
 /// for any other method (rules at the top of this file).
 /// Errors: http_bad_target, http_unsupported (a scheme other than http).
-Result<RequestTarget> parse_request_target(std::string_view method, std::string_view target);
+MTOP_CPP_API Result<RequestTarget> parse_request_target(std::string_view method, std::string_view target);
 
 /// The climber's own answers.
 enum class ProxyStatus : std::uint16_t {
@@ -188,6 +189,6 @@ enum class ProxyStatus : std::uint16_t {
 /// realm="mtop"`. The 200 answer to CONNECT carries no header at all: RFC 9110 section 9.3.6
 /// forbids Content-Length in a 2xx answer to CONNECT, and the connection does not close but
 /// becomes the tunnel. An unknown value yields the 400 answer.
-std::string_view proxy_response(ProxyStatus status) noexcept;
+MTOP_CPP_API std::string_view proxy_response(ProxyStatus status) noexcept;
 
 }  // namespace mtop::http

@@ -5,13 +5,15 @@
 #include <string>
 #include <string_view>
 
+#include "mtop/export.hpp"
+
 namespace mtop {
 
 /// The value of a hexadecimal digit, or -1.
-int hex_digit_value(char c) noexcept;
+MTOP_CPP_API int hex_digit_value(char c) noexcept;
 
 /// Decodes %XX escapes into `out`. False on a truncated or non-hex escape, and on %00: a NUL
 /// inside a user name, password or database name is never meant and breaks C APIs.
-bool percent_decode(std::string_view in, std::string& out);
+MTOP_CPP_API bool percent_decode(std::string_view in, std::string& out);
 
 }  // namespace mtop

@@ -29,6 +29,7 @@
 
 #include "mtop/bytes.hpp"
 #include "mtop/codec.hpp"
+#include "mtop/export.hpp"
 #include "mtop/handshake_events.hpp"
 #include "mtop/protocol.hpp"
 #include "mtop/result.hpp"
@@ -39,7 +40,7 @@ namespace mtop {
 /// sends VER + STATUS first.
 enum class RejectMode { stealth, reply };
 
-class ServerHandshake {
+class MTOP_CPP_API ServerHandshake {
  public:
   enum class State { reading_auth, awaiting_decision, accepted, closed, failed };
 

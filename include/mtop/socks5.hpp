@@ -28,6 +28,7 @@
 
 #include "mtop/address.hpp"
 #include "mtop/bytes.hpp"
+#include "mtop/export.hpp"
 #include "mtop/result.hpp"
 
 namespace mtop::socks5 {
@@ -125,7 +126,7 @@ enum class State : std::uint8_t {
   failed,          ///< the peer misbehaved or its credentials were refused; see error()
 };
 
-class Server {
+class MTOP_CPP_API Server {
  public:
   explicit Server(ServerSettings settings = {}) : settings_(settings) {}
 
