@@ -90,28 +90,14 @@ Outcome make_climber(mtop_climber** out, uv_loop_t* loop, mtop::ClimberConfig co
       handle->host.loop(), config.engine.idle_timeout_ms, config.engine.max_pending);
   mtop::Logger logger = mtop::capi::c_logger(log, user_data, config.log_level);
 
-  mtop_climber* h = handle.get();
-  Outcome result = h->host.run([&]() -> Outcome {
-    auto c = mtop::Climber::create(h->host.loop(), std::move(config), std::move(logger));
-    if (!c) return failed(c);
-    h->climber = std::move(*c);
-    return Outcome{};
-  });
-  if (result.code < 0) {
-    handle->host.join();
-    return result;
-  }
-  *out = handle.release();
-  return Outcome{};
+  return mtop::capi::adopt_engine(
+      std::move(handle), &mtop_climber::climber, out,
+      [&](uv_loop_t* l) { return mtop::Climber::create(l, std::move(config), std::move(logger)); });
 }
 
 template <class F>
 int on_loop(const mtop_climber* c, F&& fn) {
-  return engine_call([&] {
-    if (c == nullptr) return failed(MTOP_ERR_INVALID_ARGUMENT, "climber: NULL");
-    auto* h = const_cast<mtop_climber*>(c);
-    return h->host.run([&]() -> Outcome { return fn(*h); });
-  });
+  return mtop::capi::on_handle_loop(c, "climber", std::forward<F>(fn));
 }
 
 }  // namespace

@@ -111,6 +111,39 @@ class Host {
   std::unique_ptr<EventThread> thread_;
 };
 
+/// The common end of every engine _new function: `create(loop)` (returning a
+/// Result<std::unique_ptr<Object>>) runs on the handle's loop and its object goes into
+/// `handle->*slot`; then the handle is handed out through `out`. On failure the handle's own
+/// thread is joined and nothing is handed out.
+template <class Handle, class Object, class Create>
+Outcome adopt_engine(std::unique_ptr<Handle> handle, std::unique_ptr<Object> Handle::*slot,
+                     Handle** out, Create&& create) {
+  Handle* h = handle.get();
+  Outcome result = h->host.run([&]() -> Outcome {
+    auto made = create(h->host.loop());
+    if (!made) return failed(made);
+    h->*slot = std::move(*made);
+    return Outcome{};
+  });
+  if (result.code < 0) {
+    handle->host.join();
+    return result;
+  }
+  *out = handle.release();
+  return Outcome{};
+}
+
+/// Runs `fn(handle)` on the handle's loop inside engine_call; MTOP_ERR_INVALID_ARGUMENT
+/// ("`what`: NULL") for a NULL handle.
+template <class Handle, class F>
+int on_handle_loop(const Handle* handle, const char* what, F&& fn) {
+  return engine_call([&] {
+    if (handle == nullptr) return failed(MTOP_ERR_INVALID_ARGUMENT, std::string(what) + ": NULL");
+    auto* h = const_cast<Handle*>(handle);
+    return h->host.run([&]() -> Outcome { return fn(*h); });
+  });
+}
+
 /// A number in decimal, for messages. (Not std::to_string: its digit table is a unique global
 /// symbol that would be exported from libmtop.so, see examples/check_exports.sh; likewise the
 /// shim uses shared_ptr(new T) rather than make_shared.)

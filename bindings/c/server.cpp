@@ -131,29 +131,15 @@ Outcome make_server(mtop_server** out, uv_loop_t* loop, mtop::ServerConfig confi
     hooks.user_check = std::shared_ptr<CUserCheck>(new CUserCheck(cb.auth, user_data));
   hooks.log = mtop::capi::c_logger(cb.log, user_data, config.log_level);
 
-  mtop_server* h = handle.get();
-  Outcome result = h->host.run([&]() -> Outcome {
-    auto s = mtop::Server::create(h->host.loop(), std::move(config), std::move(hooks));
-    if (!s) return failed(s);
-    h->server = std::move(*s);
-    return Outcome{};
+  return mtop::capi::adopt_engine(std::move(handle), &mtop_server::server, out, [&](uv_loop_t* l) {
+    return mtop::Server::create(l, std::move(config), std::move(hooks));
   });
-  if (result.code < 0) {
-    handle->host.join();
-    return result;
-  }
-  *out = handle.release();
-  return Outcome{};
 }
 
 // Runs `fn(server)` on the server's loop, for a handle that must exist.
 template <class F>
 int on_loop(const mtop_server* s, F&& fn) {
-  return engine_call([&] {
-    if (s == nullptr) return failed(MTOP_ERR_INVALID_ARGUMENT, "server: NULL");
-    auto* h = const_cast<mtop_server*>(s);
-    return h->host.run([&]() -> Outcome { return fn(*h); });
-  });
+  return mtop::capi::on_handle_loop(s, "server", std::forward<F>(fn));
 }
 
 }  // namespace
