@@ -166,3 +166,27 @@ build() {
     "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -g -DNDEBUG" "-DCMAKE_C_FLAGS_RELEASE=-O2 -g -DNDEBUG" >/dev/null
   cmake --build "$dir" -j "$(nproc)" --target mtop-server climber loadgen >/dev/null
 }
+
+# perf_top_report SIDE OUT WORK TOP: Markdown of SIDE's profile in OUT/SIDE.perf.data — the
+# shared objects and the TOP symbols by self time (the part profile.sh and profile_tunnels.sh
+# print for each proxy); WORK/SIDE.record.log explains a missing profile. The lists are cut
+# with sed, which reads to the end: head would close the pipe early, and under pipefail the
+# writer's SIGPIPE (exit 141) stopped the script after the first list.
+perf_top_report() {
+  local side=$1 out=$2 work=$3 top=$4 data=$2/$1.perf.data
+  [ -s "$data" ] || { echo "(no perf data for $side: $(tail -n 2 "$work/$side.record.log"))"; return 0; }
+  echo
+  echo "#### $side: shared objects (self time)"
+  echo
+  echo '```'
+  perf report -i "$data" --stdio --no-children -g none --sort dso --percent-limit 0.5 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//' | sed -n '1,12p'
+  echo '```'
+  echo
+  echo "#### $side: top $top symbols (perf report --stdio --no-children, self time)"
+  echo
+  echo '```'
+  perf report -i "$data" --stdio --no-children -g none --sort dso,symbol 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | sed -E 's/([[:space:]]+-)+[[:space:]]*$//' | sed -n "1,${top}p"
+  echo '```'
+}

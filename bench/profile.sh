@@ -143,25 +143,6 @@ stat_count() {  # stat_count SIDE EVENT : the count perf stat wrote for EVENT
   awk -F, -v ev="$2" '$3 == ev { print $1 }' "$OUT/$1.stat.csv" 2>/dev/null | head -n 1
 }
 
-report() {  # report SIDE
-  local side=$1 data=$OUT/$1.perf.data
-  [ -s "$data" ] || { echo "(no perf data for $side: $(tail -n 2 "$WORK/$side.record.log"))"; return 0; }
-  echo
-  echo "#### $side: shared objects (self time)"
-  echo
-  echo '```'
-  perf report -i "$data" --stdio --no-children -g none --sort dso --percent-limit 0.5 2>/dev/null \
-    | grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//' | head -n 12
-  echo '```'
-  echo
-  echo "#### $side: top $TOP symbols (perf report --stdio --no-children, self time)"
-  echo
-  echo '```'
-  perf report -i "$data" --stdio --no-children -g none --sort dso,symbol 2>/dev/null \
-    | grep -E '^ +[0-9.]+%' | sed -E 's/([[:space:]]+-)+[[:space:]]*$//' | head -n "$TOP"
-  echo '```'
-}
-
 {
   echo "### bench/profile.sh — mtop over $TRANSPORT, $LOAD"
   echo
@@ -176,8 +157,8 @@ report() {  # report SIDE
   echo "| CPU s/GB (/proc, over the iperf3 run) | $(calc "($c1 - $c0) / $GB" 2) | $(calc "($s1 - $s0) / $GB" 2) |"
   echo "| minor faults/GB (/proc, over the iperf3 run) | $(calc "($f1 - $f0) / $GB" 0) | $(calc "($g1 - $g0) / $GB" 0) |"
   echo "| perf stat page-faults (minor / major), ${WINDOW} s window | $(stat_count climber page-faults) ($(stat_count climber minor-faults) / $(stat_count climber major-faults)) | $(stat_count server page-faults) ($(stat_count server minor-faults) / $(stat_count server major-faults)) |"
-  report climber
-  report server
+  perf_top_report climber "$OUT" "$WORK" "$TOP"
+  perf_top_report server "$OUT" "$WORK" "$TOP"
   if [ "$OUT" != "$WORK" ]; then
     printf '\nperf data: %s/climber.perf.data, %s/server.perf.data (perf report -i FILE)\n' "$OUT" "$OUT"
   fi

@@ -121,25 +121,6 @@ done
 OK=$(field "$line" ok)
 [ "${OK:-0}" -gt 0 ] || die "no tunnel completed: $line"
 
-report() {  # report SIDE
-  local side=$1 data=$OUT/$1.perf.data
-  [ -s "$data" ] || { echo "(no perf data for $side: $(tail -n 2 "$WORK/$side.record.log"))"; return 0; }
-  echo
-  echo "#### $side: shared objects (self time)"
-  echo
-  echo '```'
-  perf report -i "$data" --stdio --no-children -g none --sort dso --percent-limit 0.5 2>/dev/null \
-    | grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//' | head -n 12
-  echo '```'
-  echo
-  echo "#### $side: top $TOP symbols (perf report --stdio --no-children, self time)"
-  echo
-  echo '```'
-  perf report -i "$data" --stdio --no-children -g none --sort dso,symbol 2>/dev/null \
-    | grep -E '^ +[0-9.]+%' | sed -E 's/([[:space:]]+-)+[[:space:]]*$//' | head -n "$TOP"
-  echo '```'
-}
-
 {
   echo "### bench/profile_tunnels.sh — mtop over $TRANSPORT, loadgen rate, $CONC at once, $SECS s"
   echo
@@ -152,7 +133,10 @@ report() {  # report SIDE
   echo "| tunnels | climber µs/tunnel | mtop-server µs/tunnel | sum |"
   echo "|---|---|---|---|"
   echo "| $OK | $(calc "($c1 - $c0) * 1e6 / $OK" 0) | $(calc "($s1 - $s0) * 1e6 / $OK" 0) | $(calc "($c1 - $c0 + $s1 - $s0) * 1e6 / $OK" 0) |"
-  if [ "$PERF" = 1 ]; then report climber; report server; fi
+  if [ "$PERF" = 1 ]; then
+    perf_top_report climber "$OUT" "$WORK" "$TOP"
+    perf_top_report server "$OUT" "$WORK" "$TOP"
+  fi
   if [ "$PERF" = 1 ] && [ "$OUT" != "$WORK" ]; then
     printf '\nperf data: %s/climber.perf.data, %s/server.perf.data (perf report -i FILE)\n' "$OUT" "$OUT"
   fi
