@@ -17,12 +17,12 @@ std::string uv_reason(const char* what, int status) {
 }  // namespace
 
 TlsStream::TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
-                     const SharedTlsBuffers& buffers, HandshakeCallback on_done)
-    : buffers_(buffers),
+                     SharedTlsBuffers buffers, HandshakeCallback on_done)
+    : buffers_(std::move(buffers)),
       engine_(std::move(engine)),
       // The chunk pool pointer shares the buffers' life, and so keeps the read buffer valid.
-      socket_(std::move(tcp), *this, buffers->cipher,
-              std::shared_ptr<io::ChunkPool>(buffers, &buffers->chunks)),
+      socket_(std::move(tcp), *this, buffers_->cipher,
+              std::shared_ptr<io::ChunkPool>(buffers_, &buffers_->chunks)),
       on_done_(std::move(on_done)) {
   engine_->set_buffer_pool(&buffers_->chunks);
 }
@@ -30,7 +30,8 @@ TlsStream::TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
 TlsStream* TlsStream::start(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp,
                             std::unique_ptr<Engine> engine, SharedTlsBuffers buffers,
                             std::uint64_t handshake_timeout_ms, HandshakeCallback on_done) {
-  auto* self = new TlsStream(std::move(tcp), std::move(engine), buffers, std::move(on_done));
+  auto* self =
+      new TlsStream(std::move(tcp), std::move(engine), std::move(buffers), std::move(on_done));
   self->timer_ = io::UvHandle<uv_timer_t>::make();
   uv_timer_init(loop, self->timer_.get());  // cannot fail: no system resource behind it
   self->timer_->data = self;

@@ -67,8 +67,8 @@ class TlsStream final : public io::Stream, private io::TcpSocket::Events {
   bool resumed() const { return engine_ && engine_->resumed(); }
 
  private:
-  TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
-            const SharedTlsBuffers& buffers, HandshakeCallback on_done);
+  TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine, SharedTlsBuffers buffers,
+            HandshakeCallback on_done);
   ~TlsStream() override = default;
 
   // io::TcpSocket::Events

@@ -14,15 +14,8 @@
 #include "uv/tcp_socket.hpp"
 #include "uv_test_support.hpp"
 
-using mtop::as_bytes;
-using mtop::as_chars;
-using mtop::Bytes;
-using mtop::ByteView;
-using mtop::io::ChunkPool;
-using mtop::io::TcpSocket;
-using mtop::io::UvHandle;
-using mtop::test::pattern;
-using mtop::test::TestLoop;
+// Inside the namespace, so the names under test need no using-declarations.
+namespace mtop::io {
 
 namespace {
 
@@ -58,14 +51,14 @@ struct SocketPair {
   Events client_events, server_events;
   std::unique_ptr<TcpSocket> client, server;
 
-  explicit SocketPair(TestLoop& loop) {
+  explicit SocketPair(test::TestLoop& loop) {
     UvHandle<uv_tcp_t> accepted;
-    auto l = mtop::io::TcpListener::listen_raw(
-        loop.get(), "127.0.0.1", 0, [&](UvHandle<uv_tcp_t> h) { accepted = std::move(h); });
+    auto l = TcpListener::listen_raw(loop.get(), "127.0.0.1", 0,
+                                     [&](UvHandle<uv_tcp_t> h) { accepted = std::move(h); });
     REQUIRE(l.listener);
-    mtop::io::ConnectResult res;
-    auto attempt = mtop::io::connect_tcp(loop.get(), "127.0.0.1", l.listener->port(), {},
-                                         [&](mtop::io::ConnectResult r) { res = std::move(r); });
+    ConnectResult res;
+    auto attempt = connect_tcp(loop.get(), "127.0.0.1", l.listener->port(), {},
+                               [&](ConnectResult r) { res = std::move(r); });
     REQUIRE(loop.run_until([&] { return res.tcp && accepted; }));
     client = std::make_unique<TcpSocket>(std::move(res.tcp), client_events, client_read, chunks);
     server = std::make_unique<TcpSocket>(std::move(accepted), server_events, server_read, chunks);
@@ -82,7 +75,7 @@ struct SocketPair {
 }  // namespace
 
 TEST_CASE("tcp socket: names both ends", "[tcp_socket]") {
-  TestLoop loop;
+  test::TestLoop loop;
   {
     SocketPair p(loop);
     CHECK(p.client->peer_name() == p.server->local_name());
@@ -100,10 +93,10 @@ TEST_CASE(
     "tcp socket: a chunk the kernel takes is back in the pool at once, queued chunks "
     "are kept whole until sent, and the drain is reported once",
     "[tcp_socket][buffers]") {
-  TestLoop loop;
+  test::TestLoop loop;
   {
     SocketPair p(loop);
-    const std::string block = pattern(p.chunks->chunk_size(), 7);
+    const std::string block = test::pattern(p.chunks->chunk_size(), 7);
     std::string sent;
 
     // An idle connection: the kernel takes everything, the one chunk is spare again.
@@ -129,7 +122,7 @@ TEST_CASE(
     }
     CHECK(p.chunks->allocated() - before == static_cast<std::uint64_t>(kQueued) - spare_before);
     CHECK(p.chunks->spare() == 0);
-    CHECK(p.client->queue_size() > mtop::io::Stream::low_water());
+    CHECK(p.client->queue_size() > Stream::low_water());
     CHECK(p.client_events.log.empty());  // calls never report
 
     REQUIRE(p.server->start_read() == 0);
@@ -144,13 +137,13 @@ TEST_CASE(
 
 TEST_CASE("tcp socket: write() copies what is not sent, in chunks of the pool",
           "[tcp_socket][buffers]") {
-  TestLoop loop;
+  test::TestLoop loop;
   {
     SocketPair p(loop);
     // Far more than the socket buffers take, until most of it is queued, chunk by chunk.
-    const std::string piece = pattern(4 * p.chunks->chunk_size() + 123, 9);
+    const std::string piece = test::pattern(4 * p.chunks->chunk_size() + 123, 9);
     std::string bytes;
-    while (p.client->queue_size() <= mtop::io::Stream::low_water()) {
+    while (p.client->queue_size() <= Stream::low_water()) {
       REQUIRE(p.client->write(as_bytes(piece)) == 0);
       bytes += piece;
     }
@@ -169,10 +162,10 @@ TEST_CASE(
     "tcp socket: shutdown sends the FIN after the queued bytes, the peer's EOF ends its "
     "reading for good, and the other way still flows",
     "[tcp_socket]") {
-  TestLoop loop;
+  test::TestLoop loop;
   {
     SocketPair p(loop);
-    const std::string bytes = pattern(4 * p.chunks->chunk_size(), 3);
+    const std::string bytes = test::pattern(4 * p.chunks->chunk_size(), 3);
     REQUIRE(p.client->write(as_bytes(bytes)) == 0);
     REQUIRE(p.client->shutdown() == 0);
     REQUIRE(p.client->start_read() == 0);
@@ -192,7 +185,7 @@ TEST_CASE(
 }
 
 TEST_CASE("tcp socket: a reset is a read error, and reading ends", "[tcp_socket]") {
-  TestLoop loop;
+  test::TestLoop loop;
   {
     SocketPair p(loop);
     REQUIRE(p.client->start_read() == 0);
@@ -216,11 +209,11 @@ TEST_CASE(
     "tcp socket: close() cancels queued writes unreported, returns their chunks, and "
     "on_socket_closed() comes last",
     "[tcp_socket][close]") {
-  TestLoop loop;
+  test::TestLoop loop;
   {
     SocketPair p(loop);
-    const std::string block = pattern(p.chunks->chunk_size(), 11);
-    while (p.client->queue_size() <= mtop::io::Stream::low_water()) {
+    const std::string block = test::pattern(p.chunks->chunk_size(), 11);
+    while (p.client->queue_size() <= Stream::low_water()) {
       REQUIRE(p.client->write_chunk(p.chunk_of(block)) == 0);
     }
     REQUIRE(p.client->shutdown() == 0);
@@ -239,3 +232,5 @@ TEST_CASE(
   }
   CHECK(loop.close() == 0);
 }
+
+}  // namespace mtop::io
