@@ -13,7 +13,8 @@
 //   reading for good.
 // - Writing: uv_try_write() first when nothing is queued; only what the kernel did not take
 //   goes into a uv_write request (uv/pooled_write.hpp), on recycled chunks of `chunks`. So a
-//   busy socket allocates nothing per write and an idle one holds no write buffer.
+//   busy socket allocates no data buffer per write (a queued one costs only the request's
+//   small header), and an idle one holds no write buffer.
 // - Back-pressure: queue_size() is libuv's count of bytes queued and not yet written to the
 //   kernel. Once a write has taken it above io::Stream::low_water(), on_socket_drain() fires
 //   when it falls back to that mark.
