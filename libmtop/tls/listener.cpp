@@ -4,7 +4,7 @@
 
 #include "tls/engine.hpp"
 #include "tls/tls_stream.hpp"
-#include "uv/sockaddr.hpp"
+#include "uv/tcp_socket.hpp"
 
 namespace mtop::tls {
 
@@ -60,11 +60,7 @@ void TlsListener::report(std::string_view peer, std::string_view reason) {
 
 void TlsListener::on_tcp(io::UvHandle<uv_tcp_t> tcp) {
   if (handshaking_.size() >= options_.max_handshakes) {
-    sockaddr_storage ss{};
-    int len = sizeof ss;
-    std::string peer = uv_tcp_getpeername(tcp.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0
-                           ? io::sockaddr_to_string(reinterpret_cast<sockaddr*>(&ss))
-                           : "?";
+    const std::string peer = io::tcp_peer_name(tcp.get());
     tcp.reset();  // closes the socket
     report(peer, "too many handshakes");
     return;

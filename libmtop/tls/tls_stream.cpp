@@ -4,8 +4,6 @@
 #include <memory>
 #include <utility>
 
-#include "uv/pooled_write.hpp"
-#include "uv/sockaddr.hpp"
 #include "uv/uv_error.hpp"
 
 namespace mtop::tls {
@@ -16,32 +14,15 @@ std::string uv_reason(const char* what, int status) {
   return std::string(what) + ": " + io::uv_reason(status);
 }
 
-std::string peer_of(uv_tcp_t* tcp) {
-  sockaddr_storage ss{};
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
-  return io::sockaddr_to_string(reinterpret_cast<sockaddr*>(&ss));
-}
-
 }  // namespace
-
-// Marks "one of our libuv callbacks is running". close() called meanwhile (e.g. the owner
-// drops its StreamPtr inside on_read) only flags the stream; the guard frees it on the way out.
-struct TlsStream::EntryGuard {
-  TlsStream* s;
-  explicit EntryGuard(TlsStream* stream) : s(stream) { ++s->depth_; }
-  ~EntryGuard() {
-    if (--s->depth_ == 0 && s->closed_) delete s;
-  }
-  EntryGuard(const EntryGuard&) = delete;
-  EntryGuard& operator=(const EntryGuard&) = delete;
-};
 
 TlsStream::TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
                      SharedTlsBuffers buffers, HandshakeCallback on_done)
-    : tcp_(std::move(tcp)),
-      buffers_(std::move(buffers)),
+    : buffers_(std::move(buffers)),
       engine_(std::move(engine)),
+      // The chunk pool pointer shares the buffers' life, and so keeps the read buffer valid.
+      socket_(std::move(tcp), *this, buffers_->cipher,
+              std::shared_ptr<io::ChunkPool>(buffers_, &buffers_->chunks)),
       on_done_(std::move(on_done)) {
   engine_->set_buffer_pool(&buffers_->chunks);
 }
@@ -49,10 +30,8 @@ TlsStream::TlsStream(io::UvHandle<uv_tcp_t> tcp, std::unique_ptr<Engine> engine,
 TlsStream* TlsStream::start(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp,
                             std::unique_ptr<Engine> engine, SharedTlsBuffers buffers,
                             std::uint64_t handshake_timeout_ms, HandshakeCallback on_done) {
-  auto* self = new TlsStream(std::move(tcp), std::move(engine), std::move(buffers),
-                             std::move(on_done));
-  self->tcp_->data = self;
-  self->peer_ = peer_of(self->tcp_.get());
+  auto* self =
+      new TlsStream(std::move(tcp), std::move(engine), std::move(buffers), std::move(on_done));
   self->timer_ = io::UvHandle<uv_timer_t>::make();
   uv_timer_init(loop, self->timer_.get());  // cannot fail: no system resource behind it
   self->timer_->data = self;
@@ -101,12 +80,11 @@ void TlsStream::write(ByteView data) {
     if (failed_) return;
     data = data.subspan(piece.size());
   }
-  if (write_queue_size() > low_water()) above_low_water_ = true;
 }
 
 std::size_t TlsStream::write_queue_size() const {
-  if (closed_ || !tcp_) return 0;
-  return tcp_->write_queue_size + engine_->output_size();
+  if (closed_) return 0;
+  return socket_.queue_size() + engine_->output_size();
 }
 
 void TlsStream::shutdown() {
@@ -118,13 +96,8 @@ void TlsStream::shutdown() {
   }
   flush();
   if (failed_) return;
-  // libuv runs the shutdown after every queued write, so the FIN follows the close_notify.
-  auto* req = new uv_shutdown_t;
-  int r = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_.get()), on_shutdown_cb);
-  if (r < 0) {
-    delete req;
-    fail(uv_reason("shutdown", r));
-  }
+  // The socket runs the shutdown after every queued write, so the FIN follows the close_notify.
+  if (const int r = socket_.shutdown(); r < 0) fail(uv_reason("shutdown", r));
 }
 
 void TlsStream::close() {
@@ -132,29 +105,20 @@ void TlsStream::close() {
   closed_ = true;
   handler_ = nullptr;
   on_done_ = nullptr;
-  // Closing cancels queued writes (their callbacks see data == nullptr and only free memory).
-  tcp_.reset();
   timer_.reset();
-  if (depth_ == 0) delete this;
+  socket_.close();  // cancels queued writes; on_socket_closed() frees us
 }
 
 // --- internals ------------------------------------------------------------------------------
 
 void TlsStream::update_socket_reading() {
-  if (closed_ || !tcp_) return;
-  bool want = !failed_ && (handshaking_ || (want_read_ && !eof_received_ &&
-                                            !engine_->has_pending_input()));
-  auto* s = reinterpret_cast<uv_stream_t*>(tcp_.get());
-  if (want && !socket_reading_) {
-    int r = uv_read_start(s, on_alloc, on_read_cb);
-    if (r < 0) {
-      fail(uv_reason("read", r));
-      return;
-    }
-    socket_reading_ = true;
-  } else if (!want && socket_reading_) {
-    uv_read_stop(s);
-    socket_reading_ = false;
+  if (closed_) return;
+  const bool want =
+      !failed_ && (handshaking_ || (want_read_ && !eof_received_ && !engine_->has_pending_input()));
+  if (!want) {
+    socket_.stop_read();
+  } else if (const int r = socket_.start_read(); r < 0) {
+    fail(uv_reason("read", r));
   }
 }
 
@@ -167,47 +131,16 @@ void TlsStream::fail(std::string reason) {
   if (failed_ || closed_) return;
   failed_ = true;
   error_ = std::move(reason);
-  if (socket_reading_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_.get()));
-    socket_reading_ = false;
-  }
+  socket_.stop_read();
   schedule();
 }
 
 void TlsStream::flush() {
   // Also after a failure: the alert OpenSSL wrote should reach the peer.
   if (closed_ || !engine_->has_output()) return;
-  Bytes out = engine_->take_output();
-  auto* s = reinterpret_cast<uv_stream_t*>(tcp_.get());
-  std::size_t sent = 0;
-  if (tcp_->write_queue_size == 0) {
-    // Nothing queued, so the bytes may go straight to the kernel: usually all of them, and
-    // the chunk is back in the pool before the next write needs one.
-    uv_buf_t buf =
-        uv_buf_init(reinterpret_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
-    const int r = uv_try_write(s, &buf, 1);
-    if (r >= 0) {
-      sent = static_cast<std::size_t>(r);
-    } else if (r != UV_EAGAIN && r != UV_ENOSYS) {
-      buffers_->chunks.give(std::move(out));
-      fail(uv_reason("write", r));
-      return;
-    }
+  if (const int r = socket_.write_chunk(engine_->take_output()); r < 0) {
+    fail(uv_reason("write", r));
   }
-  if (sent == out.size()) {
-    buffers_->chunks.give(std::move(out));
-    return;
-  }
-  // The request keeps the buffers (and so the pool) alive: the stream may be gone by the time
-  // libuv is done with it.
-  auto* w = io::PooledWrite::keep(std::move(out), sent,
-                                  std::shared_ptr<io::ChunkPool>(buffers_, &buffers_->chunks));
-  if (!w) {
-    fail("write: out of memory");
-    return;
-  }
-  const int r = w->start(s, on_write_cb);
-  if (r < 0) fail(uv_reason("write", r));
 }
 
 void TlsStream::continue_handshake() {
@@ -264,79 +197,41 @@ void TlsStream::pump() {
   update_socket_reading();
 }
 
-void TlsStream::handle_read(ssize_t nread) {
+// --- socket events ----------------------------------------------------------------------------
+
+void TlsStream::on_socket_read(ByteView data) {
   if (closed_ || failed_) return;
-  if (nread > 0) {
-    engine_->handle_ciphertext(ByteView(buffers_->cipher.data(), static_cast<std::size_t>(nread)));
-    if (handshaking_) {
-      continue_handshake();
-    } else {
-      pump();
-    }
-    // The shared buffer is about to be reused by another stream: keep what is left.
-    if (!closed_) engine_->retain_input();
-    return;
+  engine_->handle_ciphertext(data);
+  if (handshaking_) {
+    continue_handshake();
+  } else {
+    pump();
   }
-  if (nread == 0) return;  // EAGAIN
-  if (nread == UV_EOF) {
-    if (handshaking_) {
-      fail("handshake: peer closed the connection");
-    } else if (!eof_received_) {
-      fail("truncated (TCP closed without close_notify)");
-    } else {
-      update_socket_reading();
-    }
-    return;
-  }
-  fail(uv_reason("read", static_cast<int>(nread)));
+  // The shared buffer is about to be reused by another stream: keep what is left.
+  if (!closed_) engine_->retain_input();
 }
 
-// --- libuv callbacks --------------------------------------------------------------------------
-
-void TlsStream::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
-  auto* self = static_cast<TlsStream*>(h->data);
-  if (!self) {
-    *buf = uv_buf_init(nullptr, 0);
-    return;
-  }
-  auto& b = self->buffers_->cipher;
-  *buf = uv_buf_init(reinterpret_cast<char*>(b.data()), static_cast<unsigned>(b.size()));
-}
-
-void TlsStream::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
-  auto* self = static_cast<TlsStream*>(s->data);
-  if (!self) return;
-  EntryGuard guard(self);
-  self->handle_read(nread);
-}
-
-void TlsStream::on_write_cb(uv_write_t* req, int status) {
-  auto* self = static_cast<TlsStream*>(req->handle->data);
-  io::PooledWrite::finish(io::PooledWrite::from(req));  // the chunk goes back to its pool
-  if (!self) return;  // closed: the handle is on its way out
-  EntryGuard guard(self);
-  if (status < 0) {
-    if (status != UV_ECANCELED) self->fail(uv_reason("write", status));
-    return;
-  }
-  if (self->above_low_water_ && self->write_queue_size() <= low_water()) {
-    self->above_low_water_ = false;
-    if (self->handler_ && !self->failed_) self->handler_->on_drain();
+void TlsStream::on_socket_eof() {
+  // The socket reads no more. After our peer's close_notify that is the clean end; before it,
+  // the peer did not finish what it was sending.
+  if (handshaking_) {
+    fail("handshake: peer closed the connection");
+  } else if (!eof_received_) {
+    fail("truncated (TCP closed without close_notify)");
   }
 }
 
-void TlsStream::on_shutdown_cb(uv_shutdown_t* req, int status) {
-  auto* self = static_cast<TlsStream*>(req->handle->data);
-  delete req;
-  if (!self) return;
-  EntryGuard guard(self);
-  if (status < 0 && status != UV_ECANCELED) self->fail(uv_reason("shutdown", status));
+void TlsStream::on_socket_error(const char* op, int status) {
+  fail(uv_reason(op, status));
+}
+
+void TlsStream::on_socket_drain() {
+  if (!closed_ && !failed_ && handler_) handler_->on_drain();
 }
 
 void TlsStream::on_timer_cb(uv_timer_t* t) {
   auto* self = static_cast<TlsStream*>(t->data);
   if (!self) return;
-  EntryGuard guard(self);
   if (!self->failed_ && self->handshaking_) {
     self->fail("handshake timed out");  // and deliver right away, below
     uv_timer_stop(t);

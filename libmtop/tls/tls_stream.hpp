@@ -2,24 +2,27 @@
 //
 // Theory of operation: a TlsStream is born handshaking (made by TlsListener or TlsDialer),
 // reports the outcome once through the handshake callback, and only then becomes a Stream
-// for its owner. Socket bytes go from the shared read buffer into the Engine; plaintext comes
+// for its owner. It is the TLS Engine between its owner's bytes and a TcpSocket
+// (uv/tcp_socket.hpp), which does the socket work: reading into the shared read buffer,
+// uv_try_write first and pooled uv_write requests for the rest, back-pressure, half-close and
+// close. Socket bytes go from the shared ciphertext buffer into the Engine; plaintext comes
 // out into the shared plaintext buffer and goes to on_read. Writes are encrypted at once, in
-// pieces of at most 64 KiB, into a ciphertext chunk of the shared pool (tls/buffers.hpp); the
-// chunk goes to uv_try_write and back to the pool, or, with what the kernel did not take, to
-// a uv_write request that returns it when done (uv/pooled_write.hpp). So the stream keeps no
-// buffer while idle, and a busy one allocates no data buffers.
+// pieces of at most 64 KiB, into a ciphertext chunk of the shared pool (tls/buffers.hpp),
+// which the socket sends without copying and gives back to the pool once the kernel has it.
+// So the stream keeps no buffer while idle, and a busy one allocates no data buffers.
 //
-// Stream rules (uv/stream.hpp), as this transport keeps them:
+// Stream rules (mtop/stream.hpp), as this transport keeps them:
 // - No callback from inside a call: errors found inside write()/shutdown(), and data or EOF
-//   left in the engine when start_read() is called, are delivered from a 0 ms timer.
+//   left in the engine when start_read() is called, are delivered from a 0 ms timer. So are
+//   errors the socket reports.
 // - write_queue_size() = ciphertext not yet handed to the kernel (the plaintext is encrypted
 //   as it is accepted, so this is plaintext accepted and not yet sent, plus TLS overhead).
 // - shutdown(): close_notify after everything queued, then TCP shutdown (FIN). Reading goes on.
 // - A received close_notify is on_eof(); we may keep writing (TLS 1.3 half-close).
 // - A TCP EOF without close_notify is on_error("truncated"): the peer did not finish the
 //   stream, so the relay must not pass it on as a clean end of data.
-// - close() aborts: queued output is dropped, no callback afterwards, memory freed as soon as
-//   libuv allows.
+// - close() aborts: queued output is dropped, no callback afterwards; the object frees itself
+//   once its socket is closed (a close() from inside a callback is therefore safe).
 #pragma once
 
 #include <uv.h>
@@ -33,10 +36,11 @@
 #include "tls/buffers.hpp"
 #include "tls/engine.hpp"
 #include "uv/handle.hpp"
+#include "uv/tcp_socket.hpp"
 
 namespace mtop::tls {
 
-class TlsStream final : public io::Stream {
+class TlsStream final : public io::Stream, private io::TcpSocket::Events {
  public:
   /// Called once when the handshake ends: `error` empty = established. The callee owns the
   /// stream from then on either way (it wraps it in a StreamPtr or close()s it).
@@ -57,7 +61,7 @@ class TlsStream final : public io::Stream {
   std::size_t write_queue_size() const override;
   void shutdown() override;
   void close() override;
-  std::string peer_name() const override { return peer_; }
+  std::string peer_name() const override { return socket_.peer_name(); }
 
   /// True if the handshake resumed a cached session (client side).
   bool resumed() const { return engine_ && engine_->resumed(); }
@@ -67,40 +71,34 @@ class TlsStream final : public io::Stream {
             HandshakeCallback on_done);
   ~TlsStream() override = default;
 
-  // libuv entry points; each runs under an EntryGuard so close() from a callback is safe.
-  static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
-  static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-  static void on_write_cb(uv_write_t* req, int status);
-  static void on_shutdown_cb(uv_shutdown_t* req, int status);
+  // io::TcpSocket::Events
+  void on_socket_read(ByteView data) override;
+  void on_socket_eof() override;
+  void on_socket_error(const char* op, int status) override;
+  void on_socket_drain() override;
+  void on_socket_closed() override { delete this; }
+
   static void on_timer_cb(uv_timer_t* t);
 
-  void handle_read(ssize_t nread);
   void continue_handshake();
-  void finish_handshake(std::string error);
   void pump();
   void flush();
   void fail(std::string reason);
   void schedule();
   void update_socket_reading();
 
-  struct EntryGuard;
-
-  io::UvHandle<uv_tcp_t> tcp_;
   io::UvHandle<uv_timer_t> timer_;
   SharedTlsBuffers buffers_;  // before engine_: its buffer pool outlives the engine
   std::unique_ptr<Engine> engine_;
+  io::TcpSocket socket_;
   HandshakeCallback on_done_;
   Handler* handler_ = nullptr;
-  std::string peer_;
-  std::string error_;           ///< set by fail(), delivered by the timer
-  int depth_ = 0;               ///< > 0 while one of our libuv callbacks runs
+  std::string error_;  ///< set by fail(), delivered by the timer
   bool handshaking_ = true;
-  bool want_read_ = false;      ///< the owner called start_read()
-  bool socket_reading_ = false;
-  bool eof_received_ = false;   ///< close_notify seen
+  bool want_read_ = false;     ///< the owner called start_read()
+  bool eof_received_ = false;  ///< close_notify seen
   bool eof_delivered_ = false;
   bool shutdown_ = false;
-  bool above_low_water_ = false;
   bool failed_ = false;
   bool error_delivered_ = false;
   bool closed_ = false;

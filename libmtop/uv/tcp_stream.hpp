@@ -1,13 +1,10 @@
 // TcpStream: io::Stream over a connected uv_tcp_t.
 //
 // Theory of operation
-// - Reading: every read lands in the read buffer of the stream's StreamBuffers, shared with
-//   the other streams of its loop (uv/stream_buffers.hpp), and is handed to on_read from
-//   there. An idle connection holds no read buffer at all (the memory of an idle tunnel is the
-//   handles and a few flags), and a busy one allocates nothing per read.
-// - Writing: uv_try_write() first; only what the kernel did not take is copied into uv_write
-//   requests, on recycled chunks when it is large (uv/pooled_write.hpp). write_queue_size()
-//   is libuv's count of bytes queued and not yet written to the socket.
+// - The socket work (the shared read buffer, uv_try_write first and pooled uv_write requests
+//   for the rest, back-pressure, half-close, close) is TcpSocket's (uv/tcp_socket.hpp); this
+//   class adds the Stream rules on top. write_queue_size() is libuv's count of bytes queued
+//   and not yet written to the socket.
 // - Every call returns without calling the handler; errors found inside a call are reported
 //   from the loop a moment later (uv/poster.hpp). After close() nothing is reported.
 // - close() closes the handle; the object frees itself in the close callback, after libuv has
@@ -23,10 +20,11 @@
 #include "uv/handle.hpp"
 #include "uv/poster.hpp"
 #include "uv/stream_buffers.hpp"
+#include "uv/tcp_socket.hpp"
 
 namespace mtop::io {
 
-class TcpStream final : public Stream {
+class TcpStream final : public Stream, private TcpSocket::Events {
  public:
   /// Bytes asked for per read.
   static constexpr std::size_t kReadSize = StreamBuffers::kReadSize;
@@ -41,23 +39,24 @@ class TcpStream final : public Stream {
   void start_read() override;
   void stop_read() override;
   void write(ByteView data) override;
-  std::size_t write_queue_size() const override;
+  std::size_t write_queue_size() const override { return socket_.queue_size(); }
   void shutdown() override;
   void close() override;
-  std::string peer_name() const override { return peer_; }
+  std::string peer_name() const override { return socket_.peer_name(); }
 
   /// "ip:port" of our end, for logs.
-  std::string local_name() const;
+  std::string local_name() const { return socket_.local_name(); }
 
  private:
-  TcpStream(uv_tcp_t* tcp, SharedStreamBuffers buffers);
+  TcpStream(uv_loop_t* loop, UvHandle<uv_tcp_t> tcp, const SharedStreamBuffers& buffers);
   ~TcpStream() override = default;
 
-  static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
-  static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-  static void on_write_cb(uv_write_t* req, int status);
-  static void on_shutdown_cb(uv_shutdown_t* req, int status);
-  static void on_close_cb(uv_handle_t* h);
+  // TcpSocket::Events
+  void on_socket_read(ByteView data) override;
+  void on_socket_eof() override;
+  void on_socket_error(const char* op, int status) override;
+  void on_socket_drain() override;
+  void on_socket_closed() override { delete this; }
 
   /// Reports a failure now (from a loop callback): stops reading and calls on_error once.
   void fail(int status);
@@ -65,17 +64,12 @@ class TcpStream final : public Stream {
   void fail_later(int status);
   bool usable() const noexcept { return !closed_ && !failed_; }
 
-  uv_tcp_t* tcp_;
-  SharedStreamBuffers buffers_;
+  TcpSocket socket_;
   Handler* handler_ = nullptr;
   Poster poster_;
-  std::string peer_;
-  bool reading_ = false;
-  bool eof_ = false;
   bool failed_ = false;
   bool closed_ = false;
   bool shutdown_ = false;
-  bool above_low_water_ = false;
 };
 
 }  // namespace mtop::io
