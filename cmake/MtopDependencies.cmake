@@ -16,6 +16,11 @@ if(NOT MTOP_CORE_ONLY)
   if(MTOP_BUILD_APPS OR MTOP_BUILD_BENCH)
     find_package(CLI11 CONFIG REQUIRED)
   endif()
+  # Optional: the programs tell systemd when they are ready (apps/common/service_notify.hpp).
+  if(MTOP_BUILD_APPS)
+    pkg_check_modules(SYSTEMD IMPORTED_TARGET libsystemd)
+    set(MTOP_WITH_SYSTEMD ${SYSTEMD_FOUND})
+  endif()
   if(MTOP_WITH_QUIC)
     # ngtcp2 0.12 ships no CMake config, and libngtcp2_crypto_gnutls.pc has no Requires:,
     # so we link ngtcp2 and GnuTLS ourselves.

@@ -7,6 +7,7 @@
 #   <libdir>/cmake/mtop/mtopConfig.cmake, mtopConfigVersion.cmake, mtopTargets*.cmake
 #   <libdir>/pkgconfig/mtop.pc, mtop_cpp.pc
 #   <bindir>/mtop-server, climber            (MTOP_BUILD_APPS)
+#   configs, systemd units, man pages, docs  (MTOP_BUILD_APPS; MtopService.cmake)
 # docs/INSTALL.md describes it for users; tests/package/ checks it.
 include(CMakePackageConfigHelpers)
 
@@ -36,6 +37,10 @@ foreach(_mtop_app mtop-server climber)
     install(TARGETS ${_mtop_app} RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
   endif()
 endforeach()
+# Configs, systemd units, man pages and docs for running the programs as a service.
+if(TARGET mtop-server AND TARGET climber)
+  include(MtopService)
+endif()
 
 # The CMake package: imported targets mtop::mtop (C) and mtop::mtop_cpp (C++, carries libuv
 # and cxx_std_20). mtopConfig.cmake recreates PkgConfig::LIBUV for mtop::mtop_cpp.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fails if a program in apps/ includes a quoted header that is neither in its own folder nor an
-# installed public header (include/mtop/*.hpp): the apps are built on the public C++ API only,
-# so that what they need is what an embedding program gets too. (They link only mtop_api,
+# Fails if a program in apps/ includes a quoted header that is neither in its own folder (or
+# apps/common, what both programs share) nor an installed public header (include/mtop/*.hpp):
+# the apps are built on the public C++ API only, so that what they need is what an embedding
+# program gets too. (They link only mtop_api,
 # whose interface is include/, so a private include also fails to compile; this test names the
 # file and the line.)
 #   check_app_headers.sh SOURCE_DIR
@@ -11,7 +12,7 @@ bad=0
 while IFS= read -r -d '' file; do
   dir=$(dirname "$file")
   while IFS=: read -r line header; do
-    if [ -f "$dir/$header" ]; then continue; fi
+    if [ -f "$dir/$header" ] || [ -f "$root/apps/common/$header" ]; then continue; fi
     case "$header" in
       mtop/*/*) ;;  # a sub-folder of include/mtop is not installed
       mtop/*.hpp) [ -f "$root/include/$header" ] && continue ;;

@@ -16,6 +16,8 @@
 #include "mtop/codec.hpp"
 #include "mtop/fd_limit.hpp"
 #include "mtop/log.hpp"
+#include "mtop/version.hpp"
+#include "service_notify.hpp"
 
 namespace {
 
@@ -56,6 +58,7 @@ struct Flags {
   std::string local_user;
   std::string local_password_file;
   std::string log_level;
+  bool check = false;
 };
 
 /// Everything the running climber owns, torn down in order on exit.
@@ -102,6 +105,7 @@ void on_signal(uv_signal_t* s, int signum) {
     return;
   }
   rt.stopping = true;
+  mtop::app::notify_stopping("draining");
   rt.log.info(std::string("signal ") + (signum == SIGINT ? "SIGINT" : "SIGTERM") +
               ": no longer accepting; " + std::to_string(rt.climber->stats().active_connections) +
               " connection(s) to drain");
@@ -204,6 +208,7 @@ int run(int argc, char** argv) {
       "tunnel (TLS 1.3 over TCP, or QUIC).",
       "climber"};
   app.footer(kFooter);
+  app.set_version_flag("--version", "climber " + std::string(mtop::version()));
   Flags f;
   app.add_option("--config", f.config,
                  "JSON config file (docs/CONFIG.md); flags given here override its values")
@@ -233,6 +238,8 @@ int run(int argc, char** argv) {
   app.add_option("--local-password-file", f.local_password_file,
                  "file whose first line is the local proxy password (with --local-user)");
   app.add_option("--log-level", f.log_level, "debug, info (default), warn, error or off");
+  app.add_flag("--check", f.check,
+               "validate the config file and flags (and read the password file), then exit");
   CLI11_PARSE(app, argc, argv);
 
   mtop::ClimberConfig cfg;
@@ -276,12 +283,19 @@ int run(int argc, char** argv) {
                 " can need (raise the hard limit, e.g. ulimit -Hn or LimitNOFILE=)");
   }
   int rc = 0;
+  bool checked = false;  // --check: create() passed, nothing more to do
   auto created = mtop::Climber::create(&loop, cfg, rt.log);
   mtop::secure_wipe(cfg.server.password);
   mtop::secure_wipe(cfg.engine.local_password);
   if (!created) {
     std::cerr << "climber: " << created.message() << "\n";
     rc = 1;
+  } else if (f.check) {
+    // Everything create() checks (server, credentials, listen addresses, forwards, CA file)
+    // passed; nothing was bound or connected.
+    std::cout << (f.config.empty() ? std::string("flags") : f.config) << ": OK\n";
+    created->reset();  // torn down on the loop below, before it is closed
+    checked = true;
   } else {
     rt.climber = std::move(*created);
     if (auto started = rt.climber->start(); !started) {
@@ -289,7 +303,7 @@ int run(int argc, char** argv) {
       rc = 1;
     }
   }
-  if (rc != 0) {
+  if (rc != 0 || checked) {
     rt.climber.reset();
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
@@ -305,6 +319,7 @@ int run(int argc, char** argv) {
   rt.sigint.data = rt.sigterm.data = rt.drain.data = &rt;
   uv_signal_start(&rt.sigint, &on_signal, SIGINT);
   uv_signal_start(&rt.sigterm, &on_signal, SIGTERM);
+  mtop::app::notify_ready("relaying");
 
   uv_run(&loop, UV_RUN_DEFAULT);
   // Everything is closed by on_drain_tick; run once more for close callbacks still queued.

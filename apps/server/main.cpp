@@ -11,6 +11,7 @@
 
 #include "mtop/admin.hpp"
 #include "mtop/server.hpp"
+#include "mtop/version.hpp"
 #include "password_input.hpp"
 #include "run_server.hpp"
 
@@ -78,7 +79,7 @@ int run(int argc, char** argv) {
       "  mtop-server passwd < pwfile                    print a password hash for a users file\n"
       "  mtop-server user --config F add alice          add a user (password from stdin)\n",
       "mtop-server"};
-  app.set_version_flag("--version", "mtop-server 0.1.0");
+  app.set_version_flag("--version", "mtop-server " + std::string(mtop::version()));
   app.require_subcommand(0, 1);
   app.fallthrough();
 

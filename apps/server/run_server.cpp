@@ -8,6 +8,7 @@
 
 #include "mtop/fd_limit.hpp"
 #include "mtop/log.hpp"
+#include "service_notify.hpp"
 
 namespace mtop::server {
 
@@ -33,6 +34,7 @@ void on_stop_signal(uv_signal_t* handle, int signum) {
     return;
   }
   p->draining = true;
+  app::notify_stopping("draining live tunnels");
   p->log.info(std::string("received ") + (signum == SIGINT ? "SIGINT" : "SIGTERM") +
               ": not accepting new tunnels; draining live ones (send again to stop at once)");
   p->server->drain([p] {
@@ -43,16 +45,16 @@ void on_stop_signal(uv_signal_t* handle, int signum) {
 
 void on_hup(uv_signal_t* handle, int) {
   auto* p = static_cast<Process*>(handle->data);
+  app::notify_reloading();
   if (!p->reload_file) {
     p->log.info("SIGHUP: nothing to reload (database stores follow changes by themselves)");
-    return;
-  }
-  if (auto r = p->server->reload(); r) {
+  } else if (auto r = p->server->reload(); r) {
     p->log.info("SIGHUP: users file reloaded");
   } else {
     p->log.error("SIGHUP: users file not reloaded, keeping the old users: " +
                  std::string(r.message()));
   }
+  app::notify_ready("serving");
 }
 
 bool watch_signal(Process& p, uv_signal_t& h, int signum, uv_signal_cb cb) {
@@ -99,6 +101,7 @@ int run_server(const ServerConfig& config) {
       p->log.error("cannot watch signals");
       exit_code = 1;
     } else {
+      app::notify_ready("serving");
       uv_run(&p->loop, UV_RUN_DEFAULT);
     }
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -128,6 +129,22 @@ class FileUserAdmin final : public store::UserAdmin {
     const std::string tmp = path_ + ".tmp";
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return fail(Errc::store_query_failed, "cannot write " + tmp);
+    // The new file replaces the old one: it keeps the old one's owner, group and mode, so that
+    // `mtop-server user add` run as root leaves the file readable by the service's group
+    // (/etc/mtop/users.json is root:mtop 0640 in the package). A new file is 0600.
+    struct stat old_file {};
+    if (::stat(path_.c_str(), &old_file) == 0) {
+      if (::fchown(fd, old_file.st_uid, old_file.st_gid) != 0 && errno != EPERM) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return fail(Errc::store_query_failed, "cannot give " + tmp + " the owner of " + path_);
+      }
+      if (::fchmod(fd, old_file.st_mode & 07777) != 0) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return fail(Errc::store_query_failed, "cannot give " + tmp + " the mode of " + path_);
+      }
+    }
     size_t off = 0;
     while (off < text.size()) {
       const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
