@@ -44,7 +44,8 @@ command -v iperf3 >/dev/null || die "iperf3 is not installed (scripts/deps.sh --
 # bin_of SPEC NAME : the path of binary NAME for a --bin spec (NAME=DIR or DIR).
 bin_of() {
   local dir=${1#*=} name=$2
-  if [ -x "$dir/$name" ]; then echo "$dir/$name"; return; fi
+  # -f too: in a build tree apps/climber is the folder and apps/climber/climber the program.
+  if [ -f "$dir/$name" ] && [ -x "$dir/$name" ]; then echo "$dir/$name"; return; fi
   case "$name" in
     mtop-server) echo "$dir/server/mtop-server" ;;
     climber) echo "$dir/climber/climber" ;;
