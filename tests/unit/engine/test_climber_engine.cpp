@@ -172,6 +172,24 @@ TEST_CASE("climber socks5: every tunnel failure maps to its exact reply", "[clim
   REQUIRE(h.idle());
 }
 
+TEST_CASE("climber socks5: BIND and UDP ASSOCIATE get reply 0x07 and open no tunnel",
+          "[climber][socks]") {
+  Harness h(socks_options());
+  const int cmd = GENERATE(0x02, 0x03);
+  CAPTURE(cmd);
+  LocalClient c(h.loop, h.engine->socks_port());
+  c.send(bytes_of({5, 1, 0}) + bytes_of({5, cmd, 0, 1, 127, 0, 0, 1, 0x00, 0x50}));
+  REQUIRE(c.wait_bytes(2 + kSocksOk.size()));
+  CHECK(c.rec.data == bytes_of({5, 0}) + socks_reply(0x07));
+  // The climber lingers for the app's close after a refusal; closing ends it at once.
+  c.stream->shutdown();
+  REQUIRE(c.wait_closed());
+  CHECK(c.rec.data == bytes_of({5, 0}) + socks_reply(0x07));
+  CHECK(h.dialer.opens == 0);
+  CHECK(h.server.auths.empty());
+  REQUIRE(h.idle());
+}
+
 TEST_CASE("climber socks5: an unreachable server is reply 0x01", "[climber][socks]") {
   TestLoop probe;
   const std::uint16_t dead = closed_port(probe);
