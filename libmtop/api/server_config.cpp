@@ -1,8 +1,8 @@
 // parse_server_config / load_server_config (mtop/server.hpp): mtop-server's JSON config file,
 // documented in docs/CONFIG.md. Unknown keys are errors: a typo must not silently fall back to
 // a default. Error messages name the key at fault and never quote the file's content.
-#include "api/listen_address.hpp"
 #include "engine/json_config.hpp"
+#include "mtop/host_port.hpp"
 #include "mtop/server.hpp"
 
 namespace mtop {
@@ -39,10 +39,8 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
     throw ConfigError{"config.listen: a \"host:port\" string or a non-empty list of them"};
   }
   for (const auto& l : cfg.listen) {
-    std::string host;
-    std::uint16_t port = 0;
-    if (!parse_listen_address(l, host, port)) {
-      throw ConfigError{"config.listen: \"" + l + "\" is not host:port ([v6]:port for IPv6)"};
+    if (auto address = parse_host_port(l, kListenAddress); !address) {
+      throw ConfigError{"config.listen: \"" + l + "\": " + std::string(address.message())};
     }
   }
   if (!root.contains("cert") || !root.contains("key")) {

@@ -1,56 +1,24 @@
 #include "engine/climber_engine.hpp"
 
-#include <arpa/inet.h>
-
-#include <array>
-#include <charconv>
 #include <utility>
 
 #include "mtop/codec.hpp"
+#include "mtop/host_port.hpp"
 
 namespace mtop {
-
-bool parse_listen_address(std::string_view text, std::string& host, std::uint16_t& port) {
-  std::string_view h, p;
-  if (!text.empty() && text.front() == '[') {
-    const std::size_t close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return false;
-    }
-    h = text.substr(1, close - 1);
-    p = text.substr(close + 2);
-  } else {
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) return false;
-    h = text.substr(0, colon);
-    p = text.substr(colon + 1);
-    if (h.find(':') != std::string_view::npos) return false;  // IPv6 needs brackets
-  }
-  if (h.empty() || p.empty() || p.size() > 5) return false;
-  unsigned value = 0;
-  const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
-  if (ec != std::errc{} || end != p.data() + p.size() || value > 65535) return false;
-  host.assign(h);
-  port = static_cast<std::uint16_t>(value);
-  return true;
-}
 
 namespace {
 
 bool is_ip_literal(const std::string& host) {
-  std::array<std::uint8_t, 16> buf{};
-  return inet_pton(AF_INET, host.c_str(), buf.data()) == 1 ||
-         inet_pton(AF_INET6, host.c_str(), buf.data()) == 1;
+  return parse_ipv4(host).has_value() || parse_ipv6(host).has_value();
 }
 
 }  // namespace
 
 std::optional<Address> target_address(const std::string& host, std::uint16_t port) {
   if (port == 0) return std::nullopt;
-  std::array<std::uint8_t, 16> v6{};
-  std::array<std::uint8_t, 4> v4{};
-  if (inet_pton(AF_INET, host.c_str(), v4.data()) == 1) return Address::from_ipv4(v4, port);
-  if (inet_pton(AF_INET6, host.c_str(), v6.data()) == 1) return Address::from_ipv6(v6, port);
+  if (auto v4 = parse_ipv4(host)) return Address::from_ipv4(*v4, port);
+  if (auto v6 = parse_ipv6(host)) return Address::from_ipv6(*v6, port);
   if (!is_valid_domain(host)) return std::nullopt;
   return Address::from_domain(host, port);
 }
@@ -101,16 +69,14 @@ Result<void> ClimberEngine::check(const ClimberOptions& o, std::string_view user
     return bad("max_connections and the handshake time-out must be above 0");
   }
   // Listeners bind IP literals only (a name could resolve to several addresses, or none).
-  std::string host;
-  std::uint16_t port = 0;
   for (const auto& [what, address] :
        {std::pair{"socks", &o.socks_listen}, std::pair{"http", &o.http_listen}}) {
     if (address->empty()) continue;
-    if (!parse_listen_address(*address, host, port)) {
-      return bad(std::string(what) + ": \"" + *address +
-                 "\" is not host:port (an IPv6 host needs brackets)");
+    auto parsed = parse_host_port(*address, kListenAddress);
+    if (!parsed) {
+      return bad(std::string(what) + ": \"" + *address + "\": " + std::string(parsed.message()));
     }
-    if (!is_ip_literal(host)) {
+    if (!is_ip_literal(parsed->host)) {
       return bad(std::string(what) + ": \"" + *address + "\": the host must be an IP address");
     }
   }
@@ -148,9 +114,7 @@ Result<void> ClimberEngine::start() {
   for (std::size_t i = 0; ok && i < o.forwards.size(); ++i) {
     const ForwardRule& r = o.forwards[i];
     std::uint16_t port = 0;
-    const std::string bind = r.bind_host.find(':') != std::string::npos
-                                 ? "[" + r.bind_host + "]:" + std::to_string(r.bind_port)
-                                 : r.bind_host + ":" + std::to_string(r.bind_port);
+    const std::string bind = HostPort{r.bind_host, r.bind_port}.to_string();
     ok = listen("forward " + bind, bind, LocalMode::forward,
                 target_address(r.target_host, r.target_port), port);
     forward_ports_.push_back(port);
@@ -166,16 +130,15 @@ Result<void> ClimberEngine::start() {
 Result<void> ClimberEngine::listen(const std::string& what, const std::string& address,
                                    LocalMode mode, const std::optional<Address>& forward_target,
                                    std::uint16_t& port) {
-  std::string host;
-  std::uint16_t wanted = 0;
-  if (!parse_listen_address(address, host, wanted)) {
+  auto parsed = parse_host_port(address, kListenAddress);
+  if (!parsed) {
     return Failure{Errc::config_invalid,
-                   what + ": \"" + address + "\" is not host:port (an IPv6 host needs brackets)"};
+                   what + ": \"" + address + "\": " + std::string(parsed.message())};
   }
-  auto outcome = io::TcpListener::listen(
-      shared_.loop, host, wanted, [this, mode, forward_target](io::StreamPtr s) {
-        on_accept(std::move(s), mode, forward_target);
-      });
+  auto outcome = io::TcpListener::listen(shared_.loop, parsed->host, parsed->port,
+                                         [this, mode, forward_target](io::StreamPtr s) {
+                                           on_accept(std::move(s), mode, forward_target);
+                                         });
   if (!outcome.listener) return Failure{Errc::listen_failed, what + ": " + outcome.error};
   port = outcome.listener->port();
   shared_.log.info("listening (" + what + ") on " + outcome.listener->local_name());

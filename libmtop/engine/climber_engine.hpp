@@ -123,10 +123,6 @@ class ClimberEngine {
   bool started_ = false;
 };
 
-/// Splits a listen address "host:port" / "[v6]:port" (port 0-65535; 0 = the OS picks).
-/// False for anything else. Exposed for the app's own checks and for tests.
-bool parse_listen_address(std::string_view text, std::string& host, std::uint16_t& port);
-
 /// host:port as an MTop target address: IPv4 / IPv6 literals become addresses, anything else
 /// must be a valid domain. nullopt when the core would refuse it (or port 0).
 std::optional<Address> target_address(const std::string& host, std::uint16_t port);

@@ -92,6 +92,11 @@ TEST_CASE("bad mtop:// URIs are refused without echoing the password", "[uri]") 
       "mtop://u:secretpw@h:1?bogus=1",
       "mtop://u:secretpw@h:1?insecure=yes",
       "mtop://u:secretpw@:1",
+      // Refused since the one host:port parser (the URI's own parser took any host text):
+      "mtop://u:secretpw@[example.com]:1",
+      "mtop://u:secretpw@[::zz]:1",
+      "mtop://u:secretpw@ex%ample:1",
+      "mtop://u:secretpw@h:1:2",
   };
   for (const char* uri : bad) {
     INFO(uri);
@@ -124,11 +129,17 @@ TEST_CASE("port-forward rules", "[forward]") {
   REQUIRE(r);
   CHECK((r->bind_host == "::1" && r->bind_port == 5353));
   CHECK((r->target_host == "2001:db8::53" && r->target_port == 53));
+  r = mtop::parse_forward_rule("8053:[fe80::53%eth0]:53");
+  REQUIRE(r);
+  CHECK((r->bind_port == 8053 && r->target_host == "fe80::53%eth0" && r->target_port == 53));
   r = mtop::parse_forward_rule("0.0.0.0:80:10.0.0.2:8080");
   REQUIRE(r);
   CHECK((r->bind_host == "0.0.0.0" && r->target_host == "10.0.0.2" && r->target_port == 8080));
-  for (const char* bad : {"", "80", "80:host", "x:host:22", "80:host:0", "80:host:65536",
-                          "a:b:80:host:22", "[::1:80:h:1", "80::22"}) {
+  for (const char* bad :
+       {"", "80", "80:host", "x:host:22", "80:host:0", "80:host:65536", "a:b:80:host:22",
+        "[::1:80:h:1", "80::22",
+        // refused since the one host:port parser reads both halves:
+        "[example.com]:80:h:1", "80:[example.com]:1", "80:bad host:1", "80:h:1]", "80:[::1:1"}) {
     INFO(bad);
     auto rule = mtop::parse_forward_rule(bad);
     REQUIRE_FALSE(rule);
