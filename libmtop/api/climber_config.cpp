@@ -99,11 +99,12 @@ void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
   }
   if (root.contains("timeouts")) {
     const json& t = root.at("timeouts");
-    only_keys(t, "config.timeouts", {"handshake", "connect", "idle"});
+    only_keys(t, "config.timeouts", {"handshake", "connect", "idle", "drain"});
     if (t.contains("handshake"))
       e.handshake_timeout_ms = seconds(t, "handshake", "config.timeouts");
     if (t.contains("connect")) e.connect_timeout_ms = seconds(t, "connect", "config.timeouts");
     if (t.contains("idle")) e.idle_timeout_ms = seconds(t, "idle", "config.timeouts");
+    if (t.contains("drain")) e.drain_timeout_ms = seconds(t, "drain", "config.timeouts");
   }
   if (root.contains("limits")) {
     const json& l = root.at("limits");

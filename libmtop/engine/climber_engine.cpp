@@ -25,7 +25,8 @@ std::optional<Address> target_address(const std::string& host, std::uint16_t por
 
 ClimberEngine::ClimberEngine(uv_loop_t* loop, ClimberOptions options, std::string username,
                              std::string password, io::StreamDialer& dialer, Logger log)
-    : reaper_(loop) {
+    : reaper_(loop), drain_timer_(loop) {
+  tunnels_.on_leave = [this] { check_drained(); };
   shared_.loop = loop;
   shared_.options = std::move(options);
   shared_.username = std::move(username);
@@ -35,6 +36,8 @@ ClimberEngine::ClimberEngine(uv_loop_t* loop, ClimberOptions options, std::strin
 }
 
 ClimberEngine::~ClimberEngine() {
+  drain_done_ = nullptr;  // what follows ends every connection: no drain callback for that
+  tunnels_.on_leave = nullptr;
   stop();
   reaper_.cancel();
   sessions_.clear();
@@ -151,6 +154,32 @@ void ClimberEngine::stop() {
   listeners_.clear();
 }
 
+void ClimberEngine::drain(std::function<void()> done) {
+  drain_done_ = std::move(done);
+  if (!draining_) {
+    draining_ = true;
+    stop();
+    const std::size_t active = active_connections();
+    shared_.log.info("draining: " + std::to_string(active) + " connection(s), closing them in " +
+                     std::to_string(shared_.options.drain_timeout_ms) + " ms");
+    if (active > 0) {
+      drain_timer_.start(shared_.options.drain_timeout_ms, [this] {
+        shared_.log.warn("drain time over: closing " + std::to_string(active_connections()) +
+                         " connection(s)");
+        abort_all("drain timeout");
+      });
+    }
+  }
+  check_drained();
+}
+
+void ClimberEngine::check_drained() {
+  if (!draining_ || active_connections() > 0 || !drain_done_) return;
+  drain_timer_.stop();
+  reaper_.post([done = std::move(drain_done_)] { done(); });
+  drain_done_ = nullptr;
+}
+
 void ClimberEngine::abort_all(std::string_view reason) {
   std::vector<ClimberSession*> live;
   live.reserve(sessions_.size());
@@ -196,7 +225,10 @@ void ClimberEngine::on_accept(io::StreamPtr stream, LocalMode mode,
 
 void ClimberEngine::on_session_done(ClimberSession* session) {
   // Called from inside the session's own callbacks: free it on a later loop turn.
-  reaper_.post([this, session] { sessions_.erase(session); });
+  reaper_.post([this, session] {
+    sessions_.erase(session);
+    check_drained();
+  });
 }
 
 void ClimberEngine::open_tunnel(const std::string& host, std::uint16_t port, TunnelCallback cb) {
@@ -250,6 +282,7 @@ void ClimberEngine::deliver(PendingOpen* p) {
   if (outcome) static_cast<TunnelStream*>(outcome->get())->attach(tunnels_);
   auto cb = std::move(owned->cb);
   owned.reset();
+  check_drained();         // a failed open was the last connection (its callback is posted later)
   cb(std::move(outcome));  // last: the callback may destroy the engine
 }
 

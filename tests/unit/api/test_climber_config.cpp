@@ -158,7 +158,7 @@ TEST_CASE("climber config: every key, relative paths, defaults for the rest", "[
     "socks": "127.0.0.1:1080", "http": "127.0.0.1:8080",
     "forward": ["5432:db.internal:5432", "[::1]:53:[2001:db8::53]:53"],
     "local_auth": {"username": "me", "password": "local secret"},
-    "timeouts": {"handshake": 2.5, "connect": 4, "idle": 60},
+    "timeouts": {"handshake": 2.5, "connect": 4, "idle": 60, "drain": 1.5},
     "limits": {"max_connections": 100, "early_data": 0, "max_pending": 65536},
     "log_level": "debug"})",
                                         dir.path);
@@ -184,6 +184,7 @@ TEST_CASE("climber config: every key, relative paths, defaults for the rest", "[
   CHECK(e.handshake_timeout_ms == 2'500);
   CHECK(e.connect_timeout_ms == 4'000);
   CHECK(e.idle_timeout_ms == 60'000);
+  CHECK(e.drain_timeout_ms == 1'500);
   CHECK(e.max_connections == 100);
   CHECK(e.early_data_limit == 0);
   CHECK(e.max_pending == 65536);
@@ -195,6 +196,7 @@ TEST_CASE("climber config: every key, relative paths, defaults for the rest", "[
   CHECK(minimal->server.password == "pw");
   CHECK(minimal->engine.handshake_timeout_ms == mtop::ClimberOptions{}.handshake_timeout_ms);
   CHECK(minimal->engine.max_connections == mtop::ClimberOptions{}.max_connections);
+  CHECK(minimal->engine.drain_timeout_ms == 5'000);
   CHECK(minimal->log_level == mtop::LogLevel::info);
 }
 

@@ -386,6 +386,59 @@ TEST_CASE("climber: max_connections refuses the extra connection", "[climber]") 
   CHECK(h.engine->refused_connections() == 1);
 }
 
+TEST_CASE("climber: drain waits for live connections, then stops", "[climber][drain]") {
+  ClimberOptions o = socks_options();
+  o.drain_timeout_ms = 60'000;
+  Harness h(o);
+  const std::uint16_t port = h.engine->socks_port();
+  LocalClient c(h.loop, port);
+  c.send(bytes_of({5, 1, 0}) + socks_connect_domain() + "PING");
+  REQUIRE(c.wait_bytes(2 + kSocksOk.size() + 4));
+  int done = 0;
+  h.engine->drain([&] { ++done; });
+  CHECK(done == 0);  // never inside drain()
+  REQUIRE(h.loop.run_until([&] { return h.logged("draining: 1 connection(s)"); }));
+  CHECK(done == 0);  // the tunnel is still live
+  // The listener is gone while draining: another engine can bind its port.
+  ClimberOptions again = socks_options();
+  again.socks_listen = "127.0.0.1:" + std::to_string(port);
+  ClimberEngine other(h.loop.get(), again, "alice", "pw", h.dialer, {});
+  CHECK(other.start());
+  // The live one still relays, and its end ends the drain.
+  c.send("more");
+  REQUIRE(c.wait_bytes(2 + kSocksOk.size() + 8));
+  c.stream->shutdown();
+  REQUIRE(c.wait_closed());
+  REQUIRE(h.loop.run_until([&] { return done == 1; }));
+  CHECK(h.engine->active_connections() == 0);
+  CHECK_FALSE(h.logged("drain time over"));
+}
+
+TEST_CASE("climber: drain cuts what is left at drain_timeout_ms", "[climber][drain]") {
+  ClimberOptions o = socks_options();
+  o.drain_timeout_ms = 200;
+  Harness h(o);
+  LocalClient c(h.loop, h.engine->socks_port());
+  c.send(bytes_of({5, 1, 0}) + socks_connect_domain());
+  REQUIRE(c.wait_bytes(2 + kSocksOk.size()));
+  int done = 0;
+  h.engine->drain([&] { ++done; });
+  h.engine->drain([&] { done += 10; });  // replaces the callback, keeps the deadline
+  REQUIRE(c.wait_closed());
+  REQUIRE(h.loop.run_until([&] { return done != 0; }));
+  CHECK(done == 10);
+  CHECK(h.logged("drain time over: closing 1 connection(s)"));
+  CHECK(h.engine->active_connections() == 0);
+}
+
+TEST_CASE("climber: drain with nothing live is done on the next turn", "[climber][drain]") {
+  Harness h(socks_options());
+  int done = 0;
+  h.engine->drain([&] { ++done; });
+  CHECK(done == 0);
+  REQUIRE(h.loop.run_until([&] { return done == 1; }));
+}
+
 TEST_CASE("climber: start() errors are clear", "[climber]") {
   TestLoop loop;
   TcpDialer dialer(loop.get(), 1);
