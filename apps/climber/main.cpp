@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/guarded_main.hpp"
 #include "../common/process_loop.hpp"
 #include "mtop/climber.hpp"
 #include "mtop/codec.hpp"
@@ -244,15 +245,6 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-// Nothing may escape main: a stray exception (bad_alloc, a CLI11 error) becomes a message and
-// exit code 1 rather than std::terminate.
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "climber: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "climber: unexpected error\n");
-  }
-  return 1;
+  return mtop::app::guarded_main("climber", run, argc, argv);
 }

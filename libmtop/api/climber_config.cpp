@@ -19,9 +19,6 @@ using config::only_keys;
 std::string str(const json& obj, const char* key, const std::string& where) {
   return config::get_string(obj, key, where);
 }
-std::uint64_t seconds(const json& obj, const char* key, const std::string& where) {
-  return config::get_seconds(obj, key, where);
-}
 std::string resolve(const std::string& base_dir, const std::string& p) {
   return config::resolve_path(base_dir, p);
 }
@@ -98,13 +95,11 @@ void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
     }
   }
   if (root.contains("timeouts")) {
-    const json& t = root.at("timeouts");
-    only_keys(t, "config.timeouts", {"handshake", "connect", "idle", "drain"});
-    if (t.contains("handshake"))
-      e.handshake_timeout_ms = seconds(t, "handshake", "config.timeouts");
-    if (t.contains("connect")) e.connect_timeout_ms = seconds(t, "connect", "config.timeouts");
-    if (t.contains("idle")) e.idle_timeout_ms = seconds(t, "idle", "config.timeouts");
-    if (t.contains("drain")) e.drain_timeout_ms = seconds(t, "drain", "config.timeouts");
+    config::read_seconds(root.at("timeouts"), "config.timeouts",
+                         {{"handshake", &e.handshake_timeout_ms},
+                          {"connect", &e.connect_timeout_ms},
+                          {"idle", &e.idle_timeout_ms},
+                          {"drain", &e.drain_timeout_ms}});
   }
   if (root.contains("limits")) {
     const json& l = root.at("limits");

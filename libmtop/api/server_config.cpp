@@ -87,15 +87,13 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   // live tunnels within 5 s.
   cfg.engine.recheck_interval_ms = 2'500;
   if (root.contains("timeouts")) {
-    const json& t = root.at("timeouts");
-    only_keys(t, "config.timeouts", {"handshake", "connect", "idle", "drain", "recheck"});
     auto& e = cfg.engine;
-    if (t.contains("handshake"))
-      e.handshake_timeout_ms = get_seconds(t, "handshake", "config.timeouts");
-    if (t.contains("connect")) e.connect_timeout_ms = get_seconds(t, "connect", "config.timeouts");
-    if (t.contains("idle")) e.idle_timeout_ms = get_seconds(t, "idle", "config.timeouts");
-    if (t.contains("drain")) e.drain_timeout_ms = get_seconds(t, "drain", "config.timeouts");
-    if (t.contains("recheck")) e.recheck_interval_ms = get_seconds(t, "recheck", "config.timeouts");
+    config::read_seconds(root.at("timeouts"), "config.timeouts",
+                         {{"handshake", &e.handshake_timeout_ms},
+                          {"connect", &e.connect_timeout_ms},
+                          {"idle", &e.idle_timeout_ms},
+                          {"drain", &e.drain_timeout_ms},
+                          {"recheck", &e.recheck_interval_ms}});
   }
   if (root.contains("limits")) {
     const json& l = root.at("limits");

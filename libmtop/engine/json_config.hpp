@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace mtop::config {
 
@@ -33,6 +34,12 @@ std::uint64_t get_count(const json& obj, const char* key, const std::string& whe
                         std::uint64_t min, std::uint64_t max);
 /// Seconds above 0 (fractions allowed, at most a year) in the file, milliseconds returned.
 std::uint64_t get_seconds(const json& obj, const char* key, const std::string& where);
+
+/// A section of durations: `obj` may hold only the keys named in `fields`, each in seconds
+/// (get_seconds); each key present is stored, in milliseconds, where its pointer says. The
+/// "timeouts" of both programs.
+void read_seconds(const json& obj, const std::string& where,
+                  std::initializer_list<std::pair<std::string_view, std::uint64_t*>> fields);
 
 /// `path` relative to `base_dir` unless it is absolute (or either is empty).
 std::string resolve_path(const std::string& base_dir, const std::string& path);
