@@ -94,13 +94,7 @@ void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
       throw ConfigError{"config.local_auth: username and password must be 1-255 bytes"};
     }
   }
-  if (root.contains("timeouts")) {
-    config::read_seconds(root.at("timeouts"), "config.timeouts",
-                         {{"handshake", &e.handshake_timeout_ms},
-                          {"connect", &e.connect_timeout_ms},
-                          {"idle", &e.idle_timeout_ms},
-                          {"drain", &e.drain_timeout_ms}});
-  }
+  if (root.contains("timeouts")) config::read_timeouts(root.at("timeouts"), e);
   if (root.contains("limits")) {
     const json& l = root.at("limits");
     only_keys(l, "config.limits",

@@ -87,13 +87,8 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   // live tunnels within 5 s.
   cfg.engine.recheck_interval_ms = 2'500;
   if (root.contains("timeouts")) {
-    auto& e = cfg.engine;
-    config::read_seconds(root.at("timeouts"), "config.timeouts",
-                         {{"handshake", &e.handshake_timeout_ms},
-                          {"connect", &e.connect_timeout_ms},
-                          {"idle", &e.idle_timeout_ms},
-                          {"drain", &e.drain_timeout_ms},
-                          {"recheck", &e.recheck_interval_ms}});
+    config::read_timeouts(root.at("timeouts"), cfg.engine,
+                          {{"recheck", &cfg.engine.recheck_interval_ms}});
   }
   if (root.contains("limits")) {
     const json& l = root.at("limits");

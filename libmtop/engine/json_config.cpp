@@ -48,8 +48,7 @@ std::uint64_t get_seconds(const json& obj, const char* key, const std::string& w
   return static_cast<std::uint64_t>(std::llround(v.get<double>() * 1000.0));
 }
 
-void read_seconds(const json& obj, const std::string& where,
-                  std::initializer_list<std::pair<std::string_view, std::uint64_t*>> fields) {
+void read_seconds(const json& obj, const std::string& where, const SecondsFields& fields) {
   if (!obj.is_object()) throw ConfigError{where + ": must be an object"};
   for (const auto& item : obj.items()) {
     const auto field = std::find_if(fields.begin(), fields.end(),
