@@ -1,7 +1,5 @@
 // climber: command line, signals and logging around mtop::Climber (include/mtop/climber.hpp),
 // which does the work; the program uses nothing but the public API.
-#include <uv.h>
-
 #include <CLI/CLI.hpp>
 
 #include <csignal>
@@ -12,17 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "../common/guarded_main.hpp"
+#include "../common/process_loop.hpp"
 #include "mtop/climber.hpp"
 #include "mtop/codec.hpp"
 #include "mtop/fd_limit.hpp"
 #include "mtop/log.hpp"
 #include "mtop/version.hpp"
-#include "service_notify.hpp"
 
 namespace {
-
-/// How long live tunnels may go on after SIGINT/SIGTERM before they are cut.
-constexpr std::uint64_t kDrainMs = 5'000;
 
 constexpr const char* kFooter = R"(Examples:
   Run from a config file:
@@ -41,7 +37,8 @@ constexpr const char* kFooter = R"(Examples:
 The server password comes from, in order: --password-file, $MTOP_PASSWORD, the URI or the
 config file. Avoid a password inside --server on the command line: every user of the machine
 can read it with `ps`.
-SIGINT/SIGTERM stop listening at once; live tunnels get 5 s to finish, then the climber exits 0.)";
+SIGINT/SIGTERM stop listening at once; live tunnels get timeouts.drain (5 s) to finish, then
+the climber exits 0; a second signal ends them at once.)";
 
 struct Flags {
   std::string config;
@@ -60,59 +57,6 @@ struct Flags {
   std::string log_level;
   bool check = false;
 };
-
-/// Everything the running climber owns, torn down in order on exit.
-struct Runtime {
-  uv_loop_t* loop = nullptr;
-  mtop::Logger log;
-  std::unique_ptr<mtop::Climber> climber;
-  uv_signal_t sigint{};
-  uv_signal_t sigterm{};
-  uv_timer_t drain{};
-  std::uint64_t drain_deadline = 0;
-  bool stopping = false;
-};
-
-void close_handles(Runtime& rt) {
-  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&rt.sigint),
-                         reinterpret_cast<uv_handle_t*>(&rt.sigterm),
-                         reinterpret_cast<uv_handle_t*>(&rt.drain)}) {
-    if (!uv_is_closing(h)) uv_close(h, nullptr);
-  }
-}
-
-void on_drain_tick(uv_timer_t* t) {
-  auto& rt = *static_cast<Runtime*>(t->data);
-  if (!rt.climber) return;
-  const bool late = uv_now(rt.loop) >= rt.drain_deadline;
-  const std::size_t active = rt.climber->stats().active_connections;
-  if (active > 0 && !late) return;
-  if (late && active > 0) {
-    rt.log.warn("drain time over: closing " + std::to_string(active) + " connection(s)");
-    rt.climber->abort_all("shutdown");
-  }
-  uv_timer_stop(t);
-  rt.climber.reset();
-  close_handles(rt);
-}
-
-void on_signal(uv_signal_t* s, int signum) {
-  auto& rt = *static_cast<Runtime*>(s->data);
-  if (rt.stopping) {
-    // A second signal: do not wait for the drain.
-    rt.drain_deadline = 0;
-    on_drain_tick(&rt.drain);
-    return;
-  }
-  rt.stopping = true;
-  mtop::app::notify_stopping("draining");
-  rt.log.info(std::string("signal ") + (signum == SIGINT ? "SIGINT" : "SIGTERM") +
-              ": no longer accepting; " + std::to_string(rt.climber->stats().active_connections) +
-              " connection(s) to drain");
-  rt.climber->stop();
-  rt.drain_deadline = uv_now(rt.loop) + kDrainMs;
-  uv_timer_start(&rt.drain, &on_drain_tick, 0, 100);
-}
 
 bool apply_flags(const Flags& f, const CLI::App& app, mtop::ClimberConfig& cfg,
                  bool& uri_password_on_cli, std::string& error) {
@@ -258,90 +202,60 @@ int run(int argc, char** argv) {
     return 2;
   }
 
-  Runtime rt;
-  rt.log = mtop::Logger(cfg.log_level, mtop::stderr_sink());
+  mtop::Logger log(cfg.log_level, mtop::stderr_sink());
   if (uri_password_on_cli) {
-    rt.log.warn("the --server URI holds a password: other users can see it with `ps`; use "
-                "--password-file or MTOP_PASSWORD");
+    log.warn(
+        "the --server URI holds a password: other users can see it with `ps`; use "
+        "--password-file or MTOP_PASSWORD");
   }
   if (cfg.server.insecure) {
-    rt.log.warn("*** --insecure: the server certificate is NOT verified; anyone on the path can "
-                "read and change this traffic ***");
+    log.warn(
+        "*** --insecure: the server certificate is NOT verified; anyone on the path can "
+        "read and change this traffic ***");
   }
-
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  rt.loop = &loop;
   // Each tunnel holds the local socket and, over TLS, its own connection to the server: the
   // usual soft limit of 1024 would be a hidden ceiling far below limits.max_connections.
   const std::uint64_t fds = mtop::io::raise_fd_limit();
   const std::uint64_t fds_needed = 2 * static_cast<std::uint64_t>(cfg.engine.max_connections) + 64;
   if (fds < fds_needed) {
-    rt.log.warn("open file limit " + std::to_string(fds) + " is below the " +
-                std::to_string(fds_needed) + " that limits.max_connections " +
-                std::to_string(cfg.engine.max_connections) +
-                " can need (raise the hard limit, e.g. ulimit -Hn or LimitNOFILE=)");
+    log.warn("open file limit " + std::to_string(fds) + " is below the " +
+             std::to_string(fds_needed) + " that limits.max_connections " +
+             std::to_string(cfg.engine.max_connections) +
+             " can need (raise the hard limit, e.g. ulimit -Hn or LimitNOFILE=)");
   }
-  int rc = 0;
-  bool checked = false;  // --check: create() passed, nothing more to do
-  auto created = mtop::Climber::create(&loop, cfg, rt.log);
+  mtop::app::ProcessLoop process(log);
+  if (!process.init()) return 1;
+  auto created = mtop::Climber::create(process.loop(), cfg, log);
   mtop::secure_wipe(cfg.server.password);
   mtop::secure_wipe(cfg.engine.local_password);
   if (!created) {
     std::cerr << "climber: " << created.message() << "\n";
-    rc = 1;
-  } else if (f.check) {
+    return 1;
+  }
+  if (f.check) {
     // Everything create() checks (server, credentials, listen addresses, forwards, CA file)
     // passed; nothing was bound or connected.
     std::cout << (f.config.empty() ? std::string("flags") : f.config) << ": OK\n";
-    created->reset();  // torn down on the loop below, before it is closed
-    checked = true;
-  } else {
-    rt.climber = std::move(*created);
-    if (auto started = rt.climber->start(); !started) {
-      std::cerr << "climber: " << started.message() << "\n";
-      rc = 1;
-    }
+    return 0;
   }
-  if (rc != 0 || checked) {
-    rt.climber.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    return rc;
+  std::unique_ptr<mtop::Climber> climber = std::move(*created);  // closed before the loop
+  if (auto started = climber->start(); !started) {
+    std::cerr << "climber: " << started.message() << "\n";
+    return 1;
   }
-  rt.log.info("climber: server " + cfg.server.host + ":" + std::to_string(cfg.server.port) +
-              " over " + std::string(mtop::transport_name(cfg.server.transport)) + " as " +
-              cfg.server.username);
-
-  uv_signal_init(&loop, &rt.sigint);
-  uv_signal_init(&loop, &rt.sigterm);
-  uv_timer_init(&loop, &rt.drain);
-  rt.sigint.data = rt.sigterm.data = rt.drain.data = &rt;
-  uv_signal_start(&rt.sigint, &on_signal, SIGINT);
-  uv_signal_start(&rt.sigterm, &on_signal, SIGTERM);
-  mtop::app::notify_ready("relaying");
-
-  uv_run(&loop, UV_RUN_DEFAULT);
-  // Everything is closed by on_drain_tick; run once more for close callbacks still queued.
-  rt.climber.reset();
-  close_handles(rt);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&loop) != 0) rt.log.warn("some handles were still open at exit");
-  rt.log.info("climber: stopped");
-  return 0;
+  log.info("climber: server " + cfg.server.host + ":" + std::to_string(cfg.server.port) + " over " +
+           std::string(mtop::transport_name(cfg.server.transport)) + " as " + cfg.server.username);
+  mtop::app::SignalHooks hooks;
+  hooks.drain = [&](std::function<void()> done) { climber->drain(std::move(done)); };
+  hooks.stop_now = [&] { climber->abort_all("shutdown"); };
+  const bool ran = process.run(std::move(hooks));
+  climber.reset();
+  log.info("climber: stopped");
+  return ran ? 0 : 1;
 }
 
 }  // namespace
 
-// Nothing may escape main: a stray exception (bad_alloc, a CLI11 error) becomes a message and
-// exit code 1 rather than std::terminate.
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "climber: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "climber: unexpected error\n");
-  }
-  return 1;
+  return mtop::app::guarded_main("climber", run, argc, argv);
 }

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <optional>
 
+#include "../common/guarded_main.hpp"
 #include "mtop/admin.hpp"
 #include "mtop/server.hpp"
 #include "mtop/version.hpp"
@@ -238,15 +239,6 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-// Nothing may escape main: a stray exception (bad_alloc, a CLI11 error) becomes a message and
-// exit code 1 rather than std::terminate.
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mtop-server: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "mtop-server: unexpected error\n");
-  }
-  return 1;
+  return mtop::app::guarded_main("mtop-server", run, argc, argv);
 }

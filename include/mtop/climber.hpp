@@ -93,6 +93,7 @@ struct ClimberOptions {
   std::uint64_t connect_timeout_ms = 10'000;    ///< TLS transport: the TCP connect and the TLS
                                                 ///< handshake, each (QUIC has its own)
   std::uint64_t idle_timeout_ms = 300'000;
+  std::uint64_t drain_timeout_ms = 5'000;    ///< drain(): how long live connections may finish
   std::size_t max_pending = 256 * 1024;      ///< relay back-pressure bound per direction
   std::size_t early_data_limit = 16 * 1024;  ///< app bytes sent along with the auth message
   std::size_t max_connections = 10'000;      ///< local connections + open tunnels at once
@@ -171,6 +172,11 @@ class MTOP_CPP_API Climber {
 
   /// Stops accepting local connections; live ones go on (open_tunnel still works). Idempotent.
   void stop();
+  /// stop(), and live connections and tunnels may finish for drain_timeout_ms; then the rest
+  /// are aborted as by abort_all("drain timeout"). `done` runs once on the loop (never inside
+  /// drain()) when none is left. A second drain() replaces the callback and keeps the first
+  /// deadline. The same contract as Server::drain.
+  void drain(std::function<void()> done);
   /// Ends every local connection and every opened tunnel now with `reason` (logged per
   /// tunnel; a held tunnel's handler gets on_error(reason) from the loop); pending opens
   /// fail with Errc::cancelled.

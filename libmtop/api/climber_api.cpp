@@ -88,6 +88,9 @@ std::vector<std::uint16_t> Climber::forward_ports() const {
 void Climber::stop() {
   impl_->engine->stop();
 }
+void Climber::drain(std::function<void()> done) {
+  impl_->engine->drain(std::move(done));
+}
 void Climber::abort_all(std::string_view reason) {
   impl_->engine->abort_all(reason);
 }

@@ -19,9 +19,6 @@ using config::only_keys;
 std::string str(const json& obj, const char* key, const std::string& where) {
   return config::get_string(obj, key, where);
 }
-std::uint64_t seconds(const json& obj, const char* key, const std::string& where) {
-  return config::get_seconds(obj, key, where);
-}
 std::string resolve(const std::string& base_dir, const std::string& p) {
   return config::resolve_path(base_dir, p);
 }
@@ -97,14 +94,7 @@ void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
       throw ConfigError{"config.local_auth: username and password must be 1-255 bytes"};
     }
   }
-  if (root.contains("timeouts")) {
-    const json& t = root.at("timeouts");
-    only_keys(t, "config.timeouts", {"handshake", "connect", "idle"});
-    if (t.contains("handshake"))
-      e.handshake_timeout_ms = seconds(t, "handshake", "config.timeouts");
-    if (t.contains("connect")) e.connect_timeout_ms = seconds(t, "connect", "config.timeouts");
-    if (t.contains("idle")) e.idle_timeout_ms = seconds(t, "idle", "config.timeouts");
-  }
+  if (root.contains("timeouts")) config::read_timeouts(root.at("timeouts"), e);
   if (root.contains("limits")) {
     const json& l = root.at("limits");
     only_keys(l, "config.limits",

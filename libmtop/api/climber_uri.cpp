@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/server_uri.hpp"
 #include "mtop/climber.hpp"
+#include "mtop/host_port.hpp"
 #include "mtop/percent.hpp"
 
 namespace mtop {
@@ -61,9 +61,12 @@ Result<ServerEndpoint> parse_server_uri(std::string_view uri) {
       return bad("server URI: bad percent-encoding in the password");
     }
   }
-  if (!parse_host_port(rest, ep.host, ep.port, 443)) {
-    return bad("server URI: expected HOST[:PORT] (IPv6 in brackets), port 1-65535");
-  }
+  HostPortOptions host_rules;
+  host_rules.default_port = 443;
+  auto host = parse_host_port(rest, host_rules);
+  if (!host) return bad("server URI: HOST[:PORT]: " + std::string(host.message()));
+  ep.host = std::move(host->host);
+  ep.port = host->port;
   while (!query.empty()) {
     const size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
@@ -100,57 +103,50 @@ Result<ServerEndpoint> parse_server_uri(std::string_view uri) {
 
 namespace {
 
-// Splits off the first host:port-ish field: "[v6]" or text up to the next ':'.
-bool take_field(std::string_view& rest, std::string& field) {
-  if (!rest.empty() && rest.front() == '[') {
-    const size_t close = rest.find(']');
-    if (close == std::string_view::npos) return false;
-    field.assign(rest.substr(1, close - 1));
-    rest.remove_prefix(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return false;
-      rest.remove_prefix(1);
+/// Where the ':'s that separate a forward rule's fields stand (those outside brackets).
+std::vector<size_t> field_colons(std::string_view spec) {
+  std::vector<size_t> at;
+  bool in_brackets = false;
+  for (size_t i = 0; i < spec.size(); ++i) {
+    if (spec[i] == '[') {
+      in_brackets = true;
+    } else if (spec[i] == ']') {
+      in_brackets = false;
+    } else if (spec[i] == ':' && !in_brackets) {
+      at.push_back(i);
     }
-    return !field.empty();
   }
-  const size_t colon = rest.find(':');
-  field.assign(rest.substr(0, colon));
-  rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
-  return !field.empty();
-}
-
-bool to_port(const std::string& s, std::uint16_t& port) {
-  std::string host;
-  return parse_host_port("x:" + s, host, port);
+  return at;
 }
 
 }  // namespace
 
+// "[bind:]port" and "host:hostport" are each host:port text, read by the one parser.
 Result<ForwardRule> parse_forward_rule(std::string_view spec) {
   const std::string where = "forward \"" + std::string(spec) + "\": ";
-  std::vector<std::string> fields;
-  std::string_view rest = spec;
-  while (!rest.empty()) {
-    std::string f;
-    if (!take_field(rest, f)) {
-      return Failure{Errc::config_invalid, where + "expected [bind:]port:host:hostport"};
-    }
-    fields.push_back(std::move(f));
-  }
-  ForwardRule rule;
-  size_t i = 0;
-  if (fields.size() == 4) {
-    rule.bind_host = fields[i++];
-  } else if (fields.size() != 3) {
+  const std::vector<size_t> colons = field_colons(spec);
+  if (colons.size() != 2 && colons.size() != 3) {
     return Failure{Errc::config_invalid, where + "expected [bind:]port:host:hostport"};
   }
-  if (!to_port(fields[i++], rule.bind_port)) {
-    return Failure{Errc::config_invalid, where + "bad local port"};
+  const size_t split = colons[colons.size() - 2];
+  ForwardRule rule;
+  const std::string_view local = spec.substr(0, split);
+  if (colons.size() == 2) {
+    auto port = parse_port(local);
+    if (!port) return Failure{Errc::config_invalid, where + "local " + std::string(port.message())};
+    rule.bind_port = *port;
+  } else {
+    auto bind = parse_host_port(local);
+    if (!bind) return Failure{Errc::config_invalid, where + "bind: " + std::string(bind.message())};
+    rule.bind_host = std::move(bind->host);
+    rule.bind_port = bind->port;
   }
-  rule.target_host = fields[i++];
-  if (!to_port(fields[i], rule.target_port)) {
-    return Failure{Errc::config_invalid, where + "bad target port"};
+  auto target = parse_host_port(spec.substr(split + 1));
+  if (!target) {
+    return Failure{Errc::config_invalid, where + "target: " + std::string(target.message())};
   }
+  rule.target_host = std::move(target->host);
+  rule.target_port = target->port;
   return rule;
 }
 

@@ -7,12 +7,12 @@
 #include <utility>
 #include <vector>
 
-#include "api/listen_address.hpp"
 #include "api/store_factory.hpp"
 #include "auth/target_policy.hpp"
 #include "engine/account_source.hpp"
 #include "engine/server_engine.hpp"
 #include "engine/store_user_check.hpp"
+#include "mtop/host_port.hpp"
 #include "tls/context.hpp"
 #include "tls/listener.hpp"
 #ifdef MTOP_HAVE_QUIC
@@ -89,8 +89,7 @@ Result<void> Server::Impl::listen_on(const Endpoint& e) {
     if (!quic_server) {
       return Result<void>(Errc::listen_failed, "QUIC on " + e.text + ": " + error);
     }
-    log.info("listening on " + e.text.substr(0, e.text.rfind(':')) + ":" + std::to_string(port) +
-             " (QUIC over UDP)");
+    log.info("listening on " + HostPort{e.host, port}.to_string() + " (QUIC over UDP)");
     acceptors.push_back(std::move(quic_server));
     bound.push_back(ListenInfo{e.host, port, true});
   }
@@ -110,13 +109,12 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
     return Result<std::unique_ptr<Server>>(Errc::config_invalid, "listen: no address");
   }
   for (const auto& l : config.listen) {
-    Endpoint e;
-    e.text = l;
-    if (!parse_listen_address(l, e.host, e.port)) {
+    auto address = parse_host_port(l, kListenAddress);
+    if (!address) {
       return Result<std::unique_ptr<Server>>(
-          Errc::config_invalid, "listen: \"" + l + "\" is not host:port ([v6]:port for IPv6)");
+          Errc::config_invalid, "listen: \"" + l + "\": " + std::string(address.message()));
     }
-    impl->endpoints.push_back(std::move(e));
+    impl->endpoints.push_back(Endpoint{l, std::move(address->host), address->port});
   }
   {
     auth::TargetPolicy policy;

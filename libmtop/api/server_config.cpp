@@ -1,8 +1,8 @@
 // parse_server_config / load_server_config (mtop/server.hpp): mtop-server's JSON config file,
 // documented in docs/CONFIG.md. Unknown keys are errors: a typo must not silently fall back to
 // a default. Error messages name the key at fault and never quote the file's content.
-#include "api/listen_address.hpp"
 #include "engine/json_config.hpp"
+#include "mtop/host_port.hpp"
 #include "mtop/server.hpp"
 
 namespace mtop {
@@ -39,10 +39,8 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
     throw ConfigError{"config.listen: a \"host:port\" string or a non-empty list of them"};
   }
   for (const auto& l : cfg.listen) {
-    std::string host;
-    std::uint16_t port = 0;
-    if (!parse_listen_address(l, host, port)) {
-      throw ConfigError{"config.listen: \"" + l + "\" is not host:port ([v6]:port for IPv6)"};
+    if (auto address = parse_host_port(l, kListenAddress); !address) {
+      throw ConfigError{"config.listen: \"" + l + "\": " + std::string(address.message())};
     }
   }
   if (!root.contains("cert") || !root.contains("key")) {
@@ -89,15 +87,8 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   // live tunnels within 5 s.
   cfg.engine.recheck_interval_ms = 2'500;
   if (root.contains("timeouts")) {
-    const json& t = root.at("timeouts");
-    only_keys(t, "config.timeouts", {"handshake", "connect", "idle", "drain", "recheck"});
-    auto& e = cfg.engine;
-    if (t.contains("handshake"))
-      e.handshake_timeout_ms = get_seconds(t, "handshake", "config.timeouts");
-    if (t.contains("connect")) e.connect_timeout_ms = get_seconds(t, "connect", "config.timeouts");
-    if (t.contains("idle")) e.idle_timeout_ms = get_seconds(t, "idle", "config.timeouts");
-    if (t.contains("drain")) e.drain_timeout_ms = get_seconds(t, "drain", "config.timeouts");
-    if (t.contains("recheck")) e.recheck_interval_ms = get_seconds(t, "recheck", "config.timeouts");
+    config::read_timeouts(root.at("timeouts"), cfg.engine,
+                          {{"recheck", &cfg.engine.recheck_interval_ms}});
   }
   if (root.contains("limits")) {
     const json& l = root.at("limits");

@@ -27,21 +27,15 @@
 #include <algorithm>
 #include <optional>
 
+#include "ascii.hpp"
 #include "mtop/base64.hpp"
 
 namespace mtop::http {
 
 namespace {
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
+using ascii::iequals;
+using ascii::lower;
 
 /// RFC 9110 tchar.
 bool is_tchar(char c) noexcept {

@@ -1,63 +1,32 @@
 #include "engine/climber_engine.hpp"
 
-#include <arpa/inet.h>
-
-#include <array>
-#include <charconv>
 #include <utility>
 
 #include "mtop/codec.hpp"
+#include "mtop/host_port.hpp"
 
 namespace mtop {
-
-bool parse_listen_address(std::string_view text, std::string& host, std::uint16_t& port) {
-  std::string_view h, p;
-  if (!text.empty() && text.front() == '[') {
-    const std::size_t close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return false;
-    }
-    h = text.substr(1, close - 1);
-    p = text.substr(close + 2);
-  } else {
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) return false;
-    h = text.substr(0, colon);
-    p = text.substr(colon + 1);
-    if (h.find(':') != std::string_view::npos) return false;  // IPv6 needs brackets
-  }
-  if (h.empty() || p.empty() || p.size() > 5) return false;
-  unsigned value = 0;
-  const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
-  if (ec != std::errc{} || end != p.data() + p.size() || value > 65535) return false;
-  host.assign(h);
-  port = static_cast<std::uint16_t>(value);
-  return true;
-}
 
 namespace {
 
 bool is_ip_literal(const std::string& host) {
-  std::array<std::uint8_t, 16> buf{};
-  return inet_pton(AF_INET, host.c_str(), buf.data()) == 1 ||
-         inet_pton(AF_INET6, host.c_str(), buf.data()) == 1;
+  return parse_ipv4(host).has_value() || parse_ipv6(host).has_value();
 }
 
 }  // namespace
 
 std::optional<Address> target_address(const std::string& host, std::uint16_t port) {
   if (port == 0) return std::nullopt;
-  std::array<std::uint8_t, 16> v6{};
-  std::array<std::uint8_t, 4> v4{};
-  if (inet_pton(AF_INET, host.c_str(), v4.data()) == 1) return Address::from_ipv4(v4, port);
-  if (inet_pton(AF_INET6, host.c_str(), v6.data()) == 1) return Address::from_ipv6(v6, port);
+  if (auto v4 = parse_ipv4(host)) return Address::from_ipv4(*v4, port);
+  if (auto v6 = parse_ipv6(host)) return Address::from_ipv6(*v6, port);
   if (!is_valid_domain(host)) return std::nullopt;
   return Address::from_domain(host, port);
 }
 
 ClimberEngine::ClimberEngine(uv_loop_t* loop, ClimberOptions options, std::string username,
                              std::string password, io::StreamDialer& dialer, Logger log)
-    : reaper_(loop) {
+    : reaper_(loop), drain_timer_(loop) {
+  tunnels_.on_leave = [this] { check_drained(); };
   shared_.loop = loop;
   shared_.options = std::move(options);
   shared_.username = std::move(username);
@@ -67,6 +36,8 @@ ClimberEngine::ClimberEngine(uv_loop_t* loop, ClimberOptions options, std::strin
 }
 
 ClimberEngine::~ClimberEngine() {
+  drain_done_ = nullptr;  // what follows ends every connection: no drain callback for that
+  tunnels_.on_leave = nullptr;
   stop();
   reaper_.cancel();
   sessions_.clear();
@@ -101,16 +72,14 @@ Result<void> ClimberEngine::check(const ClimberOptions& o, std::string_view user
     return bad("max_connections and the handshake time-out must be above 0");
   }
   // Listeners bind IP literals only (a name could resolve to several addresses, or none).
-  std::string host;
-  std::uint16_t port = 0;
   for (const auto& [what, address] :
        {std::pair{"socks", &o.socks_listen}, std::pair{"http", &o.http_listen}}) {
     if (address->empty()) continue;
-    if (!parse_listen_address(*address, host, port)) {
-      return bad(std::string(what) + ": \"" + *address +
-                 "\" is not host:port (an IPv6 host needs brackets)");
+    auto parsed = parse_host_port(*address, kListenAddress);
+    if (!parsed) {
+      return bad(std::string(what) + ": \"" + *address + "\": " + std::string(parsed.message()));
     }
-    if (!is_ip_literal(host)) {
+    if (!is_ip_literal(parsed->host)) {
       return bad(std::string(what) + ": \"" + *address + "\": the host must be an IP address");
     }
   }
@@ -148,9 +117,7 @@ Result<void> ClimberEngine::start() {
   for (std::size_t i = 0; ok && i < o.forwards.size(); ++i) {
     const ForwardRule& r = o.forwards[i];
     std::uint16_t port = 0;
-    const std::string bind = r.bind_host.find(':') != std::string::npos
-                                 ? "[" + r.bind_host + "]:" + std::to_string(r.bind_port)
-                                 : r.bind_host + ":" + std::to_string(r.bind_port);
+    const std::string bind = HostPort{r.bind_host, r.bind_port}.to_string();
     ok = listen("forward " + bind, bind, LocalMode::forward,
                 target_address(r.target_host, r.target_port), port);
     forward_ports_.push_back(port);
@@ -166,16 +133,15 @@ Result<void> ClimberEngine::start() {
 Result<void> ClimberEngine::listen(const std::string& what, const std::string& address,
                                    LocalMode mode, const std::optional<Address>& forward_target,
                                    std::uint16_t& port) {
-  std::string host;
-  std::uint16_t wanted = 0;
-  if (!parse_listen_address(address, host, wanted)) {
+  auto parsed = parse_host_port(address, kListenAddress);
+  if (!parsed) {
     return Failure{Errc::config_invalid,
-                   what + ": \"" + address + "\" is not host:port (an IPv6 host needs brackets)"};
+                   what + ": \"" + address + "\": " + std::string(parsed.message())};
   }
-  auto outcome = io::TcpListener::listen(
-      shared_.loop, host, wanted, [this, mode, forward_target](io::StreamPtr s) {
-        on_accept(std::move(s), mode, forward_target);
-      });
+  auto outcome = io::TcpListener::listen(shared_.loop, parsed->host, parsed->port,
+                                         [this, mode, forward_target](io::StreamPtr s) {
+                                           on_accept(std::move(s), mode, forward_target);
+                                         });
   if (!outcome.listener) return Failure{Errc::listen_failed, what + ": " + outcome.error};
   port = outcome.listener->port();
   shared_.log.info("listening (" + what + ") on " + outcome.listener->local_name());
@@ -186,6 +152,32 @@ Result<void> ClimberEngine::listen(const std::string& what, const std::string& a
 void ClimberEngine::stop() {
   for (auto& l : listeners_) l->stop();
   listeners_.clear();
+}
+
+void ClimberEngine::drain(std::function<void()> done) {
+  drain_done_ = std::move(done);
+  if (!draining_) {
+    draining_ = true;
+    stop();
+    const std::size_t active = active_connections();
+    shared_.log.info("draining: " + std::to_string(active) + " connection(s), closing them in " +
+                     std::to_string(shared_.options.drain_timeout_ms) + " ms");
+    if (active > 0) {
+      drain_timer_.start(shared_.options.drain_timeout_ms, [this] {
+        shared_.log.warn("drain time over: closing " + std::to_string(active_connections()) +
+                         " connection(s)");
+        abort_all("drain timeout");
+      });
+    }
+  }
+  check_drained();
+}
+
+void ClimberEngine::check_drained() {
+  if (!draining_ || active_connections() > 0 || !drain_done_) return;
+  drain_timer_.stop();
+  reaper_.post([done = std::move(drain_done_)] { done(); });
+  drain_done_ = nullptr;
 }
 
 void ClimberEngine::abort_all(std::string_view reason) {
@@ -233,7 +225,10 @@ void ClimberEngine::on_accept(io::StreamPtr stream, LocalMode mode,
 
 void ClimberEngine::on_session_done(ClimberSession* session) {
   // Called from inside the session's own callbacks: free it on a later loop turn.
-  reaper_.post([this, session] { sessions_.erase(session); });
+  reaper_.post([this, session] {
+    sessions_.erase(session);
+    check_drained();
+  });
 }
 
 void ClimberEngine::open_tunnel(const std::string& host, std::uint16_t port, TunnelCallback cb) {
@@ -287,6 +282,7 @@ void ClimberEngine::deliver(PendingOpen* p) {
   if (outcome) static_cast<TunnelStream*>(outcome->get())->attach(tunnels_);
   auto cb = std::move(owned->cb);
   owned.reset();
+  check_drained();         // a failed open was the last connection (its callback is posted later)
   cb(std::move(outcome));  // last: the callback may destroy the engine
 }
 

@@ -6,8 +6,7 @@
 //
 //   mtop::ClimberEngine engine(loop, options, user, password, dialer, logger);
 //   if (auto r = engine.start(); !r) { print(r.message()); return 1; }
-//   uv_run(loop, UV_RUN_DEFAULT);      // ... on SIGTERM: engine.stop(), wait for
-//                                      // active_connections() == 0 or abort_all("shutdown")
+//   uv_run(loop, UV_RUN_DEFAULT);      // ... on SIGTERM: engine.drain(done)
 //
 // No global state: everything lives in the engine, which must be used on the loop's thread.
 // The dialer must outlive the engine. Passwords are never logged.
@@ -32,6 +31,7 @@
 #include "mtop/stream.hpp"
 #include "uv/poster.hpp"
 #include "uv/tcp_listener.hpp"
+#include "uv/timer.hpp"
 
 namespace mtop {
 
@@ -74,6 +74,11 @@ class ClimberEngine {
 
   /// Stops accepting on every port; live connections go on. Idempotent.
   void stop();
+  /// stop(), and live connections and tunnels may finish for options.drain_timeout_ms; then
+  /// the rest are aborted ("drain timeout"). `done` runs once on the loop (never inside
+  /// drain()) when none is left. A second drain() replaces the callback and keeps the first
+  /// deadline. The same contract as ServerEngine::drain.
+  void drain(std::function<void()> done);
   /// Ends every live connection and every opened tunnel now with `reason` (logged per
   /// tunnel); pending opens fail with Errc::cancelled.
   void abort_all(std::string_view reason);
@@ -106,6 +111,8 @@ class ClimberEngine {
                       const std::optional<Address>& forward_target, std::uint16_t& port);
   void on_accept(io::StreamPtr stream, LocalMode mode, const std::optional<Address>& target);
   void on_session_done(ClimberSession* session);
+  /// Runs the drain's callback (posted) once draining and nothing is active any more.
+  void check_drained();
   /// True (counted, logged) when `others` connections leave no room for `who`.
   bool refuse_if_full(std::size_t others, const std::string& who);
   void decide(PendingOpen* p, Result<io::StreamPtr> outcome);
@@ -117,15 +124,14 @@ class ClimberEngine {
   std::unordered_map<PendingOpen*, std::unique_ptr<PendingOpen>> opens_;
   TunnelLedger tunnels_{shared_};
   io::Poster reaper_;  ///< frees finished sessions and delivers opens outside their callbacks
+  io::Timer drain_timer_;
+  std::function<void()> drain_done_;
+  bool draining_ = false;
   std::uint16_t socks_port_ = 0;
   std::uint16_t http_port_ = 0;
   std::vector<std::uint16_t> forward_ports_;
   bool started_ = false;
 };
-
-/// Splits a listen address "host:port" / "[v6]:port" (port 0-65535; 0 = the OS picks).
-/// False for anything else. Exposed for the app's own checks and for tests.
-bool parse_listen_address(std::string_view text, std::string& host, std::uint16_t& port);
 
 /// host:port as an MTop target address: IPv4 / IPv6 literals become addresses, anything else
 /// must be a valid domain. nullopt when the core would refuse it (or port 0).

@@ -192,6 +192,7 @@ void TunnelStream::leave_ledger(std::string_view reason) {
   TunnelLedger* ledger = std::exchange(ledger_, nullptr);
   ledger->live.erase(this);
   if (ledger->shared.log.enabled(LogLevel::info)) ledger->shared.log.info(summary(reason));
+  if (ledger->on_leave) ledger->on_leave();
 }
 
 std::string TunnelStream::summary(std::string_view reason) const {

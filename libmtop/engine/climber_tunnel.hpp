@@ -86,6 +86,7 @@ struct TunnelLedger {
   explicit TunnelLedger(ClimberShared& s) : shared(s) {}
   ClimberShared& shared;
   std::unordered_set<TunnelStream*> live;
+  std::function<void()> on_leave;  ///< after a tunnel left `live` (the engine's drain check)
 };
 
 class TunnelStream final : public io::Stream {

@@ -1,5 +1,6 @@
 #include "engine/json_config.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +46,16 @@ std::uint64_t get_seconds(const json& obj, const char* key, const std::string& w
     throw ConfigError{where + "." + key + ": must be a number of seconds above 0"};
   }
   return static_cast<std::uint64_t>(std::llround(v.get<double>() * 1000.0));
+}
+
+void read_seconds(const json& obj, const std::string& where, const SecondsFields& fields) {
+  if (!obj.is_object()) throw ConfigError{where + ": must be an object"};
+  for (const auto& item : obj.items()) {
+    const auto field = std::find_if(fields.begin(), fields.end(),
+                                    [&](const auto& f) { return item.key() == f.first; });
+    if (field == fields.end()) throw ConfigError{where + ": unknown key \"" + item.key() + "\""};
+    *field->second = get_seconds(obj, item.key().c_str(), where);
+  }
 }
 
 std::string resolve_path(const std::string& base_dir, const std::string& path) {

@@ -11,6 +11,8 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace mtop::config {
 
@@ -33,6 +35,24 @@ std::uint64_t get_count(const json& obj, const char* key, const std::string& whe
                         std::uint64_t min, std::uint64_t max);
 /// Seconds above 0 (fractions allowed, at most a year) in the file, milliseconds returned.
 std::uint64_t get_seconds(const json& obj, const char* key, const std::string& where);
+
+/// Keys of a section of durations and where each goes (milliseconds).
+using SecondsFields = std::vector<std::pair<std::string_view, std::uint64_t*>>;
+
+/// A section of durations: `obj` may hold only the keys named in `fields`, each in seconds
+/// (get_seconds); each key present is stored, in milliseconds, where its pointer says.
+void read_seconds(const json& obj, const std::string& where, const SecondsFields& fields);
+
+/// "timeouts" of either program: handshake, connect, idle and drain, which both have, and
+/// the program's `more`.
+template <class Options>
+void read_timeouts(const json& obj, Options& o, SecondsFields more = {}) {
+  more.insert(more.end(), {{"handshake", &o.handshake_timeout_ms},
+                           {"connect", &o.connect_timeout_ms},
+                           {"idle", &o.idle_timeout_ms},
+                           {"drain", &o.drain_timeout_ms}});
+  read_seconds(obj, "config.timeouts", more);
+}
 
 /// `path` relative to `base_dir` unless it is absolute (or either is empty).
 std::string resolve_path(const std::string& base_dir, const std::string& path);

@@ -8,7 +8,7 @@
 #include "auth/ip_prefix.hpp"
 #include "auth/target_policy.hpp"
 #include "mtop/codec.hpp"
-#include "uv/sockaddr.hpp"
+#include "mtop/host_port.hpp"
 
 namespace mtop {
 
@@ -19,7 +19,9 @@ constexpr std::uint64_t kOverloadLogEveryMs = 10'000;
 
 /// The client's address from the stream's "ip:port" / "[v6]:port", for the failure throttle.
 std::optional<auth::IpAddress> source_address(const std::string& peer) {
-  const auto hp = io::parse_host_port(peer);
+  HostPortOptions any_port;
+  any_port.port_zero = true;  // a peer name, not an address we would connect to
+  const auto hp = parse_host_port(peer, any_port);
   if (!hp) return std::nullopt;
   return auth::IpAddress::parse(hp->host);
 }

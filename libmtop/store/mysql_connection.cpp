@@ -1,12 +1,12 @@
 #include "store/mysql_connection.hpp"
 
+#include "mtop/host_port.hpp"
 #include "mtop/percent.hpp"
 
 #include <errmsg.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 
-#include <charconv>
 #include <cstring>
 #include <mutex>
 
@@ -62,29 +62,12 @@ Result<MysqlConfig> parse_mysql_uri(std::string_view uri) {
     if (!percent_decode(user, c.user) || !percent_decode(pass, c.password))
       return Errc::invalid_argument;
   }
-  std::string_view host = authority, port;
-  if (!authority.empty() && authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) return Errc::invalid_argument;
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return Errc::invalid_argument;
-      port = after.substr(1);
-    }
-  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-  }
-  if (host.empty()) return Errc::invalid_argument;
-  c.host = std::string(host);
-  if (!port.empty()) {
-    unsigned v = 0;
-    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-    if (ec != std::errc() || p != port.data() + port.size() || v == 0 || v > 65535)
-      return Errc::invalid_argument;
-    c.port = static_cast<std::uint16_t>(v);
-  }
+  HostPortOptions host_rules;
+  host_rules.default_port = c.port;
+  auto host = parse_host_port(authority, host_rules);
+  if (!host) return Errc::invalid_argument;
+  c.host = std::move(host->host);
+  c.port = host->port;
   if (!percent_decode(path, c.database) || c.database.find('/') != std::string::npos)
     return Errc::invalid_argument;
   return c;

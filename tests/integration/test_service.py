@@ -51,7 +51,7 @@ class Notify(DeploymentTest):
         server = self.d.start_server()
         msg = self.notify.next()
         self.assertEqual(msg.get("READY"), "1", msg)
-        self.assertEqual(msg.get("STATUS"), "serving")
+        self.assertEqual(msg.get("STATUS"), "running")
         # start_server() returned once the port accepted; READY must not come before that,
         # so the port accepts now and READY was the first message.
         self.assertTrue(port_open(server.port))

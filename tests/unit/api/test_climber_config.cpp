@@ -92,6 +92,11 @@ TEST_CASE("bad mtop:// URIs are refused without echoing the password", "[uri]") 
       "mtop://u:secretpw@h:1?bogus=1",
       "mtop://u:secretpw@h:1?insecure=yes",
       "mtop://u:secretpw@:1",
+      // Refused since the one host:port parser (the URI's own parser took any host text):
+      "mtop://u:secretpw@[example.com]:1",
+      "mtop://u:secretpw@[::zz]:1",
+      "mtop://u:secretpw@ex%ample:1",
+      "mtop://u:secretpw@h:1:2",
   };
   for (const char* uri : bad) {
     INFO(uri);
@@ -124,11 +129,17 @@ TEST_CASE("port-forward rules", "[forward]") {
   REQUIRE(r);
   CHECK((r->bind_host == "::1" && r->bind_port == 5353));
   CHECK((r->target_host == "2001:db8::53" && r->target_port == 53));
+  r = mtop::parse_forward_rule("8053:[fe80::53%eth0]:53");
+  REQUIRE(r);
+  CHECK((r->bind_port == 8053 && r->target_host == "fe80::53%eth0" && r->target_port == 53));
   r = mtop::parse_forward_rule("0.0.0.0:80:10.0.0.2:8080");
   REQUIRE(r);
   CHECK((r->bind_host == "0.0.0.0" && r->target_host == "10.0.0.2" && r->target_port == 8080));
-  for (const char* bad : {"", "80", "80:host", "x:host:22", "80:host:0", "80:host:65536",
-                          "a:b:80:host:22", "[::1:80:h:1", "80::22"}) {
+  for (const char* bad :
+       {"", "80", "80:host", "x:host:22", "80:host:0", "80:host:65536", "a:b:80:host:22",
+        "[::1:80:h:1", "80::22",
+        // refused since the one host:port parser reads both halves:
+        "[example.com]:80:h:1", "80:[example.com]:1", "80:bad host:1", "80:h:1]", "80:[::1:1"}) {
     INFO(bad);
     auto rule = mtop::parse_forward_rule(bad);
     REQUIRE_FALSE(rule);
@@ -147,7 +158,7 @@ TEST_CASE("climber config: every key, relative paths, defaults for the rest", "[
     "socks": "127.0.0.1:1080", "http": "127.0.0.1:8080",
     "forward": ["5432:db.internal:5432", "[::1]:53:[2001:db8::53]:53"],
     "local_auth": {"username": "me", "password": "local secret"},
-    "timeouts": {"handshake": 2.5, "connect": 4, "idle": 60},
+    "timeouts": {"handshake": 2.5, "connect": 4, "idle": 60, "drain": 1.5},
     "limits": {"max_connections": 100, "early_data": 0, "max_pending": 65536},
     "log_level": "debug"})",
                                         dir.path);
@@ -173,6 +184,7 @@ TEST_CASE("climber config: every key, relative paths, defaults for the rest", "[
   CHECK(e.handshake_timeout_ms == 2'500);
   CHECK(e.connect_timeout_ms == 4'000);
   CHECK(e.idle_timeout_ms == 60'000);
+  CHECK(e.drain_timeout_ms == 1'500);
   CHECK(e.max_connections == 100);
   CHECK(e.early_data_limit == 0);
   CHECK(e.max_pending == 65536);
@@ -184,6 +196,7 @@ TEST_CASE("climber config: every key, relative paths, defaults for the rest", "[
   CHECK(minimal->server.password == "pw");
   CHECK(minimal->engine.handshake_timeout_ms == mtop::ClimberOptions{}.handshake_timeout_ms);
   CHECK(minimal->engine.max_connections == mtop::ClimberOptions{}.max_connections);
+  CHECK(minimal->engine.drain_timeout_ms == 5'000);
   CHECK(minimal->log_level == mtop::LogLevel::info);
 }
 

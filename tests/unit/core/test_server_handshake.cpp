@@ -216,6 +216,34 @@ TEST_CASE("server: every decode error is an Error event at its byte", "[server]"
   }
 }
 
+TEST_CASE("server: feed takes at most 773 bytes of handshake", "[server]") {
+  // Every field at its maximum and PORT 0: the error is decided at byte 773 exactly
+  // (docs/PROTOCOL.md, "Limits"), so a whole chunk with more behind it must stop there.
+  Bytes longest{0x01, 0x01, 255};
+  longest.insert(longest.end(), 255, 'u');
+  longest.push_back(255);
+  longest.insert(longest.end(), 255, 'p');
+  longest.insert(longest.end(), {0x03, 255});
+  longest.insert(longest.end(), 255, 'd');
+  longest.insert(longest.end(), {0x00, 0x00});
+  REQUIRE(longest.size() == mtop::kMaxAuthMessageSize);
+  REQUIRE(longest.size() == 773);
+  ServerHandshake hs;
+  auto r = hs.feed(plus(longest, Bytes(40, 0xee)));
+  REQUIRE(r);
+  CHECK(*r == 773);
+  CHECK(hs.next_event() == ServerEvent{event::Error{Errc::bad_port}});
+
+  // The same bytes with a good port: the message ends at 773 and the rest is early data.
+  longest[771] = 0x01;
+  ServerHandshake ok;
+  auto taken = ok.feed(plus(longest, Bytes(40, 0xee)));
+  REQUIRE(taken);
+  CHECK(*taken == 773 + 40);
+  REQUIRE(std::holds_alternative<event::AuthRequest>(ok.next_event()));
+  CHECK(ok.early_data_size() == 40);
+}
+
 TEST_CASE("server: a wrong VER may be answered with version_not_supported", "[server]") {
   ServerHandshake hs;
   REQUIRE(hs.feed(Bytes{0x05}));

@@ -326,6 +326,25 @@ TEST_CASE("BIND, UDP ASSOCIATE and unknown commands get reply 0x07", "[socks5]")
                  Errc::socks_command_not_supported, cat({kSelectNoAuth, machine_reply(0x07)}));
 }
 
+TEST_CASE("BIND and UDP ASSOCIATE after RFC 1929 auth get reply 0x07", "[socks5]") {
+  // The request state is reached through the credentials path too; the refusal must not
+  // depend on how the client got there, and it comes before any address byte is needed.
+  for (const std::uint8_t cmd : {std::uint8_t{0x02}, std::uint8_t{0x03}}) {
+    for (Chunking how : kChunkings) {
+      CAPTURE(cmd, how);
+      Server s(ServerSettings::for_credentials(true));
+      REQUIRE(feed(s, cat({kGreetUserPass, auth_request("alice", "pw")}), how));
+      REQUIRE(std::holds_alternative<Credentials>(event(s)));
+      REQUIRE(s.accept_credentials(true));
+      auto r = feed(s, Bytes{0x05, cmd}, how);
+      REQUIRE_FALSE(r);
+      CHECK(r.error() == Errc::socks_command_not_supported);
+      CHECK(output(s) == cat({Bytes{0x05, 0x02, 0x01, 0x00}, machine_reply(0x07)}));
+      CHECK(event_error(s) == Errc::socks_command_not_supported);
+    }
+  }
+}
+
 TEST_CASE("unknown ATYP gets reply 0x08", "[socks5]") {
   const std::uint8_t atyp = GENERATE(0x00, 0x02, 0x05, 0xFF);
   CAPTURE(atyp);

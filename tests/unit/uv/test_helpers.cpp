@@ -9,26 +9,7 @@
 #include "uv/uv_error.hpp"
 #include "uv_test_support.hpp"
 
-using mtop::io::HostPort;
-using mtop::io::parse_host_port;
 using mtop::test::TestLoop;
-
-TEST_CASE("parse_host_port: accepted forms", "[sockaddr]") {
-  CHECK(parse_host_port("example.com:443") == HostPort{"example.com", 443});
-  CHECK(parse_host_port("127.0.0.1:1") == HostPort{"127.0.0.1", 1});
-  CHECK(parse_host_port("[::1]:65535") == HostPort{"::1", 65535});
-  CHECK(parse_host_port("[2001:db8::1]:8080") == HostPort{"2001:db8::1", 8080});
-}
-
-TEST_CASE("parse_host_port: rejected forms", "[sockaddr]") {
-  for (const char* bad : {"", "example.com", "example.com:", ":80", "host:0", "host:65536",
-                          "host:80x", "host:+80", "host:-1", "host:123456", "::1:80", "[::1]",
-                          "[::1]80", "[::1]:", "[]:80", "[example.com]:80", "[1.2.3.4]:80",
-                          "[::1:80", "a b:80", "a\tb:80", "a/b:80", "a]:80"}) {
-    INFO(bad);
-    CHECK_FALSE(parse_host_port(bad));
-  }
-}
 
 TEST_CASE("sockaddr strings and IP literals", "[sockaddr]") {
   sockaddr_storage ss;
