@@ -11,6 +11,9 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "mtop/tls_groups.hpp"
 
 namespace mtop::config {
 
@@ -33,6 +36,9 @@ std::uint64_t get_count(const json& obj, const char* key, const std::string& whe
                         std::uint64_t min, std::uint64_t max);
 /// Seconds above 0 (fractions allowed, at most a year) in the file, milliseconds returned.
 std::uint64_t get_seconds(const json& obj, const char* key, const std::string& where);
+
+/// A non-empty list of TLS key-exchange group names ("X25519", "P-256", ...), no repeats.
+std::vector<TlsGroup> get_tls_groups(const json& obj, const char* key, const std::string& where);
 
 /// `path` relative to `base_dir` unless it is absolute (or either is empty).
 std::string resolve_path(const std::string& base_dir, const std::string& path);
