@@ -59,15 +59,10 @@ def ipv6_spellings(text):
 
 
 def http_connect_status(proxy_port, authority, timeout=15):
+    """The climber's answer to a CONNECT that fails (it closes after answering)."""
     with socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout) as s:
         s.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
-        head = b""
-        while b"\r\n" not in head:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            head += chunk
-        return int(head.split(b" ", 2)[1])
+        return int(recv_all(s, timeout).split(b" ", 2)[1])
 
 
 class Proxying(DeploymentTest):

@@ -13,7 +13,7 @@ using namespace mtop::auth;
 
 namespace {
 
-// Builds a sockaddr for `text` and asks the policy, the way ConnectOptions::allow would.
+// Builds a sockaddr for `text` and asks the policy, the way ConnectOptions::refuse would.
 bool allowed(const TargetPolicy& p, const char* text) {
   sockaddr_storage ss{};
   if (std::strchr(text, ':')) {
