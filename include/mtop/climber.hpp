@@ -42,6 +42,7 @@
 #include "mtop/log.hpp"
 #include "mtop/result.hpp"
 #include "mtop/stream.hpp"
+#include "mtop/tls_groups.hpp"
 
 namespace mtop {
 
@@ -61,6 +62,9 @@ struct ServerEndpoint {
   std::string ca_file;  ///< empty: the system store
   std::string pin;      ///< base64 SHA-256 of the server's SubjectPublicKeyInfo; empty: none
   bool insecure = false;
+  /// TLS 1.3 key-exchange groups offered on both transports (a key share goes for the first).
+  /// Must not be empty. Not part of the URI: config files set it as server.tls_groups.
+  std::vector<TlsGroup> tls_groups = default_tls_groups();
   /// The name the certificate is checked against.
   const std::string& server_name() const { return sni.empty() ? host : sni; }
 };

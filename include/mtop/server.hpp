@@ -39,6 +39,7 @@
 #include "mtop/export.hpp"
 #include "mtop/log.hpp"
 #include "mtop/result.hpp"
+#include "mtop/tls_groups.hpp"
 #include "mtop/user_check.hpp"
 
 namespace mtop {
@@ -85,6 +86,9 @@ struct ServerConfig {
   std::uint64_t quic_streams_per_connection = 256;
   std::string cert_file;  ///< PEM certificate chain
   std::string key_file;   ///< PEM private key
+  /// TLS 1.3 key-exchange groups accepted on both transports, in order of preference; a client
+  /// offering none of them fails the handshake. Must not be empty.
+  std::vector<TlsGroup> tls_groups = default_tls_groups();
   UsersSource users;      ///< ignored when ServerHooks::user_check is given
   ServerOptions engine;
   LogLevel log_level = LogLevel::info;

@@ -34,7 +34,7 @@ void parse_server(const json& s, const std::string& base_dir, ServerEndpoint& ep
   const std::string w = "config.server";
   only_keys(s, w,
             {"host", "port", "username", "password", "password_file", "transport", "sni", "ca",
-             "pin", "insecure"});
+             "pin", "insecure", "tls_groups"});
   if (!s.contains("host")) throw ConfigError{w + ".host: missing"};
   ep.host = str(s, "host", w);
   if (s.contains("port")) {
@@ -61,6 +61,7 @@ void parse_server(const json& s, const std::string& base_dir, ServerEndpoint& ep
     if (!s.at("insecure").is_boolean()) throw ConfigError{w + ".insecure: true or false"};
     ep.insecure = s.at("insecure").get<bool>();
   }
+  if (s.contains("tls_groups")) ep.tls_groups = config::get_tls_groups(s, "tls_groups", w);
 }
 
 void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {

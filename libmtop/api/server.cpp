@@ -82,6 +82,7 @@ Result<void> Server::Impl::listen_on(const Endpoint& e) {
     q.port = port;  // the same port number on UDP: the normal set-up
     q.tls.cert_file = config.cert_file;
     q.tls.key_file = config.key_file;
+    q.tls.groups = config.tls_groups;
     q.limits.max_streams = config.quic_streams_per_connection;
     q.secret = quic_secret;
     auto quic_server = quic::QuicServer::create(
@@ -123,9 +124,12 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
       return Result<std::unique_ptr<Server>>(Errc::config_invalid, "allow_targets: " + error);
     }
   }
+  if (config.tls_groups.empty()) {
+    return Result<std::unique_ptr<Server>>(Errc::config_invalid, "tls_groups: no group");
+  }
   std::string error;
-  impl->tls =
-      tls::ServerContext::create(tls::TlsServerConfig{config.cert_file, config.key_file}, &error);
+  impl->tls = tls::ServerContext::create(
+      tls::TlsServerConfig{config.cert_file, config.key_file, config.tls_groups}, &error);
   if (!impl->tls) return Result<std::unique_ptr<Server>>(Errc::tls_setup_failed, "TLS: " + error);
 #ifdef MTOP_HAVE_QUIC
   if (config.quic) {

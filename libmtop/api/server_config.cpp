@@ -14,6 +14,7 @@ using config::get_bool;
 using config::get_count;
 using config::get_seconds;
 using config::get_string;
+using config::get_tls_groups;
 using config::json;
 using config::only_keys;
 
@@ -23,8 +24,8 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
 
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
-            {"listen", "quic", "cert", "key", "users", "reply_status", "allow_targets", "timeouts",
-             "limits", "auth", "log_level"});
+            {"listen", "quic", "cert", "key", "tls_groups", "users", "reply_status",
+             "allow_targets", "timeouts", "limits", "auth", "log_level"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {
@@ -49,6 +50,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   cfg.cert_file = resolve(base_dir, get_string(root, "cert", "config"));
   cfg.key_file = resolve(base_dir, get_string(root, "key", "config"));
   if (root.contains("quic")) cfg.quic = get_bool(root, "quic", "config");
+  if (root.contains("tls_groups")) cfg.tls_groups = get_tls_groups(root, "tls_groups", "config");
   if (root.contains("reply_status")) {
     cfg.engine.reply_status = get_bool(root, "reply_status", "config");
   }

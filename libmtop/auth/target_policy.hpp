@@ -1,16 +1,25 @@
 // TargetPolicy: may the server connect to this resolved address?
 //
-// Denied by default: everything that is not the public Internet — loopback, unspecified,
-// private (RFC 1918, fc00::/7), CGNAT (100.64/10), link-local, multicast, reserved (240/4,
-// which includes the broadcast address) and a few special-purpose blocks. IPv6 forms that
-// carry an IPv4 address (IPv4-mapped ::ffff:0:0/96, IPv4-compatible ::/96, NAT64
-// 64:ff9b::/96) are judged by the IPv4 address inside, so ::ffff:127.0.0.1 is loopback.
-// An allow-list of CIDRs re-allows exactly those blocks; it matches the address as given or
-// the IPv4 address inside it. The policy is checked on resolved addresses (ConnectOptions::
-// allow), which is what stops a name that resolves to 127.0.0.1.
+// Theory of operation. One table, special_ranges(), lists the special-purpose ranges (IANA's
+// IPv4 and IPv6 Special-Purpose Address Registries, plus multicast and the deprecated
+// site-local and ::/8 blocks). The most specific row that contains an address decides:
+// - deny: not the public Internet (loopback, private, link-local, CGNAT, documentation, ...);
+// - allow: special-purpose but globally reachable (AS112, AMT);
+// - an IPv6 form that carries IPv4: IPv4-mapped and IPv4-compatible (::ffff:0:0/96, ::/96),
+//   NAT64 well-known prefix (64:ff9b::/96), 6to4 (2002::/16, IPv4 in bits 16-47) and Teredo
+//   (2001::/32, server IPv4 in bits 32-63, client IPv4 XOR-ed in bits 96-127). The IPv4
+//   address(es) inside are decoded and judged by the IPv4 rows, so 2002:7f00:1::1 is
+//   loopback. Where the position of the IPv4 address is not fixed (the NAT64 local-use prefix
+//   64:ff9b:1::/48 may use any RFC 6052 length) the prefix is simply denied.
+// No row: a public address, allowed. The allow-list (allow_targets) re-allows exactly its
+// CIDRs: it matches the address as given or, for the forms above, the IPv4 address inside.
+// The policy is checked on resolved addresses before any connect (ConnectOptions::refuse),
+// which is what stops a name that resolves to 127.0.0.1.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +29,25 @@
 struct sockaddr;
 
 namespace mtop::auth {
+
+/// What a special_ranges() row does with the addresses in it.
+enum class RangeRule : std::uint8_t {
+  allow,          ///< special-purpose but globally reachable
+  deny,           ///< refused unless allow_targets re-allows it
+  embeds_low32,   ///< IPv4 in the last 32 bits (mapped, compatible, NAT64 /96)
+  embeds_6to4,    ///< IPv4 in bits 16-47 (RFC 3056)
+  embeds_teredo,  ///< server IPv4 in bits 32-63, client IPv4 XOR-ed in bits 96-127 (RFC 4380)
+};
+
+struct SpecialRange {
+  std::string_view cidr;
+  RangeRule rule;
+  std::string_view name;  ///< the rule's name in log lines ("loopback", "6to4", ...)
+};
+
+/// The one table of special-purpose ranges, IPv4 rows first. Rows may nest; the longest
+/// prefix that contains an address decides.
+std::span<const SpecialRange> special_ranges() noexcept;
 
 class TargetPolicy {
  public:
@@ -35,12 +63,19 @@ class TargetPolicy {
   bool allow(const struct sockaddr* addr) const;
   bool allow(const IpAddress& addr) const;
 
-  /// Why `addr` is denied by default ("loopback", "private", ...), or "" if it is public.
-  /// Ignores the allow-list: this is the classification used for log lines.
+  /// Why `addr` is refused, for the log: the rule's name ("loopback") and, when the address
+  /// was judged by an IPv4 address inside it, which one and in which form ("loopback
+  /// (127.0.0.1 in 6to4)"). Empty when the address is allowed.
+  std::string refusal(const IpAddress& addr) const;
+  /// The same for a sockaddr; "not an IP address" for other families or null.
+  std::string refusal(const struct sockaddr* addr) const;
+
+  /// The rule that denies `addr` by default ("loopback", "private", ...; for an IPv6 form
+  /// carrying IPv4, the IPv4 address's rule), or "" if it is allowed. Ignores the allow-list.
   static std::string_view classify(const IpAddress& addr);
 
-  /// A copy of this policy as a ConnectOptions::allow hook.
-  std::function<bool(const struct sockaddr*)> hook() const;
+  /// A copy of this policy as a ConnectOptions::refuse hook (returns refusal()).
+  std::function<std::string(const struct sockaddr*)> hook() const;
 
   const std::vector<IpPrefix>& allowed() const { return allowed_; }
 

@@ -23,7 +23,8 @@
 // - Failure replies the machine sends by itself, before it fails (the adapter flushes them and
 //   closes): 05 FF for NMETHODS 0 or no acceptable method; 01 01 for any bad RFC 1929 request;
 //   05 07 (command not supported) for BIND, UDP ASSOCIATE and unknown commands; 05 08 for an
-//   unknown ATYP; 05 01 (general failure) for a bad RSV, a bad domain or port 0. Replies carry
+//   unknown ATYP; 05 04 (host unreachable) for a bad domain (is_valid_domain: empty, NUL,
+//   bytes outside LDH); 05 01 (general failure) for a bad RSV or port 0. Replies carry
 //   BND = 0.0.0.0:0. A bad VER (greeting or request) gets no reply at all: the peer does not
 //   speak SOCKS5 (an HTTP client on the wrong port, say), so a SOCKS5 reply would mean nothing.
 // - Memory is bounded: in_ <= kMaxHandshakeBuffer, out_ <= kMaxOutput over the whole life
@@ -224,11 +225,11 @@ bool Server::parse_request() {
       if (in_.size() < 5) return false;
       addr_len = in_[4];
       addr_at = 5;
-      // RFC 1928 has no REP for "bad address": 0x08 would tell the client that domains are not
-      // supported at all (and some clients then stop sending names), 0x04 would blame a host
-      // we never tried. 0x01, general failure, is the honest generic refusal.
+      // RFC 1928 has no REP for "bad name": 0x08 would tell the client that domains are not
+      // supported at all (and some clients then stop sending names). A name no resolver can
+      // take names no host we could reach: 0x04, host unreachable (docs/CLIMBER.md).
       if (addr_len == 0) {
-        queue_reply(ReplyCode::general_failure, unspecified);
+        queue_reply(ReplyCode::host_unreachable, unspecified);
         fail(Errc::socks_bad_address);
         return false;
       }
@@ -244,11 +245,11 @@ bool Server::parse_request() {
   Address target;
   if (in_[3] == kAtypDomain) {
     std::string name(reinterpret_cast<const char*>(in_.data() + addr_at), addr_len);
-    // A name with NUL, spaces, '/', '@' and the like would be cut or reinterpreted by the
-    // resolver and the logs, and would pass the target policy under a false spelling: refuse
-    // it here, with the same general failure as above (no REP says "bad name").
+    // A name with NUL, spaces, '/', '@', bytes >= 0x80 and the like would be cut or
+    // reinterpreted by the resolver and the logs, and would pass the target policy under a
+    // false spelling: refuse it here, with the same host unreachable as above.
     if (!is_valid_domain(name)) {
-      queue_reply(ReplyCode::general_failure, unspecified);
+      queue_reply(ReplyCode::host_unreachable, unspecified);
       fail(Errc::socks_bad_address);
       return false;
     }
@@ -262,7 +263,7 @@ bool Server::parse_request() {
   }
   target.port = static_cast<std::uint16_t>((in_[total - 2] << 8) | in_[total - 1]);
   // Port 0 cannot be connected to; dialing it would fail later with a less clear error (or,
-  // with some stacks, mean "any port"). General failure for the same reason as above.
+  // with some stacks, mean "any port"). General failure: no REP fits a bad port.
   if (target.port == 0) {
     queue_reply(ReplyCode::general_failure, unspecified);
     fail(Errc::socks_bad_address);

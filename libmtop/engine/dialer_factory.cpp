@@ -20,6 +20,7 @@ DialerResult make_tls(uv_loop_t* loop, const ServerEndpoint& server,
   config.server_name = server.server_name();
   config.spki_pin = server.pin;
   config.insecure = server.insecure;
+  config.groups = server.tls_groups;
   std::string e;
   auto ctx = tls::ClientContext::create(config, &e);
   if (!ctx) return Failure{Errc::tls_setup_failed, "tls: " + e};
@@ -42,6 +43,7 @@ DialerResult make_quic(uv_loop_t* loop, const ServerEndpoint& server,
   options.tls.ca_file = server.ca_file;
   options.tls.spki_pin = server.pin;
   options.tls.insecure = server.insecure;
+  options.tls.groups = server.tls_groups;
   std::string e;
   auto client = quic::QuicClient::create(loop, std::move(options), e);
   // Host and port are checked before this; what is left to fail is the trust store.

@@ -58,6 +58,28 @@ void read_seconds(const json& obj, const std::string& where, const SecondsFields
   }
 }
 
+std::vector<TlsGroup> get_tls_groups(const json& obj, const char* key, const std::string& where) {
+  std::string names;
+  for (const auto& [group, name] : kTlsGroupNames)
+    names += (names.empty() ? "" : ", ") + std::string(name);
+  const std::string what =
+      where + "." + key + ": a non-empty list of distinct groups from " + names;
+  const json& v = obj.at(key);
+  if (!v.is_array() || v.empty()) throw ConfigError{what};
+  std::vector<TlsGroup> out;
+  for (const auto& item : v) {
+    // Named by position, not quoted: error text never repeats the file's content.
+    const std::string at = " (entry " + std::to_string(out.size() + 1) + ")";
+    const auto g = item.is_string() ? parse_tls_group(item.get<std::string>()) : std::nullopt;
+    if (!g) throw ConfigError{what + at};
+    for (TlsGroup seen : out) {
+      if (seen == *g) throw ConfigError{what + at};
+    }
+    out.push_back(*g);
+  }
+  return out;
+}
+
 std::string resolve_path(const std::string& base_dir, const std::string& path) {
   if (path.empty() || std::filesystem::path(path).is_absolute() || base_dir.empty()) return path;
   return (std::filesystem::path(base_dir) / path).lexically_normal().string();

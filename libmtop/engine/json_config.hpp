@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "mtop/tls_groups.hpp"
+
 namespace mtop::config {
 
 using nlohmann::json;
@@ -53,6 +55,8 @@ void read_timeouts(const json& obj, Options& o, SecondsFields more = {}) {
                            {"drain", &o.drain_timeout_ms}});
   read_seconds(obj, "config.timeouts", more);
 }
+/// A non-empty list of TLS key-exchange group names ("X25519", "P-256", ...), no repeats.
+std::vector<TlsGroup> get_tls_groups(const json& obj, const char* key, const std::string& where);
 
 /// `path` relative to `base_dir` unless it is absolute (or either is empty).
 std::string resolve_path(const std::string& base_dir, const std::string& path);

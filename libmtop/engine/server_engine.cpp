@@ -35,7 +35,7 @@ io::ConnectOptions make_connect_options(const ServerOptions& options, const Logg
   io::ConnectOptions c;
   c.timeout_ms = options.connect_timeout_ms;
   c.nodelay = true;
-  c.allow = policy.hook();
+  c.refuse = policy.hook();
   return c;
 }
 

@@ -13,11 +13,22 @@
 namespace mtop::quic {
 namespace {
 
-// TLS 1.3 only (QUIC needs it); AES-128-GCM first because GnuTLS's ChaCha20 is several times
-// slower here; no middlebox compatibility mode (RFC 9001 §8.4).
-constexpr const char* kPriority =
-    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
-    "+CHACHA20-POLY1305:%DISABLE_TLS13_COMPAT_MODE";
+// GnuTLS's keyword for each group.
+std::string_view gnutls_group(TlsGroup g) {
+  switch (g) {
+    case TlsGroup::x25519:
+      return "GROUP-X25519";
+    case TlsGroup::p256:
+      return "GROUP-SECP256R1";
+    case TlsGroup::p384:
+      return "GROUP-SECP384R1";
+    case TlsGroup::p521:
+      return "GROUP-SECP521R1";
+    case TlsGroup::x448:
+      return "GROUP-X448";
+  }
+  return "GROUP-X25519";
+}
 
 std::string gtls_error(const char* what, int rv) {
   return std::string(what) + ": " + gnutls_strerror(rv);
@@ -101,6 +112,16 @@ const gnutls_datum_t kAlpnDatum{
 
 }  // namespace
 
+std::string gnutls_priority(const std::vector<TlsGroup>& groups) {
+  // TLS 1.3 only (QUIC needs it); AES-128-GCM first because GnuTLS's ChaCha20 is several times
+  // slower here; NORMAL's groups include ffdhe2048-8192, so the list is replaced whole.
+  std::string p =
+      "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
+      "+CHACHA20-POLY1305:-GROUP-ALL";
+  for (TlsGroup g : groups) p.append(":+").append(gnutls_group(g));
+  return p + ":%DISABLE_TLS13_COMPAT_MODE";
+}
+
 TlsSessionContext::TlsSessionContext() {
   ref.get_conn = get_conn;
   ref.user_data = this;
@@ -115,6 +136,11 @@ std::unique_ptr<ClientTlsContext> ClientTlsContext::create(const ClientTlsOption
   }
   std::unique_ptr<ClientTlsContext> c(new ClientTlsContext());
   c->cred_.reset(raw);
+  if (options.groups.empty()) {
+    error = "no key-exchange group";
+    return nullptr;
+  }
+  c->priority_ = gnutls_priority(options.groups);
   c->options_ = options;
   if (!options.insecure) {
     int rv = options.ca_file.empty()
@@ -146,7 +172,7 @@ SessionPtr ClientTlsContext::new_session(TlsSessionContext& ctx, ByteView resume
     return nullptr;
   }
   SessionPtr s(raw);
-  if (int rv = gnutls_priority_set_direct(raw, kPriority, nullptr); rv < 0) {
+  if (int rv = gnutls_priority_set_direct(raw, priority_.c_str(), nullptr); rv < 0) {
     error = gtls_error("priority", rv);
     return nullptr;
   }
@@ -194,6 +220,11 @@ std::unique_ptr<ServerTlsContext> ServerTlsContext::create(const ServerTlsOption
   }
   std::unique_ptr<ServerTlsContext> c(new ServerTlsContext());
   c->cred_.reset(raw);
+  if (options.groups.empty()) {
+    error = "no key-exchange group";
+    return nullptr;
+  }
+  c->priority_ = gnutls_priority(options.groups);
   if (int rv = gnutls_certificate_set_x509_key_file(raw, options.cert_file.c_str(),
                                                     options.key_file.c_str(),
                                                     GNUTLS_X509_FMT_PEM);
@@ -231,7 +262,7 @@ SessionPtr ServerTlsContext::new_session(TlsSessionContext& ctx, std::string& er
     return nullptr;
   }
   SessionPtr s(raw);
-  if (int rv = gnutls_priority_set_direct(raw, kPriority, nullptr); rv < 0) {
+  if (int rv = gnutls_priority_set_direct(raw, priority_.c_str(), nullptr); rv < 0) {
     error = gtls_error("priority", rv);
     return nullptr;
   }

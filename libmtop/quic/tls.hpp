@@ -13,8 +13,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "mtop/bytes.hpp"
+#include "mtop/tls_groups.hpp"
 #include "quic/handles.hpp"
 
 namespace mtop::quic {
@@ -42,6 +44,7 @@ struct ClientTlsOptions {
   std::string ca_file;      ///< PEM CA bundle; empty = the system trust store
   std::string spki_pin;     ///< optional pin, base64 SHA-256 of the DER SPKI
   bool insecure = false;    ///< accept any chain and name (testing only)
+  std::vector<TlsGroup> groups = default_tls_groups();  ///< key-exchange groups offered
 };
 
 class ClientTlsContext {
@@ -57,12 +60,14 @@ class ClientTlsContext {
  private:
   ClientTlsContext() = default;
   ClientTlsOptions options_;
+  std::string priority_;
   CredentialsPtr cred_;
 };
 
 struct ServerTlsOptions {
   std::string cert_file;  ///< PEM certificate chain
   std::string key_file;   ///< PEM private key
+  std::vector<TlsGroup> groups = default_tls_groups();  ///< key-exchange groups accepted
 };
 
 class ServerTlsContext {
@@ -78,9 +83,15 @@ class ServerTlsContext {
 
  private:
   ServerTlsContext() = default;
+  std::string priority_;
   CredentialsPtr cred_;
   gnutls_datum_t ticket_key_{};  // gnutls_malloc'ed copy
 };
+
+/// The GnuTLS priority string both sides use: TLS 1.3 only, AES-128-GCM first, no middlebox
+/// compatibility mode (RFC 9001 8.4), and only `groups` for the key exchange (the create()
+/// functions refuse an empty list).
+std::string gnutls_priority(const std::vector<TlsGroup>& groups);
 
 /// Base64 SHA-256 of the SubjectPublicKeyInfo of the first certificate in a PEM file (the
 /// value ClientTlsOptions::spki_pin expects). Empty with `error` set on failure.

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
+
+#include "mtop/tls_groups.hpp"
 
 namespace mtop::tls {
 
@@ -11,6 +14,9 @@ namespace mtop::tls {
 struct TlsServerConfig {
   std::string cert_chain_file;
   std::string key_file;
+  /// Key-exchange groups accepted, in the server's order of preference; a client offering
+  /// none of them is refused with a handshake_failure alert.
+  std::vector<TlsGroup> groups = default_tls_groups();
 };
 
 /// Client side.
@@ -27,6 +33,8 @@ struct TlsClientConfig {
   std::string spki_pin;
   /// No chain or name verification at all. The library obeys; warning the user is the app's job.
   bool insecure = false;
+  /// Key-exchange groups offered; the client sends a key share for the first.
+  std::vector<TlsGroup> groups = default_tls_groups();
 };
 
 }  // namespace mtop::tls

@@ -34,10 +34,14 @@ namespace {
 constexpr const char* kCipherSuites =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
-// Key exchange groups, both sides: X25519 first (one scalar multiplication per side, the
-// cheapest), P-256 for peers without it. The client sends a key share for the first only, so a
-// server that has X25519 never needs a HelloRetryRequest; nothing offers the slow ffdhe groups.
-constexpr const char* kGroups = "X25519:P-256";
+// Key exchange groups as OpenSSL's list ("X25519:P-256"; our names are OpenSSL's). The
+// default puts X25519 first (the cheapest); the client sends a key share for the first only,
+// so a server that has it never needs a HelloRetryRequest. No ffdhe group is ever offered.
+std::string openssl_groups(const std::vector<TlsGroup>& groups) {
+  std::string list;
+  for (TlsGroup g : groups) list.append(list.empty() ? "" : ":").append(tls_group_name(g));
+  return list;
+}
 
 // Never prompt on the terminal for a key passphrase: a server must fail, not block.
 int no_passphrase(char*, int, int, void*) { return 0; }
@@ -84,7 +88,12 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
 
 }  // namespace
 
-bool ContextBase::init_common(const SSL_METHOD* method, std::string* error) {
+bool ContextBase::init_common(const SSL_METHOD* method, const std::vector<TlsGroup>& groups,
+                              std::string* error) {
+  if (groups.empty()) {
+    *error = "tls context: no key-exchange group";
+    return false;
+  }
   ctx_.reset(SSL_CTX_new(method));
   bio_method_ = make_engine_bio_method();
   if (!ctx_ || !bio_method_) {
@@ -95,7 +104,7 @@ bool ContextBase::init_common(const SSL_METHOD* method, std::string* error) {
   if (SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) != 1 ||
       SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1 ||
       SSL_CTX_set_ciphersuites(c, kCipherSuites) != 1 ||
-      SSL_CTX_set1_groups_list(c, kGroups) != 1) {
+      SSL_CTX_set1_groups_list(c, openssl_groups(groups).c_str()) != 1) {
     *error = "tls context: " + last_ossl_error("cannot set TLS 1.3 parameters");
     return false;
   }
@@ -110,7 +119,7 @@ bool ContextBase::init_common(const SSL_METHOD* method, std::string* error) {
 std::shared_ptr<ServerContext> ServerContext::create(const TlsServerConfig& config,
                                                      std::string* error) {
   std::shared_ptr<ServerContext> self(new ServerContext());
-  if (!self->init_common(TLS_server_method(), error)) return nullptr;
+  if (!self->init_common(TLS_server_method(), config.groups, error)) return nullptr;
   SSL_CTX* c = self->ctx_.get();
   ERR_clear_error();
   if (!check_readable("cert_chain_file", config.cert_chain_file, error)) return nullptr;
@@ -153,7 +162,7 @@ std::shared_ptr<ServerContext> ServerContext::create(const TlsServerConfig& conf
 std::shared_ptr<ClientContext> ClientContext::create(const TlsClientConfig& config,
                                                      std::string* error) {
   std::shared_ptr<ClientContext> self(new ClientContext());
-  if (!self->init_common(TLS_client_method(), error)) return nullptr;
+  if (!self->init_common(TLS_client_method(), config.groups, error)) return nullptr;
   SSL_CTX* c = self->ctx_.get();
   self->config_ = config;
   ERR_clear_error();

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "tls/config.hpp"
 #include "tls/ossl.hpp"
@@ -33,8 +34,10 @@ class ContextBase {
 
  protected:
   ContextBase() = default;
-  /// Creates the SSL_CTX and BIO method with the settings both sides share; false + *error.
-  bool init_common(const SSL_METHOD* method, std::string* error);
+  /// Creates the SSL_CTX and BIO method with the settings both sides share, offering `groups`
+  /// for the key exchange; false + *error.
+  bool init_common(const SSL_METHOD* method, const std::vector<TlsGroup>& groups,
+                   std::string* error);
 
   SslCtxPtr ctx_;
   BioMethodPtr bio_method_;

@@ -124,9 +124,13 @@ class ConnectOp final : public ConnectAttempt {
     while (next_ < addrs_.size()) {
       const auto* addr = reinterpret_cast<const sockaddr*>(&addrs_[next_++]);
       last_peer_ = sockaddr_to_string(addr);
-      if (options_.allow && !options_.allow(addr)) {
-        ++denied_;
-        continue;
+      if (options_.refuse) {
+        std::string why = options_.refuse(addr);
+        if (!why.empty()) {
+          ++denied_;
+          denied_reason_ = std::move(why);
+          continue;
+        }
       }
       auto tcp = UvHandle<uv_tcp_t>::make();
       int rc = uv_tcp_init(loop_, tcp.get());
@@ -149,7 +153,7 @@ class ConnectOp final : public ConnectAttempt {
     }
     if (denied_ == addrs_.size()) {
       ConnectResult res;
-      res.error = "denied by policy";
+      res.error = "denied by policy: " + denied_reason_;
       res.uv_status = UV_EACCES;
       res.peer = last_peer_;
       res.denied = true;
@@ -222,6 +226,7 @@ class ConnectOp final : public ConnectAttempt {
   std::vector<sockaddr_storage> addrs_;
   std::size_t next_ = 0;
   std::size_t denied_ = 0;
+  std::string denied_reason_;  ///< why the policy refused the last denied address
   int last_status_ = 0;
   std::string last_peer_;
   bool done_ = false;

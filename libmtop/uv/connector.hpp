@@ -17,11 +17,13 @@ namespace mtop::io {
 struct ConnectOptions {
   std::uint64_t timeout_ms = 10'000;  ///< DNS + all attempts together
   bool nodelay = true;                ///< TCP_NODELAY on the connected socket
-  /// Target policy hook: called for every resolved address before connecting to it; an
-  /// address it refuses is skipped. When every address is refused the result says
-  /// `denied == true` (the server answers "connection failed" and logs "denied by policy").
-  /// Checking resolved addresses, not names, is what stops a name that resolves to 127.0.0.1.
-  std::function<bool(const struct sockaddr* addr)> allow;
+  /// Target policy hook: called for every resolved address before connecting to it; it
+  /// returns why the address is refused ("loopback"), or an empty string to allow it. A
+  /// refused address is skipped and never dialed. When every address is refused the result
+  /// says `denied == true` and `error` is "denied by policy: <the last reason>" (the server
+  /// answers "connection failed" and logs it). Checking resolved addresses, not names, is
+  /// what stops a name that resolves to 127.0.0.1.
+  std::function<std::string(const struct sockaddr* addr)> refuse;
 };
 
 /// Outcome of connect_tcp. On success `tcp` is a connected handle now owned by the caller
@@ -33,7 +35,8 @@ struct ConnectResult {
   std::string error;
   int uv_status = 0;
   std::string peer;  ///< "ip:port" actually connected (or last tried)
-  bool denied = false;  ///< every resolved address was refused by ConnectOptions::allow
+  bool denied = false;  ///< every resolved address was refused by ConnectOptions::refuse;
+                        ///< none was dialed
 };
 
 /// Cancels a connect in flight when dropped; the callback is then never called.
@@ -52,7 +55,7 @@ std::unique_ptr<ConnectAttempt> connect_tcp(uv_loop_t* loop, const std::string& 
                                             ConnectCallback cb);
 
 /// Like connect_tcp, without DNS: tries `addresses` (AF_INET / AF_INET6, port included) in the
-/// given order, each through `options.allow`, under `options.timeout_ms`. For a caller that
+/// given order, each through `options.refuse`, under `options.timeout_ms`. For a caller that
 /// already has addresses (a config listing several, or its own resolver). An empty list fails
 /// with UV_EINVAL. Same callback promise as connect_tcp.
 std::unique_ptr<ConnectAttempt> connect_tcp_addresses(uv_loop_t* loop,

@@ -270,11 +270,14 @@ def recv_all(sock, timeout=60):
 
 
 def socks5_connect(proxy_port, host, port, timeout=15):
-    """Opens a SOCKS5 CONNECT through the climber; returns (socket, reply code)."""
+    """Opens a SOCKS5 CONNECT through the climber; returns (socket, reply code). `host` as
+    bytes is sent as a domain name byte for byte (for names that are not valid text)."""
     s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout)
     s.sendall(b"\x05\x01\x00")
     assert recv_exact(s, 2) == b"\x05\x00"
-    if ":" in host:
+    if isinstance(host, bytes):
+        addr = b"\x03" + bytes([len(host)]) + host
+    elif ":" in host:
         addr = b"\x04" + socket.inet_pton(socket.AF_INET6, host)
     else:
         try:

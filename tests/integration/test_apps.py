@@ -55,6 +55,46 @@ class Check(DeploymentTest):
         self.assertIn('unknown key "handshak"', r.stderr)
 
 
+def s_client(port, groups):
+    """One TLS 1.3 handshake by `openssl s_client -groups GROUPS`; (ok, output)."""
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3",
+                        "-groups", groups, "-servername", "localhost"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+    return r.returncode == 0 and "Server Temp Key" in r.stdout, r.stdout + r.stderr
+
+
+class TlsGroups(DeploymentTest):
+    """Key-exchange groups on the TLS port (issue 10): a client offering only finite-field
+    groups (ffdhe8192 costs the server ~5x an X25519 handshake) is refused."""
+
+    def setUp(self):
+        super().setUp()
+        self.d.add_user("alice", "pw")
+
+    def test_default_takes_x25519_and_p256_only(self):
+        server = self.d.start_server()
+        for group, temp_key in (("X25519", "Server Temp Key: X25519"),
+                                ("P-256", "Server Temp Key: ECDH, prime256v1")):
+            ok, out = s_client(server.port, group)
+            self.assertTrue(ok, out)
+            self.assertIn(temp_key, out)
+        for group in ("ffdhe8192", "ffdhe2048", "ffdhe2048:ffdhe3072:ffdhe4096:ffdhe6144:ffdhe8192",
+                      "P-384", "X448"):
+            ok, out = s_client(server.port, group)
+            self.assertFalse(ok, group)
+            self.assertIn("handshake failure", out, group)
+        self.assertTrue(server.alive())
+
+    def test_tls_groups_key_sets_the_list(self):
+        server = self.d.start_server(tls_groups=["P-384"])
+        ok, out = s_client(server.port, "P-384")
+        self.assertTrue(ok, out)
+        self.assertIn("Server Temp Key: ECDH, secp384r1", out)
+        ok, out = s_client(server.port, "X25519:P-256")
+        self.assertFalse(ok)
+        self.assertIn("handshake failure", out)
+
+
 class Signals(DeploymentTest):
     def tunnel(self, server, **cfg):
         t = self.target(echo_handler)

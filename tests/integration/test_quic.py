@@ -1023,3 +1023,38 @@ class Inbound(QuicTest):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+class Groups(QuicTest):
+    """Key-exchange groups (issue 10) on both transports: the climber offers only its
+    server.tls_groups (X25519, P-256 by default), the server accepts only its tls_groups."""
+
+    def codes(self, server_port, target_port, groups):
+        codes = {}
+        for transport in ("quic", "tls"):
+            socks = free_port()
+            over = {"tls_groups": groups} if groups else None
+            c = self.climber(server_port, transport=transport, server_over=over,
+                             socks=f"127.0.0.1:{socks}")
+            s, code = socks5_connect(socks, "127.0.0.1", target_port, timeout=30)
+            if code == 0:
+                s.sendall(b"kex")
+                self.assertEqual(recv_exact(s, 3), b"kex")
+            s.close()
+            codes[transport] = code
+            c.stop()
+        return codes
+
+    def test_default_and_configured_groups_on_both_transports(self):
+        self.d.add_user("alice", "pw")
+        t = self.target(echo_handler)
+        server = self.server(allow_targets=["127.0.0.1/32"])
+        self.assertEqual(self.codes(server.port, t.port, None), {"quic": 0, "tls": 0})
+        self.assertEqual(self.codes(server.port, t.port, ["P-256"]), {"quic": 0, "tls": 0})
+        # No group in common: the handshake fails, the tunnel cannot be opened (0x01).
+        self.assertEqual(self.codes(server.port, t.port, ["P-384"]), {"quic": 1, "tls": 1})
+        p384 = self.server(allow_targets=["127.0.0.1/32"], tls_groups=["P-384"])
+        self.assertEqual(self.codes(p384.port, t.port, ["P-384"]), {"quic": 0, "tls": 0})
+        self.assertEqual(self.codes(p384.port, t.port, None), {"quic": 1, "tls": 1})
+        self.assertEqual(t.connections, 6)
+

@@ -2,7 +2,9 @@
 
 MTOP_TRANSPORT=tls|quic picks the climber's transport, so the same cases run over both."""
 import hashlib
+import ipaddress
 import os
+import re
 import socket
 import threading
 import time
@@ -29,6 +31,38 @@ def http_handler(body):
         while sock.recv(4096):
             pass
     return handle
+
+
+# IPv6 forms that carry a non-public IPv4 address (docs/CONFIG.md, "Target policy").
+EMBEDDING_FORMS = [
+    "::ffff:127.0.0.1",                      # IPv4-mapped
+    "::127.0.0.1",                           # IPv4-compatible
+    "64:ff9b::7f00:1",                       # NAT64, well-known prefix
+    "64:ff9b:1::7f00:1",                     # NAT64, local-use prefix (refused whole)
+    "2002:7f00:1::1",                        # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::1",                     # 6to4 of 169.254.169.254
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+    "2001:0:a00:1:8000:63bf:f7f7:f7f7",      # Teredo, server 10.0.0.1
+]
+# Names the server's resolver reads as 127.0.0.1.
+LOOPBACK_NAMES = ["2130706433", "0x7f000001", "127.1", "0177.0.0.1", "localhost"]
+
+
+def ipv6_spellings(text):
+    """Every way the climber's HTTP parser takes this IPv6 address (RFC 4291 2.2)."""
+    a = ipaddress.IPv6Address(text)
+    groups = a.exploded.split(":")
+    forms = {a.compressed, a.exploded, a.compressed.upper(), a.exploded.upper(),
+             ":".join(f"{int(g, 16):x}" for g in groups),           # no leading zeros, no ::
+             ":".join(groups[:6]) + ":" + str(ipaddress.IPv4Address(int(a) & 0xFFFFFFFF))}
+    return sorted(forms)
+
+
+def http_connect_status(proxy_port, authority, timeout=15):
+    """The climber's answer to a CONNECT that fails (it closes after answering)."""
+    with socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout) as s:
+        s.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
+        return int(recv_all(s, timeout).split(b" ", 2)[1])
 
 
 class Proxying(DeploymentTest):
@@ -94,6 +128,54 @@ class Proxying(DeploymentTest):
         s.close()
         self.assertNotEqual(code, 0)
         self.assertIn("denied", self.server.log())
+
+    def test_private_ipv4_inside_ipv6_is_denied_before_any_connect(self):
+        # Default policy, reply mode: a denied target is answered connect_failed (SOCKS5 0x05,
+        # HTTP 502), and the server's log says target_denied with the rule. target_denied
+        # means every resolved address was refused by the policy and none was dialed (a dial
+        # here would fail as target_failed: nothing routes 2002::/16 or 2001::/32).
+        self.start(allow=(), reply_status=True)
+        t = self.target(echo_handler)
+        port = t.port
+        expected = 0
+        for form in EMBEDDING_FORMS:
+            s, code = socks5_connect(self.socks, form, port)  # ATYP 0x04, 16 bytes
+            s.close()
+            self.assertEqual(code, 0x05, form)
+            expected += 1
+            for spelling in ipv6_spellings(form):
+                status = http_connect_status(self.http, f"[{spelling}]:{port}")
+                self.assertEqual(status, 502, spelling)
+                expected += 1
+        for name in LOOPBACK_NAMES:
+            s, code = socks5_connect(self.socks, name, port)  # ATYP 0x03, resolved by the server
+            s.close()
+            self.assertEqual(code, 0x05, name)
+            expected += 1
+        wait_for(lambda: self.server.log().count("failure=target_denied") >= expected, 15,
+                 "the server's log lines")
+        log = self.server.log()
+        self.assertEqual(log.count("failure=target_denied"), expected)
+        self.assertNotIn("failure=target_failed", log)
+        self.assertEqual(t.connections, 0)
+        reasons = re.findall(r'failure=target_denied reason="[^"]*denied by policy: ([^"]*)"', log)
+        self.assertEqual(len(reasons), expected)
+        for rule in ("loopback (127.0.0.1 in 6to4)", "link-local (169.254.169.254 in 6to4)",
+                     "loopback (127.0.0.1 as Teredo client)", "private (10.0.0.1 as Teredo server)",
+                     "loopback (127.0.0.1 in IPv4-mapped)", "loopback (127.0.0.1 in NAT64)",
+                     "loopback (127.0.0.1 in IPv4-compatible)", "nat64-local", "loopback"):
+            self.assertIn(rule, reasons)
+
+    def test_bad_domain_gets_host_unreachable(self):
+        # docs/CLIMBER.md: a target the MTop core refuses (bad domain) is SOCKS5 0x04, and the
+        # server is never asked.
+        self.start()
+        for name in (b"a\x00b.example", b"\xff\xfe.example", "b\u00fccher.example".encode(), b"",
+                     b"a b"):
+            s, code = socks5_connect(self.socks, name, 80)
+            s.close()
+            self.assertEqual(code, 0x04, name)
+        self.assertNotIn("tunnel refused", self.server.log())
 
     def test_target_refused(self):
         self.start()

@@ -200,6 +200,20 @@ TEST_CASE("climber config: every key, relative paths, defaults for the rest", "[
   CHECK(minimal->log_level == mtop::LogLevel::info);
 }
 
+TEST_CASE("climber config: tls_groups, X25519 and P-256 by default", "[config]") {
+  using mtop::TlsGroup;
+  auto def = mtop::parse_climber_config(R"({"server": {"host": "h"}})", "");
+  REQUIRE(def);
+  CHECK(def->server.tls_groups == std::vector<TlsGroup>{TlsGroup::x25519, TlsGroup::p256});
+  auto set = mtop::parse_climber_config(
+      R"({"server": {"host": "h", "tls_groups": ["P-384", "X25519", "P-521", "X448", "P-256"]}})",
+      "");
+  REQUIRE(set);
+  CHECK(set->server.tls_groups == std::vector<TlsGroup>{TlsGroup::p384, TlsGroup::x25519,
+                                                        TlsGroup::p521, TlsGroup::x448,
+                                                        TlsGroup::p256});
+}
+
 TEST_CASE("climber config: a server URI string with a relative ca", "[config]") {
   auto cfg = mtop::parse_climber_config(
       R"({"server": "mtop://alice@127.0.0.1:9443?transport=quic&ca=ca.pem"})", "/etc/mtop");
@@ -230,6 +244,15 @@ TEST_CASE("climber config: errors name the key and never the password", "[config
       {R"({"limits": {"max_pending": 1}})", "config.limits.max_pending"},
       {R"({"log_level": "loud"})", "config.log_level"},
       {R"({"server": {"host": "h", "password": "hunter22"},)", "not valid JSON"},
+      {R"({"server": {"host": "h", "password": "hunter22", "tls_groups": []}})",
+       "config.server.tls_groups: a non-empty list"},
+      {R"({"server": {"host": "h", "password": "hunter22", "tls_groups": ["ffdhe8192"]}})",
+       "config.server.tls_groups: a non-empty list of distinct groups from X25519, P-256, P-384, "
+       "P-521, X448 (entry 1)"},
+      {R"({"server": {"host": "h", "password": "hunter22", "tls_groups": ["P-256", "P-256"]}})",
+       "(entry 2)"},
+      {R"({"server": {"host": "h", "password": "hunter22", "tls_groups": "X25519"}})",
+       "config.server.tls_groups"},
   };
   for (const Case& c : cases) {
     INFO(c.json);

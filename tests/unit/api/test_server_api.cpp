@@ -329,6 +329,11 @@ TEST_CASE("server api: config errors name the key at fault", "[server_api]") {
   REQUIRE(ok);
   CHECK(ok->cert_file == "/etc/mtop/c.pem");
   CHECK(ok->users.path == "/etc/mtop/u.json");
+  CHECK(ok->tls_groups == std::vector<TlsGroup>{TlsGroup::x25519, TlsGroup::p256});
+  auto groups = parse_server_config(
+      R"({"listen": "127.0.0.1:443", "tls_groups": ["P-384", "X25519"], )" + base + "}", "/");
+  REQUIRE(groups);
+  CHECK(groups->tls_groups == std::vector<TlsGroup>{TlsGroup::p384, TlsGroup::x25519});
   struct Case {
     std::string json;
     std::string needle;
@@ -340,6 +345,12 @@ TEST_CASE("server api: config errors name the key at fault", "[server_api]") {
       {R"({"listen": "127.0.0.1:1", "cert": "c.pem", "key": "k.pem"})", "config.users"},
       {R"({"listen": "127.0.0.1:1", "limits": {"max_tunnels": 0}, )" + base + "}", "max_tunnels"},
       {R"({"listen": )", "syntax error"},
+      {R"({"listen": "127.0.0.1:1", "tls_groups": [], )" + base + "}",
+       "config.tls_groups: a non-empty list"},
+      {R"({"listen": "127.0.0.1:1", "tls_groups": ["X25519", "ffdhe2048"], )" + base + "}",
+       "config.tls_groups: a non-empty list of distinct groups from X25519, P-256, P-384, P-521, "
+       "X448 (entry 2)"},
+      {R"({"listen": "127.0.0.1:1", "tls_groups": [25519], )" + base + "}", "config.tls_groups"},
   };
   for (const auto& c : cases) {
     auto r = parse_server_config(c.json, "/etc/mtop");

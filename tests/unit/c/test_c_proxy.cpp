@@ -447,10 +447,10 @@ TEST_CASE("socks5: every peer error, with the machine's own failure reply", "[c]
       {"ATYP 2", false, cat({greeting_done, {0x05, 0x01, 0x00, 0x02}}),
        MTOP_ERR_SOCKS_BAD_ADDRESS_TYPE, cat({{0x05, 0x00, 0x05, 0x08}, kFailureReplyTail})},
       {"empty domain", false, cat({greeting_done, {0x05, 0x01, 0x00, 0x03, 0}}),
-       MTOP_ERR_SOCKS_BAD_ADDRESS, cat({{0x05, 0x00, 0x05, 0x01}, kFailureReplyTail})},
+       MTOP_ERR_SOCKS_BAD_ADDRESS, cat({{0x05, 0x00, 0x05, 0x04}, kFailureReplyTail})},
       {"domain with a space", false,
        cat({greeting_done, {0x05, 0x01, 0x00, 0x03, 3}, str("a b"), {0x00, 0x50}}),
-       MTOP_ERR_SOCKS_BAD_ADDRESS, cat({{0x05, 0x00, 0x05, 0x01}, kFailureReplyTail})},
+       MTOP_ERR_SOCKS_BAD_ADDRESS, cat({{0x05, 0x00, 0x05, 0x04}, kFailureReplyTail})},
       {"port 0", false, cat({greeting_done, {0x05, 0x01, 0x00, 0x01, 10, 0, 0, 1, 0, 0}}),
        MTOP_ERR_SOCKS_BAD_ADDRESS, cat({{0x05, 0x00, 0x05, 0x01}, kFailureReplyTail})},
   };

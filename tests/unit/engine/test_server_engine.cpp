@@ -88,7 +88,7 @@ TEST_CASE("server engine: an unreachable target gives connect-failed", "[server_
   CHECK(f.target.accepted() == 0);  // the policy stopped it before any connection
   if (which == 2) {
     CHECK(f.failed(TunnelFailure::target_denied) == 1);
-    CHECK(f.logged("denied by policy"));
+    CHECK(f.logged("denied by policy: loopback"));
   } else {
     CHECK(f.failed(TunnelFailure::target_failed) == 1);
   }

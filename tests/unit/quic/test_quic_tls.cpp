@@ -2,6 +2,9 @@
 // switch. A refused server must fail the open() with a clear reason, never hand out a stream.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <vector>
+
 #include "quic/handles.hpp"
 #include "quic/tls.hpp"
 #include "quic_test_support.hpp"
@@ -18,9 +21,11 @@ struct Fixture {
   EchoServer echo;
   std::unique_ptr<QuicServer> server;
 
-  explicit Fixture(bool other_cert = false) {
+  explicit Fixture(bool other_cert = false,
+                   std::vector<mtop::TlsGroup> groups = mtop::default_tls_groups()) {
     REQUIRE(certs.ok);
     auto o = server_options(certs);
+    o.tls.groups = std::move(groups);
     if (other_cert) {
       o.tls.cert_file = certs.other_cert;
       o.tls.key_file = certs.other_key;
@@ -154,4 +159,80 @@ TEST_CASE("bad TLS options fail at creation with a reason", "[quic][tls]") {
   o = client_options(certs, 0);
   CHECK_FALSE(QuicClient::create(loop.get(), o, error));
   CHECK(error.find("port") != std::string::npos);
+}
+
+// --- key-exchange groups ---------------------------------------------------------------------
+
+namespace {
+
+// The groups GnuTLS enables for a priority string, as GnuTLS itself reads it.
+std::vector<unsigned> groups_enabled(const std::string& priority) {
+  gnutls_priority_t cache = nullptr;
+  const char* err = nullptr;
+  REQUIRE(gnutls_priority_init(&cache, priority.c_str(), &err) == 0);
+  const unsigned* list = nullptr;
+  const int n = gnutls_priority_group_list(cache, &list);
+  std::vector<unsigned> out(list, list + (n > 0 ? n : 0));
+  gnutls_priority_deinit(cache);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the priority string enables exactly the configured groups, no ffdhe",
+          "[quic][tls][groups]") {
+  const std::string def = mtop::quic::gnutls_priority(mtop::default_tls_groups());
+  CHECK(def ==
+        "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
+        "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:%DISABLE_TLS13_COMPAT_MODE");
+  CHECK(groups_enabled(def) == std::vector<unsigned>{GNUTLS_GROUP_X25519, GNUTLS_GROUP_SECP256R1});
+  // Without "-GROUP-ALL" NORMAL would have enabled the finite-field groups too.
+  const auto normal = groups_enabled("NORMAL:-VERS-ALL:+VERS-TLS1.3");
+  CHECK(std::find(normal.begin(), normal.end(), GNUTLS_GROUP_FFDHE8192) != normal.end());
+  using mtop::TlsGroup;
+  CHECK(groups_enabled(mtop::quic::gnutls_priority(
+            {TlsGroup::p384, TlsGroup::p521, TlsGroup::x448, TlsGroup::x25519})) ==
+        std::vector<unsigned>{GNUTLS_GROUP_SECP384R1, GNUTLS_GROUP_SECP521R1, GNUTLS_GROUP_X448,
+                              GNUTLS_GROUP_X25519});
+}
+
+TEST_CASE("a client offering no group the server accepts fails the handshake",
+          "[quic][tls][groups]") {
+  using mtop::TlsGroup;
+  {
+    Fixture f;  // X25519, P-256
+    auto o = client_options(f.certs, f.server->port());
+    for (auto groups : {std::vector<TlsGroup>{TlsGroup::x25519},
+                        std::vector<TlsGroup>{TlsGroup::p256}, mtop::default_tls_groups()}) {
+      o.tls.groups = groups;
+      CHECK(f.try_open(o) == "");
+    }
+    o.tls.groups = {TlsGroup::p384};
+    CHECK(f.try_open(o) != "");
+    o.tls.groups = {TlsGroup::p384, TlsGroup::p256};  // a HelloRetryRequest for P-256
+    CHECK(f.try_open(o) == "");
+  }
+  {
+    Fixture f(false, {TlsGroup::p384});
+    auto o = client_options(f.certs, f.server->port());
+    CHECK(f.try_open(o) != "");  // the default client: X25519, P-256
+    o.tls.groups = {TlsGroup::p384};
+    CHECK(f.try_open(o) == "");
+  }
+}
+
+TEST_CASE("an empty group list fails at creation", "[quic][tls][groups]") {
+  Loop loop;
+  Certs certs;
+  REQUIRE(certs.ok);
+  std::string error;
+  auto o = client_options(certs, 4433);
+  o.tls.groups.clear();
+  CHECK_FALSE(QuicClient::create(loop.get(), o, error));
+  CHECK(error.find("no key-exchange group") != std::string::npos);
+  error.clear();
+  auto so = server_options(certs);
+  so.tls.groups.clear();
+  CHECK_FALSE(QuicServer::create(loop.get(), so, nullptr, error));
+  CHECK(error.find("no key-exchange group") != std::string::npos);
 }

@@ -204,6 +204,36 @@ TEST_CASE("X25519 without a HelloRetryRequest, full and resumed; P-256 still acc
   CHECK(retry.client_hellos == 2);
 }
 
+TEST_CASE("only the configured groups: ffdhe and P-384 refused by default, others on request",
+          "[tls][groups]") {
+  Pki pki;
+  std::string err;
+  auto sctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+  REQUIRE(sctx);
+  auto cctx = client_ctx(trusting(pki));
+  for (const char* refused : {"ffdhe2048", "ffdhe8192", "P-384", "X448"}) {
+    INFO(refused);
+    Tunnel t = run_tunnel(sctx, cctx, "", refused);
+    CHECK_FALSE(t.ok);
+    CHECK_FALSE(t.error.empty());
+  }
+  // A server configured for P-384 only takes it, and refuses the default client.
+  auto p384 =
+      ServerContext::create({pki.server_chain, pki.server_key, {mtop::TlsGroup::p384}}, &err);
+  REQUIRE(p384);
+  Tunnel only = run_tunnel(p384, cctx, "", "P-384");
+  REQUIRE(only.ok);
+  CHECK(only.group == "secp384r1");
+  CHECK_FALSE(run_tunnel(p384, cctx, "").ok);
+  // The client side offers only its list: a P-384 client context cannot reach the default.
+  auto c384 = trusting(pki);
+  c384.groups = {mtop::TlsGroup::p384};
+  CHECK_FALSE(run_tunnel(sctx, client_ctx(c384), "").ok);
+  // An empty list is refused at creation.
+  CHECK_FALSE(ServerContext::create({pki.server_chain, pki.server_key, {}}, &err));
+  CHECK(err.find("no key-exchange group") != std::string::npos);
+}
+
 TEST_CASE("a ticket is offered only to the server name, host and port it came from",
           "[tls][resume]") {
   Pki pki;

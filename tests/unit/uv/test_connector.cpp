@@ -115,9 +115,9 @@ TEST_CASE("connector: addresses are tried in order until one connects", "[connec
     const auto dead4 = closed_port(loop, "127.0.0.1");
     std::vector<std::string> seen;
     ConnectOptions opts;
-    opts.allow = [&](const sockaddr* a) {
+    opts.refuse = [&](const sockaddr* a) {
       seen.push_back(mtop::io::sockaddr_to_string(a));
-      return true;
+      return std::string();
     };
     Outcome o;
     auto attempt = mtop::io::connect_tcp_addresses(
@@ -146,9 +146,9 @@ TEST_CASE("connector: 'localhost' reaches a listener on only one of its addresse
     REQUIRE(l.listener);
     std::vector<std::string> seen;
     ConnectOptions opts;
-    opts.allow = [&](const sockaddr* a) {
+    opts.refuse = [&](const sockaddr* a) {
       seen.push_back(mtop::io::sockaddr_to_string(a));
-      return true;
+      return std::string();
     };
     Outcome o;
     auto attempt = connect_tcp(loop.get(), "localhost", l.listener->port(), opts, o.cb());
@@ -229,9 +229,10 @@ TEST_CASE("connector: the policy hook sees every address and can deny them all",
     REQUIRE(l.listener);
     int asked = 0;
     ConnectOptions opts;
-    opts.allow = [&](const sockaddr* a) {
+    opts.refuse = [&](const sockaddr* a) {
       ++asked;
-      return mtop::io::sockaddr_to_string(a).rfind("127.0.0.1:", 0) != 0;
+      return std::string(mtop::io::sockaddr_to_string(a).rfind("127.0.0.1:", 0) == 0 ? "loopback"
+                                                                                     : "");
     };
     Outcome o;
     auto attempt = connect_tcp(loop.get(), "127.0.0.1", l.listener->port(), opts, o.cb());
@@ -240,7 +241,7 @@ TEST_CASE("connector: the policy hook sees every address and can deny them all",
     CHECK(asked == 1);
     CHECK(o.res.denied);
     CHECK_FALSE(o.res.tcp);
-    CHECK(o.res.error == "denied by policy");
+    CHECK(o.res.error == "denied by policy: loopback");
     loop.spin(10);
     CHECK_FALSE(accepted);  // never connected
 
