@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "must.hpp"
 #include "tls/engine.hpp"
 #include "tls_pair.hpp"
 
@@ -19,7 +20,9 @@ TlsClientConfig trusting(const Pki& pki) {
   return c;
 }
 
-bool resumed(const io::StreamPtr& s) { return static_cast<TlsStream*>(s.get())->resumed(); }
+bool resumed(const io::StreamPtr& s) {
+  return static_cast<TlsStream*>(s.get())->resumed();
+}
 
 /// Opens `n` tunnels through `dialer` at once and waits for all of them. Every stream reads
 /// (so the ticket the server sends reaches the cache) into its own recorder: as soon as it
@@ -88,9 +91,8 @@ Tunnel run_tunnel(const std::shared_ptr<ServerContext>& sctx,
                   const std::shared_ptr<ClientContext>& cctx, const std::string& session_key,
                   const char* client_groups = nullptr) {
   Tunnel t;
-  std::string err;
-  auto client = Engine::client(cctx, "localhost", session_key, &err);
-  auto server = Engine::server(sctx, &err);
+  auto client = must(Engine::client(cctx, "localhost", session_key));
+  auto server = must(Engine::server(sctx));
   REQUIRE(client);
   REQUIRE(server);
   if (client_groups) REQUIRE(SSL_set1_groups_list(client->native(), client_groups) == 1);
@@ -172,8 +174,7 @@ TEST_CASE("every tunnel after the first resumes, also 32 at once", "[tls][resume
 TEST_CASE("X25519 without a HelloRetryRequest, full and resumed; P-256 still accepted",
           "[tls][resume][groups]") {
   Pki pki;
-  std::string err;
-  auto sctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+  auto sctx = must(ServerContext::create({pki.server_chain, pki.server_key}));
   REQUIRE(sctx);
   auto cctx = client_ctx(trusting(pki));
 
@@ -241,11 +242,10 @@ TEST_CASE("a server that does not take the ticket gets a full, verified handshak
   Pki pki;
   Loop loop;
   {
-    std::string err;
-    auto good_ctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+    auto good_ctx = must(ServerContext::create({pki.server_chain, pki.server_key}));
     REQUIRE(good_ctx);
     auto accept_all = [](io::StreamPtr) {};
-    auto a = TlsListener::create(loop.get(), good_ctx, "127.0.0.1", 0, {}, accept_all, &err);
+    auto a = must(TlsListener::create(loop.get(), good_ctx, "127.0.0.1", 0, {}, accept_all));
     REQUIRE(a);
     const std::uint16_t port = a->port();
     auto ctx = client_ctx(trusting(pki));
@@ -258,9 +258,9 @@ TEST_CASE("a server that does not take the ticket gets a full, verified handshak
 
     // Another server on the same address with an untrusted certificate: it cannot decrypt
     // the ticket (its own ticket keys), so the handshake is a full one and is refused.
-    auto self_ctx = ServerContext::create({pki.self_cert, pki.self_key}, &err);
+    auto self_ctx = must(ServerContext::create({pki.self_cert, pki.self_key}));
     REQUIRE(self_ctx);
-    auto b = TlsListener::create(loop.get(), self_ctx, "127.0.0.1", port, {}, accept_all, &err);
+    auto b = must(TlsListener::create(loop.get(), self_ctx, "127.0.0.1", port, {}, accept_all));
     REQUIRE(b);
     Burst refused = open_burst(loop, dialer, 1);
     REQUIRE(refused.errors.size() == 1);
@@ -269,9 +269,9 @@ TEST_CASE("a server that does not take the ticket gets a full, verified handshak
     b.reset();
 
     // A trusted server that restarted (new ticket keys): full handshake, accepted.
-    auto fresh_ctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+    auto fresh_ctx = must(ServerContext::create({pki.server_chain, pki.server_key}));
     REQUIRE(fresh_ctx);
-    auto c = TlsListener::create(loop.get(), fresh_ctx, "127.0.0.1", port, {}, accept_all, &err);
+    auto c = must(TlsListener::create(loop.get(), fresh_ctx, "127.0.0.1", port, {}, accept_all));
     REQUIRE(c);
     Burst again = open_burst(loop, dialer, 1);
     REQUIRE(again.errors.empty());
