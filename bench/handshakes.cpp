@@ -106,8 +106,9 @@ const Variant kVariants[] = {
     {"base", "the library's settings", [](SSL_CTX*, SSL_CTX*) {}},
     {"default-groups", "OpenSSL 3.0's default group list on both sides",
      [](SSL_CTX* s, SSL_CTX* c) {
-       const char* d = "x25519:secp256r1:x448:secp521r1:secp384r1:ffdhe2048:ffdhe3072:ffdhe4096:"
-                       "ffdhe6144:ffdhe8192";
+       const char* d =
+           "x25519:secp256r1:x448:secp521r1:secp384r1:ffdhe2048:ffdhe3072:ffdhe4096:"
+           "ffdhe6144:ffdhe8192";
        SSL_CTX_set1_groups_list(s, d);
        SSL_CTX_set1_groups_list(c, d);
      }},
@@ -150,14 +151,16 @@ struct Run {
 // One tunnel; false (and a message on stderr) on failure.
 bool tunnel(Run& r, const std::string& key, bool count) {
   static const std::uint8_t payload[64] = {};
-  std::string err;
   Side c1, s1;
-  auto client = timed(&c1.new_us, [&] { return Engine::client(r.cctx, "localhost", key, &err); });
-  auto server = timed(&s1.new_us, [&] { return Engine::server(r.sctx, &err); });
-  if (!client || !server) {
-    std::fprintf(stderr, "engine: %s\n", err.c_str());
+  auto made_client = timed(&c1.new_us, [&] { return Engine::client(r.cctx, "localhost", key); });
+  auto made_server = timed(&s1.new_us, [&] { return Engine::server(r.sctx); });
+  if (!made_client || !made_server) {
+    const std::string why(!made_client ? made_client.message() : made_server.message());
+    std::fprintf(stderr, "engine: %s\n", why.c_str());
     return false;
   }
+  auto client = std::move(*made_client);
+  auto server = std::move(*made_server);
   SSL_set_msg_callback(client->native(), on_msg);
   const MsgCount before = g_msgs;
   bool ok = false;
@@ -224,8 +227,9 @@ bool tunnel(Run& r, const std::string& key, bool count) {
 }
 
 void usage() {
-  std::fprintf(stderr, "usage: handshakes [--count N] [--warmup N] [--full] [--variants A,B,..]\n"
-                       "variants (default: base):\n");
+  std::fprintf(stderr,
+               "usage: handshakes [--count N] [--warmup N] [--full] [--variants A,B,..]\n"
+               "variants (default: base):\n");
   for (const Variant& v : kVariants) std::fprintf(stderr, "  %-15s %s\n", v.name, v.what);
 }
 
@@ -236,10 +240,14 @@ int main(int argc, char** argv) {
   bool full = false;
   std::string variants = "base";
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--count") && i + 1 < argc) count = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--variants") && i + 1 < argc) variants = argv[++i];
-    else if (!std::strcmp(argv[i], "--full")) full = true;
+    if (!std::strcmp(argv[i], "--count") && i + 1 < argc)
+      count = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--warmup") && i + 1 < argc)
+      warmup = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--variants") && i + 1 < argc)
+      variants = argv[++i];
+    else if (!std::strcmp(argv[i], "--full"))
+      full = true;
     else {
       usage();
       return 2;
@@ -262,7 +270,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<Run> runs;
-  std::string err;
   for (std::size_t pos = 0; pos <= variants.size();) {
     std::size_t end = variants.find(',', pos);
     if (end == std::string::npos) end = variants.size();
@@ -288,15 +295,18 @@ int main(int argc, char** argv) {
       }
       previous = OSSL_LIB_CTX_set0_default(r.libctx);
     }
-    r.sctx = ServerContext::create({g.cert_path, g.key_path}, &err);
+    auto sctx = ServerContext::create({g.cert_path, g.key_path});
     TlsClientConfig cc;
     cc.ca_file = g.cert_path;
     cc.server_name = "localhost";
-    r.cctx = r.sctx ? ClientContext::create(cc, &err) : nullptr;
-    if (!r.sctx || !r.cctx) {
-      std::fprintf(stderr, "context: %s\n", err.c_str());
+    auto cctx = ClientContext::create(cc);
+    if (!sctx || !cctx) {
+      const std::string why(!sctx ? sctx.message() : cctx.message());
+      std::fprintf(stderr, "context: %s\n", why.c_str());
       return 1;
     }
+    r.sctx = std::move(*sctx);
+    r.cctx = std::move(*cctx);
     r.cctx->set_resumption(!full);
     v->tweak(r.sctx->native(), r.cctx->native());
     if (previous) OSSL_LIB_CTX_set0_default(previous);
@@ -317,9 +327,10 @@ int main(int argc, char** argv) {
       std::printf(" new_us=%.1f hs_us=%.1f free_us=%.1f total_us=%.1f", s.new_us / count,
                   s.hs_us / count, s.free_us / count, (s.new_us + s.hs_us + s.free_us) / count);
     };
-    const double sum = (r.cs.new_us + r.cs.hs_us + r.cs.free_us + r.ss.new_us + r.ss.hs_us +
-                        r.ss.free_us) / count;
-    std::printf("variant=%s mode=%s sum_us=%.1f\n  client", r.v->name, full ? "full" : "resume", sum);
+    const double sum =
+        (r.cs.new_us + r.cs.hs_us + r.cs.free_us + r.ss.new_us + r.ss.hs_us + r.ss.free_us) / count;
+    std::printf("variant=%s mode=%s sum_us=%.1f\n  client", r.v->name, full ? "full" : "resume",
+                sum);
     side(r.cs);
     std::printf("\n  server");
     side(r.ss);

@@ -4,6 +4,18 @@
 // Two families, as in h11: *local* errors mean the caller misused the API (a bug in the
 // caller); *peer* errors mean the bytes from the other side were bad. The value numbers are
 // part of the C ABI: append new codes, never renumber.
+//
+// Ranges: each layer adds codes only in its own range, so the core's part (1..69, what the
+// sans-IO core in libmtop/core can return) holds no code of a later layer:
+//     1..9    local: API misuse (every layer)
+//    10..29   core: MTop wire protocol
+//    30..49   core: SOCKS5
+//    50..69   core: HTTP proxy request
+//    70..89   store layer: user databases (libmtop/store)
+//    90..129  set-up and embedding: TLS/QUIC/socket set-up, servers, climbers, tunnels
+//             (libmtop/tls, quic, uv, engine, api; set-up calls return them as Result<T>
+//             with a message)
+// A new layer gets a new range after these.
 #pragma once
 
 #include <string_view>
@@ -49,12 +61,12 @@ enum class Errc : int {
   http_unsupported = 54,  ///< a method or feature we do not proxy (e.g. https:// absolute form)
   http_bad_version = 55,  ///< not HTTP/1.0 or HTTP/1.1
 
-  // --- user stores (databases) ------------------------------------------------------------
+  // --- store layer (70..89): user stores (databases) ----------------------------------------
   store_unavailable = 70,     ///< the database cannot be reached (connect failed, connection lost)
   store_duplicate_user = 71,  ///< a user with that name exists already
   store_no_such_user = 72,    ///< no user with that name
   store_query_failed = 73,    ///< the database refused a statement (schema, constraint, data)
-  // --- embedding: servers, climbers, tunnels (include/mtop/server.hpp, climber.hpp) -----------
+  // --- set-up and embedding (90..129): servers, climbers, tunnels, transports ---------------
   config_invalid = 90,    ///< a configuration value is missing, malformed or out of range
   listen_failed = 91,     ///< a listening address cannot be bound (in use, not local, denied)
   tls_setup_failed = 92,  ///< a certificate, key or CA file cannot be read or does not fit

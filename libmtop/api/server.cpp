@@ -60,38 +60,38 @@ struct Server::Impl {
 };
 
 Result<void> Server::Impl::listen_on(const Endpoint& e) {
-  std::string error;
   tls::TlsListenerOptions tls_options;
   tls_options.handshake_timeout_ms = config.engine.handshake_timeout_ms;
   ServerEngine* eng = engine.get();
-  auto listener = tls::TlsListener::create(
-      loop, tls, e.host, e.port, tls_options,
-      [eng](io::StreamPtr stream) { eng->serve(std::move(stream)); }, &error);
-  if (!listener) return Result<void>(Errc::listen_failed, std::move(error));
-  listener->set_failure_hook([l = log](std::string_view peer, std::string_view reason) {
+  auto listener =
+      tls::TlsListener::create(loop, tls, e.host, e.port, tls_options,
+                               [eng](io::StreamPtr stream) { eng->serve(std::move(stream)); });
+  if (!listener) return Result<void>(Errc::listen_failed, std::string(listener.message()));
+  (*listener)->set_failure_hook([l = log](std::string_view peer, std::string_view reason) {
     l.debug("TLS handshake from " + std::string(peer) + " failed: " + std::string(reason));
   });
-  const std::uint16_t port = listener->port();
-  log.info("listening on " + listener->local_name() + " (TLS over TCP)");
-  acceptors.push_back(std::move(listener));
+  const std::uint16_t port = (*listener)->port();
+  log.info("listening on " + (*listener)->local_name() + " (TLS over TCP)");
+  acceptors.push_back(std::move(*listener));
   bound.push_back(ListenInfo{e.host, port, false});
 #ifdef MTOP_HAVE_QUIC
   if (config.quic) {
     quic::QuicServerOptions q;
     q.host = e.host;
     q.port = port;  // the same port number on UDP: the normal set-up
-    q.tls.cert_file = config.cert_file;
+    q.tls.cert_chain_file = config.cert_file;
     q.tls.key_file = config.key_file;
     q.tls.groups = config.tls_groups;
     q.limits.max_streams = config.quic_streams_per_connection;
     q.secret = quic_secret;
     auto quic_server = quic::QuicServer::create(
-        loop, std::move(q), [eng](io::StreamPtr stream) { eng->serve(std::move(stream)); }, error);
+        loop, std::move(q), [eng](io::StreamPtr stream) { eng->serve(std::move(stream)); });
     if (!quic_server) {
-      return Result<void>(Errc::listen_failed, "QUIC on " + e.text + ": " + error);
+      return Result<void>(Errc::listen_failed,
+                          "QUIC on " + e.text + ": " + std::string(quic_server.message()));
     }
     log.info("listening on " + HostPort{e.host, port}.to_string() + " (QUIC over UDP)");
-    acceptors.push_back(std::move(quic_server));
+    acceptors.push_back(std::move(*quic_server));
     bound.push_back(ListenInfo{e.host, port, true});
   }
 #endif
@@ -127,10 +127,13 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
   if (config.tls_groups.empty()) {
     return Result<std::unique_ptr<Server>>(Errc::config_invalid, "tls_groups: no group");
   }
-  std::string error;
-  impl->tls = tls::ServerContext::create(
-      tls::TlsServerConfig{config.cert_file, config.key_file, config.tls_groups}, &error);
-  if (!impl->tls) return Result<std::unique_ptr<Server>>(Errc::tls_setup_failed, "TLS: " + error);
+  auto tls = tls::ServerContext::create(
+      tls::TlsServerConfig{config.cert_file, config.key_file, config.tls_groups});
+  if (!tls) {
+    return Result<std::unique_ptr<Server>>(Errc::tls_setup_failed,
+                                           "TLS: " + std::string(tls.message()));
+  }
+  impl->tls = std::move(*tls);
 #ifdef MTOP_HAVE_QUIC
   if (config.quic) {
     // Stable across restarts, so climbers recognise our stateless resets (quic_secret.hpp).

@@ -84,9 +84,9 @@ Result<std::unique_ptr<auth::UserStore>> open_user_store(uv_loop_t* loop, const 
   }
   store::DatabaseStoreOptions options;
   options.flush_interval_ms = source.flush_ms;
-  auto backend = store::open_user_store(loop, database_uri(source), error, options,
+  auto backend = store::open_user_store(loop, database_uri(source), options,
                                         /*listen=*/source.type == "postgres");
-  if (!backend) return store_failure(backend.error(), std::move(error));
+  if (!backend) return store_failure(backend.error(), std::string(backend.message()));
   return behind_cache(loop, std::move(*backend), source, log);
 }
 
@@ -98,8 +98,8 @@ Result<std::unique_ptr<store::UserAdmin>> open_store_admin(const UsersSource& so
     if (!admin) return Failure{Errc::config_invalid, std::move(error)};
     return admin;
   }
-  auto admin = store::open_user_admin(database_uri(source), error);
-  if (!admin) return store_failure(admin.error(), std::move(error));
+  auto admin = store::open_user_admin(database_uri(source));
+  if (!admin) return store_failure(admin.error(), std::string(admin.message()));
   return std::move(*admin);
 }
 

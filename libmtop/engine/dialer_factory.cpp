@@ -21,14 +21,13 @@ DialerResult make_tls(uv_loop_t* loop, const ServerEndpoint& server,
   config.spki_pin = server.pin;
   config.insecure = server.insecure;
   config.groups = server.tls_groups;
-  std::string e;
-  auto ctx = tls::ClientContext::create(config, &e);
-  if (!ctx) return Failure{Errc::tls_setup_failed, "tls: " + e};
+  auto ctx = tls::ClientContext::create(config);
+  if (!ctx) return Failure{ctx.error(), "tls: " + std::string(ctx.message())};
   tls::TlsDialOptions options;
   options.connect.timeout_ms = settings.connect_timeout_ms;
   options.handshake_timeout_ms = settings.connect_timeout_ms;
   return std::unique_ptr<io::StreamDialer>(
-      std::make_unique<tls::TlsDialer>(loop, std::move(ctx), server.host, server.port, options));
+      std::make_unique<tls::TlsDialer>(loop, std::move(*ctx), server.host, server.port, options));
 }
 
 DialerResult make_quic(uv_loop_t* loop, const ServerEndpoint& server,
@@ -44,11 +43,9 @@ DialerResult make_quic(uv_loop_t* loop, const ServerEndpoint& server,
   options.tls.spki_pin = server.pin;
   options.tls.insecure = server.insecure;
   options.tls.groups = server.tls_groups;
-  std::string e;
-  auto client = quic::QuicClient::create(loop, std::move(options), e);
-  // Host and port are checked before this; what is left to fail is the trust store.
-  if (!client) return Failure{Errc::tls_setup_failed, "quic: " + e};
-  return std::unique_ptr<io::StreamDialer>(std::move(client));
+  auto client = quic::QuicClient::create(loop, std::move(options));
+  if (!client) return Failure{client.error(), "quic: " + std::string(client.message())};
+  return std::unique_ptr<io::StreamDialer>(std::move(*client));
 #else
   (void)loop;
   (void)server;

@@ -41,27 +41,22 @@ void write_session_file(const std::string& path, ByteView data) {
 
 }  // namespace
 
-std::unique_ptr<QuicClient> QuicClient::create(uv_loop_t* loop, QuicClientOptions options,
-                                               std::string& error) {
+Result<std::unique_ptr<QuicClient>> QuicClient::create(uv_loop_t* loop, QuicClientOptions options) {
   if (options.host.empty() || options.port == 0) {
-    error = "quic client: host and port are required";
-    return nullptr;
+    return Failure{Errc::config_invalid, "quic client: host and port are required"};
   }
   if (options.max_connections < 1 || options.max_connections > kMaxPoolConnections) {
-    error = "quic client: max_connections must be 1.." + std::to_string(kMaxPoolConnections);
-    return nullptr;
+    return Failure{Errc::config_invalid, "quic client: max_connections must be 1.." +
+                                             std::to_string(kMaxPoolConnections)};
   }
   if (options.tls.server_name.empty()) options.tls.server_name = options.host;
   std::unique_ptr<QuicClient> c(new QuicClient(loop));
-  c->tls_ = ClientTlsContext::create(options.tls, error);
-  if (!c->tls_) {
-    error = "quic client: " + error;
-    return nullptr;
-  }
+  auto tls = ClientTlsContext::create(options.tls);
+  if (!tls) return Failure{tls.error(), "quic client: " + std::string(tls.message())};
+  c->tls_ = std::move(*tls);
   c->reset_secret_.resize(32);
   if (gnutls_rnd(GNUTLS_RND_RANDOM, c->reset_secret_.data(), c->reset_secret_.size()) != 0) {
-    error = "quic client: random source failed";
-    return nullptr;
+    return Failure{Errc::system_error, "quic client: random source failed"};
   }
   if (!options.session_file.empty()) c->ticket_ = read_session_file(options.session_file);
   c->backoff_ms_ = options.backoff_initial_ms;
@@ -101,7 +96,9 @@ void QuicClient::open(OpenCallback cb) {
   wake();
 }
 
-bool QuicClient::connected() const noexcept { return established_member() != nullptr; }
+bool QuicClient::connected() const noexcept {
+  return established_member() != nullptr;
+}
 
 std::size_t QuicClient::connection_count() const noexcept {
   std::size_t n = 0;
@@ -386,7 +383,6 @@ void QuicClient::on_resolved(int status, addrinfo* res) {
 }
 
 void QuicClient::connect_to(const sockaddr* peer) {
-  std::string error;
   auto alive = alive_;
   PooledConnection::Host& host = *this;
   auto m = PooledConnection::start(
@@ -394,19 +390,19 @@ void QuicClient::connect_to(const sockaddr* peer) {
       [this, alive](ByteView data) {
         if (*alive) store_ticket(data);
       },
-      peer, error);
+      peer);
   if (!m) {
-    connect_failed(error);
+    connect_failed(std::string(m.message()));
     return;
   }
-  pool_.push_back(std::move(m));
+  pool_.push_back(std::move(*m));
   wake();
 }
 
 void QuicClient::connect_failed(const std::string& reason) {
   ++attempt_;
-  last_error_ = "cannot connect to " + options_.host + ":" + std::to_string(options_.port) +
-                ": " + reason;
+  last_error_ =
+      "cannot connect to " + options_.host + ":" + std::to_string(options_.port) + ": " + reason;
   next_attempt_ms_ = uv_now(loop_) + backoff_ms_;
   backoff_ms_ = std::min(backoff_ms_ * 2, options_.backoff_max_ms);
   // Everyone waiting hears why, except the opens that credit on its way to a live connection

@@ -39,11 +39,11 @@
 namespace mtop::quic {
 
 struct QuicClientOptions {
-  std::string host;        ///< server name or IP literal (no brackets)
+  std::string host;  ///< server name or IP literal (no brackets)
   std::uint16_t port = 0;
   /// TLS: `tls.server_name` defaults to `host`; set it when dialing an IP literal whose
   /// certificate names a host.
-  ClientTlsOptions tls;
+  mtop::tls::TlsClientConfig tls;
   ConnectionLimits limits = [] {
     ConnectionLimits l;
     l.keep_alive_ms = 15'000;  // well under common NAT UDP time-outs (30 s and up)
@@ -67,11 +67,10 @@ struct QuicClientOptions {
 
 class QuicClient final : public io::StreamDialer, private PooledConnection::Host {
  public:
-  /// Checks the options and loads the trust store; connects on the first open(). Null with
-  /// `error` set when the options are unusable (no host, no port, max_connections out of
-  /// range, unreadable CA file...).
-  static std::unique_ptr<QuicClient> create(uv_loop_t* loop, QuicClientOptions options,
-                                            std::string& error);
+  /// Checks the options and loads the trust store; connects on the first open(). Errors:
+  /// config_invalid (no host, no port, max_connections out of range, a malformed pin),
+  /// tls_setup_failed (unreadable CA file...), system_error.
+  static Result<std::unique_ptr<QuicClient>> create(uv_loop_t* loop, QuicClientOptions options);
   /// Closes every connection (CONNECTION_CLOSE, NO_ERROR). Streams still held get on_error
   /// on a later turn; opens still waiting are dropped without their callback. May be called
   /// from inside one of the client's callbacks.

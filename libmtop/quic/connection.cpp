@@ -81,9 +81,8 @@ struct ConnCallbacks {
 
   static int remove_connection_id(ngtcp2_conn*, const ngtcp2_cid* cid, void* ud) {
     Connection* c = self(ud);
-    auto it = std::find_if(c->cids_.begin(), c->cids_.end(), [&](const ngtcp2_cid& x) {
-      return ngtcp2_cid_eq(&x, cid);
-    });
+    auto it = std::find_if(c->cids_.begin(), c->cids_.end(),
+                           [&](const ngtcp2_cid& x) { return ngtcp2_cid_eq(&x, cid); });
     if (it != c->cids_.end()) {
       c->cids_.erase(it);
       c->owner_.cid_removed(*cid);
@@ -192,8 +191,8 @@ struct ConnCallbacks {
     c->owner_.schedule(*c);
   }
 
-  static int stream_reset(ngtcp2_conn*, std::int64_t, std::uint64_t, std::uint64_t code,
-                          void* ud, void* sud) {
+  static int stream_reset(ngtcp2_conn*, std::int64_t, std::uint64_t, std::uint64_t code, void* ud,
+                          void* sud) {
     peer_abort(self(ud), static_cast<StreamState*>(sud), code);
     return 0;
   }
@@ -239,7 +238,9 @@ Connection::~Connection() {
   detach_streams(error_.empty() ? std::string("connection closed") : error_);
 }
 
-std::string Connection::peer_name() const { return address_to_string(remote()); }
+std::string Connection::peer_name() const {
+  return address_to_string(remote());
+}
 
 void Connection::fill_settings(ngtcp2_settings& s) const {
   ngtcp2_settings_default(&s);
@@ -263,10 +264,10 @@ void Connection::fill_params(ngtcp2_transport_params& p, bool server) const {
   p.active_connection_id_limit = 7;
 }
 
-bool Connection::init_common(bool server, const ngtcp2_cid& dcid, const ngtcp2_cid& scid,
-                             const sockaddr* local, const sockaddr* remote,
-                             std::uint32_t version, const ngtcp2_transport_params& params,
-                             const ngtcp2_settings& settings, std::string& error) {
+Result<void> Connection::init_common(bool server, const ngtcp2_cid& dcid, const ngtcp2_cid& scid,
+                                     const sockaddr* local, const sockaddr* remote,
+                                     std::uint32_t version, const ngtcp2_transport_params& params,
+                                     const ngtcp2_settings& settings) {
   ngtcp2_callbacks cb{};
   cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
   cb.encrypt = ngtcp2_crypto_encrypt_cb;
@@ -309,55 +310,54 @@ bool Connection::init_common(bool server, const ngtcp2_cid& dcid, const ngtcp2_c
                   : ngtcp2_conn_client_new(&raw, &dcid, &scid, &path, version, &cb, &settings,
                                            &params, nullptr, this);
   if (rv != 0) {
-    error = std::string("ngtcp2_conn_new: ") + ngtcp2_strerror(rv);
-    return false;
+    return Failure{Errc::system_error, std::string("ngtcp2_conn_new: ") + ngtcp2_strerror(rv)};
   }
   conn_.reset(raw);
   tls_ctx_.conn = raw;
   ngtcp2_conn_set_tls_native_handle(raw, session_.get());
-  return true;
+  return {};
 }
 
-bool Connection::start_client(const ClientTlsContext& tls, ByteView resume,
-                              std::function<void(ByteView)> on_ticket, const sockaddr* local,
-                              const sockaddr* remote, std::string& error) {
+Result<void> Connection::start_client(const ClientTlsContext& tls, ByteView resume,
+                                      std::function<void(ByteView)> on_ticket,
+                                      const sockaddr* local, const sockaddr* remote) {
   server_ = false;
   tls_ctx_.on_ticket = std::move(on_ticket);
-  session_ = tls.new_session(tls_ctx_, resume, error);
-  if (!session_) return false;
+  auto session = tls.new_session(tls_ctx_, resume);
+  if (!session) return session.failure();
+  session_ = std::move(*session);
   ngtcp2_cid dcid{}, scid{};
   dcid.datalen = scid.datalen = kCidLength;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) != 0 ||
       gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
-    error = "random source failed";
-    return false;
+    return Failure{Errc::system_error, "random source failed"};
   }
   ngtcp2_settings settings;
   fill_settings(settings);
   ngtcp2_transport_params params;
   fill_params(params, false);
-  if (!init_common(false, dcid, scid, local, remote, NGTCP2_PROTO_VER_V1, params, settings,
-                   error)) {
-    return false;
+  if (auto r = init_common(false, dcid, scid, local, remote, NGTCP2_PROTO_VER_V1, params, settings);
+      !r) {
+    return r;
   }
   if (limits_.keep_alive_ms > 0) {
     ngtcp2_conn_set_keep_alive_timeout(conn_.get(), limits_.keep_alive_ms * NGTCP2_MILLISECONDS);
   }
   owner_.schedule(*this);  // the first flush sends the Initial
-  return true;
+  return {};
 }
 
-bool Connection::start_server(const ServerTlsContext& tls, const ngtcp2_pkt_hd& hd,
-                              const ngtcp2_cid* retry_odcid, const sockaddr* local,
-                              const sockaddr* remote, std::string& error) {
+Result<void> Connection::start_server(const ServerTlsContext& tls, const ngtcp2_pkt_hd& hd,
+                                      const ngtcp2_cid* retry_odcid, const sockaddr* local,
+                                      const sockaddr* remote) {
   server_ = true;
-  session_ = tls.new_session(tls_ctx_, error);
-  if (!session_) return false;
+  auto session = tls.new_session(tls_ctx_);
+  if (!session) return session.failure();
+  session_ = std::move(*session);
   ngtcp2_cid scid{};
   scid.datalen = kCidLength;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
-    error = "random source failed";
-    return false;
+    return Failure{Errc::system_error, "random source failed"};
   }
   ngtcp2_settings settings;
   fill_settings(settings);
@@ -372,19 +372,18 @@ bool Connection::start_server(const ServerTlsContext& tls, const ngtcp2_pkt_hd& 
   ByteView secret = owner_.reset_secret();
   if (ngtcp2_crypto_generate_stateless_reset_token(params.stateless_reset_token, secret.data(),
                                                    secret.size(), &scid) != 0) {
-    error = "stateless reset token";
-    return false;
+    return Failure{Errc::system_error, "stateless reset token"};
   }
   params.stateless_reset_token_present = 1;
-  if (!init_common(true, hd.scid, scid, local, remote, hd.version, params, settings, error)) {
-    return false;
+  if (auto r = init_common(true, hd.scid, scid, local, remote, hd.version, params, settings); !r) {
+    return r;
   }
   // Route both the DCID the client chose and ours to this connection.
   for (const ngtcp2_cid& cid : {hd.dcid, scid}) {
     cids_.push_back(cid);
     owner_.cid_added(*this, cid);
   }
-  return true;
+  return {};
 }
 
 StreamState* Connection::add_stream(std::int64_t id) {
@@ -414,19 +413,16 @@ void Connection::receive(const sockaddr* local, const sockaddr* remote, ByteView
   ngtcp2_path path{};
   path.local.addr = const_cast<ngtcp2_sockaddr*>(reinterpret_cast<const ngtcp2_sockaddr*>(local));
   path.local.addrlen = address_length(local);
-  path.remote.addr =
-      const_cast<ngtcp2_sockaddr*>(reinterpret_cast<const ngtcp2_sockaddr*>(remote));
+  path.remote.addr = const_cast<ngtcp2_sockaddr*>(reinterpret_cast<const ngtcp2_sockaddr*>(remote));
   path.remote.addrlen = address_length(remote);
   ngtcp2_pkt_info pi{};
-  int rv = ngtcp2_conn_read_pkt(conn_.get(), &path, &pi, packet.data(), packet.size(),
-                                uv_hrtime());
+  int rv = ngtcp2_conn_read_pkt(conn_.get(), &path, &pi, packet.data(), packet.size(), uv_hrtime());
   if (rv == 0) {
     owner_.schedule(*this);
     return;
   }
   if (rv == NGTCP2_ERR_DRAINING) {
-    enter_draining(stateless_reset_ ? std::string("stateless reset by peer")
-                                    : peer_close_reason());
+    enter_draining(stateless_reset_ ? std::string("stateless reset by peer") : peer_close_reason());
   } else if (rv == NGTCP2_ERR_DROP_CONN || rv == NGTCP2_ERR_RETRY) {
     die(std::string("connection dropped: ") + ngtcp2_strerror(rv));
   } else {
@@ -632,7 +628,9 @@ std::size_t Connection::fill_vecs(StreamState& s, ngtcp2_vec* v, std::size_t max
   return n;
 }
 
-void Connection::advance_sent(StreamState& s, std::uint64_t n) { s.tx_sent += n; }
+void Connection::advance_sent(StreamState& s, std::uint64_t n) {
+  s.tx_sent += n;
+}
 
 void Connection::append_rx(StreamState& s, const std::uint8_t* data, std::size_t len) {
   // A lone small piece (an interactive tunnel's few bytes) gets a block of its own size, so a

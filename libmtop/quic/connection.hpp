@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "mtop/bytes.hpp"
+#include "mtop/result.hpp"
 #include "mtop/stream.hpp"
 #include "quic/handles.hpp"
 #include "quic/quic_stream.hpp"
@@ -75,10 +76,10 @@ class ConnectionOwner {
 struct ConnectionLimits {
   std::uint64_t idle_timeout_ms = 30'000;
   std::uint64_t handshake_timeout_ms = 10'000;
-  std::uint64_t keep_alive_ms = 0;        ///< 0 = no keep-alive PINGs
-  std::uint64_t max_streams = 256;        ///< concurrent streams the peer may open (server)
-  std::uint64_t stream_window = 1 << 20;  ///< initial per-stream receive window
-  std::uint64_t conn_window = 4 << 20;    ///< initial connection receive window
+  std::uint64_t keep_alive_ms = 0;             ///< 0 = no keep-alive PINGs
+  std::uint64_t max_streams = 256;             ///< concurrent streams the peer may open (server)
+  std::uint64_t stream_window = 1 << 20;       ///< initial per-stream receive window
+  std::uint64_t conn_window = 4 << 20;         ///< initial connection receive window
   std::uint64_t max_stream_window = 16 << 20;  ///< auto-tuning ceiling per stream
   std::uint64_t max_conn_window = 32 << 20;    ///< auto-tuning ceiling per connection
 };
@@ -94,14 +95,16 @@ class Connection {
 
   /// Client: sets up TLS (resuming from `resume` if non-empty) and ngtcp2 for the path
   /// local → remote. `on_ticket` receives session data for later resumption.
-  bool start_client(const ClientTlsContext& tls, ByteView resume,
-                    std::function<void(ByteView)> on_ticket, const sockaddr* local,
-                    const sockaddr* remote, std::string& error);
+  /// Errors: system_error (GnuTLS, ngtcp2 or the random source refused).
+  Result<void> start_client(const ClientTlsContext& tls, ByteView resume,
+                            std::function<void(ByteView)> on_ticket, const sockaddr* local,
+                            const sockaddr* remote);
   /// Server: sets up a connection for the client Initial `hd`. `retry_odcid` is the original
   /// DCID recovered from a valid Retry token (null without Retry); `token` is that token.
-  bool start_server(const ServerTlsContext& tls, const ngtcp2_pkt_hd& hd,
-                    const ngtcp2_cid* retry_odcid, const sockaddr* local, const sockaddr* remote,
-                    std::string& error);
+  /// Errors: system_error.
+  Result<void> start_server(const ServerTlsContext& tls, const ngtcp2_pkt_hd& hd,
+                            const ngtcp2_cid* retry_odcid, const sockaddr* local,
+                            const sockaddr* remote);
 
   /// One datagram from the peer.
   void receive(const sockaddr* local, const sockaddr* remote, ByteView packet);
@@ -156,10 +159,9 @@ class Connection {
  private:
   friend struct ConnCallbacks;
 
-  bool init_common(bool server, const ngtcp2_cid& dcid, const ngtcp2_cid& scid,
-                   const sockaddr* local, const sockaddr* remote, std::uint32_t version,
-                   const ngtcp2_transport_params& params, const ngtcp2_settings& settings,
-                   std::string& error);
+  Result<void> init_common(bool server, const ngtcp2_cid& dcid, const ngtcp2_cid& scid,
+                           const sockaddr* local, const sockaddr* remote, std::uint32_t version,
+                           const ngtcp2_transport_params& params, const ngtcp2_settings& settings);
   void fill_settings(ngtcp2_settings& s) const;
   void fill_params(ngtcp2_transport_params& p, bool server) const;
   StreamState* add_stream(std::int64_t id);

@@ -4,35 +4,36 @@
 
 namespace mtop::quic {
 
-std::unique_ptr<PooledConnection> PooledConnection::start(
+Result<std::unique_ptr<PooledConnection>> PooledConnection::start(
     uv_loop_t* loop, Host& host, const ClientTlsContext& tls, const ConnectionLimits& limits,
-    ByteView ticket, std::function<void(ByteView)> on_ticket, const sockaddr* peer,
-    std::string& error) {
+    ByteView ticket, std::function<void(ByteView)> on_ticket, const sockaddr* peer) {
   std::unique_ptr<PooledConnection> m(new PooledConnection(host));
   std::memcpy(&m->peer_, peer, address_length(peer));
   sockaddr_storage any{};
   any.ss_family = peer->sa_family;
   PooledConnection* self = m.get();
-  m->socket_ = UdpSocket::open(
+  auto socket = UdpSocket::open(
       loop, reinterpret_cast<const sockaddr*>(&any), peer,
       [self](const sockaddr* from, ByteView data) {
         if (self->conn_) {
-          self->conn_->receive(
-              reinterpret_cast<const sockaddr*>(&self->socket_->local_address()), from, data);
+          self->conn_->receive(reinterpret_cast<const sockaddr*>(&self->socket_->local_address()),
+                               from, data);
         }
       },
-      [self] { self->wake(); }, error);  // the socket takes packets again
-  if (!m->socket_) return nullptr;
+      [self] { self->wake(); });  // the socket takes packets again
+  if (!socket) return socket.failure();
+  m->socket_ = std::move(*socket);
   m->socket_->set_unreachable_handler([self](int uv_error) {
     self->unreachable_ = uv_error;  // acted on by the client's check: this may run in a flush
     self->host_.wake();
   });
   ConnectionOwner& owner = *m;
   m->conn_ = std::make_unique<Connection>(owner, loop, limits);
-  if (!m->conn_->start_client(tls, ticket, std::move(on_ticket),
-                              reinterpret_cast<const sockaddr*>(&m->socket_->local_address()),
-                              peer, error)) {
-    return nullptr;
+  if (auto r = m->conn_->start_client(
+          tls, ticket, std::move(on_ticket),
+          reinterpret_cast<const sockaddr*>(&m->socket_->local_address()), peer);
+      !r) {
+    return r.failure();
   }
   return m;
 }
@@ -47,6 +48,8 @@ void PooledConnection::send_packets(const sockaddr*, const std::uint8_t* data, s
   if (socket_) socket_->send(nullptr, data, len, segment);
 }
 
-bool PooledConnection::send_blocked() const { return socket_ && socket_->blocked(); }
+bool PooledConnection::send_blocked() const {
+  return socket_ && socket_->blocked();
+}
 
 }  // namespace mtop::quic

@@ -35,13 +35,11 @@ class PooledConnection final : private ConnectionOwner {
   };
 
   /// Opens a UDP socket connected to `peer` and starts a handshake on it, resuming the TLS
-  /// session `ticket` if non-empty; `on_ticket` receives new session tickets. Null with
-  /// `error` set when the socket or the connection cannot be set up.
-  static std::unique_ptr<PooledConnection> start(uv_loop_t* loop, Host& host,
-                                                 const ClientTlsContext& tls,
-                                                 const ConnectionLimits& limits, ByteView ticket,
-                                                 std::function<void(ByteView)> on_ticket,
-                                                 const sockaddr* peer, std::string& error);
+  /// session `ticket` if non-empty; `on_ticket` receives new session tickets. Errors: those
+  /// of UdpSocket::open and Connection::start_client.
+  static Result<std::unique_ptr<PooledConnection>> start(
+      uv_loop_t* loop, Host& host, const ClientTlsContext& tls, const ConnectionLimits& limits,
+      ByteView ticket, std::function<void(ByteView)> on_ticket, const sockaddr* peer);
   /// Frees the connection without sending anything: call conn().close_now() first to tell
   /// the server.
   ~PooledConnection() override;

@@ -53,45 +53,36 @@ Bytes derive(const Bytes& master, std::string_view label, std::size_t n) {
 
 }  // namespace
 
-std::unique_ptr<QuicServer> QuicServer::create(uv_loop_t* loop, QuicServerOptions options,
-                                               AcceptCallback on_stream, std::string& error) {
+Result<std::unique_ptr<QuicServer>> QuicServer::create(uv_loop_t* loop, QuicServerOptions options,
+                                                       AcceptCallback on_stream) {
   sockaddr_storage bind_addr{};
   if (!parse_ip(options.host, options.port, bind_addr)) {
-    error = "quic server: not an IP address: " + options.host;
-    return nullptr;
+    return Failure{Errc::config_invalid, "quic server: not an IP address: " + options.host};
   }
   if (!options.secret.empty() && options.secret.size() < 32) {
-    error = "quic server: secret must be at least 32 bytes";
-    return nullptr;
+    return Failure{Errc::config_invalid, "quic server: secret must be at least 32 bytes"};
   }
   std::unique_ptr<QuicServer> s(new QuicServer(loop));
   Bytes master(options.secret.begin(), options.secret.end());
   if (master.empty()) {
     master.resize(32);
     if (gnutls_rnd(GNUTLS_RND_KEY, master.data(), master.size()) != 0) {
-      error = "quic server: random source failed";
-      return nullptr;
+      return Failure{Errc::system_error, "quic server: random source failed"};
     }
   }
   s->secret_ = derive(master, "mtop quic token secret", 32);
-  s->tls_ = ServerTlsContext::create(options.tls, derive(master, "mtop quic ticket key", 64),
-                                     error);
-  if (!s->tls_) {
-    error = "quic server: " + error;
-    return nullptr;
-  }
+  auto tls = ServerTlsContext::create(options.tls, derive(master, "mtop quic ticket key", 64));
+  if (!tls) return Failure{tls.error(), "quic server: " + std::string(tls.message())};
+  s->tls_ = std::move(*tls);
   QuicServer* raw = s.get();
-  s->socket_ = UdpSocket::open(
+  auto socket = UdpSocket::open(
       loop, reinterpret_cast<const sockaddr*>(&bind_addr), nullptr,
       [raw](const sockaddr* from, ByteView data) { raw->on_datagram(from, data); },
       [raw] {
         for (auto& [c, owned] : raw->conns_) raw->schedule(*c);
-      },
-      error);
-  if (!s->socket_) {
-    error = "quic server: " + error;
-    return nullptr;
-  }
+      });
+  if (!socket) return Failure{socket.error(), "quic server: " + std::string(socket.message())};
+  s->socket_ = std::move(*socket);
   s->on_stream_ = std::move(on_stream);
   s->options_ = std::move(options);
   s->check_ = io::UvHandle<uv_check_t>::make();
@@ -114,7 +105,9 @@ QuicServer::~QuicServer() {
   socket_.reset();
 }
 
-void QuicServer::stop() { stopped_ = true; }
+void QuicServer::stop() {
+  stopped_ = true;
+}
 
 void QuicServer::close_all(std::uint64_t app_error, const std::string& reason) {
   for (auto& [c, owned] : conns_) {
@@ -138,7 +131,9 @@ void QuicServer::send_packets(const sockaddr* to, const std::uint8_t* data, std:
   socket_->send(to, data, len, segment);
 }
 
-bool QuicServer::send_blocked() const { return socket_->blocked(); }
+bool QuicServer::send_blocked() const {
+  return socket_->blocked();
+}
 
 void QuicServer::wake() {
   if (woken_) return;
@@ -155,9 +150,13 @@ void QuicServer::cid_added(Connection& c, const ngtcp2_cid& cid) {
   routes_[cid_key(cid.data, cid.datalen)] = &c;
 }
 
-void QuicServer::cid_removed(const ngtcp2_cid& cid) { routes_.erase(cid_key(cid.data, cid.datalen)); }
+void QuicServer::cid_removed(const ngtcp2_cid& cid) {
+  routes_.erase(cid_key(cid.data, cid.datalen));
+}
 
-void QuicServer::handshake_completed(Connection& c) { handshaking_.erase(&c); }
+void QuicServer::handshake_completed(Connection& c) {
+  handshaking_.erase(&c);
+}
 
 void QuicServer::stream_accepted(Connection&, io::StreamPtr stream) {
   if (stopped_ || !on_stream_) {
@@ -251,9 +250,8 @@ void QuicServer::accept_connection(const sockaddr* from, ByteView data) {
   const ngtcp2_cid* retry_odcid = nullptr;
   if (hd.token.len > 0 && hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
     if (ngtcp2_crypto_verify_retry_token(&odcid, hd.token.base, hd.token.len, secret_.data(),
-                                         secret_.size(), hd.version, from,
-                                         address_length(from), &hd.dcid, kRetryTokenLifetime,
-                                         uv_hrtime()) != 0) {
+                                         secret_.size(), hd.version, from, address_length(from),
+                                         &hd.dcid, kRetryTokenLifetime, uv_hrtime()) != 0) {
       ++stats_.dropped;
       send_initial_close(from, hd, NGTCP2_INVALID_TOKEN);
       return;
@@ -265,8 +263,7 @@ void QuicServer::accept_connection(const sockaddr* from, ByteView data) {
   }
   ConnectionOwner& owner = *this;
   auto conn = std::make_unique<Connection>(owner, loop_, options_.limits);
-  std::string error;
-  if (!conn->start_server(*tls_, hd, retry_odcid, local(), from, error)) {
+  if (!conn->start_server(*tls_, hd, retry_odcid, local(), from)) {
     ++stats_.dropped;
     for (const ngtcp2_cid& cid : conn->cids()) cid_removed(cid);
     return;
@@ -314,8 +311,7 @@ void QuicServer::send_stateless_reset(const sockaddr* from, const std::uint8_t* 
   std::size_t randlen = size - NGTCP2_STATELESS_RESET_TOKENLEN;
   (void)gnutls_rnd(GNUTLS_RND_NONCE, rand, randlen);
   std::array<std::uint8_t, kResetSize> buf;
-  ngtcp2_ssize n =
-      ngtcp2_pkt_write_stateless_reset(buf.data(), buf.size(), token, rand, randlen);
+  ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(buf.data(), buf.size(), token, rand, randlen);
   if (n <= 0) return;
   ++stats_.stateless_resets;
   socket_->send(from, buf.data(), static_cast<std::size_t>(n), static_cast<std::size_t>(n));
@@ -326,14 +322,14 @@ void QuicServer::send_retry(const sockaddr* from, const ngtcp2_pkt_hd& hd) {
   scid.datalen = kCidLength;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) return;
   std::array<std::uint8_t, NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN> token;
-  ngtcp2_ssize tokenlen = ngtcp2_crypto_generate_retry_token(
-      token.data(), secret_.data(), secret_.size(), hd.version, from, address_length(from),
-      &scid, &hd.dcid, uv_hrtime());
+  ngtcp2_ssize tokenlen =
+      ngtcp2_crypto_generate_retry_token(token.data(), secret_.data(), secret_.size(), hd.version,
+                                         from, address_length(from), &scid, &hd.dcid, uv_hrtime());
   if (tokenlen < 0) return;
   std::array<std::uint8_t, NGTCP2_MAX_UDP_PAYLOAD_SIZE> buf;
-  ngtcp2_ssize n = ngtcp2_crypto_write_retry(buf.data(), buf.size(), hd.version, &hd.scid, &scid,
-                                             &hd.dcid, token.data(),
-                                             static_cast<std::size_t>(tokenlen));
+  ngtcp2_ssize n =
+      ngtcp2_crypto_write_retry(buf.data(), buf.size(), hd.version, &hd.scid, &scid, &hd.dcid,
+                                token.data(), static_cast<std::size_t>(tokenlen));
   if (n <= 0) return;
   ++stats_.retries;
   socket_->send(from, buf.data(), static_cast<std::size_t>(n), static_cast<std::size_t>(n));

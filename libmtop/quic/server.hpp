@@ -34,8 +34,8 @@ namespace mtop::quic {
 struct QuicServerOptions {
   std::string host = "127.0.0.1";  ///< IP literal to bind (IPv4 or IPv6, no brackets)
   std::uint16_t port = 0;          ///< 0 = any free port (see QuicServer::port())
-  ServerTlsOptions tls;
-  ConnectionLimits limits;         ///< limits.max_streams: concurrent streams per connection
+  mtop::tls::TlsServerConfig tls;
+  ConnectionLimits limits;  ///< limits.max_streams: concurrent streams per connection
   std::size_t max_connections = 10'000;
   /// Handshakes in progress above which new clients must pass a Retry round trip.
   std::size_t retry_threshold = 128;
@@ -48,10 +48,11 @@ struct QuicServerOptions {
 
 class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
  public:
-  /// Loads the certificate, binds the socket and starts serving. Null with `error` set on
-  /// failure (bad address, port in use, unreadable certificate...).
-  static std::unique_ptr<QuicServer> create(uv_loop_t* loop, QuicServerOptions options,
-                                            AcceptCallback on_stream, std::string& error);
+  /// Loads the certificate, binds the socket and starts serving. Errors: config_invalid (not an
+  /// IP address, a short secret), tls_setup_failed (unreadable certificate or key),
+  /// listen_failed (port in use...), system_error.
+  static Result<std::unique_ptr<QuicServer>> create(uv_loop_t* loop, QuicServerOptions options,
+                                                    AcceptCallback on_stream);
   /// Sends CONNECTION_CLOSE (NO_ERROR) to every client and closes the socket. Streams still
   /// held get on_error on a later turn.
   ~QuicServer() override;
@@ -69,11 +70,11 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   std::size_t connection_count() const noexcept { return conns_.size(); }
 
   struct Stats {
-    std::uint64_t dropped = 0;            ///< datagrams that could not be used
+    std::uint64_t dropped = 0;  ///< datagrams that could not be used
     std::uint64_t version_negotiations = 0;
     std::uint64_t stateless_resets = 0;
     std::uint64_t retries = 0;
-    std::uint64_t refused = 0;            ///< new connections refused (limit or stopped)
+    std::uint64_t refused = 0;  ///< new connections refused (limit or stopped)
     std::uint64_t accepted_connections = 0;
   };
   const Stats& stats() const noexcept { return stats_; }
@@ -94,9 +95,8 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
 
   void on_datagram(const sockaddr* from, ByteView data);
   void accept_connection(const sockaddr* from, ByteView data);
-  void send_version_negotiation(const sockaddr* from, const std::uint8_t* dcid,
-                                std::size_t dcidlen, const std::uint8_t* scid,
-                                std::size_t scidlen);
+  void send_version_negotiation(const sockaddr* from, const std::uint8_t* dcid, std::size_t dcidlen,
+                                const std::uint8_t* scid, std::size_t scidlen);
   void send_stateless_reset(const sockaddr* from, const std::uint8_t* dcid, std::size_t dcidlen,
                             std::size_t received);
   void send_retry(const sockaddr* from, const ngtcp2_pkt_hd& hd);

@@ -1,8 +1,10 @@
 // TLS 1.3 for QUIC through GnuTLS and ngtcp2_crypto_gnutls: credentials for each side, one
-// GnuTLS session per connection, and the client's check of the server (chain, name, pin).
+// GnuTLS session per connection, and the client's check of the server.
 //
-// GnuTLS verifies nothing on its own in a QUIC handshake: the client installs a verify
-// function that checks the chain against the trust store and the server name (unless
+// The client applies the policy of tls/config.hpp (TlsClientConfig: CA file or system store,
+// name, SPKI pin, insecure), the same description the OpenSSL side reads. GnuTLS verifies
+// nothing on its own in a QUIC handshake: the client installs a verify function that checks
+// the chain against the trust store, the server name and the TLS server purpose (unless
 // `insecure`), then the optional SPKI pin. A refusal aborts the handshake and leaves a
 // log-safe reason in TlsSessionContext::verify_error.
 #pragma once
@@ -12,25 +14,28 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "mtop/bytes.hpp"
+#include "mtop/result.hpp"
 #include "mtop/tls_groups.hpp"
 #include "quic/handles.hpp"
+#include "tls/config.hpp"
 
 namespace mtop::quic {
 
 /// Per-connection data the GnuTLS session points at (gnutls_session_set_ptr(&ref)), as
 /// ngtcp2_crypto_gnutls expects. Must outlive the session.
 struct TlsSessionContext {
-  ngtcp2_crypto_conn_ref ref{};   ///< ref.user_data == this; ref.get_conn returns `conn`
-  ngtcp2_conn* conn = nullptr;    ///< set once the ngtcp2 connection exists
+  ngtcp2_crypto_conn_ref ref{};  ///< ref.user_data == this; ref.get_conn returns `conn`
+  ngtcp2_conn* conn = nullptr;   ///< set once the ngtcp2 connection exists
   // Client side only:
-  std::string verify_name;  ///< name the certificate must carry (empty with insecure)
-  std::string spki_pin;     ///< base64 SHA-256 of the DER SubjectPublicKeyInfo, or empty
-  bool insecure = false;    ///< skip chain and name checks (the pin is still checked)
-  std::string verify_error;  ///< why the server was refused (empty if it was not)
+  std::string verify_name;          ///< name the certificate must carry (empty with insecure)
+  std::optional<tls::SpkiPin> pin;  ///< SHA-256 of the DER SubjectPublicKeyInfo, if pinned
+  bool insecure = false;            ///< skip chain and name checks (the pin is still checked)
+  std::string verify_error;         ///< why the server was refused (empty if it was not)
   /// Called with serialized session data (gnutls_session_get_data2) when a ticket arrives.
   std::function<void(ByteView)> on_ticket;
 
@@ -39,51 +44,39 @@ struct TlsSessionContext {
   TlsSessionContext& operator=(const TlsSessionContext&) = delete;
 };
 
-struct ClientTlsOptions {
-  std::string server_name;  ///< SNI (not sent for IP literals) and name to verify
-  std::string ca_file;      ///< PEM CA bundle; empty = the system trust store
-  std::string spki_pin;     ///< optional pin, base64 SHA-256 of the DER SPKI
-  bool insecure = false;    ///< accept any chain and name (testing only)
-  std::vector<TlsGroup> groups = default_tls_groups();  ///< key-exchange groups offered
-};
-
 class ClientTlsContext {
  public:
-  /// Loads the trust store. Null with `error` set on failure (unreadable CA file...).
-  static std::unique_ptr<ClientTlsContext> create(const ClientTlsOptions& options,
-                                                  std::string& error);
+  /// Decodes the pin and loads the trust store. Errors: config_invalid (a malformed pin, no
+  /// server name without `insecure`), tls_setup_failed (unreadable or empty CA file...).
+  static Result<std::unique_ptr<ClientTlsContext>> create(const tls::TlsClientConfig& options);
   /// A client session for one connection attempt: TLS 1.3 only, ALPN "mtop/1" mandatory,
   /// SNI, the verify function, and `resume` (from on_ticket) for resumption if non-empty.
-  /// `ctx` must outlive the session. Null with `error` set on failure.
-  SessionPtr new_session(TlsSessionContext& ctx, ByteView resume, std::string& error) const;
+  /// `ctx` must outlive the session. Errors: system_error (GnuTLS refused a setting).
+  Result<SessionPtr> new_session(TlsSessionContext& ctx, ByteView resume) const;
 
  private:
   ClientTlsContext() = default;
-  ClientTlsOptions options_;
-  std::string priority_;
+  tls::TlsClientConfig options_;
+  std::optional<tls::SpkiPin> pin_;
+  std::string priority_;  ///< gnutls_priority(options_.groups)
   CredentialsPtr cred_;
-};
-
-struct ServerTlsOptions {
-  std::string cert_file;  ///< PEM certificate chain
-  std::string key_file;   ///< PEM private key
-  std::vector<TlsGroup> groups = default_tls_groups();  ///< key-exchange groups accepted
 };
 
 class ServerTlsContext {
  public:
   /// Loads the certificate and key. `ticket_key` (64 bytes) encrypts session tickets; the same
-  /// key across restarts lets clients resume. Null with `error` set on failure.
-  static std::unique_ptr<ServerTlsContext> create(const ServerTlsOptions& options,
-                                                  ByteView ticket_key, std::string& error);
+  /// key across restarts lets clients resume. Errors: tls_setup_failed (certificate or key
+  /// unusable), invalid_argument (ticket key size), no_memory.
+  static Result<std::unique_ptr<ServerTlsContext>> create(const tls::TlsServerConfig& options,
+                                                          ByteView ticket_key);
   ~ServerTlsContext();
   /// A server session for one connection (ALPN "mtop/1" mandatory, tickets sent by us after
-  /// the handshake). `ctx` must outlive the session.
-  SessionPtr new_session(TlsSessionContext& ctx, std::string& error) const;
+  /// the handshake). `ctx` must outlive the session. Errors: system_error.
+  Result<SessionPtr> new_session(TlsSessionContext& ctx) const;
 
  private:
   ServerTlsContext() = default;
-  std::string priority_;
+  std::string priority_;  ///< gnutls_priority(options.groups)
   CredentialsPtr cred_;
   gnutls_datum_t ticket_key_{};  // gnutls_malloc'ed copy
 };
@@ -94,10 +87,10 @@ class ServerTlsContext {
 std::string gnutls_priority(const std::vector<TlsGroup>& groups);
 
 /// Base64 SHA-256 of the SubjectPublicKeyInfo of the first certificate in a PEM file (the
-/// value ClientTlsOptions::spki_pin expects). Empty with `error` set on failure.
-std::string spki_pin_of_pem_file(const std::string& path, std::string& error);
+/// value TlsClientConfig::spki_pin expects). Errors: tls_setup_failed (unreadable, not PEM).
+Result<std::string> spki_pin_of_pem_file(const std::string& path);
 
-/// The same for one DER certificate.
-std::string spki_pin_of_der(const gnutls_datum_t& der, std::string& error);
+/// SHA-256 of the SubjectPublicKeyInfo of one DER certificate. Errors: tls_setup_failed.
+Result<tls::SpkiPin> spki_sha256_of_der(const gnutls_datum_t& der);
 
 }  // namespace mtop::quic

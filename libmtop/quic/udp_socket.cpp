@@ -55,27 +55,23 @@ socklen_t address_length(const sockaddr* sa) noexcept {
   return 0;
 }
 
-std::unique_ptr<UdpSocket> UdpSocket::open(uv_loop_t* loop, const sockaddr* bind_addr,
-                                           const sockaddr* peer, ReceiveFn on_receive,
-                                           WritableFn on_writable, std::string& error) {
+Result<std::unique_ptr<UdpSocket>> UdpSocket::open(uv_loop_t* loop, const sockaddr* bind_addr,
+                                                   const sockaddr* peer, ReceiveFn on_receive,
+                                                   WritableFn on_writable) {
   if (address_length(bind_addr) == 0 || (peer && peer->sa_family != bind_addr->sa_family)) {
-    error = "udp: unsupported address family";
-    return nullptr;
+    return Failure{Errc::invalid_argument, "udp: unsupported address family"};
   }
   std::unique_ptr<UdpSocket> s(new UdpSocket());
   s->fd_ = ::socket(bind_addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s->fd_ < 0) {
-    error = std::string("udp: ") + std::strerror(errno);
-    return nullptr;
-  }
+  if (s->fd_ < 0) return Failure{Errc::system_error, std::string("udp: ") + std::strerror(errno)};
   if (::bind(s->fd_, bind_addr, address_length(bind_addr)) != 0) {
-    error = std::string("udp bind ") + address_to_string(bind_addr) + ": " + std::strerror(errno);
-    return nullptr;
+    return Failure{Errc::listen_failed, std::string("udp bind ") + address_to_string(bind_addr) +
+                                            ": " + std::strerror(errno)};
   }
   if (peer) {
     if (::connect(s->fd_, peer, address_length(peer)) != 0) {
-      error = std::string("udp connect ") + address_to_string(peer) + ": " + std::strerror(errno);
-      return nullptr;
+      return Failure{Errc::system_error, std::string("udp connect ") + address_to_string(peer) +
+                                             ": " + std::strerror(errno)};
     }
     s->connected_ = true;
   }
@@ -85,8 +81,7 @@ std::unique_ptr<UdpSocket> UdpSocket::open(uv_loop_t* loop, const sockaddr* bind
   s->gro_ = setsockopt(s->fd_, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
   socklen_t namelen = sizeof s->local_;
   if (::getsockname(s->fd_, reinterpret_cast<sockaddr*>(&s->local_), &namelen) != 0) {
-    error = std::string("udp getsockname: ") + std::strerror(errno);
-    return nullptr;
+    return Failure{Errc::system_error, std::string("udp getsockname: ") + std::strerror(errno)};
   }
   s->rx_buffer_.resize(kSlots * kSlot);
   s->msgs_.resize(kSlots);
@@ -98,8 +93,7 @@ std::unique_ptr<UdpSocket> UdpSocket::open(uv_loop_t* loop, const sockaddr* bind
   s->poll_ = io::UvHandle<uv_poll_t>::make();
   if (int rv = uv_poll_init_socket(loop, s->poll_.get(), s->fd_); rv != 0) {
     s->poll_.release_uninitialised();
-    error = std::string("udp poll: ") + uv_strerror(rv);
-    return nullptr;
+    return Failure{Errc::system_error, std::string("udp poll: ") + uv_strerror(rv)};
   }
   s->poll_->data = s.get();
   s->watch(false);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "mtop/bytes.hpp"
+#include "mtop/result.hpp"
 #include "uv/handle.hpp"
 
 namespace mtop::quic {
@@ -42,10 +43,11 @@ class UdpSocket {
 
   /// Opens a socket bound to `bind_addr` (port 0 = any) and, if `peer` is not null,
   /// connected to it. `on_receive` runs for each datagram, `on_writable` when a blocked
-  /// socket can take packets again. Null with `error` set on failure.
-  static std::unique_ptr<UdpSocket> open(uv_loop_t* loop, const sockaddr* bind_addr,
-                                         const sockaddr* peer, ReceiveFn on_receive,
-                                         WritableFn on_writable, std::string& error);
+  /// socket can take packets again. Errors: invalid_argument (address family), listen_failed
+  /// (bind: in use, not local), system_error (socket, connect, the event loop).
+  static Result<std::unique_ptr<UdpSocket>> open(uv_loop_t* loop, const sockaddr* bind_addr,
+                                                 const sockaddr* peer, ReceiveFn on_receive,
+                                                 WritableFn on_writable);
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
@@ -58,7 +60,9 @@ class UdpSocket {
   /// Connected sockets only: `fn` runs when the kernel reports the peer unreachable (an ICMP
   /// port/host unreachable surfacing as ECONNREFUSED/EHOSTUNREACH/ENETUNREACH on a receive or
   /// a send). It may run from inside send(), so it must only take note and act later.
-  void set_unreachable_handler(std::function<void(int uv_error)> fn) { on_unreachable_ = std::move(fn); }
+  void set_unreachable_handler(std::function<void(int uv_error)> fn) {
+    on_unreachable_ = std::move(fn);
+  }
 
   /// True while packets queued by a full send buffer are still waiting.
   bool blocked() const noexcept { return !queue_.empty(); }
@@ -91,10 +95,10 @@ class UdpSocket {
   void watch(bool writable);
   /// Sends [data, data + len) from `off` on: GSO batches, else packet by packet. Returns 0
   /// when all left, or EAGAIN with `off` at the first packet the kernel did not take.
-  int transmit(const sockaddr* to, const std::uint8_t* data, std::size_t len,
-               std::size_t segment, std::size_t& off);
-  bool send_gso(const sockaddr* to, const std::uint8_t* data, std::size_t len,
-                std::size_t segment, int& err);
+  int transmit(const sockaddr* to, const std::uint8_t* data, std::size_t len, std::size_t segment,
+               std::size_t& off);
+  bool send_gso(const sockaddr* to, const std::uint8_t* data, std::size_t len, std::size_t segment,
+                int& err);
   int send_one(const sockaddr* to, const std::uint8_t* data, std::size_t len);
   void note_error(int uv_error);
 

@@ -13,17 +13,22 @@
 namespace mtop::store {
 namespace {
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
 
-[[maybe_unused]] Errc not_built(std::string_view what, std::string& error) {
-  error = std::string(what) + " support is not built in (CMake option MTOP_WITH_" +
-          (what == "SQLite" ? "SQLITE" : what == "PostgreSQL" ? "POSTGRES" : "MYSQL") + ")";
-  return Errc::invalid_argument;
+[[maybe_unused]] Failure not_built(std::string_view what) {
+  return Failure{Errc::invalid_argument, std::string(what) +
+                                             " support is not built in (CMake option MTOP_WITH_" +
+                                             (what == "SQLite"       ? "SQLITE"
+                                              : what == "PostgreSQL" ? "POSTGRES"
+                                                                     : "MYSQL") +
+                                             ")"};
 }
 
 }  // namespace
 
-Result<DatabaseTarget> parse_database_uri(std::string_view uri, std::string& error) {
+Result<DatabaseTarget> parse_database_uri(std::string_view uri) {
   DatabaseTarget t;
   if (starts_with(uri, "sqlite:")) {
     t.backend = Backend::sqlite;
@@ -40,70 +45,68 @@ Result<DatabaseTarget> parse_database_uri(std::string_view uri, std::string& err
     t.backend = Backend::mysql;
     t.location = std::string(uri);
   } else {
-    error = "unknown database URI (expected sqlite:PATH, postgresql://... or mysql://...)";
-    return Errc::invalid_argument;
+    return Failure{Errc::invalid_argument,
+                   "unknown database URI (expected sqlite:PATH, postgresql://... or mysql://...)"};
   }
   if (t.location.empty() || t.location.find('\0') != std::string::npos) {
-    error = "database URI without a location";
-    return Errc::invalid_argument;
+    return Failure{Errc::invalid_argument, "database URI without a location"};
   }
   // One test per backend rather than a switch: with a backend built in, its case would be an
   // empty branch identical to its neighbour's.
 #ifndef MTOP_HAVE_SQLITE
-  if (t.backend == Backend::sqlite) return not_built("SQLite", error);
+  if (t.backend == Backend::sqlite) return not_built("SQLite");
 #endif
 #ifndef MTOP_HAVE_POSTGRES
-  if (t.backend == Backend::postgres) return not_built("PostgreSQL", error);
+  if (t.backend == Backend::postgres) return not_built("PostgreSQL");
 #endif
 #ifdef MTOP_HAVE_MYSQL
   if (t.backend == Backend::mysql && !parse_mysql_uri(t.location)) {
-    error = "malformed MySQL URI (expected mysql://user:password@host:port/database)";
-    return Errc::invalid_argument;
+    return Failure{Errc::invalid_argument,
+                   "malformed MySQL URI (expected mysql://user:password@host:port/database)"};
   }
 #else
-  if (t.backend == Backend::mysql) return not_built("MySQL", error);
+  if (t.backend == Backend::mysql) return not_built("MySQL");
 #endif
   return t;
 }
 
-Result<std::unique_ptr<UserAdmin>> open_user_admin(std::string_view uri, std::string& error) {
-  auto t = parse_database_uri(uri, error);
-  if (!t) return t.error();
+Result<std::unique_ptr<UserAdmin>> open_user_admin(std::string_view uri) {
+  auto t = parse_database_uri(uri);
+  if (!t) return t.failure();
+  std::string error;  // the connections' open() still report through a string
   switch (t->backend) {
 #ifdef MTOP_HAVE_SQLITE
     case Backend::sqlite: {
       auto c = SqliteConnection::open(SqliteConfig{t->location}, error);
-      if (!c) return c.error();
+      if (!c) return Failure{c.error(), std::move(error)};
       return std::unique_ptr<UserAdmin>(std::move(*c));
     }
 #endif
 #ifdef MTOP_HAVE_POSTGRES
     case Backend::postgres: {
       auto c = PostgresConnection::open(PostgresConfig{t->location}, error);
-      if (!c) return c.error();
+      if (!c) return Failure{c.error(), std::move(error)};
       return std::unique_ptr<UserAdmin>(std::move(*c));
     }
 #endif
 #ifdef MTOP_HAVE_MYSQL
     case Backend::mysql: {
       auto c = MysqlConnection::open(*parse_mysql_uri(t->location), error);
-      if (!c) return c.error();
+      if (!c) return Failure{c.error(), std::move(error)};
       return std::unique_ptr<UserAdmin>(std::move(*c));
     }
 #endif
     default:
       break;
   }
-  error = "backend not built in";
-  return Errc::invalid_argument;
+  return Failure{Errc::invalid_argument, "backend not built in"};
 }
 
 Result<std::unique_ptr<DatabaseUserStore>> open_user_store(uv_loop_t* loop, std::string_view uri,
-                                                           std::string& error,
                                                            DatabaseStoreOptions options,
                                                            bool listen) {
-  auto t = parse_database_uri(uri, error);
-  if (!t) return t.error();
+  auto t = parse_database_uri(uri);
+  if (!t) return t.failure();
   // Unused when every backend is left out of the build (-DMTOP_WITH_*=OFF).
   (void)loop;
   (void)options;
@@ -114,7 +117,7 @@ Result<std::unique_ptr<DatabaseUserStore>> open_user_store(uv_loop_t* loop, std:
       // SQLite serialises writers anyway; one worker avoids its lock contention.
       options.workers = 1;
       auto s = SqliteUserStore::open(loop, SqliteConfig{t->location}, options);
-      if (!s) return s.error();
+      if (!s) return s.failure();
       return std::unique_ptr<DatabaseUserStore>(std::move(*s));
     }
 #endif
@@ -123,22 +126,21 @@ Result<std::unique_ptr<DatabaseUserStore>> open_user_store(uv_loop_t* loop, std:
       PostgresConfig c{t->location};
       c.listen = listen;
       auto s = PostgresUserStore::open(loop, c, options);
-      if (!s) return s.error();
+      if (!s) return s.failure();
       return std::unique_ptr<DatabaseUserStore>(std::move(*s));
     }
 #endif
 #ifdef MTOP_HAVE_MYSQL
     case Backend::mysql: {
       auto s = MysqlUserStore::open(loop, *parse_mysql_uri(t->location), options);
-      if (!s) return s.error();
+      if (!s) return s.failure();
       return std::unique_ptr<DatabaseUserStore>(std::move(*s));
     }
 #endif
     default:
       break;
   }
-  error = "backend not built in";
-  return Errc::invalid_argument;
+  return Failure{Errc::invalid_argument, "backend not built in"};
 }
 
 }  // namespace mtop::store

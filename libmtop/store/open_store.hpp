@@ -26,16 +26,15 @@ struct DatabaseTarget {
 };
 
 /// Splits a database URI. Errors: invalid_argument (unknown scheme, empty location, or a
-/// backend this build does not include), with the reason in `error`.
-Result<DatabaseTarget> parse_database_uri(std::string_view uri, std::string& error);
+/// backend this build does not include), with the reason as the message.
+Result<DatabaseTarget> parse_database_uri(std::string_view uri);
 
 /// Connects for admin work. Errors: those of parse_database_uri, store_unavailable.
-Result<std::unique_ptr<UserAdmin>> open_user_admin(std::string_view uri, std::string& error);
+Result<std::unique_ptr<UserAdmin>> open_user_admin(std::string_view uri);
 
 /// Starts an asynchronous store (it connects on first use). `listen` turns on PostgreSQL
 /// change notifications and is ignored by the other backends.
 Result<std::unique_ptr<DatabaseUserStore>> open_user_store(uv_loop_t* loop, std::string_view uri,
-                                                           std::string& error,
                                                            DatabaseStoreOptions options = {},
                                                            bool listen = false);
 

@@ -44,32 +44,25 @@ std::string openssl_groups(const std::vector<TlsGroup>& groups) {
 }
 
 // Never prompt on the terminal for a key passphrase: a server must fail, not block.
-int no_passphrase(char*, int, int, void*) { return 0; }
+int no_passphrase(char*, int, int, void*) {
+  return 0;
+}
 
 // Fails with "<what> 'path': cannot open: <strerror>" when the file cannot be read, so the
 // user sees the OS reason rather than OpenSSL's "system lib".
-bool check_readable(const char* what, const std::string& path, std::string* error) {
-  if (path.empty()) {
-    *error = std::string(what) + ": not set";
-    return false;
-  }
+Result<void> check_readable(const char* what, const std::string& path) {
+  if (path.empty()) return Failure{Errc::tls_setup_failed, std::string(what) + ": not set"};
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) {
-    *error = std::string(what) + " '" + path + "': cannot open: " + std::strerror(errno);
-    return false;
+    return Failure{Errc::tls_setup_failed,
+                   std::string(what) + " '" + path + "': cannot open: " + std::strerror(errno)};
   }
   std::fclose(f);
-  return true;
+  return {};
 }
 
-// Decodes standard base64 of exactly 32 bytes (44 characters with one '=').
-bool decode_pin(const std::string& text, std::array<std::uint8_t, 32>* out) {
-  if (text.size() != 44 || text[43] != '=' || text[42] == '=') return false;
-  unsigned char buf[33];
-  int n = EVP_DecodeBlock(buf, reinterpret_cast<const unsigned char*>(text.data()), 44);
-  if (n != 33) return false;  // EVP_DecodeBlock counts the padding as a zero byte
-  std::memcpy(out->data(), buf, 32);
-  return true;
+Failure setup_failure(std::string message) {
+  return Failure{Errc::tls_setup_failed, std::move(message)};
 }
 
 // OpenSSL hands us each new client session (TLS 1.3: each NewSessionTicket). Returning 1
@@ -88,61 +81,51 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
 
 }  // namespace
 
-bool ContextBase::init_common(const SSL_METHOD* method, const std::vector<TlsGroup>& groups,
-                              std::string* error) {
-  if (groups.empty()) {
-    *error = "tls context: no key-exchange group";
-    return false;
-  }
+Result<void> ContextBase::init_common(const SSL_METHOD* method,
+                                      const std::vector<TlsGroup>& groups) {
+  if (groups.empty()) return setup_failure("tls context: no key-exchange group");
   ctx_.reset(SSL_CTX_new(method));
   bio_method_ = make_engine_bio_method();
-  if (!ctx_ || !bio_method_) {
-    *error = "tls context: " + last_ossl_error("out of memory");
-    return false;
-  }
+  if (!ctx_ || !bio_method_)
+    return setup_failure("tls context: " + last_ossl_error("out of memory"));
   SSL_CTX* c = ctx_.get();
   if (SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) != 1 ||
       SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1 ||
       SSL_CTX_set_ciphersuites(c, kCipherSuites) != 1 ||
       SSL_CTX_set1_groups_list(c, openssl_groups(groups).c_str()) != 1) {
-    *error = "tls context: " + last_ossl_error("cannot set TLS 1.3 parameters");
-    return false;
+    return setup_failure("tls context: " + last_ossl_error("cannot set TLS 1.3 parameters"));
   }
   // Free the record buffers whenever a connection is idle: thousands of idle tunnels must not
   // hold 2 x 17 KiB each. Our BIO never refuses a write, so SSL_write never half-completes.
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_default_passwd_cb(c, no_passphrase);
-  return true;
+  return {};
 }
 
-std::shared_ptr<ServerContext> ServerContext::create(const TlsServerConfig& config,
-                                                     std::string* error) {
+Result<std::shared_ptr<ServerContext>> ServerContext::create(const TlsServerConfig& config) {
   std::shared_ptr<ServerContext> self(new ServerContext());
-  if (!self->init_common(TLS_server_method(), config.groups, error)) return nullptr;
+  if (auto r = self->init_common(TLS_server_method(), config.groups); !r) return r.failure();
   SSL_CTX* c = self->ctx_.get();
   ERR_clear_error();
-  if (!check_readable("cert_chain_file", config.cert_chain_file, error)) return nullptr;
+  if (auto r = check_readable("cert_chain_file", config.cert_chain_file); !r) return r.failure();
   if (SSL_CTX_use_certificate_chain_file(c, config.cert_chain_file.c_str()) != 1) {
-    *error = "cert_chain_file '" + config.cert_chain_file + "': bad PEM (" +
-             last_ossl_error("no certificate") + ")";
-    return nullptr;
+    return setup_failure("cert_chain_file '" + config.cert_chain_file + "': bad PEM (" +
+                         last_ossl_error("no certificate") + ")");
   }
-  if (!check_readable("key_file", config.key_file, error)) return nullptr;
+  if (auto r = check_readable("key_file", config.key_file); !r) return r.failure();
   if (SSL_CTX_use_PrivateKey_file(c, config.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     std::string reason = last_ossl_error("no private key");
     // OpenSSL already compares the key with the certificate while loading it.
     if (reason == "key values mismatch") {
-      *error = "key_file '" + config.key_file + "': key does not match the certificate";
-    } else {
-      *error = "key_file '" + config.key_file + "': bad PEM (" + reason + ")";
+      return setup_failure("key_file '" + config.key_file +
+                           "': key does not match the certificate");
     }
-    return nullptr;
+    return setup_failure("key_file '" + config.key_file + "': bad PEM (" + reason + ")");
   }
   if (SSL_CTX_check_private_key(c) != 1) {
     ERR_clear_error();
-    *error = "key_file '" + config.key_file + "': key does not match the certificate";
-    return nullptr;
+    return setup_failure("key_file '" + config.key_file + "': key does not match the certificate");
   }
   // Resumption is stateless in TLS 1.3 (tickets encrypted with this context's keys): no
   // server-side session cache, so no per-connection state survives the connection.
@@ -152,39 +135,33 @@ std::shared_ptr<ServerContext> ServerContext::create(const TlsServerConfig& conf
   // keeps up with its concurrency; a second ticket would cost a session encoding, an AES-CBC
   // encryption and an HMAC here and a session copy on the client, for a ticket seldom used.
   if (SSL_CTX_set_num_tickets(c, 1) != 1) {
-    *error = "tls context: " + last_ossl_error("cannot set the number of tickets");
-    return nullptr;
+    return setup_failure("tls context: " + last_ossl_error("cannot set the number of tickets"));
   }
   SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
   return self;
 }
 
-std::shared_ptr<ClientContext> ClientContext::create(const TlsClientConfig& config,
-                                                     std::string* error) {
+// The policy of tls/config.hpp on OpenSSL: the trust store here, the name per connection
+// (Engine::client), the pin after the handshake (Engine::handshake).
+Result<std::shared_ptr<ClientContext>> ClientContext::create(const TlsClientConfig& config) {
+  auto pin = parse_spki_pin(config.spki_pin);
+  if (!pin) return pin.failure();
   std::shared_ptr<ClientContext> self(new ClientContext());
-  if (!self->init_common(TLS_client_method(), config.groups, error)) return nullptr;
+  if (auto r = self->init_common(TLS_client_method(), config.groups); !r) return r.failure();
   SSL_CTX* c = self->ctx_.get();
   self->config_ = config;
+  self->pin_ = *pin;
   ERR_clear_error();
-  if (!config.spki_pin.empty()) {
-    if (!decode_pin(config.spki_pin, &self->pin_)) {
-      *error = "spki_pin: not base64 of 32 bytes (a pin-sha256 value)";
-      return nullptr;
-    }
-    self->has_pin_ = true;
-  }
   if (!config.insecure) {
     if (config.ca_file.empty()) {
       if (SSL_CTX_set_default_verify_paths(c) != 1) {
-        *error = "system trust store: " + last_ossl_error("cannot load");
-        return nullptr;
+        return setup_failure("system trust store: " + last_ossl_error("cannot load"));
       }
     } else {
-      if (!check_readable("ca_file", config.ca_file, error)) return nullptr;
+      if (auto r = check_readable("ca_file", config.ca_file); !r) return r.failure();
       if (SSL_CTX_load_verify_file(c, config.ca_file.c_str()) != 1) {
-        *error = "ca_file '" + config.ca_file + "': bad PEM (" +
-                 last_ossl_error("no certificate") + ")";
-        return nullptr;
+        return setup_failure("ca_file '" + config.ca_file + "': bad PEM (" +
+                             last_ossl_error("no certificate") + ")");
       }
     }
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
@@ -198,15 +175,15 @@ std::shared_ptr<ClientContext> ClientContext::create(const TlsClientConfig& conf
 }
 
 bool ClientContext::pin_matches(X509* cert) const {
-  if (!has_pin_) return true;
+  if (!pin_) return true;
   if (!cert) return false;
   unsigned char* der = nullptr;
   int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
   if (len <= 0) return false;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
+  std::uint8_t digest[SHA256_DIGEST_LENGTH];
   SHA256(der, static_cast<size_t>(len), digest);
   OPENSSL_free(der);
-  return CRYPTO_memcmp(digest, pin_.data(), pin_.size()) == 0;
+  return tls::pin_matches(pin_, ByteView(digest, sizeof digest));
 }
 
 void ClientContext::store_session(const std::string& key, SslSessionPtr session) {

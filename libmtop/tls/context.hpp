@@ -13,10 +13,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "mtop/result.hpp"
 #include "tls/config.hpp"
 #include "tls/ossl.hpp"
 
@@ -35,9 +37,8 @@ class ContextBase {
  protected:
   ContextBase() = default;
   /// Creates the SSL_CTX and BIO method with the settings both sides share, offering `groups`
-  /// for the key exchange; false + *error.
-  bool init_common(const SSL_METHOD* method, const std::vector<TlsGroup>& groups,
-                   std::string* error);
+  /// for the key exchange. Errors: tls_setup_failed.
+  Result<void> init_common(const SSL_METHOD* method, const std::vector<TlsGroup>& groups);
 
   SslCtxPtr ctx_;
   BioMethodPtr bio_method_;
@@ -45,10 +46,10 @@ class ContextBase {
 
 class ServerContext : public ContextBase {
  public:
-  /// Loads the certificate chain and key and checks that they match. Returns null and sets
-  /// *error ("cert_chain_file 'x': cannot open: No such file or directory", "key_file 'x': bad
-  /// PEM (no start line)", "key does not match the certificate", ...) on failure.
-  static std::shared_ptr<ServerContext> create(const TlsServerConfig& config, std::string* error);
+  /// Loads the certificate chain and key and checks that they match. Errors: tls_setup_failed
+  /// with what went wrong ("cert_chain_file 'x': cannot open: No such file or directory",
+  /// "key_file 'x': bad PEM (no start line)", "key does not match the certificate", ...).
+  static Result<std::shared_ptr<ServerContext>> create(const TlsServerConfig& config);
 
  private:
   ServerContext() = default;
@@ -56,9 +57,10 @@ class ServerContext : public ContextBase {
 
 class ClientContext : public ContextBase {
  public:
-  /// Builds the trust store (ca_file or the system store) and decodes the pin. Returns null
-  /// and sets *error ("ca_file 'x': cannot open: ...", "spki_pin: not base64 of 32 bytes").
-  static std::shared_ptr<ClientContext> create(const TlsClientConfig& config, std::string* error);
+  /// Builds the trust store (ca_file or the system store) and decodes the pin. Errors:
+  /// tls_setup_failed ("ca_file 'x': cannot open: ...", "system trust store: ..."),
+  /// config_invalid ("spki_pin: not base64 of 32 bytes ...").
+  static Result<std::shared_ptr<ClientContext>> create(const TlsClientConfig& config);
 
   const TlsClientConfig& config() const noexcept { return config_; }
 
@@ -86,8 +88,7 @@ class ClientContext : public ContextBase {
   ClientContext() = default;
 
   TlsClientConfig config_;
-  bool has_pin_ = false;
-  std::array<std::uint8_t, 32> pin_{};
+  std::optional<SpkiPin> pin_;
   bool resumption_ = true;
   std::unordered_map<std::string, std::deque<SslSessionPtr>> sessions_;
 };

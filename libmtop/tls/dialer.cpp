@@ -47,16 +47,15 @@ void TlsDialer::on_connected(std::uint64_t id, io::ConnectResult result) {
     cb(nullptr, "connect: " + (result.error.empty() ? std::string("failed") : result.error));
     return;
   }
-  std::string error;
-  auto engine = Engine::client(ctx_, server_name_, session_key_, &error);
+  auto engine = Engine::client(ctx_, server_name_, session_key_);
   if (!engine) {
     OpenCallback cb = std::move(it->second.cb);
     pending_.erase(it);
-    cb(nullptr, error);  // result.tcp closes with `result`
+    cb(nullptr, std::string(engine.message()));  // result.tcp closes with `result`
     return;
   }
   it->second.stream = TlsStream::start(
-      loop_, std::move(result.tcp), std::move(engine), buffers_, options_.handshake_timeout_ms,
+      loop_, std::move(result.tcp), std::move(*engine), buffers_, options_.handshake_timeout_ms,
       [this, id](TlsStream* s, std::string err) { on_handshake(id, s, std::move(err)); });
 }
 

@@ -1,6 +1,5 @@
 #include "tls/engine.hpp"
 
-#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -72,7 +71,9 @@ int engine_bio_create(BIO* bio) {
   BIO_set_init(bio, 1);
   return 1;
 }
-int engine_bio_destroy(BIO*) { return 1; }
+int engine_bio_destroy(BIO*) {
+  return 1;
+}
 }  // namespace
 
 BioMethodPtr make_engine_bio_method() {
@@ -90,46 +91,34 @@ BioMethodPtr make_engine_bio_method() {
 
 // --- construction ------------------------------------------------------------------------
 
-namespace {
-bool is_ip_literal(const std::string& s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
-}  // namespace
-
-bool Engine::init(SSL_CTX* ctx, const BIO_METHOD* method, std::string* error) {
+Result<void> Engine::init(SSL_CTX* ctx, const BIO_METHOD* method) {
   ERR_clear_error();
   ssl_.reset(SSL_new(ctx));
   BIO* bio = ssl_ ? BIO_new(method) : nullptr;
-  if (!bio) {
-    *error = "tls: " + last_ossl_error("out of memory");
-    return false;
-  }
+  if (!bio) return Failure{Errc::system_error, "tls: " + last_ossl_error("out of memory")};
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_.get(), bio, bio);  // one BIO both ways; the SSL owns it
   SSL_set_app_data(ssl_.get(), this);
-  return true;
+  return {};
 }
 
-std::unique_ptr<Engine> Engine::server(std::shared_ptr<const ServerContext> ctx,
-                                       std::string* error) {
+Result<std::unique_ptr<Engine>> Engine::server(std::shared_ptr<const ServerContext> ctx) {
   std::unique_ptr<Engine> e(new Engine());
-  if (!e->init(ctx->native(), ctx->bio_method(), error)) return nullptr;
+  if (auto r = e->init(ctx->native(), ctx->bio_method()); !r) return r.failure();
   e->server_ctx_ = std::move(ctx);
   SSL_set_accept_state(e->ssl_.get());
   return e;
 }
 
-std::unique_ptr<Engine> Engine::client(std::shared_ptr<ClientContext> ctx,
-                                       const std::string& server_name, std::string session_key,
-                                       std::string* error) {
-  const bool verify = !ctx->config().insecure;
-  if (verify && server_name.empty()) {
-    *error = "tls: no server name to verify the certificate against";
-    return nullptr;
+Result<std::unique_ptr<Engine>> Engine::client(std::shared_ptr<ClientContext> ctx,
+                                               const std::string& server_name,
+                                               std::string session_key) {
+  if (auto r = check_server_name(ctx->config(), server_name); !r) {
+    return Failure{r.error(), "tls: " + std::string(r.message())};
   }
+  const bool verify = !ctx->config().insecure;
   std::unique_ptr<Engine> e(new Engine());
-  if (!e->init(ctx->native(), ctx->bio_method(), error)) return nullptr;
+  if (auto r = e->init(ctx->native(), ctx->bio_method()); !r) return r.failure();
   SSL* ssl = e->ssl_.get();
   if (!server_name.empty()) {
     bool ok = true;
@@ -144,9 +133,8 @@ std::unique_ptr<Engine> Engine::client(std::shared_ptr<ClientContext> ctx,
       }
     }
     if (!ok) {
-      *error = "tls: bad server name '" + server_name + "'";
       ERR_clear_error();
-      return nullptr;
+      return Failure{Errc::config_invalid, "tls: bad server name '" + server_name + "'"};
     }
   }
   if (ctx->resumption() && !session_key.empty()) {
@@ -240,7 +228,7 @@ Engine::Status Engine::handshake() {
   if (r != 1) return fail_from(r, "handshake");
   if (client_ctx_ && !client_ctx_->pin_matches(SSL_get0_peer_certificate(ssl_.get()))) {
     failed_ = true;
-    error_ = "pin mismatch";
+    error_ = kPinMismatch;
     return Status::failed;
   }
   done_ = true;
@@ -255,7 +243,9 @@ void Engine::release_buffers() {
   if (!SSL_has_pending(ssl_.get())) SSL_free_buffers(ssl_.get());
 }
 
-bool Engine::resumed() const { return ssl_ && SSL_session_reused(ssl_.get()) == 1; }
+bool Engine::resumed() const {
+  return ssl_ && SSL_session_reused(ssl_.get()) == 1;
+}
 
 Engine::Status Engine::read(std::span<std::uint8_t> out, std::size_t* n) {
   *n = 0;

@@ -13,7 +13,8 @@
 // handle_ciphertext(); whatever OpenSSL has not consumed by then is copied into the engine.
 //
 // Errors: once a call returns Status::failed the engine is done; error() says why in a short,
-// log-safe string ("certificate verify failed: ...", "pin mismatch", "wrong version number").
+// log-safe string ("certificate verify failed: ...", "server key pin mismatch", "wrong version
+// number").
 #pragma once
 
 #include <openssl/ssl.h>
@@ -26,6 +27,7 @@
 #include <string_view>
 
 #include "mtop/bytes.hpp"
+#include "mtop/result.hpp"
 #include "tls/context.hpp"
 #include "tls/ossl.hpp"
 #include "uv/chunk_pool.hpp"
@@ -44,15 +46,16 @@ class Engine {
     failed,      ///< fatal; see error()
   };
 
-  /// A server-side engine. Returns null and sets *error if OpenSSL cannot make the SSL.
-  static std::unique_ptr<Engine> server(std::shared_ptr<const ServerContext> ctx,
-                                        std::string* error);
+  /// A server-side engine. Errors: system_error when OpenSSL cannot make the SSL.
+  static Result<std::unique_ptr<Engine>> server(std::shared_ptr<const ServerContext> ctx);
   /// A client-side engine for `server_name` (SNI unless an IP literal, and the name or IP
   /// checked in the certificate unless the context is insecure). `session_key` picks the
   /// session-cache slot (empty = no resumption); a cached ticket is offered if there is one.
-  static std::unique_ptr<Engine> client(std::shared_ptr<ClientContext> ctx,
-                                        const std::string& server_name, std::string session_key,
-                                        std::string* error);
+  /// Errors: config_invalid (no name with a verifying context, a name OpenSSL refuses),
+  /// system_error.
+  static Result<std::unique_ptr<Engine>> client(std::shared_ptr<ClientContext> ctx,
+                                                const std::string& server_name,
+                                                std::string session_key);
 
   ~Engine();
   Engine(const Engine&) = delete;
@@ -102,7 +105,7 @@ class Engine {
 
  private:
   Engine() = default;
-  bool init(SSL_CTX* ctx, const BIO_METHOD* method, std::string* error);
+  Result<void> init(SSL_CTX* ctx, const BIO_METHOD* method);
   Status fail_from(int ret, const char* what);
   std::string verify_error() const;
   void release_buffers();
@@ -121,7 +124,7 @@ class Engine {
   std::string session_key_;
 
   ByteView borrowed_;
-  Bytes in_;             ///< retained ciphertext; in_off_ bytes of it already consumed
+  Bytes in_;  ///< retained ciphertext; in_off_ bytes of it already consumed
   std::size_t in_off_ = 0;
   Bytes out_;
   io::ChunkPool* pool_ = nullptr;

@@ -16,35 +16,33 @@ TlsListener::TlsListener(uv_loop_t* loop, std::shared_ptr<ServerContext> ctx,
       cb_(std::move(cb)),
       buffers_(std::make_shared<TlsBuffers>()) {}
 
-std::unique_ptr<TlsListener> TlsListener::create(uv_loop_t* loop,
-                                                 std::shared_ptr<ServerContext> ctx,
-                                                 const std::string& host, std::uint16_t port,
-                                                 const TlsListenerOptions& options,
-                                                 AcceptCallback cb, std::string* error) {
-  if (!ctx || !cb) {
-    *error = "tls listener: no context or callback";
-    return nullptr;
-  }
+Result<std::unique_ptr<TlsListener>> TlsListener::create(
+    uv_loop_t* loop, std::shared_ptr<ServerContext> ctx, const std::string& host,
+    std::uint16_t port, const TlsListenerOptions& options, AcceptCallback cb) {
+  if (!ctx || !cb) return Failure{Errc::invalid_argument, "tls listener: no context or callback"};
   std::unique_ptr<TlsListener> self(new TlsListener(loop, std::move(ctx), options, std::move(cb)));
   io::ListenOptions lo;
   lo.backlog = options.backlog;
   TlsListener* raw = self.get();
   auto out = io::TcpListener::listen_raw(
       loop, host, port, [raw](io::UvHandle<uv_tcp_t> tcp) { raw->on_tcp(std::move(tcp)); }, lo);
-  if (!out.listener) {
-    *error = out.error;
-    return nullptr;
-  }
+  if (!out.listener) return Failure{Errc::listen_failed, std::move(out.error)};
   self->tcp_ = std::move(out.listener);
   self->port_ = self->tcp_->port();
   self->local_ = self->tcp_->local_name();
   return self;
 }
 
-TlsListener::~TlsListener() { stop(); }
+TlsListener::~TlsListener() {
+  stop();
+}
 
-std::uint16_t TlsListener::port() const noexcept { return port_; }
-const std::string& TlsListener::local_name() const noexcept { return local_; }
+std::uint16_t TlsListener::port() const noexcept {
+  return port_;
+}
+const std::string& TlsListener::local_name() const noexcept {
+  return local_;
+}
 
 void TlsListener::stop() {
   tcp_.reset();
@@ -65,14 +63,13 @@ void TlsListener::on_tcp(io::UvHandle<uv_tcp_t> tcp) {
     report(peer, "too many handshakes");
     return;
   }
-  std::string error;
-  auto engine = Engine::server(ctx_, &error);
+  auto engine = Engine::server(ctx_);
   if (!engine) {
-    report("?", error);
+    report("?", engine.message());
     return;
   }
   TlsStream* s = TlsStream::start(
-      loop_, std::move(tcp), std::move(engine), buffers_, options_.handshake_timeout_ms,
+      loop_, std::move(tcp), std::move(*engine), buffers_, options_.handshake_timeout_ms,
       [this](TlsStream* stream, const std::string& err) { on_handshake(stream, err); });
   handshaking_.insert(s);
 }

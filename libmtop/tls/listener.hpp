@@ -17,6 +17,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "mtop/result.hpp"
 #include "mtop/stream.hpp"
 #include "tls/buffers.hpp"
 #include "tls/context.hpp"
@@ -38,14 +39,15 @@ class TlsListener final : public io::StreamAcceptor {
   /// reason ("handshake timed out", "handshake: wrong version number", "too many handshakes").
   using FailureHook = std::function<void(std::string_view peer, std::string_view reason)>;
 
-  /// Listens on host (IPv4 or IPv6 literal) and port (0 = the OS picks, see port()). Returns
-  /// null and sets *error ("listen 127.0.0.1:80: address already in use") on failure.
+  /// Listens on host (IPv4 or IPv6 literal) and port (0 = the OS picks, see port()).
   /// `cb` runs on the loop with each established stream (not yet reading); it may stop() or
-  /// destroy the listener.
-  static std::unique_ptr<TlsListener> create(uv_loop_t* loop, std::shared_ptr<ServerContext> ctx,
-                                             const std::string& host, std::uint16_t port,
-                                             const TlsListenerOptions& options, AcceptCallback cb,
-                                             std::string* error);
+  /// destroy the listener. Errors: invalid_argument (no context or callback), listen_failed
+  /// ("bind 127.0.0.1:80: address already in use", "not an IP address: x").
+  static Result<std::unique_ptr<TlsListener>> create(uv_loop_t* loop,
+                                                     std::shared_ptr<ServerContext> ctx,
+                                                     const std::string& host, std::uint16_t port,
+                                                     const TlsListenerOptions& options,
+                                                     AcceptCallback cb);
   ~TlsListener() override;
 
   std::uint16_t port() const noexcept;

@@ -1407,7 +1407,7 @@ MTOP_API int mtop_climber_config_default_versioned(int version, mtop_climber_con
  * log: log callback (NULL: none); user_data: passed to it, and mtop_climber_get_user_data().
  * Returns 0. Errors (with mtop_last_error_message()): MTOP_ERR_INVALID_ARGUMENT (NULL out or
  * config, unknown version, a transport out of range), MTOP_ERR_CONFIG_INVALID (a bad URI,
- * listen address or forward; the value named), MTOP_ERR_TLS_SETUP_FAILED (CA file),
+ * listen address, forward or pin; the value named), MTOP_ERR_TLS_SETUP_FAILED (CA file),
  * MTOP_ERR_NOT_BUILT_IN, MTOP_ERR_SYSTEM, MTOP_ERR_NOMEM.
  */
 MTOP_API int mtop_climber_new_versioned(mtop_climber **out, struct uv_loop_s *loop,

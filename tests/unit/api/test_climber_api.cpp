@@ -17,6 +17,7 @@
 #include "auth/password_hash.hpp"
 #include "mtop/climber.hpp"
 #include "mtop/server.hpp"
+#include "must.hpp"
 #include "tls/context.hpp"
 #include "tls/listener.hpp"
 #include "uv/connector.hpp"
@@ -298,9 +299,9 @@ TEST_CASE("open_tunnel: a server that never answers is tunnel_failed after the h
     tls::TlsServerConfig sc;
     sc.cert_chain_file = server.pki.server_chain;
     sc.key_file = server.pki.server_key;
-    auto silent = tls::TlsListener::create(
-        loop.get(), tls::ServerContext::create(sc, &error), "127.0.0.1", 0, {},
-        [&](io::StreamPtr s) { held.push_back(std::move(s)); }, &error);
+    auto silent = must(
+        tls::TlsListener::create(loop.get(), must(tls::ServerContext::create(sc)), "127.0.0.1", 0,
+                                 {}, [&](io::StreamPtr s) { held.push_back(std::move(s)); }));
     REQUIRE(silent);
     ClimberConfig cfg = server.climber_config(TransportKind::tls, kPassword);
     cfg.server.port = silent->port();

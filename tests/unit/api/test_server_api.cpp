@@ -17,6 +17,7 @@
 #include "mtop/admin.hpp"
 #include "mtop/server.hpp"
 #include "mtop/user_check.hpp"
+#include "must.hpp"
 #include "tls/dialer.hpp"
 
 using namespace mtop;
@@ -61,8 +62,7 @@ struct ApiFixture {
     config.engine.allow_targets = {"127.0.0.0/8"};
     config.engine.reply_status = true;
     config.engine.handshake_timeout_ms = 5'000;
-    std::string error;
-    client_ctx = tls::ClientContext::create(tls::TlsClientConfig{pki.ca, "", "", false}, &error);
+    client_ctx = must(tls::ClientContext::create(tls::TlsClientConfig{pki.ca, "", "", false}));
     REQUIRE(client_ctx);
   }
   ~ApiFixture() {

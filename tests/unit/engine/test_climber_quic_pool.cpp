@@ -12,6 +12,7 @@
 #include "climber_test_support.hpp"
 #include "engine/climber_engine.hpp"
 #include "mtop/http_proxy.hpp"
+#include "must.hpp"
 #include "test_server_engine_support.hpp"
 
 using namespace mtop;
@@ -37,16 +38,15 @@ struct PoolHarness {
 
   PoolHarness() {
     REQUIRE(certs.ok);
-    std::string error;
     auto so = qt::server_options(certs);
     so.limits.max_streams = 4;
-    server = quic::QuicServer::create(
-        f.loop.get(), so, [this](io::StreamPtr s) { f.engine->serve(std::move(s)); }, error);
+    server = must(quic::QuicServer::create(
+        f.loop.get(), so, [this](io::StreamPtr s) { f.engine->serve(std::move(s)); }));
     REQUIRE(server);
     auto co = qt::client_options(certs, server->port());
     co.max_connections = 2;
     co.max_connections_name = "limits.quic_connections";  // as dialer_factory names it
-    client = quic::QuicClient::create(f.loop.get(), co, error);
+    client = must(quic::QuicClient::create(f.loop.get(), co));
     REQUIRE(client);
     ClimberOptions o;
     o.socks_listen = "127.0.0.1:0";

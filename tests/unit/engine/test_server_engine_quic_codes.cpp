@@ -10,6 +10,7 @@
 
 #include "../quic/quic_test_support.hpp"
 #include "engine/tunnel_session.hpp"
+#include "must.hpp"
 #include "test_server_engine_support.hpp"
 
 using namespace mtop;
@@ -50,13 +51,12 @@ std::uint16_t closed_port() {
 struct QuicFixture {
   explicit QuicFixture(ServerOptions o) : f(std::move(o)) {
     REQUIRE(certs.ok);
-    std::string error;
-    server = quic::QuicServer::create(
-        f.loop.get(), qt::server_options(certs),
-        [this](io::StreamPtr s) { f.engine->serve(std::move(s)); }, error);
+    server =
+        must(quic::QuicServer::create(f.loop.get(), qt::server_options(certs),
+                                      [this](io::StreamPtr s) { f.engine->serve(std::move(s)); }));
     REQUIRE(server);
-    client = quic::QuicClient::create(f.loop.get(), qt::client_options(certs, server->port()),
-                                      error);
+    client =
+        must(quic::QuicClient::create(f.loop.get(), qt::client_options(certs, server->port())));
     REQUIRE(client);
   }
   ~QuicFixture() {
@@ -105,8 +105,7 @@ TEST_CASE("tunnel abort codes: every failure maps to the code of the spec", "[se
   CHECK(tunnel_abort_code(TunnelFailure::draining) == QuicAppError::refused);
   CHECK(tunnel_abort_code(TunnelFailure::target_failed) == QuicAppError::connect_failed);
   CHECK(tunnel_abort_code(TunnelFailure::protocol_error) == QuicAppError::protocol_error);
-  CHECK(tunnel_abort_code(TunnelFailure::handshake_timeout) ==
-        QuicAppError::handshake_timeout);
+  CHECK(tunnel_abort_code(TunnelFailure::handshake_timeout) == QuicAppError::handshake_timeout);
   CHECK(tunnel_abort_code(TunnelFailure::client_closed) == QuicAppError::aborted);
   CHECK(tunnel_abort_code(TunnelFailure::revoked) == QuicAppError::aborted);
 }
@@ -122,14 +121,16 @@ TEST_CASE("server engine over QUIC, stealth: the climber reads the reset code of
   Climber& wrong = q.open_auth(auth_to("alice", "wrong", local(q.f.target.port())));
   Climber& unknown = q.open_auth(auth_to("mallory", "secret", local(q.f.target.port())));
   Climber& refused = q.open_auth(auth_to("alice", "secret", local(closed)));
-  Climber& denied =
-      q.open_auth(auth_to("alice", "secret", Address::from_ipv4({127, 0, 0, 2}, 9)));
+  Climber& denied = q.open_auth(auth_to("alice", "secret", Address::from_ipv4({127, 0, 0, 2}, 9)));
   Climber& junk = q.open(std::string("\x01\x07", 2));
-  Climber& silent = q.open(std::string("\x01\x01\x05" "ali", 6));  // incomplete, then nothing
+  Climber& silent =
+      q.open(std::string("\x01\x01\x05"
+                         "ali",
+                         6));  // incomplete, then nothing
 
   REQUIRE(q.run_until([&] {
-    return ok.data.size() >= 2 && wrong.finished() && unknown.finished() &&
-           refused.finished() && denied.finished() && junk.finished() && silent.finished();
+    return ok.data.size() >= 2 && wrong.finished() && unknown.finished() && refused.finished() &&
+           denied.finished() && junk.finished() && silent.finished();
   }));
   CHECK(ok.data == std::string("\x01\x00", 2));  // VER + success, the tunnel is up
   CHECK(ok.error.empty());

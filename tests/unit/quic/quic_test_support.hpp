@@ -17,6 +17,7 @@
 
 #include "mtop/bytes.hpp"
 #include "mtop/stream.hpp"
+#include "must.hpp"
 #include "quic/client.hpp"
 #include "quic/server.hpp"
 #include "uv/handle.hpp"
@@ -41,7 +42,8 @@ struct Loop {
   bool run_until(const std::function<bool()>& done, std::uint64_t timeout_ms = 20'000) {
     auto tick = mtop::io::UvHandle<uv_timer_t>::make();
     uv_timer_init(&loop, tick.get());
-    uv_timer_start(tick.get(), [](uv_timer_t*) {}, 5, 5);  // guarantees wake-ups
+    uv_timer_start(
+        tick.get(), [](uv_timer_t*) {}, 5, 5);  // guarantees wake-ups
     std::uint64_t deadline = uv_hrtime() + timeout_ms * 1'000'000ull;
     while (!done() && uv_hrtime() < deadline) uv_run(&loop, UV_RUN_ONCE);
     tick.reset();
@@ -71,7 +73,8 @@ struct Certs {
     other_key = (dir / "other.key").string();
     std::string d = dir.string();
     std::string script =
-        "set -e; cd '" + d + "';"
+        "set -e; cd '" + d +
+        "';"
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2"
         " -subj /CN=mtop-test-ca -keyout ca.key -out ca.pem"
         " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign;"
@@ -190,7 +193,7 @@ inline mtop::quic::QuicServerOptions server_options(const Certs& c, std::uint16_
   mtop::quic::QuicServerOptions o;
   o.host = "127.0.0.1";
   o.port = port;
-  o.tls.cert_file = c.cert;
+  o.tls.cert_chain_file = c.cert;
   o.tls.key_file = c.key;
   return o;
 }

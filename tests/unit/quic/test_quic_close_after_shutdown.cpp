@@ -4,6 +4,7 @@
 // still holds for a slow local reader. close() without shutdown() still aborts.
 #include <catch2/catch.hpp>
 
+#include "must.hpp"
 #include "quic_test_support.hpp"
 
 using namespace qt;
@@ -46,9 +47,9 @@ struct Pair {
   /// client's QUIC stack has acknowledged.
   Holder::Session* exchange() {
     std::string error;
-    server = QuicServer::create(loop.get(), server_options(certs), holder.acceptor(), error);
+    server = must(QuicServer::create(loop.get(), server_options(certs), holder.acceptor()));
     REQUIRE(server);
-    client = QuicClient::create(loop.get(), client_options(certs, server->port()), error);
+    client = must(QuicClient::create(loop.get(), client_options(certs, server->port())));
     REQUIRE(client);
     far.s = open_stream(loop, *client, error);
     REQUIRE(far.s);
@@ -57,9 +58,7 @@ struct Pair {
     const Bytes ping{'p', 'i', 'n', 'g'};
     far.s->write(ping);
     far.s->shutdown();
-    REQUIRE(loop.run_until([&] {
-      return !holder.sessions.empty() && holder.sessions[0]->eof;
-    }));
+    REQUIRE(loop.run_until([&] { return !holder.sessions.empty() && holder.sessions[0]->eof; }));
     Holder::Session* s = holder.sessions[0].get();
     CHECK(s->got == ping);
     const Bytes pong{'p', 'o', 'n', 'g'};

@@ -8,6 +8,7 @@
 
 #include <deque>
 
+#include "must.hpp"
 #include "quic/app_error.hpp"
 #include "quic_test_support.hpp"
 
@@ -137,10 +138,10 @@ TEST_CASE("the client reconnects by itself after a server restart", "[quic]") {
   std::string error;
   auto so = server_options(certs);
   so.secret = std::string(32, 's');  // the same secret across the restart: resumption works
-  auto server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
   REQUIRE(server);
   std::uint16_t port = server->port();
-  auto client = QuicClient::create(loop.get(), client_options(certs, port), error);
+  auto client = must(QuicClient::create(loop.get(), client_options(certs, port)));
   REQUIRE(client);
   REQUIRE(round_trip(loop, *client, random_bytes(5000, 1)) == "");
   // A stream left open across the restart.
@@ -155,7 +156,7 @@ TEST_CASE("the client reconnects by itself after a server restart", "[quic]") {
   echo.sessions.clear();
   server.reset();  // sends CONNECTION_CLOSE to the client
   so.port = port;
-  server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
   REQUIRE(server);
   REQUIRE(server->port() == port);
 
@@ -177,13 +178,13 @@ TEST_CASE("a client whose server vanished silently recovers via stateless reset"
   std::string error;
   auto so = server_options(certs);
   so.secret = std::string(40, 'k');  // the new server can make the old tokens
-  auto server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
   REQUIRE(server);
   so.port = server->port();
   // Through a relay that can black-hole everything, so the server's goodbye gets lost.
   LossyRelay relay(loop.get(), so.port, 99);
   relay.loss_percent = 0;
-  auto client = QuicClient::create(loop.get(), client_options(certs, relay.port()), error);
+  auto client = must(QuicClient::create(loop.get(), client_options(certs, relay.port())));
   REQUIRE(client);
   Collector held;
   held.s = open_stream(loop, *client, error);
@@ -196,7 +197,7 @@ TEST_CASE("a client whose server vanished silently recovers via stateless reset"
   relay.loss_percent = 100;
   echo.sessions.clear();
   server.reset();  // its CONNECTION_CLOSE dies in the relay
-  server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
   REQUIRE(server);
   loop.run_for(50);
   relay.loss_percent = 0;
@@ -214,10 +215,9 @@ TEST_CASE("garbage and truncated datagrams are ignored", "[quic]") {
   Certs certs;
   REQUIRE(certs.ok);
   EchoServer echo;
-  std::string error;
-  auto server = QuicServer::create(loop.get(), server_options(certs), echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), server_options(certs), echo.acceptor()));
   REQUIRE(server);
-  auto client = QuicClient::create(loop.get(), client_options(certs, server->port()), error);
+  auto client = must(QuicClient::create(loop.get(), client_options(certs, server->port())));
   REQUIRE(client);
   REQUIRE(round_trip(loop, *client, random_bytes(3000, 4)) == "");
 
@@ -264,7 +264,7 @@ TEST_CASE("garbage and truncated datagrams are ignored", "[quic]") {
 
   // The established client is unaffected and new clients still get in.
   REQUIRE(round_trip(loop, *client, random_bytes(20000, 6)) == "");
-  auto client2 = QuicClient::create(loop.get(), client_options(certs, server->port()), error);
+  auto client2 = must(QuicClient::create(loop.get(), client_options(certs, server->port())));
   REQUIRE(round_trip(loop, *client2, random_bytes(20000, 7)) == "");
   CHECK(client->handshakes() == 1);
 }
@@ -275,10 +275,10 @@ TEST_CASE("loss, reordering and duplication through a lossy relay", "[quic]") {
   REQUIRE(certs.ok);
   EchoServer echo;
   std::string error;
-  auto server = QuicServer::create(loop.get(), server_options(certs), echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), server_options(certs), echo.acceptor()));
   REQUIRE(server);
   LossyRelay relay(loop.get(), server->port(), 20261121);
-  auto client = QuicClient::create(loop.get(), client_options(certs, relay.port()), error);
+  auto client = must(QuicClient::create(loop.get(), client_options(certs, relay.port())));
   REQUIRE(client);
   Bytes big = random_bytes(4 << 20, 8);
   CHECK(round_trip(loop, *client, big, 60'000) == "");
@@ -320,20 +320,18 @@ TEST_CASE("address validation with Retry when handshakes pile up", "[quic]") {
   Certs certs;
   REQUIRE(certs.ok);
   EchoServer echo;
-  std::string error;
   auto so = server_options(certs);
   so.retry_threshold = 0;  // every new client must echo a Retry token first
-  auto server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
   REQUIRE(server);
-  auto client = QuicClient::create(loop.get(), client_options(certs, server->port()), error);
+  auto client = must(QuicClient::create(loop.get(), client_options(certs, server->port())));
   REQUIRE(client);
   CHECK(round_trip(loop, *client, random_bytes(10000, 10)) == "");
   CHECK(server->stats().retries == 1);
   CHECK(server->stats().accepted_connections == 1);
 }
 
-TEST_CASE("limits: connections refused past the maximum, streams refused after stop()",
-          "[quic]") {
+TEST_CASE("limits: connections refused past the maximum, streams refused after stop()", "[quic]") {
   Loop loop;
   Certs certs;
   REQUIRE(certs.ok);
@@ -342,14 +340,14 @@ TEST_CASE("limits: connections refused past the maximum, streams refused after s
   auto so = server_options(certs);
   so.max_connections = 1;
   so.limits.max_streams = 2;
-  auto server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
   REQUIRE(server);
   auto o1 = client_options(certs, server->port());
   o1.max_connections = 1;  // the server takes one connection anyway
-  auto c1 = QuicClient::create(loop.get(), o1, error);
+  auto c1 = must(QuicClient::create(loop.get(), o1));
   REQUIRE(round_trip(loop, *c1, random_bytes(100, 11)) == "");
 
-  auto c2 = QuicClient::create(loop.get(), client_options(certs, server->port()), error);
+  auto c2 = must(QuicClient::create(loop.get(), client_options(certs, server->port())));
   std::string e = round_trip(loop, *c2, random_bytes(100, 12));
   INFO(e);
   CHECK(e.find("connection refused") != std::string::npos);
@@ -399,14 +397,14 @@ TEST_CASE("idle connections time out unless kept alive", "[quic]") {
   std::string error;
   auto so = server_options(certs);
   so.limits.idle_timeout_ms = 400;
-  auto server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
   REQUIRE(server);
   auto co = client_options(certs, server->port());
   co.limits.idle_timeout_ms = 400;
 
   SECTION("without keep-alive the connection dies and the stream hears why") {
     co.limits.keep_alive_ms = 0;
-    auto client = QuicClient::create(loop.get(), co, error);
+    auto client = must(QuicClient::create(loop.get(), co));
     Collector c;
     c.s = open_stream(loop, *client, error);
     REQUIRE(c.s);
@@ -421,7 +419,7 @@ TEST_CASE("idle connections time out unless kept alive", "[quic]") {
   }
   SECTION("keep-alive PINGs keep it open") {
     co.limits.keep_alive_ms = 100;
-    auto client = QuicClient::create(loop.get(), co, error);
+    auto client = must(QuicClient::create(loop.get(), co));
     REQUIRE(round_trip(loop, *client, random_bytes(100, 14)) == "");
     loop.run_for(1500);
     CHECK(client->connected());
@@ -446,7 +444,7 @@ TEST_CASE("an unreachable server fails the open with a clear error, then retries
   auto co = client_options(certs, port);
   co.limits.handshake_timeout_ms = 300;
   std::string error;
-  auto client = QuicClient::create(loop.get(), co, error);
+  auto client = must(QuicClient::create(loop.get(), co));
   REQUIRE(client);
   StreamPtr s = open_stream(loop, *client, error);
   CHECK_FALSE(s);
@@ -457,14 +455,14 @@ TEST_CASE("an unreachable server fails the open with a clear error, then retries
   close(silent.fd);
   silent.fd = -1;
   EchoServer echo;
-  auto server = QuicServer::create(loop.get(), server_options(certs, port), echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), server_options(certs, port), echo.acceptor()));
   REQUIRE(server);
   CHECK(round_trip(loop, *client, random_bytes(100, 16)) == "");
   CHECK(client->handshakes() == 1);
   // A name that does not resolve.
   co.host = "no-such-host.invalid";
   co.tls.server_name = "no-such-host.invalid";
-  auto bad = QuicClient::create(loop.get(), co, error);
+  auto bad = must(QuicClient::create(loop.get(), co));
   REQUIRE(bad);
   s = open_stream(loop, *bad, error);
   CHECK_FALSE(s);
@@ -476,15 +474,14 @@ TEST_CASE("IPv6 endpoint on ::1", "[quic]") {
   Certs certs;
   REQUIRE(certs.ok);
   EchoServer echo;
-  std::string error;
   auto so = server_options(certs);
   so.host = "::1";
-  auto server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
   REQUIRE(server);
   auto co = client_options(certs, server->port());
   co.host = "::1";
   co.tls.server_name = "::1";  // verified against the certificate's IP address entry
-  auto client = QuicClient::create(loop.get(), co, error);
+  auto client = must(QuicClient::create(loop.get(), co));
   REQUIRE(client);
   CHECK(round_trip(loop, *client, random_bytes(50000, 17)) == "");
 }
@@ -494,14 +491,13 @@ TEST_CASE("the session file lets a new client resume", "[quic]") {
   Certs certs;
   REQUIRE(certs.ok);
   EchoServer echo;
-  std::string error;
   auto so = server_options(certs);
-  auto server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
   REQUIRE(server);
   auto co = client_options(certs, server->port());
   co.session_file = (certs.dir / "session.bin").string();
   {
-    auto first = QuicClient::create(loop.get(), co, error);
+    auto first = must(QuicClient::create(loop.get(), co));
     REQUIRE(round_trip(loop, *first, random_bytes(100, 18)) == "");
     CHECK_FALSE(first->last_resumed());
     // The ticket arrives after the handshake; wait until it is on disk.
@@ -510,7 +506,7 @@ TEST_CASE("the session file lets a new client resume", "[quic]") {
   auto perms = std::filesystem::status(co.session_file).permissions();
   CHECK((perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
         std::filesystem::perms::none);
-  auto second = QuicClient::create(loop.get(), co, error);
+  auto second = must(QuicClient::create(loop.get(), co));
   REQUIRE(round_trip(loop, *second, random_bytes(100, 19)) == "");
   CHECK(second->last_resumed());
 
@@ -521,23 +517,22 @@ TEST_CASE("the session file lets a new client resume", "[quic]") {
     std::fputs("garbage", f);
     std::fclose(f);
   }
-  auto third = QuicClient::create(loop.get(), co, error);
+  auto third = must(QuicClient::create(loop.get(), co));
   REQUIRE(round_trip(loop, *third, random_bytes(100, 20)) == "");
   CHECK_FALSE(third->last_resumed());
 }
 
-TEST_CASE("a closing server connection answers stray packets with its CONNECTION_CLOSE",
-          "[quic]") {
+TEST_CASE("a closing server connection answers stray packets with its CONNECTION_CLOSE", "[quic]") {
   Loop loop;
   Certs certs;
   REQUIRE(certs.ok);
   EchoServer echo;
   std::string error;
-  auto server = QuicServer::create(loop.get(), server_options(certs), echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), server_options(certs), echo.acceptor()));
   REQUIRE(server);
   LossyRelay relay(loop.get(), server->port(), 7);
   relay.loss_percent = 0;
-  auto client = QuicClient::create(loop.get(), client_options(certs, relay.port()), error);
+  auto client = must(QuicClient::create(loop.get(), client_options(certs, relay.port())));
   Collector held;
   held.s = open_stream(loop, *client, error);
   REQUIRE(held.s);

@@ -2,6 +2,7 @@
 // the endpoints' use of their send-chunk free list (the list itself: uv/test_chunk_pool.cpp).
 #include <catch2/catch.hpp>
 
+#include "must.hpp"
 #include "quic_test_support.hpp"
 #include "uv/chunk_pool.hpp"
 
@@ -22,15 +23,14 @@ struct SmallPair {
 
   SmallPair(std::uint64_t streams, std::size_t max_connections, std::uint64_t idle_ms) {
     REQUIRE(certs.ok);
-    std::string error;
     auto so = server_options(certs);
     so.limits.max_streams = streams;
-    server = QuicServer::create(loop.get(), so, echo.acceptor(), error);
+    server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
     REQUIRE(server);
     auto co = client_options(certs, server->port());
     co.max_connections = max_connections;
     co.idle_connection_ms = idle_ms;
-    client = QuicClient::create(loop.get(), co, error);
+    client = must(QuicClient::create(loop.get(), co));
     REQUIRE(client);
   }
   ~SmallPair() {
@@ -202,10 +202,12 @@ TEST_CASE("pool: bad max_connections is refused at creation", "[quic]") {
   std::string error;
   auto o = client_options(certs, 4433);
   o.max_connections = 0;
-  CHECK_FALSE(QuicClient::create(loop.get(), o, error));
+  error = failure_of(QuicClient::create(loop.get(), o));
+  CHECK_FALSE(error.empty());
   CHECK(error == "quic client: max_connections must be 1..1000000");
   o.max_connections = 1'000'001;
-  CHECK_FALSE(QuicClient::create(loop.get(), o, error));
+  error = failure_of(QuicClient::create(loop.get(), o));
+  CHECK_FALSE(error.empty());
 }
 
 TEST_CASE("send chunks: a bulk transfer runs on recycled chunks", "[quic]") {
@@ -218,7 +220,7 @@ TEST_CASE("send chunks: a bulk transfer runs on recycled chunks", "[quic]") {
   c.s->start_read();
   c.keep = false;
   const Bytes block = random_bytes(50'000, 7);  // uneven against the 64 KiB chunks
-  for (int i = 0; i < 160; ++i) {  // 8 MB, written as the echo comes back
+  for (int i = 0; i < 160; ++i) {               // 8 MB, written as the echo comes back
     c.s->write(block);
     REQUIRE(p.loop.run_until([&] { return c.s->write_queue_size() < 1'000'000; }));
   }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "must.hpp"
 #include "quic/app_error.hpp"
 #include "quic/quic_stream.hpp"
 #include "quic_test_support.hpp"
@@ -25,10 +26,10 @@ struct Pair {
   Pair() {
     REQUIRE(certs.ok);
     std::string error;
-    server = QuicServer::create(loop.get(), server_options(certs), echo.acceptor(), error);
+    server = must(QuicServer::create(loop.get(), server_options(certs), echo.acceptor()));
     REQUIRE(server);
     REQUIRE(error.empty());
-    client = QuicClient::create(loop.get(), client_options(certs, server->port()), error);
+    client = must(QuicClient::create(loop.get(), client_options(certs, server->port())));
     REQUIRE(client);
   }
   ~Pair() {
@@ -147,9 +148,8 @@ TEST_CASE("64 MiB one way and back", "[quic][bulk]") {
   CHECK(c.pattern_ok);
   REQUIRE(p.echo.sessions.size() == 1);
   CHECK(p.echo.sessions[0]->received == kTotal);
-  std::cout << "quic loopback: 64 MiB each way in " << secs << " s, "
-            << (2.0 * kTotal / secs / 1e6) << " MB/s total ("
-            << (kTotal / secs / 1e6) << " MB/s per direction)" << std::endl;
+  std::cout << "quic loopback: 64 MiB each way in " << secs << " s, " << (2.0 * kTotal / secs / 1e6)
+            << " MB/s total (" << (kTotal / secs / 1e6) << " MB/s per direction)" << std::endl;
 }
 
 namespace {
@@ -180,24 +180,21 @@ TEST_CASE("FIN is a half-close in both directions", "[quic]") {
   std::vector<std::unique_ptr<HalfCloseSession>> sessions;
   bool server_first = false;
   std::string error;
-  auto server = QuicServer::create(
-      loop.get(), server_options(certs),
-      [&](StreamPtr s) {
-        auto h = std::make_unique<HalfCloseSession>();
-        h->s = std::move(s);
-        h->s->set_handler(h.get());
-        h->s->start_read();
-        if (server_first) {
-          h->s->write(mtop::as_bytes("greeting"));
-          h->s->shutdown();
-        } else {
-          h->reply_after_eof = true;
-        }
-        sessions.push_back(std::move(h));
-      },
-      error);
+  auto server = must(QuicServer::create(loop.get(), server_options(certs), [&](StreamPtr s) {
+    auto h = std::make_unique<HalfCloseSession>();
+    h->s = std::move(s);
+    h->s->set_handler(h.get());
+    h->s->start_read();
+    if (server_first) {
+      h->s->write(mtop::as_bytes("greeting"));
+      h->s->shutdown();
+    } else {
+      h->reply_after_eof = true;
+    }
+    sessions.push_back(std::move(h));
+  }));
   REQUIRE(server);
-  auto client = QuicClient::create(loop.get(), client_options(certs, server->port()), error);
+  auto client = must(QuicClient::create(loop.get(), client_options(certs, server->port())));
   REQUIRE(client);
 
   SECTION("client closes its side first, the server still answers") {
@@ -268,7 +265,8 @@ TEST_CASE("a reset stream leaves the others working", "[quic]") {
     c->s->write(mtop::as_bytes("again"));
     c->s->shutdown();
   }
-  REQUIRE(p.loop.run_until([&] { return (a.eof || !a.error.empty()) && (b.eof || !b.error.empty()); }));
+  REQUIRE(
+      p.loop.run_until([&] { return (a.eof || !a.error.empty()) && (b.eof || !b.error.empty()); }));
   CHECK(a.error == "");
   CHECK(b.error == "");
   CHECK(mtop::as_chars(a.data) == "pingagain");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "must.hpp"
 #include "quic/handles.hpp"
 #include "quic/tls.hpp"
 #include "quic_test_support.hpp"
@@ -27,11 +28,10 @@ struct Fixture {
     auto o = server_options(certs);
     o.tls.groups = std::move(groups);
     if (other_cert) {
-      o.tls.cert_file = certs.other_cert;
+      o.tls.cert_chain_file = certs.other_cert;
       o.tls.key_file = certs.other_key;
     }
-    std::string error;
-    server = QuicServer::create(loop.get(), o, echo.acceptor(), error);
+    server = must(QuicServer::create(loop.get(), o, echo.acceptor()));
     REQUIRE(server);
   }
   ~Fixture() {
@@ -41,10 +41,10 @@ struct Fixture {
 
   /// Opens one stream with `o`; returns the error ("" on success, after an echo round trip).
   std::string try_open(const mtop::quic::QuicClientOptions& o) {
+    auto client = QuicClient::create(loop.get(), o);
+    if (!client) return "create: " + std::string(client.message());
     std::string error;
-    auto client = QuicClient::create(loop.get(), o, error);
-    if (!client) return "create: " + error;
-    StreamPtr s = open_stream(loop, *client, error);
+    StreamPtr s = open_stream(loop, **client, error);
     if (!s) return error.empty() ? "no stream" : error;
     Collector c;
     c.s = std::move(s);
@@ -103,10 +103,10 @@ TEST_CASE("a certificate for another name is refused", "[quic][tls]") {
 TEST_CASE("the SPKI pin is enforced", "[quic][tls]") {
   Fixture f;
   std::string error;
-  std::string pin = mtop::quic::spki_pin_of_pem_file(f.certs.cert, error);
+  std::string pin = must(mtop::quic::spki_pin_of_pem_file(f.certs.cert));
   REQUIRE(error == "");
   REQUIRE(pin.size() == 44);  // base64 of 32 bytes
-  std::string other = mtop::quic::spki_pin_of_pem_file(f.certs.other_cert, error);
+  std::string other = must(mtop::quic::spki_pin_of_pem_file(f.certs.other_cert));
   REQUIRE(other != pin);
 
   SECTION("matching pin") {
@@ -143,22 +143,32 @@ TEST_CASE("bad TLS options fail at creation with a reason", "[quic][tls]") {
   Loop loop;
   Certs certs;
   REQUIRE(certs.ok);
-  std::string error;
   auto o = client_options(certs, 4433);
   o.tls.ca_file = (certs.dir / "missing.pem").string();
-  CHECK_FALSE(QuicClient::create(loop.get(), o, error));
-  CHECK(error.find("CA file") != std::string::npos);
+  auto client = QuicClient::create(loop.get(), o);
+  REQUIRE_FALSE(client);
+  CHECK(client.error() == mtop::Errc::tls_setup_failed);
+  CHECK(client.message().find("CA file") != std::string::npos);
 
-  error.clear();
+  o = client_options(certs, 4433);
+  o.tls.spki_pin = "not a pin";
+  client = QuicClient::create(loop.get(), o);
+  REQUIRE_FALSE(client);
+  CHECK(client.error() == mtop::Errc::config_invalid);
+  CHECK(client.message().find("spki_pin") != std::string::npos);
+
   auto so = server_options(certs);
   so.tls.key_file = (certs.dir / "missing.key").string();
-  CHECK_FALSE(QuicServer::create(loop.get(), so, nullptr, error));
-  CHECK(error.find("certificate/key") != std::string::npos);
+  auto server = QuicServer::create(loop.get(), so, nullptr);
+  REQUIRE_FALSE(server);
+  CHECK(server.error() == mtop::Errc::tls_setup_failed);
+  CHECK(server.message().find("certificate/key") != std::string::npos);
 
-  error.clear();
   o = client_options(certs, 0);
-  CHECK_FALSE(QuicClient::create(loop.get(), o, error));
-  CHECK(error.find("port") != std::string::npos);
+  client = QuicClient::create(loop.get(), o);
+  REQUIRE_FALSE(client);
+  CHECK(client.error() == mtop::Errc::config_invalid);
+  CHECK(client.message().find("port") != std::string::npos);
 }
 
 // --- key-exchange groups ---------------------------------------------------------------------
@@ -225,14 +235,15 @@ TEST_CASE("an empty group list fails at creation", "[quic][tls][groups]") {
   Loop loop;
   Certs certs;
   REQUIRE(certs.ok);
-  std::string error;
   auto o = client_options(certs, 4433);
   o.tls.groups.clear();
-  CHECK_FALSE(QuicClient::create(loop.get(), o, error));
-  CHECK(error.find("no key-exchange group") != std::string::npos);
-  error.clear();
+  auto client = QuicClient::create(loop.get(), o);
+  REQUIRE_FALSE(client);
+  CHECK(client.error() == mtop::Errc::config_invalid);
+  CHECK(client.message().find("no key-exchange group") != std::string::npos);
   auto so = server_options(certs);
   so.tls.groups.clear();
-  CHECK_FALSE(QuicServer::create(loop.get(), so, nullptr, error));
-  CHECK(error.find("no key-exchange group") != std::string::npos);
+  auto server = QuicServer::create(loop.get(), so, nullptr);
+  REQUIRE_FALSE(server);
+  CHECK(server.message().find("no key-exchange group") != std::string::npos);
 }

@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 
+#include "must.hpp"
 #include "quic/udp_socket.hpp"
 #include "quic_test_support.hpp"
 
@@ -15,14 +16,13 @@ TEST_CASE("a batch of packets arrives as separate datagrams", "[quic][udp]") {
   sockaddr_in any{};
   uv_ip4_addr("127.0.0.1", 0, &any);
   std::vector<Bytes> got;
-  std::string error;
-  auto rx = UdpSocket::open(
+  auto rx = must(UdpSocket::open(
       loop.get(), reinterpret_cast<sockaddr*>(&any), nullptr,
-      [&](const sockaddr*, ByteView d) { got.emplace_back(d.begin(), d.end()); }, nullptr, error);
+      [&](const sockaddr*, ByteView d) { got.emplace_back(d.begin(), d.end()); }, nullptr));
   REQUIRE(rx);
   const sockaddr* to = reinterpret_cast<const sockaddr*>(&rx->local_address());
-  auto tx = UdpSocket::open(loop.get(), reinterpret_cast<sockaddr*>(&any), to, nullptr, nullptr,
-                            error);
+  auto tx =
+      must(UdpSocket::open(loop.get(), reinterpret_cast<sockaddr*>(&any), to, nullptr, nullptr));
   REQUIRE(tx);
 
   // 20 packets of 1200 bytes and a short last one, in one call.
@@ -48,48 +48,53 @@ TEST_CASE("a batch of packets arrives as separate datagrams", "[quic][udp]") {
 
 TEST_CASE("opening a UDP socket reports bad addresses", "[quic][udp]") {
   Loop loop;
-  std::string error;
   sockaddr_in bad{};
   uv_ip4_addr("192.0.2.1", 0, &bad);  // TEST-NET-1: not an address of this host
-  CHECK_FALSE(UdpSocket::open(loop.get(), reinterpret_cast<sockaddr*>(&bad), nullptr, nullptr,
-                              nullptr, error));
-  CHECK(error.find("udp bind") == 0);
+  auto r =
+      UdpSocket::open(loop.get(), reinterpret_cast<sockaddr*>(&bad), nullptr, nullptr, nullptr);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == mtop::Errc::listen_failed);
+  CHECK(r.message().find("udp bind") == 0);
   sockaddr unknown{};
   unknown.sa_family = AF_UNIX;
-  error.clear();
-  CHECK_FALSE(UdpSocket::open(loop.get(), &unknown, nullptr, nullptr, nullptr, error));
+  r = UdpSocket::open(loop.get(), &unknown, nullptr, nullptr, nullptr);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == mtop::Errc::invalid_argument);
+  const std::string error(r.message());
   CHECK(error == "udp: unsupported address family");
 }
 
-TEST_CASE("a connected socket hears its peer again after an ICMP port unreachable",
-          "[quic][udp]") {
+TEST_CASE("a connected socket hears its peer again after an ICMP port unreachable", "[quic][udp]") {
   // libuv stops a poll handle on EPOLLERR; a socket that did not watch again would go deaf
   // after the first ICMP error (a server restarting on the same port is that case).
   Loop loop;
   sockaddr_in any{};
   uv_ip4_addr("127.0.0.1", 0, &any);
-  std::string error;
-  auto peer = UdpSocket::open(loop.get(), reinterpret_cast<sockaddr*>(&any), nullptr,
-                              [](const sockaddr*, ByteView) {}, nullptr, error);
+  auto peer = must(UdpSocket::open(
+      loop.get(), reinterpret_cast<sockaddr*>(&any), nullptr, [](const sockaddr*, ByteView) {},
+      nullptr));
   REQUIRE(peer);
   sockaddr_storage peer_addr = peer->local_address();
   peer.reset();  // nothing listens there now
   loop.run_for(10);
   std::vector<Bytes> got;
   int unreachable = 0;
-  auto tx = UdpSocket::open(
+  auto tx = must(UdpSocket::open(
       loop.get(), reinterpret_cast<sockaddr*>(&any), reinterpret_cast<sockaddr*>(&peer_addr),
-      [&](const sockaddr*, ByteView d) { got.emplace_back(d.begin(), d.end()); }, nullptr, error);
+      [&](const sockaddr*, ByteView d) { got.emplace_back(d.begin(), d.end()); }, nullptr));
   REQUIRE(tx);
   tx->set_unreachable_handler([&](int) { ++unreachable; });
   const Bytes ping = random_bytes(50, 3);
-  REQUIRE(loop.run_until([&] {
-    tx->send(nullptr, ping.data(), ping.size(), ping.size());
-    return unreachable > 0;
-  }, 5000));
+  REQUIRE(loop.run_until(
+      [&] {
+        tx->send(nullptr, ping.data(), ping.size(), ping.size());
+        return unreachable > 0;
+      },
+      5000));
   // The peer comes back on the same port and speaks first.
-  auto back = UdpSocket::open(loop.get(), reinterpret_cast<sockaddr*>(&peer_addr), nullptr,
-                              [](const sockaddr*, ByteView) {}, nullptr, error);
+  auto back = must(UdpSocket::open(
+      loop.get(), reinterpret_cast<sockaddr*>(&peer_addr), nullptr,
+      [](const sockaddr*, ByteView) {}, nullptr));
   REQUIRE(back);
   const Bytes hello = random_bytes(60, 4);
   const sockaddr* to = reinterpret_cast<const sockaddr*>(&tx->local_address());

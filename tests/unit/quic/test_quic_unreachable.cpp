@@ -8,8 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "quic_test_support.hpp"
+#include "must.hpp"
 #include "quic/udp_socket.hpp"
+#include "quic_test_support.hpp"
 
 using namespace qt;
 using namespace mtop::quic;
@@ -50,17 +51,19 @@ TEST_CASE("udp socket: a connected socket reports an unreachable peer", "[quic][
   sockaddr_in peer = loopback(closed_udp_port());
   std::string error;
   int reported = 0;
-  auto sock = UdpSocket::open(
+  auto sock = must(UdpSocket::open(
       loop.get(), reinterpret_cast<const sockaddr*>(&any), reinterpret_cast<const sockaddr*>(&peer),
-      [](const sockaddr*, ByteView) {}, [] {}, error);
+      [](const sockaddr*, ByteView) {}, [] {}));
   REQUIRE(sock);
   sock->set_unreachable_handler([&](int e) { reported = e; });
   const Bytes ping(100, 0x42);
   // The first send provokes the ICMP error; it surfaces on the next receive or send.
-  REQUIRE(loop.run_until([&] {
-    if (reported == 0) sock->send(nullptr, ping.data(), ping.size(), ping.size());
-    return reported != 0;
-  }, 5'000));
+  REQUIRE(loop.run_until(
+      [&] {
+        if (reported == 0) sock->send(nullptr, ping.data(), ping.size(), ping.size());
+        return reported != 0;
+      },
+      5'000));
   CHECK(reported == UV_ECONNREFUSED);
   sock.reset();
 }
@@ -69,11 +72,10 @@ TEST_CASE("udp socket: an unconnected (server) socket never reports", "[quic][ud
   Loop loop;
   sockaddr_in any = loopback(0);
   sockaddr_in to = loopback(closed_udp_port());
-  std::string error;
   int reported = 0;
-  auto sock = UdpSocket::open(
+  auto sock = must(UdpSocket::open(
       loop.get(), reinterpret_cast<const sockaddr*>(&any), nullptr,
-      [](const sockaddr*, ByteView) {}, [] {}, error);
+      [](const sockaddr*, ByteView) {}, [] {}));
   REQUIRE(sock);
   sock->set_unreachable_handler([&](int e) { reported = e; });
   const Bytes ping(100, 0x42);
@@ -85,8 +87,7 @@ TEST_CASE("udp socket: an unconnected (server) socket never reports", "[quic][ud
   sock.reset();
 }
 
-TEST_CASE("client: no UDP listener fails the open with the ICMP reason, then recovers",
-          "[quic]") {
+TEST_CASE("client: no UDP listener fails the open with the ICMP reason, then recovers", "[quic]") {
   Loop loop;
   Certs certs;
   REQUIRE(certs.ok);
@@ -95,7 +96,7 @@ TEST_CASE("client: no UDP listener fails the open with the ICMP reason, then rec
   co.limits.handshake_timeout_ms = 120'000;  // far beyond the wait below: only ICMP can end it
   co.backoff_initial_ms = 50;
   std::string error;
-  auto client = QuicClient::create(loop.get(), co, error);
+  auto client = must(QuicClient::create(loop.get(), co));
   REQUIRE(client);
   StreamPtr s = open_stream(loop, *client, error, 15'000);
   CHECK_FALSE(s);
@@ -106,7 +107,7 @@ TEST_CASE("client: no UDP listener fails the open with the ICMP reason, then rec
   CHECK(client->handshakes() == 0);
 
   EchoServer echo;
-  auto server = QuicServer::create(loop.get(), server_options(certs, port), echo.acceptor(), error);
+  auto server = must(QuicServer::create(loop.get(), server_options(certs, port), echo.acceptor()));
   REQUIRE(server);
   s = open_stream(loop, *client, error, 15'000);
   CHECK(s);

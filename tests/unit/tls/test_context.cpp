@@ -4,6 +4,7 @@
 #include <ctime>
 #include <fstream>
 
+#include "must.hpp"
 #include "tls/context.hpp"
 #include "tls_test_support.hpp"
 
@@ -18,10 +19,8 @@ bool contains(const std::string& s, const std::string& part) {
 
 TEST_CASE("server context loads a matching chain and key", "[tls][context]") {
   Pki pki;
-  std::string err;
-  auto ctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+  auto ctx = must(ServerContext::create({pki.server_chain, pki.server_key}));
   REQUIRE(ctx);
-  CHECK(err.empty());
   CHECK(SSL_CTX_get_min_proto_version(ctx->native()) == TLS1_3_VERSION);
   CHECK(SSL_CTX_get_max_proto_version(ctx->native()) == TLS1_3_VERSION);
   CHECK((SSL_CTX_get_mode(ctx->native()) & SSL_MODE_RELEASE_BUFFERS) != 0);
@@ -31,27 +30,34 @@ TEST_CASE("server context errors name the file and the reason", "[tls][context]"
   Pki pki;
   std::string err;
 
-  CHECK_FALSE(ServerContext::create({pki.dir + "/missing.pem", pki.server_key}, &err));
+  err = failure_of(ServerContext::create({pki.dir + "/missing.pem", pki.server_key}));
+  CHECK_FALSE(err.empty());
   CHECK(contains(err, "cert_chain_file"));
   CHECK(contains(err, "cannot open"));
 
-  CHECK_FALSE(ServerContext::create({pki.server_chain, pki.dir + "/missing.key"}, &err));
+  err = failure_of(ServerContext::create({pki.server_chain, pki.dir + "/missing.key"}));
+  CHECK_FALSE(err.empty());
   CHECK(contains(err, "key_file"));
   CHECK(contains(err, "cannot open"));
 
   const std::string junk = pki.dir + "/junk.pem";
   std::ofstream(junk) << "this is not PEM\n";
-  CHECK_FALSE(ServerContext::create({junk, pki.server_key}, &err));
+  err = failure_of(ServerContext::create({junk, pki.server_key}));
+  CHECK_FALSE(err.empty());
   CHECK(contains(err, "bad PEM"));
-  CHECK_FALSE(ServerContext::create({pki.server_chain, junk}, &err));
+  err = failure_of(ServerContext::create({pki.server_chain, junk}));
+  CHECK_FALSE(err.empty());
   CHECK(contains(err, "key_file"));
   CHECK(contains(err, "bad PEM"));
 
-  CHECK_FALSE(ServerContext::create({pki.server_chain, pki.stray_key}, &err));
+  err = failure_of(ServerContext::create({pki.server_chain, pki.stray_key}));
+  CHECK_FALSE(err.empty());
   CHECK(contains(err, "key does not match the certificate"));
 
-  CHECK_FALSE(ServerContext::create({"", ""}, &err));
-  CHECK(contains(err, "not set"));
+  auto unset = ServerContext::create({"", ""});
+  REQUIRE_FALSE(unset);
+  CHECK(unset.error() == mtop::Errc::tls_setup_failed);
+  CHECK(contains(std::string(unset.message()), "not set"));
 }
 
 TEST_CASE("client context: CA file, system store, pins", "[tls][context]") {
@@ -59,38 +65,41 @@ TEST_CASE("client context: CA file, system store, pins", "[tls][context]") {
   std::string err;
   TlsClientConfig c;
   c.ca_file = pki.ca;
-  REQUIRE(ClientContext::create(c, &err));
+  REQUIRE(ClientContext::create(c));
 
   c.ca_file.clear();  // system store
-  REQUIRE(ClientContext::create(c, &err));
+  REQUIRE(ClientContext::create(c));
 
   c.ca_file = pki.dir + "/nope.pem";
-  CHECK_FALSE(ClientContext::create(c, &err));
+  err = failure_of(ClientContext::create(c));
+  CHECK_FALSE(err.empty());
   CHECK(contains(err, "ca_file"));
   CHECK(contains(err, "cannot open"));
 
   const std::string junk = pki.dir + "/junk.pem";
   std::ofstream(junk) << "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
   c.ca_file = junk;
-  CHECK_FALSE(ClientContext::create(c, &err));
+  err = failure_of(ClientContext::create(c));
+  CHECK_FALSE(err.empty());
   CHECK(contains(err, "bad PEM"));
 
   c.ca_file = pki.ca;
   c.spki_pin = pki.server_pin;
-  REQUIRE(ClientContext::create(c, &err));
+  REQUIRE(ClientContext::create(c));
   for (const char* bad : {"abc", "AAAA", "not base64 at all but exactly forty-four ch=",
                           "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}) {
     c.spki_pin = bad;
-    CHECK_FALSE(ClientContext::create(c, &err));
-    CHECK(contains(err, "spki_pin"));
+    auto r = ClientContext::create(c);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == mtop::Errc::config_invalid);
+    CHECK(contains(std::string(r.message()), "spki_pin"));
   }
 }
 
 TEST_CASE("client session cache is bounded per server and in servers", "[tls][context]") {
-  std::string err;
   TlsClientConfig c;
   c.insecure = true;
-  auto ctx = ClientContext::create(c, &err);
+  auto ctx = must(ClientContext::create(c));
   REQUIRE(ctx);
   for (std::size_t i = 0; i < ClientContext::kTicketsPerServer + 6; ++i) {
     ctx->store_session("a", SslSessionPtr(SSL_SESSION_new()));
@@ -108,10 +117,9 @@ TEST_CASE("client session cache is bounded per server and in servers", "[tls][co
 }
 
 TEST_CASE("client session cache: expired tickets are dropped, not offered", "[tls][context]") {
-  std::string err;
   TlsClientConfig c;
   c.insecure = true;
-  auto ctx = ClientContext::create(c, &err);
+  auto ctx = must(ClientContext::create(c));
   REQUIRE(ctx);
   const long now = static_cast<long>(std::time(nullptr));
   SslSessionPtr live(SSL_SESSION_new());

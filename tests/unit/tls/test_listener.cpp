@@ -2,6 +2,7 @@
 // listener keeps serving the next good client.
 #include <catch2/catch.hpp>
 
+#include "must.hpp"
 #include "tls_pair.hpp"
 
 using namespace tls_test;
@@ -113,8 +114,7 @@ TEST_CASE("a silent client is dropped at the handshake time-out", "[tls][listene
     TlsListenerOptions o;
     o.handshake_timeout_ms = 200;
     Server server(loop, pki.server_chain, pki.server_key, o);
-    CHECK(run_raw_client(loop, server.port(), [](int fd) { return wait_closed(fd); }) ==
-          "closed");
+    CHECK(run_raw_client(loop, server.port(), [](int fd) { return wait_closed(fd); }) == "closed");
     REQUIRE(server.failures.size() == 1);
     CHECK(server.failures[0] == "handshake timed out");
     check_good_client(loop, server, pki);
@@ -130,7 +130,8 @@ TEST_CASE("the dialer gives up on a server that never answers the handshake",
     // A bare TCP listener that accepts and says nothing.
     std::vector<io::UvHandle<uv_tcp_t>> held;
     auto raw = io::TcpListener::listen_raw(
-        loop.get(), "127.0.0.1", 0, [&](io::UvHandle<uv_tcp_t> t) { held.push_back(std::move(t)); });
+        loop.get(), "127.0.0.1", 0,
+        [&](io::UvHandle<uv_tcp_t> t) { held.push_back(std::move(t)); });
     REQUIRE(raw.listener);
     TlsDialOptions o;
     o.handshake_timeout_ms = 200;
@@ -159,8 +160,7 @@ TEST_CASE("concurrent handshakes are bounded and stop() aborts those in progress
     REQUIRE(::connect(fd1, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
     REQUIRE(loop.run_until([&] { return server.listener->handshakes_in_progress() == 1; }));
     // The second is closed at once, without waiting for any time-out.
-    CHECK(run_raw_client(loop, server.port(), [](int fd) { return wait_closed(fd); }) ==
-          "closed");
+    CHECK(run_raw_client(loop, server.port(), [](int fd) { return wait_closed(fd); }) == "closed");
     REQUIRE(server.failures.size() == 1);
     CHECK(server.failures[0] == "too many handshakes");
     CHECK(server.listener->handshakes_in_progress() == 1);
@@ -183,14 +183,16 @@ TEST_CASE("listener errors: bad address, port in use", "[tls][listener]") {
   Loop loop;
   {
     std::string err;
-    auto ctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+    auto ctx = must(ServerContext::create({pki.server_chain, pki.server_key}));
     REQUIRE(ctx);
     auto cb = [](io::StreamPtr) {};
-    CHECK_FALSE(TlsListener::create(loop.get(), ctx, "not-an-ip", 0, {}, cb, &err));
+    err = failure_of(TlsListener::create(loop.get(), ctx, "not-an-ip", 0, {}, cb));
+    CHECK_FALSE(err.empty());
     CHECK(err.find("not an IP address") != std::string::npos);
-    auto l = TlsListener::create(loop.get(), ctx, "127.0.0.1", 0, {}, cb, &err);
+    auto l = must(TlsListener::create(loop.get(), ctx, "127.0.0.1", 0, {}, cb));
     REQUIRE(l);
-    CHECK_FALSE(TlsListener::create(loop.get(), ctx, "127.0.0.1", l->port(), {}, cb, &err));
+    err = failure_of(TlsListener::create(loop.get(), ctx, "127.0.0.1", l->port(), {}, cb));
+    CHECK_FALSE(err.empty());
     CHECK(err.find("in use") != std::string::npos);
   }
   CHECK(loop.finish());

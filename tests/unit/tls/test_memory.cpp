@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "must.hpp"
 #include "tls/engine.hpp"
 #include "tls_pair.hpp"
 
@@ -71,19 +72,18 @@ struct SideCost {
 // Per-side heap of `n` idle engine pairs: the server engines are freed last, so each side is
 // measured on its own.
 SideCost engine_cost(const Pki& pki, bool resume, std::size_t n) {
-  std::string err;
-  auto sctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+  auto sctx = must(ServerContext::create({pki.server_chain, pki.server_key}));
   TlsClientConfig cc;
   cc.ca_file = pki.ca;
-  auto cctx = ClientContext::create(cc, &err);
+  auto cctx = must(ClientContext::create(cc));
   REQUIRE(sctx);
   REQUIRE(cctx);
   cctx->set_resumption(resume);
   std::vector<std::unique_ptr<Engine>> clients, servers;
   bool warm = false;
   auto one = [&] {
-    auto c = Engine::client(cctx, "localhost", "key", &err);
-    auto s = Engine::server(sctx, &err);
+    auto c = must(Engine::client(cctx, "localhost", "key"));
+    auto s = must(Engine::server(sctx));
     establish(*c, *s);
     REQUIRE(c->handshake_done());
     REQUIRE(s->handshake_done());
@@ -109,9 +109,10 @@ TEST_CASE("idle engines keep no buffers", "[tls][memory]") {
   Pki pki;
   const SideCost full = engine_cost(pki, false, 200);
   const SideCost resumed = engine_cost(pki, true, 200);
-  std::printf("idle TLS engine heap: full handshake client %.0f / server %.0f bytes, "
-              "resumed client %.0f / server %.0f bytes\n",
-              full.client, full.server, resumed.client, resumed.server);
+  std::printf(
+      "idle TLS engine heap: full handshake client %.0f / server %.0f bytes, "
+      "resumed client %.0f / server %.0f bytes\n",
+      full.client, full.server, resumed.client, resumed.server);
   if (kHeapMeasurable) {
     CHECK(full.server < 16 * 1024);
     CHECK(resumed.server < 16 * 1024);
@@ -163,9 +164,10 @@ TEST_CASE("the stream layer adds only a small fixed cost per idle tunnel", "[tls
     loop.idle(200);  // tickets and any post-handshake traffic settle
     const double pair = (heap_in_use() - m0) / kConnections;
     const double overhead = pair - engines.client - engines.server;
-    std::printf("idle TLS tunnel heap (stream level): %.0f bytes per pair, of which %.0f in "
-                "the stream layer (libuv handles, TlsStream)\n",
-                pair, overhead);
+    std::printf(
+        "idle TLS tunnel heap (stream level): %.0f bytes per pair, of which %.0f in "
+        "the stream layer (libuv handles, TlsStream)\n",
+        pair, overhead);
     CHECK(idle.errors == 0);
     if (kHeapMeasurable) CHECK(overhead < 4 * 1024);
     clients.clear();
@@ -201,12 +203,13 @@ TEST_CASE("benchmark: full vs resumed tunnel set-up", "[.bench][tls]") {
         server.accepted.clear();
       }
       const double wall =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-              .count() / kRounds;
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+          kRounds;
       const double cpu = 1000.0 * double(std::clock() - c0) / CLOCKS_PER_SEC / kRounds;
-      std::printf("resumption %s: %d/%d resumed, %.3f ms wall, %.3f ms CPU (both sides) "
-                  "per tunnel set-up\n",
-                  resume ? "on " : "off", resumed, kRounds, wall, cpu);
+      std::printf(
+          "resumption %s: %d/%d resumed, %.3f ms wall, %.3f ms CPU (both sides) "
+          "per tunnel set-up\n",
+          resume ? "on " : "off", resumed, kRounds, wall, cpu);
     }
   }
   CHECK(loop.finish());

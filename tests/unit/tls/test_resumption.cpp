@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "must.hpp"
 #include "tls/engine.hpp"
 #include "tls_pair.hpp"
 
@@ -19,7 +20,9 @@ TlsClientConfig trusting(const Pki& pki) {
   return c;
 }
 
-bool resumed(const io::StreamPtr& s) { return static_cast<TlsStream*>(s.get())->resumed(); }
+bool resumed(const io::StreamPtr& s) {
+  return static_cast<TlsStream*>(s.get())->resumed();
+}
 
 /// Opens `n` tunnels through `dialer` at once and waits for all of them. Every stream reads
 /// (so the ticket the server sends reaches the cache) into its own recorder: as soon as it
@@ -88,9 +91,8 @@ Tunnel run_tunnel(const std::shared_ptr<ServerContext>& sctx,
                   const std::shared_ptr<ClientContext>& cctx, const std::string& session_key,
                   const char* client_groups = nullptr) {
   Tunnel t;
-  std::string err;
-  auto client = Engine::client(cctx, "localhost", session_key, &err);
-  auto server = Engine::server(sctx, &err);
+  auto client = must(Engine::client(cctx, "localhost", session_key));
+  auto server = must(Engine::server(sctx));
   REQUIRE(client);
   REQUIRE(server);
   if (client_groups) REQUIRE(SSL_set1_groups_list(client->native(), client_groups) == 1);
@@ -172,8 +174,7 @@ TEST_CASE("every tunnel after the first resumes, also 32 at once", "[tls][resume
 TEST_CASE("X25519 without a HelloRetryRequest, full and resumed; P-256 still accepted",
           "[tls][resume][groups]") {
   Pki pki;
-  std::string err;
-  auto sctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+  auto sctx = must(ServerContext::create({pki.server_chain, pki.server_key}));
   REQUIRE(sctx);
   auto cctx = client_ctx(trusting(pki));
 
@@ -207,9 +208,7 @@ TEST_CASE("X25519 without a HelloRetryRequest, full and resumed; P-256 still acc
 TEST_CASE("only the configured groups: ffdhe and P-384 refused by default, others on request",
           "[tls][groups]") {
   Pki pki;
-  std::string err;
-  auto sctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
-  REQUIRE(sctx);
+  auto sctx = must(ServerContext::create({pki.server_chain, pki.server_key}));
   auto cctx = client_ctx(trusting(pki));
   for (const char* refused : {"ffdhe2048", "ffdhe8192", "P-384", "X448"}) {
     INFO(refused);
@@ -218,9 +217,7 @@ TEST_CASE("only the configured groups: ffdhe and P-384 refused by default, other
     CHECK_FALSE(t.error.empty());
   }
   // A server configured for P-384 only takes it, and refuses the default client.
-  auto p384 =
-      ServerContext::create({pki.server_chain, pki.server_key, {mtop::TlsGroup::p384}}, &err);
-  REQUIRE(p384);
+  auto p384 = must(ServerContext::create({pki.server_chain, pki.server_key, {mtop::TlsGroup::p384}}));
   Tunnel only = run_tunnel(p384, cctx, "", "P-384");
   REQUIRE(only.ok);
   CHECK(only.group == "secp384r1");
@@ -230,8 +227,9 @@ TEST_CASE("only the configured groups: ffdhe and P-384 refused by default, other
   c384.groups = {mtop::TlsGroup::p384};
   CHECK_FALSE(run_tunnel(sctx, client_ctx(c384), "").ok);
   // An empty list is refused at creation.
-  CHECK_FALSE(ServerContext::create({pki.server_chain, pki.server_key, {}}, &err));
-  CHECK(err.find("no key-exchange group") != std::string::npos);
+  auto empty = ServerContext::create({pki.server_chain, pki.server_key, {}});
+  REQUIRE_FALSE(empty);
+  CHECK(std::string(empty.message()).find("no key-exchange group") != std::string::npos);
 }
 
 TEST_CASE("a ticket is offered only to the server name, host and port it came from",
@@ -271,11 +269,10 @@ TEST_CASE("a server that does not take the ticket gets a full, verified handshak
   Pki pki;
   Loop loop;
   {
-    std::string err;
-    auto good_ctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+    auto good_ctx = must(ServerContext::create({pki.server_chain, pki.server_key}));
     REQUIRE(good_ctx);
     auto accept_all = [](io::StreamPtr) {};
-    auto a = TlsListener::create(loop.get(), good_ctx, "127.0.0.1", 0, {}, accept_all, &err);
+    auto a = must(TlsListener::create(loop.get(), good_ctx, "127.0.0.1", 0, {}, accept_all));
     REQUIRE(a);
     const std::uint16_t port = a->port();
     auto ctx = client_ctx(trusting(pki));
@@ -288,9 +285,9 @@ TEST_CASE("a server that does not take the ticket gets a full, verified handshak
 
     // Another server on the same address with an untrusted certificate: it cannot decrypt
     // the ticket (its own ticket keys), so the handshake is a full one and is refused.
-    auto self_ctx = ServerContext::create({pki.self_cert, pki.self_key}, &err);
+    auto self_ctx = must(ServerContext::create({pki.self_cert, pki.self_key}));
     REQUIRE(self_ctx);
-    auto b = TlsListener::create(loop.get(), self_ctx, "127.0.0.1", port, {}, accept_all, &err);
+    auto b = must(TlsListener::create(loop.get(), self_ctx, "127.0.0.1", port, {}, accept_all));
     REQUIRE(b);
     Burst refused = open_burst(loop, dialer, 1);
     REQUIRE(refused.errors.size() == 1);
@@ -299,9 +296,9 @@ TEST_CASE("a server that does not take the ticket gets a full, verified handshak
     b.reset();
 
     // A trusted server that restarted (new ticket keys): full handshake, accepted.
-    auto fresh_ctx = ServerContext::create({pki.server_chain, pki.server_key}, &err);
+    auto fresh_ctx = must(ServerContext::create({pki.server_chain, pki.server_key}));
     REQUIRE(fresh_ctx);
-    auto c = TlsListener::create(loop.get(), fresh_ctx, "127.0.0.1", port, {}, accept_all, &err);
+    auto c = must(TlsListener::create(loop.get(), fresh_ctx, "127.0.0.1", port, {}, accept_all));
     REQUIRE(c);
     Burst again = open_burst(loop, dialer, 1);
     REQUIRE(again.errors.empty());

@@ -8,7 +8,9 @@ using namespace tls_test;
 
 namespace {
 
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+bool starts_with(const std::string& s, const std::string& p) {
+  return s.rfind(p, 0) == 0;
+}
 
 TlsClientConfig trusting(const Pki& pki) {
   TlsClientConfig c;
@@ -89,7 +91,7 @@ TEST_CASE("verification outcomes", "[tls][stream][verify]") {
       c.spki_pin = pki.self_pin;
       auto out = dial(loop, client_ctx(c), "localhost", good.port());
       CHECK_FALSE(out.stream);
-      CHECK(out.error == "pin mismatch");
+      CHECK(out.error == mtop::tls::kPinMismatch);
     }
     SECTION("self-signed: refused normally, accepted insecure, pin still enforced") {
       auto out = dial(loop, client_ctx(trusting(pki)), "localhost", self.port());
@@ -103,7 +105,7 @@ TEST_CASE("verification outcomes", "[tls][stream][verify]") {
       c.spki_pin = pki.self_pin;
       CHECK(dial(loop, client_ctx(c), "127.0.0.1", self.port()).error == "");
       c.spki_pin = pki.server_pin;
-      CHECK(dial(loop, client_ctx(c), "127.0.0.1", self.port()).error == "pin mismatch");
+      CHECK(dial(loop, client_ctx(c), "127.0.0.1", self.port()).error == mtop::tls::kPinMismatch);
     }
     SECTION("connect refused") {
       std::uint16_t dead = good.port();
@@ -292,7 +294,8 @@ TEST_CASE("back-pressure: the queue grows while the peer does not read, drains w
   CHECK(loop.finish());
 }
 
-TEST_CASE("close() aborts: no callback afterwards, the loop closes cleanly", "[tls][stream][close]") {
+TEST_CASE("close() aborts: no callback afterwards, the loop closes cleanly",
+          "[tls][stream][close]") {
   Pki pki;
   Loop loop;
   Recorder s_rec, c_rec, c2_rec;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "must.hpp"
 #include "tls/dialer.hpp"
 #include "tls/listener.hpp"
 #include "tls/tls_stream.hpp"
@@ -22,15 +23,14 @@ struct Server {
   Server(Loop& loop, const std::string& cert, const std::string& key,
          TlsListenerOptions options = {}, const std::string& host = "127.0.0.1") {
     std::string err;
-    ctx = ServerContext::create({cert, key}, &err);
+    ctx = must(ServerContext::create({cert, key}));
     if (!ctx) throw std::runtime_error(err);
-    listener = TlsListener::create(
-        loop.get(), ctx, host, 0, options,
-        [this](io::StreamPtr s) { accepted.push_back(std::move(s)); }, &err);
+    listener = must(TlsListener::create(loop.get(), ctx, host, 0, options, [this](io::StreamPtr s) {
+      accepted.push_back(std::move(s));
+    }));
     if (!listener) throw std::runtime_error(err);
-    listener->set_failure_hook([this](std::string_view, std::string_view reason) {
-      failures.emplace_back(reason);
-    });
+    listener->set_failure_hook(
+        [this](std::string_view, std::string_view reason) { failures.emplace_back(reason); });
   }
   std::uint16_t port() const { return listener->port(); }
 };
@@ -43,7 +43,7 @@ struct DialOutcome {
 
 inline std::shared_ptr<ClientContext> client_ctx(TlsClientConfig c) {
   std::string err;
-  auto ctx = ClientContext::create(c, &err);
+  auto ctx = must(ClientContext::create(c));
   if (!ctx) throw std::runtime_error(err);
   return ctx;
 }

@@ -36,7 +36,9 @@ using namespace mtop::tls;
 
 // --- a small PKI ----------------------------------------------------------------------------
 
-inline EvpPkeyPtr make_key() { return EvpPkeyPtr(EVP_EC_gen("P-256")); }
+inline EvpPkeyPtr make_key() {
+  return EvpPkeyPtr(EVP_EC_gen("P-256"));
+}
 
 inline void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
   X509V3_CTX ctx;
@@ -48,18 +50,25 @@ inline void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
   X509_EXTENSION_free(ext);
 }
 
+/// Validity (seconds from now) and Extended Key Usage of a test certificate.
+struct CertShape {
+  long not_before_s = -3600;
+  long not_after_s = 30L * 24 * 3600;
+  const char* extended_key_usage = nullptr;  ///< e.g. "clientAuth"; null = no extension
+};
+
 /// A certificate for `key`, signed by issuer/issuer_key (or self-signed when null).
-inline X509Ptr make_cert(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key,
-                         bool ca, const char* sans, long serial) {
+inline X509Ptr make_cert(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key, bool ca,
+                         const char* sans, long serial, const CertShape& shape = {}) {
   X509Ptr x(X509_new());
   X509_set_version(x.get(), 2);
   ASN1_INTEGER_set(X509_get_serialNumber(x.get()), serial);
-  X509_gmtime_adj(X509_getm_notBefore(x.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x.get()), 30L * 24 * 3600);
+  X509_gmtime_adj(X509_getm_notBefore(x.get()), shape.not_before_s);
+  X509_gmtime_adj(X509_getm_notAfter(x.get()), shape.not_after_s);
   X509_set_pubkey(x.get(), key);
   X509_NAME* name = X509_get_subject_name(x.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn),
+                             -1, -1, 0);
   X509* signer = issuer ? issuer : x.get();
   X509_set_issuer_name(x.get(), X509_get_subject_name(signer));
   add_ext(x.get(), signer, NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
@@ -67,6 +76,9 @@ inline X509Ptr make_cert(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* 
           ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
   add_ext(x.get(), signer, NID_subject_key_identifier, "hash");
   if (sans) add_ext(x.get(), signer, NID_subject_alt_name, sans);
+  if (shape.extended_key_usage) {
+    add_ext(x.get(), signer, NID_ext_key_usage, shape.extended_key_usage);
+  }
   if (X509_sign(x.get(), issuer_key ? issuer_key : key, EVP_sha256()) == 0) {
     throw std::runtime_error("X509_sign failed");
   }
@@ -99,10 +111,10 @@ inline std::string spki_pin(X509* cert) {
 /// self-signed server certificate, and a key that matches none of them.
 struct Pki {
   std::string dir;
-  std::string ca, other_ca;                   // CA certificates (PEM)
-  std::string server_chain, server_key;       // leaf + CA, key
-  std::string self_cert, self_key;            // self-signed leaf
-  std::string stray_key;                      // matches no certificate
+  std::string ca, other_ca;              // CA certificates (PEM)
+  std::string server_chain, server_key;  // leaf + CA, key
+  std::string self_cert, self_key;       // self-signed leaf
+  std::string stray_key;                 // matches no certificate
   std::string server_pin, self_pin, other_pin;
 
   Pki() {
@@ -166,7 +178,8 @@ class Loop {
     uv_timer_t t;
     uv_timer_init(&loop_, &t);
     t.data = &expired;
-    uv_timer_start(&t, [](uv_timer_t* h) { *static_cast<bool*>(h->data) = true; }, timeout_ms, 0);
+    uv_timer_start(
+        &t, [](uv_timer_t* h) { *static_cast<bool*>(h->data) = true; }, timeout_ms, 0);
     while (!done() && !expired) uv_run(&loop_, UV_RUN_ONCE);
     uv_close(reinterpret_cast<uv_handle_t*>(&t), nullptr);
     uv_run(&loop_, UV_RUN_NOWAIT);
@@ -184,8 +197,12 @@ class Loop {
     closed_ok_ = uv_loop_close(&loop_) == 0;
     if (!closed_ok_) {
       // Leave nothing behind for the next test: close whatever is still open.
-      uv_walk(&loop_, [](uv_handle_t* h, void*) { if (!uv_is_closing(h)) uv_close(h, nullptr); },
-              nullptr);
+      uv_walk(
+          &loop_,
+          [](uv_handle_t* h, void*) {
+            if (!uv_is_closing(h)) uv_close(h, nullptr);
+          },
+          nullptr);
       uv_run(&loop_, UV_RUN_DEFAULT);
       uv_loop_close(&loop_);
     }
@@ -274,7 +291,8 @@ inline std::string run_raw_client(Loop& loop, std::uint16_t port,
   // A repeating timer wakes the loop so that it notices the thread is done.
   uv_timer_t tick;
   uv_timer_init(loop.get(), &tick);
-  uv_timer_start(&tick, [](uv_timer_t*) {}, 5, 5);
+  uv_timer_start(
+      &tick, [](uv_timer_t*) {}, 5, 5);
   loop.run_until([&] { return done.load(); }, 20'000);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
   th.join();
