@@ -46,6 +46,8 @@ void on_stop_signal(uv_signal_t* handle, int signum) {
 void on_hup(uv_signal_t* handle, int) {
   auto* p = static_cast<Process*>(handle->data);
   app::notify_reloading();
+  // logrotate moves the access log aside and sends SIGHUP: new lines go to a new file.
+  if (auto r = p->server->reopen_access_log(); !r) p->log.error(std::string(r.message()));
   if (!p->reload_file) {
     p->log.info("SIGHUP: nothing to reload (database stores follow changes by themselves)");
   } else if (auto r = p->server->reload(); r) {
