@@ -40,6 +40,8 @@ int run_server(const ServerConfig& config) {
   hooks.stop_now = [&] { server->stop(); };
   // SIGHUP re-reads the users file; database stores follow changes by themselves.
   hooks.hup = [&, reload_file = config.users.type == "file"] {
+    // logrotate moves the access log aside and sends SIGHUP: new lines go to a new file.
+    if (auto r = server->reopen_access_log(); !r) log.error(std::string(r.message()));
     if (!reload_file) {
       log.info("SIGHUP: nothing to reload (database stores follow changes by themselves)");
     } else if (auto r = server->reload(); r) {

@@ -78,6 +78,9 @@ struct UsersSource {
   std::uint64_t flush_ms = 2'000;      ///< database stores: usage written back this often
 };
 
+/// How the access log writes a tunnel: one JSON object per line, or logfmt (key=value).
+enum class AccessLogFormat : std::uint8_t { json, logfmt };
+
 /// Everything mtop-server's config file says (docs/CONFIG.md).
 struct ServerConfig {
   std::vector<std::string> listen;  ///< "host:port" / "[v6]:port" (port 0: the OS picks)
@@ -92,6 +95,11 @@ struct ServerConfig {
   UsersSource users;      ///< ignored when ServerHooks::user_check is given
   ServerOptions engine;
   LogLevel log_level = LogLevel::info;
+  /// access_log: a file that gets one line per finished tunnel (format_access_record), opened
+  /// for appending by Server::create; empty = none. reopen_access_log() (SIGHUP in
+  /// mtop-server) opens it again by name, for log rotation.
+  std::string access_log_path;
+  AccessLogFormat access_log_format = AccessLogFormat::json;
 };
 
 /// Parses mtop-server's JSON config text; relative paths are taken relative to `base_dir`.
@@ -140,6 +148,28 @@ struct ServerStats {
   }
 };
 
+/// One finished tunnel, as the access log records it (Server::on_tunnel_end, and the
+/// access_log file). No secret: the password never reaches it.
+struct TunnelRecord {
+  std::int64_t end_unix_ms = 0;  ///< when the tunnel ended, ms since 1970-01-01 UTC
+  std::string transport;         ///< "tls" or "quic"
+  std::string source;            ///< the client's "ip:port"
+  std::string user;              ///< as the client sent it (log-escaped); empty before that
+  std::string target;            ///< "host:port" asked for; empty before the request
+  bool accepted = false;         ///< the tunnel relayed (the success response was sent)
+  std::string failure;           ///< tunnel_failure_name() of why it was refused or cut, or empty
+  std::string reason;            ///< a human-readable detail ("EOF both ways", "idle time-out")
+  std::uint64_t up = 0;          ///< bytes client → target
+  std::uint64_t down = 0;        ///< bytes target → client
+  std::uint64_t duration_ms = 0;
+};
+
+/// `record` as one line without a line end. json: an object with the keys time (RFC 3339,
+/// UTC, milliseconds), transport, source, user, target, accepted, failure, reason, up, down,
+/// duration_ms. logfmt: the same keys as key=value pairs; a value that is empty or holds a
+/// space, '=', '"' or a control character is quoted, with backslash escapes inside.
+MTOP_CPP_API std::string format_access_record(const TunnelRecord& record, AccessLogFormat format);
+
 /// A bound listening address: what `listen` asked for, and what the OS gave.
 struct ListenInfo {
   std::string host;        ///< without brackets
@@ -183,6 +213,14 @@ class MTOP_CPP_API Server {
   /// Reloads what can change without a restart: the users file (other stores follow their
   /// database live). Errors: config_invalid with the file's problem (the old users stay).
   Result<void> reload();
+  /// Opens config.access_log_path again by name (after logrotate moved the old file), so new
+  /// lines go to a new file. Errors: system_error naming the file (lines then go to the old
+  /// file). Without an access log: nothing.
+  Result<void> reopen_access_log();
+  /// `observer` is called on the loop with the record of every tunnel that ends from now on
+  /// (accepted or refused), after the access log line is written; one observer, replaced by
+  /// the next call, none with an empty function.
+  void on_tunnel_end(std::function<void(const TunnelRecord&)> observer);
   /// Closes every live tunnel of `user` (as UserGrant::user named it); returns how many.
   std::size_t revoke_user(std::string_view user);
 

@@ -3,10 +3,13 @@
 // ServerEngine, wired on the caller's loop; the engine does the tunnels.
 #include "mtop/server.hpp"
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "api/access_log_file.hpp"
 #include "api/store_factory.hpp"
 #include "auth/target_policy.hpp"
 #include "engine/account_source.hpp"
@@ -41,6 +44,8 @@ struct Server::Impl {
   AccountSource* accounts = nullptr;  ///< check as the built-in store check, or null
   std::shared_ptr<tls::ServerContext> tls;
   std::string quic_secret;
+  std::optional<AccessLogFile> access_log;  ///< config.access_log_path, when set
+  std::function<void(const TunnelRecord&)> on_tunnel_end;  ///< Server::on_tunnel_end
   std::unique_ptr<ServerEngine> engine;
   // Declared after the engine: destroyed first, as they hand streams to it.
   std::vector<std::unique_ptr<io::StreamAcceptor>> acceptors;
@@ -85,7 +90,8 @@ Result<void> Server::Impl::listen_on(const Endpoint& e) {
     q.limits.max_streams = config.quic_streams_per_connection;
     q.secret = quic_secret;
     auto quic_server = quic::QuicServer::create(
-        loop, std::move(q), [eng](io::StreamPtr stream) { eng->serve(std::move(stream)); });
+        loop, std::move(q),
+        [eng](io::StreamPtr stream) { eng->serve(std::move(stream), "quic"); });
     if (!quic_server) {
       return Result<void>(Errc::listen_failed,
                           "QUIC on " + e.text + ": " + std::string(quic_server.message()));
@@ -166,9 +172,18 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
     for (const auto& c : config.engine.allow_targets) allowed += (allowed.empty() ? "" : ", ") + c;
     log.warn("targets in " + allowed + " are allowed despite the private-address policy");
   }
+  if (!config.access_log_path.empty()) {
+    auto file = AccessLogFile::open(config.access_log_path, config.access_log_format);
+    if (!file) return file.failure();
+    impl->access_log.emplace(std::move(*file));
+  }
   auto engine = ServerEngine::create(loop, config.engine, impl->check, log);
   if (!engine) return engine.failure();
   impl->engine = std::move(*engine);
+  impl->engine->on_tunnel_end([i = impl.get()](const TunnelRecord& r) {
+    if (i->access_log) i->access_log->write(r);
+    if (i->on_tunnel_end) i->on_tunnel_end(r);
+  });
   impl->config = std::move(config);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -209,6 +224,15 @@ void Server::stop() {
 Result<void> Server::reload() {
   if (!impl_->accounts) return {};  // a custom check reloads by itself
   return impl_->accounts->reload();
+}
+
+void Server::on_tunnel_end(std::function<void(const TunnelRecord&)> observer) {
+  impl_->on_tunnel_end = std::move(observer);
+}
+
+Result<void> Server::reopen_access_log() {
+  if (!impl_->access_log) return {};
+  return impl_->access_log->reopen();
 }
 
 std::size_t Server::revoke_user(std::string_view user) {

@@ -25,7 +25,7 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
             {"listen", "quic", "cert", "key", "tls_groups", "users", "reply_status",
-             "allow_targets", "timeouts", "limits", "auth", "log_level"});
+             "allow_targets", "timeouts", "limits", "auth", "log_level", "access_log"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {
@@ -58,6 +58,25 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
     const std::string level = get_string(root, "log_level", "config");
     if (!parse_log_level(level, cfg.log_level)) {
       throw ConfigError{"config.log_level: one of debug, info, warn, error, off"};
+    }
+  }
+  if (root.contains("access_log")) {
+    const json& a = root.at("access_log");
+    if (!a.is_object()) {
+      throw ConfigError{"config.access_log: an object like {\"path\": \"access.log\"}"};
+    }
+    only_keys(a, "config.access_log", {"path", "format"});
+    if (!a.contains("path")) throw ConfigError{"config.access_log.path: missing"};
+    cfg.access_log_path = resolve(base_dir, get_string(a, "path", "config.access_log"));
+    if (a.contains("format")) {
+      const std::string format = get_string(a, "format", "config.access_log");
+      if (format == "json") {
+        cfg.access_log_format = AccessLogFormat::json;
+      } else if (format == "logfmt") {
+        cfg.access_log_format = AccessLogFormat::logfmt;
+      } else {
+        throw ConfigError{"config.access_log.format: json or logfmt"};
+      }
     }
   }
   if (root.contains("allow_targets")) {

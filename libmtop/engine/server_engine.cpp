@@ -1,6 +1,7 @@
 #include "engine/server_engine.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <optional>
 #include <utility>
@@ -93,7 +94,7 @@ ServerEngine::~ServerEngine() {
   users_.clear();
 }
 
-void ServerEngine::serve(io::StreamPtr stream) {
+void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
   if (!stream) return;
   ++stats_.total;
   if (draining_) {
@@ -120,6 +121,7 @@ void ServerEngine::serve(io::StreamPtr stream) {
   auto owned = std::make_unique<ServerTunnel>(loop_, host, options_, connect_options_,
                                               std::move(stream));
   ServerTunnel* t = owned.get();
+  t->set_transport(transport);
   tunnels_.emplace(t, std::move(owned));
   ++live_;
   t->start();
@@ -337,6 +339,25 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
   const bool operator_problem = s.failure == TunnelFailure::store_error ||
                                 s.failure == TunnelFailure::store_unavailable;
   log_.log(operator_problem ? LogLevel::warn : LogLevel::info, line);
+  if (tunnel_end_) {
+    TunnelRecord r;
+    r.end_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    r.transport = s.transport;
+    r.source = s.source;
+    r.user = s.user;
+    r.target = s.target;
+    r.accepted = s.accepted;
+    if (s.failure || !s.accepted) {
+      r.failure = tunnel_failure_name(s.failure.value_or(TunnelFailure::client_closed));
+    }
+    r.reason = s.reason;
+    r.up = s.up;
+    r.down = s.down;
+    r.duration_ms = duration;
+    tunnel_end_(r);
+  }
   reaper_.post([this, p = &t] { tunnels_.erase(p); });
   check_drained();
 }

@@ -64,9 +64,15 @@ class ServerEngine final : private TunnelHost {
   ServerEngine(const ServerEngine&) = delete;
   ServerEngine& operator=(const ServerEngine&) = delete;
 
-  /// Takes one incoming tunnel stream (not yet reading). Closed at once while draining or
-  /// with max_tunnels live tunnels.
-  void serve(io::StreamPtr stream);
+  /// Takes one incoming tunnel stream (not yet reading), which came over `transport` ("tls",
+  /// "quic": for the access records). Closed at once while draining or with max_tunnels
+  /// live tunnels.
+  void serve(io::StreamPtr stream, std::string_view transport = "tls");
+  /// Called on the loop with the record of every tunnel that ends after it was taken by
+  /// serve() (refused in the handshake or after relaying); one observer, replaced by a call.
+  void on_tunnel_end(std::function<void(const TunnelRecord&)> observer) {
+    tunnel_end_ = std::move(observer);
+  }
 
   /// Stops taking new tunnels; live ones may finish for drain_timeout_ms, then the rest are
   /// closed. `done` runs once on the loop (never inside drain()) when no tunnel is left. A
@@ -130,6 +136,7 @@ class ServerEngine final : private TunnelHost {
   std::shared_ptr<UserCheck> check_;
   AccountSource* accounts_;  ///< check_ as an AccountSource, or null (a custom check)
   Logger log_;
+  std::function<void(const TunnelRecord&)> tunnel_end_;
   io::ConnectOptions connect_options_;
   ServerStats stats_;
   auth::FailureThrottle throttle_;

@@ -64,6 +64,7 @@ class ServerTunnel final : private io::Stream::Handler {
  public:
   struct Summary {
     std::string source;     ///< client "ip:port"
+    std::string transport;  ///< "tls" or "quic", as the engine was told
     std::string user;       ///< from the auth request (log-escaped), empty before it
     std::string target;     ///< "host:port" asked for, empty before the auth request
     std::uint64_t started_ms = 0;  ///< uv_now at serve()
@@ -93,6 +94,7 @@ class ServerTunnel final : private io::Stream::Handler {
   bool relaying() const noexcept { return stage_ == Stage::relaying; }
   bool done() const noexcept { return stage_ == Stage::done; }
   const Summary& summary() const noexcept { return summary_; }
+  void set_transport(std::string_view transport) { summary_.transport = transport; }
   const std::string& username() const noexcept { return username_; }
 
  private:
