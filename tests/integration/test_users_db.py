@@ -389,18 +389,6 @@ class _StoreCases:
     def test_admin_commands(self):
         check_admin_commands(self, self.stored_hash)
 
-    def test_rewrite_keeps_owner_group_and_mode(self):
-        # The package installs /etc/mtop/users.json as root:mtop 0640 for the service to read;
-        # `mtop-server user add` run as root must not leave it root:root 0600.
-        os.chmod(self.users_path, 0o640)
-        gid = 1 if os.geteuid() == 0 else os.stat(self.users_path).st_gid  # 1: daemon
-        os.chown(self.users_path, -1, gid)
-        self.add_user("kim", "pw")
-        st = os.stat(self.users_path)
-        self.assertEqual(oct(st.st_mode & 0o7777), oct(0o640))
-        self.assertEqual(st.st_gid, gid)
-        self.assertIn("kim", open(self.users_path).read())
-
 
 def check_admin_commands(test, stored_hash):
     """add / list / passwd / enable / disable / quota / del through `mtop-server user`."""
@@ -488,6 +476,18 @@ class FileAdmin(DeploymentTest):
 
     def test_admin_commands(self):
         check_admin_commands(self, self.stored_hash)
+
+    def test_rewrite_keeps_owner_group_and_mode(self):
+        # The package installs /etc/mtop/users.json as root:mtop 0640 for the service to read;
+        # `mtop-server user add` run as root must not leave it root:root 0600.
+        os.chmod(self.users_path, 0o640)
+        gid = 1 if os.geteuid() == 0 else os.stat(self.users_path).st_gid  # 1: daemon
+        os.chown(self.users_path, -1, gid)
+        self.add_user("kim", "pw")
+        st = os.stat(self.users_path)
+        self.assertEqual(oct(st.st_mode & 0o7777), oct(0o640))
+        self.assertEqual(st.st_gid, gid)
+        self.assertIn("kim", open(self.users_path).read())
 
     def test_config_users_keys_are_checked(self):
         import json
