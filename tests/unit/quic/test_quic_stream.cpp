@@ -39,17 +39,22 @@ struct Pair {
   }
 };
 
-}  // namespace
-
-TEST_CASE("echo of 1 MiB over one stream", "[quic]") {
-  Pair p;
+/// Opens a stream on `p`'s client with `c` as its reading handler.
+void open_reading(Pair& p, Collector& c) {
   std::string error;
-  Collector c;
   c.s = open_stream(p.loop, *p.client, error);
   REQUIRE(error == "");
   REQUIRE(c.s);
   c.s->set_handler(&c);
   c.s->start_read();
+}
+
+}  // namespace
+
+TEST_CASE("echo of 1 MiB over one stream", "[quic]") {
+  Pair p;
+  Collector c;
+  open_reading(p, c);
   Bytes payload = random_bytes(1 << 20, 1);
   // Written in uneven pieces to exercise chunk appends.
   for (std::size_t off = 0; off < payload.size();) {
@@ -71,13 +76,8 @@ TEST_CASE("echo of 1 MiB over one stream", "[quic]") {
 TEST_CASE("bytes filled into write_space() are sent without a copy, mixed with copied ones",
           "[quic]") {
   Pair p;
-  std::string error;
   Collector c;
-  c.s = open_stream(p.loop, *p.client, error);
-  REQUIRE(error == "");
-  REQUIRE(c.s);
-  c.s->set_handler(&c);
-  c.s->start_read();
+  open_reading(p, c);
   Bytes payload = random_bytes(1 << 20, 7);
   std::size_t in_place = 0;
   for (std::size_t off = 0, i = 0; off < payload.size(); ++i) {
