@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "quic/app_error.hpp"
 #include "quic/udp_socket.hpp"
@@ -236,7 +237,7 @@ Connection::Connection(ConnectionOwner& owner, uv_loop_t* loop, const Connection
 Connection::~Connection() {
   *alive_ = false;
   detach_streams(error_.empty() ? std::string("connection closed") : error_);
-  chunk_pool().give(std::move(tx_spare_));
+  if (!tx_spare_.empty()) chunk_pool().give(std::move(tx_spare_));
 }
 
 std::string Connection::peer_name() const { return address_to_string(remote()); }
@@ -640,6 +641,9 @@ void Connection::append_rx(StreamState& s, const std::uint8_t* data, std::size_t
 }
 
 void Connection::flush() {
+  // The spare send chunk goes back to the endpoint's pool every turn: an idle connection holds
+  // none (thousands of tunnels ride on dozens of connections), and the next lend takes it back.
+  if (!tx_spare_.empty()) chunk_pool().give(std::exchange(tx_spare_, Bytes()));
   if (state_ == State::dead) return;
   auto alive = alive_;
   // What was touched until now is handled in this flush; touches made meanwhile (by the

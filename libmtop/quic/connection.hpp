@@ -213,8 +213,9 @@ class Connection {
   std::vector<std::int64_t> work_;  // the touched list being flushed (kept for its capacity)
   std::deque<std::int64_t> send_queue_;
   std::vector<std::int64_t> accepted_;  // server: streams opened by the peer, not yet handed out
-  // The chunk SendQueue::space() lends when a stream's last chunk has too little room; one per
-  // connection, not per stream, so a lend a read did not fill pins nothing per tunnel.
+  // The chunk SendQueue::space() lends when a stream's last chunk has too little room: one per
+  // connection, not per stream, so a lend a read did not fill pins nothing per tunnel; and
+  // back in the endpoint's pool at every flush(), so an idle connection holds none either.
   Bytes tx_spare_;
   std::uint64_t conn_consumed_ = 0;
   std::uint64_t holding_credit_ = 0;  // client: see streams_holding_credit()

@@ -11,9 +11,9 @@
 //   read into (a relay: the TCP socket reads straight into it), and append() of bytes that
 //   already lie at the start of that room only counts them. The room is the last chunk's tail
 //   when it has at least kMinLend bytes (or what was asked for), else `spare`: a chunk the
-//   connection keeps for all its streams, which append() adopts into this queue when bytes
-//   were read into it. So only the one spare per connection is ever lent and not filled; a
-//   stream holds only chunks with queued bytes.
+//   connection keeps for all its streams (and gives back to the pool at every flush), which
+//   append() adopts into this queue when bytes were read into it. So only the one spare per
+//   connection is ever lent and not filled; a stream holds only chunks with queued bytes.
 // - Memory per tunnel: a chunk goes back to the pool as soon as all its bytes are acked, so an
 //   idle tunnel holds none. Small writes do not pin a 64 KiB chunk on their own: bytes below
 //   kSmallWrite that land in the spare are copied (into the last chunk's room, or an
