@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,18 @@ class MTOP_CPP_API Stream {
     virtual void on_error(std::string_view reason) = 0;
     /// The write queue fell to or below low_water() after having been above it.
     virtual void on_drain() = 0;
+    /// Asked by a stream that can read in place (TCP) just before it reads: where to put the
+    /// bytes, at most `suggested` of them. The next on_read() then gets a view that starts at
+    /// the start of the returned span, unless nothing was read. An empty span (the default)
+    /// lets the stream use its own buffer. A handler that writes what it reads on to another
+    /// stream returns that stream's write_space() here, so the bytes are already where they
+    /// are sent from (no copy). The span must stay valid until that on_read() or the stream's
+    /// next read_space() call. Added after the first four: handlers written before it need not
+    /// change.
+    virtual std::span<std::uint8_t> read_space(std::size_t suggested) {
+      (void)suggested;
+      return {};
+    }
   };
 
   virtual ~Stream() = default;
@@ -49,8 +62,20 @@ class MTOP_CPP_API Stream {
   /// Starts/stops delivering on_read/on_eof. A new stream does not read until start_read().
   virtual void start_read() = 0;
   virtual void stop_read() = 0;
-  /// Queues bytes to send; the stream copies what it cannot send at once.
+  /// Queues bytes to send; the stream copies what it cannot send at once, except bytes that
+  /// start at the start of the span the latest write_space() returned (read into it in
+  /// place): those are taken as they are.
   virtual void write(ByteView data) = 0;
+  /// Room at the end of the send queue, about `want` bytes, that the caller may fill and then
+  /// pass to write() without a copy (see write()); empty when the stream has none to lend —
+  /// the default, and always for TCP and TLS streams; QUIC streams lend room in their send
+  /// buffers. Valid until the next call into the stream or the return to the loop, whichever
+  /// comes first; filling it without writing it is harmless. Added after write(): streams
+  /// written before it need not change.
+  virtual std::span<std::uint8_t> write_space(std::size_t want) {
+    (void)want;
+    return {};
+  }
   /// Bytes queued and not yet handed to the kernel (or, for QUIC, not yet acknowledged).
   virtual std::size_t write_queue_size() const = 0;
   /// Half-close our sending side once the queue is flushed. Idempotent.

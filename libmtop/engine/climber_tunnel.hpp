@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -106,6 +107,10 @@ class TunnelStream final : public io::Stream {
   void start_read() override;
   void stop_read() override;
   void write(ByteView data) override;
+  /// The raw stream's room (a QUIC stream lends some): write() passes the bytes on unmoved.
+  std::span<std::uint8_t> write_space(std::size_t want) override {
+    return inner_ ? inner_->write_space(want) : std::span<std::uint8_t>();
+  }
   std::size_t write_queue_size() const override;
   void shutdown() override;
   void close() override;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "quic/app_error.hpp"
 #include "quic/udp_socket.hpp"
@@ -144,8 +145,7 @@ struct ConnCallbacks {
                                       std::uint64_t len, void* ud, void* sud) {
     auto* s = static_cast<StreamState*>(sud);
     if (!s) return 0;
-    s->tx_acked = std::max(s->tx_acked, offset + len);
-    self(ud)->release_acked(*s);
+    s->tx.acked(offset + len, self(ud)->chunk_pool());
     if (s->above_low_water) self(ud)->touch(*s);  // on_drain may be due
     self(ud)->owner_.schedule(*self(ud));
     return 0;
@@ -166,7 +166,7 @@ struct ConnCallbacks {
     c->release_credit(*s);
     s->closed_by_ngtcp2 = true;
     s->tx_closed = true;
-    bool clean = s->rx_fin && s->fin_sent && s->tx_acked == s->tx_end;
+    bool clean = s->rx_fin && s->fin_sent && s->unacked() == 0;
     if (!clean && !s->failed && !s->app_closed) {
       s->failed = true;
       s->error_pending = true;
@@ -236,6 +236,7 @@ Connection::Connection(ConnectionOwner& owner, uv_loop_t* loop, const Connection
 Connection::~Connection() {
   *alive_ = false;
   detach_streams(error_.empty() ? std::string("connection closed") : error_);
+  if (!tx_spare_.empty()) chunk_pool().give(std::move(tx_spare_));
 }
 
 std::string Connection::peer_name() const {
@@ -606,32 +607,6 @@ void Connection::enqueue_send(StreamState& s) {
   send_queue_.push_back(s.id);
 }
 
-std::size_t Connection::fill_vecs(StreamState& s, ngtcp2_vec* v, std::size_t max) {
-  // The cursor never moves past the last chunk: write() may still append to that one.
-  while (s.cursor_chunk + 1 < s.tx.size() &&
-         s.cursor_start + s.tx[s.cursor_chunk].size() <= s.tx_sent) {
-    s.cursor_start += s.tx[s.cursor_chunk].size();
-    ++s.cursor_chunk;
-  }
-  std::size_t n = 0;
-  std::uint64_t start = s.cursor_start;
-  for (std::size_t ci = s.cursor_chunk; ci < s.tx.size() && n < max; ++ci) {
-    Bytes& chunk = s.tx[ci];
-    std::uint64_t skip = s.tx_sent > start ? s.tx_sent - start : 0;
-    if (skip < chunk.size()) {
-      v[n].base = chunk.data() + skip;
-      v[n].len = chunk.size() - skip;
-      ++n;
-    }
-    start += chunk.size();
-  }
-  return n;
-}
-
-void Connection::advance_sent(StreamState& s, std::uint64_t n) {
-  s.tx_sent += n;
-}
-
 void Connection::append_rx(StreamState& s, const std::uint8_t* data, std::size_t len) {
   // A lone small piece (an interactive tunnel's few bytes) gets a block of its own size, so a
   // stream whose reader is slow holds what it received, not a 64 KiB chunk; bulk data that
@@ -661,21 +636,10 @@ void Connection::append_rx(StreamState& s, const std::uint8_t* data, std::size_t
   }
 }
 
-void Connection::release_acked(StreamState& s) {
-  while (!s.tx.empty() && s.tx_base + s.tx.front().size() <= s.tx_acked &&
-         s.tx_base + s.tx.front().size() <= s.tx_sent) {
-    s.tx_base += s.tx.front().size();
-    owner_.chunk_pool().give(std::move(s.tx.front()));  // the next write reuses it
-    s.tx.pop_front();
-    if (s.cursor_chunk > 0) {
-      --s.cursor_chunk;
-    } else {
-      s.cursor_start = s.tx_base;
-    }
-  }
-}
-
 void Connection::flush() {
+  // The spare send chunk goes back to the endpoint's pool every turn: an idle connection holds
+  // none (thousands of tunnels ride on dozens of connections), and the next lend takes it back.
+  if (!tx_spare_.empty()) chunk_pool().give(std::exchange(tx_spare_, Bytes()));
   if (state_ == State::dead) return;
   auto alive = alive_;
   // What was touched until now is handled in this flush; touches made meanwhile (by the
@@ -703,7 +667,7 @@ void Connection::forget_streams() {
     StreamState& s = *it->second;
     const bool gone = !s.app && !s.abort_pending && (s.closed_by_ngtcp2 || !usable());
     if (!gone) return std::next(it);
-    for (Bytes& chunk : s.tx) owner_.chunk_pool().give(std::move(chunk));
+    s.tx.release(owner_.chunk_pool());
     for (Bytes& chunk : s.rx) owner_.chunk_pool().give(std::move(chunk));
     return streams_.erase(it);
   };
@@ -803,7 +767,7 @@ void Connection::apply_intents() {
       // Shut down with every byte acknowledged: the stream ends with its FIN even when that has
       // not left yet (shutdown() and close() in one loop turn is how a relay ends a tunnel).
       // A reset there would turn the peer's clean EOF into an error.
-      const bool graceful = s.fin_requested && s.tx_acked == s.tx_end;
+      const bool graceful = s.fin_requested && s.unacked() == 0;
       if (!s.closed_by_ngtcp2) {
         if (!graceful) (void)ngtcp2_conn_shutdown_stream_write(c, id, s.abort_code);
         if (!s.rx_fin) (void)ngtcp2_conn_shutdown_stream_read(c, id, s.abort_code);
@@ -882,7 +846,7 @@ void Connection::write_packets() {
     std::uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
     std::uint64_t unsent = 0;
     if (s) {
-      nv = fill_vecs(*s, vec, kMaxVecs);
+      nv = s->tx.fill_vecs(vec, kMaxVecs);
       std::uint64_t in_vecs = 0;
       for (std::size_t i = 0; i < nv; ++i) in_vecs += vec[i].len;
       unsent = s->unsent();
@@ -892,7 +856,7 @@ void Connection::write_packets() {
     ngtcp2_ssize n = ngtcp2_conn_writev_stream(c, &ps.path, &pi, tx.data() + off, max_pkt,
                                                &ndatalen, flags, s ? s->id : -1, vec, nv, ts);
     if (s && ndatalen >= 0) {
-      advance_sent(*s, static_cast<std::uint64_t>(ndatalen));
+      s->tx.advance_sent(static_cast<std::uint64_t>(ndatalen));
       if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) &&
           static_cast<std::uint64_t>(ndatalen) == unsent) {
         s->fin_sent = true;

@@ -27,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -151,12 +152,18 @@ class Connection {
   std::uint64_t credit_in_flight() const;
 
   // --- for QuicStream ---
-  io::ChunkPool& chunk_pool() { return owner_.chunk_pool(); }
+  /// Queues `data` on the send side of `s` (SendQueue::append with the connection's spare).
+  void append_tx(StreamState& s, ByteView data) { s.tx.append(data, tx_spare_, chunk_pool()); }
+  /// Room to fill in place before append_tx (SendQueue::space).
+  std::span<std::uint8_t> tx_space(StreamState& s, std::size_t want) {
+    return s.tx.space(want, tx_spare_, chunk_pool());
+  }
   /// The application changed `s` (wrote, shut down, started reading): flush it this turn.
   void stream_touched(StreamState& s);
   void stream_app_closed(StreamState& s);
 
  private:
+  io::ChunkPool& chunk_pool() { return owner_.chunk_pool(); }
   friend struct ConnCallbacks;
 
   Result<void> init_common(bool server, const ngtcp2_cid& dcid, const ngtcp2_cid& scid,
@@ -180,10 +187,7 @@ class Connection {
   void die(const std::string& reason);
   std::string peer_close_reason();
   void enqueue_send(StreamState& s);
-  std::size_t fill_vecs(StreamState& s, ngtcp2_vec* v, std::size_t max);
-  void advance_sent(StreamState& s, std::uint64_t n);
   void append_rx(StreamState& s, const std::uint8_t* data, std::size_t len);
-  void release_acked(StreamState& s);
   void release_credit(StreamState& s);
 
   ConnectionOwner& owner_;
@@ -211,6 +215,10 @@ class Connection {
   std::vector<std::int64_t> work_;  // the touched list being flushed (kept for its capacity)
   std::deque<std::int64_t> send_queue_;
   std::vector<std::int64_t> accepted_;  // server: streams opened by the peer, not yet handed out
+  // The chunk SendQueue::space() lends when a stream's last chunk has too little room: one per
+  // connection, not per stream, so a lend a read did not fill pins nothing per tunnel; and
+  // back in the endpoint's pool at every flush(), so an idle connection holds none either.
+  Bytes tx_spare_;
   std::uint64_t conn_consumed_ = 0;
   std::uint64_t holding_credit_ = 0;  // client: see streams_holding_credit()
 

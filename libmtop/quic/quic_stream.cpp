@@ -1,7 +1,5 @@
 #include "quic/quic_stream.hpp"
 
-#include <algorithm>
-
 #include "quic/connection.hpp"
 
 namespace mtop::quic {
@@ -25,21 +23,15 @@ void QuicStream::start_read() {
 void QuicStream::write(ByteView data) {
   if (!conn_ || !state_ || data.empty()) return;
   StreamState& s = *state_;
-  if (s.failed || s.tx_closed || s.fin_requested) return;  // nowhere to go
-  s.tx_end += data.size();
-  // Fill the last chunk up to its capacity (never beyond: that would move bytes ngtcp2 may
-  // still point at), then the endpoint's recycled chunks (uv/chunk_pool.hpp).
-  while (!data.empty()) {
-    if (s.tx.empty() || s.tx.back().size() == s.tx.back().capacity()) {
-      s.tx.push_back(conn_->chunk_pool().take());
-    }
-    Bytes& last = s.tx.back();
-    const std::size_t n = std::min(data.size(), last.capacity() - last.size());
-    last.insert(last.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
-    data = data.subspan(n);
-  }
+  if (!s.accepts_writes()) return;  // nowhere to go
+  conn_->append_tx(s, data);
   if (s.unacked() > low_water()) s.above_low_water = true;
   conn_->stream_touched(s);
+}
+
+std::span<std::uint8_t> QuicStream::write_space(std::size_t want) {
+  if (!conn_ || !state_ || !state_->accepts_writes()) return {};
+  return conn_->tx_space(*state_, want);
 }
 
 std::size_t QuicStream::write_queue_size() const {

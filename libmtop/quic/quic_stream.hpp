@@ -8,10 +8,12 @@
 //
 // Sending: ngtcp2 does not copy stream data; written bytes stay in `tx` until the peer
 // acknowledges them (acked_stream_data_offset), so write_queue_size() is "not yet
-// acknowledged". Receiving: bytes wait in `rx` until delivered, in chunks from the
-// endpoint's free list (a growing vector freed per delivery churned the heap: page faults
-// and realloc copies per MB); only delivered bytes extend the flow-control windows, so
-// stop_read() back-pressures the peer.
+// acknowledged". write_space() lends room in `tx` (or the connection's spare chunk), so a
+// relay's TCP reads land where ngtcp2 reads them: no copy in between (quic/send_queue.hpp).
+// Receiving: bytes wait in `rx` until delivered, in chunks from the endpoint's free list (a
+// growing vector freed per delivery churned the heap: page faults and realloc copies per MB);
+// only delivered bytes extend the flow-control windows, so stop_read() back-pressures the
+// peer.
 //
 // When the connection goes away first, detach() cuts the link and the stream reports
 // on_error on a later loop turn through its own timer.
@@ -20,13 +22,14 @@
 #include <uv.h>
 
 #include <cstdint>
-#include <deque>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "mtop/bytes.hpp"
 #include "mtop/stream.hpp"
 #include "quic/app_error.hpp"
+#include "quic/send_queue.hpp"
 #include "uv/handle.hpp"
 
 namespace mtop::quic {
@@ -43,14 +46,8 @@ struct StreamState {
   bool holds_credit = false;  ///< client: counted in Connection's streams holding credit
   bool touched = false;       ///< listed for the next flush (Connection::touch)
 
-  // Send side: tx holds [tx_base, tx_end); [tx_acked, tx_sent) is in flight.
-  std::deque<Bytes> tx;
-  std::uint64_t tx_base = 0;
-  std::uint64_t tx_acked = 0;
-  std::uint64_t tx_sent = 0;
-  std::uint64_t tx_end = 0;
-  std::size_t cursor_chunk = 0;      ///< index in tx of the chunk holding tx_sent
-  std::uint64_t cursor_start = 0;    ///< absolute offset where that chunk starts
+  // Send side: the bytes written and not yet acknowledged (quic/send_queue.hpp).
+  SendQueue tx;
   bool fin_requested = false;  ///< shutdown(): FIN after the queued bytes
   bool fin_sent = false;
   bool tx_closed = false;      ///< ngtcp2 takes no more data (reset, FIN sent, stream gone)
@@ -72,8 +69,10 @@ struct StreamState {
   bool error_pending = false;  ///< on_error not yet delivered
   std::string error;
 
-  std::uint64_t unacked() const noexcept { return tx_end - tx_acked; }
-  std::uint64_t unsent() const noexcept { return tx_end - tx_sent; }
+  std::uint64_t unacked() const noexcept { return tx.unacked(); }
+  std::uint64_t unsent() const noexcept { return tx.unsent(); }
+  /// write() and write_space() may add bytes.
+  bool accepts_writes() const noexcept { return !failed && !tx_closed && !fin_requested; }
   bool wants_to_send() const noexcept {
     return !tx_closed && !blocked && (unsent() > 0 || (fin_requested && !fin_sent));
   }
@@ -88,6 +87,7 @@ class QuicStream final : public io::Stream {
   void start_read() override;
   void stop_read() override { reading_ = false; }
   void write(ByteView data) override;
+  std::span<std::uint8_t> write_space(std::size_t want) override;
   std::size_t write_queue_size() const override;
   void shutdown() override;
   void close() override;

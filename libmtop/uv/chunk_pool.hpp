@@ -39,6 +39,35 @@ class ChunkPool {
 
   /// An empty chunk with capacity chunk_size(): a spare one if there is, else a new one.
   Bytes take() {
+    Bytes b = take_any();
+    b.clear();  // constant time for bytes
+    return b;
+  }
+
+  /// A chunk of size() == capacity() == chunk_size() with unspecified contents, to read or
+  /// copy into in place (quic/send_queue.hpp). A spare chunk that was given back full (the
+  /// usual case) costs nothing; only bytes past what it held are zeroed.
+  Bytes take_full() {
+    Bytes b = take_any();
+    b.resize(chunk_size_);
+    return b;
+  }
+
+  /// Gives a chunk back. Kept (contents and size as they are: take() empties it, take_full()
+  /// sizes it) if it has exactly the chunk capacity (one that grew past it is not ours any
+  /// more) and fewer than the bound are spare; otherwise freed here.
+  void give(Bytes b) {
+    if (b.capacity() != chunk_size_ || spare_.size() >= max_spare_) return;  // freed with `b`
+    spare_.push_back(std::move(b));
+  }
+
+  std::size_t spare() const noexcept { return spare_.size(); }
+  /// Chunks handed out from the free list / newly allocated, since construction.
+  std::uint64_t reused() const noexcept { return reused_; }
+  std::uint64_t allocated() const noexcept { return allocated_; }
+
+ private:
+  Bytes take_any() {
     if (!spare_.empty()) {
       Bytes b = std::move(spare_.back());
       spare_.pop_back();
@@ -51,21 +80,6 @@ class ChunkPool {
     return b;
   }
 
-  /// Gives a chunk back. Kept (emptied, memory intact) if it has exactly the chunk capacity
-  /// (one that grew past it is not ours any more) and fewer than the bound are spare;
-  /// otherwise freed here.
-  void give(Bytes b) {
-    if (b.capacity() != chunk_size_ || spare_.size() >= max_spare_) return;  // freed with `b`
-    b.clear();
-    spare_.push_back(std::move(b));
-  }
-
-  std::size_t spare() const noexcept { return spare_.size(); }
-  /// Chunks handed out from the free list / newly allocated, since construction.
-  std::uint64_t reused() const noexcept { return reused_; }
-  std::uint64_t allocated() const noexcept { return allocated_; }
-
- private:
   std::size_t chunk_size_;
   std::size_t max_spare_;
   std::vector<Bytes> spare_;

@@ -107,6 +107,11 @@ void Relay::on_drain(Side& drained) {
   if (a_.eof && b_.eof) check_done();
 }
 
+std::span<std::uint8_t> Relay::read_space(Side& from, std::size_t suggested) {
+  if (finished_ || !started_) return {};
+  return other(from).stream->write_space(suggested);
+}
+
 void Relay::update_reading(Side& s) {
   if (finished_ || !started_) return;
   const bool want = !s.eof && !s.held_by_queue && !s.held_by_gate;

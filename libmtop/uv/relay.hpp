@@ -2,10 +2,12 @@
 //
 // Theory of operation
 // - Bytes read from one side are written to the other at once (the stream copies what the
-//   kernel does not take). When the receiving side's write_queue_size() exceeds
-//   RelayOptions::max_pending, the relay stops reading the sending side and resumes on the
-//   receiving side's on_drain: memory per tunnel stays bounded (max_pending plus one read)
-//   however slowly a peer reads.
+//   kernel does not take). A side that reads in place is pointed at the other side's
+//   write_space(), when it lends one (a QUIC stream's send buffer): a TCP read then lands
+//   where QUIC sends it from, and the write that follows copies nothing.
+// - When the receiving side's write_queue_size() exceeds RelayOptions::max_pending, the relay
+//   stops reading the sending side and resumes on the receiving side's on_drain: memory per
+//   tunnel stays bounded (max_pending plus one read) however slowly a peer reads.
 // - Half-close is carried across: EOF from a side becomes shutdown() of the other, and the
 //   opposite direction keeps flowing. The relay is done when both sides have sent EOF and
 //   both write queues are empty ("closed"), on the first error of either side
@@ -24,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "mtop/bytes.hpp"
@@ -102,6 +105,9 @@ class Relay {
     void on_eof() override { relay.on_eof(*this); }
     void on_error(std::string_view reason) override { relay.on_error(*this, reason); }
     void on_drain() override { relay.on_drain(*this); }
+    std::span<std::uint8_t> read_space(std::size_t suggested) override {
+      return relay.read_space(*this, suggested);
+    }
 
     Relay& relay;
     const bool is_a;
@@ -118,6 +124,7 @@ class Relay {
   void on_eof(Side& from);
   void on_error(Side& from, std::string_view reason);
   void on_drain(Side& drained);
+  std::span<std::uint8_t> read_space(Side& from, std::size_t suggested);
   void update_reading(Side& s);
   void touch() noexcept;
   void arm_idle(std::uint64_t ms);

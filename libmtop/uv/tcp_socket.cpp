@@ -61,15 +61,18 @@ void TcpSocket::stop_read() noexcept {
   reading_ = false;
 }
 
-void TcpSocket::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
-  // The shared read buffer: on_read_cb hands it to the owner before any other read can start.
+void TcpSocket::on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) {
   auto* self = static_cast<TcpSocket*>(h->data);
   if (!self) {
     *buf = uv_buf_init(nullptr, 0);
     return;
   }
-  *buf = uv_buf_init(reinterpret_cast<char*>(self->read_buffer_.data()),
-                     static_cast<unsigned>(self->read_buffer_.size()));
+  // The owner's place for these bytes, else the shared read buffer: either way on_read_cb
+  // hands them over before any other read can start.
+  std::span<std::uint8_t> into = self->events_->socket_read_space(suggested);
+  if (into.empty()) into = self->read_buffer_;
+  *buf = uv_buf_init(reinterpret_cast<char*>(into.data()),
+                     static_cast<unsigned>(std::min(into.size(), kMaxWrite)));
 }
 
 void TcpSocket::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {

@@ -9,8 +9,10 @@
 //   from libuv callbacks, and after close() only on_socket_closed() comes.
 // - Reading: every read lands in `read_buffer`, shared with the other streams of the loop
 //   (libuv callbacks do not nest, so one buffer serves them all and an idle socket holds
-//   none), and is handed to on_socket_read() from there. The peer's EOF or a read error stops
-//   reading for good.
+//   none), and is handed to on_socket_read() from there — unless the owner gives a place of
+//   its own for it (Events::socket_read_space(): a relay towards a QUIC stream lends room in
+//   that stream's send buffer, so the bytes are read where they are sent from). The peer's
+//   EOF or a read error stops reading for good.
 // - Writing: uv_try_write() first when nothing is queued; only what the kernel did not take
 //   goes into a uv_write request (uv/pooled_write.hpp), on recycled chunks of `chunks`. So a
 //   busy socket allocates no data buffer per write (a queued one costs only the request's
@@ -43,7 +45,15 @@ class TcpSocket {
   /// What the socket reports, from libuv callbacks only (see the file comment).
   class Events {
    public:
-    /// Bytes from the peer, in the shared read buffer: valid only during the call.
+    /// Where the next read may land, at most `suggested` bytes (io::Stream::Handler's
+    /// read_space(): the owner asks its handler); empty (the default) for the shared read
+    /// buffer. Asked right before each read.
+    virtual std::span<std::uint8_t> socket_read_space(std::size_t suggested) {
+      (void)suggested;
+      return {};
+    }
+    /// Bytes from the peer, in the shared read buffer or at the start of the span
+    /// socket_read_space() gave: valid only during the call.
     virtual void on_socket_read(ByteView data) = 0;
     /// The peer sent its FIN. Reading has stopped for good.
     virtual void on_socket_eof() = 0;
@@ -112,7 +122,8 @@ class TcpSocket {
   /// Notes the queue size after a write, for on_socket_drain().
   void note_queue() noexcept;
 
-  /// uv_buf_t lengths are 32-bit: no uv_try_write or request is given more bytes than this.
+  /// uv_buf_t lengths are 32-bit: no read, uv_try_write or request is given more bytes than
+  /// this.
   static constexpr std::size_t kMaxWrite = std::size_t{1} << 30;
 
   uv_tcp_t* tcp_;

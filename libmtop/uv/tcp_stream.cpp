@@ -75,6 +75,11 @@ void TcpStream::fail_later(int status) {
   });
 }
 
+std::span<std::uint8_t> TcpStream::socket_read_space(std::size_t suggested) {
+  if (!usable() || !handler_) return {};
+  return handler_->read_space(suggested);
+}
+
 void TcpStream::on_socket_read(ByteView data) {
   if (usable() && handler_) handler_->on_read(data);
 }

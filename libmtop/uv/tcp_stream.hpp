@@ -14,6 +14,8 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <string>
 
 #include "mtop/stream.hpp"
@@ -52,6 +54,7 @@ class TcpStream final : public Stream, private TcpSocket::Events {
   ~TcpStream() override = default;
 
   // TcpSocket::Events
+  std::span<std::uint8_t> socket_read_space(std::size_t suggested) override;
   void on_socket_read(ByteView data) override;
   void on_socket_eof() override;
   void on_socket_error(const char* op, int status) override;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstring>
 #include <iostream>
 
 #include "must.hpp"
@@ -39,17 +40,22 @@ struct Pair {
   }
 };
 
-}  // namespace
-
-TEST_CASE("echo of 1 MiB over one stream", "[quic]") {
-  Pair p;
+/// Opens a stream on `p`'s client with `c` as its reading handler.
+void open_reading(Pair& p, Collector& c) {
   std::string error;
-  Collector c;
   c.s = open_stream(p.loop, *p.client, error);
   REQUIRE(error == "");
   REQUIRE(c.s);
   c.s->set_handler(&c);
   c.s->start_read();
+}
+
+}  // namespace
+
+TEST_CASE("echo of 1 MiB over one stream", "[quic]") {
+  Pair p;
+  Collector c;
+  open_reading(p, c);
   Bytes payload = random_bytes(1 << 20, 1);
   // Written in uneven pieces to exercise chunk appends.
   for (std::size_t off = 0; off < payload.size();) {
@@ -66,6 +72,39 @@ TEST_CASE("echo of 1 MiB over one stream", "[quic]") {
   // Everything was acknowledged: nothing left queued on either side.
   REQUIRE(p.loop.run_until([&] { return c.s->write_queue_size() == 0; }));
   CHECK(p.client->handshakes() == 1);
+}
+
+TEST_CASE("bytes filled into write_space() are sent without a copy, mixed with copied ones",
+          "[quic]") {
+  Pair p;
+  Collector c;
+  open_reading(p, c);
+  Bytes payload = random_bytes(1 << 20, 7);
+  std::size_t in_place = 0;
+  for (std::size_t off = 0, i = 0; off < payload.size(); ++i) {
+    // Pieces of every kind: small and large, in the lent room and copied from elsewhere.
+    std::size_t n =
+        std::min<std::size_t>(payload.size() - off, i % 3 == 0 ? 100 : 1 + off % 50'000);
+    auto room = c.s->write_space(64 * 1024);
+    REQUIRE(room.size() > 0);
+    if (i % 4 != 3) {
+      n = std::min(n, room.size());
+      std::memcpy(room.data(), payload.data() + off, n);
+      c.s->write(ByteView(room.data(), n));
+      ++in_place;
+    } else {
+      c.s->write(ByteView(payload.data() + off, n));
+    }
+    CHECK(c.s->write_queue_size() >= n);
+    off += n;
+  }
+  CHECK(in_place > 10);
+  c.s->shutdown();
+  CHECK(c.s->write_space(64 * 1024).empty());  // shut down: no more room to lend
+  REQUIRE(p.loop.run_until([&] { return c.eof || !c.error.empty(); }));
+  CHECK(c.error == "");
+  CHECK(c.data == payload);
+  REQUIRE(p.loop.run_until([&] { return c.s->write_queue_size() == 0; }));
 }
 
 TEST_CASE("100 concurrent streams on one connection stay intact", "[quic]") {

@@ -48,3 +48,27 @@ TEST_CASE("chunk pool: a chunk that grew past its size is not taken back", "[poo
   CHECK(pool.spare() == 1);
   CHECK(pool.allocated() == 2);
 }
+
+TEST_CASE("chunk pool: take_full gives a chunk sized to its capacity, take an empty one",
+          "[pool]") {
+  ChunkPool pool(1000, 4);
+  Bytes full = pool.take_full();
+  CHECK(full.size() == 1000);
+  CHECK(full.capacity() == 1000);
+  const std::uint8_t* mem = full.data();
+  full[999] = 0x5a;
+  pool.give(std::move(full));
+  Bytes again = pool.take_full();  // given back full: the same memory, as it was
+  CHECK(again.data() == mem);
+  CHECK(again.size() == 1000);
+  CHECK(again[999] == 0x5a);
+  again.resize(10);  // given back partly filled: sized again on the next take_full
+  pool.give(std::move(again));
+  Bytes empty = pool.take();
+  CHECK(empty.data() == mem);
+  CHECK(empty.empty());
+  pool.give(std::move(empty));
+  CHECK(pool.take_full().size() == 1000);
+  CHECK(pool.allocated() == 1);
+  CHECK(pool.reused() == 3);
+}

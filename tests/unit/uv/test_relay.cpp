@@ -2,6 +2,8 @@
 
 #include <memory>
 #include <optional>
+#include <span>
+#include <string>
 
 #include "uv/relay.hpp"
 #include "uv/timer.hpp"
@@ -379,6 +381,75 @@ TEST_CASE("relay: a_ended carries an EOF read before start to the target", "[rel
     CHECK(stats->reason == "closed");
     CHECK(stats->bytes_a_to_b == 5);
     CHECK(stats->bytes_b_to_a == 5);
+  }
+  CHECK(loop.close() == 0);
+}
+
+namespace {
+
+/// What a LendingSink saw; owned by the test (the sink frees itself on close()).
+struct SinkLog {
+  std::string data;
+  std::size_t in_place = 0;  ///< writes of bytes already in the lent room
+  std::size_t copied = 0;    ///< other writes
+  bool shut = false;
+  bool closed = false;
+};
+
+/// A destination that lends room like a QUIC stream does (write_space), with `lend` bytes.
+class LendingSink final : public mtop::io::Stream {
+ public:
+  LendingSink(SinkLog& log, std::size_t lend) : log_(log), room_(lend) {}
+  void set_handler(Handler*) override {}
+  void start_read() override {}
+  void stop_read() override {}
+  std::span<std::uint8_t> write_space(std::size_t want) override {
+    CHECK(want > 0);
+    return room_;
+  }
+  void write(ByteView data) override {
+    (data.data() == room_.data() ? log_.in_place : log_.copied) += 1;
+    log_.data.append(mtop::as_chars(data));
+  }
+  std::size_t write_queue_size() const override { return 0; }
+  void shutdown() override { log_.shut = true; }
+  void close() override {
+    log_.closed = true;
+    delete this;
+  }
+  std::string peer_name() const override { return "sink"; }
+
+ private:
+  ~LendingSink() override = default;
+  SinkLog& log_;
+  mtop::Bytes room_;
+};
+
+}  // namespace
+
+TEST_CASE("relay: a TCP side reads straight into room the other side lends", "[relay]") {
+  const std::size_t lend = GENERATE(std::size_t{64 * 1024}, std::size_t{1000});
+  TestLoop loop;
+  {
+    SinkLog log;
+    auto p = make_pair(loop);
+    StreamPtr client = std::move(p.client);
+    std::optional<RelayStats> stats;
+    auto relay = std::make_unique<Relay>(loop.get(), std::move(p.server),
+                                         StreamPtr(new LendingSink(log, lend)), RelayOptions{},
+                                         [&](const RelayStats& s) { stats = s; });
+    relay->start(as_bytes("early "));  // not read from a socket: copied
+    const std::string up = pattern(4 << 20, 31);
+    client->write(as_bytes(up));
+    client->shutdown();
+    REQUIRE(loop.run_until([&] { return log.shut; }, 60'000));
+    CHECK(log.data == "early " + up);
+    CHECK(log.copied == 1);
+    CHECK(log.in_place >= up.size() / (64 * 1024));
+    if (lend == 1000) CHECK(log.in_place >= up.size() / 1000);  // no read beyond the room
+    relay.reset();
+    CHECK(log.closed);
+    CHECK_FALSE(stats.has_value());
   }
   CHECK(loop.close() == 0);
 }
