@@ -58,6 +58,19 @@ struct Server::Impl {
     if (accounts) accounts->account_store().flush();  // usage counted so far
   }
 
+  // The engine builds a TunnelRecord for every ending tunnel only while someone reads it: the
+  // access log or the program's observer.
+  void watch_tunnel_ends() {
+    if (!access_log && !on_tunnel_end) {
+      engine->on_tunnel_end(nullptr);
+      return;
+    }
+    engine->on_tunnel_end([this](const TunnelRecord& r) {
+      if (access_log) access_log->write(r);
+      if (on_tunnel_end) on_tunnel_end(r);
+    });
+  }
+
   void stop_accepting() {
     for (auto& a : acceptors) a->stop();
   }
@@ -180,10 +193,7 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
   auto engine = ServerEngine::create(loop, config.engine, impl->check, log);
   if (!engine) return engine.failure();
   impl->engine = std::move(*engine);
-  impl->engine->on_tunnel_end([i = impl.get()](const TunnelRecord& r) {
-    if (i->access_log) i->access_log->write(r);
-    if (i->on_tunnel_end) i->on_tunnel_end(r);
-  });
+  impl->watch_tunnel_ends();
   impl->config = std::move(config);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -228,6 +238,7 @@ Result<void> Server::reload() {
 
 void Server::on_tunnel_end(std::function<void(const TunnelRecord&)> observer) {
   impl_->on_tunnel_end = std::move(observer);
+  impl_->watch_tunnel_ends();
 }
 
 Result<void> Server::reopen_access_log() {
