@@ -58,19 +58,7 @@ struct Server::Impl {
     if (accounts) accounts->account_store().flush();  // usage counted so far
   }
 
-  // The engine builds a TunnelRecord for every ending tunnel only while someone reads it: the
-  // access log or the program's observer.
-  void watch_tunnel_ends() {
-    if (!access_log && !on_tunnel_end) {
-      engine->on_tunnel_end(nullptr);
-      return;
-    }
-    engine->on_tunnel_end([this](const TunnelRecord& r) {
-      if (access_log) access_log->write(r);
-      if (on_tunnel_end) on_tunnel_end(r);
-    });
-  }
-
+  void watch_tunnel_ends();
   void stop_accepting() {
     for (auto& a : acceptors) a->stop();
   }
@@ -115,6 +103,20 @@ Result<void> Server::Impl::listen_on(const Endpoint& e) {
   }
 #endif
   return {};
+}
+
+// The engine builds a TunnelRecord for every ending tunnel only while someone reads it: the
+// access log or the program's observer. Defined out of line: a lambda in an inline member of
+// this (exported) class would give libmtop_cpp.so an exported typeinfo symbol.
+void Server::Impl::watch_tunnel_ends() {
+  if (!access_log && !on_tunnel_end) {
+    engine->on_tunnel_end(nullptr);
+    return;
+  }
+  engine->on_tunnel_end([this](const TunnelRecord& r) {
+    if (access_log) access_log->write(r);
+    if (on_tunnel_end) on_tunnel_end(r);
+  });
 }
 
 Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig config,
