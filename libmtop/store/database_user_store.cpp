@@ -86,8 +86,11 @@ void DatabaseUserStore::worker_main() {
 SqlConnection* DatabaseUserStore::connection(Slot& slot, std::string& error) {
   if (slot && slot->usable()) return slot.get();
   slot.reset();
-  auto opened = connect_(error);
-  if (!opened) return nullptr;
+  auto opened = connect_();
+  if (!opened) {
+    error = std::string(opened.message());
+    return nullptr;
+  }
   slot = std::move(*opened);
   return slot.get();
 }
@@ -131,8 +134,8 @@ void DatabaseUserStore::lookup(std::string_view username, LookupCallback cb) {
                     // The row holds what was written; this process also moved what it has
                     // not written yet. Without it a quota would only see our own traffic
                     // once it is flushed, and the engine would forget it at each re-check.
-                    result.user.used_bytes = saturating_add(
-                        result.user.used_bytes, unwritten_usage(result.user.username));
+                    result.user.used_bytes = saturating_add(result.user.used_bytes,
+                                                            unwritten_usage(result.user.username));
                   }
                   cb(std::move(result));  // may destroy this store: nothing after it
                 });
@@ -205,7 +208,8 @@ void DatabaseUserStore::start_flush() {
               false});
 }
 
-void DatabaseUserStore::finish_flush(const UsageBatch& batch, Result<void> result, std::string error) {
+void DatabaseUserStore::finish_flush(const UsageBatch& batch, Result<void> result,
+                                     std::string error) {
   post_.release();
   flushing_ = false;
   flying_.clear();

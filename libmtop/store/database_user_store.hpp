@@ -42,15 +42,15 @@
 namespace mtop::store {
 
 struct DatabaseStoreOptions {
-  unsigned workers = 2;                  ///< threads (= connections), 1..8
+  unsigned workers = 2;                    ///< threads (= connections), 1..8
   std::uint64_t flush_interval_ms = 3000;  ///< usage write-back period
   std::size_t max_queued_lookups = 4096;   ///< beyond this, lookups answer unavailable at once
 };
 
 class DatabaseUserStore : public auth::UserStore {
  public:
-  /// Opens one connection; runs on a worker thread. On failure sets `error`.
-  using Connect = std::function<Result<std::unique_ptr<SqlConnection>>(std::string& error)>;
+  /// Opens one connection; runs on a worker thread. Failures carry the reason in words.
+  using Connect = std::function<Result<std::unique_ptr<SqlConnection>>()>;
   using FlushDone = std::function<void(Result<void>)>;
 
   DatabaseUserStore(const DatabaseUserStore&) = delete;

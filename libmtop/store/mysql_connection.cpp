@@ -36,6 +36,26 @@ bool connection_lost(unsigned err) {
   return (err >= 2000 && err < 3000) || err == ER_SERVER_SHUTDOWN || err == ER_CONNECTION_KILLED;
 }
 
+class MysqlConnection final : public SqlConnection {
+ public:
+  explicit MysqlConnection(MYSQL* db) : db_(db) {}
+  ~MysqlConnection() override { mysql_close(db_); }
+  MysqlConnection(const MysqlConnection&) = delete;
+  MysqlConnection& operator=(const MysqlConnection&) = delete;
+  bool usable() const override { return !broken_; }
+
+ protected:
+  Result<std::uint64_t> execute(std::string_view sql, const std::vector<SqlParam>& params) override;
+  Result<std::vector<auth::UserRecord>> query_users(std::string_view sql,
+                                                    const std::vector<SqlParam>& params) override;
+  Result<void> run_schema() override;
+
+ private:
+  Errc db_fail(unsigned err, const char* message, std::string_view what);
+  MYSQL* db_;
+  bool broken_ = false;
+};
+
 }  // namespace
 
 Result<MysqlConfig> parse_mysql_uri(std::string_view uri) {
@@ -73,13 +93,11 @@ Result<MysqlConfig> parse_mysql_uri(std::string_view uri) {
   return c;
 }
 
-Result<std::unique_ptr<MysqlConnection>> MysqlConnection::open(const MysqlConfig& config,
-                                                               std::string& error) {
+Result<std::unique_ptr<SqlConnection>> open_mysql(const MysqlConfig& config) {
   library_init_once();
   std::unique_ptr<MYSQL, MysqlDeleter> db(mysql_init(nullptr));
   if (!db) {
-    error = "MySQL: out of memory";
-    return Errc::store_unavailable;
+    return Failure{Errc::store_unavailable, "MySQL: out of memory"};
   }
   unsigned ct = config.connect_timeout_s, io = config.io_timeout_s;
   mysql_options(db.get(), MYSQL_OPT_CONNECT_TIMEOUT, &ct);
@@ -95,15 +113,13 @@ Result<std::unique_ptr<MysqlConnection>> MysqlConnection::open(const MysqlConfig
   if (!mysql_real_connect(db.get(), socket ? nullptr : config.host.c_str(), config.user.c_str(),
                           config.password.c_str(),
                           config.database.empty() ? nullptr : config.database.c_str(),
-                          socket ? 0 : config.port,
-                          socket ? config.unix_socket.c_str() : nullptr, CLIENT_FOUND_ROWS)) {
-    error = std::string("MySQL connection failed: ") + mysql_error(db.get());
-    return Errc::store_unavailable;
+                          socket ? 0 : config.port, socket ? config.unix_socket.c_str() : nullptr,
+                          CLIENT_FOUND_ROWS)) {
+    return Failure{Errc::store_unavailable,
+                   std::string("MySQL connection failed: ") + mysql_error(db.get())};
   }
-  return std::unique_ptr<MysqlConnection>(new MysqlConnection(db.release()));
+  return std::unique_ptr<SqlConnection>(std::make_unique<MysqlConnection>(db.release()));
 }
-
-MysqlConnection::~MysqlConnection() { mysql_close(db_); }
 
 Errc MysqlConnection::db_fail(unsigned err, const char* message, std::string_view what) {
   std::string msg = std::string(what) + ": " + (message ? message : "unknown error");
@@ -126,8 +142,7 @@ struct Bound {
   std::vector<my_bool> nulls;
 
   explicit Bound(const std::vector<SqlParam>& params)
-      : binds(params.size()), ints(params.size()), lengths(params.size()),
-        nulls(params.size()) {
+      : binds(params.size()), ints(params.size()), lengths(params.size()), nulls(params.size()) {
     for (std::size_t i = 0; i < params.size(); ++i) {
       MYSQL_BIND& b = binds[i];
       std::memset(&b, 0, sizeof b);
@@ -167,8 +182,7 @@ Result<std::uint64_t> MysqlConnection::execute(std::string_view sql,
   if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
     return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()), "MySQL prepare failed");
   Bound bound(params);
-  if (mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0 ||
-      mysql_stmt_execute(st.get()) != 0)
+  if (mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0 || mysql_stmt_execute(st.get()) != 0)
     return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()),
                    "MySQL statement failed");
   return static_cast<std::uint64_t>(mysql_stmt_affected_rows(st.get()));

@@ -73,26 +73,25 @@ Result<DatabaseTarget> parse_database_uri(std::string_view uri) {
 Result<std::unique_ptr<UserAdmin>> open_user_admin(std::string_view uri) {
   auto t = parse_database_uri(uri);
   if (!t) return t.failure();
-  std::string error;  // the connections' open() still report through a string
   switch (t->backend) {
 #ifdef MTOP_HAVE_SQLITE
     case Backend::sqlite: {
-      auto c = SqliteConnection::open(SqliteConfig{t->location}, error);
-      if (!c) return Failure{c.error(), std::move(error)};
+      auto c = open_sqlite(SqliteConfig{t->location});
+      if (!c) return c.failure();
       return std::unique_ptr<UserAdmin>(std::move(*c));
     }
 #endif
 #ifdef MTOP_HAVE_POSTGRES
     case Backend::postgres: {
-      auto c = PostgresConnection::open(PostgresConfig{t->location}, error);
-      if (!c) return Failure{c.error(), std::move(error)};
+      auto c = open_postgres(PostgresConfig{t->location});
+      if (!c) return c.failure();
       return std::unique_ptr<UserAdmin>(std::move(*c));
     }
 #endif
 #ifdef MTOP_HAVE_MYSQL
     case Backend::mysql: {
-      auto c = MysqlConnection::open(*parse_mysql_uri(t->location), error);
-      if (!c) return Failure{c.error(), std::move(error)};
+      auto c = open_mysql(*parse_mysql_uri(t->location));
+      if (!c) return c.failure();
       return std::unique_ptr<UserAdmin>(std::move(*c));
     }
 #endif

@@ -27,6 +27,24 @@ std::string trimmed(const char* msg) {
   return s;
 }
 
+class PostgresConnection final : public SqlConnection {
+ public:
+  explicit PostgresConnection(PGconn* conn) : conn_(conn) {}
+  ~PostgresConnection() override { PQfinish(conn_); }
+  PostgresConnection(const PostgresConnection&) = delete;
+  PostgresConnection& operator=(const PostgresConnection&) = delete;
+  bool usable() const override { return PQstatus(conn_) == CONNECTION_OK; }
+
+ protected:
+  Result<std::uint64_t> execute(std::string_view sql, const std::vector<SqlParam>& params) override;
+  Result<std::vector<auth::UserRecord>> query_users(std::string_view sql,
+                                                    const std::vector<SqlParam>& params) override;
+  Result<void> run_schema() override;
+
+ private:
+  PGconn* conn_;
+};
+
 }  // namespace
 
 std::string postgres_placeholders(std::string_view sql) {
@@ -44,43 +62,38 @@ std::string postgres_placeholders(std::string_view sql) {
   return out;
 }
 
-void PgConnDeleter::operator()(PGconn* c) const noexcept { PQfinish(c); }
+void PgConnDeleter::operator()(PGconn* c) const noexcept {
+  PQfinish(c);
+}
 
-PgConnPtr connect_postgres(const PostgresConfig& config, std::string& error) {
+Result<PgConnPtr> connect_postgres(const PostgresConfig& config) {
   // expand_dbname: the conninfo string (or URI) is read as a whole, and key words are applied
   // in array order, so the defaults go first and the conninfo may override any of them.
   const std::string timeout = std::to_string(config.connect_timeout_s);
   // tcp_user_timeout and keepalives: a server that vanishes without closing the connection
   // (power loss, partition) fails the statement within ~10 s instead of hanging a worker.
-  const char* keys[] = {"connect_timeout", "tcp_user_timeout", "keepalives_idle",
-                        "keepalives_interval", "keepalives_count", "application_name",
-                        "dbname", nullptr};
-  const char* values[] = {timeout.c_str(), "10000", "5", "2", "3", "mtop",
+  const char* keys[] = {
+      "connect_timeout",  "tcp_user_timeout", "keepalives_idle", "keepalives_interval",
+      "keepalives_count", "application_name", "dbname",          nullptr};
+  const char* values[] = {timeout.c_str(),         "10000", "5", "2", "3", "mtop",
                           config.conninfo.c_str(), nullptr};
   PgConnPtr conn(PQconnectdbParams(keys, values, 1));
-  if (!conn) {
-    error = "PostgreSQL: out of memory";
-    return nullptr;
-  }
+  if (!conn) return Failure{Errc::store_unavailable, "PostgreSQL: out of memory"};
   if (PQstatus(conn.get()) != CONNECTION_OK) {
-    error = "PostgreSQL connection failed: " + trimmed(PQerrorMessage(conn.get()));
-    return nullptr;
+    return Failure{Errc::store_unavailable,
+                   "PostgreSQL connection failed: " + trimmed(PQerrorMessage(conn.get()))};
   }
   // Quiet NOTICEs ("relation exists, skipping") instead of libpq printing them to stderr.
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   return conn;
 }
 
-Result<std::unique_ptr<PostgresConnection>> PostgresConnection::open(const PostgresConfig& config,
-                                                                     std::string& error) {
-  PgConnPtr conn = connect_postgres(config, error);
-  if (!conn) return Errc::store_unavailable;
-  return std::unique_ptr<PostgresConnection>(new PostgresConnection(conn.release()));
+Result<std::unique_ptr<SqlConnection>> open_postgres(const PostgresConfig& config) {
+  auto conn = connect_postgres(config);
+  if (!conn) return conn.failure();
+  return std::unique_ptr<SqlConnection>(std::make_unique<PostgresConnection>(conn->release()));
 }
-
-PostgresConnection::~PostgresConnection() { PQfinish(conn_); }
-
-bool PostgresConnection::usable() const { return PQstatus(conn_) == CONNECTION_OK; }
 
 namespace {
 
@@ -105,12 +118,11 @@ Exec run(PGconn* conn, std::string_view sql, const std::vector<SqlParam>& params
     }
   }
   for (std::size_t i = 0; i < params.size(); ++i)
-    values.push_back(std::holds_alternative<std::monostate>(params[i]) ? nullptr
-                                                                       : text[i].c_str());
+    values.push_back(std::holds_alternative<std::monostate>(params[i]) ? nullptr : text[i].c_str());
   Exec e;
   const std::string q = postgres_placeholders(sql);
-  e.res.reset(PQexecParams(conn, q.c_str(), static_cast<int>(values.size()), nullptr,
-                           values.data(), nullptr, nullptr, 0));
+  e.res.reset(PQexecParams(conn, q.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                           nullptr, nullptr, 0));
   ExecStatusType st = e.res ? PQresultStatus(e.res.get()) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return e;
   const char* state = e.res ? PQresultErrorField(e.res.get(), PG_DIAG_SQLSTATE) : nullptr;

@@ -1,8 +1,10 @@
 // PostgreSQL session: one PGconn* with parameterised statements (PQexecParams).
+// The class is private to postgres_connection.cpp; the rest of the store sees a SqlConnection.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "store/sql_connection.hpp"
 
@@ -27,27 +29,12 @@ struct PgConnDeleter {
 using PgConnPtr = std::unique_ptr<pg_conn, PgConnDeleter>;
 
 /// Opens a libpq session with our defaults (time-outs, keepalives, application_name).
-/// Returns null with libpq's reason in `error`.
-PgConnPtr connect_postgres(const PostgresConfig& config, std::string& error);
+/// Errors: store_unavailable with libpq's reason.
+Result<PgConnPtr> connect_postgres(const PostgresConfig& config);
 
-class PostgresConnection final : public SqlConnection {
- public:
-  /// Connects. Errors: store_unavailable with libpq's reason in `error`.
-  static Result<std::unique_ptr<PostgresConnection>> open(const PostgresConfig& config,
-                                                          std::string& error);
-  ~PostgresConnection() override;
-  bool usable() const override;
-
- protected:
-  Result<std::uint64_t> execute(std::string_view sql, const std::vector<SqlParam>& params) override;
-  Result<std::vector<auth::UserRecord>> query_users(std::string_view sql,
-                                                    const std::vector<SqlParam>& params) override;
-  Result<void> run_schema() override;
-
- private:
-  explicit PostgresConnection(pg_conn* conn) : conn_(conn) {}
-  pg_conn* conn_;
-};
+/// Connects: a SqlConnection (a UserAdmin) over one PGconn* with parameterised statements
+/// (PQexecParams). Errors: store_unavailable with libpq's reason.
+Result<std::unique_ptr<SqlConnection>> open_postgres(const PostgresConfig& config);
 
 /// Rewrites our `?` placeholders as PostgreSQL's `$1, $2, ...` (our SQL has no '?' elsewhere).
 std::string postgres_placeholders(std::string_view sql);

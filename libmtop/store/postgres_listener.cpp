@@ -38,16 +38,16 @@ bool PostgresListener::wait(int fd, int timeout_ms) {
 void PostgresListener::run() {
   int backoff_ms = 250;
   while (!stop_) {
-    std::string error;
-    PgConnPtr conn = connect_postgres(config_, error);
+    // A failed connection is retried with back-off; lookups report the database's state.
+    auto conn = connect_postgres(config_);
     if (conn) {
-      PGresult* r = PQexec(conn.get(), "LISTEN mtop_users");
+      PGresult* r = PQexec(conn->get(), "LISTEN mtop_users");
       const bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
       PQclear(r);
       if (ok) {
         backoff_ms = 250;
         cb_("");  // notices sent while nobody listened are lost: say "anything changed"
-        listen_on(conn.get());
+        listen_on(conn->get());
       }
     }
     if (stop_ || !wait(-1, backoff_ms)) return;

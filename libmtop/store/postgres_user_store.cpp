@@ -2,15 +2,11 @@
 
 namespace mtop::store {
 
-Result<std::unique_ptr<PostgresUserStore>> PostgresUserStore::open(uv_loop_t* loop, PostgresConfig config,
-                                                           DatabaseStoreOptions options) {
+Result<std::unique_ptr<PostgresUserStore>> PostgresUserStore::open(uv_loop_t* loop,
+                                                                   PostgresConfig config,
+                                                                   DatabaseStoreOptions options) {
   const PostgresConfig listen_config = config;
-  auto connect = [config = std::move(config)](std::string& error)
-      -> Result<std::unique_ptr<SqlConnection>> {
-    auto c = PostgresConnection::open(config, error);
-    if (!c) return c.error();
-    return std::unique_ptr<SqlConnection>(std::move(*c));
-  };
+  auto connect = [config = std::move(config)] { return open_postgres(config); };
   std::unique_ptr<PostgresUserStore> store(
       new PostgresUserStore(loop, "postgres", std::move(connect), options));
   if (auto r = store->start(); !r) return r.error();

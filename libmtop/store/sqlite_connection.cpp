@@ -41,21 +41,40 @@ std::string column_text(sqlite3_stmt* st, int col) {
            : std::string();
 }
 
-bool is_null(sqlite3_stmt* st, int col) { return sqlite3_column_type(st, col) == SQLITE_NULL; }
+bool is_null(sqlite3_stmt* st, int col) {
+  return sqlite3_column_type(st, col) == SQLITE_NULL;
+}
+
+class SqliteConnection final : public SqlConnection {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() override { sqlite3_close_v2(db_); }
+  SqliteConnection(const SqliteConnection&) = delete;
+  SqliteConnection& operator=(const SqliteConnection&) = delete;
+  bool usable() const override { return true; }  // a file handle does not "disconnect"
+
+ protected:
+  Result<std::uint64_t> execute(std::string_view sql, const std::vector<SqlParam>& params) override;
+  Result<std::vector<auth::UserRecord>> query_users(std::string_view sql,
+                                                    const std::vector<SqlParam>& params) override;
+  Result<void> run_schema() override;
+
+ private:
+  Errc db_fail(int rc, std::string_view what);
+  sqlite3* db_;
+};
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(const SqliteConfig& config,
-                                                                 std::string& error) {
+Result<std::unique_ptr<SqlConnection>> open_sqlite(const SqliteConfig& config) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(config.path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(config.path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   std::unique_ptr<sqlite3, DbDeleter> db(raw);
   if (rc != SQLITE_OK) {
-    error = "cannot open SQLite database '" + config.path +
-            "': " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
-    return Errc::store_unavailable;
+    return Failure{Errc::store_unavailable, "cannot open SQLite database '" + config.path + "': " +
+                                                (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc))};
   }
   sqlite3_busy_timeout(db.get(), static_cast<int>(config.busy_timeout_ms));
   sqlite3_extended_result_codes(db.get(), 1);
@@ -63,14 +82,13 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(const SqliteCon
   char* msg = nullptr;
   rc = sqlite3_exec(db.get(), "PRAGMA journal_mode=WAL", nullptr, nullptr, &msg);
   if (rc != SQLITE_OK) {
-    error = "cannot use SQLite database '" + config.path + "': " + (msg ? msg : sqlite3_errstr(rc));
+    std::string why =
+        "cannot use SQLite database '" + config.path + "': " + (msg ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
-    return Errc::store_unavailable;
+    return Failure{Errc::store_unavailable, std::move(why)};
   }
-  return std::unique_ptr<SqliteConnection>(new SqliteConnection(db.release()));
+  return std::unique_ptr<SqlConnection>(std::make_unique<SqliteConnection>(db.release()));
 }
-
-SqliteConnection::~SqliteConnection() { sqlite3_close_v2(db_); }
 
 Errc SqliteConnection::db_fail(int rc, std::string_view what) {
   std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);

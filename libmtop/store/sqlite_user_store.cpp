@@ -3,13 +3,8 @@
 namespace mtop::store {
 
 Result<std::unique_ptr<SqliteUserStore>> SqliteUserStore::open(uv_loop_t* loop, SqliteConfig config,
-                                                           DatabaseStoreOptions options) {
-  auto connect = [config = std::move(config)](std::string& error)
-      -> Result<std::unique_ptr<SqlConnection>> {
-    auto c = SqliteConnection::open(config, error);
-    if (!c) return c.error();
-    return std::unique_ptr<SqlConnection>(std::move(*c));
-  };
+                                                               DatabaseStoreOptions options) {
+  auto connect = [config = std::move(config)] { return open_sqlite(config); };
   std::unique_ptr<SqliteUserStore> store(
       new SqliteUserStore(loop, "sqlite", std::move(connect), options));
   if (auto r = store->start(); !r) return r.error();

@@ -26,9 +26,8 @@ store::MysqlConfig config_of(const testdb::MariadbServer& s) {
 }
 
 void byte_compare(testdb::MariadbServer& my) {
-  std::string error;
-  auto c = store::MysqlConnection::open(config_of(my), error);
-  INFO(error);
+  auto c = store::open_mysql(config_of(my));
+  INFO(c.message());
   REQUIRE(c);
   REQUIRE((*c)->init_schema());
   (void)(*c)->del("Case");
@@ -41,16 +40,15 @@ void byte_compare(testdb::MariadbServer& my) {
 void connection_errors(testdb::MariadbServer& my) {
   store::MysqlConfig wrong = config_of(my);
   wrong.password = "nope";
-  std::string error;
-  auto denied = store::MysqlConnection::open(wrong, error);
+  auto denied = store::open_mysql(wrong);
   REQUIRE_FALSE(denied);
   CHECK(denied.error() == Errc::store_unavailable);
-  CHECK(error.find("Access denied") != std::string::npos);
+  CHECK(denied.message().find("Access denied") != std::string::npos);
   wrong = config_of(my);
   wrong.port = testdb::free_loopback_port();
-  auto refused = store::MysqlConnection::open(wrong, error);
+  auto refused = store::open_mysql(wrong);
   REQUIRE_FALSE(refused);
-  CHECK(error.find("MySQL connection failed") != std::string::npos);
+  CHECK(refused.message().find("MySQL connection failed") != std::string::npos);
 }
 
 }  // namespace
@@ -61,9 +59,8 @@ TEST_CASE("mysql store: the shared store behaviour", "[store][mysql]") {
   SuiteBackend b;
   b.kind = "mysql";
   b.admin = [&] {
-    std::string error;
-    auto c = store::MysqlConnection::open(config, error);
-    INFO(error);
+    auto c = store::open_mysql(config);
+    INFO(c.message());
     REQUIRE(c);
     return std::unique_ptr<store::UserAdmin>(std::move(*c));
   };

@@ -19,9 +19,8 @@ testdb::PostgresServer& server() {
 
 void listen_notify(testdb::PostgresServer& pg) {
   store::PostgresConfig config{pg.conninfo(), 5, true};
-  std::string error;
-  auto admin = store::PostgresConnection::open(config, error);
-  INFO(error);
+  auto admin = store::open_postgres(config);
+  INFO(admin.message());
   REQUIRE(admin);
   REQUIRE((*admin)->init_schema());
   (void)(*admin)->del("notified");
@@ -51,18 +50,17 @@ void listen_notify(testdb::PostgresServer& pg) {
 }
 
 void connection_errors(testdb::PostgresServer& pg) {
-  std::string error;
-  auto wrong = store::PostgresConnection::open(
-      {"host=127.0.0.1 port=1 user=admin dbname=mtop connect_timeout=2", 2}, error);
+  auto wrong =
+      store::open_postgres({"host=127.0.0.1 port=1 user=admin dbname=mtop connect_timeout=2", 2});
   REQUIRE_FALSE(wrong);
   CHECK(wrong.error() == Errc::store_unavailable);
-  CHECK(error.find("PostgreSQL connection failed") != std::string::npos);
+  CHECK(wrong.message().find("PostgreSQL connection failed") != std::string::npos);
 
   std::string conn = pg.conninfo();
   conn.replace(conn.find("password=") + 9, 3, "bad");
-  auto denied = store::PostgresConnection::open({conn, 5}, error);
+  auto denied = store::open_postgres({conn, 5});
   REQUIRE_FALSE(denied);
-  CHECK(error.find("password authentication failed") != std::string::npos);
+  CHECK(denied.message().find("password authentication failed") != std::string::npos);
   CHECK(store::postgres_placeholders("a = ? AND b = ?") == "a = $1 AND b = $2");
 }
 
@@ -74,9 +72,8 @@ TEST_CASE("postgres store: the shared store behaviour", "[store][postgres]") {
   SuiteBackend b;
   b.kind = "postgres";
   b.admin = [&] {
-    std::string error;
-    auto c = store::PostgresConnection::open(config, error);
-    INFO(error);
+    auto c = store::open_postgres(config);
+    INFO(c.message());
     REQUIRE(c);
     return std::unique_ptr<store::UserAdmin>(std::move(*c));
   };
@@ -92,8 +89,12 @@ TEST_CASE("postgres store: the shared store behaviour", "[store][postgres]") {
   run_store_suite(b);
   // Sections of this one test case, so that ctest (one process per test case) also starts
   // the server only once.
-  SECTION("LISTEN/NOTIFY makes a change visible before the TTL") { listen_notify(pg); }
-  SECTION("connection errors in words") { connection_errors(pg); }
+  SECTION("LISTEN/NOTIFY makes a change visible before the TTL") {
+    listen_notify(pg);
+  }
+  SECTION("connection errors in words") {
+    connection_errors(pg);
+  }
 }
 
 #endif  // MTOP_HAVE_POSTGRES

@@ -36,9 +36,8 @@ TEST_CASE("sqlite store: the shared store behaviour", "[store][sqlite]") {
   SuiteBackend b;
   b.kind = "sqlite";
   b.admin = [&] {
-    std::string error;
-    auto c = store::SqliteConnection::open(config, error);
-    INFO(error);
+    auto c = store::open_sqlite(config);
+    INFO(c.message());
     REQUIRE(c);
     return std::unique_ptr<store::UserAdmin>(std::move(*c));
   };
@@ -56,14 +55,13 @@ TEST_CASE("sqlite store: the shared store behaviour", "[store][sqlite]") {
 }
 
 TEST_CASE("sqlite store: errors in words", "[store][sqlite]") {
-  std::string error;
-  auto bad = store::SqliteConnection::open({"/nonexistent-dir/x/users.db", 100}, error);
+  auto bad = store::open_sqlite({"/nonexistent-dir/x/users.db", 100});
   REQUIRE_FALSE(bad);
   CHECK(bad.error() == Errc::store_unavailable);
-  CHECK(error.find("/nonexistent-dir/x/users.db") != std::string::npos);
+  CHECK(bad.message().find("/nonexistent-dir/x/users.db") != std::string::npos);
 
   testdb::TempDir dir("mtop-sqlite", "root");
-  auto c = store::SqliteConnection::open({dir.path() + "/u.db", 100}, error);
+  auto c = store::open_sqlite({dir.path() + "/u.db", 100});
   REQUIRE(c);
   // No schema yet: a clear statement error, not a crash.
   auto r = (*c)->list();

@@ -19,9 +19,8 @@ struct Db {
   store::SqliteConfig config{dir.path() + "/users.db", 200};
 
   std::unique_ptr<store::UserAdmin> admin() {
-    std::string error;
-    auto c = store::SqliteConnection::open(config, error);
-    INFO(error);
+    auto c = store::open_sqlite(config);
+    INFO(c.message());
     REQUIRE(c);
     return std::unique_ptr<store::UserAdmin>(std::move(*c));
   }
