@@ -36,26 +36,6 @@ bool connection_lost(unsigned err) {
   return (err >= 2000 && err < 3000) || err == ER_SERVER_SHUTDOWN || err == ER_CONNECTION_KILLED;
 }
 
-class MysqlConnection final : public SqlConnection {
- public:
-  explicit MysqlConnection(MYSQL* db) : db_(db) {}
-  ~MysqlConnection() override { mysql_close(db_); }
-  MysqlConnection(const MysqlConnection&) = delete;
-  MysqlConnection& operator=(const MysqlConnection&) = delete;
-  bool usable() const override { return !broken_; }
-
- protected:
-  Result<std::uint64_t> execute(std::string_view sql, const std::vector<SqlParam>& params) override;
-  Result<std::vector<auth::UserRecord>> query_users(std::string_view sql,
-                                                    const std::vector<SqlParam>& params) override;
-  Result<void> run_schema() override;
-
- private:
-  Errc db_fail(unsigned err, const char* message, std::string_view what);
-  MYSQL* db_;
-  bool broken_ = false;
-};
-
 }  // namespace
 
 Result<MysqlConfig> parse_mysql_uri(std::string_view uri) {
@@ -91,45 +71,6 @@ Result<MysqlConfig> parse_mysql_uri(std::string_view uri) {
   if (!percent_decode(path, c.database) || c.database.find('/') != std::string::npos)
     return Errc::invalid_argument;
   return c;
-}
-
-Result<std::unique_ptr<SqlConnection>> open_mysql(const MysqlConfig& config) {
-  library_init_once();
-  std::unique_ptr<MYSQL, MysqlDeleter> db(mysql_init(nullptr));
-  if (!db) {
-    return Failure{Errc::store_unavailable, "MySQL: out of memory"};
-  }
-  unsigned ct = config.connect_timeout_s, io = config.io_timeout_s;
-  mysql_options(db.get(), MYSQL_OPT_CONNECT_TIMEOUT, &ct);
-  mysql_options(db.get(), MYSQL_OPT_READ_TIMEOUT, &io);
-  mysql_options(db.get(), MYSQL_OPT_WRITE_TIMEOUT, &io);
-  // Never reconnect behind our back: a silent reconnect would lose a transaction's state.
-  my_bool no = 0;
-  mysql_options(db.get(), MYSQL_OPT_RECONNECT, &no);
-  mysql_options(db.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
-  const bool socket = !config.unix_socket.empty();
-  // CLIENT_FOUND_ROWS: an UPDATE that matches a row counts it even when nothing changed, so
-  // "no such user" is never reported for an existing user set to its current value.
-  if (!mysql_real_connect(db.get(), socket ? nullptr : config.host.c_str(), config.user.c_str(),
-                          config.password.c_str(),
-                          config.database.empty() ? nullptr : config.database.c_str(),
-                          socket ? 0 : config.port, socket ? config.unix_socket.c_str() : nullptr,
-                          CLIENT_FOUND_ROWS)) {
-    return Failure{Errc::store_unavailable,
-                   std::string("MySQL connection failed: ") + mysql_error(db.get())};
-  }
-  return std::unique_ptr<SqlConnection>(std::make_unique<MysqlConnection>(db.release()));
-}
-
-Errc MysqlConnection::db_fail(unsigned err, const char* message, std::string_view what) {
-  std::string msg = std::string(what) + ": " + (message ? message : "unknown error");
-  if (connection_lost(err)) {
-    broken_ = true;
-    return fail(Errc::store_unavailable, std::move(msg));
-  }
-  if (err == ER_DUP_ENTRY) return fail(Errc::store_duplicate_user, std::move(msg));
-  if (err == ER_LOCK_WAIT_TIMEOUT) return fail(Errc::store_unavailable, std::move(msg));
-  return fail(Errc::store_query_failed, std::move(msg));
 }
 
 namespace {
@@ -169,114 +110,170 @@ struct Bound {
 
 }  // namespace
 
-Result<std::uint64_t> MysqlConnection::execute(std::string_view sql,
-                                               const std::vector<SqlParam>& params) {
-  if (params.empty()) {
-    // BEGIN / COMMIT / ROLLBACK: constant text, no user data.
-    if (mysql_real_query(db_, sql.data(), sql.size()) != 0)
-      return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
-    return static_cast<std::uint64_t>(mysql_affected_rows(db_));
-  }
-  Stmt st(mysql_stmt_init(db_));
-  if (!st) return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
-  if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
-    return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()), "MySQL prepare failed");
-  Bound bound(params);
-  if (mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0 || mysql_stmt_execute(st.get()) != 0)
-    return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()),
-                   "MySQL statement failed");
-  return static_cast<std::uint64_t>(mysql_stmt_affected_rows(st.get()));
-}
+namespace {
 
-Result<std::vector<auth::UserRecord>> MysqlConnection::query_users(
-    std::string_view sql, const std::vector<SqlParam>& params) {
-  Stmt st(mysql_stmt_init(db_));
-  if (!st) return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
-  auto stmt_fail = [&](std::string_view what) {
-    return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()), what);
-  };
-  if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
-    return stmt_fail("MySQL prepare failed");
-  if (mysql_stmt_field_count(st.get()) != 8)
-    return fail(Errc::store_query_failed, "MySQL: unexpected columns");
-  Bound bound(params);
-  if ((!params.empty() && mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0) ||
-      mysql_stmt_execute(st.get()) != 0)
-    return stmt_fail("MySQL query failed");
+class MysqlConnection final : public SqlConnection {
+ public:
+  explicit MysqlConnection(MYSQL* db) : db_(db) {}
+  ~MysqlConnection() override { mysql_close(db_); }
+  MysqlConnection(const MysqlConnection&) = delete;
+  MysqlConnection& operator=(const MysqlConnection&) = delete;
+  bool usable() const override { return !broken_; }
 
-  // Output: two strings (re-fetched at full length when longer than the buffer) and six
-  // integers, each with its NULL flag.
-  MYSQL_BIND out[8];
-  std::memset(out, 0, sizeof out);
-  char name_buf[kMaxUsernameBytes + 1];
-  char hash_buf[kMaxPasswordHashBytes + 1];
-  unsigned long lengths[8] = {};
-  my_bool nulls[8] = {};
-  long long ints[8] = {};
-  for (int i = 0; i < 8; ++i) {
-    out[i].length = &lengths[i];
-    out[i].is_null = &nulls[i];
-    if (i < 2) {
-      out[i].buffer_type = MYSQL_TYPE_STRING;
-      out[i].buffer = i == 0 ? name_buf : hash_buf;
-      out[i].buffer_length = i == 0 ? sizeof name_buf : sizeof hash_buf;
-    } else {
-      out[i].buffer_type = MYSQL_TYPE_LONGLONG;
-      out[i].buffer = &ints[i];
+ protected:
+  Result<std::uint64_t> execute(std::string_view sql,
+                                const std::vector<SqlParam>& params) override {
+    if (params.empty()) {
+      // BEGIN / COMMIT / ROLLBACK: constant text, no user data.
+      if (mysql_real_query(db_, sql.data(), sql.size()) != 0)
+        return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
+      return static_cast<std::uint64_t>(mysql_affected_rows(db_));
     }
+    Stmt st(mysql_stmt_init(db_));
+    if (!st) return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
+    if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
+      return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()),
+                     "MySQL prepare failed");
+    Bound bound(params);
+    if (mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0 ||
+        mysql_stmt_execute(st.get()) != 0)
+      return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()),
+                     "MySQL statement failed");
+    return static_cast<std::uint64_t>(mysql_stmt_affected_rows(st.get()));
   }
-  if (mysql_stmt_bind_result(st.get(), out) != 0) return stmt_fail("MySQL bind failed");
-  if (mysql_stmt_store_result(st.get()) != 0) return stmt_fail("MySQL query failed");
+  Result<std::vector<auth::UserRecord>> query_users(std::string_view sql,
+                                                    const std::vector<SqlParam>& params) override {
+    Stmt st(mysql_stmt_init(db_));
+    if (!st) return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
+    auto stmt_fail = [&](std::string_view what) {
+      return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()), what);
+    };
+    if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
+      return stmt_fail("MySQL prepare failed");
+    if (mysql_stmt_field_count(st.get()) != 8)
+      return fail(Errc::store_query_failed, "MySQL: unexpected columns");
+    Bound bound(params);
+    if ((!params.empty() && mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0) ||
+        mysql_stmt_execute(st.get()) != 0)
+      return stmt_fail("MySQL query failed");
 
-  auto text = [&](int col, char* buf, std::string& dst) -> bool {
-    if (nulls[col]) {
-      dst.clear();
-      return true;
+    // Output: two strings (re-fetched at full length when longer than the buffer) and six
+    // integers, each with its NULL flag.
+    MYSQL_BIND out[8];
+    std::memset(out, 0, sizeof out);
+    char name_buf[kMaxUsernameBytes + 1];
+    char hash_buf[kMaxPasswordHashBytes + 1];
+    unsigned long lengths[8] = {};
+    my_bool nulls[8] = {};
+    long long ints[8] = {};
+    for (int i = 0; i < 8; ++i) {
+      out[i].length = &lengths[i];
+      out[i].is_null = &nulls[i];
+      if (i < 2) {
+        out[i].buffer_type = MYSQL_TYPE_STRING;
+        out[i].buffer = i == 0 ? name_buf : hash_buf;
+        out[i].buffer_length = i == 0 ? sizeof name_buf : sizeof hash_buf;
+      } else {
+        out[i].buffer_type = MYSQL_TYPE_LONGLONG;
+        out[i].buffer = &ints[i];
+      }
     }
-    if (lengths[col] <= out[col].buffer_length) {
-      dst.assign(buf, lengths[col]);
-      return true;
+    if (mysql_stmt_bind_result(st.get(), out) != 0) return stmt_fail("MySQL bind failed");
+    if (mysql_stmt_store_result(st.get()) != 0) return stmt_fail("MySQL query failed");
+
+    auto text = [&](int col, char* buf, std::string& dst) -> bool {
+      if (nulls[col]) {
+        dst.clear();
+        return true;
+      }
+      if (lengths[col] <= out[col].buffer_length) {
+        dst.assign(buf, lengths[col]);
+        return true;
+      }
+      dst.resize(lengths[col]);
+      MYSQL_BIND b;
+      std::memset(&b, 0, sizeof b);
+      b.buffer_type = MYSQL_TYPE_STRING;
+      b.buffer = dst.data();
+      b.buffer_length = dst.size();
+      return mysql_stmt_fetch_column(st.get(), &b, static_cast<unsigned>(col), 0) == 0;
+    };
+
+    std::vector<auth::UserRecord> users;
+    for (;;) {
+      int rc = mysql_stmt_fetch(st.get());
+      if (rc == MYSQL_NO_DATA) break;
+      if (rc == 1) return stmt_fail("MySQL fetch failed");
+      auth::UserRecord u;
+      if (!text(0, name_buf, u.username) || !text(1, hash_buf, u.password_hash))
+        return stmt_fail("MySQL fetch failed");
+      u.enabled = !nulls[2] && ints[2] != 0;
+      if (!nulls[3]) u.expires_at = ints[3];
+      if (!nulls[4]) u.max_tunnels = to_u32(ints[4]);
+      if (!nulls[5]) u.quota_bytes = to_u64(ints[5]);
+      u.used_bytes = nulls[6] ? 0 : to_u64(ints[6]);
+      if (!nulls[7]) u.rate_limit = to_u64(ints[7]);
+      users.push_back(std::move(u));
     }
-    dst.resize(lengths[col]);
-    MYSQL_BIND b;
-    std::memset(&b, 0, sizeof b);
-    b.buffer_type = MYSQL_TYPE_STRING;
-    b.buffer = dst.data();
-    b.buffer_length = dst.size();
-    return mysql_stmt_fetch_column(st.get(), &b, static_cast<unsigned>(col), 0) == 0;
-  };
-
-  std::vector<auth::UserRecord> users;
-  for (;;) {
-    int rc = mysql_stmt_fetch(st.get());
-    if (rc == MYSQL_NO_DATA) break;
-    if (rc == 1) return stmt_fail("MySQL fetch failed");
-    auth::UserRecord u;
-    if (!text(0, name_buf, u.username) || !text(1, hash_buf, u.password_hash))
-      return stmt_fail("MySQL fetch failed");
-    u.enabled = !nulls[2] && ints[2] != 0;
-    if (!nulls[3]) u.expires_at = ints[3];
-    if (!nulls[4]) u.max_tunnels = to_u32(ints[4]);
-    if (!nulls[5]) u.quota_bytes = to_u64(ints[5]);
-    u.used_bytes = nulls[6] ? 0 : to_u64(ints[6]);
-    if (!nulls[7]) u.rate_limit = to_u64(ints[7]);
-    users.push_back(std::move(u));
+    return users;
   }
-  return users;
-}
-
-Result<void> MysqlConnection::run_schema() {
-  // The script holds one statement per ';' at a line end; comments are left to the server.
-  std::string_view script = kMysqlSchema;
-  while (!script.empty()) {
-    auto end = script.find(";\n");
-    std::string_view stmt = script.substr(0, end == std::string_view::npos ? script.size() : end);
-    script = end == std::string_view::npos ? std::string_view{} : script.substr(end + 2);
-    if (stmt.find_first_not_of(" \t\r\n") == std::string_view::npos) continue;
-    if (mysql_real_query(db_, stmt.data(), stmt.size()) != 0)
-      return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL schema failed");
+  Result<void> run_schema() override {
+    // The script holds one statement per ';' at a line end; comments are left to the server.
+    std::string_view script = kMysqlSchema;
+    while (!script.empty()) {
+      auto end = script.find(";\n");
+      std::string_view stmt = script.substr(0, end == std::string_view::npos ? script.size() : end);
+      script = end == std::string_view::npos ? std::string_view{} : script.substr(end + 2);
+      if (stmt.find_first_not_of(" \t\r\n") == std::string_view::npos) continue;
+      if (mysql_real_query(db_, stmt.data(), stmt.size()) != 0)
+        return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL schema failed");
+    }
+    return {};
   }
-  return {};
+
+ private:
+  Errc db_fail(unsigned err, const char* message, std::string_view what) {
+    std::string msg = std::string(what) + ": " + (message ? message : "unknown error");
+    if (connection_lost(err)) {
+      broken_ = true;
+      return fail(Errc::store_unavailable, std::move(msg));
+    }
+    if (err == ER_DUP_ENTRY) return fail(Errc::store_duplicate_user, std::move(msg));
+    if (err == ER_LOCK_WAIT_TIMEOUT) return fail(Errc::store_unavailable, std::move(msg));
+    return fail(Errc::store_query_failed, std::move(msg));
+  }
+  MYSQL* db_;
+  bool broken_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqlConnection>> open_mysql(const MysqlConfig& config) {
+  library_init_once();
+  std::unique_ptr<MYSQL, MysqlDeleter> db(mysql_init(nullptr));
+  if (!db) {
+    return Failure{Errc::store_unavailable, "MySQL: out of memory"};
+  }
+  unsigned ct = config.connect_timeout_s, io = config.io_timeout_s;
+  mysql_options(db.get(), MYSQL_OPT_CONNECT_TIMEOUT, &ct);
+  mysql_options(db.get(), MYSQL_OPT_READ_TIMEOUT, &io);
+  mysql_options(db.get(), MYSQL_OPT_WRITE_TIMEOUT, &io);
+  // Never reconnect behind our back: a silent reconnect would lose a transaction's state.
+  my_bool no = 0;
+  mysql_options(db.get(), MYSQL_OPT_RECONNECT, &no);
+  mysql_options(db.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  const bool socket = !config.unix_socket.empty();
+  // CLIENT_FOUND_ROWS: an UPDATE that matches a row counts it even when nothing changed, so
+  // "no such user" is never reported for an existing user set to its current value.
+  if (!mysql_real_connect(db.get(), socket ? nullptr : config.host.c_str(), config.user.c_str(),
+                          config.password.c_str(),
+                          config.database.empty() ? nullptr : config.database.c_str(),
+                          socket ? 0 : config.port, socket ? config.unix_socket.c_str() : nullptr,
+                          CLIENT_FOUND_ROWS)) {
+    return Failure{Errc::store_unavailable,
+                   std::string("MySQL connection failed: ") + mysql_error(db.get())};
+  }
+  return std::unique_ptr<SqlConnection>(std::make_unique<MysqlConnection>(db.release()));
 }
 
 }  // namespace mtop::store

@@ -27,24 +27,6 @@ std::string trimmed(const char* msg) {
   return s;
 }
 
-class PostgresConnection final : public SqlConnection {
- public:
-  explicit PostgresConnection(PGconn* conn) : conn_(conn) {}
-  ~PostgresConnection() override { PQfinish(conn_); }
-  PostgresConnection(const PostgresConnection&) = delete;
-  PostgresConnection& operator=(const PostgresConnection&) = delete;
-  bool usable() const override { return PQstatus(conn_) == CONNECTION_OK; }
-
- protected:
-  Result<std::uint64_t> execute(std::string_view sql, const std::vector<SqlParam>& params) override;
-  Result<std::vector<auth::UserRecord>> query_users(std::string_view sql,
-                                                    const std::vector<SqlParam>& params) override;
-  Result<void> run_schema() override;
-
- private:
-  PGconn* conn_;
-};
-
 }  // namespace
 
 std::string postgres_placeholders(std::string_view sql) {
@@ -87,12 +69,6 @@ Result<PgConnPtr> connect_postgres(const PostgresConfig& config) {
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);
   return conn;
-}
-
-Result<std::unique_ptr<SqlConnection>> open_postgres(const PostgresConfig& config) {
-  auto conn = connect_postgres(config);
-  if (!conn) return conn.failure();
-  return std::unique_ptr<SqlConnection>(std::make_unique<PostgresConnection>(conn->release()));
 }
 
 namespace {
@@ -139,46 +115,67 @@ Exec run(PGconn* conn, std::string_view sql, const std::vector<SqlParam>& params
 
 }  // namespace
 
-Result<std::uint64_t> PostgresConnection::execute(std::string_view sql,
-                                                  const std::vector<SqlParam>& params) {
-  Exec e = run(conn_, sql, params);
-  if (!e.res) return fail(e.code, std::move(e.message));
-  return static_cast<std::uint64_t>(to_i64(PQcmdTuples(e.res.get())));
-}
+namespace {
 
-Result<std::vector<auth::UserRecord>> PostgresConnection::query_users(
-    std::string_view sql, const std::vector<SqlParam>& params) {
-  Exec e = run(conn_, sql, params);
-  if (!e.res) return fail(e.code, std::move(e.message));
-  PGresult* r = e.res.get();
-  if (PQnfields(r) != 8) return fail(Errc::store_query_failed, "PostgreSQL: unexpected columns");
-  std::vector<auth::UserRecord> out;
-  const int rows = PQntuples(r);
-  out.reserve(static_cast<std::size_t>(rows));
-  for (int i = 0; i < rows; ++i) {
-    auto null = [&](int c) { return PQgetisnull(r, i, c) != 0; };
-    auto num = [&](int c) { return to_i64(PQgetvalue(r, i, c)); };
-    auth::UserRecord u;
-    u.username.assign(PQgetvalue(r, i, 0), static_cast<std::size_t>(PQgetlength(r, i, 0)));
-    u.password_hash.assign(PQgetvalue(r, i, 1), static_cast<std::size_t>(PQgetlength(r, i, 1)));
-    // Booleans come back as "t"/"f" in text format.
-    u.enabled = !null(2) && PQgetvalue(r, i, 2)[0] == 't';
-    if (!null(3)) u.expires_at = num(3);
-    if (!null(4)) u.max_tunnels = to_u32(num(4));
-    if (!null(5)) u.quota_bytes = to_u64(num(5));
-    u.used_bytes = to_u64(num(6));
-    if (!null(7)) u.rate_limit = to_u64(num(7));
-    out.push_back(std::move(u));
+class PostgresConnection final : public SqlConnection {
+ public:
+  explicit PostgresConnection(PGconn* conn) : conn_(conn) {}
+  ~PostgresConnection() override { PQfinish(conn_); }
+  PostgresConnection(const PostgresConnection&) = delete;
+  PostgresConnection& operator=(const PostgresConnection&) = delete;
+  bool usable() const override { return PQstatus(conn_) == CONNECTION_OK; }
+
+ protected:
+  Result<std::uint64_t> execute(std::string_view sql,
+                                const std::vector<SqlParam>& params) override {
+    Exec e = run(conn_, sql, params);
+    if (!e.res) return fail(e.code, std::move(e.message));
+    return static_cast<std::uint64_t>(to_i64(PQcmdTuples(e.res.get())));
   }
-  return out;
-}
+  Result<std::vector<auth::UserRecord>> query_users(std::string_view sql,
+                                                    const std::vector<SqlParam>& params) override {
+    Exec e = run(conn_, sql, params);
+    if (!e.res) return fail(e.code, std::move(e.message));
+    PGresult* r = e.res.get();
+    if (PQnfields(r) != 8) return fail(Errc::store_query_failed, "PostgreSQL: unexpected columns");
+    std::vector<auth::UserRecord> out;
+    const int rows = PQntuples(r);
+    out.reserve(static_cast<std::size_t>(rows));
+    for (int i = 0; i < rows; ++i) {
+      auto null = [&](int c) { return PQgetisnull(r, i, c) != 0; };
+      auto num = [&](int c) { return to_i64(PQgetvalue(r, i, c)); };
+      auth::UserRecord u;
+      u.username.assign(PQgetvalue(r, i, 0), static_cast<std::size_t>(PQgetlength(r, i, 0)));
+      u.password_hash.assign(PQgetvalue(r, i, 1), static_cast<std::size_t>(PQgetlength(r, i, 1)));
+      // Booleans come back as "t"/"f" in text format.
+      u.enabled = !null(2) && PQgetvalue(r, i, 2)[0] == 't';
+      if (!null(3)) u.expires_at = num(3);
+      if (!null(4)) u.max_tunnels = to_u32(num(4));
+      if (!null(5)) u.quota_bytes = to_u64(num(5));
+      u.used_bytes = to_u64(num(6));
+      if (!null(7)) u.rate_limit = to_u64(num(7));
+      out.push_back(std::move(u));
+    }
+    return out;
+  }
+  Result<void> run_schema() override {
+    // A script with several statements and no parameters: PQexec runs it as one transaction.
+    PgResult r(PQexec(conn_, std::string(kPostgresSchema).c_str()));
+    if (r && PQresultStatus(r.get()) == PGRES_COMMAND_OK) return {};
+    std::string why = "PostgreSQL schema failed: " + trimmed(PQerrorMessage(conn_));
+    return fail(usable() ? Errc::store_query_failed : Errc::store_unavailable, std::move(why));
+  }
 
-Result<void> PostgresConnection::run_schema() {
-  // A script with several statements and no parameters: PQexec runs it as one transaction.
-  PgResult r(PQexec(conn_, std::string(kPostgresSchema).c_str()));
-  if (r && PQresultStatus(r.get()) == PGRES_COMMAND_OK) return {};
-  std::string why = "PostgreSQL schema failed: " + trimmed(PQerrorMessage(conn_));
-  return fail(usable() ? Errc::store_query_failed : Errc::store_unavailable, std::move(why));
+ private:
+  PGconn* conn_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqlConnection>> open_postgres(const PostgresConfig& config) {
+  auto conn = connect_postgres(config);
+  if (!conn) return conn.failure();
+  return std::unique_ptr<SqlConnection>(std::make_unique<PostgresConnection>(conn->release()));
 }
 
 }  // namespace mtop::store

@@ -45,6 +45,10 @@ bool is_null(sqlite3_stmt* st, int col) {
   return sqlite3_column_type(st, col) == SQLITE_NULL;
 }
 
+}  // namespace
+
+namespace {
+
 class SqliteConnection final : public SqlConnection {
  public:
   explicit SqliteConnection(sqlite3* db) : db_(db) {}
@@ -54,13 +58,71 @@ class SqliteConnection final : public SqlConnection {
   bool usable() const override { return true; }  // a file handle does not "disconnect"
 
  protected:
-  Result<std::uint64_t> execute(std::string_view sql, const std::vector<SqlParam>& params) override;
+  Result<std::uint64_t> execute(std::string_view sql,
+                                const std::vector<SqlParam>& params) override {
+    auto st = prepare(sql, params);
+    if (!st) return st.error();
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) return db_fail(rc, "SQLite statement failed");
+    return static_cast<std::uint64_t>(sqlite3_changes(db_));
+  }
   Result<std::vector<auth::UserRecord>> query_users(std::string_view sql,
-                                                    const std::vector<SqlParam>& params) override;
-  Result<void> run_schema() override;
+                                                    const std::vector<SqlParam>& params) override {
+    auto st = prepare(sql, params);
+    if (!st) return st.error();
+    int rc = SQLITE_OK;
+    std::vector<auth::UserRecord> out;
+    while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
+      auth::UserRecord u;
+      u.username = column_text(st->get(), 0);
+      u.password_hash = column_text(st->get(), 1);
+      u.enabled = sqlite3_column_int64(st->get(), 2) != 0;
+      if (!is_null(st->get(), 3)) u.expires_at = sqlite3_column_int64(st->get(), 3);
+      if (!is_null(st->get(), 4)) u.max_tunnels = to_u32(sqlite3_column_int64(st->get(), 4));
+      if (!is_null(st->get(), 5)) u.quota_bytes = to_u64(sqlite3_column_int64(st->get(), 5));
+      u.used_bytes = to_u64(sqlite3_column_int64(st->get(), 6));
+      if (!is_null(st->get(), 7)) u.rate_limit = to_u64(sqlite3_column_int64(st->get(), 7));
+      out.push_back(std::move(u));
+    }
+    if (rc != SQLITE_DONE) return db_fail(rc, "SQLite query failed");
+    return out;
+  }
+  Result<void> run_schema() override {
+    char* msg = nullptr;
+    int rc = sqlite3_exec(db_, std::string(kSqliteSchema).c_str(), nullptr, nullptr, &msg);
+    if (rc != SQLITE_OK) {
+      std::string why = std::string("SQLite schema failed: ") + (msg ? msg : sqlite3_errstr(rc));
+      sqlite3_free(msg);
+      return fail((rc & 0xff) == SQLITE_BUSY ? Errc::store_unavailable : Errc::store_query_failed,
+                  std::move(why));
+    }
+    return {};
+  }
 
  private:
-  Errc db_fail(int rc, std::string_view what);
+  /// `sql` prepared with `params` bound; on failure the error is recorded (db_fail).
+  Result<Stmt> prepare(std::string_view sql, const std::vector<SqlParam>& params) {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+    Stmt st(raw);
+    if (rc != SQLITE_OK) return db_fail(rc, "SQLite prepare failed");
+    if ((rc = bind_all(st.get(), params)) != SQLITE_OK) return db_fail(rc, "SQLite bind failed");
+    return st;
+  }
+  Errc db_fail(int rc, std::string_view what) {
+    std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
+    int primary = rc & 0xff;
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+      return fail(Errc::store_duplicate_user, std::move(msg));
+    // A lock held too long by someone else, or a file we cannot read: the store is unavailable
+    // now and may work again later (the caller retries with back-off).
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_IOERR ||
+        primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY || primary == SQLITE_FULL)
+      return fail(Errc::store_unavailable, std::move(msg));
+    return fail(Errc::store_query_failed, std::move(msg));
+  }
   sqlite3* db_;
 };
 
@@ -88,68 +150,6 @@ Result<std::unique_ptr<SqlConnection>> open_sqlite(const SqliteConfig& config) {
     return Failure{Errc::store_unavailable, std::move(why)};
   }
   return std::unique_ptr<SqlConnection>(std::make_unique<SqliteConnection>(db.release()));
-}
-
-Errc SqliteConnection::db_fail(int rc, std::string_view what) {
-  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
-  int primary = rc & 0xff;
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
-    return fail(Errc::store_duplicate_user, std::move(msg));
-  // A lock held too long by someone else, or a file we cannot read: the store is unavailable
-  // now and may work again later (the caller retries with back-off).
-  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_IOERR ||
-      primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY || primary == SQLITE_FULL)
-    return fail(Errc::store_unavailable, std::move(msg));
-  return fail(Errc::store_query_failed, std::move(msg));
-}
-
-Result<std::uint64_t> SqliteConnection::execute(std::string_view sql,
-                                                const std::vector<SqlParam>& params) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
-  Stmt st(raw);
-  if (rc != SQLITE_OK) return db_fail(rc, "SQLite prepare failed");
-  if ((rc = bind_all(st.get(), params)) != SQLITE_OK) return db_fail(rc, "SQLite bind failed");
-  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-  }
-  if (rc != SQLITE_DONE) return db_fail(rc, "SQLite statement failed");
-  return static_cast<std::uint64_t>(sqlite3_changes(db_));
-}
-
-Result<std::vector<auth::UserRecord>> SqliteConnection::query_users(
-    std::string_view sql, const std::vector<SqlParam>& params) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
-  Stmt st(raw);
-  if (rc != SQLITE_OK) return db_fail(rc, "SQLite prepare failed");
-  if ((rc = bind_all(st.get(), params)) != SQLITE_OK) return db_fail(rc, "SQLite bind failed");
-  std::vector<auth::UserRecord> out;
-  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-    auth::UserRecord u;
-    u.username = column_text(st.get(), 0);
-    u.password_hash = column_text(st.get(), 1);
-    u.enabled = sqlite3_column_int64(st.get(), 2) != 0;
-    if (!is_null(st.get(), 3)) u.expires_at = sqlite3_column_int64(st.get(), 3);
-    if (!is_null(st.get(), 4)) u.max_tunnels = to_u32(sqlite3_column_int64(st.get(), 4));
-    if (!is_null(st.get(), 5)) u.quota_bytes = to_u64(sqlite3_column_int64(st.get(), 5));
-    u.used_bytes = to_u64(sqlite3_column_int64(st.get(), 6));
-    if (!is_null(st.get(), 7)) u.rate_limit = to_u64(sqlite3_column_int64(st.get(), 7));
-    out.push_back(std::move(u));
-  }
-  if (rc != SQLITE_DONE) return db_fail(rc, "SQLite query failed");
-  return out;
-}
-
-Result<void> SqliteConnection::run_schema() {
-  char* msg = nullptr;
-  int rc = sqlite3_exec(db_, std::string(kSqliteSchema).c_str(), nullptr, nullptr, &msg);
-  if (rc != SQLITE_OK) {
-    std::string why = std::string("SQLite schema failed: ") + (msg ? msg : sqlite3_errstr(rc));
-    sqlite3_free(msg);
-    return fail((rc & 0xff) == SQLITE_BUSY ? Errc::store_unavailable : Errc::store_query_failed,
-                std::move(why));
-  }
-  return {};
 }
 
 }  // namespace mtop::store
