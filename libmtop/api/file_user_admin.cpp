@@ -23,18 +23,15 @@ class FileUserAdmin final : public store::UserAdmin {
  public:
   explicit FileUserAdmin(std::string path) : path_(std::move(path)) {}
 
-  bool load(std::string& error) {
+  Result<void> load() {
     std::ifstream in(path_);
-    if (!in) return true;  // no file yet: no users
+    if (!in) return {};  // no file yet: no users
     std::stringstream text;
     text << in.rdbuf();
     auto parsed = auth::parse_users_file(text.str());
-    if (!parsed.ok) {
-      error = path_ + ": " + parsed.error;
-      return false;
-    }
-    users_ = std::move(parsed.users);
-    return true;
+    if (!parsed) return Failure{parsed.error(), path_ + ": " + std::string(parsed.message())};
+    users_ = std::move(*parsed);
+    return {};
   }
 
   Result<void> init_schema() override { return save(); }
@@ -170,11 +167,10 @@ class FileUserAdmin final : public store::UserAdmin {
 
 }  // namespace
 
-std::unique_ptr<store::UserAdmin> open_file_user_admin(const std::string& path,
-                                                       std::string& error) {
+Result<std::unique_ptr<store::UserAdmin>> open_file_user_admin(const std::string& path) {
   auto admin = std::make_unique<FileUserAdmin>(path);
-  if (!admin->load(error)) return nullptr;
-  return admin;
+  if (auto r = admin->load(); !r) return r.failure();
+  return std::unique_ptr<store::UserAdmin>(std::move(admin));
 }
 
 }  // namespace mtop

@@ -7,12 +7,14 @@
 #include <memory>
 #include <string>
 
+#include "mtop/result.hpp"
 #include "store/user_admin.hpp"
 
 namespace mtop {
 
-/// A UserAdmin over a users file; null with `error` when `path` exists but cannot be parsed.
-/// A missing file is treated as empty and created by the first change.
-std::unique_ptr<store::UserAdmin> open_file_user_admin(const std::string& path, std::string& error);
+/// A UserAdmin over a users file. A missing file is treated as empty and created by the
+/// first change. Errors: invalid_argument when `path` exists but cannot be parsed (the
+/// message names the file, where and what).
+Result<std::unique_ptr<store::UserAdmin>> open_file_user_admin(const std::string& path);
 
 }  // namespace mtop

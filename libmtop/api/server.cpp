@@ -140,9 +140,9 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
   }
   {
     auth::TargetPolicy policy;
-    std::string error;
-    if (!policy.allow_cidrs(config.engine.allow_targets, error)) {
-      return Result<std::unique_ptr<Server>>(Errc::config_invalid, "allow_targets: " + error);
+    if (auto r = policy.allow_cidrs(config.engine.allow_targets); !r) {
+      return Result<std::unique_ptr<Server>>(Errc::config_invalid,
+                                             "allow_targets: " + std::string(r.message()));
     }
   }
   if (config.tls_groups.empty()) {

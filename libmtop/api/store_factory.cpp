@@ -69,7 +69,6 @@ Result<std::unique_ptr<auth::UserStore>> behind_cache(uv_loop_t* loop,
 Result<std::unique_ptr<auth::UserStore>> open_user_store(uv_loop_t* loop, const UsersSource& source,
                                                          const Logger& log) {
   if (auto r = check_type(source); !r) return r.failure();
-  std::string error;
   if (source.type == "file") {
     auth::UsersFileStore::Options options;
     options.on_error = [l = log](std::string_view e) {
@@ -78,9 +77,9 @@ Result<std::unique_ptr<auth::UserStore>> open_user_store(uv_loop_t* loop, const 
     options.on_reload = [l = log](std::size_t users) {
       l.info("users file reloaded: " + std::to_string(users) + " users");
     };
-    auto file = auth::UsersFileStore::open(loop, source.path, std::move(options), error);
-    if (!file) return Failure{Errc::config_invalid, std::move(error)};
-    return std::unique_ptr<auth::UserStore>(std::move(file));
+    auto file = auth::UsersFileStore::open(loop, source.path, std::move(options));
+    if (!file) return Failure{Errc::config_invalid, std::string(file.message())};
+    return std::unique_ptr<auth::UserStore>(std::move(*file));
   }
   store::DatabaseStoreOptions options;
   options.flush_interval_ms = source.flush_ms;
@@ -92,11 +91,10 @@ Result<std::unique_ptr<auth::UserStore>> open_user_store(uv_loop_t* loop, const 
 
 Result<std::unique_ptr<store::UserAdmin>> open_store_admin(const UsersSource& source) {
   if (auto r = check_type(source); !r) return r.failure();
-  std::string error;
   if (source.type == "file") {
-    auto admin = open_file_user_admin(source.path, error);
-    if (!admin) return Failure{Errc::config_invalid, std::move(error)};
-    return admin;
+    auto admin = open_file_user_admin(source.path);
+    if (!admin) return Failure{Errc::config_invalid, std::string(admin.message())};
+    return std::move(*admin);
   }
   auto admin = store::open_user_admin(database_uri(source));
   if (!admin) return store_failure(admin.error(), std::string(admin.message()));

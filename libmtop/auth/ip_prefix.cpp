@@ -58,11 +58,8 @@ std::string IpAddress::to_string() const {
   return buf;
 }
 
-std::optional<IpPrefix> IpPrefix::parse(std::string_view text, std::string* why) {
-  auto fail = [&](std::string reason) -> std::optional<IpPrefix> {
-    if (why) *why = std::move(reason);
-    return std::nullopt;
-  };
+Result<IpPrefix> IpPrefix::parse(std::string_view text) {
+  auto fail = [](std::string reason) { return Failure{Errc::invalid_argument, std::move(reason)}; };
   const auto slash = text.find('/');
   auto addr = IpAddress::parse(text.substr(0, slash));
   if (!addr) return fail("not an IP address: \"" + std::string(text.substr(0, slash)) + "\"");

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "mtop/result.hpp"
+
 struct sockaddr;
 
 namespace mtop::auth {
@@ -34,9 +36,9 @@ struct IpPrefix {
   unsigned length = 0;
 
   /// Parses "10.0.0.0/8", "::1/128" or a bare address (a single host). Host bits must be
-  /// zero ("10.0.0.1/8" is refused: it usually hides a typo). On failure returns nothing
-  /// and sets `why` to a short reason.
-  static std::optional<IpPrefix> parse(std::string_view text, std::string* why = nullptr);
+  /// zero ("10.0.0.1/8" is refused: it usually hides a typo). Errors: invalid_argument with
+  /// a short reason ("bad prefix length \"33\" (0-32)").
+  static Result<IpPrefix> parse(std::string_view text);
 
   /// True if `a` is of the same family and its first `length` bits equal base's.
   bool contains(const IpAddress& a) const;

@@ -15,9 +15,8 @@ namespace {
 constexpr std::string_view kScrypt = "scrypt";
 constexpr std::string_view kPbkdf2 = "pbkdf2-sha256";
 
-Errc fail(std::string* why, std::string_view reason) {
-  if (why) *why = reason;
-  return Errc::invalid_argument;
+Failure fail(std::string_view reason) {
+  return Failure{Errc::invalid_argument, std::string(reason)};
 }
 
 // Splits off the text up to the next '$' (or the end).
@@ -43,38 +42,32 @@ bool parse_param(std::string_view text, std::string_view name, std::uint64_t& ou
   return r.ec == std::errc{} && r.ptr == digits.data() + digits.size();
 }
 
-// Checks scrypt parameters against HashLimits; `why` explains a refusal.
-bool scrypt_params_ok(std::uint64_t ln, std::uint64_t r, std::uint64_t p, std::string* why) {
+// Checks scrypt parameters against HashLimits; the failure says why.
+Result<void> scrypt_params_ok(std::uint64_t ln, std::uint64_t r, std::uint64_t p) {
   if (ln < 1 || ln > HashLimits::max_scrypt_log2_n) {
-    fail(why, "scrypt ln out of range (1-20)");
-    return false;
+    return fail("scrypt ln out of range (1-20)");
   }
   if (r < 1 || r > HashLimits::max_scrypt_r) {
-    fail(why, "scrypt r out of range (1-32)");
-    return false;
+    return fail("scrypt r out of range (1-32)");
   }
   if (p < 1 || p > HashLimits::max_scrypt_p) {
-    fail(why, "scrypt p out of range (1-16)");
-    return false;
+    return fail("scrypt p out of range (1-16)");
   }
   const std::uint64_t n = std::uint64_t{1} << ln;
   if (128 * r * n > HashLimits::max_scrypt_memory) {
-    fail(why, "scrypt memory (128*r*N) above 1 GiB");
-    return false;
+    return fail("scrypt memory (128*r*N) above 1 GiB");
   }
   if (n * r * p > HashLimits::max_scrypt_work) {
-    fail(why, "scrypt work (N*r*p) above 2^24");
-    return false;
+    return fail("scrypt work (N*r*p) above 2^24");
   }
-  return true;
+  return {};
 }
 
-bool pbkdf2_params_ok(std::uint64_t i, std::string* why) {
+Result<void> pbkdf2_params_ok(std::uint64_t i) {
   if (i < 1 || i > HashLimits::max_pbkdf2_iterations) {
-    fail(why, "pbkdf2 iterations out of range (1-5000000)");
-    return false;
+    return fail("pbkdf2 iterations out of range (1-5000000)");
   }
-  return true;
+  return {};
 }
 
 // Runs the KDF of `h` (scheme, parameters, salt) over `password` into `out` (out.size() bytes).
@@ -95,19 +88,19 @@ bool derive(const PhcHash& h, std::string_view password, Bytes& out) {
 
 }  // namespace
 
-Result<PhcHash> parse_phc(std::string_view phc, std::string* why) {
-  if (phc.size() > HashLimits::max_phc_len) return fail(why, "hash string too long");
-  if (phc.empty() || phc[0] != '$') return fail(why, "not a PHC string (must start with '$')");
+Result<PhcHash> parse_phc(std::string_view phc) {
+  if (phc.size() > HashLimits::max_phc_len) return fail("hash string too long");
+  if (phc.empty() || phc[0] != '$') return fail("not a PHC string (must start with '$')");
   std::string_view rest = phc.substr(1);
   const std::string_view id = next_field(rest);
   if (id != kScrypt && id != kPbkdf2) {
-    return fail(why, "unknown hash scheme (expected scrypt or pbkdf2-sha256)");
+    return fail("unknown hash scheme (expected scrypt or pbkdf2-sha256)");
   }
   // Exactly $id$params$salt$hash: three more '$'-separated fields.
   std::size_t dollars = 0;
   for (char c : phc) dollars += c == '$';
-  if (dollars < 4) return fail(why, "missing fields (expected $id$params$salt$hash)");
-  if (dollars > 4) return fail(why, "too many '$' fields");
+  if (dollars < 4) return fail("missing fields (expected $id$params$salt$hash)");
+  if (dollars > 4) return fail("too many '$' fields");
   const std::string_view params = next_field(rest);
   const std::string_view salt = next_field(rest);
   const std::string_view hash = next_field(rest);
@@ -119,37 +112,37 @@ Result<PhcHash> parse_phc(std::string_view phc, std::string* why) {
     const auto c1 = params.find(',');
     const auto c2 = c1 == std::string_view::npos ? c1 : params.find(',', c1 + 1);
     if (c2 == std::string_view::npos || params.find(',', c2 + 1) != std::string_view::npos) {
-      return fail(why, "scrypt parameters must be ln=..,r=..,p=..");
+      return fail("scrypt parameters must be ln=..,r=..,p=..");
     }
     std::uint64_t ln = 0, r = 0, p = 0;
     if (!parse_param(params.substr(0, c1), "ln", ln) ||
         !parse_param(params.substr(c1 + 1, c2 - c1 - 1), "r", r) ||
         !parse_param(params.substr(c2 + 1), "p", p)) {
-      return fail(why, "scrypt parameters must be ln=..,r=..,p=..");
+      return fail("scrypt parameters must be ln=..,r=..,p=..");
     }
-    if (!scrypt_params_ok(ln, r, p, why)) return Errc::invalid_argument;
+    if (auto ok = scrypt_params_ok(ln, r, p); !ok) return ok.failure();
     h.scrypt_log2_n = static_cast<unsigned>(ln);
     h.scrypt_r = static_cast<unsigned>(r);
     h.scrypt_p = static_cast<unsigned>(p);
   } else {
     h.scheme = HashScheme::pbkdf2_sha256;
     std::uint64_t i = 0;
-    if (!parse_param(params, "i", i)) return fail(why, "pbkdf2-sha256 parameters must be i=..");
-    if (!pbkdf2_params_ok(i, why)) return Errc::invalid_argument;
+    if (!parse_param(params, "i", i)) return fail("pbkdf2-sha256 parameters must be i=..");
+    if (auto ok = pbkdf2_params_ok(i); !ok) return ok.failure();
     h.pbkdf2_iterations = static_cast<std::uint32_t>(i);
   }
 
   auto salt_bytes = phc_b64_decode(salt);
-  if (!salt_bytes) return fail(why, "salt is not valid base64");
+  if (!salt_bytes) return fail("salt is not valid base64");
   if (salt_bytes->size() < HashLimits::min_salt_len ||
       salt_bytes->size() > HashLimits::max_salt_len) {
-    return fail(why, "salt length out of range (8-64 bytes)");
+    return fail("salt length out of range (8-64 bytes)");
   }
   auto hash_bytes = phc_b64_decode(hash);
-  if (!hash_bytes) return fail(why, "hash is not valid base64");
+  if (!hash_bytes) return fail("hash is not valid base64");
   if (hash_bytes->size() < HashLimits::min_hash_len ||
       hash_bytes->size() > HashLimits::max_hash_len) {
-    return fail(why, "hash length out of range (16-64 bytes)");
+    return fail("hash length out of range (16-64 bytes)");
   }
   h.salt = std::move(*salt_bytes);
   h.hash = std::move(*hash_bytes);
@@ -182,14 +175,14 @@ Result<std::string> hash_password(std::string_view password, const HashParams& p
   PhcHash h;
   h.scheme = params.scheme;
   if (params.scheme == HashScheme::scrypt) {
-    if (!scrypt_params_ok(params.scrypt_log2_n, params.scrypt_r, params.scrypt_p, nullptr)) {
-      return Errc::invalid_argument;
+    if (auto ok = scrypt_params_ok(params.scrypt_log2_n, params.scrypt_r, params.scrypt_p); !ok) {
+      return ok.failure();
     }
     h.scrypt_log2_n = params.scrypt_log2_n;
     h.scrypt_r = params.scrypt_r;
     h.scrypt_p = params.scrypt_p;
   } else {
-    if (!pbkdf2_params_ok(params.pbkdf2_iterations, nullptr)) return Errc::invalid_argument;
+    if (auto ok = pbkdf2_params_ok(params.pbkdf2_iterations); !ok) return ok.failure();
     h.pbkdf2_iterations = params.pbkdf2_iterations;
   }
   h.salt.resize(params.salt_len);

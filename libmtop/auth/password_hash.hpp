@@ -60,10 +60,10 @@ struct PhcHash {
   Bytes hash;
 };
 
-/// Parses and bounds-checks a PHC string. On failure returns Errc::invalid_argument and,
-/// when `why` is given, a short log-safe reason ("unknown scheme", "ln out of range", ...)
-/// that never repeats the salt or hash.
-Result<PhcHash> parse_phc(std::string_view phc, std::string* why = nullptr);
+/// Parses and bounds-checks a PHC string. Errors: invalid_argument with a short log-safe
+/// reason ("unknown hash scheme ...", "scrypt ln out of range (1-20)", ...) that never
+/// repeats the salt or hash.
+Result<PhcHash> parse_phc(std::string_view phc);
 
 /// Formats a parsed hash back into its PHC string.
 std::string format_phc(const PhcHash& h);

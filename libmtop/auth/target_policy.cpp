@@ -170,20 +170,18 @@ std::span<const SpecialRange> special_ranges() noexcept {
   return kRanges;
 }
 
-bool TargetPolicy::allow_cidrs(const std::vector<std::string>& cidrs, std::string& error) {
+Result<void> TargetPolicy::allow_cidrs(const std::vector<std::string>& cidrs) {
   std::vector<IpPrefix> parsed;
   for (const auto& c : cidrs) {
-    std::string why;
-    auto p = IpPrefix::parse(c, &why);
+    auto p = IpPrefix::parse(c);
     if (!p) {
-      error = "allowed target \"";
-      error.append(c).append("\": ").append(why);
-      return false;
+      return Failure{Errc::invalid_argument,
+                     "allowed target \"" + c + "\": " + std::string(p.message())};
     }
     parsed.push_back(*p);
   }
   allowed_.insert(allowed_.end(), parsed.begin(), parsed.end());
-  return true;
+  return {};
 }
 
 std::string_view TargetPolicy::classify(const IpAddress& addr) {

@@ -55,9 +55,9 @@ class TargetPolicy {
   TargetPolicy() = default;
 
   /// Adds CIDRs that are allowed even though they fall in a denied range, e.g.
-  /// {"127.0.0.1/32", "10.0.0.0/8", "::1/128"}. On a malformed entry nothing is added,
-  /// false is returned and `error` says which entry and why.
-  bool allow_cidrs(const std::vector<std::string>& cidrs, std::string& error);
+  /// {"127.0.0.1/32", "10.0.0.0/8", "::1/128"}. On a malformed entry nothing is added.
+  /// Errors: invalid_argument naming the entry and why.
+  Result<void> allow_cidrs(const std::vector<std::string>& cidrs);
 
   /// True if the server may connect to `addr` (AF_INET / AF_INET6; anything else is denied).
   bool allow(const struct sockaddr* addr) const;

@@ -70,8 +70,7 @@ std::string parse_user(const json& u, UserRecord& rec) {
     } else if (key == "password") {
       if (!value.is_string()) return field + "expected a PHC hash string";
       rec.password_hash = value.get<std::string>();
-      std::string why;
-      if (!parse_phc(rec.password_hash, &why)) return field + why;
+      if (auto phc = parse_phc(rec.password_hash); !phc) return field + std::string(phc.message());
     } else if (key == "enabled") {
       if (!value.is_boolean()) return field + "expected true or false";
       rec.enabled = value.get<bool>();
@@ -100,35 +99,27 @@ std::string parse_user(const json& u, UserRecord& rec) {
 
 }  // namespace
 
-UsersFileParse parse_users_file(std::string_view text) {
-  UsersFileParse r;
+Result<std::vector<UserRecord>> parse_users_file(std::string_view text) {
+  auto fail = [](std::string why) { return Failure{Errc::invalid_argument, std::move(why)}; };
   if (text.size() > kMaxUsersFileSize) {
-    r.error = "file larger than " + std::to_string(kMaxUsersFileSize) + " bytes";
-    return r;
+    return fail("file larger than " + std::to_string(kMaxUsersFileSize) + " bytes");
   }
   json doc;
   try {
     doc = json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
     // e.byte is 1-based and points just past the offending character.
-    r.error = position(text, e.byte > 0 ? e.byte - 1 : 0) + ": " + parse_reason(e);
-    return r;
+    return fail(position(text, e.byte > 0 ? e.byte - 1 : 0) + ": " + parse_reason(e));
   }
-  if (!doc.is_object()) {
-    r.error = "top level: expected an object {\"users\": [...]}";
-    return r;
-  }
+  if (!doc.is_object()) return fail("top level: expected an object {\"users\": [...]}");
   for (const auto& [key, value] : doc.items()) {
-    if (key != "users") {
-      r.error = "top level: unknown field " + json_quoted(key);
-      return r;
-    }
+    if (key != "users") return fail("top level: unknown field " + json_quoted(key));
   }
   const auto users = doc.find("users");
   if (users == doc.end() || !users->is_array()) {
-    r.error = "top level: \"users\" must be an array";
-    return r;
+    return fail("top level: \"users\" must be an array");
   }
+  std::vector<UserRecord> out;
   std::set<std::string> seen;
   for (std::size_t i = 0; i < users->size(); ++i) {
     UserRecord rec;
@@ -136,16 +127,10 @@ UsersFileParse parse_users_file(std::string_view text) {
     std::string where = "users[" + std::to_string(i) + "]";
     if (!rec.username.empty()) where += " (" + json_quoted(rec.username) + ")";
     if (err.empty() && !seen.insert(rec.username).second) err = "duplicate username";
-    if (!err.empty()) {
-      r.users.clear();
-      r.error = std::move(where);
-      r.error.append(": ").append(err);
-      return r;
-    }
-    r.users.push_back(std::move(rec));
+    if (!err.empty()) return fail(where + ": " + err);
+    out.push_back(std::move(rec));
   }
-  r.ok = true;
-  return r;
+  return out;
 }
 
 }  // namespace mtop::auth

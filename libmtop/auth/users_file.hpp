@@ -14,21 +14,16 @@
 #include <vector>
 
 #include "auth/user_store.hpp"
+#include "mtop/result.hpp"
 
 namespace mtop::auth {
 
 /// Largest users file we read (bytes); a bigger one is refused rather than loaded.
 inline constexpr std::size_t kMaxUsersFileSize = 64u << 20;
 
-struct UsersFileParse {
-  bool ok = false;
-  std::vector<UserRecord> users;  ///< when ok, in file order
-  /// When !ok: where and what, e.g. "line 3, column 14: syntax error ..." or
-  /// "users[2] (\"bob\"): field \"max_tunnels\": expected an integer 0-4294967295".
-  std::string error;
-};
-
-/// Parses the text of a users file.
-UsersFileParse parse_users_file(std::string_view text);
+/// Parses the text of a users file: the users in file order. Errors: invalid_argument saying
+/// where and what, e.g. "line 3, column 14: syntax error ..." or
+/// "users[2] (\"bob\"): field \"max_tunnels\": expected an integer 0-4294967295".
+Result<std::vector<UserRecord>> parse_users_file(std::string_view text);
 
 }  // namespace mtop::auth

@@ -37,40 +37,34 @@ void fill_signature(const struct stat& st, Sig& sig) {
 // Reads a whole regular file of at most kMaxUsersFileSize bytes. `sig` describes the file
 // as it was before reading: a write during the read changes it, and the next check reloads.
 template <class Sig>
-bool read_file(const std::string& path, std::string& out, Sig& sig, std::string& error) {
+Result<std::string> read_file(const std::string& path, Sig& sig) {
+  auto fail = [&](std::string why) { return Failure{Errc::system_error, path + ": " + why}; };
   Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
   if (f.fd < 0) {
     sig = Sig{};
     sig.error = errno;
-    error = std::strerror(errno);
-    return false;
+    return fail(std::strerror(errno));
   }
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) {
     sig = Sig{};
     sig.error = errno;
-    error = std::strerror(errno);
-    return false;
+    return fail(std::strerror(errno));
   }
   fill_signature(st, sig);
-  if (!S_ISREG(st.st_mode)) {
-    error = "not a regular file";
-    return false;
-  }
-  out.clear();
+  if (!S_ISREG(st.st_mode)) return fail("not a regular file");
+  std::string out;
   char buf[65536];
   for (;;) {
     const ssize_t n = ::read(f.fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      error = std::strerror(errno);
-      return false;
+      return fail(std::strerror(errno));
     }
-    if (n == 0) return true;
+    if (n == 0) return out;
     // Checked while reading, not from st_size: the file may grow under us.
     if (out.size() + static_cast<std::size_t>(n) > kMaxUsersFileSize) {
-      error = "file larger than " + std::to_string(kMaxUsersFileSize) + " bytes";
-      return false;
+      return fail("file larger than " + std::to_string(kMaxUsersFileSize) + " bytes");
     }
     out.append(buf, static_cast<std::size_t>(n));
   }
@@ -78,17 +72,16 @@ bool read_file(const std::string& path, std::string& out, Sig& sig, std::string&
 
 }  // namespace
 
-std::unique_ptr<UsersFileStore> UsersFileStore::open(uv_loop_t* loop, std::string path,
-                                                     Options options, std::string& error) {
+Result<std::unique_ptr<UsersFileStore>> UsersFileStore::open(uv_loop_t* loop, std::string path,
+                                                             Options options) {
   std::unique_ptr<UsersFileStore> store(new UsersFileStore(std::move(path), std::move(options)));
-  if (!store->reload(error)) return nullptr;
+  if (auto r = store->reload(); !r) return r.failure();
 
   for (auto* slot : {&store->answer_timer_, &store->check_timer_}) {
     auto timer = io::UvHandle<uv_timer_t>::make();
     if (int rc = uv_timer_init(loop, timer.get()); rc != 0) {
       timer.release_uninitialised();
-      error = std::string("uv_timer_init: ") + uv_strerror(rc);
-      return nullptr;
+      return Failure{Errc::system_error, std::string("uv_timer_init: ") + uv_strerror(rc)};
     }
     timer->data = store.get();
     *slot = std::move(timer);
@@ -117,28 +110,21 @@ UsersFileStore::Signature UsersFileStore::signature_of(const char* path) {
   return sig;
 }
 
-bool UsersFileStore::reload(std::string& error) {
+Result<void> UsersFileStore::reload() {
   Signature seen;
-  const bool ok = reload_with(error, seen);
+  auto r = reload_with(seen);
   loaded_ = seen;
-  return ok;
+  return r;
 }
 
-bool UsersFileStore::reload_with(std::string& error, Signature& seen) {
-  std::string text;
-  std::string why;
-  if (!read_file(path_, text, seen, why)) {
-    error = path_ + ": " + why;
-    return false;
-  }
-  UsersFileParse parsed = parse_users_file(text);
-  if (!parsed.ok) {
-    error = path_ + ": " + parsed.error;
-    return false;
-  }
+Result<void> UsersFileStore::reload_with(Signature& seen) {
+  auto text = read_file(path_, seen);
+  if (!text) return text.failure();
+  auto parsed = parse_users_file(*text);
+  if (!parsed) return Failure{parsed.error(), path_ + ": " + std::string(parsed.message())};
   std::unordered_map<std::string, UserRecord> users;
   std::unordered_map<std::string, std::uint64_t> usage;
-  for (auto& u : parsed.users) {
+  for (auto& u : *parsed) {
     // Usage counted so far carries over for users that are still there.
     if (auto it = usage_.find(u.username); it != usage_.end()) usage.emplace(*it);
     std::string name = u.username;
@@ -146,7 +132,7 @@ bool UsersFileStore::reload_with(std::string& error, Signature& seen) {
   }
   users_ = std::move(users);
   usage_ = std::move(usage);
-  return true;
+  return {};
 }
 
 void UsersFileStore::on_check(uv_timer_t* timer) {
@@ -164,11 +150,11 @@ void UsersFileStore::check() {
     }
     return;
   }
-  std::string error;
-  if (reload(error)) {
+  if (auto r = reload(); r) {
     if (options_.on_reload) options_.on_reload(users_.size());
   } else if (options_.on_error) {
-    options_.on_error(error + " (keeping " + std::to_string(users_.size()) + " users)");
+    options_.on_error(std::string(r.message()) + " (keeping " + std::to_string(users_.size()) +
+                      " users)");
   }
 }
 

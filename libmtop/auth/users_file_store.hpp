@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "auth/user_store.hpp"
+#include "mtop/result.hpp"
 #include "uv/handle.hpp"
 
 namespace mtop::auth {
@@ -42,10 +43,11 @@ class UsersFileStore final : public UserStore {
     std::function<void(std::size_t users)> on_reload;
   };
 
-  /// Loads `path` and starts watching it. On failure returns null and sets `error`
-  /// ("users.json: line 3, column 7: ..."). The loop must outlive the store.
-  static std::unique_ptr<UsersFileStore> open(uv_loop_t* loop, std::string path,
-                                              Options options, std::string& error);
+  /// Loads `path` and starts watching it. The loop must outlive the store. Errors:
+  /// invalid_argument (the file's content: "users.json: line 3, column 7: ..."),
+  /// system_error (it cannot be read: "users.json: No such file or directory").
+  static Result<std::unique_ptr<UsersFileStore>> open(uv_loop_t* loop, std::string path,
+                                                      Options options);
 
   ~UsersFileStore() override;
   UsersFileStore(const UsersFileStore&) = delete;
@@ -56,8 +58,8 @@ class UsersFileStore final : public UserStore {
   std::string_view kind() const override { return "file"; }
 
   /// Reads and validates the file now, as a detected change would. On success the users are
-  /// replaced and true is returned; on failure the old users stay and `error` says why.
-  bool reload(std::string& error);
+  /// replaced; on failure the old users stay. Errors as open().
+  Result<void> reload();
 
   std::size_t user_count() const { return users_.size(); }
   const std::string& path() const { return path_; }
@@ -74,7 +76,7 @@ class UsersFileStore final : public UserStore {
   static Signature signature_of(const char* path);
   static void on_check(uv_timer_t* timer);
   void check();
-  bool reload_with(std::string& error, Signature& seen);
+  Result<void> reload_with(Signature& seen);
   static void on_answer(uv_timer_t* timer);
   void answer_pending();
 

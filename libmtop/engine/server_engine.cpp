@@ -29,9 +29,8 @@ std::optional<auth::IpAddress> source_address(const std::string& peer) {
 
 io::ConnectOptions make_connect_options(const ServerOptions& options, const Logger& log) {
   auth::TargetPolicy policy;
-  std::string error;
-  if (!policy.allow_cidrs(options.allow_targets, error)) {
-    log.error("allow_targets ignored: " + error);
+  if (auto r = policy.allow_cidrs(options.allow_targets); !r) {
+    log.error("allow_targets ignored: " + std::string(r.message()));
   }
   io::ConnectOptions c;
   c.timeout_ms = options.connect_timeout_ms;

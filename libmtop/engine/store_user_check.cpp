@@ -56,8 +56,7 @@ void StoreUserCheck::check(const UserCheckRequest& request, UserCheckReply reply
 Result<void> StoreUserCheck::reload() {
   auto* file = dynamic_cast<auth::UsersFileStore*>(store_.get());
   if (!file) return {};  // database stores follow their database by themselves
-  std::string error;
-  if (!file->reload(error)) return Result<void>(Errc::config_invalid, std::move(error));
+  if (auto r = file->reload(); !r) return Failure{Errc::config_invalid, std::string(r.message())};
   return {};
 }
 

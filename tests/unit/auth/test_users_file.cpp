@@ -20,20 +20,20 @@ std::string user_json(const std::string& fields) {
 
 TEST_CASE("users file: minimal and full records", "[auth][users]") {
   auto r = parse_users_file(user_json(""));
-  REQUIRE(r.ok);
-  REQUIRE(r.users.size() == 1);
-  CHECK(r.users[0].username == "alice");
-  CHECK(r.users[0].password_hash == kHash);
-  CHECK(r.users[0].enabled);
-  CHECK_FALSE(r.users[0].expires_at);
-  CHECK_FALSE(r.users[0].max_tunnels);
-  CHECK_FALSE(r.users[0].quota_bytes);
-  CHECK_FALSE(r.users[0].rate_limit);
+  REQUIRE(r);
+  REQUIRE(r->size() == 1);
+  CHECK((*r)[0].username == "alice");
+  CHECK((*r)[0].password_hash == kHash);
+  CHECK((*r)[0].enabled);
+  CHECK_FALSE((*r)[0].expires_at);
+  CHECK_FALSE((*r)[0].max_tunnels);
+  CHECK_FALSE((*r)[0].quota_bytes);
+  CHECK_FALSE((*r)[0].rate_limit);
 
   r = parse_users_file(user_json(R"(, "enabled": false, "expires_at": 1900000000,
       "max_tunnels": 10, "quota_bytes": 18446744073709551615, "rate_limit": 1000000)"));
-  REQUIRE(r.ok);
-  const auto& u = r.users[0];
+  REQUIRE(r);
+  const auto& u = (*r)[0];
   CHECK_FALSE(u.enabled);
   CHECK(u.expires_at == 1900000000);
   CHECK(u.max_tunnels == 10u);
@@ -41,8 +41,8 @@ TEST_CASE("users file: minimal and full records", "[auth][users]") {
   CHECK(u.rate_limit == 1000000u);
 
   r = parse_users_file(R"({"users": []})");
-  REQUIRE(r.ok);
-  CHECK(r.users.empty());
+  REQUIRE(r);
+  CHECK(r->empty());
 }
 
 TEST_CASE("users file: errors say where and what", "[auth][users]") {
@@ -81,27 +81,26 @@ TEST_CASE("users file: errors say where and what", "[auth][users]") {
   for (const auto& c : cases) {
     INFO(c.text);
     auto r = parse_users_file(c.text);
-    CHECK_FALSE(r.ok);
-    CHECK(r.users.empty());
-    CHECK_THAT(r.error, Catch::Contains(c.error));
+    CHECK_FALSE(r);
+    CHECK_THAT(std::string(r.message()), Catch::Contains(c.error));
   }
 }
 
 TEST_CASE("users file: error messages do not echo file contents", "[auth][users]") {
   // The syntax error sits right after a hash; nlohmann's "last read" would print it.
   auto r = parse_users_file(R"({"users": [{"username": "a", "password": "$pbkdf2-sha256$i=1$x" x}]})");
-  REQUIRE_FALSE(r.ok);
-  CHECK_THAT(r.error, Catch::Contains("line 1"));
-  CHECK_THAT(r.error, !Catch::Contains("pbkdf2"));
+  REQUIRE_FALSE(r);
+  CHECK_THAT(std::string(r.message()), Catch::Contains("line 1"));
+  CHECK_THAT(std::string(r.message()), !Catch::Contains("pbkdf2"));
   // Control characters in names are escaped, so an error stays one log line.
   r = parse_users_file("{\"users\": [{\"username\": \"a\\nb\"}]}");
-  REQUIRE_FALSE(r.ok);
-  CHECK(r.error.find('\n') == std::string::npos);
+  REQUIRE_FALSE(r);
+  CHECK(r.message().find('\n') == std::string_view::npos);
 }
 
 TEST_CASE("users file: oversized input is refused before parsing", "[auth][users]") {
   std::string big(kMaxUsersFileSize + 1, ' ');
   auto r = parse_users_file(big);
-  CHECK_FALSE(r.ok);
-  CHECK_THAT(r.error, Catch::Contains("larger than"));
+  CHECK_FALSE(r);
+  CHECK_THAT(std::string(r.message()), Catch::Contains("larger than"));
 }

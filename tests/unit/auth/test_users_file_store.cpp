@@ -98,10 +98,10 @@ TEST_CASE("users store: load and look up", "[auth][users]") {
   write_file(path, users({user("alice", R"(, "max_tunnels": 3)"),
                           user("bob", R"(, "enabled": false)")}));
   Loop l;
-  std::string error;
-  auto store = UsersFileStore::open(&l.loop, path, {}, error);
-  REQUIRE(store);
-  CHECK(error.empty());
+  auto opened = UsersFileStore::open(&l.loop, path, {});
+  INFO(opened.message());
+  REQUIRE(opened);
+  auto store = std::move(*opened);
   CHECK(store->kind() == "file");
   CHECK(store->user_count() == 2);
 
@@ -131,9 +131,10 @@ TEST_CASE("users store: many lookups, each answered once, in order", "[auth][use
   const std::string path = dir.path + "/users.json";
   write_file(path, users({user("alice")}));
   Loop l;
-  std::string error;
-  auto store = UsersFileStore::open(&l.loop, path, {}, error);
-  REQUIRE(store);
+  auto opened = UsersFileStore::open(&l.loop, path, {});
+  INFO(opened.message());
+  REQUIRE(opened);
+  auto store = std::move(*opened);
   std::vector<std::string> answers;
   for (const char* n : {"alice", "x", "alice"}) {
     store->lookup(n, [&answers, n](LookupResult r) {
@@ -160,9 +161,10 @@ TEST_CASE("users store: destroying the store from a callback is safe", "[auth][u
   const std::string path = dir.path + "/users.json";
   write_file(path, users({user("alice")}));
   Loop l;
-  std::string error;
-  auto store = UsersFileStore::open(&l.loop, path, {}, error);
-  REQUIRE(store);
+  auto opened = UsersFileStore::open(&l.loop, path, {});
+  INFO(opened.message());
+  REQUIRE(opened);
+  auto store = std::move(*opened);
   int called = 0;
   store->lookup("alice", [&](LookupResult) {
     ++called;
@@ -177,16 +179,18 @@ TEST_CASE("users store: start-up errors", "[auth][users]") {
   TempDir dir;
   const std::string path = dir.path + "/users.json";
   Loop l;
-  std::string error;
-  CHECK_FALSE(UsersFileStore::open(&l.loop, path, {}, error));
-  CHECK_THAT(error, Catch::Contains(path) && Catch::Contains("No such file"));
+  auto missing = UsersFileStore::open(&l.loop, path, {});
+  CHECK_FALSE(missing);
+  CHECK_THAT(std::string(missing.message()), Catch::Contains(path) && Catch::Contains("No such file"));
 
   write_file(path, "{\"users\": [\n" + user("alice", R"(, "max_tunnels": -2)") + "]}");
-  CHECK_FALSE(UsersFileStore::open(&l.loop, path, {}, error));
-  CHECK_THAT(error, Catch::Contains("users[0] (\"alice\"): field \"max_tunnels\""));
+  auto broken = UsersFileStore::open(&l.loop, path, {});
+  CHECK_FALSE(broken);
+  CHECK_THAT(std::string(broken.message()), Catch::Contains("users[0] (\"alice\"): field \"max_tunnels\""));
 
-  CHECK_FALSE(UsersFileStore::open(&l.loop, dir.path, {}, error));
-  CHECK_THAT(error, Catch::Contains("not a regular file"));
+  auto folder = UsersFileStore::open(&l.loop, dir.path, {});
+  CHECK_FALSE(folder);
+  CHECK_THAT(std::string(folder.message()), Catch::Contains("not a regular file"));
 }
 
 TEST_CASE("users store: reloads a changed file, a broken one keeps the old users",
@@ -201,9 +205,10 @@ TEST_CASE("users store: reloads a changed file, a broken one keeps the old users
   opts.poll_interval_ms = 20;
   opts.on_error = [&](std::string_view e) { errors.emplace_back(e); };
   opts.on_reload = [&](std::size_t n) { reloads.push_back(n); };
-  std::string error;
-  auto store = UsersFileStore::open(&l.loop, path, opts, error);
-  REQUIRE(store);
+  auto opened = UsersFileStore::open(&l.loop, path, opts);
+  INFO(opened.message());
+  REQUIRE(opened);
+  auto store = std::move(*opened);
 
   store->add_usage("alice", 100);
   store->add_usage("alice", 23);
