@@ -266,7 +266,7 @@ int main(int argc, char** argv) {
   g.cert_path = dir + "/cert.pem";
   g.key_path = dir + "/key.pem";
   if (auto r = generate_self_signed(g); !r.ok()) {
-    std::fprintf(stderr, "gen-cert: %s\n", r.error.c_str());
+    std::fprintf(stderr, "gen-cert: %s\n", std::string(r.message()).c_str());
     return 1;
   }
   std::vector<Run> runs;

@@ -25,9 +25,7 @@ Result<std::string> hash_password(std::string_view password, PasswordScheme sche
 }
 
 Result<std::string> generate_self_signed_cert(const CertGenOptions& options) {
-  auto r = tls::generate_self_signed(options);
-  if (!r.ok()) return Result<std::string>(Errc::tls_setup_failed, std::move(r.error));
-  return std::move(r.sha256_fingerprint);
+  return tls::generate_self_signed(options);
 }
 
 struct UserAdmin::Impl {

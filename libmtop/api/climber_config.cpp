@@ -131,22 +131,14 @@ Result<std::string> read_secret_file(const std::string& path) {
 Result<ClimberConfig> parse_climber_config(std::string_view json_text,
                                            const std::string& base_dir) {
   ClimberConfig cfg;
-  std::string error;
-  if (!config::parse_json_config(
-          std::string(json_text), [&](const json& root) { parse(root, base_dir, cfg); }, error)) {
-    return Failure{Errc::config_invalid, std::move(error)};
-  }
+  auto r = config::parse_json_config(json_text,
+                                     [&](const json& root) { parse(root, base_dir, cfg); });
+  if (!r) return r.failure();
   return cfg;
 }
 
 Result<ClimberConfig> load_climber_config(const std::string& path) {
-  std::string text, dir, error;
-  if (!config::read_config_file(path, text, dir, error)) {
-    return Failure{Errc::config_invalid, std::move(error)};
-  }
-  auto cfg = parse_climber_config(text, dir);
-  if (!cfg) return Failure{Errc::config_invalid, path + ": " + std::string(cfg.message())};
-  return cfg;
+  return config::load_config_file<ClimberConfig>(path, parse_climber_config);
 }
 
 }  // namespace mtop

@@ -149,23 +149,14 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
 
 Result<ServerConfig> parse_server_config(std::string_view json_text, const std::string& base_dir) {
   ServerConfig cfg;
-  std::string error;
-  if (!config::parse_json_config(
-          std::string(json_text), [&](const json& root) { parse(root, base_dir, cfg); }, error)) {
-    return Result<ServerConfig>(Errc::config_invalid, std::move(error));
-  }
+  auto r = config::parse_json_config(json_text,
+                                     [&](const json& root) { parse(root, base_dir, cfg); });
+  if (!r) return r.failure();
   return cfg;
 }
 
 Result<ServerConfig> load_server_config(const std::string& path) {
-  std::string text, dir, error;
-  if (!config::read_config_file(path, text, dir, error)) {
-    return Result<ServerConfig>(Errc::config_invalid, std::move(error));
-  }
-  auto cfg = parse_server_config(text, dir);
-  if (!cfg)
-    return Result<ServerConfig>(Errc::config_invalid, path + ": " + std::string(cfg.message()));
-  return cfg;
+  return config::load_config_file<ServerConfig>(path, parse_server_config);
 }
 
 }  // namespace mtop

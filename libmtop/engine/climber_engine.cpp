@@ -138,14 +138,16 @@ Result<void> ClimberEngine::listen(const std::string& what, const std::string& a
     return Failure{Errc::config_invalid,
                    what + ": \"" + address + "\": " + std::string(parsed.message())};
   }
-  auto outcome = io::TcpListener::listen(shared_.loop, parsed->host, parsed->port,
+  auto listener = io::TcpListener::listen(shared_.loop, parsed->host, parsed->port,
                                          [this, mode, forward_target](io::StreamPtr s) {
                                            on_accept(std::move(s), mode, forward_target);
                                          });
-  if (!outcome.listener) return Failure{Errc::listen_failed, what + ": " + outcome.error};
-  port = outcome.listener->port();
-  shared_.log.info("listening (" + what + ") on " + outcome.listener->local_name());
-  listeners_.push_back(std::move(outcome.listener));
+  if (!listener) {
+    return Failure{Errc::listen_failed, what + ": " + std::string(listener.message())};
+  }
+  port = (*listener)->port();
+  shared_.log.info("listening (" + what + ") on " + (*listener)->local_name());
+  listeners_.push_back(std::move(*listener));
   return {};
 }
 

@@ -85,36 +85,30 @@ std::string resolve_path(const std::string& base_dir, const std::string& path) {
   return (std::filesystem::path(base_dir) / path).lexically_normal().string();
 }
 
-bool parse_json_config(const std::string& text, const std::function<void(const json&)>& parse,
-                       std::string& error) {
+Result<void> parse_json_config(std::string_view text,
+                               const std::function<void(const json&)>& parse) {
   try {
     parse(json::parse(text));
   } catch (const json::parse_error& e) {
     // Only the position: nlohmann's message quotes the text it choked on, which may be a secret.
-    error = "config is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")";
-    return false;
+    return Failure{Errc::config_invalid,
+                   "config is not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")"};
   } catch (const json::exception& e) {
-    error = std::string("config: ") + e.what();
-    return false;
+    return Failure{Errc::config_invalid, std::string("config: ") + e.what()};
   } catch (const ConfigError& e) {
-    error = e.message;
-    return false;
+    return Failure{Errc::config_invalid, e.message};
   }
-  return true;
+  return {};
 }
 
-bool read_config_file(const std::string& path, std::string& text, std::string& dir,
-                      std::string& error) {
+Result<void> read_config_file(const std::string& path, std::string& text, std::string& dir) {
   std::ifstream in(path);
-  if (!in) {
-    error = "cannot read config file " + path;
-    return false;
-  }
+  if (!in) return Failure{Errc::config_invalid, "cannot read config file " + path};
   std::stringstream content;
   content << in.rdbuf();
   text = content.str();
   dir = std::filesystem::absolute(path).parent_path().string();
-  return true;
+  return {};
 }
 
 }  // namespace mtop::config

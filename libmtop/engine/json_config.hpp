@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "mtop/result.hpp"
 #include "mtop/tls_groups.hpp"
 
 namespace mtop::config {
@@ -28,7 +29,8 @@ struct ConfigError {
 
 /// `obj` must be an object whose keys are all in `allowed` (a typo must not fall back to a
 /// default silently).
-void only_keys(const json& obj, const std::string& where, std::initializer_list<std::string_view> allowed);
+void only_keys(const json& obj, const std::string& where,
+               std::initializer_list<std::string_view> allowed);
 
 std::string get_string(const json& obj, const char* key, const std::string& where);
 bool get_bool(const json& obj, const char* key, const std::string& where);
@@ -58,16 +60,31 @@ void read_timeouts(const json& obj, Options& o, SecondsFields more = {}) {
 /// A non-empty list of TLS key-exchange group names ("X25519", "P-256", ...), no repeats.
 std::vector<TlsGroup> get_tls_groups(const json& obj, const char* key, const std::string& where);
 
+/// Reads a whole config file into `text`; `dir` is its folder (absolute). Errors:
+/// config_invalid ("cannot read config file x.json").
+Result<void> read_config_file(const std::string& path, std::string& text, std::string& dir);
+
 /// `path` relative to `base_dir` unless it is absolute (or either is empty).
 std::string resolve_path(const std::string& base_dir, const std::string& path);
 
-/// Parses `text` and hands the root to `parse`; any failure (syntax, type, ConfigError) comes
-/// back as false with a one-line `error`. Syntax errors give only the byte offset.
-bool parse_json_config(const std::string& text, const std::function<void(const json&)>& parse,
-                       std::string& error);
+/// Parses `text` and hands the root to `parse`. Errors: config_invalid with one line for any
+/// failure (syntax, type, ConfigError); syntax errors give only the byte offset (the text
+/// may hold secrets).
+Result<void> parse_json_config(std::string_view text,
+                               const std::function<void(const json&)>& parse);
 
-/// Reads a whole config file; `dir` is its folder (absolute), for resolve_path().
-bool read_config_file(const std::string& path, std::string& text, std::string& dir,
-                      std::string& error);
+/// Reads the config file `path` and parses it with `parse(text, dir)`, `dir` being the file's
+/// folder (absolute) for resolve_path(). Errors: config_invalid ("cannot read config file
+/// x.json", or parse's message after "x.json: ").
+template <class T>
+Result<T> load_config_file(
+    const std::string& path,
+    const std::function<Result<T>(std::string_view, const std::string&)>& parse) {
+  std::string text, dir;
+  if (auto r = read_config_file(path, text, dir); !r) return r.failure();
+  auto cfg = parse(text, dir);
+  if (!cfg) return Failure{Errc::config_invalid, path + ": " + std::string(cfg.message())};
+  return cfg;
+}
 
 }  // namespace mtop::config

@@ -179,15 +179,13 @@ std::string hex_fingerprint(X509* cert) {
   return out;
 }
 
-CertGenResult failure(std::string error) {
-  CertGenResult r;
-  r.error = std::move(error);
-  return r;
+Failure failure(std::string error) {
+  return Failure{Errc::tls_setup_failed, std::move(error)};
 }
 
 }  // namespace
 
-CertGenResult generate_self_signed(const CertGenOptions& o) {
+Result<std::string> generate_self_signed(const CertGenOptions& o) {
   // --- check the input first, so nothing is generated or written for a typo --------------
   if (o.cert_path.empty() || o.key_path.empty()) return failure("certificate and key paths are required");
   if (o.cert_path == o.key_path) return failure("certificate and key paths must differ");
@@ -264,9 +262,7 @@ CertGenResult generate_self_signed(const CertGenOptions& o) {
     if (key_created) ::unlink(o.key_path.c_str());
     return failure(err);
   }
-  CertGenResult r;
-  r.sha256_fingerprint = hex_fingerprint(cert.get());
-  return r;
+  return hex_fingerprint(cert.get());
 }
 
 }  // namespace mtop::tls

@@ -12,20 +12,16 @@
 #include <vector>
 
 #include "mtop/admin.hpp"
+#include "mtop/result.hpp"
 
 namespace mtop::tls {
 
 /// The options of the public generate_self_signed_cert() (mtop/admin.hpp).
 using CertGenOptions = ::mtop::CertGenOptions;
 
-struct CertGenResult {
-  std::string error;               ///< empty on success; otherwise short and log-safe
-  std::string sha256_fingerprint;  ///< "AB:CD:..." of the DER certificate, on success
-  bool ok() const { return error.empty(); }
-};
-
-/// Generates the key and certificate and writes both files. On failure nothing new is left
-/// behind (a file this call created is removed) and `error` says what went wrong.
-CertGenResult generate_self_signed(const CertGenOptions& options);
+/// Generates the key and certificate and writes both files; returns the SHA-256 fingerprint
+/// ("AB:CD:...") of the DER certificate. On failure nothing new is left behind (a file this
+/// call created is removed). Errors: tls_setup_failed with a short, log-safe reason.
+Result<std::string> generate_self_signed(const CertGenOptions& options);
 
 }  // namespace mtop::tls

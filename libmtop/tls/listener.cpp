@@ -24,10 +24,10 @@ Result<std::unique_ptr<TlsListener>> TlsListener::create(
   io::ListenOptions lo;
   lo.backlog = options.backlog;
   TlsListener* raw = self.get();
-  auto out = io::TcpListener::listen_raw(
+  auto bound = io::TcpListener::listen_raw(
       loop, host, port, [raw](io::UvHandle<uv_tcp_t> tcp) { raw->on_tcp(std::move(tcp)); }, lo);
-  if (!out.listener) return Failure{Errc::listen_failed, std::move(out.error)};
-  self->tcp_ = std::move(out.listener);
+  if (!bound) return Failure{Errc::listen_failed, std::string(bound.message())};
+  self->tcp_ = std::move(*bound);
   self->port_ = self->tcp_->port();
   self->local_ = self->tcp_->local_name();
   return self;

@@ -8,9 +8,9 @@
 
 namespace mtop::io {
 
-TcpListener::Outcome TcpListener::listen(uv_loop_t* loop, const std::string& host,
-                                         std::uint16_t port, AcceptCallback cb,
-                                         const ListenOptions& options) {
+Result<std::unique_ptr<TcpListener>> TcpListener::listen(uv_loop_t* loop, const std::string& host,
+                                                         std::uint16_t port, AcceptCallback cb,
+                                                         const ListenOptions& options) {
   return listen_raw(
       loop, host, port,
       [cb = std::move(cb), buffers = options.buffers](UvHandle<uv_tcp_t> tcp) {
@@ -19,15 +19,14 @@ TcpListener::Outcome TcpListener::listen(uv_loop_t* loop, const std::string& hos
       options);
 }
 
-TcpListener::Outcome TcpListener::listen_raw(uv_loop_t* loop, const std::string& host,
-                                             std::uint16_t port, RawAcceptCallback cb,
-                                             const ListenOptions& options) {
-  Outcome out;
+Result<std::unique_ptr<TcpListener>> TcpListener::listen_raw(uv_loop_t* loop,
+                                                             const std::string& host,
+                                                             std::uint16_t port,
+                                                             RawAcceptCallback cb,
+                                                             const ListenOptions& options) {
   sockaddr_storage addr;
   if (!ip_literal_to_sockaddr(host, port, &addr)) {
-    out.uv_status = UV_EINVAL;
-    out.error = "not an IP address: " + host;
-    return out;
+    return Failure{Errc::invalid_argument, "not an IP address: " + host};
   }
   const std::string where = sockaddr_to_string(reinterpret_cast<sockaddr*>(&addr));
   std::unique_ptr<TcpListener> l(new TcpListener(options.nodelay, std::move(cb)));
@@ -35,9 +34,7 @@ TcpListener::Outcome TcpListener::listen_raw(uv_loop_t* loop, const std::string&
   int rc = uv_tcp_init_ex(loop, tcp.get(), addr.ss_family);
   if (rc < 0) {
     tcp.release_uninitialised();
-    out.uv_status = rc;
-    out.error = "socket " + where + ": " + uv_reason(rc);
-    return out;
+    return Failure{Errc::listen_failed, "socket " + where + ": " + uv_reason(rc)};
   }
   l->tcp_ = std::move(tcp);
   l->tcp_->data = l.get();
@@ -48,9 +45,7 @@ TcpListener::Outcome TcpListener::listen_raw(uv_loop_t* loop, const std::string&
                    &TcpListener::on_connection);
   }
   if (rc < 0) {
-    out.uv_status = rc;
-    out.error = "listen " + where + ": " + uv_reason(rc);
-    return out;  // `l` closes the handle
+    return Failure{Errc::listen_failed, "listen " + where + ": " + uv_reason(rc)};  // `l` closes
   }
   sockaddr_storage bound{};
   int len = sizeof bound;
@@ -61,13 +56,16 @@ TcpListener::Outcome TcpListener::listen_raw(uv_loop_t* loop, const std::string&
     l->port_ = port;
     l->local_ = where;
   }
-  out.listener = std::move(l);
-  return out;
+  return l;
 }
 
-TcpListener::~TcpListener() { stop(); }
+TcpListener::~TcpListener() {
+  stop();
+}
 
-void TcpListener::stop() { tcp_.reset(); }
+void TcpListener::stop() {
+  tcp_.reset();
+}
 
 void TcpListener::on_connection(uv_stream_t* server, int status) {
   auto* self = static_cast<TcpListener*>(server->data);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "mtop/result.hpp"
 #include "mtop/stream.hpp"
 #include "uv/handle.hpp"
 #include "uv/stream_buffers.hpp"
@@ -15,8 +16,8 @@
 namespace mtop::io {
 
 struct ListenOptions {
-  int backlog = 511;   ///< listen(2) backlog
-  bool nodelay = true; ///< TCP_NODELAY on every accepted socket
+  int backlog = 511;    ///< listen(2) backlog
+  bool nodelay = true;  ///< TCP_NODELAY on every accepted socket
   /// Read buffer and write chunks of the accepted TcpStreams (listen() only); null = those of
   /// the thread that accepts them (StreamBuffers::of_this_thread()).
   SharedStreamBuffers buffers;
@@ -27,23 +28,19 @@ class TcpListener final : public StreamAcceptor {
   /// Receives each accepted connection as a raw handle (the TLS layer wraps it itself).
   using RawAcceptCallback = std::function<void(UvHandle<uv_tcp_t> tcp)>;
 
-  /// Outcome of listen(): `listener` on success; otherwise `uv_status` (< 0) and a short
-  /// `error` ("bind 127.0.0.1:80: address already in use", "not an IP address: x").
-  struct Outcome {
-    std::unique_ptr<TcpListener> listener;
-    int uv_status = 0;
-    std::string error;
-  };
-
   /// Listens on `host` (an IPv4 or IPv6 literal, no brackets; "0.0.0.0" / "::" for all) and
   /// `port` (0: the OS picks one, see port()). IPv6 sockets are IPV6_V6ONLY, so "0.0.0.0" and
   /// "::" can both be bound to one port. Each accepted connection goes to `cb` as a
-  /// TcpStream; `cb` runs on the loop and may call stop() or destroy the listener.
-  static Outcome listen(uv_loop_t* loop, const std::string& host, std::uint16_t port,
-                        AcceptCallback cb, const ListenOptions& options = {});
+  /// TcpStream; `cb` runs on the loop and may call stop() or destroy the listener. Errors:
+  /// invalid_argument ("not an IP address: x"), listen_failed ("listen 127.0.0.1:80: address
+  /// already in use").
+  static Result<std::unique_ptr<TcpListener>> listen(uv_loop_t* loop, const std::string& host,
+                                                     std::uint16_t port, AcceptCallback cb,
+                                                     const ListenOptions& options = {});
   /// The same, handing over the connected handle instead of a stream.
-  static Outcome listen_raw(uv_loop_t* loop, const std::string& host, std::uint16_t port,
-                            RawAcceptCallback cb, const ListenOptions& options = {});
+  static Result<std::unique_ptr<TcpListener>> listen_raw(uv_loop_t* loop, const std::string& host,
+                                                         std::uint16_t port, RawAcceptCallback cb,
+                                                         const ListenOptions& options = {});
 
   ~TcpListener() override;
 

@@ -60,8 +60,8 @@ class Target {
       c->stream->start_read();
       conns_.push_back(std::move(c));
     });
-    REQUIRE(l.listener);
-    listener_ = std::move(l.listener);
+    REQUIRE(l);
+    listener_ = std::move(*l);
   }
   std::uint16_t port() const { return listener_->port(); }
   std::size_t accepted() const { return conns_.size(); }
@@ -273,8 +273,8 @@ TEST_CASE("open_tunnel: an unreachable server is tunnel_failed", "[climber_api]"
     cfg.server.port = [&] {
       // Bound once, then closed: nothing listens there.
       auto l = io::TcpListener::listen(loop.get(), "127.0.0.1", 0, [](io::StreamPtr) {});
-      REQUIRE(l.listener);
-      return l.listener->port();
+      REQUIRE(l);
+      return (*l)->port();
     }();
     loop.spin();
     auto climber = make_climber(loop, cfg, logs);

@@ -401,8 +401,8 @@ TEST_CASE("server api: start() on a port in use fails with the address and binds
           "[server_api]") {
   ApiFixture f;
   auto busy = io::TcpListener::listen(f.loop.get(), "127.0.0.1", 0, [](io::StreamPtr) {});
-  REQUIRE(busy.listener);
-  const std::string taken = "127.0.0.1:" + std::to_string(busy.listener->port());
+  REQUIRE(busy);
+  const std::string taken = "127.0.0.1:" + std::to_string((*busy)->port());
   f.config.listen = {"127.0.0.1:0", taken};
   auto s = Server::create(f.loop.get(), f.config, ServerHooks{f.check, f.log()});
   REQUIRE(s);

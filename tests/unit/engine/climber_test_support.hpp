@@ -26,8 +26,8 @@ class FakeServer {
   explicit FakeServer(TestLoop& loop) : loop_(loop) {
     auto out = io::TcpListener::listen(loop.get(), "127.0.0.1", 0,
                                        [this](io::StreamPtr s) { on_accept(std::move(s)); });
-    REQUIRE(out.listener);
-    listener_ = std::move(out.listener);
+    REQUIRE(out);
+    listener_ = std::move(*out);
   }
   std::uint16_t port() const { return listener_->port(); }
 
@@ -150,9 +150,9 @@ class TcpDialer final : public io::StreamDialer {
 /// A port on 127.0.0.1 with nothing listening: bound once by a listener that is then closed.
 inline std::uint16_t closed_port(TestLoop& loop) {
   auto out = io::TcpListener::listen(loop.get(), "127.0.0.1", 0, [](io::StreamPtr) {});
-  REQUIRE(out.listener);
-  const std::uint16_t p = out.listener->port();
-  out.listener.reset();
+  REQUIRE(out);
+  const std::uint16_t p = (*out)->port();
+  (*out).reset();
   loop.spin();
   return p;
 }

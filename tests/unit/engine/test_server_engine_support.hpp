@@ -111,8 +111,8 @@ class EchoTarget {
       c->stream->start_read();
       conns.push_back(std::move(c));
     });
-    REQUIRE(l.listener);
-    listener = std::move(l.listener);
+    REQUIRE(l);
+    listener = std::move(*l);
   }
   std::uint16_t port() const { return listener->port(); }
   std::size_t accepted() const { return conns.size(); }

@@ -42,9 +42,9 @@ struct Pair {
           TlsStream::start(loop.get(), std::move(tcp), must(Engine::server(sctx)), server_buffers,
                            10'000, established(server));
         });
-    REQUIRE(listener.listener);
+    REQUIRE(listener);
     auto attempt = io::connect_tcp(
-        loop.get(), "127.0.0.1", listener.listener->port(), {}, [&](io::ConnectResult r) {
+        loop.get(), "127.0.0.1", (*listener)->port(), {}, [&](io::ConnectResult r) {
           CHECK(r.tcp);
           if (r.tcp)
             TlsStream::start(loop.get(), std::move(r.tcp),

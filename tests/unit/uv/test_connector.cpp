@@ -23,9 +23,9 @@ namespace {
 // A port on `host` where nothing listens: bound by a listener that is then closed.
 std::uint16_t closed_port(TestLoop& loop, const std::string& host) {
   auto l = TcpListener::listen(loop.get(), host, 0, [](StreamPtr) {});
-  REQUIRE(l.listener);
-  const auto port = l.listener->port();
-  l.listener.reset();
+  REQUIRE(l);
+  const auto port = (*l)->port();
+  (*l).reset();
   loop.spin();
   return port;
 }
@@ -57,9 +57,9 @@ TEST_CASE("connector: connects to IPv4 and IPv6 literals", "[connector]") {
   {
     StreamPtr accepted;
     auto l = TcpListener::listen(loop.get(), host, 0, [&](StreamPtr s) { accepted = std::move(s); });
-    REQUIRE(l.listener);
+    REQUIRE(l);
     Outcome o;
-    auto attempt = connect_tcp(loop.get(), host, l.listener->port(), {}, o.cb());
+    auto attempt = connect_tcp(loop.get(), host, (*l)->port(), {}, o.cb());
     CHECK_FALSE(o.called);  // never inside connect_tcp
     REQUIRE(loop.run_until([&] { return o.called && accepted; }));
     CHECK(o.calls == 1);
@@ -67,7 +67,7 @@ TEST_CASE("connector: connects to IPv4 and IPv6 literals", "[connector]") {
     CHECK(o.res.error.empty());
     CHECK(o.res.uv_status == 0);
     CHECK_FALSE(o.res.denied);
-    CHECK(o.res.peer == l.listener->local_name());
+    CHECK(o.res.peer == (*l)->local_name());
   }
   CHECK(loop.close() == 0);
 }
@@ -110,7 +110,7 @@ TEST_CASE("connector: addresses are tried in order until one connects", "[connec
     StreamPtr accepted;
     auto l = TcpListener::listen(loop.get(), "127.0.0.1", 0,
                                  [&](StreamPtr s) { accepted = std::move(s); });
-    REQUIRE(l.listener);
+    REQUIRE(l);
     const auto dead6 = closed_port(loop, "::1");
     const auto dead4 = closed_port(loop, "127.0.0.1");
     std::vector<std::string> seen;
@@ -121,15 +121,15 @@ TEST_CASE("connector: addresses are tried in order until one connects", "[connec
     };
     Outcome o;
     auto attempt = mtop::io::connect_tcp_addresses(
-        loop.get(), {addr("::1", dead6), addr("127.0.0.1", dead4), addr("127.0.0.1", l.listener->port())},
+        loop.get(), {addr("::1", dead6), addr("127.0.0.1", dead4), addr("127.0.0.1", (*l)->port())},
         opts, o.cb());
     REQUIRE(loop.run_until([&] { return o.called && accepted; }));
     CHECK(o.res.tcp);
-    CHECK(o.res.peer == l.listener->local_name());
+    CHECK(o.res.peer == (*l)->local_name());
     REQUIRE(seen.size() == 3);
     CHECK(seen[0] == "[::1]:" + std::to_string(dead6));
     CHECK(seen[1] == "127.0.0.1:" + std::to_string(dead4));
-    CHECK(seen[2] == l.listener->local_name());
+    CHECK(seen[2] == (*l)->local_name());
   }
   CHECK(loop.close() == 0);
 }
@@ -143,7 +143,7 @@ TEST_CASE("connector: 'localhost' reaches a listener on only one of its addresse
     StreamPtr accepted;
     auto l = TcpListener::listen(loop.get(), "127.0.0.1", 0,
                                  [&](StreamPtr s) { accepted = std::move(s); });
-    REQUIRE(l.listener);
+    REQUIRE(l);
     std::vector<std::string> seen;
     ConnectOptions opts;
     opts.refuse = [&](const sockaddr* a) {
@@ -151,12 +151,12 @@ TEST_CASE("connector: 'localhost' reaches a listener on only one of its addresse
       return std::string();
     };
     Outcome o;
-    auto attempt = connect_tcp(loop.get(), "localhost", l.listener->port(), opts, o.cb());
+    auto attempt = connect_tcp(loop.get(), "localhost", (*l)->port(), opts, o.cb());
     REQUIRE(loop.run_until([&] { return o.called; }));
     REQUIRE(o.res.tcp);
-    CHECK(o.res.peer == l.listener->local_name());
+    CHECK(o.res.peer == (*l)->local_name());
     REQUIRE_FALSE(seen.empty());
-    CHECK(seen.back() == l.listener->local_name());  // stopped at the first that worked
+    CHECK(seen.back() == (*l)->local_name());  // stopped at the first that worked
   }
   CHECK(loop.close() == 0);
 }
@@ -226,7 +226,7 @@ TEST_CASE("connector: the policy hook sees every address and can deny them all",
     StreamPtr accepted;
     auto l = TcpListener::listen(loop.get(), "127.0.0.1", 0,
                                  [&](StreamPtr s) { accepted = std::move(s); });
-    REQUIRE(l.listener);
+    REQUIRE(l);
     int asked = 0;
     ConnectOptions opts;
     opts.refuse = [&](const sockaddr* a) {
@@ -235,7 +235,7 @@ TEST_CASE("connector: the policy hook sees every address and can deny them all",
                                                                                      : "");
     };
     Outcome o;
-    auto attempt = connect_tcp(loop.get(), "127.0.0.1", l.listener->port(), opts, o.cb());
+    auto attempt = connect_tcp(loop.get(), "127.0.0.1", (*l)->port(), opts, o.cb());
     CHECK_FALSE(o.called);
     REQUIRE(loop.run_until([&] { return o.called; }));
     CHECK(asked == 1);
@@ -250,7 +250,7 @@ TEST_CASE("connector: the policy hook sees every address and can deny them all",
     const auto dead6 = closed_port(loop, "::1");
     (void)dead6;
     auto attempt2 = mtop::io::connect_tcp_addresses(
-        loop.get(), {addr("127.0.0.1", l.listener->port()), addr("::1", dead6)}, opts, o2.cb());
+        loop.get(), {addr("127.0.0.1", (*l)->port()), addr("::1", dead6)}, opts, o2.cb());
     REQUIRE(loop.run_until([&] { return o2.called; }));
     CHECK_FALSE(o2.res.denied);
     CHECK(o2.res.uv_status == UV_ECONNREFUSED);

@@ -55,9 +55,9 @@ struct SocketPair {
     UvHandle<uv_tcp_t> accepted;
     auto l = TcpListener::listen_raw(loop.get(), "127.0.0.1", 0,
                                      [&](UvHandle<uv_tcp_t> h) { accepted = std::move(h); });
-    REQUIRE(l.listener);
+    REQUIRE(l);
     ConnectResult res;
-    auto attempt = connect_tcp(loop.get(), "127.0.0.1", l.listener->port(), {},
+    auto attempt = connect_tcp(loop.get(), "127.0.0.1", (*l)->port(), {},
                                [&](ConnectResult r) { res = std::move(r); });
     REQUIRE(loop.run_until([&] { return res.tcp && accepted; }));
     client = std::make_unique<TcpSocket>(std::move(res.tcp), client_events, client_read, chunks);

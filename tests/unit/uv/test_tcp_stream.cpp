@@ -207,9 +207,9 @@ TEST_CASE("tcp stream: a reset from the peer is an error 'connection reset'", "[
     mtop::io::UvHandle<uv_tcp_t> raw;
     auto l = mtop::io::TcpListener::listen_raw(
         loop.get(), "127.0.0.1", 0, [&](mtop::io::UvHandle<uv_tcp_t> h) { raw = std::move(h); });
-    REQUIRE(l.listener);
+    REQUIRE(l);
     mtop::io::ConnectResult res;
-    auto attempt = mtop::io::connect_tcp(loop.get(), "127.0.0.1", l.listener->port(), {},
+    auto attempt = mtop::io::connect_tcp(loop.get(), "127.0.0.1", (*l)->port(), {},
                                          [&](mtop::io::ConnectResult r) { res = std::move(r); });
     REQUIRE(loop.run_until([&] { return res.tcp && raw; }));
     auto client = mtop::io::TcpStream::adopt(std::move(res.tcp));

@@ -133,11 +133,11 @@ inline StreamPair make_pair(TestLoop& loop, const std::string& host = "127.0.0.1
   options.buffers = buffers;
   auto l = io::TcpListener::listen(
       loop.get(), host, 0, [&](io::StreamPtr s) { p.server = std::move(s); }, options);
-  REQUIRE(l.listener);
-  p.port = l.listener->port();
+  REQUIRE(l);
+  p.port = (*l)->port();
   io::ConnectResult res;
   bool done = false;
-  auto attempt = io::connect_tcp(loop.get(), host, l.listener->port(), {},
+  auto attempt = io::connect_tcp(loop.get(), host, (*l)->port(), {},
                                  [&](io::ConnectResult r) {
                                    res = std::move(r);
                                    done = true;
