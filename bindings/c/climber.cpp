@@ -254,9 +254,10 @@ MTOP_API int mtop_climber_open_tunnel(mtop_climber* climber, const char* host, u
               o = failed(tunnel);
             } else if (!self->bridges) {  // being freed
               o = failed(MTOP_ERR_CANCELLED, "climber freed");
-            } else if (std::string error;
-                       (fd = self->bridges->open(std::move(*tunnel), error)) < 0) {
-              o = failed(MTOP_ERR_SYSTEM, std::move(error));
+            } else if (auto bridged = self->bridges->open(std::move(*tunnel)); !bridged) {
+              o = failed(MTOP_ERR_SYSTEM, std::string(bridged.message()));
+            } else {
+              fd = *bridged;
             }
           } catch (const std::bad_alloc&) {
             o = mtop::capi::Outcome{MTOP_ERR_NOMEM, "out of memory"};

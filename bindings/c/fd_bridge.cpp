@@ -14,11 +14,10 @@
 
 namespace mtop::capi {
 
-int FdBridges::open(io::StreamPtr stream, std::string& error) {
+Result<int> FdBridges::open(io::StreamPtr stream) {
   int fds[2] = {-1, -1};
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    error = std::string("socketpair: ") + std::strerror(errno);
-    return -1;
+    return Failure{Errc::system_error, std::string("socketpair: ") + std::strerror(errno)};
   }
   auto handle = io::UvHandle<uv_tcp_t>::make();
   int r = uv_tcp_init(loop_, handle.get());
@@ -32,8 +31,7 @@ int FdBridges::open(io::StreamPtr stream, std::string& error) {
   if (r < 0) {
     ::close(fds[0]);
     ::close(fds[1]);
-    error = std::string("bridge: ") + uv_strerror(r);
-    return -1;
+    return Failure{Errc::system_error, std::string("bridge: ") + uv_strerror(r)};
   }
   io::StreamPtr local = io::TcpStream::adopt(std::move(handle));
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "mtop/result.hpp"
 #include "mtop/stream.hpp"
 #include "uv/relay.hpp"
 
@@ -27,8 +28,9 @@ class FdBridges {
   FdBridges& operator=(const FdBridges&) = delete;
 
   /// Joins `stream` to a new socketpair and returns the application's end (>= 0), which the
-  /// application owns and closes; or -1 with `error` set (`stream` is closed then).
-  int open(io::StreamPtr stream, std::string& error);
+  /// application owns and closes. Errors: system_error with the reason (`stream` is closed
+  /// then).
+  Result<int> open(io::StreamPtr stream);
   /// Ends every bridge now.
   void clear() noexcept { bridges_.clear(); }
   std::size_t size() const noexcept { return bridges_.size(); }

@@ -42,8 +42,7 @@ DatabaseUserStore::~DatabaseUserStore() {
     UsageBatch batch(pending_.begin(), pending_.end());
     enqueue(Job{[this, batch = std::move(batch)](Slot& slot) {
                   // Last chance: no one is left to hear about a failure.
-                  std::string error;
-                  if (SqlConnection* c = connection(slot, error)) (void)c->add_usage(batch);
+                  if (auto c = connection(slot)) (void)(*c)->add_usage(batch);
                 },
                 false});
   }
@@ -83,14 +82,11 @@ void DatabaseUserStore::worker_main() {
   }
 }
 
-SqlConnection* DatabaseUserStore::connection(Slot& slot, std::string& error) {
+Result<SqlConnection*> DatabaseUserStore::connection(Slot& slot) {
   if (slot && slot->usable()) return slot.get();
   slot.reset();
   auto opened = connect_();
-  if (!opened) {
-    error = std::string(opened.message());
-    return nullptr;
-  }
+  if (!opened) return opened.failure();
   slot = std::move(*opened);
   return slot.get();
 }
@@ -114,17 +110,15 @@ void DatabaseUserStore::lookup(std::string_view username, LookupCallback cb) {
   enqueue(Job{[this, name = std::string(username), cb = std::move(cb)](Slot& slot) mutable {
                 auth::LookupResult result;
                 std::string error;
-                if (SqlConnection* c = connection(slot, error)) {
-                  auto r = c->find_user(name);
-                  if (!r) {
-                    result.status = auth::LookupStatus::unavailable;
-                    error = c->last_error();
-                  } else if (*r) {
-                    result.status = auth::LookupStatus::found;
-                    result.user = std::move(**r);
-                  }
-                } else {
+                if (auto c = connection(slot); !c) {
                   result.status = auth::LookupStatus::unavailable;
+                  error = c.message();
+                } else if (auto r = (*c)->find_user(name); !r) {
+                  result.status = auth::LookupStatus::unavailable;
+                  error = (*c)->last_error();
+                } else if (*r) {
+                  result.status = auth::LookupStatus::found;
+                  result.user = std::move(**r);
                 }
                 post_.post([this, cb = std::move(cb), result = std::move(result),
                             error = std::move(error)]() mutable {
@@ -197,9 +191,10 @@ void DatabaseUserStore::start_flush() {
   enqueue(Job{[this, batch = std::move(batch)](Slot& slot) mutable {
                 std::string error;
                 Result<void> r = Errc::store_unavailable;
-                if (SqlConnection* c = connection(slot, error)) {
-                  r = c->add_usage(batch);
-                  if (!r) error = c->last_error();
+                if (auto c = connection(slot); !c) {
+                  error = c.message();
+                } else if (r = (*c)->add_usage(batch); !r) {
+                  error = (*c)->last_error();
                 }
                 post_.post([this, batch = std::move(batch), r, error = std::move(error)]() mutable {
                   finish_flush(batch, r, std::move(error));

@@ -108,8 +108,8 @@ class DatabaseUserStore : public auth::UserStore {
 
   void enqueue(Job job);
   void worker_main();
-  /// The worker's connection, (re)opened when missing or broken; nullptr with `error` set.
-  SqlConnection* connection(Slot& slot, std::string& error);
+  /// The worker's connection, (re)opened when missing or broken. Errors: the connect's.
+  Result<SqlConnection*> connection(Slot& slot);
   void start_flush();
   void finish_flush(const UsageBatch& batch, Result<void> result, std::string error);
   static void on_flush_timer(uv_timer_t* t);

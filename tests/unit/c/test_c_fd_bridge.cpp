@@ -58,10 +58,11 @@ TEST_CASE("fd bridge: bytes and half-close both ways", "[c][bridge]") {
   {
     auto pair = make_pair(loop);
     FdBridges bridges(loop.get(), 0, 0);
-    std::string error;
-    const int fd = bridges.open(std::move(pair.client), error);
+    const auto bridged = bridges.open(std::move(pair.client));
+    INFO(bridged.message());
+    REQUIRE(bridged);
+    const int fd = *bridged;
     REQUIRE(fd >= 0);
-    CHECK(error.empty());
     CHECK(bridges.size() == 1);
     Recorder far;
     pair.server->set_handler(&far);
@@ -99,8 +100,10 @@ TEST_CASE("fd bridge: the application closing its fd ends the tunnel", "[c][brid
   {
     auto pair = make_pair(loop);
     FdBridges bridges(loop.get(), 0, 0);
-    std::string error;
-    const int fd = bridges.open(std::move(pair.client), error);
+    const auto bridged = bridges.open(std::move(pair.client));
+    INFO(bridged.message());
+    REQUIRE(bridged);
+    const int fd = *bridged;
     REQUIRE(fd >= 0);
     Recorder far;
     pair.server->set_handler(&far);
@@ -122,8 +125,10 @@ TEST_CASE("fd bridge: ending the bridges closes the application's side", "[c][br
   {
     auto pair = make_pair(loop);
     auto bridges = std::make_unique<FdBridges>(loop.get(), 0, 0);
-    std::string error;
-    const int fd = bridges->open(std::move(pair.client), error);
+    const auto bridged = bridges->open(std::move(pair.client));
+    INFO(bridged.message());
+    REQUIRE(bridged);
+    const int fd = *bridged;
     REQUIRE(fd >= 0);
     Recorder far;
     pair.server->set_handler(&far);
