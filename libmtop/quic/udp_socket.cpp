@@ -190,15 +190,20 @@ void UdpSocket::note_error(int uv_error) {
   }
 }
 
-int UdpSocket::send_one(const sockaddr* to, const std::uint8_t* data, std::size_t len) {
+msghdr UdpSocket::message_to(const sockaddr* to, iovec& iov) const {
   msghdr msg{};
-  iovec iov{const_cast<std::uint8_t*>(data), len};
-  if (!connected_) {
+  if (!connected_) {  // a connected socket sends to its peer
     msg.msg_name = const_cast<sockaddr*>(to);
     msg.msg_namelen = address_length(to);
   }
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
+  return msg;
+}
+
+int UdpSocket::send_one(const sockaddr* to, const std::uint8_t* data, std::size_t len) {
+  iovec iov{const_cast<std::uint8_t*>(data), len};
+  msghdr msg = message_to(to, iov);
   ssize_t n;
   do {
     n = sendmsg(fd_, &msg, 0);
@@ -208,14 +213,8 @@ int UdpSocket::send_one(const sockaddr* to, const std::uint8_t* data, std::size_
 
 bool UdpSocket::send_gso(const sockaddr* to, const std::uint8_t* data, std::size_t len,
                          std::size_t segment, int& err) {
-  msghdr msg{};
   iovec iov{const_cast<std::uint8_t*>(data), len};
-  if (!connected_) {
-    msg.msg_name = const_cast<sockaddr*>(to);
-    msg.msg_namelen = address_length(to);
-  }
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  msghdr msg = message_to(to, iov);
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;

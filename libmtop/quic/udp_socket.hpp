@@ -14,6 +14,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #include <cstddef>
@@ -100,6 +101,8 @@ class UdpSocket {
   bool send_gso(const sockaddr* to, const std::uint8_t* data, std::size_t len, std::size_t segment,
                 int& err);
   int send_one(const sockaddr* to, const std::uint8_t* data, std::size_t len);
+  /// A sendmsg header for one buffer to `to` (unnamed when the socket is connected).
+  msghdr message_to(const sockaddr* to, iovec& iov) const;
   void note_error(int uv_error);
 
   io::UvHandle<uv_poll_t> poll_;
