@@ -126,7 +126,7 @@ MTOP_CPP_API Result<ServerConfig> load_server_config(const std::string& path);
 
 /// Why a tunnel did not become a relay (or why the server ended it).
 enum class TunnelFailure : std::uint8_t {
-  overloaded,         ///< max_tunnels live already: closed at once
+  overloaded,  ///< max_tunnels live, or a source limit (ServerStats::rejections says which)
   draining,           ///< the server is draining: closed at once
   handshake_timeout,  ///< no complete auth message (or no user-check answer) in time
   protocol_error,     ///< malformed auth message (bad version included)

@@ -75,8 +75,8 @@ class ServerEngine final : private TunnelHost {
   ServerEngine& operator=(const ServerEngine&) = delete;
 
   /// Takes one incoming tunnel stream (not yet reading), which came over `transport` ("tls",
-  /// "quic": for the access records). Closed at once while draining or with max_tunnels
-  /// live tunnels.
+  /// "quic": for the access records). Closed at once while draining, with max_tunnels live
+  /// tunnels, or (stealth mode) when a source rule refuses it.
   void serve(io::StreamPtr stream, std::string_view transport = "tls");
   /// The listeners' early check of a new connection's peer (before TLS, or before a QUIC
   /// connection is created): false if deny/allow_sources refuse it (counted and logged).
