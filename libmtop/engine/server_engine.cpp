@@ -469,6 +469,23 @@ std::size_t ServerEngine::revoke_user(std::string_view user) {
   return n;
 }
 
+Result<void> ServerEngine::reconfigure_admission(const ServerOptions& options) {
+  if (auto r = admission_.configure(options); !r) return r;
+  // Kept in options_ too, so that it always says what the engine does.
+  options_.allow_sources = options.allow_sources;
+  options_.deny_sources = options.deny_sources;
+  options_.max_tunnels_per_source = options.max_tunnels_per_source;
+  options_.max_tunnels_per_subnet = options.max_tunnels_per_subnet;
+  options_.subnet_prefix_v4 = options.subnet_prefix_v4;
+  options_.subnet_prefix_v6 = options.subnet_prefix_v6;
+  options_.source_rate = options.source_rate;
+  options_.source_burst = options.source_burst;
+  options_.deny_target_ports = options.deny_target_ports;
+  target_policy_.deny_ports(options.deny_target_ports);
+  connect_options_.refuse = target_policy_.hook();  // connects copy their options
+  return {};
+}
+
 void ServerEngine::close_all(TunnelFailure failure, const std::string& reason) {
   std::vector<ServerTunnel*> live;
   for (auto& [p, t] : tunnels_) {

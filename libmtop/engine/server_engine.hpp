@@ -96,6 +96,11 @@ class ServerEngine final : private TunnelHost {
   void stop();
   /// Closes every live tunnel of `user` (the grant's name); returns how many.
   std::size_t revoke_user(std::string_view user);
+  /// Takes the admission settings of `options` (allow/deny_sources, the per-source and
+  /// per-subnet limits, source_rate/burst, deny_target_ports), e.g. on a reload. Counters,
+  /// live counts and the log gate are kept; live tunnels are not re-judged, new ones follow
+  /// the new settings. Errors: config_invalid naming the key; the settings in force stay.
+  Result<void> reconfigure_admission(const ServerOptions& options);
 
   ServerStats stats() const;
   bool draining() const noexcept { return draining_; }

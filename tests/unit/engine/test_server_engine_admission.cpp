@@ -161,3 +161,33 @@ TEST_CASE("server engine: a bad admission setting fails create", "[server_engine
   CHECK(e.error() == Errc::config_invalid);
   CHECK(std::string(e.message()).rfind("deny_sources: \"10.0.0.1/8\"", 0) == 0);
 }
+
+TEST_CASE("server engine: admission settings change live, counters stay", "[server_engine]") {
+  Fixture f;
+  Client& a = f.open_alice();
+  REQUIRE(f.run_until([&] { return a.established; }));
+  auto o = Fixture::defaults();
+  o.max_tunnels_per_source = 1;
+  REQUIRE(f.engine->reconfigure_admission(o));
+  Client& b = f.open_alice();  // a, admitted before, counts against the new limit
+  REQUIRE(f.run_until([&] { return b.finished(); }));
+  CHECK(rejected(f, AdmissionRule::max_tunnels_per_source) == 1);
+  // A broken setting is refused and the one in force stays.
+  auto bad = o;
+  bad.deny_sources = {"127.0.0.1/33"};
+  const auto r = f.engine->reconfigure_admission(bad);
+  REQUIRE_FALSE(r);
+  CHECK(std::string(r.message()).rfind("deny_sources: \"127.0.0.1/33\"", 0) == 0);
+  Client& c = f.open_alice();
+  REQUIRE(f.run_until([&] { return c.finished(); }));
+  CHECK(rejected(f, AdmissionRule::max_tunnels_per_source) == 2);
+  // Denied ports follow too (checked before DNS and in the connect hook).
+  o.max_tunnels_per_source = 0;
+  o.deny_target_ports = {f.target.port()};
+  REQUIRE(f.engine->reconfigure_admission(o));
+  Client& d = f.open_alice();
+  REQUIRE(f.run_until([&] { return d.finished(); }));
+  CHECK(rejected(f, AdmissionRule::target_port) == 1);
+  CHECK(rejected(f, AdmissionRule::max_tunnels_per_source) == 2);
+  CHECK(f.target.accepted() == 1);  // a's only
+}
