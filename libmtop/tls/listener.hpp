@@ -17,8 +17,6 @@
 #include <string_view>
 #include <unordered_set>
 
-struct sockaddr;
-
 #include "mtop/result.hpp"
 #include "mtop/stream.hpp"
 #include "tls/buffers.hpp"
