@@ -172,9 +172,10 @@ struct ServerStats {
   std::uint64_t bytes_down = 0;           ///< target → client
   std::size_t active_users = 0;           ///< users with live tunnels
   std::array<std::uint64_t, kTunnelFailureCount> failures{};
-  /// Refusals per admission rule. Tunnels refused by a source rule (source_denied,
-  /// max_tunnels_per_source, max_tunnels_per_subnet, source_rate) are counted here only, and
-  /// source_denied counts TCP connections and QUIC Initial packets, not tunnels.
+  /// Refusals per admission rule. A tunnel refused by a source rule (max_tunnels_per_source,
+  /// max_tunnels_per_subnet, source_rate) also counts as failure `overloaded`; source_denied
+  /// counts TCP connections and QUIC Initial packets refused before any tunnel existed (and
+  /// tunnels of a QUIC connection admitted before the lists changed).
   std::array<std::uint64_t, kAdmissionRuleCount> rejections{};
   std::uint64_t failed(TunnelFailure f) const noexcept {
     return failures[static_cast<std::size_t>(f)];
