@@ -10,7 +10,8 @@ bool parse_list(const std::vector<std::string>& texts, const char* name, std::ve
     std::string why;
     auto p = IpPrefix::parse(t, &why);
     if (!p) {
-      error = std::string(name) + ": \"" + t + "\": " + why;
+      error = name;
+      error.append(": \"").append(t).append("\": ").append(why);
       return false;
     }
     out.push_back(*p);

@@ -12,7 +12,7 @@ TlsListener::TlsListener(uv_loop_t* loop, std::shared_ptr<ServerContext> ctx,
                          TlsListenerOptions options, AcceptCallback cb)
     : loop_(loop),
       ctx_(std::move(ctx)),
-      options_(options),
+      options_(std::move(options)),
       cb_(std::move(cb)),
       buffers_(std::make_shared<TlsBuffers>()) {}
 
