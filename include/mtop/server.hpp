@@ -66,6 +66,21 @@ struct ServerOptions {
   /// How often users with live tunnels are looked up again (built-in stores), so that a user
   /// disabled, deleted, expired or over quota loses their tunnels within this time.
   std::uint64_t recheck_interval_ms = 5'000;
+
+  // Admission control (docs/CONFIG.md, "Admission control"). A source is the client's address;
+  // an IPv4-mapped IPv6 peer counts as its IPv4 address. Limits of 0 are off.
+  std::vector<std::string> allow_sources;  ///< CIDRs that may connect; empty = everyone
+  std::vector<std::string> deny_sources;   ///< CIDRs refused before TLS/QUIC; wins over allow
+  std::size_t max_tunnels_per_source = 0;  ///< live tunnels from one address
+  std::size_t max_tunnels_per_subnet = 0;  ///< live tunnels from one subnet (the prefixes below)
+  unsigned subnet_prefix_v4 = 24;          ///< IPv4 subnet length for max_tunnels_per_subnet
+  unsigned subnet_prefix_v6 = 64;          ///< IPv6 subnet length for max_tunnels_per_subnet
+  /// New tunnels a second per source (an IPv4 address, an IPv6 /64), as a token bucket of
+  /// `source_burst`; 0 = no rate limit. Resolution 0.001/s.
+  double source_rate = 0;
+  std::uint32_t source_burst = 20;  ///< >= 1
+  /// Target ports refused whatever the address (a denied target, like the target policy).
+  std::vector<std::uint16_t> deny_target_ports = {25};
 };
 
 /// Where the built-in user check finds users (docs/USERS.md, docs/USERS_DB.md).
@@ -111,7 +126,7 @@ MTOP_CPP_API Result<ServerConfig> load_server_config(const std::string& path);
 
 /// Why a tunnel did not become a relay (or why the server ended it).
 enum class TunnelFailure : std::uint8_t {
-  overloaded,         ///< max_tunnels live already: closed at once
+  overloaded,  ///< max_tunnels live, or a source limit (ServerStats::rejections says which)
   draining,           ///< the server is draining: closed at once
   handshake_timeout,  ///< no complete auth message (or no user-check answer) in time
   protocol_error,     ///< malformed auth message (bad version included)
@@ -130,6 +145,20 @@ inline constexpr std::size_t kTunnelFailureCount = 14;
 /// Short name for logs and metrics ("auth_failed").
 MTOP_CPP_API std::string_view tunnel_failure_name(TunnelFailure f) noexcept;
 
+/// The admission rules that refuse a connection or a new tunnel (ServerStats::rejections).
+enum class AdmissionRule : std::uint8_t {
+  source_denied,           ///< deny_sources / allow_sources (TCP: before TLS; QUIC: per Initial)
+  max_tunnels,             ///< the server's max_tunnels live (also failure `overloaded`)
+  max_tunnels_per_user,    ///< the user's own limit (also failure `user_tunnel_limit`)
+  max_tunnels_per_source,  ///< max_tunnels_per_source live from the address
+  max_tunnels_per_subnet,  ///< max_tunnels_per_subnet live from the subnet
+  source_rate,             ///< the source's new-tunnel token bucket was empty
+  target_port,             ///< deny_target_ports (also failure `target_denied`)
+};
+inline constexpr std::size_t kAdmissionRuleCount = 7;
+/// Short name for logs and metrics: the option that was reached ("max_tunnels_per_source").
+MTOP_CPP_API std::string_view admission_rule_name(AdmissionRule r) noexcept;
+
 /// A snapshot of what the server counts.
 struct ServerStats {
   std::size_t live = 0;               ///< tunnels in any stage (handshake, auth, connect, relay)
@@ -143,8 +172,16 @@ struct ServerStats {
   std::uint64_t bytes_down = 0;           ///< target → client
   std::size_t active_users = 0;           ///< users with live tunnels
   std::array<std::uint64_t, kTunnelFailureCount> failures{};
+  /// Refusals per admission rule. A tunnel refused by a source rule (max_tunnels_per_source,
+  /// max_tunnels_per_subnet, source_rate) also counts as failure `overloaded`; source_denied
+  /// counts TCP connections and QUIC Initial packets refused before any tunnel existed (and
+  /// tunnels of a QUIC connection admitted before the lists changed).
+  std::array<std::uint64_t, kAdmissionRuleCount> rejections{};
   std::uint64_t failed(TunnelFailure f) const noexcept {
     return failures[static_cast<std::size_t>(f)];
+  }
+  std::uint64_t rejected(AdmissionRule r) const noexcept {
+    return rejections[static_cast<std::size_t>(r)];
   }
 };
 

@@ -69,6 +69,9 @@ Result<void> Server::Impl::listen_on(const Endpoint& e) {
   tls::TlsListenerOptions tls_options;
   tls_options.handshake_timeout_ms = config.engine.handshake_timeout_ms;
   ServerEngine* eng = engine.get();
+  // Deny/allow_sources before any TLS or QUIC work on a connection.
+  auto admit = [eng](const sockaddr* peer) { return eng->admit_connection(peer); };
+  tls_options.admit = admit;
   auto listener =
       tls::TlsListener::create(loop, tls, e.host, e.port, tls_options,
                                [eng](io::StreamPtr stream) { eng->serve(std::move(stream)); });
@@ -90,6 +93,7 @@ Result<void> Server::Impl::listen_on(const Endpoint& e) {
     q.tls.groups = config.tls_groups;
     q.limits.max_streams = config.quic_streams_per_connection;
     q.secret = quic_secret;
+    q.admit = admit;
     auto quic_server = quic::QuicServer::create(
         loop, std::move(q),
         [eng](io::StreamPtr stream) { eng->serve(std::move(stream), "quic"); });

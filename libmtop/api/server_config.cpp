@@ -1,6 +1,7 @@
 // parse_server_config / load_server_config (mtop/server.hpp): mtop-server's JSON config file,
 // documented in docs/CONFIG.md. Unknown keys are errors: a typo must not silently fall back to
 // a default. Error messages name the key at fault and never quote the file's content.
+#include "engine/admission.hpp"
 #include "engine/json_config.hpp"
 #include "mtop/host_port.hpp"
 #include "mtop/server.hpp"
@@ -12,8 +13,10 @@ namespace {
 using config::ConfigError;
 using config::get_bool;
 using config::get_count;
+using config::get_number;
 using config::get_seconds;
 using config::get_string;
+using config::get_strings;
 using config::get_tls_groups;
 using config::json;
 using config::only_keys;
@@ -25,7 +28,8 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
             {"listen", "quic", "cert", "key", "tls_groups", "users", "reply_status",
-             "allow_targets", "timeouts", "limits", "auth", "log_level", "access_log"});
+             "allow_targets", "allow_sources", "deny_sources", "deny_target_ports", "timeouts",
+             "limits", "auth", "log_level", "access_log"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {
@@ -87,6 +91,22 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
       cfg.engine.allow_targets.push_back(c.get<std::string>());
     }
   }
+  if (root.contains("allow_sources"))
+    cfg.engine.allow_sources = get_strings(root, "allow_sources", "config");
+  if (root.contains("deny_sources"))
+    cfg.engine.deny_sources = get_strings(root, "deny_sources", "config");
+  if (root.contains("deny_target_ports")) {
+    const json& p = root.at("deny_target_ports");
+    if (!p.is_array()) throw ConfigError{"config.deny_target_ports: a list of ports (1-65535)"};
+    cfg.engine.deny_target_ports.clear();
+    for (const auto& port : p) {
+      if (!port.is_number_unsigned() || port.get<std::uint64_t>() == 0 ||
+          port.get<std::uint64_t>() > 65535) {
+        throw ConfigError{"config.deny_target_ports: a list of ports (1-65535)"};
+      }
+      cfg.engine.deny_target_ports.push_back(static_cast<std::uint16_t>(port.get<std::uint64_t>()));
+    }
+  }
   if (!root.contains("users")) throw ConfigError{"config.users: missing (where users come from)"};
   const json& users = root.at("users");
   only_keys(users, "config.users", {"type", "path", "dsn", "cache_ttl", "grace", "flush"});
@@ -114,7 +134,9 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   if (root.contains("limits")) {
     const json& l = root.at("limits");
     only_keys(l, "config.limits",
-              {"max_tunnels", "early_data", "max_pending", "quic_streams_per_connection"});
+              {"max_tunnels", "early_data", "max_pending", "quic_streams_per_connection",
+               "max_tunnels_per_source", "max_tunnels_per_subnet", "subnet_prefix_v4",
+               "subnet_prefix_v6", "source_rate", "source_burst"});
     auto& e = cfg.engine;
     if (l.contains("max_tunnels"))
       e.max_tunnels = get_count(l, "max_tunnels", "config.limits", 1, 1'000'000);
@@ -126,6 +148,26 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
       cfg.quic_streams_per_connection =
           get_count(l, "quic_streams_per_connection", "config.limits", 1, 65'536);
     }
+    if (l.contains("max_tunnels_per_source"))
+      e.max_tunnels_per_source =
+          get_count(l, "max_tunnels_per_source", "config.limits", 0, 1'000'000);
+    if (l.contains("max_tunnels_per_subnet"))
+      e.max_tunnels_per_subnet =
+          get_count(l, "max_tunnels_per_subnet", "config.limits", 0, 1'000'000);
+    if (l.contains("subnet_prefix_v4"))
+      e.subnet_prefix_v4 =
+          static_cast<unsigned>(get_count(l, "subnet_prefix_v4", "config.limits", 0, 32));
+    if (l.contains("subnet_prefix_v6"))
+      e.subnet_prefix_v6 =
+          static_cast<unsigned>(get_count(l, "subnet_prefix_v6", "config.limits", 0, 128));
+    if (l.contains("source_rate")) {
+      e.source_rate = get_number(l, "source_rate", "config.limits", 0, 1'000'000);
+      if (e.source_rate > 0 && e.source_rate < 0.001)
+        throw ConfigError{"config.limits.source_rate: 0 (off) or at least 0.001"};
+    }
+    if (l.contains("source_burst"))
+      e.source_burst =
+          static_cast<std::uint32_t>(get_count(l, "source_burst", "config.limits", 1, 1'000'000));
   }
   if (root.contains("auth")) {
     const json& a = root.at("auth");
@@ -142,6 +184,10 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
     if (a.contains("failure_window"))
       e.failure_window_ms = get_seconds(a, "failure_window", "config.auth");
     if (a.contains("lockout")) e.lockout_ms = get_seconds(a, "lockout", "config.auth");
+  }
+  // The source CIDRs, by the code the server runs; the message names the key.
+  if (auto r = AdmissionPolicy().configure(cfg.engine); !r) {
+    throw ConfigError{"config." + std::string(r.message())};
   }
 }
 

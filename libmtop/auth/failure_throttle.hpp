@@ -11,13 +11,10 @@
 // uv_now()). Not thread-safe.
 #pragma once
 
-#include <array>
 #include <cstdint>
-#include <list>
-#include <optional>
-#include <unordered_map>
 
 #include "auth/ip_prefix.hpp"
+#include "auth/source_table.hpp"
 
 struct sockaddr;
 
@@ -33,8 +30,7 @@ class FailureThrottle {
   };
 
   /// The grouping key of a source: 16 bytes, IPv4 as ::ffff:a.b.c.d, IPv6 as its /64.
-  using SourceKey = std::array<std::uint8_t, 16>;
-  static SourceKey key_of(const IpAddress& addr);
+  static SourceKey key_of(const IpAddress& addr) { return source_key(addr); }
 
   explicit FailureThrottle(Options options);
 
@@ -52,23 +48,17 @@ class FailureThrottle {
   void record_success(const IpAddress& source);
   void record_success(const struct sockaddr* source);
 
-  std::size_t tracked() const { return lru_.size(); }
+  std::size_t tracked() const { return sources_.size(); }
 
  private:
-  struct KeyHash {
-    std::size_t operator()(const SourceKey& k) const noexcept;
-  };
   struct Entry {
-    SourceKey key;
     std::uint32_t failures = 0;
     std::uint64_t window_start = 0;
     std::uint64_t locked_until = 0;  ///< 0 = not locked
   };
-  using List = std::list<Entry>;
 
   Options options_;
-  List lru_;  ///< front = most recently active
-  std::unordered_map<SourceKey, List::iterator, KeyHash> index_;
+  SourceTable<Entry> sources_;  ///< touched by failures only
 };
 
 }  // namespace mtop::auth

@@ -52,6 +52,12 @@ IpAddress IpAddress::v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uin
   return r;
 }
 
+IpAddress IpAddress::unmapped() const {
+  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (!is_v6 || std::memcmp(bytes.data(), kMapped, sizeof kMapped) != 0) return *this;
+  return v4(bytes[12], bytes[13], bytes[14], bytes[15]);
+}
+
 std::string IpAddress::to_string() const {
   char buf[INET6_ADDRSTRLEN] = {};
   inet_ntop(is_v6 ? AF_INET6 : AF_INET, bytes.data(), buf, sizeof buf);

@@ -25,6 +25,8 @@ struct IpAddress {
   static std::optional<IpAddress> parse(std::string_view text);
   static IpAddress v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d);
 
+  /// ::ffff:a.b.c.d (an IPv4 peer on a dual-stack socket) as a.b.c.d; any other address as is.
+  IpAddress unmapped() const;
   unsigned bit_length() const { return is_v6 ? 128 : 32; }
   std::string to_string() const;
   friend bool operator==(const IpAddress&, const IpAddress&) = default;

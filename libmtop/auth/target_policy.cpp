@@ -1,7 +1,12 @@
 #include "auth/target_policy.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -198,9 +203,28 @@ std::string TargetPolicy::refusal(const IpAddress& addr) const {
   return out;
 }
 
+std::string TargetPolicy::port_refusal(std::uint16_t port) const {
+  for (const std::uint16_t p : denied_ports_) {
+    if (p == port) return "port " + std::to_string(port) + " denied";
+  }
+  return {};
+}
+
 std::string TargetPolicy::refusal(const struct sockaddr* addr) const {
   const auto a = IpAddress::from_sockaddr(addr);
-  return a ? refusal(*a) : std::string("not an IP address");
+  if (!a) return "not an IP address";
+  std::uint16_t port_be = 0;
+  if (addr->sa_family == AF_INET) {
+    sockaddr_in in;
+    std::memcpy(&in, addr, sizeof in);
+    port_be = in.sin_port;
+  } else {
+    sockaddr_in6 in6;
+    std::memcpy(&in6, addr, sizeof in6);
+    port_be = in6.sin6_port;
+  }
+  if (std::string why = port_refusal(ntohs(port_be)); !why.empty()) return why;
+  return refusal(*a);
 }
 
 bool TargetPolicy::allow(const IpAddress& addr) const {

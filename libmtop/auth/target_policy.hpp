@@ -14,7 +14,9 @@
 // No row: a public address, allowed. The allow-list (allow_targets) re-allows exactly its
 // CIDRs: it matches the address as given or, for the forms above, the IPv4 address inside.
 // The policy is checked on resolved addresses before any connect (ConnectOptions::refuse),
-// which is what stops a name that resolves to 127.0.0.1.
+// which is what stops a name that resolves to 127.0.0.1. Denied target ports (deny_ports; the
+// server denies 25 by default: open proxies become spam relays) are refused whatever the
+// address; the engine also checks them before resolving (port_refusal).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "auth/ip_prefix.hpp"
@@ -59,6 +62,11 @@ class TargetPolicy {
   /// Errors: invalid_argument naming the entry and why.
   Result<void> allow_cidrs(const std::vector<std::string>& cidrs);
 
+  /// Refuses these target ports whatever the address; replaces the ports denied before.
+  void deny_ports(std::vector<std::uint16_t> ports) { denied_ports_ = std::move(ports); }
+  /// "port 25 denied" if `port` is denied, else "".
+  std::string port_refusal(std::uint16_t port) const;
+
   /// True if the server may connect to `addr` (AF_INET / AF_INET6; anything else is denied).
   bool allow(const struct sockaddr* addr) const;
   bool allow(const IpAddress& addr) const;
@@ -67,7 +75,8 @@ class TargetPolicy {
   /// was judged by an IPv4 address inside it, which one and in which form ("loopback
   /// (127.0.0.1 in 6to4)"). Empty when the address is allowed.
   std::string refusal(const IpAddress& addr) const;
-  /// The same for a sockaddr; "not an IP address" for other families or null.
+  /// The same for a sockaddr, denied ports first (port_refusal); "not an IP address" for
+  /// other families or null.
   std::string refusal(const struct sockaddr* addr) const;
 
   /// The rule that denies `addr` by default ("loopback", "private", ...; for an IPv6 form
@@ -81,6 +90,7 @@ class TargetPolicy {
 
  private:
   std::vector<IpPrefix> allowed_;
+  std::vector<std::uint16_t> denied_ports_;
 };
 
 }  // namespace mtop::auth

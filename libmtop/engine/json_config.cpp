@@ -30,6 +30,29 @@ bool get_bool(const json& obj, const char* key, const std::string& where) {
   return v.get<bool>();
 }
 
+double get_number(const json& obj, const char* key, const std::string& where, double min,
+                  double max) {
+  const json& v = obj.at(key);
+  if (!v.is_number() || v.get<double>() < min || v.get<double>() > max) {
+    throw ConfigError{where + "." + key + ": must be a number from " + json(min).dump() + " to " +
+                      json(max).dump()};
+  }
+  return v.get<double>();
+}
+
+std::vector<std::string> get_strings(const json& obj, const char* key, const std::string& where) {
+  const json& v = obj.at(key);
+  std::vector<std::string> out;
+  if (v.is_array()) {
+    for (const auto& e : v) {
+      if (!e.is_string()) break;
+      out.push_back(e.get<std::string>());
+    }
+    if (out.size() == v.size()) return out;
+  }
+  throw ConfigError{where + "." + key + ": a list of strings"};
+}
+
 std::uint64_t get_count(const json& obj, const char* key, const std::string& where,
                         std::uint64_t min, std::uint64_t max) {
   const json& v = obj.at(key);

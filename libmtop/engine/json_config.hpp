@@ -37,6 +37,11 @@ bool get_bool(const json& obj, const char* key, const std::string& where);
 /// A whole number in [min, max].
 std::uint64_t get_count(const json& obj, const char* key, const std::string& where,
                         std::uint64_t min, std::uint64_t max);
+/// A number (fractions allowed) in [min, max].
+double get_number(const json& obj, const char* key, const std::string& where, double min,
+                  double max);
+/// A list of strings (possibly empty).
+std::vector<std::string> get_strings(const json& obj, const char* key, const std::string& where);
 /// Seconds above 0 (fractions allowed, at most a year) in the file, milliseconds returned.
 std::uint64_t get_seconds(const json& obj, const char* key, const std::string& where);
 

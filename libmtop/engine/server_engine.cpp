@@ -27,11 +27,17 @@ std::optional<auth::IpAddress> source_address(const std::string& peer) {
   return auth::IpAddress::parse(hp->host);
 }
 
-io::ConnectOptions make_connect_options(const ServerOptions& options, const Logger& log) {
+auth::TargetPolicy make_target_policy(const ServerOptions& options, const Logger& log) {
   auth::TargetPolicy policy;
   if (auto r = policy.allow_cidrs(options.allow_targets); !r) {
     log.error("allow_targets ignored: " + std::string(r.message()));
   }
+  policy.deny_ports(options.deny_target_ports);
+  return policy;
+}
+
+io::ConnectOptions make_connect_options(const ServerOptions& options,
+                                        const auth::TargetPolicy& policy) {
   io::ConnectOptions c;
   c.timeout_ms = options.connect_timeout_ms;
   c.nodelay = true;
@@ -60,6 +66,7 @@ Result<std::unique_ptr<ServerEngine>> ServerEngine::create(uv_loop_t* loop, Serv
   if (!loop || !check) return Errc::invalid_argument;
   std::unique_ptr<ServerEngine> engine(
       new ServerEngine(loop, std::move(options), std::move(check), std::move(log)));
+  if (auto r = engine->admission_.configure(engine->options_); !r) return r.failure();
   ServerEngine* e = engine.get();
   auto inbox = CheckInbox::open(
       loop, [e](std::uint64_t id, CheckAnswer answer) { e->on_answer(id, std::move(answer)); });
@@ -75,7 +82,8 @@ ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_p
       check_(std::move(check)),
       accounts_(dynamic_cast<AccountSource*>(check_.get())),
       log_(std::move(log)),
-      connect_options_(make_connect_options(options_, log_)),
+      target_policy_(make_target_policy(options_, log_)),
+      connect_options_(make_connect_options(options_, target_policy_)),
       throttle_(auth::FailureThrottle::Options{
           .max_failures = options_.max_failures == 0 ? 1 : options_.max_failures,
           .window_ms = options_.failure_window_ms,
@@ -105,6 +113,7 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
   }
   if (live_ >= options_.max_tunnels) {
     count(TunnelFailure::overloaded);
+    admission_.count(AdmissionRule::max_tunnels);
     const std::uint64_t now = uv_now(loop_);
     if (!overload_logged_ || now - overload_logged_ms_ >= kOverloadLogEveryMs) {
       overload_logged_ = true;
@@ -116,14 +125,55 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
         static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::overloaded)));
     return;
   }
+  Admitted admitted;
+  admitted.source = source_address(stream->peer_name());
+  if (admitted.source) {
+    AdmissionPolicy::Ticket ticket;
+    if (auto refusal = admission_.admit(*admitted.source, uv_now(loop_), ticket)) {
+      reject(admitted.source, *refusal);
+      if (!options_.reply_status) {
+        count(TunnelFailure::overloaded);
+        stream.release()->abort(
+            static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::overloaded)));
+        return;
+      }
+      // Reply mode: the status goes out once the auth message is in (tunnel_auth).
+      admitted.refused = std::move(refusal);
+      admitted.reported = true;
+    } else {
+      admitted.ticket = ticket;
+    }
+  }
   TunnelHost& host = *this;
   auto owned = std::make_unique<ServerTunnel>(loop_, host, options_, connect_options_,
                                               std::move(stream));
   ServerTunnel* t = owned.get();
   t->set_transport(transport);
   tunnels_.emplace(t, std::move(owned));
+  admitted_.emplace(t, std::move(admitted));
   ++live_;
   t->start();
+}
+
+bool ServerEngine::admit_connection(const struct sockaddr* peer) {
+  const auto source = auth::IpAddress::from_sockaddr(peer);
+  if (!source) return true;
+  const auto refusal = admission_.check_source(*source);
+  if (!refusal) return true;
+  reject(source, *refusal);
+  return false;
+}
+
+void ServerEngine::reject(const std::optional<auth::IpAddress>& source,
+                          const AdmissionPolicy::Refusal& refusal) {
+  admission_.count(refusal.rule);
+  if (source) admission_.report(*source, refusal, uv_now(loop_), log_);
+}
+
+void ServerEngine::note_refusal(const ServerTunnel& t, const std::optional<auth::IpAddress>& source,
+                                const AdmissionPolicy::Refusal& refusal) {
+  reject(source, refusal);
+  if (auto it = admitted_.find(&t); it != admitted_.end()) it->second.reported = true;
 }
 
 std::unique_ptr<PendingDecision> ServerEngine::tunnel_auth(ServerTunnel& t, AuthMessage request) {
@@ -131,9 +181,22 @@ std::unique_ptr<PendingDecision> ServerEngine::tunnel_auth(ServerTunnel& t, Auth
   const std::string& peer = t.summary().source;
   Waiting& w = checks_[id];
   w.tunnel = &t;
-  w.source = source_address(peer);
+  const auto admitted = admitted_.find(&t);
+  w.source = admitted != admitted_.end() ? admitted->second.source : source_address(peer);
   w.username = request.username;
+  w.target_port = request.target.port;
   auto pending = std::make_unique<PendingCheck>(*this, id);
+  if (admitted != admitted_.end() && admitted->second.refused) {
+    // Refused by admission in serve(); reply mode answers now, without a user check.
+    request.wipe_password();
+    poster_.post([this, id, detail = admitted->second.refused->detail] {
+      CheckAnswer a;
+      a.failure = TunnelFailure::overloaded;
+      a.reason = detail;
+      on_answer(id, std::move(a));
+    });
+    return pending;
+  }
   if (w.source && !throttle_.allowed(*w.source, uv_now(loop_))) {
     request.wipe_password();
     poster_.post([this, id] {
@@ -180,6 +243,12 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
     return;
   }
   if (w.source) throttle_.record_success(*w.source);
+  if (std::string why = target_policy_.port_refusal(w.target_port); !why.empty()) {
+    // Before any DNS: a denied port is denied whatever the name resolves to.
+    note_refusal(t, w.source, {AdmissionRule::target_port, "target " + why});
+    t.deny_target("denied by policy: " + why);
+    return;
+  }
   const std::string name = answer.grant.user.empty() ? w.username : answer.grant.user;
   UserState& u = user_state(name);
   if (accounts_ && answer.account) {
@@ -188,6 +257,10 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
     apply_grant(u, answer.grant);
   }
   if (u.max_tunnels && u.tunnels.size() >= *u.max_tunnels) {
+    note_refusal(
+        t, w.source,
+        {AdmissionRule::max_tunnels_per_user, "max_tunnels " + std::to_string(*u.max_tunnels) +
+                                                  " of user " + log_escape(name) + " reached"});
     t.refuse(TunnelFailure::user_tunnel_limit,
              "user has " + std::to_string(u.tunnels.size()) + " tunnels (max_tunnels)");
     forget_if_idle(name);
@@ -315,6 +388,12 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
   --live_;
   const ServerTunnel::Summary& s = t.summary();
   if (s.failure) count(*s.failure);
+  bool reported = false;
+  if (auto it = admitted_.find(&t); it != admitted_.end()) {
+    if (it->second.ticket) admission_.release(*it->second.ticket);
+    reported = it->second.reported;
+    admitted_.erase(it);
+  }
   if (!t.username().empty()) {
     if (auto it = users_.find(t.username()); it != users_.end()) {
       auto& list = it->second->tunnels;
@@ -335,9 +414,10 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
                               TunnelFailure::client_closed))) +
             " reason=\"" + s.reason + "\" duration_ms=" + std::to_string(duration);
   }
-  const bool operator_problem = s.failure == TunnelFailure::store_error ||
-                                s.failure == TunnelFailure::store_unavailable;
-  log_.log(operator_problem ? LogLevel::warn : LogLevel::info, line);
+  const bool operator_problem =
+      s.failure == TunnelFailure::store_error || s.failure == TunnelFailure::store_unavailable;
+  // A tunnel refused by an admission rule was logged once per source already.
+  log_.log(operator_problem ? LogLevel::warn : reported ? LogLevel::debug : LogLevel::info, line);
   if (tunnel_end_) {
     TunnelRecord r;
     r.end_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -388,6 +468,23 @@ std::size_t ServerEngine::revoke_user(std::string_view user) {
   return n;
 }
 
+Result<void> ServerEngine::reconfigure_admission(const ServerOptions& options) {
+  if (auto r = admission_.configure(options); !r) return r;
+  // Kept in options_ too, so that it always says what the engine does.
+  options_.allow_sources = options.allow_sources;
+  options_.deny_sources = options.deny_sources;
+  options_.max_tunnels_per_source = options.max_tunnels_per_source;
+  options_.max_tunnels_per_subnet = options.max_tunnels_per_subnet;
+  options_.subnet_prefix_v4 = options.subnet_prefix_v4;
+  options_.subnet_prefix_v6 = options.subnet_prefix_v6;
+  options_.source_rate = options.source_rate;
+  options_.source_burst = options.source_burst;
+  options_.deny_target_ports = options.deny_target_ports;
+  target_policy_.deny_ports(options.deny_target_ports);
+  connect_options_.refuse = target_policy_.hook();  // connects copy their options
+  return {};
+}
+
 void ServerEngine::close_all(TunnelFailure failure, const std::string& reason) {
   std::vector<ServerTunnel*> live;
   for (auto& [p, t] : tunnels_) {
@@ -406,6 +503,7 @@ void ServerEngine::check_drained() {
 
 ServerStats ServerEngine::stats() const {
   ServerStats s = stats_;
+  s.rejections = admission_.counts();
   s.live = live_;
   s.active_users = users_.size();
   if (accounts_) {

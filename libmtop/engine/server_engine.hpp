@@ -16,6 +16,13 @@
 //   checked on every chunk, and a re-check every recheck_interval_ms that looks the user up
 //   again and closes their tunnels if they were disabled, deleted, expired or are over quota.
 // - Above max_tunnels live tunnels, or while draining, new streams are closed at once.
+// - Admission (admission.hpp): the listeners ask admit_connection() before TLS or before a
+//   QUIC connection exists (deny/allow_sources); serve() asks the AdmissionPolicy about every
+//   new tunnel (the lists again, live tunnels per address and subnet, the source's rate). A
+//   refused tunnel is closed at once in stealth mode; in reply mode it gets the auth_failed
+//   status as soon as its auth message is in, without asking the user check. Denied target
+//   ports are refused after the user check, before any DNS, like a denied target. Every
+//   refusal is counted per rule and logged once per source per minute.
 // - One log line per tunnel when it ends (info; warn for store problems): user, source,
 //   target, bytes up/down, duration, reason. Never a password or a hash.
 //
@@ -37,8 +44,10 @@
 
 #include "auth/failure_throttle.hpp"
 #include "auth/ip_prefix.hpp"
+#include "auth/target_policy.hpp"
 #include "auth/user_store.hpp"
 #include "engine/account_source.hpp"
+#include "engine/admission.hpp"
 #include "engine/check_inbox.hpp"
 #include "engine/server_rate_gate.hpp"
 #include "engine/tunnel_session.hpp"
@@ -57,7 +66,8 @@ class ServerEngine final : private TunnelHost {
  public:
   /// An engine that asks `check` (not null) about every tunnel. A malformed allow_targets
   /// entry is logged (error) and ignored; Server::create validates them before. Errors:
-  /// system_error (the loop handle for answers from other threads).
+  /// config_invalid (an admission setting, AdmissionPolicy::configure), system_error (the
+  /// loop handle for answers from other threads).
   static Result<std::unique_ptr<ServerEngine>> create(uv_loop_t* loop, ServerOptions options,
                                                       std::shared_ptr<UserCheck> check, Logger log);
   ~ServerEngine() override;
@@ -65,9 +75,13 @@ class ServerEngine final : private TunnelHost {
   ServerEngine& operator=(const ServerEngine&) = delete;
 
   /// Takes one incoming tunnel stream (not yet reading), which came over `transport` ("tls",
-  /// "quic": for the access records). Closed at once while draining or with max_tunnels
-  /// live tunnels.
+  /// "quic": for the access records). Closed at once while draining, with max_tunnels live
+  /// tunnels, or (stealth mode) when a source rule refuses it.
   void serve(io::StreamPtr stream, std::string_view transport = "tls");
+  /// The listeners' early check of a new connection's peer (before TLS, or before a QUIC
+  /// connection is created): false if deny/allow_sources refuse it (counted and logged).
+  /// Peers that are not IPv4/IPv6 are admitted.
+  bool admit_connection(const struct sockaddr* peer);
   /// Called on the loop with the record of every tunnel that ends after it was taken by
   /// serve() (refused in the handshake or after relaying); one observer, replaced by a call.
   void on_tunnel_end(std::function<void(const TunnelRecord&)> observer) {
@@ -82,6 +96,11 @@ class ServerEngine final : private TunnelHost {
   void stop();
   /// Closes every live tunnel of `user` (the grant's name); returns how many.
   std::size_t revoke_user(std::string_view user);
+  /// Takes the admission settings of `options` (allow/deny_sources, the per-source and
+  /// per-subnet limits, source_rate/burst, deny_target_ports), e.g. on a reload. Counters,
+  /// live counts and the log gate are kept; live tunnels are not re-judged, new ones follow
+  /// the new settings. Errors: config_invalid naming the key; the settings in force stay.
+  Result<void> reconfigure_admission(const ServerOptions& options);
 
   ServerStats stats() const;
   bool draining() const noexcept { return draining_; }
@@ -107,6 +126,14 @@ class ServerEngine final : private TunnelHost {
     ServerTunnel* tunnel = nullptr;
     std::optional<auth::IpAddress> source;
     std::string username;
+    std::uint16_t target_port = 0;
+  };
+  /// What admission decided about a live tunnel.
+  struct Admitted {
+    std::optional<auth::IpAddress> source;
+    std::optional<AdmissionPolicy::Ticket> ticket;    ///< held while it lives
+    std::optional<AdmissionPolicy::Refusal> refused;  ///< reply mode: refuse at the auth message
+    bool reported = false;  ///< refused by an admission rule: reported once per source already
   };
   class PendingCheck;
 
@@ -128,6 +155,12 @@ class ServerEngine final : private TunnelHost {
   void on_recheck(const std::string& name, auth::LookupResult r);
   void forget_if_idle(const std::string& name);
   void close_all(TunnelFailure failure, const std::string& reason);
+  /// Counts and reports (once per source per minute) an admission refusal.
+  void reject(const std::optional<auth::IpAddress>& source,
+              const AdmissionPolicy::Refusal& refusal);
+  /// The same for live tunnel `t`, whose own end-of-tunnel line then goes to debug.
+  void note_refusal(const ServerTunnel& t, const std::optional<auth::IpAddress>& source,
+                    const AdmissionPolicy::Refusal& refusal);
   void check_drained();
   void count(TunnelFailure f) { ++stats_.failures[static_cast<std::size_t>(f)]; }
 
@@ -137,7 +170,9 @@ class ServerEngine final : private TunnelHost {
   AccountSource* accounts_;  ///< check_ as an AccountSource, or null (a custom check)
   Logger log_;
   std::function<void(const TunnelRecord&)> tunnel_end_;
+  auth::TargetPolicy target_policy_;  ///< allow_targets and deny_target_ports
   io::ConnectOptions connect_options_;
+  AdmissionPolicy admission_;
   ServerStats stats_;
   auth::FailureThrottle throttle_;
   std::unique_ptr<CheckInbox> inbox_;
@@ -146,7 +181,8 @@ class ServerEngine final : private TunnelHost {
   io::Timer recheck_timer_;
   io::Timer drain_timer_;
   std::unordered_map<std::string, std::unique_ptr<UserState>> users_;
-  std::unordered_map<std::uint64_t, Waiting> checks_;  ///< by check number
+  std::unordered_map<std::uint64_t, Waiting> checks_;           ///< by check number
+  std::unordered_map<const ServerTunnel*, Admitted> admitted_;  ///< every live tunnel
   std::uint64_t next_check_ = 1;
   // Declared last: destroyed first, while everything they point into still exists.
   std::unordered_map<ServerTunnel*, std::unique_ptr<ServerTunnel>> tunnels_;

@@ -204,6 +204,12 @@ void ServerTunnel::refuse(TunnelFailure failure, std::string reason) {
   reject(Status::auth_failed, failure, std::move(reason));
 }
 
+void ServerTunnel::deny_target(std::string reason) {
+  if (stage_ != Stage::deciding) return;
+  auth_.reset();
+  reject(Status::connect_failed, TunnelFailure::target_denied, std::move(reason));
+}
+
 void ServerTunnel::on_connected(io::ConnectResult r) {
   if (stage_ != Stage::connecting) return;
   if (!r.tcp) {

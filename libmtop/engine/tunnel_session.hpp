@@ -87,6 +87,9 @@ class ServerTunnel final : private io::Stream::Handler {
   void auth_passed(std::string username);
   /// The host's no: reject with auth_failed (status in reply mode).
   void refuse(TunnelFailure failure, std::string reason);
+  /// The host's no to the target (a denied port): reject as the target policy does, with
+  /// connect_failed (status in reply mode) and failure target_denied.
+  void deny_target(std::string reason);
   /// Ends the tunnel in whatever stage (revoked user, quota, drain); a relaying tunnel ends
   /// once the relay has closed both streams. No effect once done.
   void close(TunnelFailure failure, std::string reason);

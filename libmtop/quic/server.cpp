@@ -241,6 +241,10 @@ void QuicServer::accept_connection(const sockaddr* from, ByteView data) {
     ++stats_.dropped;  // not a usable Initial (0-RTT before Initial, too short, ...)
     return;
   }
+  if (options_.admit && !options_.admit(from)) {
+    ++stats_.dropped;
+    return;
+  }
   if (stopped_ || conns_.size() >= options_.max_connections) {
     ++stats_.refused;
     send_initial_close(from, hd, NGTCP2_CONNECTION_REFUSED);

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -44,6 +45,10 @@ struct QuicServerOptions {
   /// Optional stable secret (>= 32 bytes). The same secret across restarts lets clients
   /// resume TLS sessions and recognise our stateless resets. Empty = random per instance.
   std::string secret;
+  /// Asked with the source of every new client's Initial packet before any connection state
+  /// exists; false drops the packet unanswered (stealth: a denied source learns nothing, and
+  /// each retransmitted Initial is asked again). Null: everyone is admitted.
+  std::function<bool(const sockaddr* peer)> admit;
 };
 
 class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {

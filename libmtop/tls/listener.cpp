@@ -12,7 +12,7 @@ TlsListener::TlsListener(uv_loop_t* loop, std::shared_ptr<ServerContext> ctx,
                          TlsListenerOptions options, AcceptCallback cb)
     : loop_(loop),
       ctx_(std::move(ctx)),
-      options_(options),
+      options_(std::move(options)),
       cb_(std::move(cb)),
       buffers_(std::make_shared<TlsBuffers>()) {}
 
@@ -57,6 +57,14 @@ void TlsListener::report(std::string_view peer, std::string_view reason) {
 }
 
 void TlsListener::on_tcp(io::UvHandle<uv_tcp_t> tcp) {
+  if (options_.admit) {
+    sockaddr_storage peer{};
+    int len = sizeof peer;
+    if (uv_tcp_getpeername(tcp.get(), reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
+        !options_.admit(reinterpret_cast<const sockaddr*>(&peer))) {
+      return;  // `tcp` closes the socket as it goes
+    }
+  }
   if (handshaking_.size() >= options_.max_handshakes) {
     const std::string peer = io::tcp_peer_name(tcp.get());
     tcp.reset();  // closes the socket

@@ -1237,7 +1237,7 @@ MTOP_API int mtop_server_drain(mtop_server *server, mtop_server_drain_callback d
                                void *user_data);
 
 /* Why tunnels failed: the indices of mtop_server_stats.failures (version 2). */
-#define MTOP_FAILURE_OVERLOADED 0        /* max_tunnels live already */
+#define MTOP_FAILURE_OVERLOADED 0        /* max_tunnels live, or a per-source limit */
 #define MTOP_FAILURE_DRAINING 1          /* the server is draining */
 #define MTOP_FAILURE_HANDSHAKE_TIMEOUT 2 /* no auth message, or no auth answer, in time */
 #define MTOP_FAILURE_PROTOCOL_ERROR 3    /* a malformed auth message */

@@ -365,6 +365,70 @@ TEST_CASE("server api: config errors name the key at fault", "[server_api]") {
   CHECK(std::string(missing.message()).find("/nonexistent/server.json") != std::string::npos);
 }
 
+TEST_CASE("server api: admission keys, their defaults and their errors", "[server_api]") {
+  const std::string base =
+      R"("listen": "127.0.0.1:443", "cert": "c.pem", "key": "k.pem", "users": {"path": "u.json"})";
+  auto defaults = parse_server_config("{" + base + "}", "/etc/mtop");
+  REQUIRE(defaults);
+  CHECK(defaults->engine.deny_target_ports == std::vector<std::uint16_t>{25});
+  CHECK(defaults->engine.allow_sources.empty());
+  CHECK(defaults->engine.deny_sources.empty());
+  CHECK(defaults->engine.max_tunnels_per_source == 0);
+  CHECK(defaults->engine.max_tunnels_per_subnet == 0);
+  CHECK(defaults->engine.source_rate == 0);
+  auto all = parse_server_config(
+      "{" + base +
+          R"(, "allow_sources": ["192.0.2.0/24", "::1"], "deny_sources": ["192.0.2.128/25"],
+          "deny_target_ports": [],
+          "limits": {"max_tunnels_per_source": 16, "max_tunnels_per_subnet": 64,
+                     "subnet_prefix_v4": 20, "subnet_prefix_v6": 48, "source_rate": 2.5,
+                     "source_burst": 5}})",
+      "/etc/mtop");
+  REQUIRE(all);
+  const ServerOptions& e = all->engine;
+  CHECK(e.allow_sources == std::vector<std::string>{"192.0.2.0/24", "::1"});
+  CHECK(e.deny_sources == std::vector<std::string>{"192.0.2.128/25"});
+  CHECK(e.deny_target_ports.empty());
+  CHECK(e.max_tunnels_per_source == 16);
+  CHECK(e.max_tunnels_per_subnet == 64);
+  CHECK(e.subnet_prefix_v4 == 20);
+  CHECK(e.subnet_prefix_v6 == 48);
+  CHECK(e.source_rate == 2.5);
+  CHECK(e.source_burst == 5);
+  struct Case {
+    std::string more;
+    std::string message;
+  };
+  const Case cases[] = {
+      {R"("deny_sources": ["10.0.0.0/33"])",
+       "config.deny_sources: \"10.0.0.0/33\": bad prefix length \"33\" (0-32)"},
+      {R"("allow_sources": ["2001:db8::/129"])",
+       "config.allow_sources: \"2001:db8::/129\": bad prefix length \"129\" (0-128)"},
+      {R"("allow_sources": "10.0.0.0/8")", "config.allow_sources: a list of strings"},
+      {R"("deny_target_ports": [0])", "config.deny_target_ports: a list of ports (1-65535)"},
+      {R"("deny_target_ports": [65536])", "config.deny_target_ports: a list of ports (1-65535)"},
+      {R"("deny_target_ports": 25)", "config.deny_target_ports: a list of ports (1-65535)"},
+      {R"("limits": {"subnet_prefix_v4": 33})",
+       "config.limits.subnet_prefix_v4: must be a whole number from 0 to 32"},
+      {R"("limits": {"subnet_prefix_v6": 129})",
+       "config.limits.subnet_prefix_v6: must be a whole number from 0 to 128"},
+      {R"("limits": {"source_burst": 0})",
+       "config.limits.source_burst: must be a whole number from 1 to 1000000"},
+      {R"("limits": {"source_rate": -1})", "config.limits.source_rate: must be a number from"},
+      {R"("limits": {"source_rate": 0.0001})",
+       "config.limits.source_rate: 0 (off) or at least 0.001"},
+      {R"("limits": {"max_tunnels_per_sourc": 1})", "unknown key \"max_tunnels_per_sourc\""},
+      {R"("deny_source": [])", "unknown key \"deny_source\""},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_server_config("{" + base + ", " + c.more + "}", "/etc/mtop");
+    INFO(c.more);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == Errc::config_invalid);
+    CHECK(std::string(r.message()).find(c.message) != std::string::npos);
+  }
+}
+
 TEST_CASE("server api: create() checks the certificate and the users and allow_targets up front",
           "[server_api]") {
   ApiFixture f;
@@ -386,6 +450,9 @@ TEST_CASE("server api: create() checks the certificate and the users and allow_t
   c = f.config;
   c.engine.allow_targets = {"10.0.0.0/99"};
   expect(c, {check, {}}, Errc::config_invalid, "allow_targets");
+  c = f.config;
+  c.engine.deny_sources = {"10.0.0.1/8"};  // host bits set
+  expect(c, {check, {}}, Errc::config_invalid, "deny_sources");
   c = f.config;
   c.listen = {"localhost"};
   expect(c, {check, {}}, Errc::config_invalid, "listen");

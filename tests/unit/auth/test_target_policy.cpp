@@ -373,3 +373,40 @@ TEST_CASE("policy: refusal names the rule; empty when allowed", "[auth][policy]"
   CHECK(p.refusal(*IpAddress::parse("8.8.8.8")).empty());
   CHECK(p.refusal(static_cast<const sockaddr*>(nullptr)) == "not an IP address");
 }
+
+TEST_CASE("target policy: denied ports, whatever the address", "[auth][policy]") {
+  TargetPolicy p;
+  CHECK(p.port_refusal(25).empty());  // a bare policy denies no port; the server adds 25
+  p.deny_ports({25, 465});
+  CHECK(p.port_refusal(25) == "port 25 denied");
+  CHECK(p.port_refusal(465) == "port 465 denied");
+  CHECK(p.port_refusal(587).empty());
+  const auto at = [&](const char* text, std::uint16_t port) {
+    sockaddr_storage ss{};
+    if (std::strchr(text, ':')) {
+      auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+      sa->sin6_family = AF_INET6;
+      sa->sin6_port = htons(port);
+      REQUIRE(inet_pton(AF_INET6, text, &sa->sin6_addr) == 1);
+    } else {
+      auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+      sa->sin_family = AF_INET;
+      sa->sin_port = htons(port);
+      REQUIRE(inet_pton(AF_INET, text, &sa->sin_addr) == 1);
+    }
+    return p.hook()(reinterpret_cast<const sockaddr*>(&ss));
+  };
+  // A public address on a denied port is refused; the port is named before any address rule.
+  CHECK(at("198.51.100.1", 25) == "port 25 denied");
+  CHECK(at("2001:4860::1", 465) == "port 465 denied");
+  CHECK(at("127.0.0.1", 25) == "port 25 denied");
+  CHECK(at("8.8.8.8", 443).empty());
+  CHECK(at("127.0.0.1", 443) == "loopback");
+  // allow_targets does not re-allow a denied port.
+  std::string error;
+  REQUIRE(p.allow_cidrs({"127.0.0.1/32"}, error));
+  CHECK(at("127.0.0.1", 25) == "port 25 denied");
+  CHECK(at("127.0.0.1", 443).empty());
+  p.deny_ports({});
+  CHECK(at("127.0.0.1", 25).empty());
+}

@@ -122,6 +122,36 @@ TEST_CASE("a silent client is dropped at the handshake time-out", "[tls][listene
   CHECK(loop.finish());
 }
 
+TEST_CASE("a refused peer is closed before the handshake, others are served", "[tls][listener]") {
+  Pki pki;
+  Loop loop;
+  {
+    TlsListenerOptions o;
+    int asked = 0;
+    bool admit = false;
+    std::string family;
+    o.admit = [&](const sockaddr* peer) {
+      ++asked;
+      family = peer->sa_family == AF_INET ? "inet" : "other";
+      return admit;
+    };
+    Server server(loop, pki.server_chain, pki.server_key, o);
+    // A TLS 1.3 client gets no handshake byte: the socket is closed before it is read.
+    CHECK(run_raw_client(loop, server.port(), [](int fd) {
+            return tls_client(fd, TLS1_3_VERSION, TLS1_3_VERSION);
+          }) == "refused");
+    CHECK(asked == 1);
+    CHECK(family == "inet");
+    CHECK(server.failures.empty());  // the admission policy reports its own refusals
+    CHECK(server.accepted.empty());
+    CHECK(server.listener->handshakes_in_progress() == 0);
+    admit = true;
+    check_good_client(loop, server, pki);
+    CHECK(asked == 2);
+  }
+  CHECK(loop.finish());
+}
+
 TEST_CASE("the dialer gives up on a server that never answers the handshake",
           "[tls][listener][dialer]") {
   Pki pki;
