@@ -4,19 +4,18 @@ namespace mtop::auth {
 
 namespace {
 
-bool parse_list(const std::vector<std::string>& texts, const char* name, std::vector<IpPrefix>& out,
-                std::string& error) {
+Result<std::vector<IpPrefix>> parse_list(const std::vector<std::string>& texts,
+                                         const char* name) {
+  std::vector<IpPrefix> out;
   for (const auto& t : texts) {
-    std::string why;
-    auto p = IpPrefix::parse(t, &why);
+    auto p = IpPrefix::parse(t);
     if (!p) {
-      error = name;
-      error.append(": \"").append(t).append("\": ").append(why);
-      return false;
+      return Failure{p.error(),
+                     std::string(name) + ": \"" + t + "\": " + std::string(p.message())};
     }
     out.push_back(*p);
   }
-  return true;
+  return out;
 }
 
 const IpPrefix* match(const std::vector<IpPrefix>& list, const IpAddress& a) {
@@ -29,14 +28,15 @@ const IpPrefix* match(const std::vector<IpPrefix>& list, const IpAddress& a) {
 
 }  // namespace
 
-std::optional<SourceFilter> SourceFilter::parse(const std::vector<std::string>& allow,
-                                                const std::vector<std::string>& deny,
-                                                std::string& error) {
+Result<SourceFilter> SourceFilter::parse(const std::vector<std::string>& allow,
+                                         const std::vector<std::string>& deny) {
+  auto allowed = parse_list(allow, "allow_sources");
+  if (!allowed) return allowed.failure();
+  auto denied = parse_list(deny, "deny_sources");
+  if (!denied) return denied.failure();
   SourceFilter f;
-  if (!parse_list(allow, "allow_sources", f.allow_, error) ||
-      !parse_list(deny, "deny_sources", f.deny_, error)) {
-    return std::nullopt;
-  }
+  f.allow_ = std::move(*allowed);
+  f.deny_ = std::move(*denied);
   return f;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "auth/ip_prefix.hpp"
+#include "mtop/result.hpp"
 
 namespace mtop::auth {
 
@@ -20,10 +21,9 @@ class SourceFilter {
   SourceFilter() = default;
 
   /// From CIDR texts ("203.0.113.0/24", "2001:db8::/32", a bare address for one host).
-  /// Nothing on a malformed entry, with `error` naming the list ("deny_sources") and entry.
-  static std::optional<SourceFilter> parse(const std::vector<std::string>& allow,
-                                           const std::vector<std::string>& deny,
-                                           std::string& error);
+  /// Errors: invalid_argument naming the list ("deny_sources"), the entry and why.
+  static Result<SourceFilter> parse(const std::vector<std::string>& allow,
+                                    const std::vector<std::string>& deny);
 
   /// Why `source` is refused ("in deny_sources 10.0.0.0/8", "not in allow_sources"), or ""
   /// if it is admitted.

@@ -51,9 +51,8 @@ AdmissionPolicy::AdmissionPolicy()
     : log_gate_(auth::SourceLogGate::Options{kLogEveryMs, kMaxLogSources}) {}
 
 Result<void> AdmissionPolicy::configure(const ServerOptions& o) {
-  std::string error;
-  auto filter = auth::SourceFilter::parse(o.allow_sources, o.deny_sources, error);
-  if (!filter) return invalid(error);
+  auto filter = auth::SourceFilter::parse(o.allow_sources, o.deny_sources);
+  if (!filter) return invalid(std::string(filter.message()));
   if (o.subnet_prefix_v4 > 32) return invalid("subnet_prefix_v4: 0 to 32");
   if (o.subnet_prefix_v6 > 128) return invalid("subnet_prefix_v6: 0 to 128");
   if (!std::isfinite(o.source_rate) || o.source_rate < 0 ||
