@@ -105,20 +105,26 @@ void ServerAuthenticator::on_lookup(const std::shared_ptr<Attempt::State>& st,
                                     auth::LookupResult r) {
   switch (r.status) {
     case auth::LookupStatus::unavailable:
+      ++stats_.lookups_unavailable;
+      if (!stats_.store_down) ++stats_.outages;
+      stats_.store_down = true;
       finish(st, {false, TunnelFailure::store_unavailable, "user store unavailable", {}});
       return;
     case auth::LookupStatus::not_found:
+      ++stats_.lookups_not_found;
+      stats_.store_down = false;
       st->known = false;
       verify_off_loop(st, dummy_hash_);
       return;
     case auth::LookupStatus::found:
+      ++stats_.lookups_found;
+      stats_.store_down = false;
       break;
   }
   st->known = true;
   st->user = std::move(r.user);
   follow_cost_of(st->user.password_hash);
-  if (cache_ && cache_->check(st->username, st->password, st->user.password_hash,
-                              uv_now(loop_))) {
+  if (cache_ && cache_->check(st->username, st->password, st->user.password_hash, uv_now(loop_))) {
     ++stats_.cache_hits;
     on_verified(st, true);
     return;
@@ -187,8 +193,7 @@ void ServerAuthenticator::verify_off_loop(const std::shared_ptr<Attempt::State>&
   }
 }
 
-void ServerAuthenticator::on_verified(const std::shared_ptr<Attempt::State>& st,
-                                      Result<bool> r) {
+void ServerAuthenticator::on_verified(const std::shared_ptr<Attempt::State>& st, Result<bool> r) {
   const std::uint64_t now = uv_now(loop_);
   if (!st->known) {
     finish(st, {false, TunnelFailure::auth_failed, "unknown user", {}});
@@ -196,7 +201,8 @@ void ServerAuthenticator::on_verified(const std::shared_ptr<Attempt::State>& st,
   }
   if (!r) {
     // A broken stored hash is the operator's problem, not a guess: no failure is counted.
-    finish(st, {false, TunnelFailure::store_error,
+    finish(st, {false,
+                TunnelFailure::store_error,
                 r.error() == Errc::invalid_argument ? "malformed password hash in the store"
                                                     : "password verification failed (OpenSSL)",
                 {}});

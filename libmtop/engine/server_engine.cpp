@@ -4,6 +4,7 @@
 #include <chrono>
 #include <exception>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "auth/ip_prefix.hpp"
@@ -94,14 +95,16 @@ ServerEngine::~ServerEngine() {
   users_.clear();
 }
 
-void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
+void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
+                         std::string_view listener) {
   if (!stream) return;
   ++stats_.total;
+  ListenerCounts& counts = metrics_.listeners[{std::string(listener), std::string(transport)}];
+  ++counts.total;
   if (draining_) {
     count(TunnelFailure::draining);
     log_.debug("tunnel refused source=" + stream->peer_name() + " reason=draining");
-    stream.release()->abort(
-        static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::draining)));
+    stream.release()->abort(static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::draining)));
     return;
   }
   if (live_ >= options_.max_tunnels) {
@@ -118,12 +121,14 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
     return;
   }
   TunnelHost& host = *this;
-  auto owned = std::make_unique<ServerTunnel>(loop_, host, options_, connect_options_,
-                                              std::move(stream));
+  auto owned =
+      std::make_unique<ServerTunnel>(loop_, host, options_, connect_options_, std::move(stream));
   ServerTunnel* t = owned.get();
   t->set_transport(transport);
+  t->set_origin(next_tunnel_id_++, listener);
   tunnels_.emplace(t, std::move(owned));
   ++live_;
+  ++counts.live;
   t->start();
 }
 
@@ -236,6 +241,7 @@ std::string ServerEngine::account_problem(const UserState& u) const {
 
 io::RelayOptions ServerEngine::tunnel_relay_options(ServerTunnel& t) {
   ++stats_.accepted;
+  metrics_.handshake.observe(uv_now(loop_) - t.summary().started_ms);
   io::RelayOptions o;
   auto it = users_.find(t.username());
   if (it == users_.end()) return o;  // cannot happen: an accepted tunnel has its user
@@ -249,6 +255,7 @@ io::RelayOptions ServerEngine::tunnel_relay_options(ServerTunnel& t) {
 
 void ServerEngine::on_traffic(UserState& u, io::Direction dir, std::size_t bytes) {
   (dir == io::Direction::a_to_b ? stats_.bytes_up : stats_.bytes_down) += bytes;
+  if (metrics_.per_user) metrics_.add_user_bytes(u.name, dir == io::Direction::a_to_b, bytes);
   if (!accounts_ || !u.account) return;
   accounts_->account_store().add_usage(u.name, bytes);
   u.bytes_since_lookup += bytes;
@@ -299,8 +306,8 @@ void ServerEngine::on_recheck(const std::string& name, auth::LookupResult r) {
   }
   apply_record(u, std::move(r.user));
   if (std::string problem = account_problem(u); !problem.empty()) {
-    log_.info(problem + " (" + log_escape(name) + "): closing " +
-              std::to_string(u.tunnels.size()) + " tunnel(s)");
+    log_.info(problem + " (" + log_escape(name) + "): closing " + std::to_string(u.tunnels.size()) +
+              " tunnel(s)");
     revoke(u, problem);
   }
 }
@@ -316,6 +323,11 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
   --live_;
   const ServerTunnel::Summary& s = t.summary();
   if (s.failure) count(*s.failure);
+  if (auto it = metrics_.listeners.find({s.listener, s.transport});
+      it != metrics_.listeners.end()) {
+    --it->second.live;
+  }
+  if (!s.dial_failure.empty()) ++metrics_.dial_failures[s.dial_failure];
   if (!t.username().empty()) {
     if (auto it = users_.find(t.username()); it != users_.end()) {
       auto& list = it->second->tunnels;
@@ -332,12 +344,12 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
   } else {
     line = "tunnel refused source=" + s.source;
     if (!s.user.empty()) line += " user=" + s.user + " target=" + s.target;
-    line += " failure=" + std::string(tunnel_failure_name(s.failure.value_or(
-                              TunnelFailure::client_closed))) +
+    line += " failure=" +
+            std::string(tunnel_failure_name(s.failure.value_or(TunnelFailure::client_closed))) +
             " reason=\"" + s.reason + "\" duration_ms=" + std::to_string(duration);
   }
-  const bool operator_problem = s.failure == TunnelFailure::store_error ||
-                                s.failure == TunnelFailure::store_unavailable;
+  const bool operator_problem =
+      s.failure == TunnelFailure::store_error || s.failure == TunnelFailure::store_unavailable;
   log_.log(operator_problem ? LogLevel::warn : LogLevel::info, line);
   if (tunnel_end_) {
     TunnelRecord r;
@@ -387,6 +399,45 @@ std::size_t ServerEngine::revoke_user(std::string_view user) {
   const std::size_t n = it->second->tunnels.size();
   revoke(*it->second, "revoked");  // the user state may be gone afterwards
   return n;
+}
+
+bool ServerEngine::close_tunnel(std::uint64_t id) {
+  for (auto& [p, t] : tunnels_) {
+    if (t->summary().id == id && !t->done()) {
+      t->close(TunnelFailure::revoked, "closed by the admin");
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<LiveTunnel> ServerEngine::live_tunnels() const {
+  const std::uint64_t now = uv_now(loop_);
+  std::vector<LiveTunnel> out;
+  out.reserve(live_);
+  for (const auto& [p, t] : tunnels_) {
+    if (t->done()) continue;
+    const ServerTunnel::Summary& s = t->summary();
+    LiveTunnel l;
+    l.id = s.id;
+    l.transport = s.transport;
+    l.listener = s.listener;
+    l.source = s.source;
+    l.user = s.user;
+    l.target = s.target;
+    l.stage = t->stage_name();
+    std::tie(l.up, l.down) = t->bytes();
+    l.age_ms = now - s.started_ms;
+    out.push_back(std::move(l));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const LiveTunnel& a, const LiveTunnel& b) { return a.id < b.id; });
+  return out;
+}
+
+void ServerEngine::count_user_bytes(bool on) {
+  metrics_.per_user = on;
+  if (!on) metrics_.user_bytes.clear();
 }
 
 void ServerEngine::close_all(TunnelFailure failure, const std::string& reason) {

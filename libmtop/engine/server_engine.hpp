@@ -40,6 +40,7 @@
 #include "auth/user_store.hpp"
 #include "engine/account_source.hpp"
 #include "engine/check_inbox.hpp"
+#include "engine/server_metrics.hpp"
 #include "engine/server_rate_gate.hpp"
 #include "engine/tunnel_session.hpp"
 #include "mtop/log.hpp"
@@ -67,7 +68,8 @@ class ServerEngine final : private TunnelHost {
   /// Takes one incoming tunnel stream (not yet reading), which came over `transport` ("tls",
   /// "quic": for the access records). Closed at once while draining or with max_tunnels
   /// live tunnels.
-  void serve(io::StreamPtr stream, std::string_view transport = "tls");
+  void serve(io::StreamPtr stream, std::string_view transport = "tls",
+             std::string_view listener = {});
   /// Called on the loop with the record of every tunnel that ends after it was taken by
   /// serve() (refused in the handshake or after relaying); one observer, replaced by a call.
   void on_tunnel_end(std::function<void(const TunnelRecord&)> observer) {
@@ -82,6 +84,13 @@ class ServerEngine final : private TunnelHost {
   void stop();
   /// Closes every live tunnel of `user` (the grant's name); returns how many.
   std::size_t revoke_user(std::string_view user);
+  /// Closes the live tunnel numbered `id` (LiveTunnel::id); false if there is none.
+  bool close_tunnel(std::uint64_t id);
+  /// Every tunnel not yet finished, oldest first.
+  std::vector<LiveTunnel> live_tunnels() const;
+  /// Counts bytes per user in metrics() from now on (per_user_metrics); off forgets them.
+  void count_user_bytes(bool on);
+  const EngineMetrics& metrics() const noexcept { return metrics_; }
 
   ServerStats stats() const;
   bool draining() const noexcept { return draining_; }
@@ -139,6 +148,8 @@ class ServerEngine final : private TunnelHost {
   std::function<void(const TunnelRecord&)> tunnel_end_;
   io::ConnectOptions connect_options_;
   ServerStats stats_;
+  EngineMetrics metrics_;
+  std::uint64_t next_tunnel_id_ = 1;
   auth::FailureThrottle throttle_;
   std::unique_ptr<CheckInbox> inbox_;
   io::Poster poster_;  ///< answers of our own (throttled), never inside tunnel_auth()
@@ -152,8 +163,8 @@ class ServerEngine final : private TunnelHost {
   std::unordered_map<ServerTunnel*, std::unique_ptr<ServerTunnel>> tunnels_;
   std::function<void()> drain_done_;
   bool draining_ = false;
-  std::size_t live_ = 0;                    ///< tunnels not yet finished
-  std::uint64_t overload_logged_ms_ = 0;    ///< last "max_tunnels reached" line (rate-limited)
+  std::size_t live_ = 0;                  ///< tunnels not yet finished
+  std::uint64_t overload_logged_ms_ = 0;  ///< last "max_tunnels reached" line (rate-limited)
   bool overload_logged_ = false;
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);  ///< for store lookups in flight
 };

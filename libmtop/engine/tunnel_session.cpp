@@ -3,6 +3,7 @@
 #include <utility>
 #include <variant>
 
+#include "engine/server_metrics.hpp"
 #include "uv/tcp_stream.hpp"
 
 namespace mtop {
@@ -22,11 +23,15 @@ constexpr std::size_t kMaxHeld = 1024 * 1024;
 
 QuicAppError tunnel_abort_code(TunnelFailure failure) noexcept {
   switch (failure) {
-    case TunnelFailure::handshake_timeout: return QuicAppError::handshake_timeout;
-    case TunnelFailure::protocol_error: return QuicAppError::protocol_error;
-    case TunnelFailure::target_failed: return QuicAppError::connect_failed;
+    case TunnelFailure::handshake_timeout:
+      return QuicAppError::handshake_timeout;
+    case TunnelFailure::protocol_error:
+      return QuicAppError::protocol_error;
+    case TunnelFailure::target_failed:
+      return QuicAppError::connect_failed;
     case TunnelFailure::client_closed:
-    case TunnelFailure::revoked: return QuicAppError::aborted;
+    case TunnelFailure::revoked:
+      return QuicAppError::aborted;
     case TunnelFailure::overloaded:
     case TunnelFailure::draining:
     case TunnelFailure::throttled:
@@ -35,7 +40,8 @@ QuicAppError tunnel_abort_code(TunnelFailure failure) noexcept {
     case TunnelFailure::store_error:
     case TunnelFailure::account_refused:
     case TunnelFailure::user_tunnel_limit:
-    case TunnelFailure::target_denied: return QuicAppError::refused;
+    case TunnelFailure::target_denied:
+      return QuicAppError::refused;
   }
   return QuicAppError::aborted;
 }
@@ -157,8 +163,7 @@ void ServerTunnel::on_error(std::string_view reason) {
 }
 
 void ServerTunnel::pump() {
-  while (stage_ == Stage::handshake || stage_ == Stage::deciding ||
-         stage_ == Stage::connecting) {
+  while (stage_ == Stage::handshake || stage_ == Stage::deciding || stage_ == Stage::connecting) {
     ServerEvent ev = hs_.next_event();
     if (std::holds_alternative<event::NeedData>(ev)) return;
     if (auto* a = std::get_if<event::AuthRequest>(&ev)) {
@@ -207,6 +212,7 @@ void ServerTunnel::refuse(TunnelFailure failure, std::string reason) {
 void ServerTunnel::on_connected(io::ConnectResult r) {
   if (stage_ != Stage::connecting) return;
   if (!r.tcp) {
+    if (!r.denied) summary_.dial_failure = dial_failure_reason(r.uv_status);
     reject(Status::connect_failed,
            r.denied ? TunnelFailure::target_denied : TunnelFailure::target_failed,
            "target " + summary_.target + ": " + r.error);
@@ -315,6 +321,32 @@ void ServerTunnel::finish() {
   secure_wipe(held_);
   if (relay_ && !relay_->finished()) relay_->close("closed");
   host_.tunnel_finished(*this);
+}
+
+std::pair<std::uint64_t, std::uint64_t> ServerTunnel::bytes() const noexcept {
+  if (relay_ && stage_ == Stage::relaying) {
+    return {relay_->stats().bytes_a_to_b, relay_->stats().bytes_b_to_a};
+  }
+  return {summary_.up, summary_.down};
+}
+
+std::string_view ServerTunnel::stage_name() const noexcept {
+  switch (stage_) {
+    case Stage::created:
+    case Stage::handshake:
+      return "handshake";
+    case Stage::deciding:
+      return "deciding";
+    case Stage::connecting:
+      return "connecting";
+    case Stage::rejecting:
+      return "rejecting";
+    case Stage::relaying:
+      return "relaying";
+    case Stage::done:
+      return "done";
+  }
+  return "done";
 }
 
 }  // namespace mtop
