@@ -48,7 +48,7 @@ struct Server::Impl {
   AccountSource* accounts = nullptr;  ///< check as the built-in store check, or null
   std::shared_ptr<tls::ServerContext> tls;
   std::string quic_secret;
-  std::optional<AccessLogFile> access_log;                 ///< config.access_log_path, when set
+  std::optional<AccessLogFile> access_log;  ///< config.access_log_path, when set
   std::function<void(const TunnelRecord&)> on_tunnel_end;  ///< Server::on_tunnel_end
   std::unique_ptr<ServerEngine> engine;
   // Declared after the engine: destroyed first, as they hand streams to it.

@@ -124,7 +124,8 @@ void ServerAuthenticator::on_lookup(const std::shared_ptr<Attempt::State>& st,
   st->known = true;
   st->user = std::move(r.user);
   follow_cost_of(st->user.password_hash);
-  if (cache_ && cache_->check(st->username, st->password, st->user.password_hash, uv_now(loop_))) {
+  if (cache_ && cache_->check(st->username, st->password, st->user.password_hash,
+                              uv_now(loop_))) {
     ++stats_.cache_hits;
     on_verified(st, true);
     return;
@@ -193,7 +194,8 @@ void ServerAuthenticator::verify_off_loop(const std::shared_ptr<Attempt::State>&
   }
 }
 
-void ServerAuthenticator::on_verified(const std::shared_ptr<Attempt::State>& st, Result<bool> r) {
+void ServerAuthenticator::on_verified(const std::shared_ptr<Attempt::State>& st,
+                                      Result<bool> r) {
   const std::uint64_t now = uv_now(loop_);
   if (!st->known) {
     finish(st, {false, TunnelFailure::auth_failed, "unknown user", {}});
@@ -201,8 +203,7 @@ void ServerAuthenticator::on_verified(const std::shared_ptr<Attempt::State>& st,
   }
   if (!r) {
     // A broken stored hash is the operator's problem, not a guess: no failure is counted.
-    finish(st, {false,
-                TunnelFailure::store_error,
+    finish(st, {false, TunnelFailure::store_error,
                 r.error() == Errc::invalid_argument ? "malformed password hash in the store"
                                                     : "password verification failed (OpenSSL)",
                 {}});
