@@ -360,7 +360,10 @@ class AdminService::Request {
     if (!s_.options_.users) {
       throw HttpError{501, "this server's users come from the program's own user check"};
     }
-    if (!s_.users_) {
+    // A users file is read afresh for each request: a UserAdmin keeps the file's users from
+    // when it was opened, and an edit made meanwhile (by hand, `mtop-server user`) must not
+    // be written over. A database connection is kept: its rows are live.
+    if (!s_.users_ || s_.options_.users->type == "file") {
       auto opened = UserAdmin::open(*s_.options_.users);
       if (!opened) throw HttpError{status_of(opened.error()), std::string(opened.message())};
       s_.users_ = std::move(*opened);

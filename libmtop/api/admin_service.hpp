@@ -7,8 +7,9 @@
 //   an io::LoopCall with a bounded wait: a loop too busy to answer in kLoopWaitMs gets 503.
 //   The calls go through the public mtop::Server, as an embedder's own would.
 // - Users are managed on the admin thread itself with a UserAdmin over the configured store
-//   (blocking: hashing, databases), the same code as `mtop-server user`. It is opened on first
-//   use and opened again after the store was unreachable.
+//   (blocking: hashing, databases), the same code as `mtop-server user`. A database's is
+//   opened on first use and again after the store was unreachable; a users file is read
+//   afresh for each request, so edits made meanwhile are not written over.
 // - Created and destroyed on the loop thread. Destruction first fails the waits of a request
 //   in progress, then stops the HTTP thread, so it never waits for the loop it runs on.
 #pragma once

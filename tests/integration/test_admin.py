@@ -324,8 +324,16 @@ class Users(AdminTest):
         wait_for(lambda: self.try_echo(socks), 15, "carol's tunnels to work again")
         rc, out, err = self.ctl("users", "limits", "carol", "--max-tunnels", "3")
         self.assertEqual((rc, json.loads(out)["max_tunnels"]), (0, 3), err)
+        # A user added to the file meanwhile by `mtop-server user add` is not written over.
+        config = os.path.join(self.d.dir, f"server-{self.server.port}.json")
+        r = subprocess.run([SERVER_BIN, "user", "--config", config, "add", "dan"],
+                           input="dan-pass-1234\n", capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rc, out, err = self.ctl("users", "limits", "carol", "--rate", "100000")
+        self.assertEqual(rc, 0, err)
         rc, out, err = self.ctl("users", "list")
-        self.assertEqual([u["username"] for u in json.loads(out)["users"]], ["alice", "carol"])
+        self.assertEqual([u["username"] for u in json.loads(out)["users"]],
+                         ["alice", "carol", "dan"])
         rc, out, err = self.ctl("tunnels")
         self.assertEqual(rc, 0, err)
         self.assertIn("tunnels", json.loads(out))
@@ -338,7 +346,6 @@ class Users(AdminTest):
         self.assertEqual(rc, 1)
         self.assertIn("409", err)
         # The address and token from the server's own config file.
-        config = os.path.join(self.d.dir, f"server-{self.server.port}.json")
         r = subprocess.run([SERVER_BIN, "--config", config, "ctl", "stats"], capture_output=True,
                            text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
