@@ -75,7 +75,7 @@ class ServerTunnel final : private io::Stream::Handler {
     std::uint64_t up = 0, down = 0;
     bool accepted = false;  ///< the success response was sent
     std::optional<TunnelFailure> failure;  ///< why it was refused or cut, if it was
-    std::string reason;                    ///< log-safe
+    std::string reason;     ///< log-safe
     std::string dial_failure;  ///< target_failed: dial_failure_reason() of the connect error
   };
 
