@@ -24,6 +24,7 @@
 #include "mtop/user_check.hpp"
 #include "must.hpp"
 #include "tls/dialer.hpp"
+#include "uv/timer.hpp"
 
 using namespace mtop;
 using mtop::srvtest::auth_to;
@@ -503,7 +504,11 @@ TEST_CASE("server api: live tunnels listed and closed by id, the metrics text, t
         std::string::npos);
   CHECK(text.find("mtop_user_store_") == std::string::npos);  // a custom check: no store
 
-  // The admin thread reaches the loop while it runs.
+  // The admin thread reaches the loop while it runs. A 10 ms tick wakes the loop, so that
+  // run_until sees at once what the asking thread did.
+  io::Timer tick(f.loop.get());
+  std::function<void()> rearm = [&] { tick.start(10, rearm); };
+  rearm();
   std::string listed, refused;
   std::atomic<bool> done{false};
   std::thread asker([&] {
@@ -513,6 +518,7 @@ TEST_CASE("server api: live tunnels listed and closed by id, the metrics text, t
   });
   REQUIRE(f.run_until([&] { return done.load(); }));
   asker.join();
+  tick.stop();
   CHECK(listed.rfind("HTTP/1.1 200", 0) == 0);
   CHECK(listed.find("\"user\": \"alice\"") != std::string::npos);
   CHECK(refused.rfind("HTTP/1.1 401", 0) == 0);

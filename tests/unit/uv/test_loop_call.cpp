@@ -31,7 +31,9 @@ TEST_CASE("loop call: runs on the loop thread, in order, and the caller sees the
           5'000));
       CHECK(seen == i * 10);  // the function ran to its end before call() returned
     }
-    done = 1;
+    // Set on the loop, so that run_until sees it at once (a plain store would wait for the
+    // loop's next event).
+    CHECK(lc->call([&] { done = 1; }, 5'000));
   });
   CHECK(loop.run_until([&] { return done.load() == 1; }));
   t.join();
