@@ -13,6 +13,8 @@ if(NOT MTOP_CORE_ONLY)
   find_package(OpenSSL 3.0 REQUIRED)
   pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv>=1.44)
   find_package(nlohmann_json 3.11 CONFIG REQUIRED)
+  # The admin listener's HTTP server (libmtop/admin).
+  pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd>=0.9.75)
   if(MTOP_BUILD_APPS OR MTOP_BUILD_BENCH)
     find_package(CLI11 CONFIG REQUIRED)
   endif()

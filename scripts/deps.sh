@@ -10,11 +10,12 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config openssl libssl-dev libuv1-dev nlohmann-json3-dev
           libcli11-dev libsqlite3-dev libpq-dev libmariadb-dev libngtcp2-dev
           libngtcp2-crypto-gnutls-dev libgnutls28-dev libnghttp3-dev catch2 curl python3
-          libsystemd-dev help2man)
+          libsystemd-dev help2man libmicrohttpd-dev)
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=(clang libfuzzer-14-dev libclang-rt-14-dev postgresql mariadb-server
-                       binutils procps iproute2 systemd dpkg-dev lintian man-db bsdextrautils) ;;
+                       binutils procps iproute2 systemd dpkg-dev lintian man-db bsdextrautils
+                       prometheus) ;;
     --bench) packages+=(stunnel4 trojan iperf3 ngtcp2-client ngtcp2-server linux-perf
                         openssh-server openssh-client) ;;
     *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "../common/guarded_main.hpp"
+#include "ctl.hpp"
 #include "mtop/admin.hpp"
 #include "mtop/server.hpp"
 #include "mtop/version.hpp"
@@ -78,7 +79,8 @@ int run(int argc, char** argv) {
       "  mtop-server --config /etc/mtop/server.json     run the server\n"
       "  mtop-server gen-cert --name proxy.example.com  write a self-signed certificate + key\n"
       "  mtop-server passwd < pwfile                    print a password hash for a users file\n"
-      "  mtop-server user --config F add alice          add a user (password from stdin)\n",
+      "  mtop-server user --config F add alice          add a user (password from stdin)\n"
+      "  mtop-server ctl --config F tunnels             ask a running server (admin API)\n",
       "mtop-server"};
   app.set_version_flag("--version", "mtop-server " + std::string(mtop::version()));
   app.require_subcommand(0, 1);
@@ -150,7 +152,12 @@ int run(int argc, char** argv) {
   db->require_subcommand(1);
   auto* db_init = db->add_subcommand("init", "create the users table if it is missing");
 
+  CLI::App* ctl = nullptr;
+  const std::function<int()> run_ctl = add_ctl(app, ctl);
+
   CLI11_PARSE(app, argc, argv);
+
+  if (ctl->parsed()) return run_ctl();
 
   if (passwd->parsed()) {
     auto hash = make_hash(scheme);

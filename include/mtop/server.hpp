@@ -96,6 +96,20 @@ struct UsersSource {
 /// How the access log writes a tunnel: one JSON object per line, or logfmt (key=value).
 enum class AccessLogFormat : std::uint8_t { json, logfmt };
 
+/// The admin listener (docs/ADMIN_API.md): HTTP with JSON calls and /metrics, on a thread of
+/// its own. Off while `listen` is empty.
+struct AdminConfig {
+  std::string listen;  ///< "host:port" (loopback advised: plain HTTP); empty = no listener
+  /// A file holding the bearer token every call but /metrics needs (surrounding white space
+  /// ignored). Required when `listen` is set.
+  std::string token_file;
+  /// A file holding the bearer token /metrics needs; empty = /metrics is open.
+  std::string metrics_token_file;
+  /// Bytes per user in the metrics (mtop_user_bytes_total): one series per user, so off by
+  /// default.
+  bool per_user_metrics = false;
+};
+
 /// Everything mtop-server's config file says (docs/CONFIG.md).
 struct ServerConfig {
   std::vector<std::string> listen;  ///< "host:port" / "[v6]:port" (port 0: the OS picks)
@@ -115,6 +129,7 @@ struct ServerConfig {
   /// mtop-server) opens it again by name, for log rotation.
   std::string access_log_path;
   AccessLogFormat access_log_format = AccessLogFormat::json;
+  AdminConfig admin;  ///< the admin listener; off by default
 };
 
 /// Parses mtop-server's JSON config text; relative paths are taken relative to `base_dir`.
@@ -207,6 +222,20 @@ struct TunnelRecord {
 /// space, '=', '"' or a control character is quoted, with backslash escapes inside.
 MTOP_CPP_API std::string format_access_record(const TunnelRecord& record, AccessLogFormat format);
 
+/// A tunnel that has not ended yet (Server::tunnels()).
+struct LiveTunnel {
+  std::uint64_t id = 0;   ///< the server's number for it (Server::close_tunnel)
+  std::string transport;  ///< "tls" or "quic"
+  std::string listener;   ///< the listen address it came in on ("host:port")
+  std::string source;     ///< the client's "ip:port"
+  std::string user;       ///< as the client sent it (log-escaped); empty before that
+  std::string target;     ///< "host:port" asked for; empty before the request
+  std::string stage;      ///< handshake, deciding, connecting, rejecting or relaying
+  std::uint64_t up = 0;   ///< bytes client → target so far
+  std::uint64_t down = 0;
+  std::uint64_t age_ms = 0;
+};
+
 /// A bound listening address: what `listen` asked for, and what the OS gave.
 struct ListenInfo {
   std::string host;        ///< without brackets
@@ -260,6 +289,17 @@ class MTOP_CPP_API Server {
   void on_tunnel_end(std::function<void(const TunnelRecord&)> observer);
   /// Closes every live tunnel of `user` (as UserGrant::user named it); returns how many.
   std::size_t revoke_user(std::string_view user);
+
+  /// Closes the live tunnel numbered `id` (its client sees the stream end); false if no live
+  /// tunnel has that number.
+  bool close_tunnel(std::uint64_t id);
+  /// Every live tunnel, oldest first.
+  std::vector<LiveTunnel> tunnels() const;
+  /// What the server counts, in the Prometheus text exposition format (docs/ADMIN_API.md
+  /// lists the metrics): for a program that serves /metrics itself.
+  std::string metrics_text() const;
+  /// The admin listener's bound port after start(); 0 when config.admin.listen is empty.
+  std::uint16_t admin_port() const noexcept;
 
   ServerStats stats() const;
   bool draining() const noexcept;

@@ -9,11 +9,15 @@
 #include <utility>
 #include <vector>
 
+#include "admin/bearer_token.hpp"
 #include "api/access_log_file.hpp"
+#include "api/admin_service.hpp"
+#include "api/config_view.hpp"
 #include "api/store_factory.hpp"
 #include "auth/target_policy.hpp"
 #include "engine/account_source.hpp"
 #include "engine/server_engine.hpp"
+#include "engine/server_metrics.hpp"
 #include "engine/store_user_check.hpp"
 #include "mtop/host_port.hpp"
 #include "tls/context.hpp"
@@ -50,9 +54,18 @@ struct Server::Impl {
   // Declared after the engine: destroyed first, as they hand streams to it.
   std::vector<std::unique_ptr<io::StreamAcceptor>> acceptors;
   std::vector<ListenInfo> bound;
+#ifdef MTOP_HAVE_QUIC
+  std::vector<quic::QuicServer*> quic_servers;  ///< among the acceptors, for their counters
+#endif
+  std::optional<Endpoint> admin_endpoint;  ///< config.admin.listen, parsed
+  std::string admin_token;
+  std::string metrics_token;
+  // Declared last: destroyed first (its thread calls into the server through the loop).
+  std::unique_ptr<AdminService> admin;
   bool started = false;
 
   ~Impl() {
+    admin.reset();
     acceptors.clear();
     engine.reset();
     if (accounts) accounts->account_store().flush();  // usage counted so far
@@ -63,6 +76,8 @@ struct Server::Impl {
     for (auto& a : acceptors) a->stop();
   }
   Result<void> listen_on(const Endpoint& e);
+  Result<void> read_admin_config(const AdminConfig& a);
+  Result<void> start_admin(Server& server);
 };
 
 Result<void> Server::Impl::listen_on(const Endpoint& e) {
@@ -72,14 +87,17 @@ Result<void> Server::Impl::listen_on(const Endpoint& e) {
   // Deny/allow_sources before any TLS or QUIC work on a connection.
   auto admit = [eng](const sockaddr* peer) { return eng->admit_connection(peer); };
   tls_options.admit = admit;
-  auto listener =
-      tls::TlsListener::create(loop, tls, e.host, e.port, tls_options,
-                               [eng](io::StreamPtr stream) { eng->serve(std::move(stream)); });
+  // Every stream of this address counts under its bound name (the OS's port for port 0).
+  auto name = std::make_shared<std::string>(e.text);
+  auto listener = tls::TlsListener::create(
+      loop, tls, e.host, e.port, tls_options,
+      [eng, name](io::StreamPtr stream) { eng->serve(std::move(stream), "tls", *name); });
   if (!listener) return Result<void>(Errc::listen_failed, std::string(listener.message()));
   (*listener)->set_failure_hook([l = log](std::string_view peer, std::string_view reason) {
     l.debug("TLS handshake from " + std::string(peer) + " failed: " + std::string(reason));
   });
   const std::uint16_t port = (*listener)->port();
+  *name = HostPort{e.host, port}.to_string();
   log.info("listening on " + (*listener)->local_name() + " (TLS over TCP)");
   acceptors.push_back(std::move(*listener));
   bound.push_back(ListenInfo{e.host, port, false});
@@ -96,16 +114,63 @@ Result<void> Server::Impl::listen_on(const Endpoint& e) {
     q.admit = admit;
     auto quic_server = quic::QuicServer::create(
         loop, std::move(q),
-        [eng](io::StreamPtr stream) { eng->serve(std::move(stream), "quic"); });
+        [eng, name](io::StreamPtr stream) { eng->serve(std::move(stream), "quic", *name); });
     if (!quic_server) {
       return Result<void>(Errc::listen_failed,
                           "QUIC on " + e.text + ": " + std::string(quic_server.message()));
     }
     log.info("listening on " + HostPort{e.host, port}.to_string() + " (QUIC over UDP)");
+    quic_servers.push_back(quic_server->get());
     acceptors.push_back(std::move(*quic_server));
     bound.push_back(ListenInfo{e.host, port, true});
   }
 #endif
+  return {};
+}
+
+Result<void> Server::Impl::read_admin_config(const AdminConfig& a) {
+  if (a.listen.empty()) return {};
+  auto address = parse_host_port(a.listen, kListenAddress);
+  if (!address) {
+    return Result<void>(Errc::config_invalid,
+                        "admin.listen: \"" + a.listen + "\": " + std::string(address.message()));
+  }
+  admin_endpoint = Endpoint{a.listen, std::move(address->host), address->port};
+  if (a.token_file.empty()) {
+    return Result<void>(Errc::config_invalid, "admin.token_file: required with admin.listen");
+  }
+  auto token = admin::read_token_file(a.token_file);
+  if (!token) return Result<void>(Errc::config_invalid, "admin: " + std::string(token.message()));
+  admin_token = std::move(*token);
+  if (!a.metrics_token_file.empty()) {
+    auto m = admin::read_token_file(a.metrics_token_file);
+    if (!m) return Result<void>(Errc::config_invalid, "admin: " + std::string(m.message()));
+    metrics_token = std::move(*m);
+  }
+  return {};
+}
+
+Result<void> Server::Impl::start_admin(Server& server) {
+  if (!admin_endpoint) return {};
+  AdminService::Options o;
+  o.host = admin_endpoint->host;
+  o.port = admin_endpoint->port;
+  o.token = admin_token;
+  o.metrics_token = metrics_token;
+  if (accounts) o.users = config.users;
+  o.config_json = config_view(config).dump(2) + "\n";
+  o.log = log;
+  auto service = AdminService::start(loop, server, std::move(o));
+  if (!service) return Result<void>(service.error(), std::string(service.message()));
+  admin = std::move(*service);
+  const bool loopback = admin_endpoint->host == "127.0.0.1" || admin_endpoint->host == "::1" ||
+                        admin_endpoint->host.rfind("127.", 0) == 0;
+  const std::string where = HostPort{admin_endpoint->host, admin->port()}.to_string();
+  log.info("admin API on http://" + where + " (docs/ADMIN_API.md)");
+  if (!loopback) {
+    log.warn("the admin listener " + where +
+             " is not on loopback: its plain HTTP carries the bearer token in the clear");
+  }
   return {};
 }
 
@@ -196,9 +261,11 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
     if (!file) return file.failure();
     impl->access_log.emplace(std::move(*file));
   }
+  if (auto r = impl->read_admin_config(config.admin); !r) return r.failure();
   auto engine = ServerEngine::create(loop, config.engine, impl->check, log);
   if (!engine) return engine.failure();
   impl->engine = std::move(*engine);
+  impl->engine->count_user_bytes(config.admin.per_user_metrics);
   impl->watch_tunnel_ends();
   impl->config = std::move(config);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -210,12 +277,23 @@ Server::~Server() = default;
 Result<void> Server::start() {
   if (impl_->started) return Result<void>(Errc::invalid_state, "start() was called already");
   impl_->started = true;
+  auto unbind = [this] {  // on failure nothing stays bound
+    impl_->admin.reset();
+    impl_->acceptors.clear();
+    impl_->bound.clear();
+#ifdef MTOP_HAVE_QUIC
+    impl_->quic_servers.clear();
+#endif
+  };
   for (const auto& e : impl_->endpoints) {
     if (auto r = impl_->listen_on(e); !r) {
-      impl_->acceptors.clear();  // nothing stays bound
-      impl_->bound.clear();
+      unbind();
       return r;
     }
+  }
+  if (auto r = impl_->start_admin(*this); !r) {
+    unbind();
+    return r;
   }
   impl_->log.info(std::string("mode: ") + (impl_->config.engine.reply_status
                                                ? "reply with a status on failure"
@@ -254,6 +332,39 @@ Result<void> Server::reopen_access_log() {
 
 std::size_t Server::revoke_user(std::string_view user) {
   return impl_->engine->revoke_user(user);
+}
+
+bool Server::close_tunnel(std::uint64_t id) {
+  return impl_->engine->close_tunnel(id);
+}
+
+std::vector<LiveTunnel> Server::tunnels() const {
+  return impl_->engine->live_tunnels();
+}
+
+std::string Server::metrics_text() const {
+  MetricsSnapshot m;
+  m.stats = impl_->engine->stats();
+  m.engine = impl_->engine->metrics();
+  if (impl_->accounts) {
+    m.has_store = true;
+    m.store = impl_->accounts->counters();
+  }
+#ifdef MTOP_HAVE_QUIC
+  if (impl_->config.quic) {
+    m.has_quic = true;
+    for (const quic::QuicServer* q : impl_->quic_servers) {
+      m.quic.connections_total += q->stats().accepted_connections;
+      m.quic.connections_live += q->connection_count();
+      m.quic.streams_total += q->stats().streams;
+    }
+  }
+#endif
+  return format_metrics(m);
+}
+
+std::uint16_t Server::admin_port() const noexcept {
+  return impl_->admin ? impl_->admin->port() : 0;
 }
 
 ServerStats Server::stats() const {

@@ -25,11 +25,41 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
   return config::resolve_path(base_dir, p);
 }
 
+/// "admin": the admin listener (docs/ADMIN_API.md). A bare port number means 127.0.0.1.
+void parse_admin(const json& a, const std::string& base_dir, AdminConfig& admin) {
+  const std::string where = "config.admin";
+  if (!a.is_object()) {
+    throw ConfigError{
+        where + R"(: an object like {"listen": "127.0.0.1:9443", "token_file": "admin.token"})"};
+  }
+  only_keys(a, where, {"listen", "token_file", "metrics_token_file", "per_user_metrics"});
+  if (!a.contains("listen")) throw ConfigError{where + ".listen: missing"};
+  if (a.at("listen").is_number_unsigned()) {
+    admin.listen = "127.0.0.1:" + std::to_string(get_count(a, "listen", where, 0, 65'535));
+  } else {
+    admin.listen = get_string(a, "listen", where);
+    if (auto address = parse_host_port(admin.listen, kListenAddress); !address) {
+      throw ConfigError{where + ".listen: \"" + admin.listen +
+                        "\": " + std::string(address.message())};
+    }
+  }
+  if (!a.contains("token_file")) {
+    throw ConfigError{where + ".token_file: missing (the admin API always needs a token)"};
+  }
+  admin.token_file = resolve(base_dir, get_string(a, "token_file", where));
+  if (a.contains("metrics_token_file")) {
+    admin.metrics_token_file = resolve(base_dir, get_string(a, "metrics_token_file", where));
+  }
+  if (a.contains("per_user_metrics")) {
+    admin.per_user_metrics = get_bool(a, "per_user_metrics", where);
+  }
+}
+
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
             {"listen", "quic", "cert", "key", "tls_groups", "users", "reply_status",
              "allow_targets", "allow_sources", "deny_sources", "deny_target_ports", "timeouts",
-             "limits", "auth", "log_level", "access_log"});
+             "limits", "auth", "log_level", "access_log", "admin"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {
@@ -83,6 +113,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
       }
     }
   }
+  if (root.contains("admin")) parse_admin(root.at("admin"), base_dir, cfg.admin);
   if (root.contains("allow_targets")) {
     const json& a = root.at("allow_targets");
     if (!a.is_array()) throw ConfigError{"config.allow_targets: a list of CIDRs"};

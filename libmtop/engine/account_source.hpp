@@ -20,6 +20,12 @@ class AccountSource {
   struct Counters {
     std::uint64_t password_checks = 0;  ///< verify_password runs (off the loop), dummy included
     std::uint64_t cache_hits = 0;       ///< passwords accepted from the credential cache
+    // Store lookups for authentication, by result (the metrics' user-store counters).
+    std::uint64_t lookups_found = 0;
+    std::uint64_t lookups_not_found = 0;
+    std::uint64_t lookups_unavailable = 0;
+    std::uint64_t outages = 0;  ///< answering -> unavailable transitions
+    bool store_down = false;    ///< the last lookup was unavailable
   };
 
   virtual ~AccountSource() = default;

@@ -105,13 +105,20 @@ void ServerAuthenticator::on_lookup(const std::shared_ptr<Attempt::State>& st,
                                     auth::LookupResult r) {
   switch (r.status) {
     case auth::LookupStatus::unavailable:
+      ++stats_.lookups_unavailable;
+      if (!stats_.store_down) ++stats_.outages;
+      stats_.store_down = true;
       finish(st, {false, TunnelFailure::store_unavailable, "user store unavailable", {}});
       return;
     case auth::LookupStatus::not_found:
+      ++stats_.lookups_not_found;
+      stats_.store_down = false;
       st->known = false;
       verify_off_loop(st, dummy_hash_);
       return;
     case auth::LookupStatus::found:
+      ++stats_.lookups_found;
+      stats_.store_down = false;
       break;
   }
   st->known = true;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <exception>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "auth/ip_prefix.hpp"
@@ -101,9 +102,12 @@ ServerEngine::~ServerEngine() {
   users_.clear();
 }
 
-void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
+void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
+                         std::string_view listener) {
   if (!stream) return;
   ++stats_.total;
+  ListenerCounts& counts = metrics_.listeners[{std::string(listener), std::string(transport)}];
+  ++counts.total;
   if (draining_) {
     count(TunnelFailure::draining);
     log_.debug("tunnel refused source=" + stream->peer_name() + " reason=draining");
@@ -149,9 +153,11 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
                                               std::move(stream));
   ServerTunnel* t = owned.get();
   t->set_transport(transport);
+  t->set_origin(next_tunnel_id_++, listener);
   tunnels_.emplace(t, std::move(owned));
   admitted_.emplace(t, std::move(admitted));
   ++live_;
+  ++counts.live;
   t->start();
 }
 
@@ -308,6 +314,7 @@ std::string ServerEngine::account_problem(const UserState& u) const {
 
 io::RelayOptions ServerEngine::tunnel_relay_options(ServerTunnel& t) {
   ++stats_.accepted;
+  metrics_.handshake.observe(uv_now(loop_) - t.summary().started_ms);
   io::RelayOptions o;
   auto it = users_.find(t.username());
   if (it == users_.end()) return o;  // cannot happen: an accepted tunnel has its user
@@ -321,6 +328,7 @@ io::RelayOptions ServerEngine::tunnel_relay_options(ServerTunnel& t) {
 
 void ServerEngine::on_traffic(UserState& u, io::Direction dir, std::size_t bytes) {
   (dir == io::Direction::a_to_b ? stats_.bytes_up : stats_.bytes_down) += bytes;
+  if (metrics_.per_user) metrics_.add_user_bytes(u.name, dir == io::Direction::a_to_b, bytes);
   if (!accounts_ || !u.account) return;
   accounts_->account_store().add_usage(u.name, bytes);
   u.bytes_since_lookup += bytes;
@@ -394,6 +402,11 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
     reported = it->second.reported;
     admitted_.erase(it);
   }
+  if (auto it = metrics_.listeners.find({s.listener, s.transport});
+      it != metrics_.listeners.end()) {
+    --it->second.live;
+  }
+  if (!s.dial_failure.empty()) ++metrics_.dial_failures[s.dial_failure];
   if (!t.username().empty()) {
     if (auto it = users_.find(t.username()); it != users_.end()) {
       auto& list = it->second->tunnels;
@@ -483,6 +496,45 @@ Result<void> ServerEngine::reconfigure_admission(const ServerOptions& options) {
   target_policy_.deny_ports(options.deny_target_ports);
   connect_options_.refuse = target_policy_.hook();  // connects copy their options
   return {};
+}
+
+bool ServerEngine::close_tunnel(std::uint64_t id) {
+  for (auto& [p, t] : tunnels_) {
+    if (t->summary().id == id && !t->done()) {
+      t->close(TunnelFailure::revoked, "closed by the admin");
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<LiveTunnel> ServerEngine::live_tunnels() const {
+  const std::uint64_t now = uv_now(loop_);
+  std::vector<LiveTunnel> out;
+  out.reserve(live_);
+  for (const auto& [p, t] : tunnels_) {
+    if (t->done()) continue;
+    const ServerTunnel::Summary& s = t->summary();
+    LiveTunnel l;
+    l.id = s.id;
+    l.transport = s.transport;
+    l.listener = s.listener;
+    l.source = s.source;
+    l.user = s.user;
+    l.target = s.target;
+    l.stage = t->stage_name();
+    std::tie(l.up, l.down) = t->bytes();
+    l.age_ms = now - s.started_ms;
+    out.push_back(std::move(l));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const LiveTunnel& a, const LiveTunnel& b) { return a.id < b.id; });
+  return out;
+}
+
+void ServerEngine::count_user_bytes(bool on) {
+  metrics_.per_user = on;
+  if (!on) metrics_.user_bytes.clear();
 }
 
 void ServerEngine::close_all(TunnelFailure failure, const std::string& reason) {

@@ -49,6 +49,7 @@
 #include "engine/account_source.hpp"
 #include "engine/admission.hpp"
 #include "engine/check_inbox.hpp"
+#include "engine/server_metrics.hpp"
 #include "engine/server_rate_gate.hpp"
 #include "engine/tunnel_session.hpp"
 #include "mtop/log.hpp"
@@ -75,9 +76,11 @@ class ServerEngine final : private TunnelHost {
   ServerEngine& operator=(const ServerEngine&) = delete;
 
   /// Takes one incoming tunnel stream (not yet reading), which came over `transport` ("tls",
-  /// "quic": for the access records). Closed at once while draining, with max_tunnels live
-  /// tunnels, or (stealth mode) when a source rule refuses it.
-  void serve(io::StreamPtr stream, std::string_view transport = "tls");
+  /// "quic": for the access records) through `listener` (its "host:port", for the metrics).
+  /// Closed at once while draining, with max_tunnels live tunnels, or (stealth mode) when a
+  /// source rule refuses it.
+  void serve(io::StreamPtr stream, std::string_view transport = "tls",
+             std::string_view listener = {});
   /// The listeners' early check of a new connection's peer (before TLS, or before a QUIC
   /// connection is created): false if deny/allow_sources refuse it (counted and logged).
   /// Peers that are not IPv4/IPv6 are admitted.
@@ -101,6 +104,13 @@ class ServerEngine final : private TunnelHost {
   /// live counts and the log gate are kept; live tunnels are not re-judged, new ones follow
   /// the new settings. Errors: config_invalid naming the key; the settings in force stay.
   Result<void> reconfigure_admission(const ServerOptions& options);
+  /// Closes the live tunnel numbered `id` (LiveTunnel::id); false if there is none.
+  bool close_tunnel(std::uint64_t id);
+  /// Every tunnel not yet finished, oldest first.
+  std::vector<LiveTunnel> live_tunnels() const;
+  /// Counts bytes per user in metrics() from now on (per_user_metrics); off forgets them.
+  void count_user_bytes(bool on);
+  const EngineMetrics& metrics() const noexcept { return metrics_; }
 
   ServerStats stats() const;
   bool draining() const noexcept { return draining_; }
@@ -174,6 +184,8 @@ class ServerEngine final : private TunnelHost {
   io::ConnectOptions connect_options_;
   AdmissionPolicy admission_;
   ServerStats stats_;
+  EngineMetrics metrics_;
+  std::uint64_t next_tunnel_id_ = 1;
   auth::FailureThrottle throttle_;
   std::unique_ptr<CheckInbox> inbox_;
   io::Poster poster_;  ///< answers of our own (throttled), never inside tunnel_auth()

@@ -3,6 +3,7 @@
 #include <utility>
 #include <variant>
 
+#include "engine/server_metrics.hpp"
 #include "uv/tcp_stream.hpp"
 
 namespace mtop {
@@ -213,6 +214,7 @@ void ServerTunnel::deny_target(std::string reason) {
 void ServerTunnel::on_connected(io::ConnectResult r) {
   if (stage_ != Stage::connecting) return;
   if (!r.tcp) {
+    if (!r.denied) summary_.dial_failure = dial_failure_reason(r.uv_status);
     reject(Status::connect_failed,
            r.denied ? TunnelFailure::target_denied : TunnelFailure::target_failed,
            "target " + summary_.target + ": " + r.error);
@@ -321,6 +323,32 @@ void ServerTunnel::finish() {
   secure_wipe(held_);
   if (relay_ && !relay_->finished()) relay_->close("closed");
   host_.tunnel_finished(*this);
+}
+
+std::pair<std::uint64_t, std::uint64_t> ServerTunnel::bytes() const noexcept {
+  if (relay_ && stage_ == Stage::relaying) {
+    return {relay_->stats().bytes_a_to_b, relay_->stats().bytes_b_to_a};
+  }
+  return {summary_.up, summary_.down};
+}
+
+std::string_view ServerTunnel::stage_name() const noexcept {
+  switch (stage_) {
+    case Stage::created:
+    case Stage::handshake:
+      return "handshake";
+    case Stage::deciding:
+      return "deciding";
+    case Stage::connecting:
+      return "connecting";
+    case Stage::rejecting:
+      return "rejecting";
+    case Stage::relaying:
+      return "relaying";
+    case Stage::done:
+      return "done";
+  }
+  return "done";
 }
 
 }  // namespace mtop

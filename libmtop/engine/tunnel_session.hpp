@@ -27,6 +27,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "mtop/protocol.hpp"
 #include "mtop/server.hpp"
@@ -65,6 +67,8 @@ class ServerTunnel final : private io::Stream::Handler {
   struct Summary {
     std::string source;     ///< client "ip:port"
     std::string transport;  ///< "tls" or "quic", as the engine was told
+    std::string listener;   ///< the listening "host:port" it came in on, as the engine was told
+    std::uint64_t id = 0;   ///< the engine's number for it (admin API), unique per engine
     std::string user;       ///< from the auth request (log-escaped), empty before it
     std::string target;     ///< "host:port" asked for, empty before the auth request
     std::uint64_t started_ms = 0;  ///< uv_now at serve()
@@ -72,6 +76,7 @@ class ServerTunnel final : private io::Stream::Handler {
     bool accepted = false;  ///< the success response was sent
     std::optional<TunnelFailure> failure;  ///< why it was refused or cut, if it was
     std::string reason;     ///< log-safe
+    std::string dial_failure;  ///< target_failed: dial_failure_reason() of the connect error
   };
 
   /// `options` and `connect_options` must outlive the tunnel (the engine's).
@@ -98,6 +103,14 @@ class ServerTunnel final : private io::Stream::Handler {
   bool done() const noexcept { return stage_ == Stage::done; }
   const Summary& summary() const noexcept { return summary_; }
   void set_transport(std::string_view transport) { summary_.transport = transport; }
+  void set_origin(std::uint64_t id, std::string_view listener) {
+    summary_.id = id;
+    summary_.listener = listener;
+  }
+  /// Bytes up and down so far (live while relaying).
+  std::pair<std::uint64_t, std::uint64_t> bytes() const noexcept;
+  /// "handshake", "deciding", "connecting", "rejecting", "relaying" or "done".
+  std::string_view stage_name() const noexcept;
   const std::string& username() const noexcept { return username_; }
 
  private:

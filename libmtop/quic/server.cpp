@@ -159,6 +159,7 @@ void QuicServer::handshake_completed(Connection& c) {
 }
 
 void QuicServer::stream_accepted(Connection&, io::StreamPtr stream) {
+  ++stats_.streams;
   if (stopped_ || !on_stream_) {
     stream.release()->abort(kRefused);
     return;

@@ -81,6 +81,7 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
     std::uint64_t retries = 0;
     std::uint64_t refused = 0;  ///< new connections refused (limit or stopped)
     std::uint64_t accepted_connections = 0;
+    std::uint64_t streams = 0;  ///< streams climbers opened (refused ones included)
   };
   const Stats& stats() const noexcept { return stats_; }
 

@@ -2,9 +2,14 @@
 // a Server on a test loop, climbers driving the MTop handshake over real TLS connections
 // (TlsDialer + ClientHandshake), an echo target on 127.0.0.1. Loopback only; every wait is
 // bounded by the loop helper's safety time-out and never measured.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -19,6 +24,7 @@
 #include "mtop/user_check.hpp"
 #include "must.hpp"
 #include "tls/dialer.hpp"
+#include "uv/timer.hpp"
 
 using namespace mtop;
 using mtop::srvtest::auth_to;
@@ -505,4 +511,101 @@ TEST_CASE("server api: port 0 with QUIC binds the same port number on UDP then d
   f.server->stop();
   REQUIRE(f.run_until([&] { return drained && c.finished(); }));
   CHECK(f.failed(TunnelFailure::revoked) == 1);
+}
+
+namespace {
+
+/// One HTTP/1.1 GET over a plain socket, the whole answer (head and body) as text.
+std::string http_get(std::uint16_t port, const std::string& path, const std::string& token) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string answer;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0) {
+    const std::string rq = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+                           (token.empty() ? "" : "Authorization: Bearer " + token + "\r\n") +
+                           "\r\n";
+    if (::send(fd, rq.data(), rq.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(rq.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
+        answer.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  ::close(fd);
+  return answer;
+}
+
+}  // namespace
+
+TEST_CASE("server api: live tunnels listed and closed by id, the metrics text, the admin listener",
+          "[server_api]") {
+  ApiFixture f;
+  f.scripted().decide = [](const UserCheckRequest&, UserCheckReply reply) { reply.allow({}); };
+  const std::string token_path = "server_api_admin.token";
+  const std::string token = "0123456789abcdef0123";
+  std::ofstream(token_path) << token << "\n";
+  f.config.admin.listen = "127.0.0.1:0";
+  f.config.admin.token_file = token_path;
+  f.start();
+  std::remove(token_path.c_str());  // read by create()
+  REQUIRE(f.server->admin_port() != 0);
+  Client& c = f.open("alice", "s3cret", "HI");
+  REQUIRE(f.run_until([&] { return c.payload == "HI"; }));
+
+  const auto list = f.server->tunnels();
+  REQUIRE(list.size() == 1);
+  const std::string listener = "127.0.0.1:" + std::to_string(f.port);
+  CHECK(list[0].user == "alice");
+  CHECK(list[0].stage == "relaying");
+  CHECK(list[0].transport == "tls");
+  CHECK(list[0].listener == listener);
+  CHECK(list[0].up == 2);
+  CHECK(list[0].down == 2);
+  const std::string text = f.server->metrics_text();
+  CHECK(text.find("mtop_tunnels_live{listener=\"" + listener + "\",transport=\"tls\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("mtop_user_store_") == std::string::npos);  // a custom check: no store
+
+  // The admin thread reaches the loop while it runs. A 10 ms tick wakes the loop, so that
+  // run_until sees at once what the asking thread did.
+  io::Timer tick(f.loop.get());
+  std::function<void()> rearm = [&] { tick.start(10, rearm); };
+  rearm();
+  std::string listed, refused;
+  std::atomic<bool> done{false};
+  std::thread asker([&] {
+    listed = http_get(f.server->admin_port(), "/api/tunnels", token);
+    refused = http_get(f.server->admin_port(), "/api/tunnels", "wrong-token-0123456789");
+    done = true;
+  });
+  REQUIRE(f.run_until([&] { return done.load(); }));
+  asker.join();
+  tick.stop();
+  CHECK(listed.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(listed.find("\"user\": \"alice\"") != std::string::npos);
+  CHECK(refused.rfind("HTTP/1.1 401", 0) == 0);
+
+  CHECK_FALSE(f.server->close_tunnel(list[0].id + 1000));
+  CHECK(f.server->close_tunnel(list[0].id));
+  REQUIRE(f.run_until([&] { return c.finished() && f.server->stats().live == 0; }));
+  CHECK(f.server->tunnels().empty());
+  CHECK(f.failed(TunnelFailure::revoked) == 1);
+}
+
+TEST_CASE("server api: the admin listener is off by default; a missing token file is refused",
+          "[server_api]") {
+  ApiFixture f;
+  f.start();
+  CHECK(f.server->admin_port() == 0);
+  f.config.admin.listen = "127.0.0.1:0";
+  f.config.admin.token_file = "/nonexistent/admin.token";
+  auto s = Server::create(f.loop.get(), f.config, ServerHooks{f.check, f.log()});
+  REQUIRE_FALSE(s);
+  CHECK(s.error() == Errc::config_invalid);
+  CHECK(std::string(s.message()).find("/nonexistent/admin.token") != std::string::npos);
 }
