@@ -27,17 +27,25 @@ std::optional<auth::IpAddress> source_address(const std::string& peer) {
   return auth::IpAddress::parse(hp->host);
 }
 
-io::ConnectOptions make_connect_options(const ServerOptions& options, const Logger& log) {
+std::shared_ptr<const TunnelSettings> make_settings(ServerOptions options, const Logger& log) {
   auth::TargetPolicy policy;
   std::string error;
   if (!policy.allow_cidrs(options.allow_targets, error)) {
     log.error("allow_targets ignored: " + error);
   }
-  io::ConnectOptions c;
-  c.timeout_ms = options.connect_timeout_ms;
-  c.nodelay = true;
-  c.refuse = policy.hook();
-  return c;
+  auto s = std::make_shared<TunnelSettings>();
+  s->connect.timeout_ms = options.connect_timeout_ms;
+  s->connect.nodelay = true;
+  s->connect.refuse = policy.hook();
+  s->options = std::move(options);
+  return s;
+}
+
+auth::FailureThrottle::Options throttle_options(const ServerOptions& o) {
+  return auth::FailureThrottle::Options{.max_failures = o.max_failures == 0 ? 1 : o.max_failures,
+                                        .window_ms = o.failure_window_ms,
+                                        .lockout_ms = o.lockout_ms,
+                                        .max_sources = 100'000};
 }
 
 }  // namespace
@@ -72,20 +80,16 @@ Result<std::unique_ptr<ServerEngine>> ServerEngine::create(uv_loop_t* loop, Serv
 ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_ptr<UserCheck> check,
                            Logger log)
     : loop_(loop),
-      options_(std::move(options)),
       check_(std::move(check)),
       accounts_(dynamic_cast<AccountSource*>(check_.get())),
       log_(std::move(log)),
-      connect_options_(make_connect_options(options_, log_)),
-      throttle_(auth::FailureThrottle::Options{
-          .max_failures = options_.max_failures == 0 ? 1 : options_.max_failures,
-          .window_ms = options_.failure_window_ms,
-          .lockout_ms = options_.lockout_ms,
-          .max_sources = 100'000}),
+      settings_(make_settings(std::move(options), log_)),
+      throttle_(throttle_options(settings_->options)),
       poster_(loop),
       reaper_(loop),
       recheck_timer_(loop),
-      drain_timer_(loop) {}
+      drain_timer_(loop),
+      retire_timer_(loop) {}
 
 ServerEngine::~ServerEngine() {
   inbox_.reset();  // answers from now on are dropped in the mailbox
@@ -104,13 +108,14 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
         static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::draining)));
     return;
   }
-  if (live_ >= options_.max_tunnels) {
+  const ServerOptions& options = settings_->options;
+  if (live_ >= options.max_tunnels) {
     count(TunnelFailure::overloaded);
     const std::uint64_t now = uv_now(loop_);
     if (!overload_logged_ || now - overload_logged_ms_ >= kOverloadLogEveryMs) {
       overload_logged_ = true;
       overload_logged_ms_ = now;
-      log_.warn("max_tunnels (" + std::to_string(options_.max_tunnels) +
+      log_.warn("max_tunnels (" + std::to_string(options.max_tunnels) +
                 ") live tunnels: closing new streams at once");
     }
     stream.release()->abort(
@@ -118,8 +123,7 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
     return;
   }
   TunnelHost& host = *this;
-  auto owned = std::make_unique<ServerTunnel>(loop_, host, options_, connect_options_,
-                                              std::move(stream));
+  auto owned = std::make_unique<ServerTunnel>(loop_, host, settings_, std::move(stream));
   ServerTunnel* t = owned.get();
   t->set_transport(transport);
   tunnels_.emplace(t, std::move(owned));
@@ -264,8 +268,9 @@ void ServerEngine::revoke(UserState& u, const std::string& reason) {
 }
 
 void ServerEngine::arm_recheck() {
-  if (!accounts_ || options_.recheck_interval_ms == 0 || recheck_timer_.active()) return;
-  recheck_timer_.start(options_.recheck_interval_ms, [this] { recheck(); });
+  const std::uint64_t interval = settings_->options.recheck_interval_ms;
+  if (!accounts_ || interval == 0 || recheck_timer_.active()) return;
+  recheck_timer_.start(interval, [this] { recheck(); });
 }
 
 void ServerEngine::recheck() {
@@ -367,13 +372,46 @@ void ServerEngine::drain(std::function<void()> done) {
   if (!draining_) {
     draining_ = true;
     log_.info("draining: " + std::to_string(live_) + " live tunnel(s), closing them in " +
-              std::to_string(options_.drain_timeout_ms) + " ms");
+              std::to_string(settings_->options.drain_timeout_ms) + " ms");
     if (live_ > 0) {
-      drain_timer_.start(options_.drain_timeout_ms,
+      drain_timer_.start(settings_->options.drain_timeout_ms,
                          [this] { close_all(TunnelFailure::revoked, "drain timeout"); });
     }
   }
   check_drained();
+}
+
+void ServerEngine::set_options(ServerOptions options) {
+  const ServerOptions& old = settings_->options;
+  const bool throttle_changed = old.max_failures != options.max_failures ||
+                                old.failure_window_ms != options.failure_window_ms ||
+                                old.lockout_ms != options.lockout_ms;
+  const bool recheck_changed = old.recheck_interval_ms != options.recheck_interval_ms;
+  settings_ = make_settings(std::move(options), log_);
+  if (throttle_changed) throttle_ = auth::FailureThrottle(throttle_options(settings_->options));
+  if (recheck_changed && !users_.empty()) {
+    recheck_timer_.stop();
+    arm_recheck();
+  }
+}
+
+void ServerEngine::set_check(std::shared_ptr<UserCheck> check) {
+  if (!check || check == check_) return;
+  if (accounts_) accounts_->account_store().flush();  // usage counted so far
+  // Checks already asked are answered by the old check: it stays alive until they have timed
+  // out (the handshake time-out bounds every wait); dropping it now would answer them deny.
+  retired_checks_.push_back(std::move(check_));
+  retire_timer_.start(settings_->options.handshake_timeout_ms + 1'000,
+                      [this] { retired_checks_.clear(); });
+  check_ = std::move(check);
+  accounts_ = dynamic_cast<AccountSource*>(check_.get());
+  // Re-checks go to the new check from now on; one still in flight at the old one must not
+  // keep its user from being looked up again.
+  for (auto& [name, u] : users_) {
+    u->lookup_in_flight = false;
+    if (!accounts_) u->account.reset();
+  }
+  if (!users_.empty()) arm_recheck();
 }
 
 void ServerEngine::stop() {

@@ -68,6 +68,14 @@ class ServerEngine final : private TunnelHost {
   /// "quic": for the access records). Closed at once while draining or with max_tunnels
   /// live tunnels.
   void serve(io::StreamPtr stream, std::string_view transport = "tls");
+  /// New tunnels run under `options` from now on (every field: limits, time-outs, the target
+  /// policy, ...); live tunnels keep the options they started with. A changed failure
+  /// throttle starts afresh; a changed re-check interval applies from the next re-check.
+  void set_options(ServerOptions options);
+  const ServerOptions& options() const noexcept { return settings_->options; }
+  /// New auth requests (and re-checks of live users) go to `check` (not null) from now on.
+  /// Requests the old check was asked already are still answered by it.
+  void set_check(std::shared_ptr<UserCheck> check);
   /// Called on the loop with the record of every tunnel that ends after it was taken by
   /// serve() (refused in the handshake or after relaying); one observer, replaced by a call.
   void on_tunnel_end(std::function<void(const TunnelRecord&)> observer) {
@@ -132,12 +140,11 @@ class ServerEngine final : private TunnelHost {
   void count(TunnelFailure f) { ++stats_.failures[static_cast<std::size_t>(f)]; }
 
   uv_loop_t* loop_;
-  ServerOptions options_;
   std::shared_ptr<UserCheck> check_;
   AccountSource* accounts_;  ///< check_ as an AccountSource, or null (a custom check)
   Logger log_;
   std::function<void(const TunnelRecord&)> tunnel_end_;
-  io::ConnectOptions connect_options_;
+  std::shared_ptr<const TunnelSettings> settings_;  ///< for new tunnels (set_options)
   ServerStats stats_;
   auth::FailureThrottle throttle_;
   std::unique_ptr<CheckInbox> inbox_;
@@ -145,6 +152,8 @@ class ServerEngine final : private TunnelHost {
   io::Poster reaper_;  ///< destroys finished tunnels outside their own calls
   io::Timer recheck_timer_;
   io::Timer drain_timer_;
+  std::vector<std::shared_ptr<UserCheck>> retired_checks_;  ///< set_check: answering old asks
+  io::Timer retire_timer_;
   std::unordered_map<std::string, std::unique_ptr<UserState>> users_;
   std::unordered_map<std::uint64_t, Waiting> checks_;  ///< by check number
   std::uint64_t next_check_ = 1;

@@ -165,10 +165,18 @@ std::string write_file(const std::string& path, const std::string& text, mode_t 
   return err;
 }
 
-std::string hex_fingerprint(X509* cert) {
+CertGenResult failure(std::string error) {
+  CertGenResult r;
+  r.error = std::move(error);
+  return r;
+}
+
+}  // namespace
+
+std::string sha256_fingerprint(X509* cert) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
+  if (!cert || X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned i = 0; i < len; ++i) {
@@ -178,14 +186,6 @@ std::string hex_fingerprint(X509* cert) {
   }
   return out;
 }
-
-CertGenResult failure(std::string error) {
-  CertGenResult r;
-  r.error = std::move(error);
-  return r;
-}
-
-}  // namespace
 
 CertGenResult generate_self_signed(const CertGenOptions& o) {
   // --- check the input first, so nothing is generated or written for a typo --------------
@@ -265,7 +265,7 @@ CertGenResult generate_self_signed(const CertGenOptions& o) {
     return failure(err);
   }
   CertGenResult r;
-  r.sha256_fingerprint = hex_fingerprint(cert.get());
+  r.sha256_fingerprint = sha256_fingerprint(cert.get());
   return r;
 }
 
