@@ -287,6 +287,17 @@ class Listeners(ReloadTest):
         self.assert_tunnel_works(self.socks(new_port), t)
         self.assertLess(stream.received, Streaming.SIZE, "the reload came during the stream")
         stream.finish(self)
+        # Its last tunnel done, the removed QUIC socket closes too (the port is free again).
+        wait_for(lambda: udp_port_free(old_port), 15, "the removed UDP socket to close")
+
+
+def udp_port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        try:
+            u.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 class LogLevel(ReloadTest):
