@@ -26,8 +26,9 @@ class MTOP_CPP_API Logger {
   using Sink = std::function<void(LogLevel, std::string_view)>;
 
   Logger() = default;  ///< logs nothing
-  Logger(LogLevel min_level, Sink sink)
-      : min_(std::make_shared<std::atomic<LogLevel>>(min_level)), sink_(std::move(sink)) {}
+  /// Out of line: the shared level is made inside libmtop_cpp, so that programs and the C
+  /// library instantiate (and export) no std::make_shared machinery of their own.
+  Logger(LogLevel min_level, Sink sink);
 
   bool enabled(LogLevel level) const noexcept {
     return sink_ && min_ && level >= min_->load(std::memory_order_relaxed);

@@ -473,7 +473,8 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
   }
   if (next.tls_groups != cur.tls_groups) report.changed.emplace_back("tls_groups");
 
-  // Which listeners stay (same address and the same quic setting) and which are new.
+  // Which listeners stay (the same address; QUIC is added or removed on them as `quic` says)
+  // and which are new.
   std::vector<std::optional<std::size_t>> kept(next_endpoints->size());  // index in listeners
   std::vector<bool> staying(listeners.size(), false);
   for (std::size_t i = 0; i < next_endpoints->size(); ++i) {

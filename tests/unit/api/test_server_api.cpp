@@ -627,3 +627,30 @@ TEST_CASE("server api: reload swaps the users file store for a new source",
   Client& bob2 = f.open("bob", "s3cret", "STILL");
   REQUIRE(f.run_until([&] { return bob2.payload == "STILL"; }));
 }
+
+TEST_CASE("server api: reload switches QUIC on and off on a kept address", "[server_api][reload]") {
+  ApiFixture f;  // QUIC off
+  f.scripted().decide = [](const UserCheckRequest&, UserCheckReply reply) { reply.allow({}); };
+  const std::uint16_t port = f.start();
+  Client& live = f.open("alice", "s3cret", "TCP");
+  REQUIRE(f.run_until([&] { return live.payload == "TCP"; }));
+  ServerConfig next = f.config;
+  next.quic = true;
+  auto on = f.server->reload(next);
+  INFO(std::string(on ? "" : on.message()));
+  REQUIRE(on);
+  const auto bound = f.server->listening();
+  if (bound.size() == 1) return;  // a build without QUIC: TLS only, as create() does
+  REQUIRE(bound.size() == 2);
+  CHECK(bound[0].port == port);  // the TLS listener was not touched
+  CHECK(bound[1].quic);
+  CHECK(bound[1].port == port);
+  CHECK(has(on->changed, "listen +127.0.0.1:" + std::to_string(port) + " (QUIC)"));
+  next.quic = false;
+  auto off = f.server->reload(next);
+  REQUIRE(off);
+  CHECK(has(off->changed, "listen -127.0.0.1:" + std::to_string(port) + " (QUIC)"));
+  CHECK(f.server->listening().size() == 1);
+  live.send("STILL");
+  REQUIRE(f.run_until([&] { return live.payload == "TCPSTILL"; }));
+}
