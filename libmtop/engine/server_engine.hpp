@@ -72,7 +72,6 @@ class ServerEngine final : private TunnelHost {
   /// policy, ...); live tunnels keep the options they started with. A changed failure
   /// throttle starts afresh; a changed re-check interval applies from the next re-check.
   void set_options(ServerOptions options);
-  const ServerOptions& options() const noexcept { return settings_->options; }
   /// New auth requests (and re-checks of live users) go to `check` (not null) from now on.
   /// Requests the old check was asked already are still answered by it.
   void set_check(std::shared_ptr<UserCheck> check);
