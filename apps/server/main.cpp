@@ -241,7 +241,7 @@ int run(int argc, char** argv) {
     std::printf("%s: OK\n", config_path.c_str());
     return 0;
   }
-  return run_server(config);
+  return run_server(config, StartedFrom{config_path, log_level});
 }
 
 }  // namespace

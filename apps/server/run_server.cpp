@@ -1,5 +1,6 @@
 #include "run_server.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <memory>
 #include <string>
@@ -10,7 +11,7 @@
 
 namespace mtop::server {
 
-int run_server(const ServerConfig& config) {
+int run_server(const ServerConfig& config, const StartedFrom& from) {
   // Writes to a peer that went away must return EPIPE, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
   Logger log(config.log_level, stderr_sink());
@@ -38,18 +39,34 @@ int run_server(const ServerConfig& config) {
   app::SignalHooks hooks;
   hooks.drain = [&](std::function<void()> done) { server->drain(std::move(done)); };
   hooks.stop_now = [&] { server->stop(); };
-  // SIGHUP re-reads the users file; database stores follow changes by themselves.
-  hooks.hup = [&, reload_file = config.users.type == "file"] {
-    // logrotate moves the access log aside and sends SIGHUP: new lines go to a new file.
-    if (auto r = server->reopen_access_log(); !r) log.error(std::string(r.message()));
-    if (!reload_file) {
-      log.info("SIGHUP: nothing to reload (database stores follow changes by themselves)");
-    } else if (auto r = server->reload(); r) {
-      log.info("SIGHUP: users file reloaded");
-    } else {
-      log.error("SIGHUP: users file not reloaded, keeping the old users: " +
-                std::string(r.message()));
+  // SIGHUP: the config file again, applied without dropping a tunnel (Server::reload), and
+  // the access log opened again by name (logrotate moves it aside, then sends SIGHUP).
+  // The config file read again: for SIGHUP and the admin API's reload alike.
+  auto next_config = [&from]() -> Result<ServerConfig> {
+    auto next = load_server_config(from.config_path);
+    if (next && !from.log_level_flag.empty()) {
+      (void)parse_log_level(from.log_level_flag, next->log_level);  // checked at start-up
     }
+    return next;
+  };
+  server->set_config_source(next_config);
+  hooks.hup = [&] {
+    if (auto r = server->reopen_access_log(); !r) log.error(std::string(r.message()));
+    auto next = next_config();
+    if (!next) {
+      log.error("SIGHUP: config refused, the running one stays: " + std::string(next.message()));
+      return;
+    }
+    const LogLevel level = next->log_level;
+    auto report = server->reload(std::move(*next));
+    if (!report) {
+      log.error("SIGHUP: config refused, the running one stays: " + std::string(report.message()));
+      return;
+    }
+    // Written at the new level (info at least), so that the line saying "log_level warn" is
+    // itself in the log.
+    log.log(std::clamp(level, LogLevel::info, LogLevel::error),
+            "SIGHUP: config reloaded: " + reload_summary(*report));
   };
   const bool ran = process.run(std::move(hooks));
   server.reset();

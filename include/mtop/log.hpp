@@ -3,7 +3,9 @@
 // mtop-server and climber, a vector in tests). Messages never contain passwords.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,9 +26,21 @@ class MTOP_CPP_API Logger {
   using Sink = std::function<void(LogLevel, std::string_view)>;
 
   Logger() = default;  ///< logs nothing
-  Logger(LogLevel min_level, Sink sink) : min_(min_level), sink_(std::move(sink)) {}
+  /// Out of line: the shared level is made inside libmtop_cpp, so that programs and the C
+  /// library instantiate (and export) no std::make_shared machinery of their own.
+  Logger(LogLevel min_level, Sink sink);
 
-  bool enabled(LogLevel level) const noexcept { return sink_ && level >= min_; }
+  bool enabled(LogLevel level) const noexcept {
+    return sink_ && min_ && level >= min_->load(std::memory_order_relaxed);
+  }
+  /// The lowest level written. A Logger and its copies share it: set_level (from any thread)
+  /// changes what every copy writes, e.g. the copies the engines keep (Server::reload).
+  LogLevel level() const noexcept {
+    return min_ ? min_->load(std::memory_order_relaxed) : LogLevel::off;
+  }
+  void set_level(LogLevel level) noexcept {
+    if (min_) min_->store(level, std::memory_order_relaxed);
+  }
   void log(LogLevel level, std::string_view message) const {
     if (enabled(level)) sink_(level, message);
   }
@@ -36,7 +50,7 @@ class MTOP_CPP_API Logger {
   void error(std::string_view m) const { log(LogLevel::error, m); }
 
  private:
-  LogLevel min_ = LogLevel::off;
+  std::shared_ptr<std::atomic<LogLevel>> min_;  ///< null only with no sink
   Sink sink_;
 };
 

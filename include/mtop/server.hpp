@@ -81,6 +81,7 @@ struct ServerOptions {
   std::uint32_t source_burst = 20;  ///< >= 1
   /// Target ports refused whatever the address (a denied target, like the target policy).
   std::vector<std::uint16_t> deny_target_ports = {25};
+  bool operator==(const ServerOptions&) const = default;
 };
 
 /// Where the built-in user check finds users (docs/USERS.md, docs/USERS_DB.md).
@@ -91,6 +92,8 @@ struct UsersSource {
   std::uint64_t cache_ttl_ms = 2'500;  ///< database stores: how stale a lookup may be
   std::uint64_t grace_ms = 300'000;    ///< database down: recently verified users keep working
   std::uint64_t flush_ms = 2'000;      ///< database stores: usage written back this often
+
+  bool operator==(const UsersSource&) const = default;
 };
 
 /// How the access log writes a tunnel: one JSON object per line, or logfmt (key=value).
@@ -130,6 +133,9 @@ struct ServerConfig {
   std::string access_log_path;
   AccessLogFormat access_log_format = AccessLogFormat::json;
   AdminConfig admin;  ///< the admin listener; off by default
+  /// How often cert_file and key_file are checked for a change on disk (a renewed
+  /// certificate is then served to new handshakes, no reload needed); 0 = not watched.
+  std::uint64_t cert_watch_ms = 5'000;
 };
 
 /// Parses mtop-server's JSON config text; relative paths are taken relative to `base_dir`.
@@ -243,6 +249,20 @@ struct ListenInfo {
   bool quic = false;       ///< true: QUIC over UDP; false: TLS over TCP
 };
 
+/// What Server::reload(ServerConfig) did.
+struct ReloadReport {
+  /// What took effect, in words for a log line: "certificate", "users source", "engine
+  /// options", "allow_targets", "log_level", "access_log", "listen +127.0.0.1:8443",
+  /// "listen -127.0.0.1:443". Empty: the new config equals the running one (the users file
+  /// and the certificate files were still read again).
+  std::vector<std::string> changed;
+  /// Parts of the new config that did not take effect live, each with the reason.
+  std::vector<std::string> warnings;
+};
+/// "certificate, listen +127.0.0.1:8443" or "nothing changed", then "; not applied: ..." for
+/// each warning.
+MTOP_CPP_API std::string reload_summary(const ReloadReport& report);
+
 /// What the embedding program plugs in.
 struct ServerHooks {
   /// Decides every tunnel's user; null = the built-in store of ServerConfig::users.
@@ -276,9 +296,36 @@ class MTOP_CPP_API Server {
   void drain(std::function<void()> done);
   /// Stops accepting and closes every tunnel now. Idempotent; the server can then be freed.
   void stop();
-  /// Reloads what can change without a restart: the users file (other stores follow their
-  /// database live). Errors: config_invalid with the file's problem (the old users stay).
+  /// Re-reads the users file of the running config (other stores follow their database live;
+  /// a custom user check: nothing). Errors: config_invalid with the file's problem (the old
+  /// users stay). reload(config()) does this and re-reads the certificate files too.
   Result<void> reload();
+  /// Applies `next` without dropping a live tunnel (mtop-server's SIGHUP, an admin API):
+  /// - certificate, key and tls_groups: read again (also when unchanged) and used by new
+  ///   handshakes on both transports; live connections keep theirs;
+  /// - users: a changed source (type, path, dsn, cache settings) or credential cache opens the
+  ///   new store and new tunnels are checked there; else the users file is read again;
+  ///   ignored when ServerHooks::user_check was given;
+  /// - engine (ServerOptions, all of it: limits, time-outs, allow_targets, ...): new tunnels
+  ///   run under the new options, live ones keep theirs;
+  /// - log_level: set on ServerHooks::log (which all its copies share, Logger::set_level)
+  ///   when it differs from the running config's;
+  /// - access_log_path/format: the new file is opened; cert_watch_ms: the watch restarts;
+  /// - listen and quic: new addresses are bound, removed ones stop accepting (their live
+  ///   tunnels go on; a removed QUIC socket stays open until its last connection with a
+  ///   tunnel is gone, idle connections on it are closed), unchanged ones are not touched.
+  /// quic_streams_per_connection applies to QUIC listeners bound from now on (a warning in
+  /// the report says so). All or nothing: everything is prepared first (files read, store
+  /// opened, addresses bound) and only then switched; on any error nothing changed. Errors:
+  /// config_invalid, tls_setup_failed, listen_failed, not_built_in, store_unavailable,
+  /// system_error (each message names the part at fault), invalid_state while draining.
+  Result<ReloadReport> reload(ServerConfig next);
+  /// Where a reload asked for from outside the program (the admin API's POST /api/reload)
+  /// gets the next config, e.g. mtop-server's config file read again; called on the loop.
+  /// Without one such a reload re-reads the users file only, like reload().
+  void set_config_source(std::function<Result<ServerConfig>()> source);
+  /// The config in effect (as given to create() or the last successful reload).
+  const ServerConfig& config() const noexcept;
   /// Opens config.access_log_path again by name (after logrotate moved the old file), so new
   /// lines go to a new file. Errors: system_error naming the file (lines then go to the old
   /// file). Without an access log: nothing.

@@ -226,18 +226,20 @@ class AdminService::Request {
     if (n == 2 && parts[1] == "config") {
       allow("GET");
       HttpResponse r;
-      r.body = s_.options_.config_json;
+      on_loop([&] { r.body = s_.options_.config_json(); });
       return r;
     }
     if (n == 2 && parts[1] == "reload") {
       allow("POST");
-      Result<void> r;
-      on_loop([&] { r = s_.server_.reload(); });
+      Result<ReloadReport> r = Errc::invalid_state;
+      on_loop([&] { r = s_.options_.reload(); });
       if (!r)
         throw HttpError{400,
                         "reload refused, the running config stays: " + std::string(r.message())};
-      log("admin: reloaded");
-      return json_response(200, json{{"reloaded", true}});
+      log("admin: reloaded: " + reload_summary(*r));
+      return json_response(200, json{{"reloaded", true},
+                                     {"changed", r->changed},
+                                     {"not_applied", r->warnings}});
     }
     if (n >= 2 && parts[1] == "tunnels") return tunnels(parts);
     if (n >= 2 && parts[1] == "users") return users(parts);
@@ -357,16 +359,21 @@ class AdminService::Request {
   }
 
   UserAdmin& user_store() {
-    if (!s_.options_.users) {
+    std::optional<UsersSource> source;
+    on_loop([&] { source = s_.options_.users(); });  // a reload may have changed it
+    if (!source) {
       throw HttpError{501, "this server's users come from the program's own user check"};
     }
     // A users file is read afresh for each request: a UserAdmin keeps the file's users from
     // when it was opened, and an edit made meanwhile (by hand, `mtop-server user`) must not
-    // be written over. A database connection is kept: its rows are live.
-    if (!s_.users_ || s_.options_.users->type == "file") {
-      auto opened = UserAdmin::open(*s_.options_.users);
+    // be written over. A database connection is kept (its rows are live) while the source
+    // stays the same.
+    if (!s_.users_ || source->type == "file" || !(*source == s_.users_source_)) {
+      s_.users_.reset();
+      auto opened = UserAdmin::open(*source);
       if (!opened) throw HttpError{status_of(opened.error()), std::string(opened.message())};
       s_.users_ = std::move(*opened);
+      s_.users_source_ = std::move(*source);
     }
     return *s_.users_;
   }

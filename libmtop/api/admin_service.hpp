@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,11 +38,13 @@ class AdminService {
     std::uint16_t port = 0;
     std::string token;          ///< required by every call but /metrics
     std::string metrics_token;  ///< required by /metrics; empty = open
+    // Called on the loop, so that they follow reloads:
     /// The store users are managed in; nullopt when the server has a user check of the
     /// program's own (the users calls then answer 501).
-    std::optional<UsersSource> users;
-    std::string config_json;  ///< GET /api/config, redacted already
-    Logger log;               ///< used on the loop thread only
+    std::function<std::optional<UsersSource>()> users;
+    std::function<std::string()> config_json;  ///< GET /api/config, redacted already
+    std::function<Result<ReloadReport>()> reload;  ///< POST /api/reload
+    Logger log;                                    ///< used on the loop thread only
   };
 
   /// Binds and starts the listener. Errors: config_invalid, listen_failed, system_error.
@@ -63,6 +66,7 @@ class AdminService {
   Server& server_;
   Options options_;
   std::unique_ptr<UserAdmin> users_;  ///< admin thread only
+  UsersSource users_source_;          ///< what users_ was opened on
   std::unique_ptr<io::LoopCall> loop_call_;
   std::unique_ptr<admin::HttpServer> http_;
 };

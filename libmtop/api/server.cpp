@@ -1,9 +1,13 @@
 // mtop::Server (mtop/server.hpp): what mtop-server runs, as a library object. It owns the TLS
 // context, the listeners (TLS over TCP, QUIC over UDP on the same port), the user check and the
-// ServerEngine, wired on the caller's loop; the engine does the tunnels.
+// ServerEngine, wired on the caller's loop; the engine does the tunnels. reload() swaps any of
+// them for new tunnels while live ones keep what they started with; CertWatch reloads the
+// certificate when its files change.
 #include "mtop/server.hpp"
 
+#include <algorithm>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -13,6 +17,7 @@
 #include "api/access_log_file.hpp"
 #include "api/admin_service.hpp"
 #include "api/config_view.hpp"
+#include "api/cert_watch.hpp"
 #include "api/store_factory.hpp"
 #include "auth/target_policy.hpp"
 #include "engine/account_source.hpp"
@@ -22,8 +27,10 @@
 #include "mtop/host_port.hpp"
 #include "tls/context.hpp"
 #include "tls/listener.hpp"
+#include "uv/timer.hpp"
 #ifdef MTOP_HAVE_QUIC
 #include "api/quic_secret.hpp"
+#include "quic/app_error.hpp"
 #include "quic/server.hpp"
 #endif
 
@@ -35,14 +42,81 @@ struct Endpoint {
   std::string text;  ///< as the config says it, for messages
   std::string host;  ///< without brackets
   std::uint16_t port = 0;
+  bool same_address(const Endpoint& o) const { return host == o.host && port == o.port; }
 };
+
+/// How often a QUIC socket removed by a reload looks for its last connection to be gone.
+constexpr std::uint64_t kRetiredQuicCheckMs = 1'000;
+
+/// The checks create() and reload() share, before anything is built: listen addresses,
+/// allow_targets, tls_groups. Errors: config_invalid naming the key.
+Result<std::vector<Endpoint>> check_config(const ServerConfig& config) {
+  if (config.listen.empty()) return Failure{Errc::config_invalid, "listen: no address"};
+  std::vector<Endpoint> endpoints;
+  for (const auto& l : config.listen) {
+    auto address = parse_host_port(l, kListenAddress);
+    if (!address) {
+      return Failure{Errc::config_invalid,
+                     "listen: \"" + l + "\": " + std::string(address.message())};
+    }
+    Endpoint e{l, std::move(address->host), address->port};
+    for (const auto& seen : endpoints) {
+      if (seen.same_address(e) && e.port != 0) {
+        return Failure{Errc::config_invalid, "listen: \"" + l + "\" is given twice"};
+      }
+    }
+    endpoints.push_back(std::move(e));
+  }
+  auth::TargetPolicy policy;
+  if (auto r = policy.allow_cidrs(config.engine.allow_targets); !r) {
+    return Failure{Errc::config_invalid, "allow_targets: " + std::string(r.message())};
+  }
+  if (auto r = AdmissionPolicy().configure(config.engine); !r) return r.failure();
+  if (config.tls_groups.empty()) return Failure{Errc::config_invalid, "tls_groups: no group"};
+  return endpoints;
+}
+
+tls::TlsServerConfig tls_config(const ServerConfig& config) {
+  return tls::TlsServerConfig{config.cert_file, config.key_file, config.tls_groups};
+}
+
+Result<std::shared_ptr<tls::ServerContext>> load_tls(const ServerConfig& config) {
+  auto tls = tls::ServerContext::create(tls_config(config));
+  if (!tls) return Failure{Errc::tls_setup_failed, "TLS: " + std::string(tls.message())};
+  return std::move(*tls);
+}
+
+/// True when the built-in user check of `a` would be built the same for `b`.
+bool same_user_check(const ServerConfig& a, const ServerConfig& b) {
+  return a.users == b.users &&
+         a.engine.credential_cache_ttl_ms == b.engine.credential_cache_ttl_ms &&
+         a.engine.credential_cache_size == b.engine.credential_cache_size;
+}
+
+void log_allowed_targets(const Logger& log, const ServerOptions& options) {
+  if (options.allow_targets.empty()) return;
+  std::string allowed;
+  for (const auto& c : options.allow_targets) allowed += (allowed.empty() ? "" : ", ") + c;
+  log.warn("targets in " + allowed + " are allowed despite the private-address policy");
+}
 
 }  // namespace
 
 struct Server::Impl {
+  /// One listen address: TLS over TCP, and QUIC over UDP on the same port when on.
+  struct Listener {
+    Endpoint endpoint;
+    std::uint16_t port = 0;  ///< bound
+    std::unique_ptr<tls::TlsListener> tls;
+#ifdef MTOP_HAVE_QUIC
+    std::unique_ptr<quic::QuicServer> quic;
+#endif
+  };
+
   uv_loop_t* loop = nullptr;
   ServerConfig config;
   Logger log;
+  bool custom_check = false;  ///< ServerHooks::user_check was given: config.users is unused
   std::vector<Endpoint> endpoints;
   std::shared_ptr<UserCheck> check;
   AccountSource* accounts = nullptr;  ///< check as the built-in store check, or null
@@ -52,80 +126,171 @@ struct Server::Impl {
   std::function<void(const TunnelRecord&)> on_tunnel_end;  ///< Server::on_tunnel_end
   std::unique_ptr<ServerEngine> engine;
   // Declared after the engine: destroyed first, as they hand streams to it.
-  std::vector<std::unique_ptr<io::StreamAcceptor>> acceptors;
-  std::vector<ListenInfo> bound;
+  std::vector<Listener> listeners;
 #ifdef MTOP_HAVE_QUIC
-  std::vector<quic::QuicServer*> quic_servers;  ///< among the acceptors, for their counters
+  /// QUIC sockets a reload removed: stopped, kept until their last connection is gone.
+  std::vector<std::unique_ptr<quic::QuicServer>> retired_quic;
+  std::unique_ptr<io::Timer> retired_timer;
+  QuicMetrics reaped_quic;  ///< totals of the retired sockets closed since (metrics_text)
 #endif
-  std::optional<Endpoint> admin_endpoint;  ///< config.admin.listen, parsed
+  std::unique_ptr<CertWatch> cert_watch;
+  std::string cert_problem;  ///< the last unusable-files message logged by the watch
+  bool started = false;
+
+  std::function<Result<ServerConfig>()> config_source;  ///< set_config_source
+  std::optional<Endpoint> admin_endpoint;                ///< config.admin.listen, parsed
   std::string admin_token;
   std::string metrics_token;
   // Declared last: destroyed first (its thread calls into the server through the loop).
   std::unique_ptr<AdminService> admin;
-  bool started = false;
 
-  ~Impl() {
-    admin.reset();
-    acceptors.clear();
-    engine.reset();
-    if (accounts) accounts->account_store().flush();  // usage counted so far
-  }
-
+  ~Impl();
   void watch_tunnel_ends();
-  void stop_accepting() {
-    for (auto& a : acceptors) a->stop();
-  }
-  Result<void> listen_on(const Endpoint& e);
+  void stop_accepting();
+  /// Binds TLS on `e`, and QUIC on the same port when c.quic (with `secret`).
+  Result<Listener> listen_on(const Endpoint& e, const ServerConfig& c,
+                             const std::shared_ptr<tls::ServerContext>& ctx,
+                             const std::string& secret);
+#ifdef MTOP_HAVE_QUIC
+  Result<std::unique_ptr<quic::QuicServer>> listen_quic(const Endpoint& e, std::uint16_t port,
+                                                        const ServerConfig& c,
+                                                        const std::string& secret);
+  /// Stops the listener's QUIC socket; it stays open until its last connection is gone.
+  void retire_quic(Listener& l);
+#endif
+  /// Stops the listener (TLS and QUIC); live tunnels through it go on.
+  void retire(Listener& l);
+  void reap_retired();
+  /// Starts, restarts or stops the certificate watch to match `config`.
+  void watch_certificates();
+  void certificate_files_changed();
+  Result<ReloadReport> reload(ServerConfig next);
+  /// What POST /api/reload does: config_source's config applied as reload(next); without a
+  /// source, the users file read again.
+  Result<ReloadReport> reload_from_source();
   Result<void> read_admin_config(const AdminConfig& a);
   Result<void> start_admin(Server& server);
 };
 
-Result<void> Server::Impl::listen_on(const Endpoint& e) {
+Server::Impl::~Impl() {
+  cert_watch.reset();
+  listeners.clear();
+#ifdef MTOP_HAVE_QUIC
+  retired_quic.clear();
+#endif
+  engine.reset();
+  if (accounts) accounts->account_store().flush();  // usage counted so far
+}
+
+void Server::Impl::stop_accepting() {
+  for (auto& l : listeners) {
+    if (l.tls) l.tls->stop();
+#ifdef MTOP_HAVE_QUIC
+    if (l.quic) l.quic->stop();
+#endif
+  }
+}
+
+Result<Server::Impl::Listener> Server::Impl::listen_on(
+    const Endpoint& e, const ServerConfig& c, const std::shared_ptr<tls::ServerContext>& ctx,
+    [[maybe_unused]] const std::string& secret) {
+  Listener out;
+  out.endpoint = e;
   tls::TlsListenerOptions tls_options;
-  tls_options.handshake_timeout_ms = config.engine.handshake_timeout_ms;
+  tls_options.handshake_timeout_ms = c.engine.handshake_timeout_ms;
   ServerEngine* eng = engine.get();
   // Deny/allow_sources before any TLS or QUIC work on a connection.
-  auto admit = [eng](const sockaddr* peer) { return eng->admit_connection(peer); };
-  tls_options.admit = admit;
+  tls_options.admit = [eng](const sockaddr* peer) { return eng->admit_connection(peer); };
   // Every stream of this address counts under its bound name (the OS's port for port 0).
   auto name = std::make_shared<std::string>(e.text);
   auto listener = tls::TlsListener::create(
-      loop, tls, e.host, e.port, tls_options,
+      loop, ctx, e.host, e.port, tls_options,
       [eng, name](io::StreamPtr stream) { eng->serve(std::move(stream), "tls", *name); });
-  if (!listener) return Result<void>(Errc::listen_failed, std::string(listener.message()));
+  if (!listener) return Failure{Errc::listen_failed, std::string(listener.message())};
   (*listener)->set_failure_hook([l = log](std::string_view peer, std::string_view reason) {
     l.debug("TLS handshake from " + std::string(peer) + " failed: " + std::string(reason));
   });
-  const std::uint16_t port = (*listener)->port();
-  *name = HostPort{e.host, port}.to_string();
-  log.info("listening on " + (*listener)->local_name() + " (TLS over TCP)");
-  acceptors.push_back(std::move(*listener));
-  bound.push_back(ListenInfo{e.host, port, false});
+  out.port = (*listener)->port();
+  *name = HostPort{e.host, out.port}.to_string();
+  out.tls = std::move(*listener);
 #ifdef MTOP_HAVE_QUIC
-  if (config.quic) {
-    quic::QuicServerOptions q;
-    q.host = e.host;
-    q.port = port;  // the same port number on UDP: the normal set-up
-    q.tls.cert_chain_file = config.cert_file;
-    q.tls.key_file = config.key_file;
-    q.tls.groups = config.tls_groups;
-    q.limits.max_streams = config.quic_streams_per_connection;
-    q.secret = quic_secret;
-    q.admit = admit;
-    auto quic_server = quic::QuicServer::create(
-        loop, std::move(q),
-        [eng, name](io::StreamPtr stream) { eng->serve(std::move(stream), "quic", *name); });
-    if (!quic_server) {
-      return Result<void>(Errc::listen_failed,
-                          "QUIC on " + e.text + ": " + std::string(quic_server.message()));
-    }
-    log.info("listening on " + HostPort{e.host, port}.to_string() + " (QUIC over UDP)");
-    quic_servers.push_back(quic_server->get());
-    acceptors.push_back(std::move(*quic_server));
-    bound.push_back(ListenInfo{e.host, port, true});
+  if (c.quic) {
+    // The same port number on UDP: the normal set-up.
+    auto quic_server = listen_quic(e, out.port, c, secret);
+    if (!quic_server) return quic_server.failure();
+    out.quic = std::move(*quic_server);
   }
 #endif
-  return {};
+  return out;
+}
+
+#ifdef MTOP_HAVE_QUIC
+Result<std::unique_ptr<quic::QuicServer>> Server::Impl::listen_quic(const Endpoint& e,
+                                                                    std::uint16_t port,
+                                                                    const ServerConfig& c,
+                                                                    const std::string& secret) {
+  quic::QuicServerOptions q;
+  q.host = e.host;
+  q.port = port;
+  q.tls = tls_config(c);
+  q.limits.max_streams = c.quic_streams_per_connection;
+  q.secret = secret;
+  ServerEngine* eng = engine.get();
+  q.admit = [eng](const sockaddr* peer) { return eng->admit_connection(peer); };
+  auto quic_server = quic::QuicServer::create(
+      loop, std::move(q), [eng, name = HostPort{e.host, port}.to_string()](io::StreamPtr stream) {
+        eng->serve(std::move(stream), "quic", name);
+      });
+  if (!quic_server) {
+    return Failure{Errc::listen_failed,
+                   "QUIC on " + e.text + ": " + std::string(quic_server.message())};
+  }
+  return std::move(*quic_server);
+}
+
+void Server::Impl::retire_quic(Listener& l) {
+  if (!l.quic) return;
+  // The UDP socket carries the live connections: it stays until the last one is gone.
+  l.quic->stop();
+  l.quic->close_idle(quic::kNoError, "listener removed");
+  log.info("no longer accepting on " + HostPort{l.endpoint.host, l.port}.to_string() +
+           " (QUIC over UDP); " + std::to_string(l.quic->connection_count()) +
+           " connection(s) with live tunnels finish first");
+  retired_quic.push_back(std::move(l.quic));
+  if (!retired_timer) retired_timer = std::make_unique<io::Timer>(loop);
+  if (!retired_timer->active()) {
+    retired_timer->start(kRetiredQuicCheckMs, [this] { reap_retired(); });
+  }
+}
+#endif
+
+void Server::Impl::retire(Listener& l) {
+  // Established TLS streams belong to the engine: closing the listening socket leaves them.
+  l.tls.reset();
+  log.info("no longer listening on " + HostPort{l.endpoint.host, l.port}.to_string() +
+           " (TLS over TCP); its live tunnels go on");
+#ifdef MTOP_HAVE_QUIC
+  retire_quic(l);
+#endif
+}
+
+void Server::Impl::reap_retired() {
+#ifdef MTOP_HAVE_QUIC
+  for (auto it = retired_quic.begin(); it != retired_quic.end();) {
+    (*it)->close_idle(quic::kNoError, "listener removed");
+    if ((*it)->connection_count() == 0) {
+      log.debug("QUIC socket on port " + std::to_string((*it)->port()) + " closed");
+      reaped_quic.connections_total += (*it)->stats().accepted_connections;
+      reaped_quic.streams_total += (*it)->stats().streams;
+      it = retired_quic.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!retired_quic.empty()) {
+    retired_timer->start(kRetiredQuicCheckMs, [this] { reap_retired(); });
+  }
+#endif
 }
 
 Result<void> Server::Impl::read_admin_config(const AdminConfig& a) {
@@ -157,8 +322,12 @@ Result<void> Server::Impl::start_admin(Server& server) {
   o.port = admin_endpoint->port;
   o.token = admin_token;
   o.metrics_token = metrics_token;
-  if (accounts) o.users = config.users;
-  o.config_json = config_view(config).dump(2) + "\n";
+  o.users = [this]() -> std::optional<UsersSource> {
+    if (!accounts) return std::nullopt;
+    return config.users;
+  };
+  o.config_json = [this] { return config_view(config).dump(2) + "\n"; };
+  o.reload = [this] { return reload_from_source(); };
   o.log = log;
   auto service = AdminService::start(loop, server, std::move(o));
   if (!service) return Result<void>(service.error(), std::string(service.message()));
@@ -188,6 +357,70 @@ void Server::Impl::watch_tunnel_ends() {
   });
 }
 
+void Server::Impl::watch_certificates() {
+  if (config.cert_watch_ms == 0) {
+    cert_watch.reset();
+    return;
+  }
+  if (cert_watch && cert_watch->interval_ms() == config.cert_watch_ms) {
+    std::vector<std::string> want{config.cert_file, config.key_file};
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    if (want == cert_watch->paths()) return;
+  }
+  cert_watch.reset();
+  auto w = CertWatch::start(loop, {config.cert_file, config.key_file}, config.cert_watch_ms,
+                            [this] { certificate_files_changed(); });
+  if (!w) {
+    log.warn("certificate files not watched (" + std::string(w.message()) +
+             "): a renewed certificate needs a reload");
+    return;
+  }
+  cert_watch = std::move(*w);
+}
+
+void Server::Impl::certificate_files_changed() {
+  // Both files must parse and the key must match the certificate; a pair caught half-written
+  // fails here and is tried again on the next change. Each distinct problem is logged once.
+  auto fresh = load_tls(config);
+#ifdef MTOP_HAVE_QUIC
+  std::vector<std::shared_ptr<const quic::ServerTlsContext>> quic_tls;
+  for (auto& l : listeners) {
+    if (!fresh) break;
+    if (!l.quic) continue;
+    auto q = l.quic->make_tls(tls_config(config));
+    if (!q) {
+      fresh = q.failure();
+      break;
+    }
+    quic_tls.push_back(std::move(*q));
+  }
+#endif
+  if (!fresh) {
+    const std::string problem(fresh.message());
+    if (problem != cert_problem) {
+      cert_problem = problem;
+      log.warn("certificate files changed but cannot be used (" + problem +
+               "); the current certificate stays; trying again at the next change");
+    }
+    return;
+  }
+  cert_problem.clear();
+  if ((*fresh)->certificate_fingerprint() == tls->certificate_fingerprint()) {
+    log.debug("certificate files changed; the certificate is the same");
+  }
+  tls = std::move(*fresh);
+  std::size_t next_quic = 0;
+  for (auto& l : listeners) {
+    if (l.tls) l.tls->reconfigure(tls, config.engine.handshake_timeout_ms);
+#ifdef MTOP_HAVE_QUIC
+    if (l.quic) l.quic->use_tls(quic_tls[next_quic++]);
+#endif
+  }
+  (void)next_quic;
+  log.info("certificate reloaded from disk: " + tls->certificate_summary());
+}
+
 Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig config,
                                                ServerHooks hooks) {
   if (!loop) return Result<std::unique_ptr<Server>>(Errc::invalid_argument, "no loop");
@@ -196,33 +429,11 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
   impl->log = std::move(hooks.log);
   const Logger& log = impl->log;
 
-  if (config.listen.empty()) {
-    return Result<std::unique_ptr<Server>>(Errc::config_invalid, "listen: no address");
-  }
-  for (const auto& l : config.listen) {
-    auto address = parse_host_port(l, kListenAddress);
-    if (!address) {
-      return Result<std::unique_ptr<Server>>(
-          Errc::config_invalid, "listen: \"" + l + "\": " + std::string(address.message()));
-    }
-    impl->endpoints.push_back(Endpoint{l, std::move(address->host), address->port});
-  }
-  {
-    auth::TargetPolicy policy;
-    if (auto r = policy.allow_cidrs(config.engine.allow_targets); !r) {
-      return Result<std::unique_ptr<Server>>(Errc::config_invalid,
-                                             "allow_targets: " + std::string(r.message()));
-    }
-  }
-  if (config.tls_groups.empty()) {
-    return Result<std::unique_ptr<Server>>(Errc::config_invalid, "tls_groups: no group");
-  }
-  auto tls = tls::ServerContext::create(
-      tls::TlsServerConfig{config.cert_file, config.key_file, config.tls_groups});
-  if (!tls) {
-    return Result<std::unique_ptr<Server>>(Errc::tls_setup_failed,
-                                           "TLS: " + std::string(tls.message()));
-  }
+  auto endpoints = check_config(config);
+  if (!endpoints) return endpoints.failure();
+  impl->endpoints = std::move(*endpoints);
+  auto tls = load_tls(config);
+  if (!tls) return tls.failure();
   impl->tls = std::move(*tls);
 #ifdef MTOP_HAVE_QUIC
   if (config.quic) {
@@ -238,6 +449,7 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
 #endif
 
   if (hooks.user_check) {
+    impl->custom_check = true;
     impl->check = std::move(hooks.user_check);
   } else {
     auto check = open_user_check(loop, config.users, config.engine, log);
@@ -251,11 +463,7 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
   if (impl->accounts) {
     log.info("users from " + std::string(impl->accounts->account_store().kind()) + " store");
   }
-  if (!config.engine.allow_targets.empty()) {
-    std::string allowed;
-    for (const auto& c : config.engine.allow_targets) allowed += (allowed.empty() ? "" : ", ") + c;
-    log.warn("targets in " + allowed + " are allowed despite the private-address policy");
-  }
+  log_allowed_targets(log, config.engine);
   if (!config.access_log_path.empty()) {
     auto file = AccessLogFile::open(config.access_log_path, config.access_log_format);
     if (!file) return file.failure();
@@ -279,17 +487,19 @@ Result<void> Server::start() {
   impl_->started = true;
   auto unbind = [this] {  // on failure nothing stays bound
     impl_->admin.reset();
-    impl_->acceptors.clear();
-    impl_->bound.clear();
-#ifdef MTOP_HAVE_QUIC
-    impl_->quic_servers.clear();
-#endif
+    impl_->listeners.clear();
   };
   for (const auto& e : impl_->endpoints) {
-    if (auto r = impl_->listen_on(e); !r) {
+    auto l = impl_->listen_on(e, impl_->config, impl_->tls, impl_->quic_secret);
+    if (!l) {
       unbind();
-      return r;
+      return l.failure();
     }
+    impl_->listeners.push_back(std::move(*l));
+  }
+  for (const auto& info : listening()) {
+    impl_->log.info("listening on " + HostPort{info.host, info.port}.to_string() +
+                    (info.quic ? " (QUIC over UDP)" : " (TLS over TCP)"));
   }
   if (auto r = impl_->start_admin(*this); !r) {
     unbind();
@@ -298,26 +508,251 @@ Result<void> Server::start() {
   impl_->log.info(std::string("mode: ") + (impl_->config.engine.reply_status
                                                ? "reply with a status on failure"
                                                : "stealth (close without a status on failure)"));
+  impl_->log.info("certificate: " + impl_->tls->certificate_summary());
+  impl_->watch_certificates();
   return {};
 }
 
 std::vector<ListenInfo> Server::listening() const {
-  return impl_->bound;
+  std::vector<ListenInfo> out;
+  for (const auto& l : impl_->listeners) {
+    out.push_back(ListenInfo{l.endpoint.host, l.port, false});
+#ifdef MTOP_HAVE_QUIC
+    if (l.quic) out.push_back(ListenInfo{l.endpoint.host, l.port, true});
+#endif
+  }
+  return out;
 }
 
 void Server::drain(std::function<void()> done) {
   impl_->stop_accepting();
+  impl_->cert_watch.reset();
   impl_->engine->drain(std::move(done));
 }
 
 void Server::stop() {
   impl_->stop_accepting();
+  impl_->cert_watch.reset();
   impl_->engine->stop();
 }
 
 Result<void> Server::reload() {
   if (!impl_->accounts) return {};  // a custom check reloads by itself
   return impl_->accounts->reload();
+}
+
+Result<ReloadReport> Server::reload(ServerConfig next) {
+  return impl_->reload(std::move(next));
+}
+
+void Server::set_config_source(std::function<Result<ServerConfig>()> source) {
+  impl_->config_source = std::move(source);
+}
+
+Result<ReloadReport> Server::Impl::reload_from_source() {
+  if (!config_source) {
+    if (accounts) {
+      if (auto r = accounts->reload(); !r) return r.failure();
+    }
+    ReloadReport report;
+    if (accounts) report.changed.emplace_back("users (read again)");
+    return report;
+  }
+  auto next = config_source();
+  if (!next) return next.failure();
+  return reload(std::move(*next));
+}
+
+Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
+  if (engine->draining()) return Failure{Errc::invalid_state, "the server is draining"};
+  ReloadReport report;
+  // --- prepare: everything that can fail, nothing that the running server sees ------------
+  auto next_endpoints = check_config(next);
+  if (!next_endpoints) return next_endpoints.failure();
+  auto next_tls = load_tls(next);
+  if (!next_tls) return next_tls.failure();
+  const ServerConfig& cur = config;
+  if ((*next_tls)->certificate_fingerprint() != tls->certificate_fingerprint() ||
+      next.cert_file != cur.cert_file || next.key_file != cur.key_file) {
+    report.changed.emplace_back("certificate");
+  }
+  if (next.tls_groups != cur.tls_groups) report.changed.emplace_back("tls_groups");
+
+  // Which listeners stay (the same address; QUIC is added or removed on them as `quic` says)
+  // and which are new.
+  std::vector<std::optional<std::size_t>> kept(next_endpoints->size());  // index in listeners
+  std::vector<bool> staying(listeners.size(), false);
+  for (std::size_t i = 0; i < next_endpoints->size(); ++i) {
+    for (std::size_t j = 0; j < listeners.size(); ++j) {
+      if (!staying[j] && listeners[j].endpoint.same_address((*next_endpoints)[i])) {
+        kept[i] = j;
+        staying[j] = true;
+        break;
+      }
+    }
+  }
+#ifdef MTOP_HAVE_QUIC
+  std::vector<std::shared_ptr<const quic::ServerTlsContext>> quic_tls(listeners.size());
+  for (std::size_t j = 0; j < listeners.size(); ++j) {
+    if (!staying[j] || !listeners[j].quic) continue;
+    auto q = listeners[j].quic->make_tls(tls_config(next));
+    if (!q) return Failure{Errc::tls_setup_failed, "TLS (QUIC): " + std::string(q.message())};
+    quic_tls[j] = std::move(*q);
+  }
+  // The secret stays what it was (a new key file changes it at the next restart): live
+  // connections' stateless-reset tokens and tickets were made with it.
+  std::string next_secret = quic_secret;
+  if (next.quic && next_secret.empty()) {
+    auto secret = quic_secret_from_key_file(next.key_file);
+    if (!secret) return Failure{secret.error(), "QUIC: " + std::string(secret.message())};
+    next_secret = std::move(*secret);
+  }
+  // QUIC switched on: the kept addresses get their UDP socket now.
+  std::vector<std::unique_ptr<quic::QuicServer>> added_quic(listeners.size());
+  for (std::size_t j = 0; j < listeners.size() && started && next.quic; ++j) {
+    if (!staying[j] || listeners[j].quic) continue;
+    auto q = listen_quic(listeners[j].endpoint, listeners[j].port, next, next_secret);
+    if (!q) return q.failure();
+    added_quic[j] = std::move(*q);
+  }
+  if (next.quic_streams_per_connection != cur.quic_streams_per_connection) {
+    bool quic_kept = false;
+    for (std::size_t j = 0; j < listeners.size(); ++j) quic_kept |= staying[j] && listeners[j].quic;
+    if (quic_kept) {
+      report.warnings.emplace_back(
+          "quic_streams_per_connection applies to QUIC listeners bound from now on; the "
+          "running ones keep " +
+          std::to_string(cur.quic_streams_per_connection));
+    }
+  }
+#else
+  if (next.quic && !cur.quic) log.warn("built without QUIC support: serving TLS over TCP only");
+#endif
+
+  std::shared_ptr<UserCheck> next_check;
+  if (!custom_check && !same_user_check(cur, next)) {
+    auto opened = open_user_check(loop, next.users, next.engine, log);
+    if (!opened) return Failure{opened.error(), "users: " + std::string(opened.message())};
+    next_check = std::move(*opened);
+    report.changed.emplace_back("users source");
+  } else if (custom_check && !(next.users == cur.users)) {
+    report.warnings.emplace_back("users: ignored, the program decides users (its user check)");
+  }
+
+  std::optional<AccessLogFile> next_access_log;
+  const bool access_log_changed = next.access_log_path != cur.access_log_path ||
+                                  next.access_log_format != cur.access_log_format;
+  if (access_log_changed && !next.access_log_path.empty()) {
+    auto file = AccessLogFile::open(next.access_log_path, next.access_log_format);
+    if (!file) return file.failure();
+    next_access_log.emplace(std::move(*file));
+  }
+
+  // New addresses are bound now (undone by dropping them if a later step fails).
+  std::vector<Listener> fresh(next_endpoints->size());
+  for (std::size_t i = 0; i < next_endpoints->size() && started; ++i) {
+    if (kept[i]) continue;
+#ifdef MTOP_HAVE_QUIC
+    auto l = listen_on((*next_endpoints)[i], next, *next_tls, next_secret);
+#else
+    auto l = listen_on((*next_endpoints)[i], next, *next_tls, quic_secret);
+#endif
+    if (!l) return l.failure();  // `fresh` (and `added_quic`) close what was bound so far
+    fresh[i] = std::move(*l);
+  }
+
+  // The users file is read last: it is the one step that changes state as it succeeds.
+  if (!next_check && !custom_check && accounts) {
+    if (auto r = accounts->reload(); !r) {
+      return Failure{r.error(), "users: " + std::string(r.message())};
+    }
+  }
+
+  // --- commit: nothing below fails -------------------------------------------------------
+#ifdef MTOP_HAVE_QUIC
+  quic_secret = std::move(next_secret);
+#endif
+  tls = std::move(*next_tls);
+  std::vector<Listener> next_listeners;
+  for (std::size_t i = 0; i < next_endpoints->size(); ++i) {
+    if (!started) break;
+    if (kept[i]) {
+      Listener& l = listeners[*kept[i]];
+      l.endpoint = (*next_endpoints)[i];
+      l.tls->reconfigure(tls, next.engine.handshake_timeout_ms);
+#ifdef MTOP_HAVE_QUIC
+      if (l.quic && next.quic) l.quic->use_tls(quic_tls[*kept[i]]);
+      if (l.quic && !next.quic) {
+        report.changed.push_back("listen -" + HostPort{l.endpoint.host, l.port}.to_string() +
+                                 " (QUIC)");
+        retire_quic(l);
+      }
+      if (added_quic[*kept[i]]) {
+        l.quic = std::move(added_quic[*kept[i]]);
+        report.changed.push_back("listen +" + HostPort{l.endpoint.host, l.port}.to_string() +
+                                 " (QUIC)");
+        log.info("listening on " + HostPort{l.endpoint.host, l.port}.to_string() +
+                 " (QUIC over UDP)");
+      }
+#endif
+      next_listeners.push_back(std::move(l));
+    } else {
+      report.changed.push_back("listen +" +
+                               HostPort{fresh[i].endpoint.host, fresh[i].port}.to_string());
+      log.info("listening on " + HostPort{fresh[i].endpoint.host, fresh[i].port}.to_string() +
+               (next.quic ? " (TLS over TCP and QUIC over UDP)" : " (TLS over TCP)"));
+      next_listeners.push_back(std::move(fresh[i]));
+    }
+  }
+  for (std::size_t j = 0; j < listeners.size(); ++j) {
+    if (staying[j]) continue;
+    report.changed.push_back("listen -" +
+                             HostPort{listeners[j].endpoint.host, listeners[j].port}.to_string());
+    retire(listeners[j]);
+  }
+  if (started) listeners = std::move(next_listeners);
+  endpoints = std::move(*next_endpoints);
+
+  if (!(next.engine == cur.engine)) {
+    report.changed.emplace_back(next.engine.allow_targets == cur.engine.allow_targets
+                                    ? "engine options"
+                                    : "engine options (allow_targets)");
+    log_allowed_targets(log, next.engine);
+    // Cannot fail: check_config() ran the same admission checks above.
+    if (auto r = engine->set_options(next.engine); !r) log.error(std::string(r.message()));
+  }
+  if (next_check) {
+    if (accounts) accounts->account_store().flush();
+    check = std::move(next_check);
+    accounts = dynamic_cast<AccountSource*>(check.get());
+    engine->set_check(check);
+    if (accounts) {
+      log.info("users from " + std::string(accounts->account_store().kind()) + " store");
+    }
+  }
+  if (access_log_changed) {
+    access_log = std::move(next_access_log);
+    watch_tunnel_ends();
+    report.changed.emplace_back("access_log");
+  }
+  if (next.log_level != cur.log_level) {
+    log.set_level(next.log_level);
+    report.changed.push_back("log_level " + std::string(log_level_name(next.log_level)));
+  }
+  const bool rewatch = next.cert_watch_ms != cur.cert_watch_ms || next.cert_file != cur.cert_file ||
+                       next.key_file != cur.key_file;
+  if (next.cert_watch_ms != cur.cert_watch_ms) report.changed.emplace_back("cert_watch");
+  config = std::move(next);
+  cert_problem.clear();
+  if (rewatch && started) watch_certificates();
+  if (!report.changed.empty() && report.changed.front() == "certificate") {
+    log.info("certificate: " + tls->certificate_summary());
+  }
+  return report;
+}
+
+const ServerConfig& Server::config() const noexcept {
+  return impl_->config;
 }
 
 void Server::on_tunnel_end(std::function<void(const TunnelRecord&)> observer) {
@@ -353,11 +788,16 @@ std::string Server::metrics_text() const {
 #ifdef MTOP_HAVE_QUIC
   if (impl_->config.quic) {
     m.has_quic = true;
-    for (const quic::QuicServer* q : impl_->quic_servers) {
-      m.quic.connections_total += q->stats().accepted_connections;
-      m.quic.connections_live += q->connection_count();
-      m.quic.streams_total += q->stats().streams;
+    m.quic = impl_->reaped_quic;  // sockets closed after a reload: their totals stay
+    auto add = [&m](const quic::QuicServer& q) {
+      m.quic.connections_total += q.stats().accepted_connections;
+      m.quic.connections_live += q.connection_count();
+      m.quic.streams_total += q.stats().streams;
+    };
+    for (const auto& l : impl_->listeners) {
+      if (l.quic) add(*l.quic);
     }
+    for (const auto& q : impl_->retired_quic) add(*q);
   }
 #endif
   return format_metrics(m);
@@ -373,6 +813,14 @@ ServerStats Server::stats() const {
 
 bool Server::draining() const noexcept {
   return impl_->engine->draining();
+}
+
+std::string reload_summary(const ReloadReport& report) {
+  std::string out;
+  for (const auto& c : report.changed) out += (out.empty() ? "" : ", ") + c;
+  if (out.empty()) out = "nothing changed";
+  for (const auto& w : report.warnings) out += "; not applied: " + w;
+  return out;
 }
 
 Result<std::shared_ptr<UserCheck>> open_user_check(uv_loop_t* loop, const UsersSource& source,

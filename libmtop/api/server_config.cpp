@@ -59,7 +59,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
             {"listen", "quic", "cert", "key", "tls_groups", "users", "reply_status",
              "allow_targets", "allow_sources", "deny_sources", "deny_target_ports", "timeouts",
-             "limits", "auth", "log_level", "access_log", "admin"});
+             "limits", "auth", "log_level", "access_log", "admin", "cert_watch"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {
@@ -84,6 +84,14 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   cfg.cert_file = resolve(base_dir, get_string(root, "cert", "config"));
   cfg.key_file = resolve(base_dir, get_string(root, "key", "config"));
   if (root.contains("quic")) cfg.quic = get_bool(root, "quic", "config");
+  if (root.contains("cert_watch")) {
+    // Seconds between checks of the certificate and key files, or false (not watched).
+    if (root.at("cert_watch").is_boolean()) {
+      cfg.cert_watch_ms = get_bool(root, "cert_watch", "config") ? ServerConfig{}.cert_watch_ms : 0;
+    } else {
+      cfg.cert_watch_ms = get_seconds(root, "cert_watch", "config");
+    }
+  }
   if (root.contains("tls_groups")) cfg.tls_groups = get_tls_groups(root, "tls_groups", "config");
   if (root.contains("reply_status")) {
     cfg.engine.reply_status = get_bool(root, "reply_status", "config");

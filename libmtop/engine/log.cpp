@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <memory>
+#include <utility>
 
 namespace mtop {
 
@@ -28,6 +30,9 @@ bool parse_log_level(std::string_view name, LogLevel& out) noexcept {
   }
   return false;
 }
+
+Logger::Logger(LogLevel min_level, Sink sink)
+    : min_(std::make_shared<std::atomic<LogLevel>>(min_level)), sink_(std::move(sink)) {}
 
 Logger::Sink stderr_sink() {
   return [](LogLevel level, std::string_view message) {

@@ -28,22 +28,26 @@ std::optional<auth::IpAddress> source_address(const std::string& peer) {
   return auth::IpAddress::parse(hp->host);
 }
 
-auth::TargetPolicy make_target_policy(const ServerOptions& options, const Logger& log) {
+std::shared_ptr<const TunnelSettings> make_settings(ServerOptions options, const Logger& log) {
   auth::TargetPolicy policy;
   if (auto r = policy.allow_cidrs(options.allow_targets); !r) {
     log.error("allow_targets ignored: " + std::string(r.message()));
   }
   policy.deny_ports(options.deny_target_ports);
-  return policy;
+  auto s = std::make_shared<TunnelSettings>();
+  s->connect.timeout_ms = options.connect_timeout_ms;
+  s->connect.nodelay = true;
+  s->connect.refuse = policy.hook();
+  s->target_policy = std::move(policy);
+  s->options = std::move(options);
+  return s;
 }
 
-io::ConnectOptions make_connect_options(const ServerOptions& options,
-                                        const auth::TargetPolicy& policy) {
-  io::ConnectOptions c;
-  c.timeout_ms = options.connect_timeout_ms;
-  c.nodelay = true;
-  c.refuse = policy.hook();
-  return c;
+auth::FailureThrottle::Options throttle_options(const ServerOptions& o) {
+  return auth::FailureThrottle::Options{.max_failures = o.max_failures == 0 ? 1 : o.max_failures,
+                                        .window_ms = o.failure_window_ms,
+                                        .lockout_ms = o.lockout_ms,
+                                        .max_sources = 100'000};
 }
 
 }  // namespace
@@ -67,7 +71,7 @@ Result<std::unique_ptr<ServerEngine>> ServerEngine::create(uv_loop_t* loop, Serv
   if (!loop || !check) return Errc::invalid_argument;
   std::unique_ptr<ServerEngine> engine(
       new ServerEngine(loop, std::move(options), std::move(check), std::move(log)));
-  if (auto r = engine->admission_.configure(engine->options_); !r) return r.failure();
+  if (auto r = engine->admission_.configure(engine->settings_->options); !r) return r.failure();
   ServerEngine* e = engine.get();
   auto inbox = CheckInbox::open(
       loop, [e](std::uint64_t id, CheckAnswer answer) { e->on_answer(id, std::move(answer)); });
@@ -79,21 +83,16 @@ Result<std::unique_ptr<ServerEngine>> ServerEngine::create(uv_loop_t* loop, Serv
 ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_ptr<UserCheck> check,
                            Logger log)
     : loop_(loop),
-      options_(std::move(options)),
       check_(std::move(check)),
       accounts_(dynamic_cast<AccountSource*>(check_.get())),
       log_(std::move(log)),
-      target_policy_(make_target_policy(options_, log_)),
-      connect_options_(make_connect_options(options_, target_policy_)),
-      throttle_(auth::FailureThrottle::Options{
-          .max_failures = options_.max_failures == 0 ? 1 : options_.max_failures,
-          .window_ms = options_.failure_window_ms,
-          .lockout_ms = options_.lockout_ms,
-          .max_sources = 100'000}),
+      settings_(make_settings(std::move(options), log_)),
+      throttle_(throttle_options(settings_->options)),
       poster_(loop),
       reaper_(loop),
       recheck_timer_(loop),
-      drain_timer_(loop) {}
+      drain_timer_(loop),
+      retire_timer_(loop) {}
 
 ServerEngine::~ServerEngine() {
   inbox_.reset();  // answers from now on are dropped in the mailbox
@@ -115,14 +114,15 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
         static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::draining)));
     return;
   }
-  if (live_ >= options_.max_tunnels) {
+  const ServerOptions& options = settings_->options;
+  if (live_ >= options.max_tunnels) {
     count(TunnelFailure::overloaded);
     admission_.count(AdmissionRule::max_tunnels);
     const std::uint64_t now = uv_now(loop_);
     if (!overload_logged_ || now - overload_logged_ms_ >= kOverloadLogEveryMs) {
       overload_logged_ = true;
       overload_logged_ms_ = now;
-      log_.warn("max_tunnels (" + std::to_string(options_.max_tunnels) +
+      log_.warn("max_tunnels (" + std::to_string(options.max_tunnels) +
                 ") live tunnels: closing new streams at once");
     }
     stream.release()->abort(
@@ -135,7 +135,7 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
     AdmissionPolicy::Ticket ticket;
     if (auto refusal = admission_.admit(*admitted.source, uv_now(loop_), ticket)) {
       reject(admitted.source, *refusal);
-      if (!options_.reply_status) {
+      if (!options.reply_status) {
         count(TunnelFailure::overloaded);
         stream.release()->abort(
             static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::overloaded)));
@@ -149,8 +149,7 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
     }
   }
   TunnelHost& host = *this;
-  auto owned = std::make_unique<ServerTunnel>(loop_, host, options_, connect_options_,
-                                              std::move(stream));
+  auto owned = std::make_unique<ServerTunnel>(loop_, host, settings_, std::move(stream));
   ServerTunnel* t = owned.get();
   t->set_transport(transport);
   t->set_origin(next_tunnel_id_++, listener);
@@ -249,7 +248,7 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
     return;
   }
   if (w.source) throttle_.record_success(*w.source);
-  if (std::string why = target_policy_.port_refusal(w.target_port); !why.empty()) {
+  if (std::string why = settings_->target_policy.port_refusal(w.target_port); !why.empty()) {
     // Before any DNS: a denied port is denied whatever the name resolves to.
     note_refusal(t, w.source, {AdmissionRule::target_port, "target " + why});
     t.deny_target("denied by policy: " + why);
@@ -344,8 +343,9 @@ void ServerEngine::revoke(UserState& u, const std::string& reason) {
 }
 
 void ServerEngine::arm_recheck() {
-  if (!accounts_ || options_.recheck_interval_ms == 0 || recheck_timer_.active()) return;
-  recheck_timer_.start(options_.recheck_interval_ms, [this] { recheck(); });
+  const std::uint64_t interval = settings_->options.recheck_interval_ms;
+  if (!accounts_ || interval == 0 || recheck_timer_.active()) return;
+  recheck_timer_.start(interval, [this] { recheck(); });
 }
 
 void ServerEngine::recheck() {
@@ -459,13 +459,50 @@ void ServerEngine::drain(std::function<void()> done) {
   if (!draining_) {
     draining_ = true;
     log_.info("draining: " + std::to_string(live_) + " live tunnel(s), closing them in " +
-              std::to_string(options_.drain_timeout_ms) + " ms");
+              std::to_string(settings_->options.drain_timeout_ms) + " ms");
     if (live_ > 0) {
-      drain_timer_.start(options_.drain_timeout_ms,
+      drain_timer_.start(settings_->options.drain_timeout_ms,
                          [this] { close_all(TunnelFailure::revoked, "drain timeout"); });
     }
   }
   check_drained();
+}
+
+Result<void> ServerEngine::set_options(ServerOptions options) {
+  // Admission first: it is the part that can refuse, and then nothing has changed. Its
+  // counters, live counts and log gate carry over.
+  if (auto r = admission_.configure(options); !r) return r;
+  const ServerOptions& old = settings_->options;
+  const bool throttle_changed = old.max_failures != options.max_failures ||
+                                old.failure_window_ms != options.failure_window_ms ||
+                                old.lockout_ms != options.lockout_ms;
+  const bool recheck_changed = old.recheck_interval_ms != options.recheck_interval_ms;
+  settings_ = make_settings(std::move(options), log_);
+  if (throttle_changed) throttle_ = auth::FailureThrottle(throttle_options(settings_->options));
+  if (recheck_changed && !users_.empty()) {
+    recheck_timer_.stop();
+    arm_recheck();
+  }
+  return {};
+}
+
+void ServerEngine::set_check(std::shared_ptr<UserCheck> check) {
+  if (!check || check == check_) return;
+  if (accounts_) accounts_->account_store().flush();  // usage counted so far
+  // Checks already asked are answered by the old check: it stays alive until they have timed
+  // out (the handshake time-out bounds every wait); dropping it now would answer them deny.
+  retired_checks_.push_back(std::move(check_));
+  retire_timer_.start(settings_->options.handshake_timeout_ms + 1'000,
+                      [this] { retired_checks_.clear(); });
+  check_ = std::move(check);
+  accounts_ = dynamic_cast<AccountSource*>(check_.get());
+  // Re-checks go to the new check from now on; one still in flight at the old one must not
+  // keep its user from being looked up again.
+  for (auto& [name, u] : users_) {
+    u->lookup_in_flight = false;
+    if (!accounts_) u->account.reset();
+  }
+  if (!users_.empty()) arm_recheck();
 }
 
 void ServerEngine::stop() {
@@ -479,23 +516,6 @@ std::size_t ServerEngine::revoke_user(std::string_view user) {
   const std::size_t n = it->second->tunnels.size();
   revoke(*it->second, "revoked");  // the user state may be gone afterwards
   return n;
-}
-
-Result<void> ServerEngine::reconfigure_admission(const ServerOptions& options) {
-  if (auto r = admission_.configure(options); !r) return r;
-  // Kept in options_ too, so that it always says what the engine does.
-  options_.allow_sources = options.allow_sources;
-  options_.deny_sources = options.deny_sources;
-  options_.max_tunnels_per_source = options.max_tunnels_per_source;
-  options_.max_tunnels_per_subnet = options.max_tunnels_per_subnet;
-  options_.subnet_prefix_v4 = options.subnet_prefix_v4;
-  options_.subnet_prefix_v6 = options.subnet_prefix_v6;
-  options_.source_rate = options.source_rate;
-  options_.source_burst = options.source_burst;
-  options_.deny_target_ports = options.deny_target_ports;
-  target_policy_.deny_ports(options.deny_target_ports);
-  connect_options_.refuse = target_policy_.hook();  // connects copy their options
-  return {};
 }
 
 bool ServerEngine::close_tunnel(std::uint64_t id) {

@@ -85,6 +85,15 @@ class ServerEngine final : private TunnelHost {
   /// connection is created): false if deny/allow_sources refuse it (counted and logged).
   /// Peers that are not IPv4/IPv6 are admitted.
   bool admit_connection(const struct sockaddr* peer);
+  /// New tunnels run under `options` from now on (every field: limits, time-outs, the target
+  /// policy, admission, ...); live tunnels keep the options they started with. Admission
+  /// counters, live counts and the log gate are kept. A changed failure throttle starts
+  /// afresh; a changed re-check interval applies from the next re-check. Errors:
+  /// config_invalid naming an admission key; then nothing changes.
+  Result<void> set_options(ServerOptions options);
+  /// New auth requests (and re-checks of live users) go to `check` (not null) from now on.
+  /// Requests the old check was asked already are still answered by it.
+  void set_check(std::shared_ptr<UserCheck> check);
   /// Called on the loop with the record of every tunnel that ends after it was taken by
   /// serve() (refused in the handshake or after relaying); one observer, replaced by a call.
   void on_tunnel_end(std::function<void(const TunnelRecord&)> observer) {
@@ -99,11 +108,6 @@ class ServerEngine final : private TunnelHost {
   void stop();
   /// Closes every live tunnel of `user` (the grant's name); returns how many.
   std::size_t revoke_user(std::string_view user);
-  /// Takes the admission settings of `options` (allow/deny_sources, the per-source and
-  /// per-subnet limits, source_rate/burst, deny_target_ports), e.g. on a reload. Counters,
-  /// live counts and the log gate are kept; live tunnels are not re-judged, new ones follow
-  /// the new settings. Errors: config_invalid naming the key; the settings in force stay.
-  Result<void> reconfigure_admission(const ServerOptions& options);
   /// Closes the live tunnel numbered `id` (LiveTunnel::id); false if there is none.
   bool close_tunnel(std::uint64_t id);
   /// Every tunnel not yet finished, oldest first.
@@ -175,13 +179,11 @@ class ServerEngine final : private TunnelHost {
   void count(TunnelFailure f) { ++stats_.failures[static_cast<std::size_t>(f)]; }
 
   uv_loop_t* loop_;
-  ServerOptions options_;
   std::shared_ptr<UserCheck> check_;
   AccountSource* accounts_;  ///< check_ as an AccountSource, or null (a custom check)
   Logger log_;
   std::function<void(const TunnelRecord&)> tunnel_end_;
-  auth::TargetPolicy target_policy_;  ///< allow_targets and deny_target_ports
-  io::ConnectOptions connect_options_;
+  std::shared_ptr<const TunnelSettings> settings_;  ///< for new tunnels (set_options)
   AdmissionPolicy admission_;
   ServerStats stats_;
   EngineMetrics metrics_;
@@ -192,6 +194,8 @@ class ServerEngine final : private TunnelHost {
   io::Poster reaper_;  ///< destroys finished tunnels outside their own calls
   io::Timer recheck_timer_;
   io::Timer drain_timer_;
+  std::vector<std::shared_ptr<UserCheck>> retired_checks_;  ///< set_check: answering old asks
+  io::Timer retire_timer_;
   std::unordered_map<std::string, std::unique_ptr<UserState>> users_;
   std::unordered_map<std::uint64_t, Waiting> checks_;           ///< by check number
   std::unordered_map<const ServerTunnel*, Admitted> admitted_;  ///< every live tunnel

@@ -61,14 +61,15 @@ std::string log_escape(std::string_view text, std::size_t max) {
   return out;
 }
 
-ServerTunnel::ServerTunnel(uv_loop_t* loop, TunnelHost& host, const ServerOptions& options,
-                           const io::ConnectOptions& connect_options, io::StreamPtr client)
+ServerTunnel::ServerTunnel(uv_loop_t* loop, TunnelHost& host,
+                           std::shared_ptr<const TunnelSettings> settings, io::StreamPtr client)
     : loop_(loop),
       host_(host),
-      options_(options),
-      connect_options_(connect_options),
+      settings_(std::move(settings)),
+      options_(settings_->options),
+      connect_options_(settings_->connect),
       client_(std::move(client)),
-      hs_(ServerHandshake::Options{options.early_data_limit}),
+      hs_(ServerHandshake::Options{options_.early_data_limit}),
       timer_(loop) {
   summary_.source = client_ ? client_->peer_name() : "?";
   summary_.started_ms = uv_now(loop);

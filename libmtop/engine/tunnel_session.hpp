@@ -30,6 +30,7 @@
 #include <string_view>
 #include <utility>
 
+#include "auth/target_policy.hpp"
 #include "mtop/protocol.hpp"
 #include "mtop/server.hpp"
 #include "mtop/server_handshake.hpp"
@@ -62,6 +63,15 @@ class TunnelHost {
   virtual void tunnel_finished(ServerTunnel& t) = 0;
 };
 
+/// What a tunnel runs under: the engine's options and the connect options (target policy)
+/// made from them. A tunnel keeps the settings it started with; a reload gives new tunnels
+/// new settings (ServerEngine::set_options) and leaves live ones alone.
+struct TunnelSettings {
+  ServerOptions options;
+  auth::TargetPolicy target_policy;  ///< allow_targets and deny_target_ports
+  io::ConnectOptions connect;        ///< its refuse hook is target_policy's
+};
+
 class ServerTunnel final : private io::Stream::Handler {
  public:
   struct Summary {
@@ -79,9 +89,9 @@ class ServerTunnel final : private io::Stream::Handler {
     std::string dial_failure;  ///< target_failed: dial_failure_reason() of the connect error
   };
 
-  /// `options` and `connect_options` must outlive the tunnel (the engine's).
-  ServerTunnel(uv_loop_t* loop, TunnelHost& host, const ServerOptions& options,
-               const io::ConnectOptions& connect_options, io::StreamPtr client);
+  /// `settings` not null; the tunnel holds them until it is destroyed.
+  ServerTunnel(uv_loop_t* loop, TunnelHost& host, std::shared_ptr<const TunnelSettings> settings,
+               io::StreamPtr client);
   ~ServerTunnel() override;
   ServerTunnel(const ServerTunnel&) = delete;
   ServerTunnel& operator=(const ServerTunnel&) = delete;
@@ -131,7 +141,8 @@ class ServerTunnel final : private io::Stream::Handler {
 
   uv_loop_t* loop_;
   TunnelHost& host_;
-  const ServerOptions& options_;
+  std::shared_ptr<const TunnelSettings> settings_;
+  const ServerOptions& options_;  ///< settings_->options
   const io::ConnectOptions& connect_options_;
   io::StreamPtr client_;
   ServerHandshake hs_;

@@ -348,11 +348,13 @@ Result<void> Connection::start_client(const ClientTlsContext& tls, ByteView resu
   return {};
 }
 
-Result<void> Connection::start_server(const ServerTlsContext& tls, const ngtcp2_pkt_hd& hd,
-                                      const ngtcp2_cid* retry_odcid, const sockaddr* local,
-                                      const sockaddr* remote) {
+Result<void> Connection::start_server(std::shared_ptr<const ServerTlsContext> tls,
+                                      const ngtcp2_pkt_hd& hd, const ngtcp2_cid* retry_odcid,
+                                      const sockaddr* local, const sockaddr* remote) {
   server_ = true;
-  auto session = tls.new_session(tls_ctx_);
+  if (!tls) return Failure{Errc::invalid_argument, "no TLS context"};
+  server_tls_ = std::move(tls);
+  auto session = server_tls_->new_session(tls_ctx_);
   if (!session) return session.failure();
   session_ = std::move(*session);
   ngtcp2_cid scid{};

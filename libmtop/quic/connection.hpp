@@ -103,7 +103,7 @@ class Connection {
   /// Server: sets up a connection for the client Initial `hd`. `retry_odcid` is the original
   /// DCID recovered from a valid Retry token (null without Retry); `token` is that token.
   /// Errors: system_error.
-  Result<void> start_server(const ServerTlsContext& tls, const ngtcp2_pkt_hd& hd,
+  Result<void> start_server(std::shared_ptr<const ServerTlsContext> tls, const ngtcp2_pkt_hd& hd,
                             const ngtcp2_cid* retry_odcid, const sockaddr* local,
                             const sockaddr* remote);
 
@@ -202,6 +202,9 @@ class Connection {
   std::string error_;
 
   TlsSessionContext tls_ctx_;
+  // The server's credentials, which the session points into: kept while the session lives,
+  // also after a reload gave new handshakes new ones (QuicServer::use_tls).
+  std::shared_ptr<const ServerTlsContext> server_tls_;
   SessionPtr session_;  // declared before conn_: ngtcp2_conn is freed first, then the session
   ConnPtr conn_;
   sockaddr_storage local_{};

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 
+#include "mtop/codec.hpp"
 #include "quic/app_error.hpp"
 
 namespace mtop::quic {
@@ -71,8 +72,10 @@ Result<std::unique_ptr<QuicServer>> QuicServer::create(uv_loop_t* loop, QuicServ
     }
   }
   s->secret_ = derive(master, "mtop quic token secret", 32);
-  auto tls = ServerTlsContext::create(options.tls, derive(master, "mtop quic ticket key", 64));
-  if (!tls) return Failure{tls.error(), "quic server: " + std::string(tls.message())};
+  s->ticket_key_ = derive(master, "mtop quic ticket key", 64);
+  secure_wipe(master);
+  auto tls = s->make_tls(options.tls);
+  if (!tls) return tls.failure();
   s->tls_ = std::move(*tls);
   QuicServer* raw = s.get();
   auto socket = UdpSocket::open(
@@ -103,10 +106,29 @@ QuicServer::~QuicServer() {
   dirty_.clear();
   conns_.clear();
   socket_.reset();
+  secure_wipe(ticket_key_);
+  secure_wipe(secret_);
 }
 
 void QuicServer::stop() {
   stopped_ = true;
+}
+
+Result<std::shared_ptr<const ServerTlsContext>> QuicServer::make_tls(
+    const tls::TlsServerConfig& config) const {
+  auto tls = ServerTlsContext::create(config, ticket_key_);
+  if (!tls) return Failure{tls.error(), "quic server: " + std::string(tls.message())};
+  return std::shared_ptr<const ServerTlsContext>(std::move(*tls));
+}
+
+void QuicServer::use_tls(std::shared_ptr<const ServerTlsContext> tls) {
+  if (tls) tls_ = std::move(tls);
+}
+
+void QuicServer::close_idle(std::uint64_t app_error, const std::string& reason) {
+  for (auto& [c, owned] : conns_) {
+    if (c->usable() && c->stream_count() == 0) c->close(app_error, reason);
+  }
 }
 
 void QuicServer::close_all(std::uint64_t app_error, const std::string& reason) {
@@ -268,7 +290,7 @@ void QuicServer::accept_connection(const sockaddr* from, ByteView data) {
   }
   ConnectionOwner& owner = *this;
   auto conn = std::make_unique<Connection>(owner, loop_, options_.limits);
-  if (!conn->start_server(*tls_, hd, retry_odcid, local(), from)) {
+  if (!conn->start_server(tls_, hd, retry_odcid, local(), from)) {
     ++stats_.dropped;
     for (const ngtcp2_cid& cid : conn->cids()) cid_removed(cid);
     return;

@@ -65,10 +65,22 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   /// Stops accepting: new connections are refused and new streams reset with REFUSED.
   void stop() override;
 
+  /// A TLS context for `config` (a new certificate, key or groups) with this server's
+  /// session-ticket key, for use_tls(); nothing changes yet. Errors: as at create().
+  Result<std::shared_ptr<const ServerTlsContext>> make_tls(
+      const tls::TlsServerConfig& config) const;
+  /// Handshakes from now on use `tls` (not null); live connections keep the credentials they
+  /// started with (each holds its context).
+  void use_tls(std::shared_ptr<const ServerTlsContext> tls);
+
   /// Closes every connection with CONNECTION_CLOSE carrying `app_error` and `reason`; each one
   /// lingers for 3×PTO in its closing period (answering stray packets with the same close)
   /// and is then freed. The server keeps serving new clients unless stop() was called.
   void close_all(std::uint64_t app_error, const std::string& reason);
+
+  /// close_all() for the connections that carry no stream right now (and have finished their
+  /// handshake): what a listener removed by a reload does to climbers that idle on it.
+  void close_idle(std::uint64_t app_error, const std::string& reason);
 
   /// The bound UDP port.
   std::uint16_t port() const noexcept;
@@ -118,7 +130,8 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   uv_loop_t* loop_;
   QuicServerOptions options_;
   AcceptCallback on_stream_;
-  std::unique_ptr<ServerTlsContext> tls_;
+  Bytes ticket_key_;  ///< session-ticket key (derived from the secret), for make_tls()
+  std::shared_ptr<const ServerTlsContext> tls_;
   std::unique_ptr<UdpSocket> socket_;
   Bytes secret_;
   bool stopped_ = false;

@@ -165,10 +165,16 @@ std::string write_file(const std::string& path, const std::string& text, mode_t 
   return err;
 }
 
-std::string hex_fingerprint(X509* cert) {
+Failure failure(std::string error) {
+  return Failure{Errc::tls_setup_failed, std::move(error)};
+}
+
+}  // namespace
+
+std::string sha256_fingerprint(X509* cert) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
+  if (!cert || X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned i = 0; i < len; ++i) {
@@ -178,12 +184,6 @@ std::string hex_fingerprint(X509* cert) {
   }
   return out;
 }
-
-Failure failure(std::string error) {
-  return Failure{Errc::tls_setup_failed, std::move(error)};
-}
-
-}  // namespace
 
 Result<std::string> generate_self_signed(const CertGenOptions& o) {
   // --- check the input first, so nothing is generated or written for a typo --------------
@@ -262,7 +262,7 @@ Result<std::string> generate_self_signed(const CertGenOptions& o) {
     if (key_created) ::unlink(o.key_path.c_str());
     return failure(err);
   }
-  return hex_fingerprint(cert.get());
+  return sha256_fingerprint(cert.get());
 }
 
 }  // namespace mtop::tls

@@ -8,6 +8,8 @@
 // file is created with mode 0600; existing files are never replaced unless `overwrite`.
 #pragma once
 
+#include <openssl/x509.h>
+
 #include <string>
 #include <vector>
 
@@ -23,5 +25,9 @@ using CertGenOptions = ::mtop::CertGenOptions;
 /// ("AB:CD:...") of the DER certificate. On failure nothing new is left behind (a file this
 /// call created is removed). Errors: tls_setup_failed with a short, log-safe reason.
 Result<std::string> generate_self_signed(const CertGenOptions& options);
+
+/// "AB:CD:..." (SHA-256 of the DER certificate), as gen-cert prints it; empty if `cert` is null
+/// or cannot be encoded.
+std::string sha256_fingerprint(X509* cert);
 
 }  // namespace mtop::tls

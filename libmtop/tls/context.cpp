@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <ctime>
 #include <vector>
 
+#include "tls/cert_gen.hpp"
 #include "tls/engine.hpp"
 
 namespace mtop::tls {
@@ -139,6 +141,47 @@ Result<std::shared_ptr<ServerContext>> ServerContext::create(const TlsServerConf
   }
   SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
   return self;
+}
+
+std::string ServerContext::certificate_summary() const {
+  X509* cert = SSL_CTX_get0_certificate(ctx_.get());
+  if (!cert) return "no certificate";
+  std::string out = "subject ";
+  BIO* mem = BIO_new(BIO_s_mem());
+  if (!mem) return "certificate (out of memory)";
+  X509_NAME_print_ex(mem, X509_get_subject_name(cert), 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
+  BIO_puts(mem, ", serial 0x");
+  if (BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
+    if (char* hex = BN_bn2hex(serial)) {
+      BIO_puts(mem, hex);
+      OPENSSL_free(hex);
+    }
+    BN_free(serial);
+  }
+  BIO_puts(mem, ", expires ");
+  const ASN1_TIME* not_after = X509_get0_notAfter(cert);
+  struct tm t {};
+  if (ASN1_TIME_to_tm(not_after, &t) == 1) {
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &t);
+    BIO_puts(mem, when);
+  } else {
+    BIO_puts(mem, "(unreadable)");
+  }
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(mem, &data);
+  if (n > 0) out.append(data, static_cast<std::size_t>(n));
+  BIO_free(mem);
+  ERR_clear_error();
+  // The subject comes from the file: keep control characters out of the log line.
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
+std::string ServerContext::certificate_fingerprint() const {
+  return sha256_fingerprint(SSL_CTX_get0_certificate(ctx_.get()));
 }
 
 // The policy of tls/config.hpp on OpenSSL: the trust store here, the name per connection

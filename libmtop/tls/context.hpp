@@ -51,6 +51,12 @@ class ServerContext : public ContextBase {
   /// "key_file 'x': bad PEM (no start line)", "key does not match the certificate", ...).
   static Result<std::shared_ptr<ServerContext>> create(const TlsServerConfig& config);
 
+  /// The leaf certificate in one log-safe line: "subject CN=example.org, serial 0x1F,
+  /// expires 2027-03-01 12:00:00 UTC".
+  std::string certificate_summary() const;
+  /// SHA-256 of the leaf certificate ("AB:CD:..."): tells whether a reload brings a new one.
+  std::string certificate_fingerprint() const;
+
  private:
   ServerContext() = default;
 };

@@ -44,6 +44,12 @@ const std::string& TlsListener::local_name() const noexcept {
   return local_;
 }
 
+void TlsListener::reconfigure(std::shared_ptr<ServerContext> ctx,
+                              std::uint64_t handshake_timeout_ms) {
+  if (ctx) ctx_ = std::move(ctx);
+  options_.handshake_timeout_ms = handshake_timeout_ms;
+}
+
 void TlsListener::stop() {
   tcp_.reset();
   // close() never calls back, so the set is not modified while we walk it.

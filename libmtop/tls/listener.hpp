@@ -57,6 +57,10 @@ class TlsListener final : public io::StreamAcceptor {
   std::uint16_t port() const noexcept;
   const std::string& local_name() const noexcept;
   void set_failure_hook(FailureHook hook) { on_failure_ = std::move(hook); }
+  /// Handshakes from now on use `ctx` (not null: a new certificate, key or groups) and time
+  /// out after `handshake_timeout_ms`; those in progress and established streams keep the
+  /// context they started with (each holds it).
+  void reconfigure(std::shared_ptr<ServerContext> ctx, std::uint64_t handshake_timeout_ms);
   std::size_t handshakes_in_progress() const noexcept { return handshaking_.size(); }
 
   /// Stops accepting and aborts the handshakes in progress; established streams are not

@@ -147,13 +147,31 @@ class Deployment:
         if not p.alive():
             raise AssertionError("mtop-server exited:\n" + p.log())
         p.port = port
+        p.config = cfg
+        p.config_path = path
         return p
 
-    def start_climber(self, server_port, user, password, transport="tls", extra=None, **cfg_over):
+    def reload_server(self, server, text=None, **changes):
+        """Rewrites the config file `server` was started with (its dict updated by `changes`,
+        or `text` as is) and sends SIGHUP; returns the server's answer, the log line starting
+        "SIGHUP: config reloaded" or "SIGHUP: config refused"."""
+        before = server.log().count("SIGHUP: config ")
+        if text is None:
+            server.config.update(changes)
+            text = json.dumps(server.config)
+        with open(server.config_path, "w") as f:
+            f.write(text)
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: server.log().count("SIGHUP: config ") > before, 15, "the reload")
+        return [l for l in server.log().splitlines() if "SIGHUP: config " in l][before]
+
+    def start_climber(self, server_port, user, password, transport="tls", extra=None,
+                      server_over=None, **cfg_over):
         cfg = {"server": {"host": "127.0.0.1", "port": server_port, "username": user,
                           "password": password, "sni": "localhost", "ca": self.cert,
                           "transport": transport},
                "log_level": "debug"}
+        cfg["server"].update(server_over or {})
         cfg.update(cfg_over)
         n = len(self.procs)
         path = os.path.join(self.dir, f"climber-{n}.json")

@@ -59,7 +59,7 @@ class Notify(DeploymentTest):
         server.proc.send_signal(signal.SIGHUP)
         self.assertEqual(self.notify.next().get("RELOADING"), "1")
         self.assertEqual(self.notify.next().get("READY"), "1")
-        wait_for(lambda: "users file reloaded" in server.log(), 10, "the reload to be logged")
+        wait_for(lambda: "SIGHUP: config reloaded" in server.log(), 10, "the reload to be logged")
 
         server.proc.send_signal(signal.SIGTERM)
         msg = self.notify.next()

@@ -8,9 +8,11 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -540,6 +542,20 @@ std::string http_get(std::uint16_t port, const std::string& path, const std::str
   return answer;
 }
 
+bool has(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+/// A TCP port nobody listens on right now (bound, then closed).
+std::uint16_t unused_port(test::TestLoop& loop) {
+  auto l = io::TcpListener::listen(loop.get(), "127.0.0.1", 0, [](io::StreamPtr) {});
+  REQUIRE(l);
+  const std::uint16_t port = (*l)->port();
+  (*l).reset();
+  loop.spin(3);
+  return port;
+}
+
 }  // namespace
 
 TEST_CASE("server api: live tunnels listed and closed by id, the metrics text, the admin listener",
@@ -608,4 +624,199 @@ TEST_CASE("server api: the admin listener is off by default; a missing token fil
   REQUIRE_FALSE(s);
   CHECK(s.error() == Errc::config_invalid);
   CHECK(std::string(s.message()).find("/nonexistent/admin.token") != std::string::npos);
+}
+
+TEST_CASE("server api: reload gives new tunnels the new options, live ones keep theirs",
+          "[server_api][reload]") {
+  ApiFixture f;
+  f.scripted().decide = [](const UserCheckRequest&, UserCheckReply reply) { reply.allow({}); };
+  f.start();
+  Client& live = f.open("alice", "s3cret", "ONE");
+  REQUIRE(f.run_until([&] { return live.payload == "ONE"; }));
+
+  // The same config: nothing changes (the certificate files are read again all the same).
+  auto same = f.server->reload(f.config);
+  REQUIRE(same);
+  CHECK(same->changed.empty());
+  CHECK(reload_summary(*same) == "nothing changed");
+
+  ServerConfig next = f.config;
+  next.engine.allow_targets.clear();  // loopback targets denied from now on
+  next.log_level = LogLevel::warn;    // was info
+  next.users.path = "/ignored/users.json";
+  auto report = f.server->reload(next);
+  INFO(std::string(report ? "" : report.message()));
+  REQUIRE(report);
+  CHECK(has(report->changed, "engine options (allow_targets)"));
+  CHECK(has(report->changed, "log_level warn"));
+  REQUIRE(report->warnings.size() == 1);  // users: the program's own check decides
+  CHECK(report->warnings[0].find("users: ignored") != std::string::npos);
+  CHECK(reload_summary(*report).find("; not applied: users: ignored") != std::string::npos);
+  CHECK(f.server->config().engine.allow_targets.empty());
+
+  Client& denied = f.open("alice", "s3cret");
+  REQUIRE(f.run_until([&] { return denied.finished(); }));
+  CHECK(denied.rejected == Status::connect_failed);
+  REQUIRE(f.run_until([&] { return f.failed(TunnelFailure::target_denied) == 1; }));
+  CHECK_FALSE(f.logged("failure=target_denied"));  // an info line: the level is warn now
+  live.send("TWO");  // the live tunnel keeps the policy it started with
+  REQUIRE(f.run_until([&] { return live.payload == "ONETWO"; }));
+}
+
+TEST_CASE("server api: a broken config is refused and the running one stays in effect",
+          "[server_api][reload]") {
+  ApiFixture f;
+  f.scripted().decide = [](const UserCheckRequest&, UserCheckReply reply) { reply.allow({}); };
+  f.start();
+  const auto bound = f.server->listening();
+  auto busy = io::TcpListener::listen(f.loop.get(), "127.0.0.1", 0, [](io::StreamPtr) {});
+  REQUIRE(busy);
+  const std::string taken = "127.0.0.1:" + std::to_string((*busy)->port());
+  const std::uint16_t spare = unused_port(f.loop);
+  struct Case {
+    std::function<void(ServerConfig&)> edit;
+    Errc code;
+    std::string needle;
+  };
+  const Case cases[] = {
+      {[&](ServerConfig& c) { c.cert_file = f.pki.dir + "/missing.pem"; }, Errc::tls_setup_failed,
+       "missing.pem"},
+      {[&](ServerConfig& c) { c.key_file = f.pki.stray_key; }, Errc::tls_setup_failed,
+       "does not match the certificate"},
+      // The spare port is bound before the taken one fails: it must be released again.
+      {[&](ServerConfig& c) {
+         c.listen = {"127.0.0.1:0", "127.0.0.1:" + std::to_string(spare), taken};
+       },
+       Errc::listen_failed, taken},
+      {[&](ServerConfig& c) {
+         c.listen = {"127.0.0.1:0", "127.0.0.1:0x"};
+       },
+       Errc::config_invalid, "listen"},
+      {[&](ServerConfig& c) { c.engine.allow_targets = {"10.0.0.0/99"}; }, Errc::config_invalid,
+       "allow_targets"},
+      {[&](ServerConfig& c) { c.tls_groups.clear(); }, Errc::config_invalid, "tls_groups"},
+      {[&](ServerConfig& c) { c.access_log_path = f.pki.dir + "/no/such/dir/access.log"; },
+       Errc::system_error, "access.log"},
+  };
+  for (const auto& c : cases) {
+    ServerConfig next = f.config;
+    next.engine.max_tunnels = 1;  // would refuse a second tunnel if it took effect
+    c.edit(next);
+    auto r = f.server->reload(next);
+    INFO(c.needle);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == c.code);
+    CHECK(std::string(r.message()).find(c.needle) != std::string::npos);
+    CHECK(f.server->config().engine.max_tunnels == f.config.engine.max_tunnels);
+    CHECK(f.server->listening().size() == bound.size());
+  }
+  auto probe = io::TcpListener::listen(f.loop.get(), "127.0.0.1", spare, [](io::StreamPtr) {});
+  CHECK(probe);  // the spare port was released
+  if (probe) (*probe).reset();
+  // Two tunnels at once: max_tunnels 1 never took effect.
+  Client& a = f.open("alice", "s3cret", "A");
+  Client& b = f.open("alice", "s3cret", "B");
+  REQUIRE(f.run_until([&] { return a.payload == "A" && b.payload == "B"; }));
+  bool drained = false;
+  f.server->drain([&] { drained = true; });
+  auto late = f.server->reload(f.config);
+  REQUIRE_FALSE(late);
+  CHECK(late.error() == Errc::invalid_state);
+  f.server->stop();
+  REQUIRE(f.run_until([&] { return drained; }));
+}
+
+TEST_CASE("server api: reload binds added addresses and closes removed ones, tunnels go on",
+          "[server_api][reload]") {
+  ApiFixture f;
+  f.scripted().decide = [](const UserCheckRequest&, UserCheckReply reply) { reply.allow({}); };
+  const std::uint16_t first = f.start();
+  Client& live = f.open("alice", "s3cret", "OLD");
+  REQUIRE(f.run_until([&] { return live.payload == "OLD"; }));
+  const std::uint16_t second = unused_port(f.loop);
+  ServerConfig next = f.config;
+  next.listen = {"127.0.0.1:" + std::to_string(second)};
+  auto report = f.server->reload(next);
+  INFO(std::string(report ? "" : report.message()));
+  REQUIRE(report);
+  CHECK(has(report->changed, "listen +127.0.0.1:" + std::to_string(second)));
+  CHECK(has(report->changed, "listen -127.0.0.1:" + std::to_string(first)));
+  const auto bound = f.server->listening();
+  REQUIRE(bound.size() == 1);
+  CHECK(bound[0].port == second);
+
+  // The removed port is closed: a new connection is refused.
+  bool refused = false;
+  f.dialer->open([&](io::StreamPtr s, const std::string&) { refused = !s; });
+  REQUIRE(f.run_until([&] { return refused; }));
+  // The new one serves, and the tunnel through the old one goes on.
+  f.dialer = std::make_unique<tls::TlsDialer>(f.loop.get(), f.client_ctx, "127.0.0.1", second);
+  Client& fresh = f.open("alice", "s3cret", "NEW");
+  REQUIRE(f.run_until([&] { return fresh.payload == "NEW"; }));
+  live.send("MORE");
+  REQUIRE(f.run_until([&] { return live.payload == "OLDMORE"; }));
+}
+
+TEST_CASE("server api: reload swaps the users file store for a new source",
+          "[server_api][reload]") {
+  ApiFixture f;
+  auto write_users = [&](const std::string& name, const std::string& user) {
+    auto hash = hash_password("s3cret", PasswordScheme::scrypt);
+    REQUIRE(hash);
+    const std::string path = f.pki.dir + "/" + name;
+    std::ofstream(path) << R"({"users": [{"username": ")" << user << R"(", "password": ")" << *hash
+                        << R"("}]})";
+    return path;
+  };
+  f.config.users.type = "file";
+  f.config.users.path = write_users("a.json", "alice");
+  f.start(ServerHooks{nullptr, f.log()});
+  Client& alice = f.open("alice", "s3cret", "HI");
+  REQUIRE(f.run_until([&] { return alice.payload == "HI"; }));
+  ServerConfig next = f.config;
+  next.users.path = write_users("b.json", "bob");
+  auto report = f.server->reload(next);
+  INFO(std::string(report ? "" : report.message()));
+  REQUIRE(report);
+  CHECK(has(report->changed, "users source"));
+  Client& bob = f.open("bob", "s3cret", "BOB");
+  REQUIRE(f.run_until([&] { return bob.payload == "BOB"; }));
+  Client& again = f.open("alice", "s3cret");  // not in the new store
+  REQUIRE(f.run_until([&] { return again.finished(); }));
+  CHECK(again.rejected == Status::auth_failed);
+  // A users file that does not parse: refused, the new store stays.
+  next.users.path = f.pki.dir + "/broken.json";
+  std::ofstream(next.users.path) << "{";
+  auto broken = f.server->reload(next);
+  REQUIRE_FALSE(broken);
+  CHECK(std::string(broken.message()).find("broken.json") != std::string::npos);
+  Client& bob2 = f.open("bob", "s3cret", "STILL");
+  REQUIRE(f.run_until([&] { return bob2.payload == "STILL"; }));
+}
+
+TEST_CASE("server api: reload switches QUIC on and off on a kept address", "[server_api][reload]") {
+  ApiFixture f;  // QUIC off
+  f.scripted().decide = [](const UserCheckRequest&, UserCheckReply reply) { reply.allow({}); };
+  const std::uint16_t port = f.start();
+  Client& live = f.open("alice", "s3cret", "TCP");
+  REQUIRE(f.run_until([&] { return live.payload == "TCP"; }));
+  ServerConfig next = f.config;
+  next.quic = true;
+  auto on = f.server->reload(next);
+  INFO(std::string(on ? "" : on.message()));
+  REQUIRE(on);
+  const auto bound = f.server->listening();
+  if (bound.size() == 1) return;  // a build without QUIC: TLS only, as create() does
+  REQUIRE(bound.size() == 2);
+  CHECK(bound[0].port == port);  // the TLS listener was not touched
+  CHECK(bound[1].quic);
+  CHECK(bound[1].port == port);
+  CHECK(has(on->changed, "listen +127.0.0.1:" + std::to_string(port) + " (QUIC)"));
+  next.quic = false;
+  auto off = f.server->reload(next);
+  REQUIRE(off);
+  CHECK(has(off->changed, "listen -127.0.0.1:" + std::to_string(port) + " (QUIC)"));
+  CHECK(f.server->listening().size() == 1);
+  live.send("STILL");
+  REQUIRE(f.run_until([&] { return live.payload == "TCPSTILL"; }));
 }

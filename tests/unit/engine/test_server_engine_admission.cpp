@@ -168,14 +168,14 @@ TEST_CASE("server engine: admission settings change live, counters stay", "[serv
   REQUIRE(f.run_until([&] { return a.established; }));
   auto o = Fixture::defaults();
   o.max_tunnels_per_source = 1;
-  REQUIRE(f.engine->reconfigure_admission(o));
+  REQUIRE(f.engine->set_options(o));
   Client& b = f.open_alice();  // a, admitted before, counts against the new limit
   REQUIRE(f.run_until([&] { return b.finished(); }));
   CHECK(rejected(f, AdmissionRule::max_tunnels_per_source) == 1);
   // A broken setting is refused and the one in force stays.
   auto bad = o;
   bad.deny_sources = {"127.0.0.1/33"};
-  const auto r = f.engine->reconfigure_admission(bad);
+  const auto r = f.engine->set_options(bad);
   REQUIRE_FALSE(r);
   CHECK(std::string(r.message()).rfind("deny_sources: \"127.0.0.1/33\"", 0) == 0);
   Client& c = f.open_alice();
@@ -184,7 +184,7 @@ TEST_CASE("server engine: admission settings change live, counters stay", "[serv
   // Denied ports follow too (checked before DNS and in the connect hook).
   o.max_tunnels_per_source = 0;
   o.deny_target_ports = {f.target.port()};
-  REQUIRE(f.engine->reconfigure_admission(o));
+  REQUIRE(f.engine->set_options(o));
   Client& d = f.open_alice();
   REQUIRE(f.run_until([&] { return d.finished(); }));
   CHECK(rejected(f, AdmissionRule::target_port) == 1);
