@@ -66,6 +66,17 @@ struct ServerOptions {
   /// How often users with live tunnels are looked up again (built-in stores), so that a user
   /// disabled, deleted, expired or over quota loses their tunnels within this time.
   std::uint64_t recheck_interval_ms = 5'000;
+
+  /// Fallback mode: "host:port" of a web server (docs/CONFIG.md, "fallback"). A TLS tunnel
+  /// that fails before a right password (malformed or truncated auth message, time-out,
+  /// unknown user, wrong password, throttled source) is relayed to it, decrypted, with every
+  /// byte the client sent, instead of being closed: the visitor sees that site. Operator
+  /// configuration: the target policy does not apply. Empty: stealth or reply as set above.
+  /// QUIC tunnels are not affected.
+  std::string fallback{};
+  /// "host:port" every authorised tunnel is connected to, whatever target it asked for (the
+  /// SIP003 plugin's ss-server); the target policy does not apply. Empty: the asked target.
+  std::string fixed_target{};
 };
 
 /// Where the built-in user check finds users (docs/USERS.md, docs/USERS_DB.md).
@@ -92,7 +103,7 @@ struct ServerConfig {
   /// TLS 1.3 key-exchange groups accepted on both transports, in order of preference; a client
   /// offering none of them fails the handshake. Must not be empty.
   std::vector<TlsGroup> tls_groups = default_tls_groups();
-  UsersSource users;      ///< ignored when ServerHooks::user_check is given
+  UsersSource users;  ///< ignored when ServerHooks::user_check is given
   ServerOptions engine;
   LogLevel log_level = LogLevel::info;
   /// access_log: a file that gets one line per finished tunnel (format_access_record), opened
@@ -100,6 +111,11 @@ struct ServerConfig {
   /// mtop-server) opens it again by name, for log rotation.
   std::string access_log_path;
   AccessLogFormat access_log_format = AccessLogFormat::json;
+  /// TLS over TCP: the ALPN protocols offered, in the server's order of preference (a client
+  /// offering none of them gets no ALPN, as from a web server). Climbers send no ALPN. With a
+  /// fallback, list only what the backend speaks on its plain port ("http/1.1"; "h2" only for
+  /// a backend that speaks HTTP/2 with prior knowledge). Empty: no ALPN.
+  std::vector<std::string> tls_alpn{};
 };
 
 /// Parses mtop-server's JSON config text; relative paths are taken relative to `base_dir`.

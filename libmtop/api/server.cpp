@@ -44,7 +44,7 @@ struct Server::Impl {
   AccountSource* accounts = nullptr;  ///< check as the built-in store check, or null
   std::shared_ptr<tls::ServerContext> tls;
   std::string quic_secret;
-  std::optional<AccessLogFile> access_log;  ///< config.access_log_path, when set
+  std::optional<AccessLogFile> access_log;                 ///< config.access_log_path, when set
   std::function<void(const TunnelRecord&)> on_tunnel_end;  ///< Server::on_tunnel_end
   std::unique_ptr<ServerEngine> engine;
   // Declared after the engine: destroyed first, as they hand streams to it.
@@ -91,8 +91,7 @@ Result<void> Server::Impl::listen_on(const Endpoint& e) {
     q.limits.max_streams = config.quic_streams_per_connection;
     q.secret = quic_secret;
     auto quic_server = quic::QuicServer::create(
-        loop, std::move(q),
-        [eng](io::StreamPtr stream) { eng->serve(std::move(stream), "quic"); });
+        loop, std::move(q), [eng](io::StreamPtr stream) { eng->serve(std::move(stream), "quic"); });
     if (!quic_server) {
       return Result<void>(Errc::listen_failed,
                           "QUIC on " + e.text + ": " + std::string(quic_server.message()));
@@ -148,8 +147,18 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
   if (config.tls_groups.empty()) {
     return Result<std::unique_ptr<Server>>(Errc::config_invalid, "tls_groups: no group");
   }
+  for (const auto* key : {"fallback", "fixed_target"}) {
+    const std::string& text =
+        std::string_view(key) == "fallback" ? config.engine.fallback : config.engine.fixed_target;
+    if (text.empty()) continue;
+    if (auto hp = parse_host_port(text); !hp) {
+      return Result<std::unique_ptr<Server>>(
+          Errc::config_invalid,
+          std::string(key) + ": \"" + text + "\": " + std::string(hp.message()));
+    }
+  }
   auto tls = tls::ServerContext::create(
-      tls::TlsServerConfig{config.cert_file, config.key_file, config.tls_groups});
+      tls::TlsServerConfig{config.cert_file, config.key_file, config.tls_groups, config.tls_alpn});
   if (!tls) {
     return Result<std::unique_ptr<Server>>(Errc::tls_setup_failed,
                                            "TLS: " + std::string(tls.message()));
@@ -213,9 +222,17 @@ Result<void> Server::start() {
       return r;
     }
   }
-  impl_->log.info(std::string("mode: ") + (impl_->config.engine.reply_status
-                                               ? "reply with a status on failure"
-                                               : "stealth (close without a status on failure)"));
+  const ServerOptions& o = impl_->config.engine;
+  std::string mode = o.reply_status ? "reply with a status on failure"
+                                    : "stealth (close without a status on failure)";
+  if (!o.fallback.empty()) {
+    mode = "fallback: TLS connections that are not authenticated climbers go to " + o.fallback +
+           "; otherwise " + mode;
+  }
+  impl_->log.info("mode: " + mode);
+  if (!o.fixed_target.empty()) {
+    impl_->log.info("every authorised tunnel goes to " + o.fixed_target + " (fixed target)");
+  }
   return {};
 }
 

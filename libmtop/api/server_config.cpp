@@ -22,10 +22,36 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
   return config::resolve_path(base_dir, p);
 }
 
+/// "fallback": {"backend": "host:port", "alpn": ["http/1.1"]}. The ALPN list is what the TLS
+/// port offers; by default what every web backend speaks.
+void parse_fallback(const json& f, ServerConfig& cfg) {
+  if (!f.is_object()) {
+    throw ConfigError{"config.fallback: an object like {\"backend\": \"127.0.0.1:8080\"}"};
+  }
+  only_keys(f, "config.fallback", {"backend", "alpn"});
+  if (!f.contains("backend")) throw ConfigError{"config.fallback.backend: missing"};
+  cfg.engine.fallback = get_string(f, "backend", "config.fallback");
+  if (auto hp = parse_host_port(cfg.engine.fallback); !hp) {
+    throw ConfigError{"config.fallback.backend: " + std::string(hp.message())};
+  }
+  cfg.tls_alpn = {"http/1.1"};
+  if (f.contains("alpn")) {
+    const json& a = f.at("alpn");
+    if (!a.is_array()) throw ConfigError{"config.fallback.alpn: a list like [\"http/1.1\"]"};
+    cfg.tls_alpn.clear();
+    for (const auto& p : a) {
+      if (!p.is_string() || p.get<std::string>().empty() || p.get<std::string>().size() > 255) {
+        throw ConfigError{"config.fallback.alpn: protocol names of 1 to 255 bytes"};
+      }
+      cfg.tls_alpn.push_back(p.get<std::string>());
+    }
+  }
+}
+
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
             {"listen", "quic", "cert", "key", "tls_groups", "users", "reply_status",
-             "allow_targets", "timeouts", "limits", "auth", "log_level", "access_log"});
+             "allow_targets", "timeouts", "limits", "auth", "log_level", "access_log", "fallback"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {
@@ -79,6 +105,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
       }
     }
   }
+  if (root.contains("fallback")) parse_fallback(root.at("fallback"), cfg);
   if (root.contains("allow_targets")) {
     const json& a = root.at("allow_targets");
     if (!a.is_array()) throw ConfigError{"config.allow_targets: a list of CIDRs"};

@@ -40,19 +40,39 @@ io::ConnectOptions make_connect_options(const ServerOptions& options, const Logg
   return c;
 }
 
+/// An operator-configured "host:port" (fallback, fixed_target), or nothing when empty or
+/// malformed (logged; Server::create validates them before).
+std::optional<HostPort> operator_address(const std::string& text, std::string_view key,
+                                         const Logger& log) {
+  if (text.empty()) return std::nullopt;
+  auto hp = parse_host_port(text);
+  if (!hp) {
+    log.error(std::string(key) + " ignored: " + std::string(hp.message()));
+    return std::nullopt;
+  }
+  return *hp;
+}
+
 }  // namespace
 
-/// The tunnel's wait for answer number `id`; dropping it forgets the wait.
+/// The tunnel's wait for answer number `id`; dropping it forgets the wait (and a delayed
+/// answer of our own with it).
 class ServerEngine::PendingCheck final : public PendingDecision {
  public:
-  PendingCheck(ServerEngine& engine, std::uint64_t id) : engine_(engine), id_(id) {}
+  PendingCheck(ServerEngine& engine, std::uint64_t id)
+      : engine_(engine), id_(id), delay_(engine.loop_) {}
   ~PendingCheck() override { engine_.checks_.erase(id_); }
   PendingCheck(const PendingCheck&) = delete;
   PendingCheck& operator=(const PendingCheck&) = delete;
+  /// Answers `a` after `ms` (0: on the next loop turn).
+  void answer_later(std::uint64_t ms, CheckAnswer a) {
+    delay_.start(ms, [this, a = std::move(a)]() mutable { engine_.on_answer(id_, std::move(a)); });
+  }
 
  private:
   ServerEngine& engine_;
   std::uint64_t id_;
+  io::Timer delay_;
 };
 
 Result<std::unique_ptr<ServerEngine>> ServerEngine::create(uv_loop_t* loop, ServerOptions options,
@@ -77,12 +97,14 @@ ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_p
       accounts_(dynamic_cast<AccountSource*>(check_.get())),
       log_(std::move(log)),
       connect_options_(make_connect_options(options_, log_)),
+      operator_connect_{.timeout_ms = options_.connect_timeout_ms, .nodelay = true, .refuse = {}},
+      fallback_(operator_address(options_.fallback, "fallback", log_)),
+      fixed_target_(operator_address(options_.fixed_target, "fixed_target", log_)),
       throttle_(auth::FailureThrottle::Options{
           .max_failures = options_.max_failures == 0 ? 1 : options_.max_failures,
           .window_ms = options_.failure_window_ms,
           .lockout_ms = options_.lockout_ms,
           .max_sources = 100'000}),
-      poster_(loop),
       reaper_(loop),
       recheck_timer_(loop),
       drain_timer_(loop) {}
@@ -100,8 +122,7 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
   if (draining_) {
     count(TunnelFailure::draining);
     log_.debug("tunnel refused source=" + stream->peer_name() + " reason=draining");
-    stream.release()->abort(
-        static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::draining)));
+    stream.release()->abort(static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::draining)));
     return;
   }
   if (live_ >= options_.max_tunnels) {
@@ -118,10 +139,11 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
     return;
   }
   TunnelHost& host = *this;
-  auto owned = std::make_unique<ServerTunnel>(loop_, host, options_, connect_options_,
-                                              std::move(stream));
+  auto owned = std::make_unique<ServerTunnel>(loop_, host, options_, std::move(stream));
   ServerTunnel* t = owned.get();
   t->set_transport(transport);
+  // QUIC keeps its resets: an HTTP/3 masquerade is a different thing (docs/PROTOCOL.md).
+  t->set_fallback(fallback_.has_value() && transport == "tls");
   tunnels_.emplace(t, std::move(owned));
   ++live_;
   t->start();
@@ -134,15 +156,15 @@ std::unique_ptr<PendingDecision> ServerEngine::tunnel_auth(ServerTunnel& t, Auth
   w.tunnel = &t;
   w.source = source_address(peer);
   w.username = request.username;
+  w.asked_ms = uv_now(loop_);
   auto pending = std::make_unique<PendingCheck>(*this, id);
   if (w.source && !throttle_.allowed(*w.source, uv_now(loop_))) {
     request.wipe_password();
-    poster_.post([this, id] {
-      CheckAnswer a;
-      a.failure = TunnelFailure::throttled;
-      a.reason = "source locked out after failed logins";
-      on_answer(id, std::move(a));
-    });
+    CheckAnswer a;
+    a.failure = TunnelFailure::throttled;
+    a.reason = "source locked out after failed logins";
+    // With a fallback the lock-out must not be told apart from a wrong password by its speed.
+    pending->answer_later(fallback_ ? deny_check_ms_ : 0, std::move(a));
     return pending;
   }
   UserCheckRequest r;
@@ -172,6 +194,10 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
   checks_.erase(it);
   ServerTunnel& t = *w.tunnel;
   if (answer.failure) {
+    if (*answer.failure == TunnelFailure::auth_failed) {
+      const std::uint64_t took = uv_now(loop_) - w.asked_ms;
+      deny_check_ms_ = deny_check_ms_ == 0 ? took : (deny_check_ms_ * 7 + took) / 8;
+    }
     if (w.source && *answer.failure == TunnelFailure::auth_failed) {
       throttle_.record_failure(*w.source, uv_now(loop_));
     } else if (w.source && *answer.failure == TunnelFailure::account_refused) {
@@ -232,6 +258,23 @@ void ServerEngine::apply_record(UserState& u, auth::UserRecord record) {
 std::string ServerEngine::account_problem(const UserState& u) const {
   if (!u.account) return {};
   return mtop::account_problem(*u.account, u.bytes_since_lookup, unix_now());
+}
+
+std::unique_ptr<io::ConnectAttempt> ServerEngine::tunnel_connect(ServerTunnel& /*t*/,
+                                                                 const Address& requested,
+                                                                 io::ConnectCallback cb) {
+  if (fixed_target_) {
+    return io::connect_tcp(loop_, fixed_target_->host, fixed_target_->port, operator_connect_,
+                           std::move(cb));
+  }
+  return io::connect_tcp(loop_, requested.host_string(), requested.port, connect_options_,
+                         std::move(cb));
+}
+
+std::unique_ptr<io::ConnectAttempt> ServerEngine::tunnel_connect_fallback(ServerTunnel& /*t*/,
+                                                                          io::ConnectCallback cb) {
+  // set_fallback(true) is given only with a fallback_.
+  return io::connect_tcp(loop_, fallback_->host, fallback_->port, operator_connect_, std::move(cb));
 }
 
 io::RelayOptions ServerEngine::tunnel_relay_options(ServerTunnel& t) {
@@ -299,8 +342,8 @@ void ServerEngine::on_recheck(const std::string& name, auth::LookupResult r) {
   }
   apply_record(u, std::move(r.user));
   if (std::string problem = account_problem(u); !problem.empty()) {
-    log_.info(problem + " (" + log_escape(name) + "): closing " +
-              std::to_string(u.tunnels.size()) + " tunnel(s)");
+    log_.info(problem + " (" + log_escape(name) + "): closing " + std::to_string(u.tunnels.size()) +
+              " tunnel(s)");
     revoke(u, problem);
   }
 }
@@ -332,12 +375,15 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
   } else {
     line = "tunnel refused source=" + s.source;
     if (!s.user.empty()) line += " user=" + s.user + " target=" + s.target;
-    line += " failure=" + std::string(tunnel_failure_name(s.failure.value_or(
-                              TunnelFailure::client_closed))) +
+    line += " failure=" +
+            std::string(tunnel_failure_name(s.failure.value_or(TunnelFailure::client_closed))) +
             " reason=\"" + s.reason + "\" duration_ms=" + std::to_string(duration);
+    if (s.fallback) {
+      line += " fallback up=" + std::to_string(s.up) + " down=" + std::to_string(s.down);
+    }
   }
-  const bool operator_problem = s.failure == TunnelFailure::store_error ||
-                                s.failure == TunnelFailure::store_unavailable;
+  const bool operator_problem =
+      s.failure == TunnelFailure::store_error || s.failure == TunnelFailure::store_unavailable;
   log_.log(operator_problem ? LogLevel::warn : LogLevel::info, line);
   if (tunnel_end_) {
     TunnelRecord r;

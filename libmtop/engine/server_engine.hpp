@@ -15,6 +15,11 @@
 //   account_source.hpp): usage sent to the store chunk by chunk (the store batches), the quota
 //   checked on every chunk, and a re-check every recheck_interval_ms that looks the user up
 //   again and closes their tunnels if they were disabled, deleted, expired or are over quota.
+// - Fallback (options.fallback): TLS tunnels that fail before a right password are relayed to
+//   the web backend instead of closed (tunnel_session.hpp). A throttled source is answered
+//   after about as long as a password check takes (the running mean of the checks that said
+//   deny), so the timing does not tell a lock-out from a wrong password either.
+// - options.fixed_target: every authorised tunnel goes there (the SIP003 plugin).
 // - Above max_tunnels live tunnels, or while draining, new streams are closed at once.
 // - One log line per tunnel when it ends (info; warn for store problems): user, source,
 //   target, bytes up/down, duration, reason. Never a password or a hash.
@@ -42,6 +47,7 @@
 #include "engine/check_inbox.hpp"
 #include "engine/server_rate_gate.hpp"
 #include "engine/tunnel_session.hpp"
+#include "mtop/host_port.hpp"
 #include "mtop/log.hpp"
 #include "mtop/result.hpp"
 #include "mtop/server.hpp"
@@ -107,10 +113,15 @@ class ServerEngine final : private TunnelHost {
     ServerTunnel* tunnel = nullptr;
     std::optional<auth::IpAddress> source;
     std::string username;
+    std::uint64_t asked_ms = 0;  ///< uv_now when the check was asked
   };
   class PendingCheck;
 
   std::unique_ptr<PendingDecision> tunnel_auth(ServerTunnel& t, AuthMessage request) override;
+  std::unique_ptr<io::ConnectAttempt> tunnel_connect(ServerTunnel& t, const Address& requested,
+                                                     io::ConnectCallback cb) override;
+  std::unique_ptr<io::ConnectAttempt> tunnel_connect_fallback(ServerTunnel& t,
+                                                              io::ConnectCallback cb) override;
   io::RelayOptions tunnel_relay_options(ServerTunnel& t) override;
   void tunnel_finished(ServerTunnel& t) override;
 
@@ -137,11 +148,14 @@ class ServerEngine final : private TunnelHost {
   AccountSource* accounts_;  ///< check_ as an AccountSource, or null (a custom check)
   Logger log_;
   std::function<void(const TunnelRecord&)> tunnel_end_;
-  io::ConnectOptions connect_options_;
+  io::ConnectOptions connect_options_;   ///< clients' targets: under the target policy
+  io::ConnectOptions operator_connect_;  ///< the fallback and the fixed target: no policy
+  std::optional<HostPort> fallback_;
+  std::optional<HostPort> fixed_target_;
+  std::uint64_t deny_check_ms_ = 0;  ///< running mean of checks that answered auth_failed
   ServerStats stats_;
   auth::FailureThrottle throttle_;
   std::unique_ptr<CheckInbox> inbox_;
-  io::Poster poster_;  ///< answers of our own (throttled), never inside tunnel_auth()
   io::Poster reaper_;  ///< destroys finished tunnels outside their own calls
   io::Timer recheck_timer_;
   io::Timer drain_timer_;
@@ -152,8 +166,8 @@ class ServerEngine final : private TunnelHost {
   std::unordered_map<ServerTunnel*, std::unique_ptr<ServerTunnel>> tunnels_;
   std::function<void()> drain_done_;
   bool draining_ = false;
-  std::size_t live_ = 0;                    ///< tunnels not yet finished
-  std::uint64_t overload_logged_ms_ = 0;    ///< last "max_tunnels reached" line (rate-limited)
+  std::size_t live_ = 0;                  ///< tunnels not yet finished
+  std::uint64_t overload_logged_ms_ = 0;  ///< last "max_tunnels reached" line (rate-limited)
   bool overload_logged_ = false;
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);  ///< for store lookups in flight
 };

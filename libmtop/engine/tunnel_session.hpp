@@ -19,6 +19,14 @@
 //   later, never inside that call. Destroying a tunnel closes everything without callbacks.
 //   A client stream still held then is aborted with the failure's code (tunnel_abort_code):
 //   over QUIC that code is what the climber sees in the stream reset.
+// - fallback (set_fallback(true): a TLS tunnel on a server with a fallback web backend): every
+//   client byte read is also kept, in order (bounded like the held bytes). A failure before a
+//   password was found right (ends_on_fallback: malformed or truncated auth message, time-out,
+//   client EOF, wrong password, unknown user, throttled, store trouble) does not close: the
+//   tunnel connects to the backend (fallback_connecting, reading paused) and relays the client
+//   to it (fallback_relaying), the kept bytes first. The summary keeps the failure; the tunnel
+//   never reaches its MTop target. Refusals after a right password (account, tunnel limit,
+//   target) keep MTop's answer: the peer is a climber that knows its password.
 #pragma once
 
 #include <uv.h>
@@ -54,6 +62,14 @@ class TunnelHost {
   /// A complete auth request: decide, then call t.auth_passed() or t.refuse() later (never
   /// inside this call).
   virtual std::unique_ptr<PendingDecision> tunnel_auth(ServerTunnel& t, AuthMessage request) = 0;
+  /// Connects an authorised tunnel to its target: `requested` under the target policy, or the
+  /// server's fixed target. `cb` as io::connect_tcp's.
+  virtual std::unique_ptr<io::ConnectAttempt> tunnel_connect(ServerTunnel& t,
+                                                             const Address& requested,
+                                                             io::ConnectCallback cb) = 0;
+  /// Connects to the fallback backend; called only for a tunnel given set_fallback(true).
+  virtual std::unique_ptr<io::ConnectAttempt> tunnel_connect_fallback(ServerTunnel& t,
+                                                                      io::ConnectCallback cb) = 0;
   /// Relay options (gate, traffic observer) for a tunnel about to relay.
   virtual io::RelayOptions tunnel_relay_options(ServerTunnel& t) = 0;
   /// The tunnel ended (summary in t.summary()). Called once; must not destroy t right away.
@@ -63,24 +79,28 @@ class TunnelHost {
 class ServerTunnel final : private io::Stream::Handler {
  public:
   struct Summary {
-    std::string source;     ///< client "ip:port"
-    std::string transport;  ///< "tls" or "quic", as the engine was told
-    std::string user;       ///< from the auth request (log-escaped), empty before it
-    std::string target;     ///< "host:port" asked for, empty before the auth request
+    std::string source;            ///< client "ip:port"
+    std::string transport;         ///< "tls" or "quic", as the engine was told
+    std::string user;              ///< from the auth request (log-escaped), empty before it
+    std::string target;            ///< "host:port" asked for, empty before the auth request
     std::uint64_t started_ms = 0;  ///< uv_now at serve()
     std::uint64_t up = 0, down = 0;
-    bool accepted = false;  ///< the success response was sent
+    bool accepted = false;                 ///< the success response was sent
     std::optional<TunnelFailure> failure;  ///< why it was refused or cut, if it was
-    std::string reason;     ///< log-safe
+    std::string reason;                    ///< log-safe
+    bool fallback = false;  ///< relayed to the fallback backend instead of being closed
   };
 
-  /// `options` and `connect_options` must outlive the tunnel (the engine's).
+  /// `options` must outlive the tunnel (the engine's).
   ServerTunnel(uv_loop_t* loop, TunnelHost& host, const ServerOptions& options,
-               const io::ConnectOptions& connect_options, io::StreamPtr client);
+               io::StreamPtr client);
   ~ServerTunnel() override;
   ServerTunnel(const ServerTunnel&) = delete;
   ServerTunnel& operator=(const ServerTunnel&) = delete;
 
+  /// Failures before a right password go to the fallback backend (see the theory above).
+  /// Call before start().
+  void set_fallback(bool on) noexcept { fallback_ = on; }
   /// Starts the handshake time-out and reading.
   void start();
   /// The host's yes to tunnel_auth: connect to the target.
@@ -98,7 +118,17 @@ class ServerTunnel final : private io::Stream::Handler {
   const std::string& username() const noexcept { return username_; }
 
  private:
-  enum class Stage { created, handshake, deciding, connecting, rejecting, relaying, done };
+  enum class Stage {
+    created,
+    handshake,
+    deciding,
+    connecting,
+    rejecting,
+    relaying,
+    fallback_connecting,
+    fallback_relaying,
+    done
+  };
 
   void on_read(ByteView data) override;
   void on_eof() override;
@@ -111,15 +141,20 @@ class ServerTunnel final : private io::Stream::Handler {
   void accept(io::StreamPtr target);
   void reject(Status status, TunnelFailure failure, std::string reason);
   void fail(TunnelFailure failure, std::string reason);
+  /// Hands the tunnel to the fallback backend when it has one and `failure` may end there;
+  /// false (nothing done) otherwise.
+  bool fall_back(TunnelFailure failure, std::string& reason);
+  void on_fallback_connected(io::ConnectResult r);
   void finish();
 
   uv_loop_t* loop_;
   TunnelHost& host_;
   const ServerOptions& options_;
-  const io::ConnectOptions& connect_options_;
   io::StreamPtr client_;
   ServerHandshake hs_;
   Bytes held_;  ///< client bytes the core did not take (early-data bound), fed after accept
+  Bytes seen_;  ///< with a fallback: every client byte read so far, for the backend
+  bool fallback_ = false;
   std::optional<Address> target_;
   std::string username_;
   Stage stage_ = Stage::created;
@@ -138,6 +173,11 @@ class ServerTunnel final : private io::Stream::Handler {
 /// CONNECT_FAILED; a malformed auth message PROTOCOL_ERROR; no auth message in time
 /// HANDSHAKE_TIMEOUT; a tunnel cut after it was up (or whose client went away) ABORTED.
 QuicAppError tunnel_abort_code(TunnelFailure failure) noexcept;
+
+/// Whether a tunnel that fails with `failure` goes to the fallback backend (when it has one):
+/// the failures that can happen before a right password was seen, so that no answer tells a
+/// prober more than "this is a web site". Refusals after it (account, limits, target) do not.
+bool ends_on_fallback(TunnelFailure failure) noexcept;
 
 /// `text` with every byte outside printable ASCII (and '\\', '"') escaped as \xNN, cut to
 /// `max` characters: usernames are arbitrary bytes and must not forge log lines.
