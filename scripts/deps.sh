@@ -14,7 +14,8 @@ packages=(build-essential cmake pkg-config openssl libssl-dev libuv1-dev nlohman
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=(clang libfuzzer-14-dev libclang-rt-14-dev postgresql mariadb-server
-                       binutils procps iproute2 systemd dpkg-dev lintian man-db bsdextrautils) ;;
+                       binutils procps iproute2 systemd dpkg-dev lintian man-db bsdextrautils
+                       shadowsocks-libev) ;;
     --bench) packages+=(stunnel4 trojan iperf3 ngtcp2-client ngtcp2-server linux-perf
                         openssh-server openssh-client) ;;
     *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;

@@ -10,10 +10,12 @@
 #include <optional>
 
 #include "../common/guarded_main.hpp"
+#include "../common/sip003.hpp"
 #include "mtop/admin.hpp"
 #include "mtop/server.hpp"
 #include "mtop/version.hpp"
 #include "password_input.hpp"
+#include "plugin_config.hpp"
 #include "run_server.hpp"
 
 namespace {
@@ -78,7 +80,10 @@ int run(int argc, char** argv) {
       "  mtop-server --config /etc/mtop/server.json     run the server\n"
       "  mtop-server gen-cert --name proxy.example.com  write a self-signed certificate + key\n"
       "  mtop-server passwd < pwfile                    print a password hash for a users file\n"
-      "  mtop-server user --config F add alice          add a user (password from stdin)\n",
+      "  mtop-server user --config F add alice          add a user (password from stdin)\n\n"
+      "Started by ss-server as a SIP003 plugin (SS_REMOTE_HOST etc. set), it takes its options\n"
+      "from --plugin-opts: cert, key, users (or config=server.json), fallback, quic, log_level;\n"
+      "see docs/SHADOWSOCKS.md.\n",
       "mtop-server"};
   app.set_version_flag("--version", "mtop-server " + std::string(mtop::version()));
   app.require_subcommand(0, 1);
@@ -88,7 +93,8 @@ int run(int argc, char** argv) {
   std::string log_level;
   bool check_only = false;
   app.add_option("-c,--config", config_path, "JSON config file (see docs/CONFIG.md)");
-  app.add_option("--log-level", log_level, "debug, info, warn, error or off (overrides the config)");
+  app.add_option("--log-level", log_level,
+                 "debug, info, warn, error or off (overrides the config)");
   app.add_flag("--check", check_only, "validate the config file and exit");
 
   std::string scheme = "scrypt";
@@ -101,8 +107,9 @@ int run(int argc, char** argv) {
   cert.cert_path = "cert.pem";
   cert.key_path = "key.pem";
   auto* gen_cert = app.add_subcommand(
-      "gen-cert", "write a self-signed ECDSA P-256 certificate and key; climbers then trust it "
-                  "with their 'ca' option (or pin it)");
+      "gen-cert",
+      "write a self-signed ECDSA P-256 certificate and key; climbers then trust it "
+      "with their 'ca' option (or pin it)");
   gen_cert->add_option("--name", cert.name, "the server's DNS name (or IP) climbers connect to")
       ->required();
   gen_cert->add_option("--ip", cert.ips, "an extra IP address for the certificate (repeatable)");
@@ -113,8 +120,9 @@ int run(int argc, char** argv) {
   gen_cert->add_flag("--force", cert.overwrite, "overwrite existing files");
 
   auto* user = app.add_subcommand(
-      "user", "manage users in the store the config names (file, sqlite, postgres, mysql); "
-              "passwords come from stdin or a prompt, never from the command line");
+      "user",
+      "manage users in the store the config names (file, sqlite, postgres, mysql); "
+      "passwords come from stdin or a prompt, never from the command line");
   user->require_subcommand(1);
   std::string name;
   bool add_disabled = false;
@@ -165,6 +173,21 @@ int run(int argc, char** argv) {
                 cert.key_path.c_str(), fingerprint->c_str());
     return 0;
   }
+  if (config_path.empty() && app::started_as_plugin() && !user->parsed() && !db->parsed()) {
+    // ss-server's child (docs/SHADOWSOCKS.md): everything comes from its variables.
+    auto env = app::read_plugin_env();
+    auto config = env ? plugin_config(*env) : Result<ServerConfig>(env.failure());
+    if (!config) {
+      std::fprintf(stderr, "mtop-server (SIP003 plugin): %s\n",
+                   std::string(config.message()).c_str());
+      return app::kPluginUsageExit;
+    }
+    if (!log_level.empty() && !parse_log_level(log_level, config->log_level)) {
+      return fail("--log-level: one of debug, info, warn, error, off");
+    }
+    if (!app::exit_with_parent()) return fail("SIP003 plugin: the shadowsocks parent is gone");
+    return run_server(*config);
+  }
   if (config_path.empty()) return fail("--config FILE is required (see --help)");
 
   if (user->parsed() || db->parsed()) {
@@ -209,15 +232,15 @@ int run(int argc, char** argv) {
     if (u_list->parsed()) {
       auto users = admin->list();
       if (!users) return fail(std::string(users.message()));
-      std::printf("%-24s %-8s %-12s %-8s %-14s %-14s %s\n", "user", "enabled", "expires",
-                  "tunnels", "quota", "used", "rate");
+      std::printf("%-24s %-8s %-12s %-8s %-14s %-14s %s\n", "user", "enabled", "expires", "tunnels",
+                  "quota", "used", "rate");
       for (const auto& u : *users) {
-        std::printf("%-24s %-8s %-12s %-8s %-14s %-14llu %s\n", u.username.c_str(),
-                    u.enabled ? "yes" : "no",
-                    u.expires_at ? std::to_string(*u.expires_at).c_str() : "-",
-                    u.max_tunnels ? std::to_string(*u.max_tunnels).c_str() : "-",
-                    optional_text(u.quota_bytes).c_str(),
-                    static_cast<unsigned long long>(u.used_bytes), optional_text(u.rate_limit).c_str());
+        std::printf(
+            "%-24s %-8s %-12s %-8s %-14s %-14llu %s\n", u.username.c_str(),
+            u.enabled ? "yes" : "no", u.expires_at ? std::to_string(*u.expires_at).c_str() : "-",
+            u.max_tunnels ? std::to_string(*u.max_tunnels).c_str() : "-",
+            optional_text(u.quota_bytes).c_str(), static_cast<unsigned long long>(u.used_bytes),
+            optional_text(u.rate_limit).c_str());
       }
       return 0;
     }
