@@ -4,17 +4,8 @@
 #include <string>
 
 #include "mtop/host_port.hpp"
-#include "mtop/log.hpp"
 
 namespace mtop::climber {
-
-namespace {
-
-Failure bad(const std::string& message) {
-  return Failure{Errc::config_invalid, message};
-}
-
-}  // namespace
 
 Result<ClimberConfig> plugin_config(const app::PluginEnv& env) {
   ClimberConfig cfg;
@@ -34,17 +25,19 @@ Result<ClimberConfig> plugin_config(const app::PluginEnv& env) {
                           {"pin", &cfg.server.pin}}) {
     if (auto r = text(key, *out); !r) return r.failure();
   }
-  if (cfg.server.username.empty()) return bad("plugin option user: missing (user=NAME)");
+  if (cfg.server.username.empty())
+    return app::plugin_error("plugin option user: missing (user=NAME)");
   auto password = opts.value("password");
   auto password_file = opts.value("password_file");
   if (!password) return password.failure();
   if (!password_file) return password_file.failure();
   if (*password && *password_file) {
-    return bad("plugin options password and password_file: give one of them");
+    return app::plugin_error("plugin options password and password_file: give one of them");
   }
   if (*password_file) {
     auto secret = read_secret_file(**password_file);
-    if (!secret) return bad("plugin option password_file: " + std::string(secret.message()));
+    if (!secret)
+      return app::plugin_error("plugin option password_file: " + std::string(secret.message()));
     cfg.server.password = std::move(*secret);
   } else if (*password) {
     cfg.server.password = **password;
@@ -52,7 +45,8 @@ Result<ClimberConfig> plugin_config(const app::PluginEnv& env) {
     cfg.server.password = env_password;
   }
   if (cfg.server.password.empty()) {
-    return bad("plugin option password_file (or password, or $MTOP_PASSWORD): missing");
+    return app::plugin_error(
+        "plugin option password_file (or password, or $MTOP_PASSWORD): missing");
   }
   auto insecure = opts.flag("insecure", false);
   if (!insecure) return insecure.failure();
@@ -60,21 +54,17 @@ Result<ClimberConfig> plugin_config(const app::PluginEnv& env) {
   auto transport = opts.value("transport");
   if (!transport) return transport.failure();
   if (*transport && !parse_transport(**transport, cfg.server.transport)) {
-    return bad("plugin option transport: tls, quic or auto");
+    return app::plugin_error("plugin option transport: tls, quic or auto");
   }
   HostPort target = env.remote;
   auto target_text = opts.value("target");
   if (!target_text) return target_text.failure();
   if (*target_text) {
     auto parsed = parse_host_port(**target_text);
-    if (!parsed) return bad("plugin option target: " + std::string(parsed.message()));
+    if (!parsed) return app::plugin_error("plugin option target: " + std::string(parsed.message()));
     target = std::move(*parsed);
   }
-  auto level = opts.value("log_level");
-  if (!level) return level.failure();
-  if (*level && !parse_log_level(**level, cfg.log_level)) {
-    return bad("plugin option log_level: one of debug, info, warn, error, off");
-  }
+  if (auto r = opts.log_level(cfg.log_level); !r) return r.failure();
   ForwardRule rule;
   rule.bind_host = env.local.host;
   rule.bind_port = env.local.port;

@@ -9,23 +9,23 @@
 
 namespace mtop::app {
 
-namespace {
-
-Failure bad(std::string message) {
+Failure plugin_error(std::string message) {
   return Failure{Errc::config_invalid, std::move(message)};
 }
+
+namespace {
 
 Result<HostPort> address_from(const char* host_var, const char* port_var) {
   const char* host = std::getenv(host_var);
   const char* port = std::getenv(port_var);
-  if (!host || !*host) return bad(std::string(host_var) + ": missing");
-  if (!port || !*port) return bad(std::string(port_var) + ": missing");
+  if (!host || !*host) return plugin_error(std::string(host_var) + ": missing");
+  if (!port || !*port) return plugin_error(std::string(port_var) + ": missing");
   auto p = parse_port(port);
-  if (!p) return bad(std::string(port_var) + ": " + std::string(p.message()));
+  if (!p) return plugin_error(std::string(port_var) + ": " + std::string(p.message()));
   // The host comes bare (an IPv6 literal without brackets): check it as "host:port" would be.
   HostPort hp{host, *p};
   if (auto checked = parse_host_port(hp.to_string()); !checked) {
-    return bad(std::string(host_var) + ": " + std::string(checked.message()));
+    return plugin_error(std::string(host_var) + ": " + std::string(checked.message()));
   }
   return hp;
 }
@@ -46,7 +46,7 @@ Result<PluginEnv> read_plugin_env() {
   env.local = std::move(*local);
   if (const char* text = std::getenv("SS_PLUGIN_OPTIONS")) {
     auto options = parse_plugin_options(text);
-    if (!options) return bad("SS_PLUGIN_OPTIONS: " + std::string(options.message()));
+    if (!options) return plugin_error("SS_PLUGIN_OPTIONS: " + std::string(options.message()));
     env.options = std::move(*options);
   }
   return env;
@@ -58,7 +58,7 @@ Result<void> PluginOptionSet::only(std::span<const std::string_view> known) cons
     std::string list;
     for (const auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
     // The key only: a mistyped "pasword=..." must not print the password.
-    return bad("plugin option " + o.key + ": unknown (known: " + list + ")");
+    return plugin_error("plugin option " + o.key + ": unknown (known: " + list + ")");
   }
   return {};
 }
@@ -67,7 +67,7 @@ Result<const PluginOption*> PluginOptionSet::find(std::string_view key) const {
   const PluginOption* found = nullptr;
   for (const auto& o : options_) {
     if (o.key != key) continue;
-    if (found) return bad("plugin option " + std::string(key) + ": given twice");
+    if (found) return plugin_error("plugin option " + std::string(key) + ": given twice");
     found = &o;
   }
   return found;
@@ -78,8 +78,8 @@ Result<std::optional<std::string>> PluginOptionSet::value(std::string_view key) 
   if (!o) return o.failure();
   if (!*o) return std::optional<std::string>();
   if (!(*o)->value) {
-    return bad("plugin option " + std::string(key) + ": needs a value (" + std::string(key) +
-               "=...)");
+    return plugin_error("plugin option " + std::string(key) + ": needs a value (" +
+                        std::string(key) + "=...)");
   }
   return (*o)->value;
 }
@@ -92,7 +92,16 @@ Result<bool> PluginOptionSet::flag(std::string_view key, bool otherwise) {
   const std::string& v = *(*o)->value;
   if (v == "1" || v == "true" || v == "yes") return true;
   if (v == "0" || v == "false" || v == "no") return false;
-  return bad("plugin option " + std::string(key) + ": 1/true/yes or 0/false/no");
+  return plugin_error("plugin option " + std::string(key) + ": 1/true/yes or 0/false/no");
+}
+
+Result<void> PluginOptionSet::log_level(LogLevel& out) {
+  auto level = value("log_level");
+  if (!level) return level.failure();
+  if (*level && !parse_log_level(**level, out)) {
+    return plugin_error("plugin option log_level: one of debug, info, warn, error, off");
+  }
+  return {};
 }
 
 bool exit_with_parent() {

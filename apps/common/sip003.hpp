@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mtop/host_port.hpp"
+#include "mtop/log.hpp"
 #include "mtop/plugin_options.hpp"
 #include "mtop/result.hpp"
 
@@ -23,6 +24,9 @@ namespace mtop::app {
 
 /// The exit code for bad plugin variables or options (as for bad flags).
 inline constexpr int kPluginUsageExit = 2;
+
+/// A bad variable or option: config_invalid with `message`.
+Failure plugin_error(std::string message);
 
 struct PluginEnv {
   HostPort remote;                    ///< SS_REMOTE_HOST:SS_REMOTE_PORT
@@ -50,6 +54,8 @@ class PluginOptionSet {
   /// A flag: absent = `otherwise`; bare "key", key=1/true/yes = true; key=0/false/no = false.
   /// Errors: config_invalid for another value or a second one.
   Result<bool> flag(std::string_view key, bool otherwise);
+  /// "log_level" into `out` when given. Errors: config_invalid as value(), or a bad level.
+  Result<void> log_level(LogLevel& out);
 
  private:
   Result<const PluginOption*> find(std::string_view key) const;

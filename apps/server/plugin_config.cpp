@@ -4,14 +4,6 @@
 
 namespace mtop::server {
 
-namespace {
-
-Failure bad(const std::string& message) {
-  return Failure{Errc::config_invalid, message};
-}
-
-}  // namespace
-
 Result<ServerConfig> plugin_config(const app::PluginEnv& env) {
   app::PluginOptionSet opts(env.options);
   if (auto r = opts.only(kPluginOptions); !r) return r.failure();
@@ -20,7 +12,7 @@ Result<ServerConfig> plugin_config(const app::PluginEnv& env) {
   if (!config_path) return config_path.failure();
   if (*config_path) {
     auto loaded = load_server_config(**config_path);
-    if (!loaded) return bad("plugin option config: " + std::string(loaded.message()));
+    if (!loaded) return app::plugin_error("plugin option config: " + std::string(loaded.message()));
     cfg = std::move(*loaded);
   }
   const bool from_file = config_path->has_value();
@@ -31,7 +23,8 @@ Result<ServerConfig> plugin_config(const app::PluginEnv& env) {
     if (*v) {
       *out = **v;
     } else if (!from_file) {
-      return bad("plugin option " + std::string(key) + ": missing (or give config=server.json)");
+      return app::plugin_error("plugin option " + std::string(key) +
+                               ": missing (or give config=server.json)");
     }
   }
   if (!from_file) cfg.users.type = "file";
@@ -39,7 +32,7 @@ Result<ServerConfig> plugin_config(const app::PluginEnv& env) {
   if (!fallback) return fallback.failure();
   if (*fallback) {
     if (auto hp = parse_host_port(**fallback); !hp) {
-      return bad("plugin option fallback: " + std::string(hp.message()));
+      return app::plugin_error("plugin option fallback: " + std::string(hp.message()));
     }
     cfg.engine.fallback = **fallback;
     if (cfg.tls_alpn.empty()) cfg.tls_alpn = {"http/1.1"};
@@ -47,11 +40,7 @@ Result<ServerConfig> plugin_config(const app::PluginEnv& env) {
   auto quic = opts.flag("quic", cfg.quic);
   if (!quic) return quic.failure();
   cfg.quic = *quic;
-  auto level = opts.value("log_level");
-  if (!level) return level.failure();
-  if (*level && !parse_log_level(**level, cfg.log_level)) {
-    return bad("plugin option log_level: one of debug, info, warn, error, off");
-  }
+  if (auto r = opts.log_level(cfg.log_level); !r) return r.failure();
   cfg.listen = {env.remote.to_string()};
   cfg.engine.fixed_target = env.local.to_string();
   return cfg;

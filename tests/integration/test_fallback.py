@@ -84,6 +84,16 @@ class FallbackTest(DeploymentTest):
                                    fallback={"backend": f"127.0.0.1:{backend_port}", **over.pop("fb", {})},
                                    **over)
 
+    def on_backend(self, port, rec, data):
+        """Sends `data` over TLS to the server; the backend's answer must come back, and the
+        backend must have seen exactly `data`."""
+        s = self.tls(port)
+        s.sendall(data)
+        self.assertEqual(recv_all(s, 15), CANNED)
+        s.close()
+        wait_for(lambda: len(rec.seen) > 0, 10, "the backend to record")
+        self.assertEqual(rec.seen.pop(), data)
+
     def tls(self, port, alpn=None):
         ctx = ssl.create_default_context(cafile=self.d.cert)
         if alpn:
@@ -150,12 +160,7 @@ class FailedLogins(FallbackTest):
         }
         for name, data in cases.items():
             with self.subTest(name):
-                s = self.tls(server.port)
-                s.sendall(data)
-                self.assertEqual(recv_all(s, 15), CANNED)
-                s.close()
-                wait_for(lambda: len(rec.seen) > 0, 10, "the backend to record")
-                self.assertEqual(rec.seen.pop(), data)
+                self.on_backend(server.port, rec, data)
         # Truncated auth message: on the backend when the handshake time-out ends the wait.
         s = self.tls(server.port)
         part = auth_message("alice", "right", port)[:9]
@@ -193,13 +198,21 @@ class FailedLogins(FallbackTest):
         server = self.start(rec.port, auth={"max_failures": 2})
         data = auth_message("alice", "wrong", self.mtop_target.port) + b"GET / HTTP/1.1\r\n\r\n"
         for _ in range(3):
-            s = self.tls(server.port)
-            s.sendall(data)
-            self.assertEqual(recv_all(s, 15), CANNED)
-            s.close()
-            wait_for(lambda: len(rec.seen) > 0, 10, "the backend to record")
-            self.assertEqual(rec.seen.pop(), data)
+            self.on_backend(server.port, rec, data)
         wait_for(lambda: "failure=throttled" in server.log(), 10, "the lock-out")
+        self.assertEqual(self.mtop_target.connections, 0)
+
+    def test_a_climber_with_a_wrong_password_says_what_it_got(self):
+        rec = self.recorder()
+        server = self.start(rec.port)
+        fwd = free_port()
+        climber = self.d.start_climber(
+            server.port, "alice", "wrong", "tls",
+            forward=[f"127.0.0.1:{fwd}:127.0.0.1:{self.mtop_target.port}"])
+        code, _, _ = curl([f"http://127.0.0.1:{fwd}/"])
+        self.assertNotEqual(code, 0)
+        wait_for(lambda: "wrong credentials on a server in fallback mode" in climber.log(), 10,
+                 "the climber's reason")
         self.assertEqual(self.mtop_target.connections, 0)
 
     def test_backend_down_closes_and_the_server_stays(self):
