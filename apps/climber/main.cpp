@@ -170,25 +170,21 @@ int run(int argc, char** argv) {
   app.add_option("--http", f.http,
                  "HTTP proxy listen address HOST:PORT, e.g. 127.0.0.1:8080 (the same as --socks "
                  "serves both on one port)");
-  app.add_option(
-      "-L,--forward", f.forwards,
-      "port-forward [BIND:]PORT:HOST:HOSTPORT, repeatable, e.g. -L 5432:db.internal:5432 "
-      "(BIND defaults to 127.0.0.1)");
-  app.add_option(
-      "--transport", f.transport,
-      "tls (TCP, default), quic, or auto (QUIC, falling back to TLS when UDP is blocked)");
+  app.add_option("-L,--forward", f.forwards,
+                 "port-forward [BIND:]PORT:HOST:HOSTPORT, repeatable, e.g. -L 5432:db.internal:5432 "
+                 "(BIND defaults to 127.0.0.1)");
+  app.add_option("--transport", f.transport,
+                 "tls (TCP, default), quic, or auto (QUIC, falling back to TLS when UDP is blocked)");
   app.add_option("--ca", f.ca, "PEM file of CAs to trust for the server (default: system store)");
-  app.add_option("--sni", f.sni,
-                 "name to send as SNI and check in the certificate (default: host)");
+  app.add_option("--sni", f.sni, "name to send as SNI and check in the certificate (default: host)");
   app.add_option("--pin", f.pin,
                  "base64 SHA-256 of the server's public key (SPKI); checked in addition to the CA");
   app.add_flag("--insecure", f.insecure,
                "do not verify the server certificate at all (testing only; logs a warning)");
   app.add_option("--password-file", f.password_file,
                  "file whose first line is the server password (safer than the URI)");
-  app.add_option(
-      "--local-user", f.local_user,
-      "require this username from local apps (SOCKS5 RFC 1929, HTTP Proxy-Authorization)");
+  app.add_option("--local-user", f.local_user,
+                 "require this username from local apps (SOCKS5 RFC 1929, HTTP Proxy-Authorization)");
   app.add_option("--local-password-file", f.local_password_file,
                  "file whose first line is the local proxy password (with --local-user)");
   app.add_option("--log-level", f.log_level, "debug, info (default), warn, error or off");

@@ -93,8 +93,7 @@ int run(int argc, char** argv) {
   std::string log_level;
   bool check_only = false;
   app.add_option("-c,--config", config_path, "JSON config file (see docs/CONFIG.md)");
-  app.add_option("--log-level", log_level,
-                 "debug, info, warn, error or off (overrides the config)");
+  app.add_option("--log-level", log_level, "debug, info, warn, error or off (overrides the config)");
   app.add_flag("--check", check_only, "validate the config file and exit");
 
   std::string scheme = "scrypt";
@@ -107,9 +106,8 @@ int run(int argc, char** argv) {
   cert.cert_path = "cert.pem";
   cert.key_path = "key.pem";
   auto* gen_cert = app.add_subcommand(
-      "gen-cert",
-      "write a self-signed ECDSA P-256 certificate and key; climbers then trust it "
-      "with their 'ca' option (or pin it)");
+      "gen-cert", "write a self-signed ECDSA P-256 certificate and key; climbers then trust it "
+                  "with their 'ca' option (or pin it)");
   gen_cert->add_option("--name", cert.name, "the server's DNS name (or IP) climbers connect to")
       ->required();
   gen_cert->add_option("--ip", cert.ips, "an extra IP address for the certificate (repeatable)");
@@ -120,9 +118,8 @@ int run(int argc, char** argv) {
   gen_cert->add_flag("--force", cert.overwrite, "overwrite existing files");
 
   auto* user = app.add_subcommand(
-      "user",
-      "manage users in the store the config names (file, sqlite, postgres, mysql); "
-      "passwords come from stdin or a prompt, never from the command line");
+      "user", "manage users in the store the config names (file, sqlite, postgres, mysql); "
+              "passwords come from stdin or a prompt, never from the command line");
   user->require_subcommand(1);
   std::string name;
   bool add_disabled = false;
@@ -232,15 +229,15 @@ int run(int argc, char** argv) {
     if (u_list->parsed()) {
       auto users = admin->list();
       if (!users) return fail(std::string(users.message()));
-      std::printf("%-24s %-8s %-12s %-8s %-14s %-14s %s\n", "user", "enabled", "expires", "tunnels",
-                  "quota", "used", "rate");
+      std::printf("%-24s %-8s %-12s %-8s %-14s %-14s %s\n", "user", "enabled", "expires",
+                  "tunnels", "quota", "used", "rate");
       for (const auto& u : *users) {
-        std::printf(
-            "%-24s %-8s %-12s %-8s %-14s %-14llu %s\n", u.username.c_str(),
-            u.enabled ? "yes" : "no", u.expires_at ? std::to_string(*u.expires_at).c_str() : "-",
-            u.max_tunnels ? std::to_string(*u.max_tunnels).c_str() : "-",
-            optional_text(u.quota_bytes).c_str(), static_cast<unsigned long long>(u.used_bytes),
-            optional_text(u.rate_limit).c_str());
+        std::printf("%-24s %-8s %-12s %-8s %-14s %-14llu %s\n", u.username.c_str(),
+                    u.enabled ? "yes" : "no",
+                    u.expires_at ? std::to_string(*u.expires_at).c_str() : "-",
+                    u.max_tunnels ? std::to_string(*u.max_tunnels).c_str() : "-",
+                    optional_text(u.quota_bytes).c_str(),
+                    static_cast<unsigned long long>(u.used_bytes), optional_text(u.rate_limit).c_str());
       }
       return 0;
     }

@@ -103,7 +103,7 @@ struct ServerConfig {
   /// TLS 1.3 key-exchange groups accepted on both transports, in order of preference; a client
   /// offering none of them fails the handshake. Must not be empty.
   std::vector<TlsGroup> tls_groups = default_tls_groups();
-  UsersSource users;  ///< ignored when ServerHooks::user_check is given
+  UsersSource users;      ///< ignored when ServerHooks::user_check is given
   ServerOptions engine;
   LogLevel log_level = LogLevel::info;
   /// access_log: a file that gets one line per finished tunnel (format_access_record), opened

@@ -44,7 +44,7 @@ struct Server::Impl {
   AccountSource* accounts = nullptr;  ///< check as the built-in store check, or null
   std::shared_ptr<tls::ServerContext> tls;
   std::string quic_secret;
-  std::optional<AccessLogFile> access_log;                 ///< config.access_log_path, when set
+  std::optional<AccessLogFile> access_log;  ///< config.access_log_path, when set
   std::function<void(const TunnelRecord&)> on_tunnel_end;  ///< Server::on_tunnel_end
   std::unique_ptr<ServerEngine> engine;
   // Declared after the engine: destroyed first, as they hand streams to it.
@@ -91,7 +91,8 @@ Result<void> Server::Impl::listen_on(const Endpoint& e) {
     q.limits.max_streams = config.quic_streams_per_connection;
     q.secret = quic_secret;
     auto quic_server = quic::QuicServer::create(
-        loop, std::move(q), [eng](io::StreamPtr stream) { eng->serve(std::move(stream), "quic"); });
+        loop, std::move(q),
+        [eng](io::StreamPtr stream) { eng->serve(std::move(stream), "quic"); });
     if (!quic_server) {
       return Result<void>(Errc::listen_failed,
                           "QUIC on " + e.text + ": " + std::string(quic_server.message()));

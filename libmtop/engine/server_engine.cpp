@@ -122,7 +122,8 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport) {
   if (draining_) {
     count(TunnelFailure::draining);
     log_.debug("tunnel refused source=" + stream->peer_name() + " reason=draining");
-    stream.release()->abort(static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::draining)));
+    stream.release()->abort(
+        static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::draining)));
     return;
   }
   if (live_ >= options_.max_tunnels) {
@@ -342,8 +343,8 @@ void ServerEngine::on_recheck(const std::string& name, auth::LookupResult r) {
   }
   apply_record(u, std::move(r.user));
   if (std::string problem = account_problem(u); !problem.empty()) {
-    log_.info(problem + " (" + log_escape(name) + "): closing " + std::to_string(u.tunnels.size()) +
-              " tunnel(s)");
+    log_.info(problem + " (" + log_escape(name) + "): closing " +
+              std::to_string(u.tunnels.size()) + " tunnel(s)");
     revoke(u, problem);
   }
 }
@@ -375,15 +376,15 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
   } else {
     line = "tunnel refused source=" + s.source;
     if (!s.user.empty()) line += " user=" + s.user + " target=" + s.target;
-    line += " failure=" +
-            std::string(tunnel_failure_name(s.failure.value_or(TunnelFailure::client_closed))) +
+    line += " failure=" + std::string(tunnel_failure_name(s.failure.value_or(
+                              TunnelFailure::client_closed))) +
             " reason=\"" + s.reason + "\" duration_ms=" + std::to_string(duration);
     if (s.fallback) {
       line += " fallback up=" + std::to_string(s.up) + " down=" + std::to_string(s.down);
     }
   }
-  const bool operator_problem =
-      s.failure == TunnelFailure::store_error || s.failure == TunnelFailure::store_unavailable;
+  const bool operator_problem = s.failure == TunnelFailure::store_error ||
+                                s.failure == TunnelFailure::store_unavailable;
   log_.log(operator_problem ? LogLevel::warn : LogLevel::info, line);
   if (tunnel_end_) {
     TunnelRecord r;

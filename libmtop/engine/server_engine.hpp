@@ -166,8 +166,8 @@ class ServerEngine final : private TunnelHost {
   std::unordered_map<ServerTunnel*, std::unique_ptr<ServerTunnel>> tunnels_;
   std::function<void()> drain_done_;
   bool draining_ = false;
-  std::size_t live_ = 0;                  ///< tunnels not yet finished
-  std::uint64_t overload_logged_ms_ = 0;  ///< last "max_tunnels reached" line (rate-limited)
+  std::size_t live_ = 0;                    ///< tunnels not yet finished
+  std::uint64_t overload_logged_ms_ = 0;    ///< last "max_tunnels reached" line (rate-limited)
   bool overload_logged_ = false;
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);  ///< for store lookups in flight
 };

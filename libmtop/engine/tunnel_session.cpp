@@ -22,15 +22,11 @@ constexpr std::size_t kMaxHeld = 1024 * 1024;
 
 QuicAppError tunnel_abort_code(TunnelFailure failure) noexcept {
   switch (failure) {
-    case TunnelFailure::handshake_timeout:
-      return QuicAppError::handshake_timeout;
-    case TunnelFailure::protocol_error:
-      return QuicAppError::protocol_error;
-    case TunnelFailure::target_failed:
-      return QuicAppError::connect_failed;
+    case TunnelFailure::handshake_timeout: return QuicAppError::handshake_timeout;
+    case TunnelFailure::protocol_error: return QuicAppError::protocol_error;
+    case TunnelFailure::target_failed: return QuicAppError::connect_failed;
     case TunnelFailure::client_closed:
-    case TunnelFailure::revoked:
-      return QuicAppError::aborted;
+    case TunnelFailure::revoked: return QuicAppError::aborted;
     case TunnelFailure::overloaded:
     case TunnelFailure::draining:
     case TunnelFailure::throttled:
@@ -39,8 +35,7 @@ QuicAppError tunnel_abort_code(TunnelFailure failure) noexcept {
     case TunnelFailure::store_error:
     case TunnelFailure::account_refused:
     case TunnelFailure::user_tunnel_limit:
-    case TunnelFailure::target_denied:
-      return QuicAppError::refused;
+    case TunnelFailure::target_denied: return QuicAppError::refused;
   }
   return QuicAppError::aborted;
 }
@@ -202,7 +197,8 @@ void ServerTunnel::on_error(std::string_view reason) {
 }
 
 void ServerTunnel::pump() {
-  while (stage_ == Stage::handshake || stage_ == Stage::deciding || stage_ == Stage::connecting) {
+  while (stage_ == Stage::handshake || stage_ == Stage::deciding ||
+         stage_ == Stage::connecting) {
     ServerEvent ev = hs_.next_event();
     if (std::holds_alternative<event::NeedData>(ev)) return;
     if (auto* a = std::get_if<event::AuthRequest>(&ev)) {

@@ -79,13 +79,13 @@ class TunnelHost {
 class ServerTunnel final : private io::Stream::Handler {
  public:
   struct Summary {
-    std::string source;            ///< client "ip:port"
-    std::string transport;         ///< "tls" or "quic", as the engine was told
-    std::string user;              ///< from the auth request (log-escaped), empty before it
-    std::string target;            ///< "host:port" asked for, empty before the auth request
+    std::string source;     ///< client "ip:port"
+    std::string transport;  ///< "tls" or "quic", as the engine was told
+    std::string user;       ///< from the auth request (log-escaped), empty before it
+    std::string target;     ///< "host:port" asked for, empty before the auth request
     std::uint64_t started_ms = 0;  ///< uv_now at serve()
     std::uint64_t up = 0, down = 0;
-    bool accepted = false;                 ///< the success response was sent
+    bool accepted = false;  ///< the success response was sent
     std::optional<TunnelFailure> failure;  ///< why it was refused or cut, if it was
     std::string reason;                    ///< log-safe
     bool fallback = false;  ///< relayed to the fallback backend instead of being closed
