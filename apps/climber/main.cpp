@@ -12,11 +12,13 @@
 
 #include "../common/guarded_main.hpp"
 #include "../common/process_loop.hpp"
+#include "../common/sip003.hpp"
 #include "mtop/climber.hpp"
 #include "mtop/codec.hpp"
 #include "mtop/fd_limit.hpp"
 #include "mtop/log.hpp"
 #include "mtop/version.hpp"
+#include "plugin_config.hpp"
 
 namespace {
 
@@ -33,6 +35,10 @@ constexpr const char* kFooter = R"(Examples:
             -L 5432:db.internal:5432
   Self-signed server: trust its certificate file, or pin its key:
     climber --server mtop://alice@10.0.0.1 --ca server.crt --sni vpn.example.com --socks 127.0.0.1:1080
+
+As a shadowsocks SIP003 plugin (started by ss-local with SS_REMOTE_HOST etc.), the options
+come from --plugin-opts: user, password_file (or password), ca, sni, pin, insecure,
+transport, target, log_level; see docs/SHADOWSOCKS.md.
 
 The server password comes from, in order: --password-file, $MTOP_PASSWORD, the URI or the
 config file. Avoid a password inside --server on the command line: every user of the machine
@@ -187,19 +193,35 @@ int run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   mtop::ClimberConfig cfg;
-  if (!f.config.empty()) {
-    auto loaded = mtop::load_climber_config(f.config);
-    if (!loaded) {
-      std::cerr << "climber: " << loaded.message() << "\n";
+  bool uri_password_on_cli = false;
+  if (mtop::app::started_as_plugin()) {
+    // ss-local's child (docs/SHADOWSOCKS.md): everything comes from its variables.
+    auto env = mtop::app::read_plugin_env();
+    auto made =
+        env ? mtop::climber::plugin_config(*env) : mtop::Result<mtop::ClimberConfig>(env.failure());
+    if (!made) {
+      std::cerr << "climber (SIP003 plugin): " << made.message() << "\n";
+      return mtop::app::kPluginUsageExit;
+    }
+    cfg = std::move(*made);
+    if (!mtop::app::exit_with_parent()) {
+      std::cerr << "climber (SIP003 plugin): the shadowsocks parent is gone\n";
+      return 1;
+    }
+  } else {
+    if (!f.config.empty()) {
+      auto loaded = mtop::load_climber_config(f.config);
+      if (!loaded) {
+        std::cerr << "climber: " << loaded.message() << "\n";
+        return 2;
+      }
+      cfg = std::move(*loaded);
+    }
+    std::string error;
+    if (!apply_flags(f, app, cfg, uri_password_on_cli, error)) {
+      std::cerr << "climber: " << error << "\n";
       return 2;
     }
-    cfg = std::move(*loaded);
-  }
-  bool uri_password_on_cli = false;
-  std::string error;
-  if (!apply_flags(f, app, cfg, uri_password_on_cli, error)) {
-    std::cerr << "climber: " << error << "\n";
-    return 2;
   }
 
   mtop::Logger log(cfg.log_level, mtop::stderr_sink());

@@ -11,10 +11,12 @@
 
 #include "../common/guarded_main.hpp"
 #include "ctl.hpp"
+#include "../common/sip003.hpp"
 #include "mtop/admin.hpp"
 #include "mtop/server.hpp"
 #include "mtop/version.hpp"
 #include "password_input.hpp"
+#include "plugin_config.hpp"
 #include "run_server.hpp"
 
 namespace {
@@ -80,7 +82,10 @@ int run(int argc, char** argv) {
       "  mtop-server gen-cert --name proxy.example.com  write a self-signed certificate + key\n"
       "  mtop-server passwd < pwfile                    print a password hash for a users file\n"
       "  mtop-server user --config F add alice          add a user (password from stdin)\n"
-      "  mtop-server ctl --config F tunnels             ask a running server (admin API)\n",
+      "  mtop-server ctl --config F tunnels             ask a running server (admin API)\n\n"
+      "Started by ss-server as a SIP003 plugin (SS_REMOTE_HOST etc. set), it takes its options\n"
+      "from --plugin-opts: cert, key, users (or config=server.json), fallback, quic, log_level;\n"
+      "see docs/SHADOWSOCKS.md.\n",
       "mtop-server"};
   app.set_version_flag("--version", "mtop-server " + std::string(mtop::version()));
   app.require_subcommand(0, 1);
@@ -171,6 +176,21 @@ int run(int argc, char** argv) {
     std::printf("wrote %s and %s\nSHA-256 fingerprint: %s\n", cert.cert_path.c_str(),
                 cert.key_path.c_str(), fingerprint->c_str());
     return 0;
+  }
+  if (config_path.empty() && app::started_as_plugin() && !user->parsed() && !db->parsed()) {
+    // ss-server's child (docs/SHADOWSOCKS.md): everything comes from its variables.
+    auto env = app::read_plugin_env();
+    auto config = env ? plugin_config(*env) : Result<ServerConfig>(env.failure());
+    if (!config) {
+      std::fprintf(stderr, "mtop-server (SIP003 plugin): %s\n",
+                   std::string(config.message()).c_str());
+      return app::kPluginUsageExit;
+    }
+    if (!log_level.empty() && !parse_log_level(log_level, config->log_level)) {
+      return fail("--log-level: one of debug, info, warn, error, off");
+    }
+    if (!app::exit_with_parent()) return fail("SIP003 plugin: the shadowsocks parent is gone");
+    return run_server(*config, StartedFrom{});
   }
   if (config_path.empty()) return fail("--config FILE is required (see --help)");
 

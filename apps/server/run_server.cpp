@@ -41,7 +41,8 @@ int run_server(const ServerConfig& config, const StartedFrom& from) {
   hooks.stop_now = [&] { server->stop(); };
   // SIGHUP: the config file again, applied without dropping a tunnel (Server::reload), and
   // the access log opened again by name (logrotate moves it aside, then sends SIGHUP).
-  // The config file read again: for SIGHUP and the admin API's reload alike.
+  // The config file read again serves the admin API's reload too. Without a config file (a
+  // SIP003 plugin) SIGHUP re-reads the users file only.
   auto next_config = [&from]() -> Result<ServerConfig> {
     auto next = load_server_config(from.config_path);
     if (next && !from.log_level_flag.empty()) {
@@ -49,9 +50,13 @@ int run_server(const ServerConfig& config, const StartedFrom& from) {
     }
     return next;
   };
-  server->set_config_source(next_config);
+  if (!from.config_path.empty()) server->set_config_source(next_config);
   hooks.hup = [&] {
     if (auto r = server->reopen_access_log(); !r) log.error(std::string(r.message()));
+    if (from.config_path.empty()) {
+      if (auto r = server->reload(); !r) log.error("SIGHUP: " + std::string(r.message()));
+      return;
+    }
     auto next = next_config();
     if (!next) {
       log.error("SIGHUP: config refused, the running one stays: " + std::string(next.message()));

@@ -10,7 +10,7 @@ namespace mtop::server {
 /// How the server was started: SIGHUP reads `config_path` again, and a --log-level flag
 /// (`log_level_flag`, empty if none) keeps overriding the file's log_level.
 struct StartedFrom {
-  std::string config_path;
+  std::string config_path;  ///< empty: none (a SIP003 plugin), SIGHUP re-reads users only
   std::string log_level_flag;
 };
 

@@ -81,6 +81,16 @@ struct ServerOptions {
   std::uint32_t source_burst = 20;  ///< >= 1
   /// Target ports refused whatever the address (a denied target, like the target policy).
   std::vector<std::uint16_t> deny_target_ports = {25};
+  /// Fallback mode: "host:port" of a web server (docs/CONFIG.md, "fallback"). A TLS tunnel
+  /// that fails before a right password (malformed or truncated auth message, time-out,
+  /// unknown user, wrong password, throttled source) is relayed to it, decrypted, with every
+  /// byte the client sent, instead of being closed: the visitor sees that site. Operator
+  /// configuration: the target policy does not apply. Empty: stealth or reply as set above.
+  /// QUIC tunnels are not affected.
+  std::string fallback{};
+  /// "host:port" every authorised tunnel is connected to, whatever target it asked for (the
+  /// SIP003 plugin's ss-server); the target policy does not apply. Empty: the asked target.
+  std::string fixed_target{};
   bool operator==(const ServerOptions&) const = default;
 };
 
@@ -136,6 +146,11 @@ struct ServerConfig {
   /// How often cert_file and key_file are checked for a change on disk (a renewed
   /// certificate is then served to new handshakes, no reload needed); 0 = not watched.
   std::uint64_t cert_watch_ms = 5'000;
+  /// TLS over TCP: the ALPN protocols offered, in the server's order of preference (a client
+  /// offering none of them gets no ALPN, as from a web server). Climbers send no ALPN. With a
+  /// fallback, list only what the backend speaks on its plain port ("http/1.1"; "h2" only for
+  /// a backend that speaks HTTP/2 with prior knowledge). Empty: no ALPN.
+  std::vector<std::string> tls_alpn{};
 };
 
 /// Parses mtop-server's JSON config text; relative paths are taken relative to `base_dir`.

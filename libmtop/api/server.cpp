@@ -73,11 +73,21 @@ Result<std::vector<Endpoint>> check_config(const ServerConfig& config) {
   }
   if (auto r = AdmissionPolicy().configure(config.engine); !r) return r.failure();
   if (config.tls_groups.empty()) return Failure{Errc::config_invalid, "tls_groups: no group"};
+  for (const auto* key : {"fallback", "fixed_target"}) {
+    const std::string& text =
+        std::string_view(key) == "fallback" ? config.engine.fallback : config.engine.fixed_target;
+    if (text.empty()) continue;
+    if (auto hp = parse_host_port(text); !hp) {
+      return Failure{Errc::config_invalid,
+                     std::string(key) + ": \"" + text + "\": " + std::string(hp.message())};
+    }
+  }
   return endpoints;
 }
 
 tls::TlsServerConfig tls_config(const ServerConfig& config) {
-  return tls::TlsServerConfig{config.cert_file, config.key_file, config.tls_groups};
+  return tls::TlsServerConfig{config.cert_file, config.key_file, config.tls_groups,
+                              config.tls_alpn};
 }
 
 Result<std::shared_ptr<tls::ServerContext>> load_tls(const ServerConfig& config) {
@@ -505,9 +515,17 @@ Result<void> Server::start() {
     unbind();
     return r;
   }
-  impl_->log.info(std::string("mode: ") + (impl_->config.engine.reply_status
-                                               ? "reply with a status on failure"
-                                               : "stealth (close without a status on failure)"));
+  const ServerOptions& o = impl_->config.engine;
+  std::string mode = o.reply_status ? "reply with a status on failure"
+                                    : "stealth (close without a status on failure)";
+  if (!o.fallback.empty()) {
+    mode = "fallback: TLS connections that are not authenticated climbers go to " + o.fallback +
+           "; otherwise " + mode;
+  }
+  impl_->log.info("mode: " + mode);
+  if (!o.fixed_target.empty()) {
+    impl_->log.info("every authorised tunnel goes to " + o.fixed_target + " (fixed target)");
+  }
   impl_->log.info("certificate: " + impl_->tls->certificate_summary());
   impl_->watch_certificates();
   return {};

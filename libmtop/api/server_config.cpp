@@ -55,11 +55,37 @@ void parse_admin(const json& a, const std::string& base_dir, AdminConfig& admin)
   }
 }
 
+/// "fallback": {"backend": "host:port", "alpn": ["http/1.1"]}. The ALPN list is what the TLS
+/// port offers; by default what every web backend speaks.
+void parse_fallback(const json& f, ServerConfig& cfg) {
+  if (!f.is_object()) {
+    throw ConfigError{"config.fallback: an object like {\"backend\": \"127.0.0.1:8080\"}"};
+  }
+  only_keys(f, "config.fallback", {"backend", "alpn"});
+  if (!f.contains("backend")) throw ConfigError{"config.fallback.backend: missing"};
+  cfg.engine.fallback = get_string(f, "backend", "config.fallback");
+  if (auto hp = parse_host_port(cfg.engine.fallback); !hp) {
+    throw ConfigError{"config.fallback.backend: " + std::string(hp.message())};
+  }
+  cfg.tls_alpn = {"http/1.1"};
+  if (f.contains("alpn")) {
+    const json& a = f.at("alpn");
+    if (!a.is_array()) throw ConfigError{"config.fallback.alpn: a list like [\"http/1.1\"]"};
+    cfg.tls_alpn.clear();
+    for (const auto& p : a) {
+      if (!p.is_string() || p.get<std::string>().empty() || p.get<std::string>().size() > 255) {
+        throw ConfigError{"config.fallback.alpn: protocol names of 1 to 255 bytes"};
+      }
+      cfg.tls_alpn.push_back(p.get<std::string>());
+    }
+  }
+}
+
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
             {"listen", "quic", "cert", "key", "tls_groups", "users", "reply_status",
              "allow_targets", "allow_sources", "deny_sources", "deny_target_ports", "timeouts",
-             "limits", "auth", "log_level", "access_log", "admin", "cert_watch"});
+             "limits", "auth", "log_level", "access_log", "admin", "cert_watch", "fallback"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {
@@ -122,6 +148,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
     }
   }
   if (root.contains("admin")) parse_admin(root.at("admin"), base_dir, cfg.admin);
+  if (root.contains("fallback")) parse_fallback(root.at("fallback"), cfg);
   if (root.contains("allow_targets")) {
     const json& a = root.at("allow_targets");
     if (!a.is_array()) throw ConfigError{"config.allow_targets: a list of CIDRs"};

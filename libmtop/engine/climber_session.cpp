@@ -305,7 +305,7 @@ void ClimberSession::on_tunnel_read(ByteView data) {
   auto fed = handshake_->feed(data);
   if (!fed) {
     fail(socks5::ReplyCode::general_failure, http::ProxyStatus::bad_gateway,
-         "tunnel: " + std::string(errc_message(fed.error())));
+         non_mtop_answer(fed.error()));
     return;
   }
   drive_handshake();
@@ -368,7 +368,7 @@ void ClimberSession::drive_handshake() {
     }
     if (auto* e = std::get_if<event::Error>(&ev)) {
       fail(socks5::ReplyCode::general_failure, http::ProxyStatus::bad_gateway,
-           "tunnel: " + std::string(errc_message(e->code)));
+           non_mtop_answer(e->code));
       return;
     }
   }
@@ -484,6 +484,11 @@ void ClimberSession::log_close(std::string_view reason, std::uint64_t up, std::u
                      (target_ ? target_->to_string() : std::string("?")) + tail;
   line += reason;
   shared_.log.info(line);
+}
+
+std::string non_mtop_answer(Errc code) {
+  return "server sent bytes that are not MTop (" + std::string(errc_message(code)) +
+         "): wrong credentials on a server in fallback mode, or not an MTop server";
 }
 
 }  // namespace mtop

@@ -141,4 +141,9 @@ class ClimberSession final : private io::Stream::Handler {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
+/// Why a tunnel failed when the server's answer did not decode as an MTop response (`code`,
+/// e.g. bad_version): a server in fallback mode relays a failed login to its web site, whose
+/// answer ("HTTP/1.1 400 ...") lands here (docs/CONFIG.md, failure modes).
+std::string non_mtop_answer(Errc code);
+
 }  // namespace mtop

@@ -77,8 +77,7 @@ void TunnelOpen::on_read(ByteView data) {
   if (phase_ != Phase::awaiting_response) return;
   auto fed = handshake_->feed(data);
   if (!fed) {
-    fail(Errc::tunnel_failed,
-         "server sent bytes that are not MTop: " + std::string(errc_message(fed.error())));
+    fail(Errc::tunnel_failed, non_mtop_answer(fed.error()));
     return;
   }
   drive();
@@ -128,8 +127,7 @@ void TunnelOpen::drive() {
            "server closed without a status (wrong credentials in stealth mode?)");
       return;
     } else if (auto* e = std::get_if<event::Error>(&ev)) {
-      fail(Errc::tunnel_failed,
-           "server sent bytes that are not MTop: " + std::string(errc_message(e->code)));
+      fail(Errc::tunnel_failed, non_mtop_answer(e->code));
       return;
     }
   }

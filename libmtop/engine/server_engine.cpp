@@ -28,6 +28,19 @@ std::optional<auth::IpAddress> source_address(const std::string& peer) {
   return auth::IpAddress::parse(hp->host);
 }
 
+/// An operator-configured "host:port" (fallback, fixed_target), or nothing when empty or
+/// malformed (logged; Server::create validates them before).
+std::optional<HostPort> operator_address(const std::string& text, std::string_view key,
+                                         const Logger& log) {
+  if (text.empty()) return std::nullopt;
+  auto hp = parse_host_port(text);
+  if (!hp) {
+    log.error(std::string(key) + " ignored: " + std::string(hp.message()));
+    return std::nullopt;
+  }
+  return *hp;
+}
+
 std::shared_ptr<const TunnelSettings> make_settings(ServerOptions options, const Logger& log) {
   auth::TargetPolicy policy;
   if (auto r = policy.allow_cidrs(options.allow_targets); !r) {
@@ -39,6 +52,9 @@ std::shared_ptr<const TunnelSettings> make_settings(ServerOptions options, const
   s->connect.nodelay = true;
   s->connect.refuse = policy.hook();
   s->target_policy = std::move(policy);
+  s->operator_connect = {.timeout_ms = options.connect_timeout_ms, .nodelay = true, .refuse = {}};
+  s->fallback = operator_address(options.fallback, "fallback", log);
+  s->fixed_target = operator_address(options.fixed_target, "fixed_target", log);
   s->options = std::move(options);
   return s;
 }
@@ -50,19 +66,27 @@ auth::FailureThrottle::Options throttle_options(const ServerOptions& o) {
                                         .max_sources = 100'000};
 }
 
+
 }  // namespace
 
-/// The tunnel's wait for answer number `id`; dropping it forgets the wait.
+/// The tunnel's wait for answer number `id`; dropping it forgets the wait (and a delayed
+/// answer of our own with it).
 class ServerEngine::PendingCheck final : public PendingDecision {
  public:
-  PendingCheck(ServerEngine& engine, std::uint64_t id) : engine_(engine), id_(id) {}
+  PendingCheck(ServerEngine& engine, std::uint64_t id)
+      : engine_(engine), id_(id), delay_(engine.loop_) {}
   ~PendingCheck() override { engine_.checks_.erase(id_); }
   PendingCheck(const PendingCheck&) = delete;
   PendingCheck& operator=(const PendingCheck&) = delete;
+  /// Answers `a` after `ms` (0: on the next loop turn).
+  void answer_later(std::uint64_t ms, CheckAnswer a) {
+    delay_.start(ms, [this, a = std::move(a)]() mutable { engine_.on_answer(id_, std::move(a)); });
+  }
 
  private:
   ServerEngine& engine_;
   std::uint64_t id_;
+  io::Timer delay_;
 };
 
 Result<std::unique_ptr<ServerEngine>> ServerEngine::create(uv_loop_t* loop, ServerOptions options,
@@ -88,7 +112,6 @@ ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_p
       log_(std::move(log)),
       settings_(make_settings(std::move(options), log_)),
       throttle_(throttle_options(settings_->options)),
-      poster_(loop),
       reaper_(loop),
       recheck_timer_(loop),
       drain_timer_(loop),
@@ -153,6 +176,8 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
   ServerTunnel* t = owned.get();
   t->set_transport(transport);
   t->set_origin(next_tunnel_id_++, listener);
+  // QUIC keeps its resets: an HTTP/3 masquerade is a different thing (docs/PROTOCOL.md).
+  t->set_fallback(settings_->fallback.has_value() && transport == "tls");
   tunnels_.emplace(t, std::move(owned));
   admitted_.emplace(t, std::move(admitted));
   ++live_;
@@ -190,26 +215,24 @@ std::unique_ptr<PendingDecision> ServerEngine::tunnel_auth(ServerTunnel& t, Auth
   w.source = admitted != admitted_.end() ? admitted->second.source : source_address(peer);
   w.username = request.username;
   w.target_port = request.target.port;
+  w.asked_ms = uv_now(loop_);
   auto pending = std::make_unique<PendingCheck>(*this, id);
   if (admitted != admitted_.end() && admitted->second.refused) {
     // Refused by admission in serve(); reply mode answers now, without a user check.
     request.wipe_password();
-    poster_.post([this, id, detail = admitted->second.refused->detail] {
-      CheckAnswer a;
-      a.failure = TunnelFailure::overloaded;
-      a.reason = detail;
-      on_answer(id, std::move(a));
-    });
+    CheckAnswer a;
+    a.failure = TunnelFailure::overloaded;
+    a.reason = admitted->second.refused->detail;
+    pending->answer_later(0, std::move(a));
     return pending;
   }
   if (w.source && !throttle_.allowed(*w.source, uv_now(loop_))) {
     request.wipe_password();
-    poster_.post([this, id] {
-      CheckAnswer a;
-      a.failure = TunnelFailure::throttled;
-      a.reason = "source locked out after failed logins";
-      on_answer(id, std::move(a));
-    });
+    CheckAnswer a;
+    a.failure = TunnelFailure::throttled;
+    a.reason = "source locked out after failed logins";
+    // With a fallback the lock-out must not be told apart from a wrong password by its speed.
+    pending->answer_later(settings_->fallback ? deny_check_ms_ : 0, std::move(a));
     return pending;
   }
   UserCheckRequest r;
@@ -239,6 +262,10 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
   checks_.erase(it);
   ServerTunnel& t = *w.tunnel;
   if (answer.failure) {
+    if (*answer.failure == TunnelFailure::auth_failed) {
+      const std::uint64_t took = uv_now(loop_) - w.asked_ms;
+      deny_check_ms_ = deny_check_ms_ == 0 ? took : (deny_check_ms_ * 7 + took) / 8;
+    }
     if (w.source && *answer.failure == TunnelFailure::auth_failed) {
       throttle_.record_failure(*w.source, uv_now(loop_));
     } else if (w.source && *answer.failure == TunnelFailure::account_refused) {
@@ -309,6 +336,28 @@ void ServerEngine::apply_record(UserState& u, auth::UserRecord record) {
 std::string ServerEngine::account_problem(const UserState& u) const {
   if (!u.account) return {};
   return mtop::account_problem(*u.account, u.bytes_since_lookup, unix_now());
+}
+
+// Both connect with the tunnel's own settings (those of when it came in: a reload changes
+// new tunnels only).
+std::unique_ptr<io::ConnectAttempt> ServerEngine::tunnel_connect(ServerTunnel& t,
+                                                                 const Address& requested,
+                                                                 io::ConnectCallback cb) {
+  const TunnelSettings& s = t.settings();
+  if (s.fixed_target) {
+    return io::connect_tcp(loop_, s.fixed_target->host, s.fixed_target->port, s.operator_connect,
+                           std::move(cb));
+  }
+  return io::connect_tcp(loop_, requested.host_string(), requested.port, s.connect,
+                         std::move(cb));
+}
+
+std::unique_ptr<io::ConnectAttempt> ServerEngine::tunnel_connect_fallback(ServerTunnel& t,
+                                                                          io::ConnectCallback cb) {
+  // set_fallback(true) is given only with a fallback in the tunnel's settings.
+  const TunnelSettings& s = t.settings();
+  return io::connect_tcp(loop_, s.fallback->host, s.fallback->port, s.operator_connect,
+                         std::move(cb));
 }
 
 io::RelayOptions ServerEngine::tunnel_relay_options(ServerTunnel& t) {
@@ -426,6 +475,9 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
     line += " failure=" + std::string(tunnel_failure_name(s.failure.value_or(
                               TunnelFailure::client_closed))) +
             " reason=\"" + s.reason + "\" duration_ms=" + std::to_string(duration);
+    if (s.fallback) {
+      line += " fallback up=" + std::to_string(s.up) + " down=" + std::to_string(s.down);
+    }
   }
   const bool operator_problem =
       s.failure == TunnelFailure::store_error || s.failure == TunnelFailure::store_unavailable;

@@ -15,6 +15,11 @@
 //   account_source.hpp): usage sent to the store chunk by chunk (the store batches), the quota
 //   checked on every chunk, and a re-check every recheck_interval_ms that looks the user up
 //   again and closes their tunnels if they were disabled, deleted, expired or are over quota.
+// - Fallback (options.fallback): TLS tunnels that fail before a right password are relayed to
+//   the web backend instead of closed (tunnel_session.hpp). A throttled source is answered
+//   after about as long as a password check takes (the running mean of the checks that said
+//   deny), so the timing does not tell a lock-out from a wrong password either.
+// - options.fixed_target: every authorised tunnel goes there (the SIP003 plugin).
 // - Above max_tunnels live tunnels, or while draining, new streams are closed at once.
 // - Admission (admission.hpp): the listeners ask admit_connection() before TLS or before a
 //   QUIC connection exists (deny/allow_sources); serve() asks the AdmissionPolicy about every
@@ -52,6 +57,7 @@
 #include "engine/server_metrics.hpp"
 #include "engine/server_rate_gate.hpp"
 #include "engine/tunnel_session.hpp"
+#include "mtop/host_port.hpp"
 #include "mtop/log.hpp"
 #include "mtop/result.hpp"
 #include "mtop/server.hpp"
@@ -141,6 +147,7 @@ class ServerEngine final : private TunnelHost {
     std::optional<auth::IpAddress> source;
     std::string username;
     std::uint16_t target_port = 0;
+    std::uint64_t asked_ms = 0;  ///< uv_now when the check was asked
   };
   /// What admission decided about a live tunnel.
   struct Admitted {
@@ -152,6 +159,10 @@ class ServerEngine final : private TunnelHost {
   class PendingCheck;
 
   std::unique_ptr<PendingDecision> tunnel_auth(ServerTunnel& t, AuthMessage request) override;
+  std::unique_ptr<io::ConnectAttempt> tunnel_connect(ServerTunnel& t, const Address& requested,
+                                                     io::ConnectCallback cb) override;
+  std::unique_ptr<io::ConnectAttempt> tunnel_connect_fallback(ServerTunnel& t,
+                                                              io::ConnectCallback cb) override;
   io::RelayOptions tunnel_relay_options(ServerTunnel& t) override;
   void tunnel_finished(ServerTunnel& t) override;
 
@@ -185,12 +196,12 @@ class ServerEngine final : private TunnelHost {
   std::function<void(const TunnelRecord&)> tunnel_end_;
   std::shared_ptr<const TunnelSettings> settings_;  ///< for new tunnels (set_options)
   AdmissionPolicy admission_;
+  std::uint64_t deny_check_ms_ = 0;  ///< running mean of checks that answered auth_failed
   ServerStats stats_;
   EngineMetrics metrics_;
   std::uint64_t next_tunnel_id_ = 1;
   auth::FailureThrottle throttle_;
   std::unique_ptr<CheckInbox> inbox_;
-  io::Poster poster_;  ///< answers of our own (throttled), never inside tunnel_auth()
   io::Poster reaper_;  ///< destroys finished tunnels outside their own calls
   io::Timer recheck_timer_;
   io::Timer drain_timer_;

@@ -41,6 +41,28 @@ QuicAppError tunnel_abort_code(TunnelFailure failure) noexcept {
   return QuicAppError::aborted;
 }
 
+bool ends_on_fallback(TunnelFailure failure) noexcept {
+  switch (failure) {
+    case TunnelFailure::handshake_timeout:
+    case TunnelFailure::protocol_error:
+    case TunnelFailure::client_closed:
+    case TunnelFailure::throttled:
+    case TunnelFailure::auth_failed:
+    case TunnelFailure::store_unavailable:
+    case TunnelFailure::store_error:
+      return true;
+    case TunnelFailure::overloaded:
+    case TunnelFailure::draining:
+    case TunnelFailure::account_refused:
+    case TunnelFailure::user_tunnel_limit:
+    case TunnelFailure::target_denied:
+    case TunnelFailure::target_failed:
+    case TunnelFailure::revoked:
+      return false;
+  }
+  return false;
+}
+
 std::string log_escape(std::string_view text, std::size_t max) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
@@ -67,7 +89,6 @@ ServerTunnel::ServerTunnel(uv_loop_t* loop, TunnelHost& host,
       host_(host),
       settings_(std::move(settings)),
       options_(settings_->options),
-      connect_options_(settings_->connect),
       client_(std::move(client)),
       hs_(ServerHandshake::Options{options_.early_data_limit}),
       timer_(loop) {
@@ -78,6 +99,7 @@ ServerTunnel::ServerTunnel(uv_loop_t* loop, TunnelHost& host,
 ServerTunnel::~ServerTunnel() {
   stage_ = Stage::done;
   secure_wipe(held_);
+  secure_wipe(seen_);
   // Members close the relay, the streams, the connect and the auth attempt without callbacks.
 }
 
@@ -90,9 +112,11 @@ void ServerTunnel::start() {
   stage_ = Stage::handshake;
   client_->set_handler(this);
   timer_.start(options_.handshake_timeout_ms, [this] {
-    fail(TunnelFailure::handshake_timeout, stage_ == Stage::deciding
-                                               ? "handshake timed out waiting for the user check"
-                                               : "handshake timed out");
+    std::string reason = stage_ == Stage::deciding
+                             ? "handshake timed out waiting for the user check"
+                             : "handshake timed out";
+    if (fall_back(TunnelFailure::handshake_timeout, reason)) return;
+    fail(TunnelFailure::handshake_timeout, std::move(reason));
   });
   client_->start_read();
 }
@@ -104,12 +128,28 @@ void ServerTunnel::on_read(ByteView data) {
     case Stage::connecting:
       feed(data);
       return;
+    case Stage::fallback_connecting:
+      // Delivered after stop_read(): it goes to the backend after the kept bytes.
+      if (seen_.size() + data.size() > kMaxHeld) {
+        fail(TunnelFailure::protocol_error, "client stream read past its stop");
+        return;
+      }
+      seen_.insert(seen_.end(), data.begin(), data.end());
+      return;
     default:
       return;  // rejecting: what the client still sends is dropped
   }
 }
 
 void ServerTunnel::feed(ByteView data) {
+  if (fallback_) {
+    // Everything the client sent, in order: what the backend gets should the login fail.
+    if (seen_.size() + data.size() > kMaxHeld) {
+      fail(TunnelFailure::protocol_error, "client stream read past its stop");
+      return;
+    }
+    seen_.insert(seen_.end(), data.begin(), data.end());
+  }
   if (!held_.empty()) {
     // The stream delivered after stop_read(); keep order, but never without bound.
     if (held_.size() + data.size() > kMaxHeld) {
@@ -146,7 +186,7 @@ void ServerTunnel::on_eof() {
       if (client_ && client_->write_queue_size() == 0) finish();
       return;
     default:
-      return;
+      return;  // fallback_connecting: the relay starts with the client's EOF already seen
   }
 }
 
@@ -174,14 +214,19 @@ void ServerTunnel::pump() {
       continue;
     }
     if (auto* e = std::get_if<event::Error>(&ev)) {
+      // Bytes that cannot be an auth message are decided at once (the core fails at the first
+      // bad byte: "GET " at its first), so a slow browser request reaches the fallback at once.
+      std::string reason = e->code == Errc::peer_closed
+                               ? "client closed during the handshake"
+                               : "bad auth message: " + std::string(errc_message(e->code));
+      const TunnelFailure failure = e->code == Errc::peer_closed ? TunnelFailure::client_closed
+                                                                 : TunnelFailure::protocol_error;
+      if (fall_back(failure, reason)) return;
       if (e->code == Errc::bad_version) {
         reject(Status::version_not_supported, TunnelFailure::protocol_error,
                "unsupported protocol version");
-      } else if (e->code == Errc::peer_closed) {
-        fail(TunnelFailure::client_closed, "client closed during the handshake");
       } else {
-        fail(TunnelFailure::protocol_error,
-             "bad auth message: " + std::string(errc_message(e->code)));
+        fail(failure, std::move(reason));
       }
       return;
     }
@@ -196,13 +241,16 @@ void ServerTunnel::auth_passed(std::string username) {
   timer_.stop();  // the connect has its own time-out
   username_ = std::move(username);
   stage_ = Stage::connecting;
-  connect_ = io::connect_tcp(loop_, target_->host_string(), target_->port, connect_options_,
-                             [this](io::ConnectResult r) { on_connected(std::move(r)); });
+  secure_wipe(seen_);  // a climber with the right password: no fallback from here on
+  fallback_ = false;
+  connect_ = host_.tunnel_connect(*this, *target_,
+                                  [this](io::ConnectResult r) { on_connected(std::move(r)); });
 }
 
 void ServerTunnel::refuse(TunnelFailure failure, std::string reason) {
   if (stage_ != Stage::deciding) return;
   auth_.reset();
+  if (fall_back(failure, reason)) return;
   reject(Status::auth_failed, failure, std::move(reason));
 }
 
@@ -210,6 +258,52 @@ void ServerTunnel::deny_target(std::string reason) {
   if (stage_ != Stage::deciding) return;
   auth_.reset();
   reject(Status::connect_failed, TunnelFailure::target_denied, std::move(reason));
+}
+
+bool ServerTunnel::fall_back(TunnelFailure failure, std::string& reason) {
+  if (!fallback_ || !client_ || !ends_on_fallback(failure)) return false;
+  switch (stage_) {
+    case Stage::handshake:
+    case Stage::deciding:
+      break;
+    default:
+      return false;
+  }
+  summary_.failure = failure;
+  summary_.reason = std::move(reason);
+  summary_.fallback = true;
+  timer_.stop();  // the connect has its own time-out, the relay its idle one
+  auth_.reset();
+  secure_wipe(held_);  // a suffix of seen_
+  client_->stop_read();
+  stage_ = Stage::fallback_connecting;
+  connect_ = host_.tunnel_connect_fallback(
+      *this, [this](io::ConnectResult r) { on_fallback_connected(std::move(r)); });
+  return true;
+}
+
+void ServerTunnel::on_fallback_connected(io::ConnectResult r) {
+  if (stage_ != Stage::fallback_connecting) return;
+  connect_.reset();
+  if (!r.tcp) {
+    summary_.reason += "; fallback backend: " + r.error;
+    finish();
+    return;
+  }
+  io::RelayOptions opts;
+  opts.max_pending = options_.max_pending;
+  opts.idle_timeout_ms = options_.idle_timeout_ms;
+  opts.a_ended = client_eof_;
+  stage_ = Stage::fallback_relaying;
+  relay_ =
+      std::make_unique<io::Relay>(loop_, std::move(client_), io::TcpStream::adopt(std::move(r.tcp)),
+                                  std::move(opts), [this](const io::RelayStats& s) {
+                                    summary_.up = s.bytes_a_to_b;
+                                    summary_.down = s.bytes_b_to_a;
+                                    finish();
+                                  });
+  relay_->start(seen_);  // written (copied) to the backend before anything else
+  secure_wipe(seen_);
 }
 
 void ServerTunnel::on_connected(io::ConnectResult r) {
@@ -237,6 +331,7 @@ void ServerTunnel::accept(io::StreamPtr target) {
     (void)hs_.feed(held_);  // taken whole once accepted
     secure_wipe(held_);
   }
+  secure_wipe(seen_);
   Bytes initial;
   bool client_ended = false;
   for (;;) {
@@ -270,6 +365,7 @@ void ServerTunnel::reject(Status status, TunnelFailure failure, std::string reas
   timer_.stop();
   connect_.reset();
   secure_wipe(held_);
+  secure_wipe(seen_);
   const RejectMode mode = options_.reply_status ? RejectMode::reply : RejectMode::stealth;
   if (!client_ || !hs_.reject(status, mode) || hs_.pending_output().empty()) {
     finish();
@@ -297,7 +393,7 @@ void ServerTunnel::fail(TunnelFailure failure, std::string reason) {
 
 void ServerTunnel::close(TunnelFailure failure, std::string reason) {
   if (stage_ == Stage::done) return;
-  if (stage_ == Stage::relaying && relay_) {
+  if ((stage_ == Stage::relaying || stage_ == Stage::fallback_relaying) && relay_) {
     if (summary_.reason.empty()) {
       summary_.failure = failure;
       summary_.reason = reason;
@@ -322,12 +418,13 @@ void ServerTunnel::finish() {
     client_.release()->abort(static_cast<std::uint64_t>(code));
   }
   secure_wipe(held_);
+  secure_wipe(seen_);
   if (relay_ && !relay_->finished()) relay_->close("closed");
   host_.tunnel_finished(*this);
 }
 
 std::pair<std::uint64_t, std::uint64_t> ServerTunnel::bytes() const noexcept {
-  if (relay_ && stage_ == Stage::relaying) {
+  if (relay_ && (stage_ == Stage::relaying || stage_ == Stage::fallback_relaying)) {
     return {relay_->stats().bytes_a_to_b, relay_->stats().bytes_b_to_a};
   }
   return {summary_.up, summary_.down};
@@ -346,6 +443,9 @@ std::string_view ServerTunnel::stage_name() const noexcept {
       return "rejecting";
     case Stage::relaying:
       return "relaying";
+    case Stage::fallback_connecting:
+    case Stage::fallback_relaying:
+      return "fallback";
     case Stage::done:
       return "done";
   }

@@ -19,6 +19,14 @@
 //   later, never inside that call. Destroying a tunnel closes everything without callbacks.
 //   A client stream still held then is aborted with the failure's code (tunnel_abort_code):
 //   over QUIC that code is what the climber sees in the stream reset.
+// - fallback (set_fallback(true): a TLS tunnel on a server with a fallback web backend): every
+//   client byte read is also kept, in order (bounded like the held bytes). A failure before a
+//   password was found right (ends_on_fallback: malformed or truncated auth message, time-out,
+//   client EOF, wrong password, unknown user, throttled, store trouble) does not close: the
+//   tunnel connects to the backend (fallback_connecting, reading paused) and relays the client
+//   to it (fallback_relaying), the kept bytes first. The summary keeps the failure; the tunnel
+//   never reaches its MTop target. Refusals after a right password (account, tunnel limit,
+//   target) keep MTop's answer: the peer is a climber that knows its password.
 #pragma once
 
 #include <uv.h>
@@ -31,6 +39,7 @@
 #include <utility>
 
 #include "auth/target_policy.hpp"
+#include "mtop/host_port.hpp"
 #include "mtop/protocol.hpp"
 #include "mtop/server.hpp"
 #include "mtop/server_handshake.hpp"
@@ -57,6 +66,14 @@ class TunnelHost {
   /// A complete auth request: decide, then call t.auth_passed() or t.refuse() later (never
   /// inside this call).
   virtual std::unique_ptr<PendingDecision> tunnel_auth(ServerTunnel& t, AuthMessage request) = 0;
+  /// Connects an authorised tunnel to its target: `requested` under the target policy, or the
+  /// server's fixed target. `cb` as io::connect_tcp's.
+  virtual std::unique_ptr<io::ConnectAttempt> tunnel_connect(ServerTunnel& t,
+                                                             const Address& requested,
+                                                             io::ConnectCallback cb) = 0;
+  /// Connects to the fallback backend; called only for a tunnel given set_fallback(true).
+  virtual std::unique_ptr<io::ConnectAttempt> tunnel_connect_fallback(ServerTunnel& t,
+                                                                      io::ConnectCallback cb) = 0;
   /// Relay options (gate, traffic observer) for a tunnel about to relay.
   virtual io::RelayOptions tunnel_relay_options(ServerTunnel& t) = 0;
   /// The tunnel ended (summary in t.summary()). Called once; must not destroy t right away.
@@ -69,7 +86,10 @@ class TunnelHost {
 struct TunnelSettings {
   ServerOptions options;
   auth::TargetPolicy target_policy;  ///< allow_targets and deny_target_ports
-  io::ConnectOptions connect;        ///< its refuse hook is target_policy's
+  io::ConnectOptions connect;        ///< clients' targets: its refuse hook is target_policy's
+  io::ConnectOptions operator_connect;  ///< the fallback and the fixed target: no policy
+  std::optional<HostPort> fallback;      ///< options.fallback, parsed
+  std::optional<HostPort> fixed_target;  ///< options.fixed_target, parsed
 };
 
 class ServerTunnel final : private io::Stream::Handler {
@@ -87,6 +107,7 @@ class ServerTunnel final : private io::Stream::Handler {
     std::optional<TunnelFailure> failure;  ///< why it was refused or cut, if it was
     std::string reason;     ///< log-safe
     std::string dial_failure;  ///< target_failed: dial_failure_reason() of the connect error
+    bool fallback = false;  ///< relayed to the fallback backend instead of being closed
   };
 
   /// `settings` not null; the tunnel holds them until it is destroyed.
@@ -96,6 +117,9 @@ class ServerTunnel final : private io::Stream::Handler {
   ServerTunnel(const ServerTunnel&) = delete;
   ServerTunnel& operator=(const ServerTunnel&) = delete;
 
+  /// Failures before a right password go to the fallback backend (see the theory above).
+  /// Call before start().
+  void set_fallback(bool on) noexcept { fallback_ = on; }
   /// Starts the handshake time-out and reading.
   void start();
   /// The host's yes to tunnel_auth: connect to the target.
@@ -112,6 +136,8 @@ class ServerTunnel final : private io::Stream::Handler {
   bool relaying() const noexcept { return stage_ == Stage::relaying; }
   bool done() const noexcept { return stage_ == Stage::done; }
   const Summary& summary() const noexcept { return summary_; }
+  /// The engine's settings of when this tunnel came in.
+  const TunnelSettings& settings() const noexcept { return *settings_; }
   void set_transport(std::string_view transport) { summary_.transport = transport; }
   void set_origin(std::uint64_t id, std::string_view listener) {
     summary_.id = id;
@@ -124,7 +150,17 @@ class ServerTunnel final : private io::Stream::Handler {
   const std::string& username() const noexcept { return username_; }
 
  private:
-  enum class Stage { created, handshake, deciding, connecting, rejecting, relaying, done };
+  enum class Stage {
+    created,
+    handshake,
+    deciding,
+    connecting,
+    rejecting,
+    relaying,
+    fallback_connecting,
+    fallback_relaying,
+    done
+  };
 
   void on_read(ByteView data) override;
   void on_eof() override;
@@ -137,16 +173,21 @@ class ServerTunnel final : private io::Stream::Handler {
   void accept(io::StreamPtr target);
   void reject(Status status, TunnelFailure failure, std::string reason);
   void fail(TunnelFailure failure, std::string reason);
+  /// Hands the tunnel to the fallback backend when it has one and `failure` may end there;
+  /// false (nothing done) otherwise.
+  bool fall_back(TunnelFailure failure, std::string& reason);
+  void on_fallback_connected(io::ConnectResult r);
   void finish();
 
   uv_loop_t* loop_;
   TunnelHost& host_;
   std::shared_ptr<const TunnelSettings> settings_;
   const ServerOptions& options_;  ///< settings_->options
-  const io::ConnectOptions& connect_options_;
   io::StreamPtr client_;
   ServerHandshake hs_;
   Bytes held_;  ///< client bytes the core did not take (early-data bound), fed after accept
+  Bytes seen_;  ///< with a fallback: every client byte read so far, for the backend
+  bool fallback_ = false;
   std::optional<Address> target_;
   std::string username_;
   Stage stage_ = Stage::created;
@@ -165,6 +206,11 @@ class ServerTunnel final : private io::Stream::Handler {
 /// CONNECT_FAILED; a malformed auth message PROTOCOL_ERROR; no auth message in time
 /// HANDSHAKE_TIMEOUT; a tunnel cut after it was up (or whose client went away) ABORTED.
 QuicAppError tunnel_abort_code(TunnelFailure failure) noexcept;
+
+/// Whether a tunnel that fails with `failure` goes to the fallback backend (when it has one):
+/// the failures that can happen before a right password was seen, so that no answer tells a
+/// prober more than "this is a web site". Refusals after it (account, limits, target) do not.
+bool ends_on_fallback(TunnelFailure failure) noexcept;
 
 /// `text` with every byte outside printable ASCII (and '\\', '"') escaped as \xNN, cut to
 /// `max` characters: usernames are arbitrary bytes and must not forge log lines.

@@ -34,6 +34,9 @@ struct TlsServerConfig {
   /// Key-exchange groups accepted, in the server's order of preference; a client offering
   /// none of them is refused with a handshake_failure alert.
   std::vector<TlsGroup> groups = default_tls_groups();
+  /// ALPN protocols offered, in the server's order of preference (each 1-255 bytes); a client
+  /// offering none of them gets no ALPN (the handshake goes on). Empty: ALPN is ignored.
+  std::vector<std::string> alpn{};
 };
 
 /// Client side: the server-certificate policy.

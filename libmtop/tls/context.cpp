@@ -140,6 +140,14 @@ Result<std::shared_ptr<ServerContext>> ServerContext::create(const TlsServerConf
     return setup_failure("tls context: " + last_ossl_error("cannot set the number of tickets"));
   }
   SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+  for (const auto& proto : config.alpn) {
+    if (proto.empty() || proto.size() > 255) {
+      return setup_failure("alpn: a protocol name must be 1 to 255 bytes");
+    }
+    self->alpn_.push_back(static_cast<unsigned char>(proto.size()));
+    self->alpn_.insert(self->alpn_.end(), proto.begin(), proto.end());
+  }
+  if (!self->alpn_.empty()) SSL_CTX_set_alpn_select_cb(c, &ServerContext::select_alpn, self.get());
   return self;
 }
 
@@ -182,6 +190,22 @@ std::string ServerContext::certificate_summary() const {
 
 std::string ServerContext::certificate_fingerprint() const {
   return sha256_fingerprint(SSL_CTX_get0_certificate(ctx_.get()));
+}
+
+// The server's preference wins (SSL_select_next_proto walks our list first), as in web
+// servers; no match means no ALPN rather than a failed handshake, so a client offering
+// something else (or a climber, offering nothing) is still served.
+int ServerContext::select_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
+                               const unsigned char* in, unsigned int inlen, void* arg) {
+  const auto* self = static_cast<const ServerContext*>(arg);
+  unsigned char* chosen = nullptr;
+  if (SSL_select_next_proto(&chosen, outlen, self->alpn_.data(),
+                            static_cast<unsigned int>(self->alpn_.size()), in,
+                            inlen) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = chosen;
+  return SSL_TLSEXT_ERR_OK;
 }
 
 // The policy of tls/config.hpp on OpenSSL: the trust store here, the name per connection

@@ -59,6 +59,9 @@ class ServerContext : public ContextBase {
 
  private:
   ServerContext() = default;
+  static int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
+                         const unsigned char* in, unsigned int inlen, void* arg);
+  std::vector<unsigned char> alpn_;  ///< config.alpn in wire format (length-prefixed)
 };
 
 class ClientContext : public ContextBase {

@@ -342,6 +342,20 @@ TEST_CASE("server api: config errors name the key at fault", "[server_api]") {
       R"({"listen": "127.0.0.1:443", "tls_groups": ["P-384", "X25519"], )" + base + "}", "/");
   REQUIRE(groups);
   CHECK(groups->tls_groups == std::vector<TlsGroup>{TlsGroup::p384, TlsGroup::x25519});
+  CHECK(ok->engine.fallback.empty());
+  CHECK(ok->tls_alpn.empty());
+  auto fb = parse_server_config(
+      R"({"listen": "127.0.0.1:443", "fallback": {"backend": "127.0.0.1:8080"}, )" + base + "}",
+      "/");
+  REQUIRE(fb);
+  CHECK(fb->engine.fallback == "127.0.0.1:8080");
+  CHECK(fb->tls_alpn == std::vector<std::string>{"http/1.1"});
+  auto h2 = parse_server_config(
+      R"({"listen": "127.0.0.1:443", "fallback": {"backend": "[::1]:80", "alpn": ["h2", "http/1.1"]}, )" +
+          base + "}",
+      "/");
+  REQUIRE(h2);
+  CHECK(h2->tls_alpn == std::vector<std::string>{"h2", "http/1.1"});
   struct Case {
     std::string json;
     std::string needle;
@@ -359,6 +373,15 @@ TEST_CASE("server api: config errors name the key at fault", "[server_api]") {
        "config.tls_groups: a non-empty list of distinct groups from X25519, P-256, P-384, P-521, "
        "X448 (entry 2)"},
       {R"({"listen": "127.0.0.1:1", "tls_groups": [25519], )" + base + "}", "config.tls_groups"},
+      {R"({"listen": "127.0.0.1:1", "fallback": "127.0.0.1:80", )" + base + "}",
+       "config.fallback: an object"},
+      {R"({"listen": "127.0.0.1:1", "fallback": {}, )" + base + "}", "config.fallback.backend"},
+      {R"({"listen": "127.0.0.1:1", "fallback": {"backend": "web"}, )" + base + "}",
+       "config.fallback.backend"},
+      {R"({"listen": "127.0.0.1:1", "fallback": {"backend": "a:1", "root": "/"}, )" + base + "}",
+       "unknown key \"root\""},
+      {R"({"listen": "127.0.0.1:1", "fallback": {"backend": "a:1", "alpn": [""]}, )" + base + "}",
+       "config.fallback.alpn"},
   };
   for (const auto& c : cases) {
     auto r = parse_server_config(c.json, "/etc/mtop");
@@ -470,6 +493,12 @@ TEST_CASE("server api: create() checks the certificate and the users and allow_t
   expect(c, {}, Errc::config_invalid, "no-users.json");
   c.users.type = "ldap";
   expect(c, {}, Errc::config_invalid, "users.type");
+  c = f.config;
+  c.engine.fallback = "no port";
+  expect(c, {check, {}}, Errc::config_invalid, "fallback");
+  c = f.config;
+  c.engine.fixed_target = "[::1]";
+  expect(c, {check, {}}, Errc::config_invalid, "fixed_target");
 }
 
 TEST_CASE("server api: start() on a port in use fails with the address and binds nothing",
