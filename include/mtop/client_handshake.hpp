@@ -11,9 +11,12 @@
 //        '------bad bytes--------> Error                 (terminal)
 //
 // Bytes after the response (in the same feed() or later ones) are tunnel payload and come
-// out as event::Payload. After Established the adapter may also stop using the machine for
-// input and relay directly, once next_event() has returned NeedData; and it must first flush
-// pending_output() (early payload may still be queued) before writing payload itself.
+// out as event::Payload. A REVERSE request (a control tunnel, docs/PROTOCOL.md section 9)
+// expects the REVERSE response: Established then carries the grant, Rejected may carry
+// not_permitted, port_in_use or bad_request, and the payload is control frames for a
+// ControlChannel (control_channel.hpp). After Established the adapter may also stop using the
+// machine for input and relay directly, once next_event() has returned NeedData; and it must first
+// flush pending_output() (early payload may still be queued) before writing payload itself.
 //
 // Deterministic for any chunking of the input. Not thread-safe; distinct objects may be used
 // from distinct threads.
@@ -46,7 +49,8 @@ class MTOP_CPP_API ClientHandshake {
 
   /// Queues tunnel payload behind the auth message (early payload while handshaking).
   /// The adapter bounds what it queues by watching pending_output().size().
-  /// Errors: Errc::invalid_state unless handshaking or established.
+  /// Errors: Errc::invalid_state unless handshaking or established; for a REVERSE request
+  /// unless established (a control tunnel has no early payload).
   Result<void> send_payload(ByteView data);
 
   /// Bytes to send; valid until the next call of a non-const member.
@@ -74,8 +78,10 @@ class MTOP_CPP_API ClientHandshake {
   State state_ = State::handshaking;
   Bytes out_;                  // auth message + queued payload
   std::size_t out_off_ = 0;    // consumed prefix of out_
-  Bytes response_;             // response bytes received so far (< kResponseSize)
+  Bytes response_;             // response bytes so far (< kResponseSize / kReverseResponseSize)
   Status status_ = Status::success;
+  ReverseGrant grant_{0, 0, 0};  // the REVERSE success, reported with Established
+  bool reverse_ = false;         // the request was REVERSE: the REVERSE response is expected
   Errc error_ = Errc::invalid_state;
   Bytes payload_;              // payload received and not yet reported
   bool established_reported_ = false;

@@ -1,5 +1,7 @@
 // Encoders and decoders of the two MTop messages (docs/PROTOCOL.md): the auth message the
-// client sends first, and the two-byte response of the server.
+// client sends first (METHOD CONNECT, or REVERSE for a control tunnel, section 9.1), and the
+// two-byte response of the server to a CONNECT. The messages of reverse tunnels after the
+// request are in reverse_codec.hpp.
 //
 // Decoders are stateless over "all bytes received so far": call them again with a longer
 // prefix when they ask for more. Their promises, for any input:
@@ -27,7 +29,9 @@ struct MTOP_CPP_API AuthMessage {
   Method method = Method::connect;
   std::string username;  ///< 1-255 opaque bytes
   std::string password;  ///< 1-255 opaque bytes
-  Address target;        ///< port 1-65535; a domain passes is_valid_domain()
+  /// CONNECT: the target, port 1-65535, a domain passes is_valid_domain().
+  /// REVERSE: the public bind, an IPv4 or IPv6 address (any-address allowed), port 0-65535.
+  Address target;
 
   /// Overwrites the password's bytes (including its spare capacity) and empties it.
   void wipe_password() noexcept;
@@ -47,17 +51,23 @@ struct Decoded {
 
 /// Appends the encoded auth message to `out`.
 /// Errors (nothing is appended): Errc::invalid_argument if a field is out of range (method
-/// not CONNECT, username or password empty or longer than 255 bytes, an unknown address type,
-/// a domain rejected by is_valid_domain(), port 0).
+/// not CONNECT or REVERSE, username or password empty or longer than 255 bytes, an unknown
+/// address type, a domain rejected by is_valid_domain(), port 0 for CONNECT; a domain for
+/// REVERSE).
 MTOP_CPP_API Result<void> encode_auth(const AuthMessage& msg, Bytes& out);
 
 /// Appends VER + STATUS to `out`. Errors: Errc::invalid_argument for an unknown status.
 MTOP_CPP_API Result<void> encode_response(Status status, Bytes& out);
 
-/// Decodes an auth message from the start of `in` (the bytes received so far).
+/// Decodes a CONNECT auth message from the start of `in` (the bytes received so far); METHOD
+/// REVERSE is bad_method here, as on a server without reverse tunnels.
 /// Errors (peer): bad_version, bad_method, bad_username, bad_password, bad_address_type,
 /// bad_domain, bad_port. Never reads past kMaxAuthMessageSize bytes.
 MTOP_CPP_API Result<Decoded<AuthMessage>> decode_auth(ByteView in);
+
+/// Like decode_auth(), but METHOD REVERSE is decoded too (docs/PROTOCOL.md 9.1: its ATYP must
+/// be IPv4 or IPv6, else bad_address_type; its port may be 0). Same errors otherwise.
+MTOP_CPP_API Result<Decoded<AuthMessage>> decode_request(ByteView in);
 
 /// Decodes a response from the start of `in`. Errors (peer): bad_version, bad_status.
 MTOP_CPP_API Result<Decoded<Status>> decode_response(ByteView in);

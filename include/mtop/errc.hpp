@@ -31,16 +31,19 @@ enum class Errc : int {
   no_memory = 3,         ///< allocation failed (C API only)
 
   // --- peer: MTop wire protocol (docs/PROTOCOL.md) ---------------------------------------
-  bad_version = 10,       ///< VER byte is not 0x01
-  bad_method = 11,        ///< METHOD is not CONNECT (0x02, reverse, is reserved)
-  bad_username = 12,      ///< ULEN is 0
-  bad_password = 13,      ///< PLEN is 0
-  bad_address_type = 14,  ///< ATYP is not 0x01, 0x03 or 0x04
-  bad_domain = 15,        ///< domain length 0 or a byte outside the accepted host-name set
-  bad_port = 16,          ///< port 0
-  bad_status = 17,        ///< response STATUS byte is not a known status
-  early_data_limit = 18,  ///< the peer sent more early payload than the bound allows
-  peer_closed = 19,       ///< the peer closed before a complete message
+  bad_version = 10,        ///< VER byte is not 0x01
+  bad_method = 11,         ///< METHOD unknown, or REVERSE where reverse tunnels are not offered
+  bad_username = 12,       ///< ULEN is 0
+  bad_password = 13,       ///< PLEN is 0
+  bad_address_type = 14,   ///< ATYP is not 0x01, 0x03 or 0x04
+  bad_domain = 15,         ///< domain length 0 or a byte outside the accepted host-name set
+  bad_port = 16,           ///< port 0
+  bad_status = 17,         ///< response STATUS byte is not a known status
+  early_data_limit = 18,   ///< the peer sent more early payload than the bound allows
+  peer_closed = 19,        ///< the peer closed before a complete message
+  bad_frame = 20,          ///< a reverse-tunnel message breaks docs/PROTOCOL.md section 9 (frame
+                           ///< length, frame not allowed this way, visitor KIND, keep-alive value)
+  keepalive_timeout = 21,  ///< nothing came from the peer on a control tunnel for 3 x keep-alive
 
   // --- peer: SOCKS5 (RFC 1928 / RFC 1929) -------------------------------------------------
   socks_bad_version = 30,            ///< VER is not 0x05 (or the RFC 1929 sub-version is not 0x01)

@@ -2,12 +2,14 @@
 // Plain values that compare equal, so tests can assert whole event sequences.
 #pragma once
 
+#include <optional>
 #include <variant>
 
 #include "mtop/bytes.hpp"
 #include "mtop/codec.hpp"
 #include "mtop/errc.hpp"
 #include "mtop/protocol.hpp"
+#include "mtop/reverse_codec.hpp"
 
 namespace mtop::event {
 
@@ -22,8 +24,10 @@ struct AuthRequest {
   AuthMessage request;
   friend bool operator==(const AuthRequest&, const AuthRequest&) = default;
 };
-/// Client: the server answered success; the tunnel is open.
+/// Client: the server answered success; the tunnel is open. For a REVERSE request, `grant`
+/// holds the bound port, the tunnel id and the keep-alive interval (empty for CONNECT).
 struct Established {
+  std::optional<ReverseGrant> grant;
   friend bool operator==(const Established&, const Established&) = default;
 };
 /// Client: the server answered with a failure status (terminal, repeated on every call).

@@ -20,6 +20,13 @@
 // 4. closed: reject() queued the status (reply mode) or nothing (stealth). The adapter sends
 //    pending_output(), if any, and closes. No more input is taken.
 //
+// Reverse tunnels (docs/PROTOCOL.md section 9), with Options::reverse: a REVERSE request is an
+// AuthRequest whose method is Method::reverse and whose target is the public bind. The app
+// answers accept_reverse() (the 10-byte success response) or reject(); not_permitted,
+// port_in_use and bad_request are sent in both modes (the credentials were good, 9.2). After
+// accept_reverse() the bytes that follow are control frames, reported as Payload like a
+// CONNECT tunnel's, for a ControlChannel (control_channel.hpp).
+//
 // Deterministic for any chunking of the input. Not thread-safe; distinct objects may be used
 // from distinct threads.
 #pragma once
@@ -33,6 +40,7 @@
 #include "mtop/handshake_events.hpp"
 #include "mtop/protocol.hpp"
 #include "mtop/result.hpp"
+#include "mtop/reverse_codec.hpp"
 
 namespace mtop {
 
@@ -48,6 +56,8 @@ class MTOP_CPP_API ServerHandshake {
     /// Early payload held before the decision (docs/PROTOCOL.md, "Early data"). 0 is allowed:
     /// then nothing after the auth message is read before accept().
     std::size_t early_data_limit = kDefaultEarlyDataLimit;
+    /// Decode METHOD REVERSE too (a server offering reverse tunnels). Off, it is bad_method.
+    bool reverse = false;
   };
 
   ServerHandshake() : ServerHandshake(Options{}) {}
@@ -72,14 +82,22 @@ class MTOP_CPP_API ServerHandshake {
   ServerEvent next_event();
 
   /// The app's yes: credentials good, target connected. Queues the success response.
-  /// Errors: Errc::invalid_state unless awaiting the decision with the AuthRequest reported.
+  /// Errors: Errc::invalid_state unless awaiting the decision on a CONNECT request with the
+  /// AuthRequest reported.
   Result<void> accept();
+  /// The app's yes to a REVERSE request: the public port is bound. Queues the REVERSE success
+  /// response with `grant`. Errors: Errc::invalid_argument for a grant encode_reverse_success()
+  /// refuses; Errc::invalid_state unless awaiting the decision on a REVERSE request with the
+  /// AuthRequest reported.
+  Result<void> accept_reverse(const ReverseGrant& grant);
   /// The app's no. `status` is the failure to report: auth_failed, or connect_failed (also
   /// for a target the policy denies), or version_not_supported after event::Error with
-  /// Errc::bad_version. In RejectMode::reply it is queued in pending_output(); in stealth
-  /// nothing is. The machine is closed afterwards; held early payload is wiped.
-  /// Errors: Errc::invalid_argument for Status::success or an unknown value;
-  /// Errc::invalid_state unless awaiting the decision (AuthRequest reported) or failed.
+  /// Errc::bad_version; for a REVERSE request also not_permitted, port_in_use, bad_request
+  /// (never connect_failed), which are queued in both modes. Otherwise in RejectMode::reply
+  /// the status is queued in pending_output(); in stealth nothing is. The machine is closed
+  /// afterwards; held early payload is wiped.
+  /// Errors: Errc::invalid_argument for Status::success or a value not allowed for the
+  /// request; Errc::invalid_state unless awaiting the decision (AuthRequest reported) or failed.
   Result<void> reject(Status status, RejectMode mode);
 
   /// Bytes to send; valid until the next call of a non-const member.
@@ -102,6 +120,7 @@ class MTOP_CPP_API ServerHandshake {
   Bytes auth_;                              // auth message bytes so far (wiped after use)
   std::optional<AuthMessage> request_;      // decoded, not yet reported
   bool request_reported_ = false;
+  Method method_ = Method::connect;         // of the decoded request
   Bytes early_;                             // early payload, then payload to report
   bool eof_ = false;
   Errc error_ = Errc::invalid_state;

@@ -16,6 +16,7 @@ constexpr std::size_t kCompactAt = 64 * 1024;
 Result<ClientHandshake> ClientHandshake::create(const AuthMessage& request) {
   ClientHandshake hs;
   if (auto r = encode_auth(request, hs.out_); !r) return r.error();
+  hs.reverse_ = request.method == Method::reverse;
   return hs;
 }
 
@@ -23,6 +24,8 @@ ClientHandshake::~ClientHandshake() { secure_wipe(out_); }
 
 Result<void> ClientHandshake::send_payload(ByteView data) {
   if (state_ != State::handshaking && state_ != State::established) return Errc::invalid_state;
+  // A control tunnel says nothing before the REVERSE response (docs/PROTOCOL.md 9.1).
+  if (reverse_ && state_ == State::handshaking) return Errc::invalid_state;
   out_.insert(out_.end(), data.begin(), data.end());
   return {};
 }
@@ -53,10 +56,21 @@ Result<std::size_t> ClientHandshake::feed(ByteView in) {
   }
   if (state_ != State::handshaking) return Errc::invalid_state;
 
-  // At most kResponseSize bytes are buffered; whatever follows a success is payload.
-  const std::size_t take = std::min(in.size(), kResponseSize - response_.size());
+  // At most one response is buffered; whatever follows a success is payload.
+  const std::size_t before = response_.size();
+  const std::size_t take =
+      std::min(in.size(), (reverse_ ? kReverseResponseSize : kResponseSize) - before);
   response_.insert(response_.end(), in.begin(), in.begin() + static_cast<std::ptrdiff_t>(take));
-  auto decoded = decode_response(response_);
+  Result<Decoded<ReverseReply>> decoded = Errc::invalid_state;
+  if (reverse_) {
+    decoded = decode_reverse_response(response_);
+  } else if (auto plain = decode_response(response_); !plain) {
+    decoded = plain.error();
+  } else {
+    decoded = Decoded<ReverseReply>{};
+    if (plain->complete())
+      decoded = Decoded<ReverseReply>{ReverseReply{*plain->message}, plain->size};
+  }
   if (!decoded) {
     state_ = State::failed;
     error_ = decoded.error();
@@ -65,16 +79,18 @@ Result<std::size_t> ClientHandshake::feed(ByteView in) {
     return take;
   }
   if (!decoded->complete()) return take;
-  status_ = *decoded->message;
+  const std::size_t used = decoded->size - before;
+  status_ = decoded->message->status;
   if (status_ != Status::success) {
     // The server closes after a failure status; anything behind it is not ours to read.
     state_ = State::rejected;
     secure_wipe(out_);
     out_off_ = 0;
-    return take;
+    return used;
   }
+  grant_ = decoded->message->grant;
   state_ = State::established;
-  payload_.insert(payload_.end(), in.begin() + static_cast<std::ptrdiff_t>(take), in.end());
+  payload_.insert(payload_.end(), in.begin() + static_cast<std::ptrdiff_t>(used), in.end());
   return in.size();
 }
 
@@ -105,6 +121,7 @@ ClientEvent ClientHandshake::next_event() {
     case State::established:
       if (!established_reported_) {
         established_reported_ = true;
+        if (reverse_) return event::Established{grant_};
         return event::Established{};
       }
       if (!payload_.empty()) return event::Payload{std::exchange(payload_, {})};

@@ -20,6 +20,13 @@ bool valid_address_type(AddressType t) noexcept {
   return t == AddressType::ipv4 || t == AddressType::ipv6 || t == AddressType::domain;
 }
 
+// The address rules of each METHOD: a REVERSE bind is an IP address, and its port may be 0
+// ("any port the user may publish", docs/PROTOCOL.md 9.1).
+bool valid_address_type_for(Method m, AddressType t) noexcept {
+  if (m == Method::reverse) return t == AddressType::ipv4 || t == AddressType::ipv6;
+  return valid_address_type(t);
+}
+
 }  // namespace
 
 void secure_wipe(std::string& s) noexcept {
@@ -41,13 +48,13 @@ void secure_wipe(Bytes& b) noexcept {
 void AuthMessage::wipe_password() noexcept { secure_wipe(password); }
 
 Result<void> encode_auth(const AuthMessage& msg, Bytes& out) {
-  if (msg.method != Method::connect) return Errc::invalid_argument;
+  if (msg.method != Method::connect && msg.method != Method::reverse) return Errc::invalid_argument;
   if (msg.username.empty() || msg.username.size() > kMaxField) return Errc::invalid_argument;
   if (msg.password.empty() || msg.password.size() > kMaxField) return Errc::invalid_argument;
-  if (!valid_address_type(msg.target.type)) return Errc::invalid_argument;
+  if (!valid_address_type_for(msg.method, msg.target.type)) return Errc::invalid_argument;
   if (msg.target.type == AddressType::domain && !is_valid_domain(msg.target.domain))
     return Errc::invalid_argument;
-  if (msg.target.port == 0) return Errc::invalid_argument;
+  if (msg.target.port == 0 && msg.method == Method::connect) return Errc::invalid_argument;
 
   out.reserve(out.size() + kMaxAuthMessageSize);
   out.push_back(kProtocolVersion);
@@ -81,7 +88,9 @@ Result<void> encode_response(Status status, Bytes& out) {
   return {};
 }
 
-Result<Decoded<AuthMessage>> decode_auth(ByteView in) {
+namespace {
+
+Result<Decoded<AuthMessage>> decode_auth_message(ByteView in, bool reverse_allowed) {
   // Fields are located first and copied only once the message is complete, so an error or a
   // "need more" leaves no copy of the password behind.
   const Decoded<AuthMessage> need_more{};
@@ -93,7 +102,11 @@ Result<Decoded<AuthMessage>> decode_auth(ByteView in) {
   if (in[at++] != kProtocolVersion) return Errc::bad_version;
 
   if (!have(1)) return need_more;
-  if (in[at++] != static_cast<std::uint8_t>(Method::connect)) return Errc::bad_method;
+  const std::uint8_t method_byte = in[at++];
+  const bool reverse = method_byte == static_cast<std::uint8_t>(Method::reverse);
+  if (method_byte != static_cast<std::uint8_t>(Method::connect) && !(reverse && reverse_allowed))
+    return Errc::bad_method;
+  const Method method = reverse ? Method::reverse : Method::connect;
 
   // USERNAME and PASSWORD: opaque, 1-255 bytes.
   if (!have(1)) return need_more;
@@ -112,7 +125,7 @@ Result<Decoded<AuthMessage>> decode_auth(ByteView in) {
 
   if (!have(1)) return need_more;
   const auto type = static_cast<AddressType>(in[at++]);
-  if (!valid_address_type(type)) return Errc::bad_address_type;
+  if (!valid_address_type_for(method, type)) return Errc::bad_address_type;
   std::size_t addr_at = at;
   std::size_t addr_len = 0;
   switch (type) {
@@ -137,11 +150,11 @@ Result<Decoded<AuthMessage>> decode_auth(ByteView in) {
   if (!have(2)) return need_more;
   const auto port = static_cast<std::uint16_t>((in[at] << 8) | in[at + 1]);
   at += 2;
-  if (port == 0) return Errc::bad_port;
+  if (port == 0 && method == Method::connect) return Errc::bad_port;
 
   Decoded<AuthMessage> out;
   AuthMessage& msg = out.message.emplace();
-  msg.method = Method::connect;
+  msg.method = method;
   msg.username.assign(username);
   msg.password.assign(password);
   msg.target.type = type;
@@ -153,6 +166,16 @@ Result<Decoded<AuthMessage>> decode_auth(ByteView in) {
   msg.target.port = port;
   out.size = at;
   return out;
+}
+
+}  // namespace
+
+Result<Decoded<AuthMessage>> decode_auth(ByteView in) {
+  return decode_auth_message(in, false);
+}
+
+Result<Decoded<AuthMessage>> decode_request(ByteView in) {
+  return decode_auth_message(in, true);
 }
 
 Result<Decoded<Status>> decode_response(ByteView in) {

@@ -30,6 +30,10 @@ std::string_view errc_message(Errc e) noexcept {
       return "early data exceeds the limit";
     case Errc::peer_closed:
       return "peer closed before a complete message";
+    case Errc::bad_frame:
+      return "malformed reverse-tunnel message";
+    case Errc::keepalive_timeout:
+      return "peer silent for three keep-alive intervals";
     case Errc::socks_bad_version:
       return "SOCKS: bad version";
     case Errc::socks_no_methods:

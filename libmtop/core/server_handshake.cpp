@@ -39,7 +39,7 @@ Result<std::size_t> ServerHandshake::feed(ByteView in) {
       const std::size_t before = auth_.size();
       const std::size_t take = std::min(in.size(), kMaxAuthMessageSize - before);
       auth_.insert(auth_.end(), in.begin(), in.begin() + static_cast<std::ptrdiff_t>(take));
-      auto decoded = decode_auth(auth_);
+      auto decoded = options_.reverse ? decode_request(auth_) : decode_auth(auth_);
       if (!decoded) {
         fail(decoded.error());
         return take;
@@ -47,6 +47,7 @@ Result<std::size_t> ServerHandshake::feed(ByteView in) {
       if (!decoded->complete()) return take;  // a valid prefix is never 773 bytes long
       const std::size_t used = decoded->size - before;
       request_ = std::move(decoded->message);
+      method_ = request_->method;
       secure_wipe(auth_);
       state_ = State::awaiting_decision;
       return used + take_early(in.subspan(used));
@@ -97,19 +98,35 @@ ServerEvent ServerHandshake::next_event() {
 }
 
 Result<void> ServerHandshake::accept() {
-  if (state_ != State::awaiting_decision || !request_reported_) return Errc::invalid_state;
+  if (state_ != State::awaiting_decision || !request_reported_ || method_ != Method::connect)
+    return Errc::invalid_state;
   if (auto r = encode_response(Status::success, out_); !r) return r;
   state_ = State::accepted;
   return {};
 }
 
+Result<void> ServerHandshake::accept_reverse(const ReverseGrant& grant) {
+  if (state_ != State::awaiting_decision || !request_reported_ || method_ != Method::reverse)
+    return Errc::invalid_state;
+  if (auto r = encode_reverse_success(grant, out_); !r) return r;
+  state_ = State::accepted;
+  return {};
+}
+
 Result<void> ServerHandshake::reject(Status status, RejectMode mode) {
-  if (status == Status::success || !is_known_status(static_cast<std::uint8_t>(status)))
+  const auto s = static_cast<std::uint8_t>(status);
+  // method_ is CONNECT until a request decodes, so a failed machine answers as in section 4.
+  const bool reverse = method_ == Method::reverse;
+  if (status == Status::success || !(reverse ? is_reverse_status(s) : is_known_status(s)))
     return Errc::invalid_argument;
   const bool decided = state_ == State::awaiting_decision && request_reported_;
   if (!decided && state_ != State::failed) return Errc::invalid_state;
-  if (mode == RejectMode::reply) {
-    if (auto r = encode_response(status, out_); !r) return r;
+  // Past the credentials a control tunnel always hears why (docs/PROTOCOL.md 9.2).
+  const bool always = status == Status::not_permitted || status == Status::port_in_use ||
+                      status == Status::bad_request;
+  if (mode == RejectMode::reply || always) {
+    if (auto r = reverse ? encode_reverse_failure(status, out_) : encode_response(status, out_); !r)
+      return r;
   }
   state_ = State::closed;
   secure_wipe(early_);

@@ -20,6 +20,12 @@ std::string_view status_name(Status s) {
       return "auth_failed";
     case Status::connect_failed:
       return "connect_failed";
+    case Status::not_permitted:  // the REVERSE statuses: a CONNECT never gets them
+      return "not_permitted";
+    case Status::port_in_use:
+      return "port_in_use";
+    case Status::bad_request:
+      return "bad_request";
   }
   return "unknown status";
 }

@@ -7,13 +7,7 @@
 
 #include "mtop/codec.hpp"
 
-#define FUZZ_ASSERT(c)                                                         \
-  do {                                                                         \
-    if (!(c)) {                                                                \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-      std::abort();                                                            \
-    }                                                                          \
-  } while (0)
+#include "fuzz_support.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto r = mtop::decode_response(mtop::ByteView(data, size));

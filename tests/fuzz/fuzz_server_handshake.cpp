@@ -1,8 +1,12 @@
-// Fuzz target: ServerHandshake driven like an adapter, checked against decode_auth() on the
-// whole stream (a differential test: chunking must not change the outcome).
+// Fuzz target: ServerHandshake driven like an adapter, checked against decode_auth() (or
+// decode_request() when reverse tunnels are offered) on the whole stream (a differential
+// test: chunking must not change the outcome).
 // Input: [options][decision][chunk seed] then the client's byte stream.
-//   options  % 5 picks the early-data limit (0, 1, 7, 64, 64 KiB)
-//   decision % 4: accept / reject stealth / reject reply (auth_failed) / reply connect_failed
+//   options  % 5 picks the early-data limit (0, 1, 7, 64, 64 KiB); (options / 5) % 2 = 1
+//            offers reverse tunnels (the reference decoder is then decode_request())
+//   decision % 4: accept (accept_reverse for a REVERSE request) / reject stealth / reject
+//            reply (auth_failed) / reply connect_failed (port_in_use, sent in both modes,
+//            for a REVERSE request)
 //   chunk seed drives the sizes of the feed() calls.
 // Invariants (abort on violation): consumed <= offered; never more early payload held than
 // the limit; the same error or request as the one-shot decoder; after accept, the payload
@@ -13,27 +17,12 @@
 
 #include "mtop/server_handshake.hpp"
 
-#define FUZZ_ASSERT(c)                                                         \
-  do {                                                                         \
-    if (!(c)) {                                                                \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-      std::abort();                                                            \
-    }                                                                          \
-  } while (0)
+#include "fuzz_support.hpp"
 
 namespace {
 
 using mtop::ServerHandshake;
 namespace event = mtop::event;
-
-struct Chunker {
-  uint32_t state;
-  size_t next(size_t left) {
-    state = state * 1103515245u + 12345u;
-    const size_t n = 1 + (state >> 16) % 97;
-    return n < left ? n : left;
-  }
-};
 
 }  // namespace
 
@@ -41,12 +30,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
   const size_t limits[] = {0, 1, 7, 64, mtop::kDefaultEarlyDataLimit};
   const size_t limit = limits[data[0] % 5];
+  const bool reverse = (data[0] / 5) % 2 == 1;
   const int decision = data[1] % 4;
-  Chunker chunker{data[2]};
+  Chunker chunker{data[2], 97};
   const mtop::ByteView stream(data + 3, size - 3);
 
-  const auto reference = mtop::decode_auth(stream);
-  ServerHandshake hs(ServerHandshake::Options{limit});
+  const auto reference = reverse ? mtop::decode_request(stream) : mtop::decode_auth(stream);
+  ServerHandshake hs(ServerHandshake::Options{limit, reverse});
+  const bool reverse_request =
+      reference && reference->complete() && reference->message->method == mtop::Method::reverse;
 
   mtop::Bytes payload;
   bool saw_request = false, saw_error = false, decided = false, eof_reported = false;
@@ -77,13 +69,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   auto decide = [&] {
     decided = true;
-    if (decision == 0) {
+    if (decision == 0 && reverse_request) {
+      FUZZ_ASSERT(hs.accept().error() == mtop::Errc::invalid_state);
+      FUZZ_ASSERT(hs.accept_reverse({40000, 7, 15}).ok());
+      const mtop::ByteView out = hs.pending_output();
+      FUZZ_ASSERT(out.size() == 10 && out[0] == 0x01 && out[1] == 0x00 && out[2] == 0x9c &&
+                  out[3] == 0x40 && out[7] == 7 && out[9] == 15);
+      FUZZ_ASSERT(hs.accept_reverse({40000, 7, 15}).error() == mtop::Errc::invalid_state);
+    } else if (decision == 0) {
+      FUZZ_ASSERT(hs.accept_reverse({40000, 7, 15}).error() == mtop::Errc::invalid_state);
       FUZZ_ASSERT(hs.accept().ok());
       const mtop::ByteView out = hs.pending_output();
       FUZZ_ASSERT(out.size() == 2 && out[0] == 0x01 && out[1] == 0x00);
       FUZZ_ASSERT(hs.accept().error() == mtop::Errc::invalid_state);
     } else {
-      const auto status = decision == 3 ? mtop::Status::connect_failed : mtop::Status::auth_failed;
+      const auto status = decision != 3     ? mtop::Status::auth_failed
+                          : reverse_request ? mtop::Status::port_in_use
+                                            : mtop::Status::connect_failed;
       FUZZ_ASSERT(hs.reject(status, decision == 1 ? mtop::RejectMode::stealth
                                                   : mtop::RejectMode::reply).ok());
       const mtop::ByteView out = hs.pending_output();

@@ -105,6 +105,19 @@ def main():
     for limit in range(5):
         server["early_limit%d_accept" % limit] = bytes([limit, 0, 3]) + msgs["domain"] + early
         server["early_limit%d_reject" % limit] = bytes([limit, 2, 200]) + msgs["domain"] + early
+    # options 5-9: the same limits on a server offering reverse tunnels (section 9)
+    ping = bytes([1, 8]) + bytes(7) + b"\x01"
+    reverse = {
+        "reverse_any": auth(method=2, addr=bytes(4), port=0) + ping,
+        "reverse_v6": auth(method=2, atyp=4, addr=bytes(15) + b"\x01", port=8080),
+        "reverse_domain": auth(method=2, atyp=3, addr=b"x.org", port=80),
+        "reverse_connect": msgs["ipv4_trailing"],
+        "reverse_attach": bytes([1, 3]) + bytes(16),
+    }
+    for key, data in reverse.items():
+        for decision in range(4):
+            server["%s_d%d" % (key, decision)] = bytes([9, decision, 5]) + data
+    server["reverse_limit0_accept"] = bytes([5, 0, 1]) + reverse["reverse_any"] + early
     write("server_handshake", server)
 
     # client_handshake: [chunk seed][early length] + the server's stream
@@ -114,6 +127,14 @@ def main():
     client["success_long_payload"] = bytes([1, 0]) + b"\x01\x00" + bytes(range(256))
     client["success_no_early"] = bytes([9, 0]) + b"\x01\x00"
     client["success_big_early"] = bytes([2, 255]) + b"\x01\x00xyz"
+    # a chunk seed >= 0x80 makes the request REVERSE (section 9.2 responses)
+    grant = b"\x01\x00\x1f\x90\x00\x00\x00\x09\x00\x0f"
+    client["reverse_success_frames"] = bytes([0x85, 3]) + grant + bytes([1, 8]) + bytes(8)
+    client["reverse_success_cut"] = bytes([0x91, 0]) + grant[:7]
+    client["reverse_port0"] = bytes([0x83, 0]) + b"\x01\x00\x00\x00"
+    client["reverse_keepalive0"] = bytes([0x83, 0]) + grant[:8] + b"\x00\x00"
+    for s in (1, 2, 3, 4, 5, 6, 7):
+        client["reverse_status_%d" % s] = bytes([0x80 + s, 1]) + bytes([1, s, 0xee])
     write("client_handshake", client)
 
 

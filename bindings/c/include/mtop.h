@@ -68,6 +68,8 @@ extern "C" {
 #define MTOP_ERR_BAD_STATUS (-10017)       /* unknown response STATUS */
 #define MTOP_ERR_EARLY_DATA_LIMIT (-10018) /* more early payload than the bound allows */
 #define MTOP_ERR_PEER_CLOSED (-10019)      /* the peer closed before a complete message */
+#define MTOP_ERR_BAD_FRAME (-10020)        /* a malformed reverse-tunnel message */
+#define MTOP_ERR_KEEPALIVE_TIMEOUT (-10021) /* control tunnel peer silent for 3 keep-alives */
 
 /* Peer errors of the SOCKS5 and HTTP proxy front ends (MTOP_PROXY_EVENT_ERROR of the proxy
  * machines below) and of the user stores (listed so that every library code has its C name). */

@@ -215,3 +215,61 @@ TEST_CASE("client: a moved machine keeps working", "[client]") {
   REQUIRE(b.feed(Bytes{0x01, 0x00}));
   CHECK(b.next_event() == ClientEvent{event::Established{}});
 }
+
+namespace {
+
+ClientHandshake make_reverse() {
+  auto r = ClientHandshake::create(
+      {mtop::Method::reverse, "alice", "secret", mtop::Address::from_ipv4({0, 0, 0, 0}, 0)});
+  REQUIRE(r);
+  return std::move(*r);
+}
+
+}  // namespace
+
+TEST_CASE("client: REVERSE success carries the grant, frames after it are payload",
+          "[client][reverse]") {
+  const Bytes wire{0x01, 0x00, 0x1f, 0x90, 0, 0, 0, 9, 0x00, 0x1e,
+                   0x02, 0x08, 1,    2,    3, 4, 5, 6, 7,    8};
+  for (std::size_t chunk : kChunks) {
+    INFO("chunk " << chunk);
+    ClientHandshake hs = make_reverse();
+    CHECK(hs.pending_output()[1] == 0x02);
+    // A control tunnel has no early payload; once established it may send frames.
+    CHECK(hs.send_payload(Bytes{0x01}).error() == Errc::invalid_state);
+    Run run = feed_chunked(hs, wire, chunk);
+    CHECK(run.consumed == wire.size());
+    CHECK(run.events ==
+          std::vector<ClientEvent>{event::Established{mtop::ReverseGrant{8080, 9, 30}},
+                                   event::Payload{Bytes(wire.begin() + 10, wire.end())}});
+    REQUIRE(hs.send_payload(Bytes{0x02, 0x08}));
+  }
+}
+
+TEST_CASE("client: REVERSE failures, and bytes a CONNECT client must not accept",
+          "[client][reverse]") {
+  for (Status s :
+       {Status::not_permitted, Status::port_in_use, Status::bad_request, Status::auth_failed}) {
+    for (std::size_t chunk : kChunks) {
+      ClientHandshake hs = make_reverse();
+      Run run = feed_chunked(hs, {0x01, static_cast<std::uint8_t>(s), 0xee, 0xee}, chunk);
+      CHECK(run.consumed == 2);  // bytes after a failure are left
+      CHECK(run.events == std::vector<ClientEvent>{event::Rejected{s}});
+    }
+  }
+  ClientHandshake port0 = make_reverse();
+  CHECK(feed_chunked(port0, {0x01, 0x00, 0x00, 0x00}, 1).events ==
+        std::vector<ClientEvent>{event::Error{Errc::bad_port}});
+  ClientHandshake connect_failed = make_reverse();
+  CHECK(feed_chunked(connect_failed, {0x01, 0x03}, 0).events ==
+        std::vector<ClientEvent>{event::Error{Errc::bad_status}});
+  // A CONNECT client knows only 0x00-0x03.
+  ClientHandshake connect = make();
+  CHECK(feed_chunked(connect, {0x01, 0x05}, 0).events ==
+        std::vector<ClientEvent>{event::Error{Errc::bad_status}});
+  // EOF inside the 10-byte success is the stealth answer, as for CONNECT.
+  ClientHandshake cut = make_reverse();
+  feed_chunked(cut, {0x01, 0x00, 0x1f, 0x90, 0}, 0);
+  REQUIRE(cut.feed_eof());
+  CHECK(cut.next_event() == ClientEvent{event::ClosedWithoutStatus{}});
+}

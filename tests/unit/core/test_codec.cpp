@@ -3,6 +3,7 @@
 // trailing bytes. Vectors are written out by hand, independent of the encoder.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <optional>
 #include <string>
 
@@ -32,14 +33,17 @@ AuthMessage msg_ipv4() {
 }
 Bytes bytes_ipv4() { return cat({head(), {0x01, 192, 0, 2, 7, 0x00, 0x50}}); }
 
+using AuthDecoder = mtop::Result<mtop::Decoded<AuthMessage>> (*)(mtop::ByteView);
+
 // Decodes `in` at every prefix length and then with trailing bytes. Before `decisive` bytes
 // the answer must be "need more"; from there on, `expect_error` or the message `expect`.
 void check_auth(const Bytes& in, std::size_t decisive, std::optional<Errc> expect_error,
-                const std::optional<AuthMessage>& expect = std::nullopt) {
+                const std::optional<AuthMessage>& expect = std::nullopt,
+                AuthDecoder decode = mtop::decode_auth) {
   REQUIRE(decisive <= in.size());
   for (std::size_t len = 0; len <= in.size(); ++len) {
     INFO("prefix length " << len);
-    auto r = mtop::decode_auth(mtop::ByteView(in).first(len));
+    auto r = decode(mtop::ByteView(in).first(len));
     if (len < decisive) {
       REQUIRE(r);
       CHECK_FALSE(r->complete());
@@ -55,7 +59,7 @@ void check_auth(const Bytes& in, std::size_t decisive, std::optional<Errc> expec
     }
   }
   Bytes trailing = cat({in, {0x00, 0xff, 0x01, 0x02}});
-  auto r = mtop::decode_auth(trailing);
+  auto r = decode(trailing);
   if (expect_error) {
     REQUIRE_FALSE(r);
     CHECK(r.error() == *expect_error);
@@ -67,8 +71,9 @@ void check_auth(const Bytes& in, std::size_t decisive, std::optional<Errc> expec
   }
 }
 
-void check_auth_ok(const Bytes& in, const AuthMessage& expect) {
-  check_auth(in, in.size(), std::nullopt, expect);
+void check_auth_ok(const Bytes& in, const AuthMessage& expect,
+                   AuthDecoder decode = mtop::decode_auth) {
+  check_auth(in, in.size(), std::nullopt, expect, decode);
   Bytes encoded;
   REQUIRE(mtop::encode_auth(expect, encoded));
   CHECK(encoded == in);
@@ -136,6 +141,35 @@ TEST_CASE("auth message: METHOD errors at the second byte, reverse (0x02) includ
   }
 }
 
+TEST_CASE("REVERSE request: decode_request takes it, IPv4 and IPv6 binds, port 0 allowed",
+          "[codec][reverse]") {
+  const Bytes v4 = cat({{0x01, 0x02}, field("bob"), field("pw"), {0x01, 0, 0, 0, 0, 0x00, 0x00}});
+  check_auth_ok(v4, {mtop::Method::reverse, "bob", "pw", mtop::Address::from_ipv4({0, 0, 0, 0}, 0)},
+                mtop::decode_request);
+  std::array<std::uint8_t, 16> ip{};
+  ip[15] = 1;
+  const Bytes v6 = cat(
+      {{0x01, 0x02}, field("bob"), field("pw"), {0x04}, Bytes(ip.begin(), ip.end()), {0x1f, 0x90}});
+  check_auth_ok(v6, {mtop::Method::reverse, "bob", "pw", mtop::Address::from_ipv6(ip, 8080)},
+                mtop::decode_request);
+  // CONNECT decodes the same through both decoders.
+  check_auth_ok(bytes_ipv4(), msg_ipv4(), mtop::decode_request);
+  // decode_auth() is CONNECT only: REVERSE is an unknown METHOD there.
+  check_auth(v4, 2, Errc::bad_method);
+}
+
+TEST_CASE("REVERSE request: a domain bind, unknown METHODs, CONNECT port 0", "[codec][reverse]") {
+  const Bytes dom = cat({{0x01, 0x02}, field("bob"), field("pw"), {0x03}, field("x.org"), {0, 80}});
+  check_auth(dom, 2 + 4 + 3 + 1, Errc::bad_address_type, std::nullopt, mtop::decode_request);
+  for (std::uint8_t m : {0x00, 0x03, 0x04, 0xff}) {
+    Bytes in = bytes_ipv4();
+    in[1] = m;
+    check_auth(in, 2, Errc::bad_method, std::nullopt, mtop::decode_request);
+  }
+  Bytes port0 = cat({head(), {0x01, 1, 2, 3, 4, 0x00, 0x00}});
+  check_auth(port0, port0.size(), Errc::bad_port, std::nullopt, mtop::decode_request);
+}
+
 TEST_CASE("auth message: empty username or password", "[codec]") {
   check_auth(cat({{0x01, 0x01, 0x00}, field("pw"), {0x01, 1, 2, 3, 4, 0, 80}}), 3,
              Errc::bad_username);
@@ -190,7 +224,13 @@ TEST_CASE("encode_auth refuses every invalid field and appends nothing", "[codec
     CHECK(out == Bytes{0xaa});
   };
   AuthMessage m = msg_ipv4();
-  m.method = static_cast<mtop::Method>(mtop::kMethodReservedReverse);
+  m.method = static_cast<mtop::Method>(mtop::kMethodAttach);  // ATTACH has its own encoder
+  refuses(m);
+  m.method = static_cast<mtop::Method>(0x00);
+  refuses(m);
+  m = msg_ipv4();
+  m.method = mtop::Method::reverse;  // a bind is an IP address
+  m.target = mtop::Address::from_domain("example.com", 80);
   refuses(m);
   m = msg_ipv4();
   m.username.clear();

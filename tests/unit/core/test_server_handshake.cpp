@@ -325,3 +325,86 @@ TEST_CASE("server: misuse is invalid_state / invalid_argument", "[server]") {
   CHECK(hs.reject(Status::auth_failed, RejectMode::reply).error() == Errc::invalid_state);
   CHECK(out_of(hs) == Bytes{0x01, 0x00});  // queued once
 }
+
+namespace {
+
+mtop::AuthMessage reverse_request() {
+  return {mtop::Method::reverse, "alice", "pw", mtop::Address::from_ipv4({0, 0, 0, 0}, 0)};
+}
+
+Bytes reverse_bytes() {
+  Bytes b;
+  REQUIRE(mtop::encode_auth(reverse_request(), b));
+  return b;
+}
+
+ServerHandshake reverse_server() {
+  ServerHandshake::Options o;
+  o.reverse = true;
+  return ServerHandshake(o);
+}
+
+}  // namespace
+
+TEST_CASE("server: REVERSE is bad_method unless the server offers reverse tunnels",
+          "[server][reverse]") {
+  ServerHandshake plain;
+  Run run = feed_chunked(plain, reverse_bytes(), 1);
+  CHECK(run.consumed == 2);
+  CHECK(run.events == std::vector<ServerEvent>{event::Error{Errc::bad_method}});
+  // ATTACH (0x03) is not decoded by this machine either way.
+  ServerHandshake rev = reverse_server();
+  run = feed_chunked(rev, Bytes{0x01, 0x03, 0x00}, 0);
+  CHECK(run.events == std::vector<ServerEvent>{event::Error{Errc::bad_method}});
+}
+
+TEST_CASE("server: REVERSE request, accept_reverse, then control bytes as payload",
+          "[server][reverse]") {
+  const Bytes ping{0x01, 0x08, 0, 0, 0, 0, 0, 0, 0, 1};
+  for (std::size_t chunk : kChunks) {
+    INFO("chunk " << chunk);
+    ServerHandshake hs = reverse_server();
+    Run run = feed_chunked(hs, plus(reverse_bytes(), ping), chunk);
+    CHECK(run.consumed == reverse_bytes().size() + ping.size());
+    REQUIRE(run.events.size() == 1);
+    CHECK(std::get<event::AuthRequest>(run.events[0]).request == reverse_request());
+    // A CONNECT yes is not the answer to a REVERSE request.
+    CHECK(hs.accept().error() == Errc::invalid_state);
+    CHECK(hs.accept_reverse({0, 1, 15}).error() == Errc::invalid_argument);
+    REQUIRE(hs.accept_reverse({40001, 0x01020304, 15}));
+    CHECK(out_of(hs) == Bytes{0x01, 0x00, 0x9c, 0x41, 1, 2, 3, 4, 0x00, 0x0f});
+    CHECK(hs.accept_reverse({40001, 1, 15}).error() == Errc::invalid_state);
+    std::vector<ServerEvent> events;
+    drain(hs, events);
+    CHECK(events == std::vector<ServerEvent>{event::Payload{ping}});
+  }
+}
+
+TEST_CASE("server: REVERSE refusals: 0x04-0x06 in both modes, auth_failed per mode",
+          "[server][reverse]") {
+  for (Status s : {Status::not_permitted, Status::port_in_use, Status::bad_request}) {
+    for (RejectMode mode : {RejectMode::stealth, RejectMode::reply}) {
+      ServerHandshake hs = reverse_server();
+      feed_chunked(hs, reverse_bytes(), 0);
+      REQUIRE(hs.reject(s, mode));
+      CHECK(out_of(hs) == Bytes{0x01, static_cast<std::uint8_t>(s)});
+      CHECK(hs.state() == ServerHandshake::State::closed);
+    }
+  }
+  ServerHandshake stealth = reverse_server();
+  feed_chunked(stealth, reverse_bytes(), 0);
+  CHECK(stealth.reject(Status::connect_failed, RejectMode::reply).error() ==
+        Errc::invalid_argument);  // not a REVERSE status
+  REQUIRE(stealth.reject(Status::auth_failed, RejectMode::stealth));
+  CHECK(stealth.pending_output().empty());
+  ServerHandshake reply = reverse_server();
+  feed_chunked(reply, reverse_bytes(), 0);
+  REQUIRE(reply.reject(Status::auth_failed, RejectMode::reply));
+  CHECK(out_of(reply) == Bytes{0x01, 0x02});
+  // A CONNECT request cannot be refused with a REVERSE-only status.
+  ServerHandshake connect = reverse_server();
+  feed_chunked(connect, auth_bytes(), 0);
+  CHECK(connect.reject(Status::port_in_use, RejectMode::reply).error() == Errc::invalid_argument);
+  CHECK(connect.accept_reverse({1, 1, 1}).error() == Errc::invalid_state);
+  REQUIRE(connect.accept());
+}
