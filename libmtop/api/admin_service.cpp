@@ -309,6 +309,7 @@ class AdminService::Request {
     if (rq_.method == "DELETE") {
       check_store(store.del(name));
       log("admin: user " + name + " deleted");
+      users_changed();
       return json_response(200, json{{"deleted", name}});
     }
     allow("PATCH");
@@ -336,6 +337,7 @@ class AdminService::Request {
     u.expires_at = c.expires_at.value;
     check_store(store.add(u));
     log("admin: user " + u.username + " added");
+    users_changed();
     return json_response(201, user_json(take(store.get(u.username))));
   }
 
@@ -355,7 +357,18 @@ class AdminService::Request {
     if (c.rate_limit.present) check_store(store.set_rate_limit(name, c.rate_limit.value));
     if (c.expires_at.present) check_store(store.set_expiry(name, c.expires_at.value));
     log("admin: user " + name + " changed");
+    users_changed();
     return json_response(200, user_json(take(store.get(name))));
+  }
+
+  /// A users file is watched by polling: have the server read it now, so that a user just
+  /// added can log in at once (and its first tries do not count as failures). Database
+  /// stores follow their rows by themselves (cache_ttl, PostgreSQL's notifications).
+  void users_changed() {
+    if (s_.users_source_.type != "file") return;
+    Result<void> r;
+    on_loop([&] { r = s_.server_.reload(); });
+    if (!r) log("admin: the server did not take the users file: " + std::string(r.message()));
   }
 
   UserAdmin& user_store() {
