@@ -66,7 +66,6 @@ auth::FailureThrottle::Options throttle_options(const ServerOptions& o) {
                                         .max_sources = 100'000};
 }
 
-
 }  // namespace
 
 /// The tunnel's wait for answer number `id`; dropping it forgets the wait (and a delayed
@@ -232,7 +231,7 @@ std::unique_ptr<PendingDecision> ServerEngine::tunnel_auth(ServerTunnel& t, Auth
     a.failure = TunnelFailure::throttled;
     a.reason = "source locked out after failed logins";
     // With a fallback the lock-out must not be told apart from a wrong password by its speed.
-    pending->answer_later(settings_->fallback ? deny_check_ms_ : 0, std::move(a));
+    pending->answer_later(t.settings().fallback ? deny_check_ms_ : 0, std::move(a));
     return pending;
   }
   UserCheckRequest r;
@@ -275,7 +274,8 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
     return;
   }
   if (w.source) throttle_.record_success(*w.source);
-  if (std::string why = settings_->target_policy.port_refusal(w.target_port); !why.empty()) {
+  // The tunnel's own settings, as its connect hook has: one answer whatever a reload did since.
+  if (std::string why = t.settings().target_policy.port_refusal(w.target_port); !why.empty()) {
     // Before any DNS: a denied port is denied whatever the name resolves to.
     note_refusal(t, w.source, {AdmissionRule::target_port, "target " + why});
     t.deny_target("denied by policy: " + why);
@@ -348,8 +348,7 @@ std::unique_ptr<io::ConnectAttempt> ServerEngine::tunnel_connect(ServerTunnel& t
     return io::connect_tcp(loop_, s.fixed_target->host, s.fixed_target->port, s.operator_connect,
                            std::move(cb));
   }
-  return io::connect_tcp(loop_, requested.host_string(), requested.port, s.connect,
-                         std::move(cb));
+  return io::connect_tcp(loop_, requested.host_string(), requested.port, s.connect, std::move(cb));
 }
 
 std::unique_ptr<io::ConnectAttempt> ServerEngine::tunnel_connect_fallback(ServerTunnel& t,
