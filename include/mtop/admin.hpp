@@ -38,6 +38,9 @@ struct UserRecord {
   std::optional<std::uint64_t> quota_bytes;  ///< up + down; absent = no quota
   std::uint64_t used_bytes = 0;              ///< counted against quota_bytes
   std::optional<std::uint64_t> rate_limit;   ///< bytes/s in each direction; absent = no limit
+  /// Public binds this user may publish with reverse tunnels, e.g. "8000-8099" or
+  /// "*:2222,192.0.2.10:443,[2001:db8::1]:8080-8081" (grammar: docs/USERS.md); empty = none.
+  std::string publish;
 };
 
 enum class PasswordScheme : std::uint8_t {
