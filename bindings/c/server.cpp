@@ -23,9 +23,9 @@ using mtop::capi::failed;
 using mtop::capi::Outcome;
 using mtop::capi::version_size;
 
-constexpr std::size_t kConfigSize[] = {0, MTOP_FIELDS_END(mtop_server_config, log_level),
-                                       MTOP_FIELDS_END(mtop_server_config,
-                                                       deny_target_ports_count)};
+constexpr std::size_t kConfigSize[] = {
+    0, MTOP_FIELDS_END(mtop_server_config, log_level),
+    MTOP_FIELDS_END(mtop_server_config, deny_target_ports_count)};
 // The default of deny_target_ports: ServerOptions's (a test compares them).
 constexpr std::uint16_t kDefaultDeniedPorts[] = {25};
 constexpr std::size_t kCallbacksSize[] = {0, MTOP_FIELDS_END(mtop_server_callbacks, log)};
@@ -48,7 +48,8 @@ static_assert(MTOP_REJECTION_SOURCE_DENIED ==
                       static_cast<int>(mtop::AdmissionRule::source_denied) &&
                   MTOP_REJECTION_MAX_TUNNELS_PER_SOURCE ==
                       static_cast<int>(mtop::AdmissionRule::max_tunnels_per_source) &&
-                  MTOP_REJECTION_SOURCE_RATE == static_cast<int>(mtop::AdmissionRule::source_rate) &&
+                  MTOP_REJECTION_SOURCE_RATE ==
+                      static_cast<int>(mtop::AdmissionRule::source_rate) &&
                   MTOP_REJECTION_TARGET_PORT == static_cast<int>(mtop::AdmissionRule::target_port),
               "MTOP_REJECTION_* must be the values of mtop::AdmissionRule");
 static_assert(MTOP_ACCESS_LOG_JSON == static_cast<int>(mtop::AccessLogFormat::json) &&
@@ -112,7 +113,8 @@ Outcome admission_and_admin_to_cpp(const mtop_server_config& c, mtop::ServerConf
   e.subnet_prefix_v6 = c.subnet_prefix_v6;
   e.source_rate = c.source_rate;
   e.source_burst = c.source_burst;
-  if (c.access_log_format != MTOP_ACCESS_LOG_JSON && c.access_log_format != MTOP_ACCESS_LOG_LOGFMT) {
+  if (c.access_log_format != MTOP_ACCESS_LOG_JSON &&
+      c.access_log_format != MTOP_ACCESS_LOG_LOGFMT) {
     return failed(MTOP_ERR_INVALID_ARGUMENT,
                   "access_log_format: MTOP_ACCESS_LOG_JSON or MTOP_ACCESS_LOG_LOGFMT");
   }

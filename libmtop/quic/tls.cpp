@@ -135,8 +135,8 @@ TlsSessionContext::TlsSessionContext() {
 
 namespace {
 
-// What every session shares, client or server: the priorities (gnutls_priority), ngtcp2's QUIC hooks for
-// the side (`configure`), the credentials, mandatory ALPN, and the pointer
+// What every session shares, client or server: the priorities (gnutls_priority), ngtcp2's QUIC
+// hooks for the side (`configure`), the credentials, mandatory ALPN, and the pointer
 // ngtcp2_crypto_gnutls reads (`ctx`, which must outlive the session).
 Result<SessionPtr> new_quic_session(unsigned side_flags, int (*configure)(gnutls_session_t),
                                     gnutls_certificate_credentials_t cred,
@@ -276,9 +276,9 @@ ServerTlsContext::~ServerTlsContext() {
 }
 
 Result<SessionPtr> ServerTlsContext::new_session(TlsSessionContext& ctx) const {
-  auto s = new_quic_session(GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET,
-                            ngtcp2_crypto_gnutls_configure_server_session, cred_.get(),
-                            priority_, ctx);
+  auto s =
+      new_quic_session(GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET,
+                       ngtcp2_crypto_gnutls_configure_server_session, cred_.get(), priority_, ctx);
   if (!s) return s;
   if (int rv = gnutls_session_ticket_enable_server(s->get(), &ticket_key_); rv < 0) {
     return gtls_failure(Errc::system_error, "session tickets", rv);

@@ -66,8 +66,8 @@ class ServerTlsContext {
  public:
   /// Loads the certificate and key. `ticket_key` (64 bytes) and the certificate make the key
   /// that encrypts session tickets: the same key and certificate across restarts and reloads
-  /// let clients resume, another certificate invalidates the tickets of the old one. Errors: tls_setup_failed (certificate or key
-  /// unusable), invalid_argument (ticket key size), no_memory.
+  /// let clients resume, another certificate invalidates the tickets of the old one. Errors:
+  /// tls_setup_failed (certificate or key unusable), invalid_argument (ticket key size), no_memory.
   static Result<std::unique_ptr<ServerTlsContext>> create(const tls::TlsServerConfig& options,
                                                           ByteView ticket_key);
   ~ServerTlsContext();

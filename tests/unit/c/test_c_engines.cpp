@@ -75,7 +75,6 @@ TEST_CASE("engines: a tunnel from the climber's fd to an echo target, TLS and QU
   CHECK(!app.log.lines.empty());  // the log callback was used
 }
 
-
 TEST_CASE("engines: the auth callback denies: the tunnel is refused", "[c][engines][auth]") {
   Pki pki;
   EchoTarget target;

@@ -333,8 +333,7 @@ TEST_CASE("operations: reload is all or nothing and says what changed",
 
   // Back from JSON text (the users key is parsed, not opened: the auth callback decides).
   const std::string json = R"({"listen": "127.0.0.1:0", "quic": false, "cert": ")" + pki.cert +
-                           R"(", "key": ")" +
-                           pki.key + R"(", "allow_targets": ["127.0.0.0/8"],)" +
+                           R"(", "key": ")" + pki.key + R"(", "allow_targets": ["127.0.0.0/8"],)" +
                            R"( "users": {"type": "file", "path": "unused.json"}})";
   REQUIRE(mtop_server_reload_json(server, json.c_str(), nullptr, nullptr) == 0);
   const int after = open_relaying(climber, target.port());
@@ -353,11 +352,11 @@ TEST_CASE("operations: users of the server's users file, managed from C",
   std::ofstream(users) << "{\"users\": []}\n";
   const std::string json = R"({"listen": "127.0.0.1:0", "quic": false, "cert": ")" + pki.cert +
                            R"(", "key": ")" + pki.key + R"(", "allow_targets": ["127.0.0.0/8"],)" +
-                           R"( "reply_status": true, "users": {"type": "file", "path": ")" +
-                           users + R"("}})";
+                           R"( "reply_status": true, "users": {"type": "file", "path": ")" + users +
+                           R"("}})";
   mtop_server* server = nullptr;
-  const int rc = mtop_server_new_from_json(&server, nullptr, json.c_str(), nullptr, nullptr,
-                                           nullptr);
+  const int rc =
+      mtop_server_new_from_json(&server, nullptr, json.c_str(), nullptr, nullptr, nullptr);
   INFO(mtop_last_error_message());
   REQUIRE(rc == 0);
   REQUIRE(mtop_server_start(server) == 0);
