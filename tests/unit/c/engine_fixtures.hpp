@@ -254,7 +254,9 @@ struct ServerOptions {
   std::uint64_t handshake_timeout_ms = 10'000;
 };
 
-inline mtop_server* start_server(const Pki& pki, ServerApp& app, ServerOptions opt = {}) {
+/// The tests' server config: 127.0.0.1:0, loopback targets allowed, reply mode, debug log.
+/// Its strings are static or the Pki's.
+inline mtop_server_config server_config(const Pki& pki, ServerOptions opt = {}) {
   static const char* const listen[] = {"127.0.0.1:0"};
   static const char* const allow[] = {"127.0.0.0/8"};
   mtop_server_config cfg;
@@ -269,6 +271,11 @@ inline mtop_server* start_server(const Pki& pki, ServerApp& app, ServerOptions o
   cfg.allow_targets_count = 1;
   cfg.handshake_timeout_ms = opt.handshake_timeout_ms;
   cfg.log_level = MTOP_LOG_DEBUG;
+  return cfg;
+}
+
+/// A started own-thread server of `cfg` whose callbacks are `app`'s.
+inline mtop_server* start_server(const mtop_server_config& cfg, ServerApp& app) {
   mtop_server_callbacks cb{};
   cb.auth = app_auth;
   cb.log = app_log;
@@ -281,6 +288,10 @@ inline mtop_server* start_server(const Pki& pki, ServerApp& app, ServerOptions o
   INFO(mtop_last_error_message());
   REQUIRE(st == 0);
   return s;
+}
+
+inline mtop_server* start_server(const Pki& pki, ServerApp& app, ServerOptions opt = {}) {
+  return start_server(server_config(pki, opt), app);
 }
 
 inline mtop_climber* make_climber(const Pki& pki, int port, int transport) {

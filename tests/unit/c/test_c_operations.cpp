@@ -27,34 +27,11 @@ using namespace mtop_c_test;
 
 namespace {
 
-const char* const kListen[] = {"127.0.0.1:0"};
-const char* const kAllowLoopbackTargets[] = {"127.0.0.0/8"};
-
-/// The config start_server() uses, for reloads: TLS only or with QUIC.
+/// The fixtures' server config, TLS only or with QUIC (also the base of the reloads).
 mtop_server_config base_config(const Pki& pki, bool quic) {
-  mtop_server_config cfg;
-  REQUIRE(mtop_server_config_default(&cfg) == 0);
-  cfg.listen = kListen;
-  cfg.listen_count = 1;
-  cfg.cert_file = pki.cert.c_str();
-  cfg.key_file = pki.key.c_str();
-  cfg.quic = quic ? 1 : 0;
-  cfg.reply_mode = MTOP_REJECT_REPLY;
-  cfg.allow_targets = kAllowLoopbackTargets;
-  cfg.allow_targets_count = 1;
-  return cfg;
-}
-
-mtop_server* new_server(const mtop_server_config& cfg, ServerApp& app) {
-  mtop_server_callbacks cb{};
-  cb.auth = app_auth;
-  cb.log = app_log;
-  mtop_server* s = nullptr;
-  const int rc = mtop_server_new(&s, nullptr, &cfg, &cb, &app);
-  INFO(mtop_last_error_message());
-  REQUIRE(rc == 0);
-  REQUIRE(mtop_server_start(s) == 0);
-  return s;
+  ServerOptions o;
+  o.quic = quic;
+  return server_config(pki, o);
 }
 
 std::string read_file(const std::filesystem::path& p) {
@@ -156,7 +133,7 @@ TEST_CASE("operations: admin listener, access log and a per-source limit from th
   cfg.access_log = access_log.c_str();
   cfg.access_log_format = MTOP_ACCESS_LOG_LOGFMT;
   cfg.max_tunnels_per_source = 1;
-  mtop_server* server = new_server(cfg, app);
+  mtop_server* server = start_server(cfg, app);
 
   const int admin_port = mtop_server_admin_port(server);
   REQUIRE(admin_port > 0);
@@ -204,7 +181,7 @@ TEST_CASE("operations: live tunnels are listed and kicked, one or a user's, TLS 
   Pki pki;
   EchoTarget target;
   ServerApp app;
-  mtop_server* server = new_server(base_config(pki, quic), app);
+  mtop_server* server = start_server(base_config(pki, quic), app);
   CHECK(mtop_server_admin_port(server) == 0);  // no admin listener configured
   mtop_climber* climber = make_climber(pki, mtop_server_port(server, 0, quic ? 1 : 0),
                                        quic ? MTOP_TRANSPORT_QUIC : MTOP_TRANSPORT_TLS);
@@ -266,7 +243,7 @@ TEST_CASE("operations: reload is all or nothing and says what changed",
   EchoTarget target;
   ServerApp app;
   mtop_server_config cfg = base_config(pki, false);
-  mtop_server* server = new_server(cfg, app);
+  mtop_server* server = start_server(cfg, app);
   mtop_climber* climber = make_climber(pki, mtop_server_port(server, 0, 0), MTOP_TRANSPORT_TLS);
   const int live = open_relaying(climber, target.port());
 
@@ -439,7 +416,7 @@ TEST_CASE("operations: a server with an auth callback has no users store",
           "[c][engines][operations][users]") {
   Pki pki;
   ServerApp app;
-  mtop_server* server = new_server(base_config(pki, false), app);
+  mtop_server* server = start_server(base_config(pki, false), app);
   mtop_user_admin* admin = nullptr;
   CHECK(mtop_user_admin_new(&admin, server) == MTOP_ERR_INVALID_STATE);
   CHECK(std::string(mtop_last_error_message()).find("auth callback") != std::string::npos);
@@ -450,7 +427,7 @@ TEST_CASE("operations: a server with an auth callback has no users store",
 TEST_CASE("operations: NULL arguments are refused", "[c][engines][operations]") {
   Pki pki;
   ServerApp app;
-  mtop_server* server = new_server(base_config(pki, false), app);
+  mtop_server* server = start_server(base_config(pki, false), app);
   mtop_server_config cfg = base_config(pki, false);
   mtop_reload_report* report = nullptr;
   mtop_tunnel_list* tunnels = nullptr;
