@@ -51,6 +51,66 @@ MTOP_API int mtop_server_stats_versioned(const mtop_server*, int, mtop_server_st
   return not_built_in();
 }
 
+// Operations (server_ops.cpp, user_admin.cpp): nothing is ever handed out, so the _free
+// functions have nothing to free.
+MTOP_API int mtop_server_reload_versioned(mtop_server*, int, const mtop_server_config*,
+                                          mtop_reload_report**) {
+  return not_built_in();
+}
+MTOP_API int mtop_server_reload_json(mtop_server*, const char*, const char*, mtop_reload_report**) {
+  return not_built_in();
+}
+MTOP_API void mtop_reload_report_free(mtop_reload_report*) {}
+MTOP_API int mtop_server_tunnels(const mtop_server*, mtop_tunnel_list**) {
+  return not_built_in();
+}
+MTOP_API void mtop_tunnel_list_free(mtop_tunnel_list*) {}
+MTOP_API int mtop_server_close_tunnel(mtop_server*, uint64_t) {
+  return not_built_in();
+}
+MTOP_API int mtop_server_close_user_tunnels(mtop_server*, const char*) {
+  return not_built_in();
+}
+MTOP_API int mtop_server_metrics_text(const mtop_server*, char**, size_t*) {
+  return not_built_in();
+}
+MTOP_API void mtop_string_free(char*) {}
+MTOP_API int mtop_server_admin_port(const mtop_server*) {
+  return not_built_in();
+}
+MTOP_API int mtop_user_admin_new(mtop_user_admin**, mtop_server*) {
+  return not_built_in();
+}
+MTOP_API void mtop_user_admin_free(mtop_user_admin*) {}
+MTOP_API int mtop_user_admin_list(mtop_user_admin*, mtop_user_list**) {
+  return not_built_in();
+}
+MTOP_API void mtop_user_list_free(mtop_user_list*) {}
+MTOP_API int mtop_user_admin_add(mtop_user_admin*, const char*, const char*) {
+  return not_built_in();
+}
+MTOP_API int mtop_user_admin_delete(mtop_user_admin*, const char*) {
+  return not_built_in();
+}
+MTOP_API int mtop_user_admin_set_password(mtop_user_admin*, const char*, const char*) {
+  return not_built_in();
+}
+MTOP_API int mtop_user_admin_set_enabled(mtop_user_admin*, const char*, int) {
+  return not_built_in();
+}
+MTOP_API int mtop_user_admin_set_quota(mtop_user_admin*, const char*, const uint64_t*, int) {
+  return not_built_in();
+}
+MTOP_API int mtop_user_admin_set_max_tunnels(mtop_user_admin*, const char*, const uint32_t*) {
+  return not_built_in();
+}
+MTOP_API int mtop_user_admin_set_rate_limit(mtop_user_admin*, const char*, const uint64_t*) {
+  return not_built_in();
+}
+MTOP_API int mtop_user_admin_set_expiry(mtop_user_admin*, const char*, const int64_t*) {
+  return not_built_in();
+}
+
 MTOP_API const char* mtop_auth_request_username(const mtop_auth_request*, size_t*) {
   return nullptr;
 }

@@ -4,6 +4,7 @@
 #if MTOP_C_WITH_ENGINES
 
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -13,16 +14,7 @@
 #include "auth_request.hpp"
 #include "engine.hpp"
 #include "mtop/server.hpp"
-
-struct mtop_server {
-  mtop::capi::Host host;
-  std::unique_ptr<mtop::Server> server;  // lives and dies on host's loop thread
-  void* user_data = nullptr;
-  std::size_t listen_count = 0;
-  bool started = false;
-  bool draining = false;
-  std::vector<mtop::ListenInfo> listening;  // after start()
-};
+#include "server_handle.hpp"
 
 namespace {
 
@@ -31,10 +23,15 @@ using mtop::capi::failed;
 using mtop::capi::Outcome;
 using mtop::capi::version_size;
 
-constexpr std::size_t kConfigSize[] = {0, MTOP_FIELDS_END(mtop_server_config, log_level)};
+constexpr std::size_t kConfigSize[] = {
+    0, MTOP_FIELDS_END(mtop_server_config, log_level),
+    MTOP_FIELDS_END(mtop_server_config, deny_target_ports_count)};
+// The default of deny_target_ports: ServerOptions's (a test compares them).
+constexpr std::uint16_t kDefaultDeniedPorts[] = {25};
 constexpr std::size_t kCallbacksSize[] = {0, MTOP_FIELDS_END(mtop_server_callbacks, log)};
 constexpr std::size_t kStatsSize[] = {0, MTOP_FIELDS_END(mtop_server_stats, bytes_down),
-                                      MTOP_FIELDS_END(mtop_server_stats, failures)};
+                                      MTOP_FIELDS_END(mtop_server_stats, failures),
+                                      MTOP_FIELDS_END(mtop_server_stats, rejections)};
 static_assert(std::size(kConfigSize) == MTOP_SERVER_CONFIG_VERSION + 1);
 static_assert(std::size(kCallbacksSize) == MTOP_SERVER_CALLBACKS_VERSION + 1);
 static_assert(std::size(kStatsSize) == MTOP_SERVER_STATS_VERSION + 1);
@@ -46,6 +43,18 @@ static_assert(MTOP_FAILURE_AUTH_FAILED == static_cast<int>(mtop::TunnelFailure::
                   MTOP_FAILURE_HANDSHAKE_TIMEOUT ==
                       static_cast<int>(mtop::TunnelFailure::handshake_timeout),
               "MTOP_FAILURE_* must be the values of mtop::TunnelFailure");
+static_assert(MTOP_REJECTION_COUNT == mtop::kAdmissionRuleCount);
+static_assert(MTOP_REJECTION_SOURCE_DENIED ==
+                      static_cast<int>(mtop::AdmissionRule::source_denied) &&
+                  MTOP_REJECTION_MAX_TUNNELS_PER_SOURCE ==
+                      static_cast<int>(mtop::AdmissionRule::max_tunnels_per_source) &&
+                  MTOP_REJECTION_SOURCE_RATE ==
+                      static_cast<int>(mtop::AdmissionRule::source_rate) &&
+                  MTOP_REJECTION_TARGET_PORT == static_cast<int>(mtop::AdmissionRule::target_port),
+              "MTOP_REJECTION_* must be the values of mtop::AdmissionRule");
+static_assert(MTOP_ACCESS_LOG_JSON == static_cast<int>(mtop::AccessLogFormat::json) &&
+                  MTOP_ACCESS_LOG_LOGFMT == static_cast<int>(mtop::AccessLogFormat::logfmt),
+              "MTOP_ACCESS_LOG_* must be the values of mtop::AccessLogFormat");
 
 // The auth callback as the server's UserCheck. Holds only the C function and its user data,
 // so it stays harmless if the server engine keeps it past the handle.
@@ -84,6 +93,41 @@ bool read_callbacks(int version, const mtop_server_callbacks* in, mtop_server_ca
   return true;
 }
 
+// The fields of version 2: the admin listener, the access log, admission control.
+Outcome admission_and_admin_to_cpp(const mtop_server_config& c, mtop::ServerConfig& out) {
+  using mtop::capi::copy_strings;
+  mtop::ServerOptions& e = out.engine;
+  if (!copy_strings(c.allow_sources, c.allow_sources_count, e.allow_sources)) {
+    return failed(MTOP_ERR_INVALID_ARGUMENT, "allow_sources: NULL entry");
+  }
+  if (!copy_strings(c.deny_sources, c.deny_sources_count, e.deny_sources)) {
+    return failed(MTOP_ERR_INVALID_ARGUMENT, "deny_sources: NULL entry");
+  }
+  if (c.deny_target_ports_count > 0 && c.deny_target_ports == nullptr) {
+    return failed(MTOP_ERR_INVALID_ARGUMENT, "deny_target_ports: NULL with a count");
+  }
+  e.deny_target_ports.assign(c.deny_target_ports, c.deny_target_ports + c.deny_target_ports_count);
+  e.max_tunnels_per_source = static_cast<std::size_t>(c.max_tunnels_per_source);
+  e.max_tunnels_per_subnet = static_cast<std::size_t>(c.max_tunnels_per_subnet);
+  e.subnet_prefix_v4 = c.subnet_prefix_v4;
+  e.subnet_prefix_v6 = c.subnet_prefix_v6;
+  e.source_rate = c.source_rate;
+  e.source_burst = c.source_burst;
+  if (c.access_log_format != MTOP_ACCESS_LOG_JSON &&
+      c.access_log_format != MTOP_ACCESS_LOG_LOGFMT) {
+    return failed(MTOP_ERR_INVALID_ARGUMENT,
+                  "access_log_format: MTOP_ACCESS_LOG_JSON or MTOP_ACCESS_LOG_LOGFMT");
+  }
+  out.access_log_path = c.access_log != nullptr ? c.access_log : "";
+  out.access_log_format = static_cast<mtop::AccessLogFormat>(c.access_log_format);
+  out.admin.listen = c.admin_listen != nullptr ? c.admin_listen : "";
+  out.admin.token_file = c.admin_token_file != nullptr ? c.admin_token_file : "";
+  out.admin.metrics_token_file =
+      c.admin_metrics_token_file != nullptr ? c.admin_metrics_token_file : "";
+  out.admin.per_user_metrics = c.admin_per_user_metrics != 0;
+  return Outcome{};
+}
+
 Outcome to_cpp(const mtop_server_config& c, mtop::ServerConfig& out) {
   using mtop::capi::copy_strings;
   if (c.listen_count == 0) return failed(MTOP_ERR_CONFIG_INVALID, "listen: no address given");
@@ -113,7 +157,7 @@ Outcome to_cpp(const mtop_server_config& c, mtop::ServerConfig& out) {
   if (!mtop::capi::to_log_level(c.log_level, out.log_level)) {
     return failed(MTOP_ERR_INVALID_ARGUMENT, "log_level: not an MTOP_LOG_* value");
   }
-  return Outcome{};
+  return admission_and_admin_to_cpp(c, out);
 }
 
 // Builds the handle around `config` (the common end of both _new functions).
@@ -125,6 +169,7 @@ Outcome make_server(mtop_server** out, uv_loop_t* loop, mtop::ServerConfig confi
   handle->host = std::move(*host);
   handle->user_data = user_data;
   handle->listen_count = config.listen.size();
+  handle->auth_callback = cb.auth != nullptr;
 
   mtop::ServerHooks hooks;
   if (cb.auth != nullptr)
@@ -136,13 +181,31 @@ Outcome make_server(mtop_server** out, uv_loop_t* loop, mtop::ServerConfig confi
   });
 }
 
-// Runs `fn(server)` on the server's loop, for a handle that must exist.
 template <class F>
 int on_loop(const mtop_server* s, F&& fn) {
-  return mtop::capi::on_handle_loop(s, "server", std::forward<F>(fn));
+  return mtop::capi::on_server_loop(s, std::forward<F>(fn));
 }
 
 }  // namespace
+
+namespace mtop::capi {
+
+Outcome read_server_config(int version, const mtop_server_config* config, ServerConfig& out) {
+  const std::size_t size = version_size(kConfigSize, version);
+  if (config == nullptr) return failed(MTOP_ERR_INVALID_ARGUMENT, "mtop_server_config: NULL");
+  if (size == 0) {
+    return failed(MTOP_ERR_INVALID_ARGUMENT,
+                  "mtop_server_config: unknown version " + decimal(version));
+  }
+  mtop_server_config full{};
+  if (mtop_server_config_default_versioned(MTOP_SERVER_CONFIG_VERSION, &full) != 0) {
+    return failed(MTOP_ERR_INTERNAL);
+  }
+  read_prefix(full, config, size);
+  return to_cpp(full, out);
+}
+
+}  // namespace mtop::capi
 
 extern "C" {
 
@@ -162,6 +225,13 @@ MTOP_API int mtop_server_config_default_versioned(int version, mtop_server_confi
     c.drain_timeout_ms = o.drain_timeout_ms;
     c.max_tunnels = o.max_tunnels;
     c.log_level = MTOP_LOG_INFO;
+    c.access_log_format = MTOP_ACCESS_LOG_JSON;
+    c.subnet_prefix_v4 = o.subnet_prefix_v4;
+    c.subnet_prefix_v6 = o.subnet_prefix_v6;
+    c.source_rate = o.source_rate;
+    c.source_burst = o.source_burst;
+    c.deny_target_ports = kDefaultDeniedPorts;
+    c.deny_target_ports_count = std::size(kDefaultDeniedPorts);
     mtop::capi::write_prefix(config, c, size);
     return Outcome{};
   });
@@ -172,26 +242,16 @@ MTOP_API int mtop_server_new_versioned(mtop_server** out, struct uv_loop_s* loop
                                        int callbacks_version,
                                        const mtop_server_callbacks* callbacks, void* user_data) {
   return engine_call([&] {
-    const std::size_t size = version_size(kConfigSize, config_version);
     if (out == nullptr || config == nullptr) {
       return failed(MTOP_ERR_INVALID_ARGUMENT, "mtop_server_new: NULL out or config");
-    }
-    if (size == 0) {
-      return failed(MTOP_ERR_INVALID_ARGUMENT,
-                    "mtop_server_config: unknown version " + mtop::capi::decimal(config_version));
     }
     mtop_server_callbacks cb;
     if (!read_callbacks(callbacks_version, callbacks, cb)) {
       return failed(MTOP_ERR_INVALID_ARGUMENT, "mtop_server_callbacks: unknown version " +
                                                    mtop::capi::decimal(callbacks_version));
     }
-    mtop_server_config full{};
-    if (mtop_server_config_default_versioned(MTOP_SERVER_CONFIG_VERSION, &full) != 0) {
-      return failed(MTOP_ERR_INTERNAL);
-    }
-    mtop::capi::read_prefix(full, config, size);
     mtop::ServerConfig cpp;
-    Outcome o = to_cpp(full, cpp);
+    Outcome o = mtop::capi::read_server_config(config_version, config, cpp);
     if (o.code < 0) return o;
     return make_server(out, loop, std::move(cpp), cb, user_data);
   });
@@ -302,6 +362,7 @@ MTOP_API int mtop_server_stats_versioned(const mtop_server* server, int version,
     full.bytes_down = s.bytes_down;
     full.active_users = s.active_users;
     for (std::size_t i = 0; i < MTOP_FAILURE_COUNT; ++i) full.failures[i] = s.failures[i];
+    for (std::size_t i = 0; i < MTOP_REJECTION_COUNT; ++i) full.rejections[i] = s.rejections[i];
     mtop::capi::write_prefix(stats, full, size);
     return Outcome{};
   });

@@ -77,6 +77,11 @@ inline std::size_t clamp_to_int(std::size_t len) noexcept {
   return len > static_cast<std::size_t>(INT_MAX) ? static_cast<std::size_t>(INT_MAX) : len;
 }
 
+/// A count as an int result (>= 0), clamped to INT_MAX.
+inline int count_of(std::size_t n) noexcept {
+  return static_cast<int>(clamp_to_int(n));
+}
+
 /// Copies a C auth message into the C++ one, checking what C lets through and C++ cannot
 /// express (NULL pointers, lengths that would read far out of bounds, out-of-range ints).
 /// The field rules themselves (1-255, host-name bytes, port) are left to encode_auth().

@@ -226,6 +226,16 @@ int main(void) {
   CONST(MTOP_FAILURE_TARGET_FAILED);
   CONST(MTOP_FAILURE_REVOKED);
   CONST(MTOP_FAILURE_COUNT);
+  CONST(MTOP_ACCESS_LOG_JSON);
+  CONST(MTOP_ACCESS_LOG_LOGFMT);
+  CONST(MTOP_REJECTION_SOURCE_DENIED);
+  CONST(MTOP_REJECTION_MAX_TUNNELS);
+  CONST(MTOP_REJECTION_MAX_TUNNELS_PER_USER);
+  CONST(MTOP_REJECTION_MAX_TUNNELS_PER_SOURCE);
+  CONST(MTOP_REJECTION_MAX_TUNNELS_PER_SUBNET);
+  CONST(MTOP_REJECTION_SOURCE_RATE);
+  CONST(MTOP_REJECTION_TARGET_PORT);
+  CONST(MTOP_REJECTION_COUNT);
   CONST(MTOP_TRANSPORT_DEFAULT);
   CONST(MTOP_TRANSPORT_TLS);
   CONST(MTOP_TRANSPORT_QUIC);
@@ -247,6 +257,24 @@ int main(void) {
   FIELD(mtop_server_config, users_file);
   FIELD(mtop_server_config, max_tunnels);
   FIELD(mtop_server_config, log_level);
+  FIELD(mtop_server_config, admin_listen);
+  FIELD(mtop_server_config, admin_token_file);
+  FIELD(mtop_server_config, admin_metrics_token_file);
+  FIELD(mtop_server_config, admin_per_user_metrics);
+  FIELD(mtop_server_config, access_log);
+  FIELD(mtop_server_config, access_log_format);
+  FIELD(mtop_server_config, allow_sources);
+  FIELD(mtop_server_config, allow_sources_count);
+  FIELD(mtop_server_config, deny_sources);
+  FIELD(mtop_server_config, deny_sources_count);
+  FIELD(mtop_server_config, max_tunnels_per_source);
+  FIELD(mtop_server_config, max_tunnels_per_subnet);
+  FIELD(mtop_server_config, subnet_prefix_v4);
+  FIELD(mtop_server_config, subnet_prefix_v6);
+  FIELD(mtop_server_config, source_rate);
+  FIELD(mtop_server_config, source_burst);
+  FIELD(mtop_server_config, deny_target_ports);
+  FIELD(mtop_server_config, deny_target_ports_count);
 
   STRUCT(mtop_user_grant);
   FIELD(mtop_user_grant, user);
@@ -266,6 +294,47 @@ int main(void) {
   FIELD(mtop_server_stats, bytes_down);
   FIELD(mtop_server_stats, active_users);
   FIELD(mtop_server_stats, failures);
+  FIELD(mtop_server_stats, rejections);
+
+  STRUCT(mtop_reload_report);
+  FIELD(mtop_reload_report, changed);
+  FIELD(mtop_reload_report, changed_count);
+  FIELD(mtop_reload_report, not_applied);
+  FIELD(mtop_reload_report, not_applied_count);
+  FIELD(mtop_reload_report, summary);
+
+  STRUCT(mtop_tunnel_info);
+  FIELD(mtop_tunnel_info, id);
+  FIELD(mtop_tunnel_info, transport);
+  FIELD(mtop_tunnel_info, listener);
+  FIELD(mtop_tunnel_info, source);
+  FIELD(mtop_tunnel_info, user);
+  FIELD(mtop_tunnel_info, target);
+  FIELD(mtop_tunnel_info, stage);
+  FIELD(mtop_tunnel_info, bytes_up);
+  FIELD(mtop_tunnel_info, bytes_down);
+  FIELD(mtop_tunnel_info, age_ms);
+
+  STRUCT(mtop_tunnel_list);
+  FIELD(mtop_tunnel_list, items);
+  FIELD(mtop_tunnel_list, count);
+
+  STRUCT(mtop_user_info);
+  FIELD(mtop_user_info, username);
+  FIELD(mtop_user_info, enabled);
+  FIELD(mtop_user_info, has_expires_at);
+  FIELD(mtop_user_info, expires_at);
+  FIELD(mtop_user_info, has_max_tunnels);
+  FIELD(mtop_user_info, max_tunnels);
+  FIELD(mtop_user_info, has_quota_bytes);
+  FIELD(mtop_user_info, quota_bytes);
+  FIELD(mtop_user_info, used_bytes);
+  FIELD(mtop_user_info, has_rate_limit);
+  FIELD(mtop_user_info, rate_limit);
+
+  STRUCT(mtop_user_list);
+  FIELD(mtop_user_list, items);
+  FIELD(mtop_user_list, count);
 
   STRUCT(mtop_climber_config);
   FIELD(mtop_climber_config, server_uri);

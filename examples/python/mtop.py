@@ -737,9 +737,9 @@ VERSION_NUM = (VERSION_MAJOR << 16) | (VERSION_MINOR << 8) | VERSION_PATCH
 SERVER_SETTINGS_VERSION = 1
 CLIENT_EVENT_VERSION = 1
 SERVER_EVENT_VERSION = 1
-SERVER_CONFIG_VERSION = 1
+SERVER_CONFIG_VERSION = 2
 SERVER_CALLBACKS_VERSION = 1
-SERVER_STATS_VERSION = 2
+SERVER_STATS_VERSION = 3
 USER_GRANT_VERSION = 1
 CLIMBER_CONFIG_VERSION = 1
 CLIMBER_STATS_VERSION = 1
@@ -763,6 +763,16 @@ FAILURE_TARGET_DENIED = 11
 FAILURE_TARGET_FAILED = 12
 FAILURE_REVOKED = 13
 FAILURE_COUNT = 14
+ACCESS_LOG_JSON = 0
+ACCESS_LOG_LOGFMT = 1
+REJECTION_SOURCE_DENIED = 0
+REJECTION_MAX_TUNNELS = 1
+REJECTION_MAX_TUNNELS_PER_USER = 2
+REJECTION_MAX_TUNNELS_PER_SOURCE = 3
+REJECTION_MAX_TUNNELS_PER_SUBNET = 4
+REJECTION_SOURCE_RATE = 5
+REJECTION_TARGET_PORT = 6
+REJECTION_COUNT = 7
 TRANSPORT_DEFAULT = 0
 TRANSPORT_TLS = 1
 TRANSPORT_QUIC = 2
@@ -784,7 +794,20 @@ class _ServerConfig(ctypes.Structure):
                 ("idle_timeout_ms", ctypes.c_uint64), ("drain_timeout_ms", ctypes.c_uint64),
                 ("allow_targets", _cstrs), ("allow_targets_count", ctypes.c_size_t),
                 ("users_file", ctypes.c_char_p), ("max_tunnels", ctypes.c_uint64),
-                ("log_level", ctypes.c_int)]
+                ("log_level", ctypes.c_int),
+                # version 2
+                ("admin_listen", ctypes.c_char_p), ("admin_token_file", ctypes.c_char_p),
+                ("admin_metrics_token_file", ctypes.c_char_p),
+                ("admin_per_user_metrics", ctypes.c_int), ("access_log", ctypes.c_char_p),
+                ("access_log_format", ctypes.c_int),
+                ("allow_sources", _cstrs), ("allow_sources_count", ctypes.c_size_t),
+                ("deny_sources", _cstrs), ("deny_sources_count", ctypes.c_size_t),
+                ("max_tunnels_per_source", ctypes.c_uint64),
+                ("max_tunnels_per_subnet", ctypes.c_uint64),
+                ("subnet_prefix_v4", ctypes.c_uint), ("subnet_prefix_v6", ctypes.c_uint),
+                ("source_rate", ctypes.c_double), ("source_burst", ctypes.c_uint32),
+                ("deny_target_ports", ctypes.POINTER(ctypes.c_uint16)),
+                ("deny_target_ports_count", ctypes.c_size_t)]
 
 
 class _UserGrant(ctypes.Structure):
@@ -800,7 +823,40 @@ class _ServerStats(ctypes.Structure):
     _fields_ = [("live", ctypes.c_uint64), ("relaying", ctypes.c_uint64),
                 ("total", ctypes.c_uint64), ("accepted", ctypes.c_uint64),
                 ("bytes_up", ctypes.c_uint64), ("bytes_down", ctypes.c_uint64),
-                ("active_users", ctypes.c_uint64), ("failures", ctypes.c_uint64 * FAILURE_COUNT)]
+                ("active_users", ctypes.c_uint64), ("failures", ctypes.c_uint64 * FAILURE_COUNT),
+                ("rejections", ctypes.c_uint64 * REJECTION_COUNT)]
+
+
+class _ReloadReport(ctypes.Structure):
+    _fields_ = [("changed", _cstrs), ("changed_count", ctypes.c_size_t),
+                ("not_applied", _cstrs), ("not_applied_count", ctypes.c_size_t),
+                ("summary", ctypes.c_char_p)]
+
+
+class _TunnelInfo(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint64), ("transport", ctypes.c_char_p),
+                ("listener", ctypes.c_char_p), ("source", ctypes.c_char_p),
+                ("user", ctypes.c_char_p), ("target", ctypes.c_char_p),
+                ("stage", ctypes.c_char_p), ("bytes_up", ctypes.c_uint64),
+                ("bytes_down", ctypes.c_uint64), ("age_ms", ctypes.c_uint64)]
+
+
+class _TunnelList(ctypes.Structure):
+    _fields_ = [("items", ctypes.POINTER(ctypes.POINTER(_TunnelInfo))),
+                ("count", ctypes.c_size_t)]
+
+
+class _UserInfo(ctypes.Structure):
+    _fields_ = [("username", ctypes.c_char_p), ("enabled", ctypes.c_int),
+                ("has_expires_at", ctypes.c_int), ("expires_at", ctypes.c_int64),
+                ("has_max_tunnels", ctypes.c_int), ("max_tunnels", ctypes.c_uint32),
+                ("has_quota_bytes", ctypes.c_int), ("quota_bytes", ctypes.c_uint64),
+                ("used_bytes", ctypes.c_uint64), ("has_rate_limit", ctypes.c_int),
+                ("rate_limit", ctypes.c_uint64)]
+
+
+class _UserList(ctypes.Structure):
+    _fields_ = [("items", ctypes.POINTER(ctypes.POINTER(_UserInfo))), ("count", ctypes.c_size_t)]
 
 
 class _ClimberConfig(ctypes.Structure):
@@ -825,6 +881,11 @@ C_STRUCTS.update({
     "mtop_user_grant": _UserGrant,
     "mtop_server_callbacks": _ServerCallbacks,
     "mtop_server_stats": _ServerStats,
+    "mtop_reload_report": _ReloadReport,
+    "mtop_tunnel_info": _TunnelInfo,
+    "mtop_tunnel_list": _TunnelList,
+    "mtop_user_info": _UserInfo,
+    "mtop_user_list": _UserList,
     "mtop_climber_config": _ClimberConfig,
     "mtop_climber_stats": _ClimberStats,
 })
@@ -857,6 +918,36 @@ _API += [
     ("mtop_server_drain", ctypes.c_int, [_e, _DrainCallback, ctypes.c_void_p]),
     ("mtop_server_stats_versioned", ctypes.c_int,
      [_e, ctypes.c_int, ctypes.POINTER(_ServerStats)]),
+    ("mtop_server_reload_versioned", ctypes.c_int,
+     [_e, ctypes.c_int, ctypes.POINTER(_ServerConfig),
+      ctypes.POINTER(ctypes.POINTER(_ReloadReport))]),
+    ("mtop_server_reload_json", ctypes.c_int,
+     [_e, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(_ReloadReport))]),
+    ("mtop_reload_report_free", None, [ctypes.POINTER(_ReloadReport)]),
+    ("mtop_server_tunnels", ctypes.c_int, [_e, ctypes.POINTER(ctypes.POINTER(_TunnelList))]),
+    ("mtop_tunnel_list_free", None, [ctypes.POINTER(_TunnelList)]),
+    ("mtop_server_close_tunnel", ctypes.c_int, [_e, ctypes.c_uint64]),
+    ("mtop_server_close_user_tunnels", ctypes.c_int, [_e, ctypes.c_char_p]),
+    ("mtop_server_metrics_text", ctypes.c_int,
+     [_e, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)]),
+    ("mtop_string_free", None, [ctypes.c_void_p]),
+    ("mtop_server_admin_port", ctypes.c_int, [_e]),
+    ("mtop_user_admin_new", ctypes.c_int, [ctypes.POINTER(ctypes.c_void_p), _e]),
+    ("mtop_user_admin_free", None, [_e]),
+    ("mtop_user_admin_list", ctypes.c_int, [_e, ctypes.POINTER(ctypes.POINTER(_UserList))]),
+    ("mtop_user_list_free", None, [ctypes.POINTER(_UserList)]),
+    ("mtop_user_admin_add", ctypes.c_int, [_e, ctypes.c_char_p, ctypes.c_char_p]),
+    ("mtop_user_admin_delete", ctypes.c_int, [_e, ctypes.c_char_p]),
+    ("mtop_user_admin_set_password", ctypes.c_int, [_e, ctypes.c_char_p, ctypes.c_char_p]),
+    ("mtop_user_admin_set_enabled", ctypes.c_int, [_e, ctypes.c_char_p, ctypes.c_int]),
+    ("mtop_user_admin_set_quota", ctypes.c_int,
+     [_e, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64), ctypes.c_int]),
+    ("mtop_user_admin_set_max_tunnels", ctypes.c_int,
+     [_e, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32)]),
+    ("mtop_user_admin_set_rate_limit", ctypes.c_int,
+     [_e, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64)]),
+    ("mtop_user_admin_set_expiry", ctypes.c_int,
+     [_e, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int64)]),
     ("mtop_auth_request_username", ctypes.POINTER(ctypes.c_char),
      [_e, ctypes.POINTER(ctypes.c_size_t)]),
     ("mtop_auth_request_password", ctypes.POINTER(ctypes.c_char),

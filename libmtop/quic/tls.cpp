@@ -6,6 +6,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include <cstring>
+#include <vector>
 
 #include "mtop/base64.hpp"
 #include "quic/app_error.hpp"
@@ -134,8 +135,8 @@ TlsSessionContext::TlsSessionContext() {
 
 namespace {
 
-// What every session shares, client or server: the priorities (gnutls_priority), ngtcp2's QUIC hooks for
-// the side (`configure`), the credentials, mandatory ALPN, and the pointer
+// What every session shares, client or server: the priorities (gnutls_priority), ngtcp2's QUIC
+// hooks for the side (`configure`), the credentials, mandatory ALPN, and the pointer
 // ngtcp2_crypto_gnutls reads (`ctx`, which must outlive the session).
 Result<SessionPtr> new_quic_session(unsigned side_flags, int (*configure)(gnutls_session_t),
                                     gnutls_certificate_credentials_t cred,
@@ -245,10 +246,25 @@ Result<std::unique_ptr<ServerTlsContext>> ServerTlsContext::create(
       rv < 0) {
     return gtls_failure(Errc::tls_setup_failed, "certificate/key", rv);
   }
-  c->ticket_key_.data = static_cast<unsigned char*>(gnutls_malloc(ticket_key.size()));
+  // The tickets of this context are encrypted under the server's key bound to the certificate
+  // it serves: SHA-512(ticket_key || certificate DER). A ticket resumes the session it was made
+  // in without the certificate being sent again, so after a reload to another certificate
+  // (renewed, or replaced after a compromise) a ticket of the old one must not resume: it no
+  // longer decrypts, and the client gets a full handshake with the new certificate. The same
+  // certificate read again (restart, cert watch) keeps its tickets good.
+  gnutls_datum_t der{};
+  if (int rv = gnutls_certificate_get_crt_raw(c->cred_.get(), 0, 0, &der); rv < 0) {
+    return gtls_failure(Errc::tls_setup_failed, "certificate", rv);
+  }
+  std::vector<unsigned char> in(ticket_key.begin(), ticket_key.end());
+  in.insert(in.end(), der.data, der.data + der.size);
+  constexpr std::size_t kKeySize = 64;  // SHA-512: what gnutls_session_ticket_enable_server takes
+  c->ticket_key_.data = static_cast<unsigned char*>(gnutls_malloc(kKeySize));
   if (!c->ticket_key_.data) return Failure{Errc::no_memory, "out of memory"};
-  std::memcpy(c->ticket_key_.data, ticket_key.data(), ticket_key.size());
-  c->ticket_key_.size = static_cast<unsigned>(ticket_key.size());
+  c->ticket_key_.size = static_cast<unsigned>(kKeySize);
+  const int hashed = gnutls_hash_fast(GNUTLS_DIG_SHA512, in.data(), in.size(), c->ticket_key_.data);
+  gnutls_memset(in.data(), 0, in.size());
+  if (hashed < 0) return gtls_failure(Errc::tls_setup_failed, "session ticket key", hashed);
   return c;
 }
 
@@ -260,9 +276,9 @@ ServerTlsContext::~ServerTlsContext() {
 }
 
 Result<SessionPtr> ServerTlsContext::new_session(TlsSessionContext& ctx) const {
-  auto s = new_quic_session(GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET,
-                            ngtcp2_crypto_gnutls_configure_server_session, cred_.get(),
-                            priority_, ctx);
+  auto s =
+      new_quic_session(GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET,
+                       ngtcp2_crypto_gnutls_configure_server_session, cred_.get(), priority_, ctx);
   if (!s) return s;
   if (int rv = gnutls_session_ticket_enable_server(s->get(), &ticket_key_); rv < 0) {
     return gtls_failure(Errc::system_error, "session tickets", rv);

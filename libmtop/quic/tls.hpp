@@ -64,9 +64,10 @@ class ClientTlsContext {
 
 class ServerTlsContext {
  public:
-  /// Loads the certificate and key. `ticket_key` (64 bytes) encrypts session tickets; the same
-  /// key across restarts lets clients resume. Errors: tls_setup_failed (certificate or key
-  /// unusable), invalid_argument (ticket key size), no_memory.
+  /// Loads the certificate and key. `ticket_key` (64 bytes) and the certificate make the key
+  /// that encrypts session tickets: the same key and certificate across restarts and reloads
+  /// let clients resume, another certificate invalidates the tickets of the old one. Errors:
+  /// tls_setup_failed (certificate or key unusable), invalid_argument (ticket key size), no_memory.
   static Result<std::unique_ptr<ServerTlsContext>> create(const tls::TlsServerConfig& options,
                                                           ByteView ticket_key);
   ~ServerTlsContext();

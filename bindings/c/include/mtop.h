@@ -14,8 +14,9 @@
  * - Input pointers are borrowed for the duration of the call and may be reused as soon as
  *   it returns. Output pointers a handle hands out (pending output, event payloads, the
  *   auth request's fields) point into memory the handle owns; each doc block says how long
- *   they stay valid. Nothing is ever to be freed by the caller except a handle, with its
- *   _free function.
+ *   they stay valid. Nothing is ever to be freed by the caller except a handle, and the
+ *   lists, reports and strings the operations section hands out, each with its _free
+ *   function.
  * - A function that fails leaves its output parameters untouched unless it says otherwise.
  * - Threads: a handle is not thread-safe; distinct handles may be used from distinct threads
  *   at the same time. The free functions (codecs, mtop_strerror, mtop_version) are
@@ -162,9 +163,9 @@ MTOP_API int mtop_version_check(int major, int minor);
 #define MTOP_SERVER_SETTINGS_VERSION 1 /* mtop_server_settings (handshake machine) */
 #define MTOP_CLIENT_EVENT_VERSION 1    /* mtop_client_event */
 #define MTOP_SERVER_EVENT_VERSION 1    /* mtop_server_event */
-#define MTOP_SERVER_CONFIG_VERSION 1   /* mtop_server_config (server engine) */
+#define MTOP_SERVER_CONFIG_VERSION 2   /* mtop_server_config; 2 added admin, admission, log */
 #define MTOP_SERVER_CALLBACKS_VERSION 1
-#define MTOP_SERVER_STATS_VERSION 2    /* 2 added the per-reason failure counts */
+#define MTOP_SERVER_STATS_VERSION 3    /* 2 added the failure counts, 3 the rejections */
 #define MTOP_USER_GRANT_VERSION 1
 #define MTOP_CLIMBER_CONFIG_VERSION 1
 #define MTOP_CLIMBER_STATS_VERSION 1
@@ -1080,7 +1081,8 @@ typedef struct mtop_auth_request mtop_auth_request;
 
 /*
  * The server engine's configuration (mtop-server's config file, docs/CONFIG.md, in struct
- * form). Fill with mtop_server_config_default() first, then set what you need. Version 1.
+ * form). Fill with mtop_server_config_default() first, then set what you need. Version 2
+ * (version 1 ended at log_level).
  * Every pointer is borrowed for the _new call (strings and arrays are copied).
  */
 typedef struct mtop_server_config {
@@ -1103,7 +1105,35 @@ typedef struct mtop_server_config {
   uint64_t max_tunnels;              /* live tunnels; more are refused (default 20000) */
   int log_level;                     /* MTOP_LOG_*: least level passed to the log callback
                                         (default MTOP_LOG_INFO) */
+  /* version 2: the admin listener (docs/ADMIN_API.md), the access log and admission control
+     (docs/CONFIG.md, "Admission control"); the JSON config's keys of the same names. */
+  const char *admin_listen;             /* "host:port" of the admin listener (loopback
+                                           advised; port 0: the OS picks, see
+                                           mtop_server_admin_port()); NULL: none (default) */
+  const char *admin_token_file;         /* bearer token of the admin calls; required with
+                                           admin_listen */
+  const char *admin_metrics_token_file; /* bearer token of /metrics; NULL: /metrics is open */
+  int admin_per_user_metrics;           /* 1: bytes per user in the metrics (default 0) */
+  const char *access_log;               /* file that gets one line per finished tunnel,
+                                           opened for appending; NULL: none (default) */
+  int access_log_format;                /* MTOP_ACCESS_LOG_JSON (default) or _LOGFMT */
+  const char *const *allow_sources;     /* CIDRs that may connect; none: everyone */
+  size_t allow_sources_count;
+  const char *const *deny_sources;      /* CIDRs refused before TLS / QUIC; wins over allow */
+  size_t deny_sources_count;
+  uint64_t max_tunnels_per_source;      /* live tunnels from one address; 0: no limit */
+  uint64_t max_tunnels_per_subnet;      /* live tunnels from one subnet; 0: no limit */
+  unsigned subnet_prefix_v4;            /* subnet of max_tunnels_per_subnet (default 24) */
+  unsigned subnet_prefix_v6;            /* (default 64) */
+  double source_rate;                   /* new tunnels a second per source; 0: no limit */
+  uint32_t source_burst;                /* the rate's bucket, >= 1 (default 20) */
+  const uint16_t *deny_target_ports;    /* target ports always refused (default: 25 only; */
+  size_t deny_target_ports_count;       /* set the count to 0 to refuse none) */
 } mtop_server_config;
+
+/* mtop_server_config.access_log_format */
+#define MTOP_ACCESS_LOG_JSON 0   /* one JSON object per line */
+#define MTOP_ACCESS_LOG_LOGFMT 1 /* key=value pairs */
 
 /*
  * mtop_server_config_default - fills the fields of `version` of `config` with the defaults
@@ -1255,9 +1285,20 @@ MTOP_API int mtop_server_drain(mtop_server *server, mtop_server_drain_callback d
 #define MTOP_FAILURE_REVOKED 13          /* a live tunnel closed by the server */
 #define MTOP_FAILURE_COUNT 14
 
+/* The admission rules that refuse a connection or a tunnel: the indices of
+ * mtop_server_stats.rejections (version 3), named after the config option that was reached. */
+#define MTOP_REJECTION_SOURCE_DENIED 0  /* deny_sources / allow_sources */
+#define MTOP_REJECTION_MAX_TUNNELS 1    /* max_tunnels (also failure OVERLOADED) */
+#define MTOP_REJECTION_MAX_TUNNELS_PER_USER 2   /* the user's own limit */
+#define MTOP_REJECTION_MAX_TUNNELS_PER_SOURCE 3 /* max_tunnels_per_source */
+#define MTOP_REJECTION_MAX_TUNNELS_PER_SUBNET 4 /* max_tunnels_per_subnet */
+#define MTOP_REJECTION_SOURCE_RATE 5    /* source_rate / source_burst */
+#define MTOP_REJECTION_TARGET_PORT 6    /* deny_target_ports (also failure TARGET_DENIED) */
+#define MTOP_REJECTION_COUNT 7
+
 /*
  * What the server counts (mtop_server_stats()). Version 1: up to bytes_down; version 2
- * added active_users and failures.
+ * added active_users and failures; version 3 rejections.
  */
 typedef struct mtop_server_stats {
   uint64_t live;        /* tunnels in any stage */
@@ -1269,6 +1310,12 @@ typedef struct mtop_server_stats {
   /* version 2 */
   uint64_t active_users;                   /* users with live tunnels */
   uint64_t failures[MTOP_FAILURE_COUNT];   /* per MTOP_FAILURE_* */
+  /* version 3 */
+  uint64_t rejections[MTOP_REJECTION_COUNT]; /* per MTOP_REJECTION_*: refusals by rule. A
+                                                 tunnel refused by a source rule also counts
+                                                 as failure OVERLOADED; SOURCE_DENIED counts
+                                                 connections (TCP) and Initial packets (QUIC)
+                                                 refused before any tunnel existed */
 } mtop_server_stats;
 
 /*
@@ -1281,6 +1328,233 @@ MTOP_API int mtop_server_stats_versioned(const mtop_server *server, int version,
                                          mtop_server_stats *stats);
 #define mtop_server_stats(SERVER, STATS) \
   mtop_server_stats_versioned((SERVER), MTOP_SERVER_STATS_VERSION, (STATS))
+
+/* ---------------------------------------------------------------------------------------
+ * Operating a running server: reload, live tunnels, metrics, users - what mtop-server's
+ * SIGHUP, admin API and `mtop-server user` do, for a program that embeds the server.
+ *
+ * Threads: the mtop_server_* functions below follow the engine conventions (own-thread
+ * server: any thread; caller's loop: the loop's thread). The lists and reports they hand out
+ * belong to the caller, who may read them on any thread and frees each with its _free
+ * function (NULL is a no-op); they do not change when the server does (snapshots) and stay
+ * valid after the server is freed. mtop_user_admin has its own rules (below).
+ * Structs handed out by pointer (mtop_tunnel_info, mtop_user_info, the lists and the report)
+ * are allocated by the library and only ever grow at their end, so a program built against an
+ * older header reads the fields it knows.
+ * ------------------------------------------------------------------------------------- */
+
+/* What a reload did (Server::reload's ReloadReport). Strings are NUL-terminated and owned by
+ * the report. */
+typedef struct mtop_reload_report {
+  const char *const *changed;     /* what took effect: "certificate", "engine options",
+                                     "listen +127.0.0.1:8443", ...; none: nothing changed */
+  size_t changed_count;
+  const char *const *not_applied; /* parts that did not take effect live, with the reason */
+  size_t not_applied_count;
+  const char *summary;            /* all of it in one line, for a log */
+} mtop_reload_report;
+
+/*
+ * mtop_server_reload - applies a new config without dropping a live tunnel, all or nothing:
+ * everything is prepared first (certificate and key read, users store opened, new addresses
+ * bound) and only then switched; on any error nothing changed and the running config stays.
+ * What a reload changes, and what live tunnels keep, is Server::reload's list
+ * (include/mtop/server.hpp; docs/CONFIG.md, "Reload"). With an auth callback the users part
+ * is ignored. Works on a started or a not yet started server.
+ * config_version, config: as mtop_server_new() (borrowed).
+ * report: receives what changed (free it with mtop_reload_report_free()); may be NULL. Left
+ *         untouched on failure.
+ * Returns 0. Errors (with mtop_last_error_message(), naming the part at fault):
+ * MTOP_ERR_INVALID_ARGUMENT (NULL server or config, unknown version, NULL strings),
+ * MTOP_ERR_CONFIG_INVALID, MTOP_ERR_TLS_SETUP_FAILED, MTOP_ERR_LISTEN_FAILED,
+ * MTOP_ERR_NOT_BUILT_IN, MTOP_ERR_STORE_UNAVAILABLE, MTOP_ERR_SYSTEM,
+ * MTOP_ERR_INVALID_STATE (draining), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_server_reload_versioned(mtop_server *server, int config_version,
+                                          const mtop_server_config *config,
+                                          mtop_reload_report **report);
+#define mtop_server_reload(SERVER, CONFIG, REPORT) \
+  mtop_server_reload_versioned((SERVER), MTOP_SERVER_CONFIG_VERSION, (CONFIG), (REPORT))
+
+/*
+ * mtop_server_reload_json - the same from mtop-server's JSON config text (relative paths
+ * relative to base_dir, NULL: the current directory). A JSON error is
+ * MTOP_ERR_CONFIG_INVALID naming the key; nothing changed then.
+ */
+MTOP_API int mtop_server_reload_json(mtop_server *server, const char *json, const char *base_dir,
+                                     mtop_reload_report **report);
+
+/* mtop_reload_report_free - frees a report (NULL: no-op). Any thread. */
+MTOP_API void mtop_reload_report_free(mtop_reload_report *report);
+
+/* A live tunnel (Server::tunnels()). Strings are NUL-terminated, owned by the list. */
+typedef struct mtop_tunnel_info {
+  uint64_t id;           /* the server's number for it (mtop_server_close_tunnel()) */
+  const char *transport; /* "tls" or "quic" */
+  const char *listener;  /* the listen address it came in on, "host:port" */
+  const char *source;    /* the climber's "ip:port" */
+  const char *user;      /* as the climber sent it (log-escaped); "" before the auth message */
+  const char *target;    /* "host:port" asked for; "" before the request */
+  const char *stage;     /* handshake, deciding, connecting, rejecting or relaying */
+  uint64_t bytes_up;     /* climber -> target so far */
+  uint64_t bytes_down;   /* target -> climber */
+  uint64_t age_ms;       /* since the tunnel was accepted */
+} mtop_tunnel_info;
+
+/* Live tunnels, oldest first: items[0 .. count-1]. */
+typedef struct mtop_tunnel_list {
+  const mtop_tunnel_info *const *items;
+  size_t count;
+} mtop_tunnel_list;
+
+/*
+ * mtop_server_tunnels - a snapshot of every live tunnel.
+ * out: receives the list (possibly empty); free it with mtop_tunnel_list_free().
+ * Returns the number of tunnels (clamped to INT_MAX; the list has them all).
+ * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL server or out), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_server_tunnels(const mtop_server *server, mtop_tunnel_list **out);
+
+/* mtop_tunnel_list_free - frees a list (NULL: no-op). Any thread. */
+MTOP_API void mtop_tunnel_list_free(mtop_tunnel_list *list);
+
+/*
+ * mtop_server_close_tunnel - closes the live tunnel numbered `id` (its climber sees the
+ * stream end; it counts as failure MTOP_FAILURE_REVOKED). A relaying tunnel leaves the list
+ * once its streams are closed, a moment later; closing it again until then is no error.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL server, or no live tunnel has that id:
+ * it ended already or never existed; the message says which id).
+ */
+MTOP_API int mtop_server_close_tunnel(mtop_server *server, uint64_t id);
+
+/*
+ * mtop_server_close_user_tunnels - closes every live tunnel of `user` (as the auth callback's
+ * grant or the users store named it).
+ * Returns how many were closed (0 or more; tunnels still closing from an earlier call count
+ * again). Errors: MTOP_ERR_INVALID_ARGUMENT (NULL argument).
+ */
+MTOP_API int mtop_server_close_user_tunnels(mtop_server *server, const char *user);
+
+/*
+ * mtop_server_metrics_text - what the server counts, in the Prometheus text exposition format
+ * (the admin listener's /metrics; docs/ADMIN_API.md lists the metrics), for a program that
+ * serves metrics itself.
+ * text: receives a NUL-terminated string the caller frees with mtop_string_free().
+ * len: receives its length without the NUL; may be NULL.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL server or text), MTOP_ERR_NOMEM.
+ */
+MTOP_API int mtop_server_metrics_text(const mtop_server *server, char **text, size_t *len);
+
+/* mtop_string_free - frees a string the library handed out to be freed (NULL: no-op). */
+MTOP_API void mtop_string_free(char *text);
+
+/*
+ * mtop_server_admin_port - the admin listener's bound port (config admin_listen).
+ * Returns the port (1-65535), or 0 when the server has no admin listener.
+ * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL server), MTOP_ERR_INVALID_STATE (not started).
+ */
+MTOP_API int mtop_server_admin_port(const mtop_server *server);
+
+/* ---------------------------------------------------------------------------------------
+ * Users: list, add, change and delete the users of the store the server's config names
+ * (users file, SQLite, PostgreSQL, MySQL; docs/USERS.md) - the code of `mtop-server user`
+ * and of the admin API's /api/users (mtop::UserAdmin).
+ *
+ * Threads and blocking: every mtop_user_admin_* call blocks the calling thread while it
+ * hashes a password (tens of ms, on purpose) or asks a database. A user admin follows the
+ * threading rule of the server it was opened on: own-thread server, any thread (one at a
+ * time: the user admin is not thread-safe); caller's loop, the loop's thread, which the call
+ * then holds up. It must be freed before that server. A users file is read afresh for every
+ * call (so edits made meanwhile by hand or by `mtop-server user` are not written over), and
+ * after each change the server reads it at once, so a user just added can log in; database
+ * stores are followed by the server by themselves.
+ * Errors of every call, with a message (the database's own where there is one):
+ * MTOP_ERR_INVALID_ARGUMENT (a NULL argument, a value out of range), MTOP_ERR_STORE_UNAVAILABLE
+ * (cannot connect; the next call connects again), MTOP_ERR_STORE_DUPLICATE_USER,
+ * MTOP_ERR_STORE_NO_SUCH_USER, MTOP_ERR_STORE_QUERY_FAILED (a refused statement; for a users
+ * file: it cannot be written), MTOP_ERR_CONFIG_INVALID (a users file that does not parse),
+ * MTOP_ERR_NOMEM.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct mtop_user_admin mtop_user_admin;
+
+/* One user of the store (no password hash). Strings owned by the list. */
+typedef struct mtop_user_info {
+  const char *username;
+  int enabled;            /* 1 or 0 */
+  int has_expires_at;     /* 0: never expires */
+  int64_t expires_at;     /* Unix seconds */
+  int has_max_tunnels;    /* 0: no limit */
+  uint32_t max_tunnels;   /* concurrent tunnels */
+  int has_quota_bytes;    /* 0: no quota */
+  uint64_t quota_bytes;   /* up + down */
+  uint64_t used_bytes;    /* counted against the quota */
+  int has_rate_limit;     /* 0: no limit */
+  uint64_t rate_limit;    /* bytes a second each way */
+} mtop_user_info;
+
+/* Users sorted by name: items[0 .. count-1]. */
+typedef struct mtop_user_list {
+  const mtop_user_info *const *items;
+  size_t count;
+} mtop_user_list;
+
+/*
+ * mtop_user_admin_new - opens the users store of `server`'s running config (after a reload:
+ * the new one, for user admins opened from then on).
+ * out: receives the handle; free it with mtop_user_admin_free() before the server.
+ * Returns 0. Errors: as above, and MTOP_ERR_INVALID_STATE when the server's users come from
+ * an auth callback (there is no store), MTOP_ERR_NOT_BUILT_IN (a database left out).
+ */
+MTOP_API int mtop_user_admin_new(mtop_user_admin **out, mtop_server *server);
+
+/* mtop_user_admin_free - closes the store (NULL: no-op). */
+MTOP_API void mtop_user_admin_free(mtop_user_admin *admin);
+
+/*
+ * mtop_user_admin_list - every user, sorted by name.
+ * out: receives the list; free it with mtop_user_list_free().
+ * Returns the number of users (clamped to INT_MAX).
+ */
+MTOP_API int mtop_user_admin_list(mtop_user_admin *admin, mtop_user_list **out);
+
+/* mtop_user_list_free - frees a list (NULL: no-op). Any thread. */
+MTOP_API void mtop_user_list_free(mtop_user_list *list);
+
+/*
+ * mtop_user_admin_add - adds an enabled user with no limits, the password hashed with scrypt
+ * (limits: the setters below).
+ * username, password: NUL-terminated, 1-255 bytes each (borrowed; the password is not kept).
+ * Returns 0. Errors: as above (MTOP_ERR_STORE_DUPLICATE_USER when the name exists).
+ */
+MTOP_API int mtop_user_admin_add(mtop_user_admin *admin, const char *username,
+                                 const char *password);
+
+/* mtop_user_admin_delete - removes the user (their live tunnels end at the server's next
+ * look-up, within its recheck interval; mtop_server_close_user_tunnels() ends them now). */
+MTOP_API int mtop_user_admin_delete(mtop_user_admin *admin, const char *username);
+
+/* mtop_user_admin_set_password - a new password (hashed with scrypt). */
+MTOP_API int mtop_user_admin_set_password(mtop_user_admin *admin, const char *username,
+                                          const char *password);
+
+/* mtop_user_admin_set_enabled - enabled 1 or 0 (a disabled user is refused). */
+MTOP_API int mtop_user_admin_set_enabled(mtop_user_admin *admin, const char *username,
+                                         int enabled);
+
+/*
+ * The limits. Each takes a pointer to the new value, NULL for "none" (no quota, no limit,
+ * never expires); the pointer is borrowed for the call.
+ * set_quota: bytes up + down; reset_used 1 sets used_bytes back to 0.
+ */
+MTOP_API int mtop_user_admin_set_quota(mtop_user_admin *admin, const char *username,
+                                       const uint64_t *quota_bytes, int reset_used);
+MTOP_API int mtop_user_admin_set_max_tunnels(mtop_user_admin *admin, const char *username,
+                                             const uint32_t *max_tunnels);
+MTOP_API int mtop_user_admin_set_rate_limit(mtop_user_admin *admin, const char *username,
+                                            const uint64_t *bytes_per_second);
+MTOP_API int mtop_user_admin_set_expiry(mtop_user_admin *admin, const char *username,
+                                        const int64_t *expires_at);
 
 /* ---------------------------------------------------------------------------------------
  * Auth requests: what the auth callback hands over (see mtop_auth_callback).

@@ -62,6 +62,66 @@ static void on_tunnel(mtop_climber *climber, int status, int fd, const char *mes
   (void)user_data;
 }
 
+/* The operations section: reload, tunnels, metrics, users (compiled only). */
+static int mtop_server_operations(mtop_server *server, mtop_server_config *config) {
+  static const char *const deny[] = {"192.0.2.0/24"};
+  static const uint16_t ports[] = {25, 465};
+  mtop_reload_report *report = NULL;
+  mtop_tunnel_list *tunnels = NULL;
+  mtop_user_admin *admin = NULL;
+  mtop_user_list *users = NULL;
+  char *metrics = NULL;
+  size_t len = 0, i;
+  uint64_t quota = 1000000;
+  uint32_t max_tunnels = 4;
+  int64_t expires = 0;
+  bool failed = false;
+
+  config->admin_listen = "127.0.0.1:0";
+  config->admin_token_file = "admin.token";
+  config->access_log = "access.log";
+  config->access_log_format = MTOP_ACCESS_LOG_LOGFMT;
+  config->deny_sources = deny;
+  config->deny_sources_count = 1;
+  config->deny_target_ports = ports;
+  config->deny_target_ports_count = sizeof ports / sizeof ports[0];
+  config->source_rate = 2.5;
+  failed |= mtop_server_reload(server, config, &report) < 0;
+  for (i = 0; report != NULL && i < report->changed_count; ++i) failed |= !report->changed[i];
+  failed |= report != NULL && report->summary == NULL;
+  mtop_reload_report_free(report);
+  failed |= mtop_server_reload_json(server, "{}", NULL, NULL) < 0;
+  failed |= mtop_server_tunnels(server, &tunnels) < 0;
+  for (i = 0; tunnels != NULL && i < tunnels->count; ++i) {
+    const mtop_tunnel_info *t = tunnels->items[i];
+    failed |= t->bytes_up + t->bytes_down + t->age_ms == 0 || !t->user || !t->stage;
+    failed |= mtop_server_close_tunnel(server, t->id) < 0;
+  }
+  mtop_tunnel_list_free(tunnels);
+  failed |= mtop_server_close_user_tunnels(server, "alice") < 0;
+  failed |= mtop_server_metrics_text(server, &metrics, &len) < 0 || len == 0;
+  mtop_string_free(metrics);
+  failed |= mtop_server_admin_port(server) <= 0;
+
+  failed |= mtop_user_admin_new(&admin, server) < 0;
+  failed |= mtop_user_admin_add(admin, "alice", "password") < 0;
+  failed |= mtop_user_admin_set_password(admin, "alice", "another") < 0;
+  failed |= mtop_user_admin_set_enabled(admin, "alice", 0) < 0;
+  failed |= mtop_user_admin_set_quota(admin, "alice", &quota, 1) < 0;
+  failed |= mtop_user_admin_set_max_tunnels(admin, "alice", &max_tunnels) < 0;
+  failed |= mtop_user_admin_set_rate_limit(admin, "alice", NULL) < 0;
+  failed |= mtop_user_admin_set_expiry(admin, "alice", &expires) < 0;
+  failed |= mtop_user_admin_list(admin, &users) < 0;
+  for (i = 0; users != NULL && i < users->count; ++i) {
+    const mtop_user_info *u = users->items[i];
+    failed |= !u->username || (u->has_quota_bytes && u->quota_bytes < u->used_bytes);
+  }
+  mtop_user_list_free(users);
+  failed |= mtop_user_admin_delete(admin, "alice") < 0;
+  mtop_user_admin_free(admin);
+  return failed ? MTOP_ERR_INTERNAL : 0;
+}
+
 int mtop_c11_engine_check(struct uv_loop_s *loop);
 
 /* The engine sections, used the way C code would (compiled only). */
@@ -88,6 +148,8 @@ int mtop_c11_engine_check(struct uv_loop_s *loop) {
   failed |= mtop_server_start(server) < 0;
   failed |= mtop_server_port(server, 0, 1) < 0;
   failed |= mtop_server_stats(server, &stats) < 0 || stats.failures[MTOP_FAILURE_AUTH_FAILED];
+  failed |= stats.rejections[MTOP_REJECTION_SOURCE_RATE] != 0;
+  failed |= mtop_server_operations(server, &config) < 0;
   failed |= mtop_server_drain(server, on_drained, NULL) < 0;
   failed |= mtop_server_stop(server) < 0;
   mtop_server_free(server);

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <deque>
+#include <fstream>
+#include <iterator>
 
 #include "must.hpp"
 #include "quic/app_error.hpp"
@@ -520,6 +522,48 @@ TEST_CASE("the session file lets a new client resume", "[quic]") {
   auto third = must(QuicClient::create(loop.get(), co));
   REQUIRE(round_trip(loop, *third, random_bytes(100, 20)) == "");
   CHECK_FALSE(third->last_resumed());
+}
+
+TEST_CASE("tickets survive a reload of the same certificate, not a change to another one",
+          "[quic]") {
+  Loop loop;
+  Certs certs;
+  REQUIRE(certs.ok);
+  EchoServer echo;
+  auto so = server_options(certs);
+  auto server = must(QuicServer::create(loop.get(), so, echo.acceptor()));
+  REQUIRE(server);
+  auto co = client_options(certs, server->port());
+  co.session_file = (certs.dir / "session.bin").string();
+  auto file_text = [&] {
+    std::ifstream in(co.session_file, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  auto resumes = [&](const mtop::quic::QuicClientOptions& o, std::uint8_t seed) {
+    const std::string before = file_text();
+    auto c = must(QuicClient::create(loop.get(), o));
+    REQUIRE(c);
+    REQUIRE(round_trip(loop, *c, random_bytes(100, seed)) == "");
+    // The ticket of this handshake replaces the file's; wait until it is there.
+    REQUIRE(loop.run_until([&] { return file_text() != before; }));
+    return c->last_resumed();
+  };
+  CHECK_FALSE(resumes(co, 22));
+  // The same certificate read again (what a reload or the certificate watch does).
+  server->use_tls(must(server->make_tls(so.tls)));
+  CHECK(resumes(co, 23));
+
+  // Another certificate: the old ticket is not resumed, the client gets a full handshake with
+  // the new certificate. It trusts only that one now, so a resumption under the old session
+  // (which skips the certificate) could not prove it was sent.
+  auto next = so.tls;
+  next.cert_chain_file = certs.other_cert;
+  next.key_file = certs.other_key;
+  server->use_tls(must(server->make_tls(next)));
+  auto trusting_new = co;
+  trusting_new.tls.ca_file = certs.other_cert;
+  CHECK_FALSE(resumes(trusting_new, 24));
+  CHECK(resumes(trusting_new, 25));  // and the new certificate's tickets resume
 }
 
 TEST_CASE("a closing server connection answers stray packets with its CONNECTION_CLOSE", "[quic]") {
