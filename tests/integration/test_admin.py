@@ -100,6 +100,33 @@ class AdminTest(DeploymentTest):
                            capture_output=True, text=True, timeout=60)
         return r.returncode, r.stdout, r.stderr
 
+    def list_and_kick(self, transport):
+        """A live tunnel is listed with its user, target, transport and bytes; kicking it
+        ends the client's stream and empties the list."""
+        self.start()
+        socks = self.climber(transport=transport)
+        s, code = socks5_connect(socks, "127.0.0.1", self.target_srv.port)
+        self.assertEqual(code, 0)
+        s.sendall(b"hello")
+        self.assertEqual(recv_exact(s, 5), b"hello")
+        status, body = self.api("GET", "/api/tunnels")
+        self.assertEqual(status, 200)
+        live = [t for t in body["tunnels"] if t["stage"] == "relaying"]
+        self.assertEqual(len(live), 1, body)
+        t = live[0]
+        self.assertEqual(t["user"], "alice")
+        self.assertEqual(t["target"], f"127.0.0.1:{self.target_srv.port}")
+        self.assertEqual(t["transport"], transport)
+        self.assertEqual((t["bytes_up"], t["bytes_down"]), (5, 5))
+        self.assertTrue(t["source"].startswith("127.0.0.1:"))
+        status, body = self.api("DELETE", f"/api/tunnels/{t['id']}")
+        self.assertEqual((status, body), (200, {"closed": 1}))
+        s.settimeout(10)
+        self.assertEqual(s.recv(100), b"")  # the client sees the end
+        s.close()
+        wait_for(lambda: not self.api("GET", "/api/tunnels")[1]["tunnels"], 10, "the list to empty")
+        self.assertEqual(self.api("DELETE", f"/api/tunnels/{t['id']}")[0], 404)
+
 
 class Metrics(AdminTest):
     def test_counts_after_known_traffic_promtool_and_prometheus(self):
@@ -228,6 +255,15 @@ class Tokens(AdminTest):
                                 body={"username": "alice", "password": "another-pass"})
         self.assertEqual(status, 409, body)
 
+    def test_oversized_body_gets_413_and_the_listener_goes_on(self):
+        self.start()
+        status, body = self.api("POST", "/api/users", body=b"{" + b" " * (1 << 20) + b"}")
+        self.assertEqual(status, 413)
+        self.assertIn("larger than 1048576 bytes", body["error"])
+        status, body = self.api("POST", "/api/users",
+                                body={"username": "bob", "password": "bob-pass-1"})
+        self.assertEqual(status, 201, body)
+
     def test_config_is_redacted_and_reload_works(self):
         self.start()
         status, body = self.api("GET", "/api/config")
@@ -244,29 +280,7 @@ class Tokens(AdminTest):
 
 class Tunnels(AdminTest):
     def test_list_and_kick(self):
-        self.start()
-        socks = self.climber()
-        s, code = socks5_connect(socks, "127.0.0.1", self.target_srv.port)
-        self.assertEqual(code, 0)
-        s.sendall(b"hello")
-        self.assertEqual(recv_exact(s, 5), b"hello")
-        status, body = self.api("GET", "/api/tunnels")
-        self.assertEqual(status, 200)
-        live = [t for t in body["tunnels"] if t["stage"] == "relaying"]
-        self.assertEqual(len(live), 1, body)
-        t = live[0]
-        self.assertEqual(t["user"], "alice")
-        self.assertEqual(t["target"], f"127.0.0.1:{self.target_srv.port}")
-        self.assertEqual(t["transport"], "tls")
-        self.assertEqual((t["bytes_up"], t["bytes_down"]), (5, 5))
-        self.assertTrue(t["source"].startswith("127.0.0.1:"))
-        status, body = self.api("DELETE", f"/api/tunnels/{t['id']}")
-        self.assertEqual((status, body), (200, {"closed": 1}))
-        s.settimeout(10)
-        self.assertEqual(s.recv(100), b"")  # the client sees the end
-        s.close()
-        wait_for(lambda: not self.api("GET", "/api/tunnels")[1]["tunnels"], 10, "the list to empty")
-        self.assertEqual(self.api("DELETE", f"/api/tunnels/{t['id']}")[0], 404)
+        self.list_and_kick("tls")
 
     def test_kick_every_tunnel_of_a_user(self):
         self.start()
@@ -281,6 +295,11 @@ class Tunnels(AdminTest):
             s.settimeout(10)
             self.assertEqual(s.recv(100), b"")
             s.close()
+
+
+class TunnelsQuic(AdminTest):
+    def test_list_and_kick(self):
+        self.list_and_kick("quic")
 
 
 class Users(AdminTest):
