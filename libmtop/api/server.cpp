@@ -18,6 +18,7 @@
 #include "api/access_log_file.hpp"
 #include "api/admin_service.hpp"
 #include "api/config_view.hpp"
+#include "api/cert_watch.hpp"
 #include "api/store_factory.hpp"
 #include "auth/target_policy.hpp"
 #include "engine/account_source.hpp"
