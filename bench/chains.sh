@@ -41,26 +41,30 @@ setup_direct() {
   CH_CIPERF[direct]=; CH_CECHO[direct]=; CH_SPIDS[direct]=
 }
 
-setup_mtop() {  # setup_mtop tls|quic  -> chain mtop-tls / mtop-quic
-  local transport=$1 name=mtop-$1 sport ci ce spid
+# setup_mtop tls|quic [WORKERS] : chain mtop-tls / mtop-quic, an mtop-server with one worker (the
+# figures recorded so far), or with WORKERS given, chain mtop-tls-wWORKERS with that many
+# (config "workers", bench/workers.sh).
+setup_mtop() {
+  local transport=$1 workers=${2:-1} name=mtop-$1 sport ci ce spid
+  [ -n "${2:-}" ] && name=mtop-$1-w$2
   sport=$(free_port); ci=$(free_port); ce=$(free_port)
-  cat >"$WORK/server-$transport.json" <<JSON
+  cat >"$WORK/server-$name.json" <<JSON
 { "listen": ["127.0.0.1:$sport"], "cert": "$CERT", "key": "$KEY", "quic": true,
-  "users": { "type": "file", "path": "$WORK/users.json" },
+  "users": { "type": "file", "path": "$WORK/users.json" }, "workers": $workers,
   "allow_targets": ["127.0.0.1/32"], "log_level": "warn", "timeouts": { "drain": 1 } }
 JSON
-  cat >"$WORK/climber-$transport.json" <<JSON
+  cat >"$WORK/climber-$name.json" <<JSON
 { "server": { "host": "127.0.0.1", "port": $sport, "username": "bench", "password": "$PASSWORD",
               "sni": "localhost", "ca": "$CERT", "transport": "$transport" },
   "forward": ["127.0.0.1:$ci:127.0.0.1:$IPERF_PORT", "127.0.0.1:$ce:127.0.0.1:$ECHO_PORT"],
   "log_level": "warn" }
 JSON
-  chmod 600 "$WORK/climber-$transport.json"
-  start "$WORK/server-$transport.log" "$SERVER_BIN" --config "$WORK/server-$transport.json"
+  chmod 600 "$WORK/climber-$name.json"
+  start "$WORK/server-$name.log" "$SERVER_BIN" --config "$WORK/server-$name.json"
   spid=$LAST_PID
-  wait_port "$sport" "$spid" "$WORK/server-$transport.log"
-  start "$WORK/climber-$transport.log" "$CLIMBER_BIN" --config "$WORK/climber-$transport.json"
-  wait_port "$ce" "$LAST_PID" "$WORK/climber-$transport.log"
+  wait_port "$sport" "$spid" "$WORK/server-$name.log"
+  start "$WORK/climber-$name.log" "$CLIMBER_BIN" --config "$WORK/climber-$name.json"
+  wait_port "$ce" "$LAST_PID" "$WORK/climber-$name.log"
   CH_IPERF[$name]=$ci; CH_ECHO[$name]=$ce
   CH_CIPERF[$name]=$LAST_PID; CH_CECHO[$name]=$LAST_PID; CH_SPIDS[$name]=$spid
 }

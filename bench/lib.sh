@@ -190,3 +190,32 @@ perf_top_report() {
     | grep -E '^ +[0-9.]+%' | sed -E 's/([[:space:]]+-)+[[:space:]]*$//' | sed -n "1,${top}p"
   echo '```'
 }
+
+# record_results FILE KIND SECTION : SECTION (Markdown) into FILE between the markers of KIND,
+# replacing the last run of that kind (bench/run.sh's kinds full, quick, quic, custom;
+# bench/workers.sh's workers).
+record_results() {
+  [ -f "$1" ] || printf '# Benchmark results\n\n<!-- bench/run.sh inserts new runs above this line -->\n' >"$1"
+  # One section per kind between its own markers: a new run replaces the last run of its kind;
+  # a kind seen for the first time goes above the insertion marker, so the sections other
+  # benchmarks keep below it stay whole.
+  SECTION="$3" KIND="$2" python3 - "$1" <<'PY'
+import os, sys
+path, kind, section = sys.argv[1], os.environ["KIND"], os.environ["SECTION"].strip("\n")
+begin = f"<!-- bench/run.sh kind={kind} begin: replaced by the next run of this kind -->"
+end = f"<!-- bench/run.sh kind={kind} end -->"
+marker = "<!-- bench/run.sh inserts new runs above this line -->"
+block = f"{begin}\n{section}\n{end}"
+text = open(path, encoding="utf-8").read()
+if begin in text and end in text.split(begin, 1)[1]:
+    head, rest = text.split(begin, 1)
+    text = head + block + rest.split(end, 1)[1]
+elif marker in text:
+    head, tail = text.split(marker, 1)
+    text = head.rstrip("\n") + "\n\n" + block + "\n\n" + marker + tail
+else:
+    text = text.rstrip("\n") + "\n\n" + block + "\n"
+open(path, "w", encoding="utf-8").write(text)
+PY
+  log "$(basename "$1"): the $2 section is now this run"
+}

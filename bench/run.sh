@@ -444,27 +444,5 @@ if has "$PARTS" tunnels; then SECTION+=$'\n\nTunnels (loadgen):\n\n'"$(tunnel_ta
 printf '\n%s\n' "$SECTION"
 
 if [ "$RECORD" = 1 ]; then
-  [ -f "$ROOT/bench/RESULTS.md" ] || printf '# Benchmark results\n\n<!-- bench/run.sh inserts new runs above this line -->\n' >"$ROOT/bench/RESULTS.md"
-  # One section per kind between its own markers: a new run replaces the last run of its kind;
-  # a kind seen for the first time goes above the insertion marker, so the sections other
-  # benchmarks keep below it stay whole.
-  SECTION="$SECTION" KIND="$KIND" python3 - "$ROOT/bench/RESULTS.md" <<'PY'
-import os, sys
-path, kind, section = sys.argv[1], os.environ["KIND"], os.environ["SECTION"].strip("\n")
-begin = f"<!-- bench/run.sh kind={kind} begin: replaced by the next run of this kind -->"
-end = f"<!-- bench/run.sh kind={kind} end -->"
-marker = "<!-- bench/run.sh inserts new runs above this line -->"
-block = f"{begin}\n{section}\n{end}"
-text = open(path, encoding="utf-8").read()
-if begin in text and end in text.split(begin, 1)[1]:
-    head, rest = text.split(begin, 1)
-    text = head + block + rest.split(end, 1)[1]
-elif marker in text:
-    head, tail = text.split(marker, 1)
-    text = head.rstrip("\n") + "\n\n" + block + "\n\n" + marker + tail
-else:
-    text = text.rstrip("\n") + "\n\n" + block + "\n"
-open(path, "w", encoding="utf-8").write(text)
-PY
-  log "bench/RESULTS.md: the $KIND section is now this run"
+  record_results "$ROOT/bench/RESULTS.md" "$KIND" "$SECTION"
 fi

@@ -13,6 +13,11 @@
 //   event_thread.hpp, for a server on a thread of its own). Every member function is called
 //   on that loop's thread, and every callback comes on it. No global state: several servers
 //   may share a loop or live on different ones.
+// - config.workers > 1: the server also starts workers - 1 threads, each with its own loop,
+//   listeners (SO_REUSEPORT) and tunnels. The promises above still hold for the caller's
+//   loop: member functions are called there (they reach the other workers and wait for them
+//   briefly), the user check is asked there and on_tunnel_end runs there. Only the Logger's
+//   sink is called from the worker threads too: it must be thread-safe (stderr_sink() is).
 // - Users are decided by ServerHooks::user_check when given (user_check.hpp), else by the
 //   store ServerConfig::users names (users file, SQLite, PostgreSQL, MySQL).
 // - Each listen address gets TLS 1.3 over TCP and, with config.quic, QUIC over UDP on the same
@@ -151,7 +156,17 @@ struct ServerConfig {
   /// fallback, list only what the backend speaks on its plain port ("http/1.1"; "h2" only for
   /// a backend that speaks HTTP/2 with prior knowledge). Empty: no ALPN.
   std::vector<std::string> tls_alpn{};
+  /// Threads serving tunnels, each with its own loop, engine and listeners (SO_REUSEPORT on
+  /// every listen address, QUIC datagrams steered to the worker owning their connection);
+  /// they share the user check, the limits and counters (docs/CONFIG.md, "workers"). 1: the
+  /// server runs on the loop it was created on only, as always. 0: one per core. At most
+  /// kMaxWorkers. server.json without the key means 0; this struct's default stays 1 so that
+  /// an embedded server starts no thread unless asked to.
+  unsigned workers = 1;
 };
+
+/// The largest ServerConfig::workers.
+inline constexpr unsigned kMaxWorkers = 64;
 
 /// Parses mtop-server's JSON config text; relative paths are taken relative to `base_dir`.
 /// Unknown keys are errors. Errc::config_invalid with a message naming the key at fault.
@@ -255,6 +270,7 @@ struct LiveTunnel {
   std::uint64_t up = 0;   ///< bytes client → target so far
   std::uint64_t down = 0;
   std::uint64_t age_ms = 0;
+  unsigned worker = 0;  ///< the worker serving it (0 with a single worker)
 };
 
 /// A bound listening address: what `listen` asked for, and what the OS gave.

@@ -165,7 +165,7 @@ json tunnel_json(const LiveTunnel& t) {
   return json{{"id", t.id},         {"user", t.user},           {"source", t.source},
               {"target", t.target}, {"transport", t.transport}, {"listener", t.listener},
               {"stage", t.stage},   {"bytes_up", t.up},         {"bytes_down", t.down},
-              {"age_ms", t.age_ms}};
+              {"age_ms", t.age_ms}, {"worker", t.worker}};
 }
 
 /// The fields a user's PATCH may change, parsed whole before anything is applied.
@@ -237,9 +237,8 @@ class AdminService::Request {
         throw HttpError{400,
                         "reload refused, the running config stays: " + std::string(r.message())};
       log("admin: reloaded: " + reload_summary(*r));
-      return json_response(200, json{{"reloaded", true},
-                                     {"changed", r->changed},
-                                     {"not_applied", r->warnings}});
+      return json_response(
+          200, json{{"reloaded", true}, {"changed", r->changed}, {"not_applied", r->warnings}});
     }
     if (n >= 2 && parts[1] == "tunnels") return tunnels(parts);
     if (n >= 2 && parts[1] == "users") return users(parts);

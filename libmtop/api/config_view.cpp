@@ -72,6 +72,7 @@ nlohmann::json config_view(const ServerConfig& c) {
   json view = {
       {"listen", c.listen},
       {"quic", c.quic},
+      {"workers", c.workers},
       {"cert", c.cert_file},
       {"key", c.key_file},
       {"tls_groups", groups},

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -21,12 +22,16 @@
 #include "api/store_factory.hpp"
 #include "auth/target_policy.hpp"
 #include "engine/account_source.hpp"
+#include "engine/remote_user_check.hpp"
 #include "engine/server_engine.hpp"
 #include "engine/server_metrics.hpp"
+#include "engine/shared_limits.hpp"
 #include "engine/store_user_check.hpp"
+#include "mtop/event_thread.hpp"
 #include "mtop/host_port.hpp"
 #include "tls/context.hpp"
 #include "tls/listener.hpp"
+#include "uv/loop_mailbox.hpp"
 #include "uv/timer.hpp"
 #ifdef MTOP_HAVE_QUIC
 #include "api/quic_secret.hpp"
@@ -103,6 +108,33 @@ bool same_user_check(const ServerConfig& a, const ServerConfig& b) {
          a.engine.credential_cache_size == b.engine.credential_cache_size;
 }
 
+/// ServerConfig::workers as a number of threads: 0 is one per core.
+unsigned worker_count(unsigned asked) {
+  if (asked > 0) return std::min(asked, kMaxWorkers);
+  return std::clamp(std::thread::hardware_concurrency(), 1U, kMaxWorkers);
+}
+
+/// Adds what another worker counted alone; what the workers share (rejections, active users,
+/// the store's password checks) is the first worker's already.
+void add_worker_stats(ServerStats& into, const ServerStats& w) {
+  into.live += w.live;
+  into.relaying += w.relaying;
+  into.total += w.total;
+  into.accepted += w.accepted;
+  into.rate_limit_delay_ms += w.rate_limit_delay_ms;
+  into.bytes_up += w.bytes_up;
+  into.bytes_down += w.bytes_down;
+  for (std::size_t i = 0; i < into.failures.size(); ++i) into.failures[i] += w.failures[i];
+}
+
+#ifdef MTOP_HAVE_QUIC
+void add_quic(QuicMetrics& into, const quic::QuicServer& q) {
+  into.connections_total += q.stats().accepted_connections;
+  into.connections_live += q.connection_count();
+  into.streams_total += q.stats().streams;
+}
+#endif
+
 void log_allowed_targets(const Logger& log, const ServerOptions& options) {
   if (options.allow_targets.empty()) return;
   std::string allowed;
@@ -123,8 +155,28 @@ struct Server::Impl {
 #endif
   };
 
+  /// Where a listener and its streams live: the loop, its engine and the worker's index.
+  struct Slot {
+    uv_loop_t* loop = nullptr;
+    ServerEngine* engine = nullptr;
+    unsigned index = 0;
+  };
+  /// Workers 1 and up (config.workers): a loop on a thread of its own with its own engine
+  /// and listeners (one per listen address, parallel to `listeners`), deciding with the
+  /// others through `limits` and asking the user check through a RemoteUserCheck. Touched
+  /// only on its thread (on_workers()).
+  struct Worker {
+    unsigned index = 0;
+    std::unique_ptr<EventThread> thread;
+    std::unique_ptr<io::LoopMailbox> mailbox;  ///< answers of store look-ups come back here
+    std::unique_ptr<ServerEngine> engine;
+    std::vector<Listener> listeners;
+    Slot slot() { return {thread->loop(), engine.get(), index}; }
+  };
+
   uv_loop_t* loop = nullptr;
   ServerConfig config;
+  unsigned worker_total = 1;  ///< worker_count(config.workers) at create()
   Logger log;
   bool custom_check = false;  ///< ServerHooks::user_check was given: config.users is unused
   std::vector<Endpoint> endpoints;
@@ -134,9 +186,13 @@ struct Server::Impl {
   std::string quic_secret;
   std::optional<AccessLogFile> access_log;  ///< config.access_log_path, when set
   std::function<void(const TunnelRecord&)> on_tunnel_end;  ///< Server::on_tunnel_end
-  std::unique_ptr<ServerEngine> engine;
+  std::shared_ptr<SharedLimits> limits;                    ///< shared by every worker's engine
+  /// On this loop: user checks and tunnel records from the other workers.
+  std::unique_ptr<io::LoopMailbox> mailbox;
+  std::unique_ptr<ServerEngine> engine;  ///< worker 0's, on this loop
   // Declared after the engine: destroyed first, as they hand streams to it.
   std::vector<Listener> listeners;
+  std::vector<std::unique_ptr<Worker>> workers;  ///< workers 1 and up; stopped first
 #ifdef MTOP_HAVE_QUIC
   /// QUIC sockets a reload removed: stopped, kept until their last connection is gone.
   std::vector<std::unique_ptr<quic::QuicServer>> retired_quic;
@@ -155,16 +211,41 @@ struct Server::Impl {
   std::unique_ptr<AdminService> admin;
 
   ~Impl();
+  Slot main_slot() {
+    return {loop, engine.get(), 0};
+  }
+  /// Runs `fn` on each of workers 1 and up, on its thread, one after the other; returns when
+  /// all have run it.
+  void on_workers(const std::function<void(Worker&)>& fn);
+  Result<void> start_workers(const ServerConfig& c, Logger log);
+  /// A worker's view of `check` (not null), for its engine.
+  std::shared_ptr<UserCheck> worker_check(Worker& w, std::shared_ptr<UserCheck> shared) const;
+  void deliver_record(const TunnelRecord& r);
   void watch_tunnel_ends();
   void stop_accepting();
-  /// Binds TLS on `e`, and QUIC on the same port when c.quic (with `secret`).
+  /// Binds TLS on `e`, and QUIC on the same port when c.quic (with `secret`), for `slot`'s
+  /// worker.
   Result<Listener> listen_on(const Endpoint& e, const ServerConfig& c,
                              const std::shared_ptr<tls::ServerContext>& ctx,
-                             const std::string& secret);
+                             const std::string& secret, Slot slot);
+  /// listen_on() for every worker: worker 0 first (it gets the OS's port for port 0), then
+  /// the others on the same port, in order (the QUIC steering numbers them so).
+  Result<std::vector<Listener>> listen_everywhere(const Endpoint& e, const ServerConfig& c,
+                                                  const std::shared_ptr<tls::ServerContext>& ctx,
+                                                  const std::string& secret);
+  /// The QUIC TLS contexts for `c` of workers 1 and up (by worker, then listener), made
+  /// before anything changes; then use_worker_tls() switches them all.
+#ifdef MTOP_HAVE_QUIC
+  using WorkerQuicTls = std::vector<std::vector<std::shared_ptr<const quic::ServerTlsContext>>>;
+#else
+  using WorkerQuicTls = std::vector<int>;
+#endif
+  Result<WorkerQuicTls> prepare_worker_tls(const ServerConfig& c);
+  void use_worker_tls(WorkerQuicTls& quic_tls, std::uint64_t handshake_timeout_ms);
 #ifdef MTOP_HAVE_QUIC
   Result<std::unique_ptr<quic::QuicServer>> listen_quic(const Endpoint& e, std::uint16_t port,
                                                         const ServerConfig& c,
-                                                        const std::string& secret);
+                                                        const std::string& secret, Slot slot);
   /// Stops the listener's QUIC socket; it stays open until its last connection is gone.
   void retire_quic(Listener& l);
 #endif
@@ -184,6 +265,15 @@ struct Server::Impl {
 
 Server::Impl::~Impl() {
   cert_watch.reset();
+  // The other workers first: their objects die on their threads, which are then joined; what
+  // they posted here meanwhile (usage for the store) is run before the store is flushed.
+  on_workers([](Worker& w) {
+    w.listeners.clear();
+    w.engine.reset();
+    w.mailbox.reset();
+  });
+  workers.clear();
+  if (mailbox) mailbox->run_queued();
   listeners.clear();
 #ifdef MTOP_HAVE_QUIC
   retired_quic.clear();
@@ -192,29 +282,101 @@ Server::Impl::~Impl() {
   if (accounts) accounts->account_store().flush();  // usage counted so far
 }
 
-void Server::Impl::stop_accepting() {
-  for (auto& l : listeners) {
-    if (l.tls) l.tls->stop();
-#ifdef MTOP_HAVE_QUIC
-    if (l.quic) l.quic->stop();
-#endif
+void Server::Impl::on_workers(const std::function<void(Worker&)>& fn) {
+  for (auto& w : workers) {
+    if (w->thread) w->thread->call([&fn, &w] { fn(*w); });
   }
+}
+
+std::shared_ptr<UserCheck> Server::Impl::worker_check(Worker& w,
+                                                      std::shared_ptr<UserCheck> shared) const {
+  return make_remote_user_check(std::move(shared), mailbox->sender(), w.mailbox->sender());
+}
+
+Result<void> Server::Impl::start_workers(const ServerConfig& c, Logger worker_log) {
+  for (unsigned i = 1; i < worker_total; ++i) {
+    auto thread = EventThread::start();
+    if (!thread) return thread.failure();
+    auto w = std::make_unique<Worker>();
+    w->index = i;
+    w->thread = std::move(*thread);
+    Result<void> made;
+    w->thread->call([&] {
+      auto box = io::LoopMailbox::open(w->thread->loop());
+      if (!box) {
+        made = box.failure();
+        return;
+      }
+      w->mailbox = std::move(*box);
+      auto eng = ServerEngine::create(w->thread->loop(), c.engine, worker_check(*w, check),
+                                      worker_log, limits);
+      if (!eng) {
+        made = eng.failure();
+        return;
+      }
+      w->engine = std::move(*eng);
+      w->engine->set_worker(i, worker_total);
+      w->engine->count_user_bytes(c.admin.per_user_metrics);
+    });
+    workers.push_back(std::move(w));  // ~Impl frees it on its thread, made or not
+    if (!made) return made;
+  }
+  return {};
+}
+
+void Server::Impl::stop_accepting() {
+  auto stop = [](std::vector<Listener>& ls) {
+    for (auto& l : ls) {
+      if (l.tls) l.tls->stop();
+#ifdef MTOP_HAVE_QUIC
+      if (l.quic) l.quic->stop();
+#endif
+    }
+  };
+  stop(listeners);
+  on_workers([&stop](Worker& w) { stop(w.listeners); });
+}
+
+Result<std::vector<Server::Impl::Listener>> Server::Impl::listen_everywhere(
+    const Endpoint& e, const ServerConfig& c, const std::shared_ptr<tls::ServerContext>& ctx,
+    const std::string& secret) {
+  std::vector<Listener> out;
+  auto first = listen_on(e, c, ctx, secret, main_slot());
+  if (!first) return first.failure();
+  Endpoint bound = e;
+  bound.port = first->port;  // the others share the port the first one got
+  out.push_back(std::move(*first));
+  for (auto& w : workers) {
+    Result<Listener> l = Failure{Errc::system_error, "worker thread stopped"};
+    w->thread->call([&] { l = listen_on(bound, c, ctx, secret, w->slot()); });
+    if (!l) {
+      // Listeners are freed on their own threads.
+      for (std::size_t i = 1; i < out.size(); ++i) {
+        workers[i - 1]->thread->call([&out, i] { out[i] = Listener{}; });
+      }
+      return l.failure();
+    }
+    l->endpoint = e;
+    out.push_back(std::move(*l));
+  }
+  return out;
 }
 
 Result<Server::Impl::Listener> Server::Impl::listen_on(
     const Endpoint& e, const ServerConfig& c, const std::shared_ptr<tls::ServerContext>& ctx,
-    [[maybe_unused]] const std::string& secret) {
+    [[maybe_unused]] const std::string& secret, Slot slot) {
   Listener out;
   out.endpoint = e;
   tls::TlsListenerOptions tls_options;
   tls_options.handshake_timeout_ms = c.engine.handshake_timeout_ms;
-  ServerEngine* eng = engine.get();
+  tls_options.reuse_port = worker_total > 1;
+  ServerEngine* eng = slot.engine;
   // Deny/allow_sources before any TLS or QUIC work on a connection.
   tls_options.admit = [eng](const sockaddr* peer) { return eng->admit_connection(peer); };
   // Every stream of this address counts under its bound name (the OS's port for port 0).
   auto name = std::make_shared<std::string>(e.text);
   auto listener = tls::TlsListener::create(
-      loop, ctx, e.host, e.port, tls_options,
+      slot.loop, ctx, e.host, e.port, tls_options,
       [eng, name](io::StreamPtr stream) { eng->serve(std::move(stream), "tls", *name); });
   if (!listener) return Failure{Errc::listen_failed, std::string(listener.message())};
   (*listener)->set_failure_hook([l = log](std::string_view peer, std::string_view reason) {
@@ -226,7 +388,7 @@ Result<Server::Impl::Listener> Server::Impl::listen_on(
 #ifdef MTOP_HAVE_QUIC
   if (c.quic) {
     // The same port number on UDP: the normal set-up.
-    auto quic_server = listen_quic(e, out.port, c, secret);
+    auto quic_server = listen_quic(e, out.port, c, secret, slot);
     if (!quic_server) return quic_server.failure();
     out.quic = std::move(*quic_server);
   }
@@ -238,17 +400,21 @@ Result<Server::Impl::Listener> Server::Impl::listen_on(
 Result<std::unique_ptr<quic::QuicServer>> Server::Impl::listen_quic(const Endpoint& e,
                                                                     std::uint16_t port,
                                                                     const ServerConfig& c,
-                                                                    const std::string& secret) {
+                                                                    const std::string& secret,
+                                                                    Slot slot) {
   quic::QuicServerOptions q;
   q.host = e.host;
   q.port = port;
   q.tls = tls_config(c);
   q.limits.max_streams = c.quic_streams_per_connection;
-  q.secret = secret;
-  ServerEngine* eng = engine.get();
+  q.secret = secret;  // the same on every worker: any of them can check a Retry token
+  q.worker = slot.index;
+  q.workers = worker_total;
+  ServerEngine* eng = slot.engine;
   q.admit = [eng](const sockaddr* peer) { return eng->admit_connection(peer); };
   auto quic_server = quic::QuicServer::create(
-      loop, std::move(q), [eng, name = HostPort{e.host, port}.to_string()](io::StreamPtr stream) {
+      slot.loop, std::move(q),
+      [eng, name = HostPort{e.host, port}.to_string()](io::StreamPtr stream) {
         eng->serve(std::move(stream), "quic", name);
       });
   if (!quic_server) {
@@ -356,15 +522,63 @@ Result<void> Server::Impl::start_admin(Server& server) {
 // The engine builds a TunnelRecord for every ending tunnel only while someone reads it: the
 // access log or the program's observer. Defined out of line: a lambda in an inline member of
 // this (exported) class would give libmtop_cpp.so an exported typeinfo symbol.
+void Server::Impl::deliver_record(const TunnelRecord& r) {
+  if (access_log) access_log->write(r);
+  if (on_tunnel_end) on_tunnel_end(r);
+}
+
 void Server::Impl::watch_tunnel_ends() {
-  if (!access_log && !on_tunnel_end) {
-    engine->on_tunnel_end(nullptr);
-    return;
-  }
-  engine->on_tunnel_end([this](const TunnelRecord& r) {
-    if (access_log) access_log->write(r);
-    if (on_tunnel_end) on_tunnel_end(r);
+  const bool wanted = access_log || on_tunnel_end;
+  engine->on_tunnel_end(wanted ? [this](const TunnelRecord& r) { deliver_record(r); }
+                               : std::function<void(const TunnelRecord&)>());
+  // The other workers' records are written here, on this loop, in the order they arrive.
+  on_workers([this, wanted](Worker& w) {
+    if (!wanted) {
+      w.engine->on_tunnel_end(nullptr);
+      return;
+    }
+    w.engine->on_tunnel_end([this, main = mailbox->sender()](const TunnelRecord& r) {
+      main.post([this, r] { deliver_record(r); });
+    });
   });
+}
+
+Result<Server::Impl::WorkerQuicTls> Server::Impl::prepare_worker_tls(
+    [[maybe_unused]] const ServerConfig& c) {
+  WorkerQuicTls out(workers.size());
+#ifdef MTOP_HAVE_QUIC
+  Result<void> made;
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    workers[i]->thread->call([&, i] {
+      for (auto& l : workers[i]->listeners) {
+        if (!l.quic) continue;
+        auto q = l.quic->make_tls(tls_config(c));
+        if (!q) {
+          made = Failure{Errc::tls_setup_failed, "TLS (QUIC): " + std::string(q.message())};
+          return;
+        }
+        out[i].push_back(std::move(*q));
+      }
+    });
+    if (!made) return made.failure();
+  }
+#endif
+  return out;
+}
+
+void Server::Impl::use_worker_tls([[maybe_unused]] WorkerQuicTls& quic_tls,
+                                  std::uint64_t handshake_timeout_ms) {
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    workers[i]->thread->call([&, i] {
+      std::size_t next_quic = 0;
+      for (auto& l : workers[i]->listeners) {
+        if (l.tls) l.tls->reconfigure(tls, handshake_timeout_ms);
+#ifdef MTOP_HAVE_QUIC
+        if (l.quic) l.quic->use_tls(quic_tls[i][next_quic++]);
+#endif
+      }
+    });
+  }
 }
 
 void Server::Impl::watch_certificates() {
@@ -406,6 +620,15 @@ void Server::Impl::certificate_files_changed() {
     quic_tls.push_back(std::move(*q));
   }
 #endif
+  WorkerQuicTls worker_tls;
+  if (fresh) {
+    auto w = prepare_worker_tls(config);
+    if (w) {
+      worker_tls = std::move(*w);
+    } else {
+      fresh = w.failure();
+    }
+  }
   if (!fresh) {
     const std::string problem(fresh.message());
     if (problem != cert_problem) {
@@ -428,6 +651,7 @@ void Server::Impl::certificate_files_changed() {
 #endif
   }
   (void)next_quic;
+  use_worker_tls(worker_tls, config.engine.handshake_timeout_ms);
   log.info("certificate reloaded from disk: " + tls->certificate_summary());
 }
 
@@ -480,10 +704,19 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
     impl->access_log.emplace(std::move(*file));
   }
   if (auto r = impl->read_admin_config(config.admin); !r) return r.failure();
-  auto engine = ServerEngine::create(loop, config.engine, impl->check, log);
+  impl->worker_total = worker_count(config.workers);
+  impl->limits = std::make_shared<SharedLimits>(config.engine);
+  auto mailbox = io::LoopMailbox::open(loop);
+  if (!mailbox) return mailbox.failure();
+  impl->mailbox = std::move(*mailbox);
+  auto engine = ServerEngine::create(loop, config.engine, impl->check, log, impl->limits);
   if (!engine) return engine.failure();
   impl->engine = std::move(*engine);
+  impl->engine->set_worker(0, impl->worker_total);
   impl->engine->count_user_bytes(config.admin.per_user_metrics);
+  if (auto r = impl->start_workers(config, log); !r) {
+    return Result<std::unique_ptr<Server>>(r.error(), "workers: " + std::string(r.message()));
+  }
   impl->watch_tunnel_ends();
   impl->config = std::move(config);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -499,21 +732,32 @@ Result<void> Server::start() {
     impl_->admin.reset();
     impl_->listeners.clear();
   };
+  auto unbind_workers = [this] { impl_->on_workers([](Impl::Worker& w) { w.listeners.clear(); }); };
   for (const auto& e : impl_->endpoints) {
-    auto l = impl_->listen_on(e, impl_->config, impl_->tls, impl_->quic_secret);
-    if (!l) {
+    auto ls = impl_->listen_everywhere(e, impl_->config, impl_->tls, impl_->quic_secret);
+    if (!ls) {
+      unbind_workers();
       unbind();
-      return l.failure();
+      return ls.failure();
     }
-    impl_->listeners.push_back(std::move(*l));
+    impl_->listeners.push_back(std::move(ls->front()));
+    for (std::size_t i = 1; i < ls->size(); ++i) {
+      impl_->workers[i - 1]->thread->call(
+          [&w = *impl_->workers[i - 1], &l = (*ls)[i]] { w.listeners.push_back(std::move(l)); });
+    }
   }
   for (const auto& info : listening()) {
     impl_->log.info("listening on " + HostPort{info.host, info.port}.to_string() +
                     (info.quic ? " (QUIC over UDP)" : " (TLS over TCP)"));
   }
   if (auto r = impl_->start_admin(*this); !r) {
+    unbind_workers();
     unbind();
     return r;
+  }
+  if (impl_->worker_total > 1) {
+    impl_->log.info(std::to_string(impl_->worker_total) +
+                    " workers, each with its own loop and listeners (SO_REUSEPORT)");
   }
   const ServerOptions& o = impl_->config.engine;
   std::string mode = o.reply_status ? "reply with a status on failure"
@@ -545,13 +789,22 @@ std::vector<ListenInfo> Server::listening() const {
 void Server::drain(std::function<void()> done) {
   impl_->stop_accepting();
   impl_->cert_watch.reset();
-  impl_->engine->drain(std::move(done));
+  // `done` once every worker has drained; the count runs on this loop.
+  auto left = std::make_shared<std::size_t>(impl_->workers.size() + 1);
+  auto finished = [left, done = std::move(done)] {
+    if (--*left == 0 && done) done();
+  };
+  impl_->engine->drain(finished);
+  impl_->on_workers([&finished, main = impl_->mailbox->sender()](Impl::Worker& w) {
+    w.engine->drain([main, finished] { main.post(finished); });
+  });
 }
 
 void Server::stop() {
   impl_->stop_accepting();
   impl_->cert_watch.reset();
   impl_->engine->stop();
+  impl_->on_workers([](Impl::Worker& w) { w.engine->stop(); });
 }
 
 Result<void> Server::reload() {
@@ -584,6 +837,18 @@ Result<ReloadReport> Server::Impl::reload_from_source() {
 Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
   if (engine->draining()) return Failure{Errc::invalid_state, "the server is draining"};
   ReloadReport report;
+  if (worker_count(next.workers) != worker_total) {
+    report.warnings.push_back("workers: applies at the next start; " +
+                              std::to_string(worker_total) + " running");
+    next.workers = config.workers;
+  }
+  if (worker_total > 1 && (next.listen != config.listen || next.quic != config.quic)) {
+    // Each address is a group of sockets, one per worker, numbered in bind order for the QUIC
+    // steering: the set is bound at start.
+    report.warnings.emplace_back("listen, quic: with several workers they apply at the next start");
+    next.listen = config.listen;
+    next.quic = config.quic;
+  }
   // --- prepare: everything that can fail, nothing that the running server sees ------------
   auto next_endpoints = check_config(next);
   if (!next_endpoints) return next_endpoints.failure();
@@ -629,7 +894,7 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
   std::vector<std::unique_ptr<quic::QuicServer>> added_quic(listeners.size());
   for (std::size_t j = 0; j < listeners.size() && started && next.quic; ++j) {
     if (!staying[j] || listeners[j].quic) continue;
-    auto q = listen_quic(listeners[j].endpoint, listeners[j].port, next, next_secret);
+    auto q = listen_quic(listeners[j].endpoint, listeners[j].port, next, next_secret, main_slot());
     if (!q) return q.failure();
     added_quic[j] = std::move(*q);
   }
@@ -646,6 +911,9 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
 #else
   if (next.quic && !cur.quic) log.warn("built without QUIC support: serving TLS over TCP only");
 #endif
+
+  auto worker_tls = prepare_worker_tls(next);
+  if (!worker_tls) return worker_tls.failure();
 
   std::shared_ptr<UserCheck> next_check;
   if (!custom_check && !same_user_check(cur, next)) {
@@ -671,9 +939,9 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
   for (std::size_t i = 0; i < next_endpoints->size() && started; ++i) {
     if (kept[i]) continue;
 #ifdef MTOP_HAVE_QUIC
-    auto l = listen_on((*next_endpoints)[i], next, *next_tls, next_secret);
+    auto l = listen_on((*next_endpoints)[i], next, *next_tls, next_secret, main_slot());
 #else
-    auto l = listen_on((*next_endpoints)[i], next, *next_tls, quic_secret);
+    auto l = listen_on((*next_endpoints)[i], next, *next_tls, quic_secret, main_slot());
 #endif
     if (!l) return l.failure();  // `fresh` (and `added_quic`) close what was bound so far
     fresh[i] = std::move(*l);
@@ -691,6 +959,7 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
   quic_secret = std::move(next_secret);
 #endif
   tls = std::move(*next_tls);
+  use_worker_tls(*worker_tls, next.engine.handshake_timeout_ms);
   std::vector<Listener> next_listeners;
   for (std::size_t i = 0; i < next_endpoints->size(); ++i) {
     if (!started) break;
@@ -738,12 +1007,16 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
     log_allowed_targets(log, next.engine);
     // Cannot fail: check_config() ran the same admission checks above.
     if (auto r = engine->set_options(next.engine); !r) log.error(std::string(r.message()));
+    on_workers([this, &next](Worker& w) {
+      if (auto r = w.engine->set_options(next.engine); !r) log.error(std::string(r.message()));
+    });
   }
   if (next_check) {
     if (accounts) accounts->account_store().flush();
     check = std::move(next_check);
     accounts = dynamic_cast<AccountSource*>(check.get());
     engine->set_check(check);
+    on_workers([this](Worker& w) { w.engine->set_check(worker_check(w, check)); });
     if (accounts) {
       log.info("users from " + std::string(accounts->account_store().kind()) + " store");
     }
@@ -784,21 +1057,42 @@ Result<void> Server::reopen_access_log() {
 }
 
 std::size_t Server::revoke_user(std::string_view user) {
-  return impl_->engine->revoke_user(user);
+  std::size_t n = impl_->engine->revoke_user(user);
+  impl_->on_workers([&n, user](Impl::Worker& w) { n += w.engine->revoke_user(user); });
+  return n;
 }
 
 bool Server::close_tunnel(std::uint64_t id) {
-  return impl_->engine->close_tunnel(id);
+  // Tunnel numbers name their worker (ServerEngine::set_worker).
+  const std::uint64_t owner = id == 0 ? 0 : (id - 1) % impl_->worker_total;
+  if (owner == 0) return impl_->engine->close_tunnel(id);
+  bool closed = false;
+  impl_->workers[owner - 1]->thread->call(
+      [&closed, &w = *impl_->workers[owner - 1], id] { closed = w.engine->close_tunnel(id); });
+  return closed;
 }
 
 std::vector<LiveTunnel> Server::tunnels() const {
-  return impl_->engine->live_tunnels();
+  std::vector<LiveTunnel> out = impl_->engine->live_tunnels();
+  if (impl_->workers.empty()) return out;
+  impl_->on_workers([&out](Impl::Worker& w) {
+    auto more = w.engine->live_tunnels();
+    out.insert(out.end(), std::make_move_iterator(more.begin()),
+               std::make_move_iterator(more.end()));
+  });
+  // Oldest first across the workers (numbers interleave).
+  std::stable_sort(out.begin(), out.end(), [](const LiveTunnel& a, const LiveTunnel& b) {
+    return a.age_ms != b.age_ms ? a.age_ms > b.age_ms : a.id < b.id;
+  });
+  return out;
 }
 
 std::string Server::metrics_text() const {
   MetricsSnapshot m;
-  m.stats = impl_->engine->stats();
+  m.stats = stats();
   m.engine = impl_->engine->metrics();
+  const ServerStats first = impl_->engine->stats();
+  m.workers.push_back({first.total, first.live});
   if (impl_->accounts) {
     m.has_store = true;
     m.store = impl_->accounts->counters();
@@ -807,17 +1101,22 @@ std::string Server::metrics_text() const {
   if (impl_->config.quic) {
     m.has_quic = true;
     m.quic = impl_->reaped_quic;  // sockets closed after a reload: their totals stay
-    auto add = [&m](const quic::QuicServer& q) {
-      m.quic.connections_total += q.stats().accepted_connections;
-      m.quic.connections_live += q.connection_count();
-      m.quic.streams_total += q.stats().streams;
-    };
     for (const auto& l : impl_->listeners) {
-      if (l.quic) add(*l.quic);
+      if (l.quic) add_quic(m.quic, *l.quic);
     }
-    for (const auto& q : impl_->retired_quic) add(*q);
+    for (const auto& q : impl_->retired_quic) add_quic(m.quic, *q);
   }
 #endif
+  impl_->on_workers([&m](Impl::Worker& w) {
+    const ServerStats s = w.engine->stats();
+    m.workers.push_back({s.total, s.live});
+    m.engine.merge(w.engine->metrics());
+#ifdef MTOP_HAVE_QUIC
+    for (const auto& l : w.listeners) {
+      if (l.quic) add_quic(m.quic, *l.quic);
+    }
+#endif
+  });
   return format_metrics(m);
 }
 
@@ -826,7 +1125,9 @@ std::uint16_t Server::admin_port() const noexcept {
 }
 
 ServerStats Server::stats() const {
-  return impl_->engine->stats();
+  ServerStats s = impl_->engine->stats();
+  impl_->on_workers([&s](Impl::Worker& w) { add_worker_stats(s, w.engine->stats()); });
+  return s;
 }
 
 bool Server::draining() const noexcept {

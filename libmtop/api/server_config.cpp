@@ -83,9 +83,26 @@ void parse_fallback(const json& f, ServerConfig& cfg) {
 
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
-            {"listen", "quic", "cert", "key", "tls_groups", "users", "reply_status",
-             "allow_targets", "allow_sources", "deny_sources", "deny_target_ports", "timeouts",
-             "limits", "auth", "log_level", "access_log", "admin", "cert_watch", "fallback"});
+            {"listen",
+             "quic",
+             "cert",
+             "key",
+             "tls_groups",
+             "users",
+             "reply_status",
+             "allow_targets",
+             "allow_sources",
+             "deny_sources",
+             "deny_target_ports",
+             "timeouts",
+             "limits",
+             "auth",
+             "log_level",
+             "access_log",
+             "admin",
+             "cert_watch",
+             "fallback",
+             "workers"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {
@@ -110,6 +127,10 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   cfg.cert_file = resolve(base_dir, get_string(root, "cert", "config"));
   cfg.key_file = resolve(base_dir, get_string(root, "key", "config"));
   if (root.contains("quic")) cfg.quic = get_bool(root, "quic", "config");
+  // Absent: one worker per core, as an operator expects of a server; 1: a single loop.
+  cfg.workers = root.contains("workers")
+                    ? static_cast<unsigned>(get_count(root, "workers", "config", 0, kMaxWorkers))
+                    : 0;
   if (root.contains("cert_watch")) {
     // Seconds between checks of the certificate and key files, or false (not watched).
     if (root.at("cert_watch").is_boolean()) {
@@ -261,8 +282,8 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
 
 Result<ServerConfig> parse_server_config(std::string_view json_text, const std::string& base_dir) {
   ServerConfig cfg;
-  auto r = config::parse_json_config(json_text,
-                                     [&](const json& root) { parse(root, base_dir, cfg); });
+  auto r =
+      config::parse_json_config(json_text, [&](const json& root) { parse(root, base_dir, cfg); });
   if (!r) return r.failure();
   return cfg;
 }

@@ -59,13 +59,6 @@ std::shared_ptr<const TunnelSettings> make_settings(ServerOptions options, const
   return s;
 }
 
-auth::FailureThrottle::Options throttle_options(const ServerOptions& o) {
-  return auth::FailureThrottle::Options{.max_failures = o.max_failures == 0 ? 1 : o.max_failures,
-                                        .window_ms = o.failure_window_ms,
-                                        .lockout_ms = o.lockout_ms,
-                                        .max_sources = 100'000};
-}
-
 }  // namespace
 
 /// The tunnel's wait for answer number `id`; dropping it forgets the wait (and a delayed
@@ -90,11 +83,13 @@ class ServerEngine::PendingCheck final : public PendingDecision {
 
 Result<std::unique_ptr<ServerEngine>> ServerEngine::create(uv_loop_t* loop, ServerOptions options,
                                                            std::shared_ptr<UserCheck> check,
-                                                           Logger log) {
+                                                           Logger log,
+                                                           std::shared_ptr<SharedLimits> limits) {
   if (!loop || !check) return Errc::invalid_argument;
-  std::unique_ptr<ServerEngine> engine(
-      new ServerEngine(loop, std::move(options), std::move(check), std::move(log)));
-  if (auto r = engine->admission_.configure(engine->settings_->options); !r) return r.failure();
+  if (!limits) limits = std::make_shared<SharedLimits>(options);
+  std::unique_ptr<ServerEngine> engine(new ServerEngine(loop, std::move(options), std::move(check),
+                                                        std::move(log), std::move(limits)));
+  if (auto r = engine->limits_->configure(engine->settings_->options); !r) return r.failure();
   ServerEngine* e = engine.get();
   auto inbox = CheckInbox::open(
       loop, [e](std::uint64_t id, CheckAnswer answer) { e->on_answer(id, std::move(answer)); });
@@ -104,13 +99,13 @@ Result<std::unique_ptr<ServerEngine>> ServerEngine::create(uv_loop_t* loop, Serv
 }
 
 ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_ptr<UserCheck> check,
-                           Logger log)
+                           Logger log, std::shared_ptr<SharedLimits> limits)
     : loop_(loop),
       check_(std::move(check)),
       accounts_(dynamic_cast<AccountSource*>(check_.get())),
       log_(std::move(log)),
       settings_(make_settings(std::move(options), log_)),
-      throttle_(throttle_options(settings_->options)),
+      limits_(std::move(limits)),
       reaper_(loop),
       recheck_timer_(loop),
       drain_timer_(loop),
@@ -137,9 +132,9 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
     return;
   }
   const ServerOptions& options = settings_->options;
-  if (live_ >= options.max_tunnels) {
+  if (!limits_->take_tunnel(options.max_tunnels)) {  // max_tunnels live on all workers
     count(TunnelFailure::overloaded);
-    admission_.count(AdmissionRule::max_tunnels);
+    limits_->count(AdmissionRule::max_tunnels);
     const std::uint64_t now = uv_now(loop_);
     if (!overload_logged_ || now - overload_logged_ms_ >= kOverloadLogEveryMs) {
       overload_logged_ = true;
@@ -155,9 +150,10 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
   admitted.source = source_address(stream->peer_name());
   if (admitted.source) {
     AdmissionPolicy::Ticket ticket;
-    if (auto refusal = admission_.admit(*admitted.source, uv_now(loop_), ticket)) {
+    if (auto refusal = limits_->admit(*admitted.source, uv_now(loop_), ticket)) {
       reject(admitted.source, *refusal);
       if (!options.reply_status) {
+        limits_->release_tunnel();
         count(TunnelFailure::overloaded);
         stream.release()->abort(
             static_cast<std::uint64_t>(tunnel_abort_code(TunnelFailure::overloaded)));
@@ -174,7 +170,8 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
   auto owned = std::make_unique<ServerTunnel>(loop_, host, settings_, std::move(stream));
   ServerTunnel* t = owned.get();
   t->set_transport(transport);
-  t->set_origin(next_tunnel_id_++, listener);
+  t->set_origin(next_tunnel_id_, listener);
+  next_tunnel_id_ += tunnel_id_step_;
   // QUIC keeps its resets: an HTTP/3 masquerade is a different thing (docs/PROTOCOL.md).
   t->set_fallback(settings_->fallback.has_value() && transport == "tls");
   tunnels_.emplace(t, std::move(owned));
@@ -187,7 +184,7 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
 bool ServerEngine::admit_connection(const struct sockaddr* peer) {
   const auto source = auth::IpAddress::from_sockaddr(peer);
   if (!source) return true;
-  const auto refusal = admission_.check_source(*source);
+  const auto refusal = limits_->check_source(*source);
   if (!refusal) return true;
   reject(source, *refusal);
   return false;
@@ -195,8 +192,8 @@ bool ServerEngine::admit_connection(const struct sockaddr* peer) {
 
 void ServerEngine::reject(const std::optional<auth::IpAddress>& source,
                           const AdmissionPolicy::Refusal& refusal) {
-  admission_.count(refusal.rule);
-  if (source) admission_.report(*source, refusal, uv_now(loop_), log_);
+  limits_->count(refusal.rule);
+  if (source) limits_->report(*source, refusal, uv_now(loop_), log_);
 }
 
 void ServerEngine::note_refusal(const ServerTunnel& t, const std::optional<auth::IpAddress>& source,
@@ -225,7 +222,7 @@ std::unique_ptr<PendingDecision> ServerEngine::tunnel_auth(ServerTunnel& t, Auth
     pending->answer_later(0, std::move(a));
     return pending;
   }
-  if (w.source && !throttle_.allowed(*w.source, uv_now(loop_))) {
+  if (w.source && !limits_->allowed(*w.source, uv_now(loop_))) {
     request.wipe_password();
     CheckAnswer a;
     a.failure = TunnelFailure::throttled;
@@ -266,14 +263,14 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
       deny_check_ms_ = deny_check_ms_ == 0 ? took : (deny_check_ms_ * 7 + took) / 8;
     }
     if (w.source && *answer.failure == TunnelFailure::auth_failed) {
-      throttle_.record_failure(*w.source, uv_now(loop_));
+      limits_->record_failure(*w.source, uv_now(loop_));
     } else if (w.source && *answer.failure == TunnelFailure::account_refused) {
-      throttle_.record_success(*w.source);  // the password was right
+      limits_->record_success(*w.source);  // the password was right
     }
     t.refuse(*answer.failure, std::move(answer.reason));
     return;
   }
-  if (w.source) throttle_.record_success(*w.source);
+  if (w.source) limits_->record_success(*w.source);
   // The tunnel's own settings, as its connect hook has: one answer whatever a reload did since.
   if (std::string why = t.settings().target_policy.port_refusal(w.target_port); !why.empty()) {
     // Before any DNS: a denied port is denied whatever the name resolves to.
@@ -288,13 +285,14 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
   } else {
     apply_grant(u, answer.grant);
   }
-  if (u.max_tunnels && u.tunnels.size() >= *u.max_tunnels) {
+  // The user's tunnels on every worker count.
+  if (std::size_t live = 0; !limits_->take_user_tunnel(name, u.max_tunnels, live)) {
     note_refusal(
         t, w.source,
         {AdmissionRule::max_tunnels_per_user, "max_tunnels " + std::to_string(*u.max_tunnels) +
                                                   " of user " + log_escape(name) + " reached"});
     t.refuse(TunnelFailure::user_tunnel_limit,
-             "user has " + std::to_string(u.tunnels.size()) + " tunnels (max_tunnels)");
+             "user has " + std::to_string(live) + " tunnels (max_tunnels)");
     forget_if_idle(name);
     return;
   }
@@ -442,11 +440,12 @@ void ServerEngine::forget_if_idle(const std::string& name) {
 
 void ServerEngine::tunnel_finished(ServerTunnel& t) {
   --live_;
+  limits_->release_tunnel();
   const ServerTunnel::Summary& s = t.summary();
   if (s.failure) count(*s.failure);
   bool reported = false;
   if (auto it = admitted_.find(&t); it != admitted_.end()) {
-    if (it->second.ticket) admission_.release(*it->second.ticket);
+    if (it->second.ticket) limits_->release(*it->second.ticket);
     reported = it->second.reported;
     admitted_.erase(it);
   }
@@ -458,7 +457,10 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
   if (!t.username().empty()) {
     if (auto it = users_.find(t.username()); it != users_.end()) {
       auto& list = it->second->tunnels;
-      list.erase(std::remove(list.begin(), list.end(), &t), list.end());
+      if (auto held = std::find(list.begin(), list.end(), &t); held != list.end()) {
+        list.erase(held);
+        limits_->release_user_tunnel(t.username());
+      }
       forget_if_idle(t.username());
     }
   }
@@ -521,15 +523,11 @@ void ServerEngine::drain(std::function<void()> done) {
 
 Result<void> ServerEngine::set_options(ServerOptions options) {
   // Admission first: it is the part that can refuse, and then nothing has changed. Its
-  // counters, live counts and log gate carry over.
-  if (auto r = admission_.configure(options); !r) return r;
+  // counters, live counts and log gate carry over; a changed throttle starts afresh.
+  if (auto r = limits_->configure(options); !r) return r;
   const ServerOptions& old = settings_->options;
-  const bool throttle_changed = old.max_failures != options.max_failures ||
-                                old.failure_window_ms != options.failure_window_ms ||
-                                old.lockout_ms != options.lockout_ms;
   const bool recheck_changed = old.recheck_interval_ms != options.recheck_interval_ms;
   settings_ = make_settings(std::move(options), log_);
-  if (throttle_changed) throttle_ = auth::FailureThrottle(throttle_options(settings_->options));
   if (recheck_changed && !users_.empty()) {
     recheck_timer_.stop();
     arm_recheck();
@@ -596,11 +594,18 @@ std::vector<LiveTunnel> ServerEngine::live_tunnels() const {
     l.stage = t->stage_name();
     std::tie(l.up, l.down) = t->bytes();
     l.age_ms = now - s.started_ms;
+    l.worker = worker_;
     out.push_back(std::move(l));
   }
   std::sort(out.begin(), out.end(),
             [](const LiveTunnel& a, const LiveTunnel& b) { return a.id < b.id; });
   return out;
+}
+
+void ServerEngine::set_worker(unsigned index, unsigned count) {
+  worker_ = index;
+  next_tunnel_id_ = index + 1;
+  tunnel_id_step_ = count == 0 ? 1 : count;
 }
 
 void ServerEngine::count_user_bytes(bool on) {
@@ -626,9 +631,9 @@ void ServerEngine::check_drained() {
 
 ServerStats ServerEngine::stats() const {
   ServerStats s = stats_;
-  s.rejections = admission_.counts();
+  s.rejections = limits_->counts();
   s.live = live_;
-  s.active_users = users_.size();
+  s.active_users = limits_->active_users();
   if (accounts_) {
     const AccountSource::Counters c = accounts_->counters();
     s.password_checks = c.password_checks;

@@ -47,7 +47,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "auth/failure_throttle.hpp"
 #include "auth/ip_prefix.hpp"
 #include "auth/target_policy.hpp"
 #include "auth/user_store.hpp"
@@ -56,6 +55,7 @@
 #include "engine/check_inbox.hpp"
 #include "engine/server_metrics.hpp"
 #include "engine/server_rate_gate.hpp"
+#include "engine/shared_limits.hpp"
 #include "engine/tunnel_session.hpp"
 #include "mtop/host_port.hpp"
 #include "mtop/log.hpp"
@@ -75,8 +75,11 @@ class ServerEngine final : private TunnelHost {
   /// entry is logged (error) and ignored; Server::create validates them before. Errors:
   /// config_invalid (an admission setting, AdmissionPolicy::configure), system_error (the
   /// loop handle for answers from other threads).
-  static Result<std::unique_ptr<ServerEngine>> create(uv_loop_t* loop, ServerOptions options,
-                                                      std::shared_ptr<UserCheck> check, Logger log);
+  /// `limits`: what this engine shares with the other workers' engines (shared_limits.hpp);
+  /// null: limits of its own.
+  static Result<std::unique_ptr<ServerEngine>> create(
+      uv_loop_t* loop, ServerOptions options, std::shared_ptr<UserCheck> check, Logger log,
+      std::shared_ptr<SharedLimits> limits = nullptr);
   ~ServerEngine() override;
   ServerEngine(const ServerEngine&) = delete;
   ServerEngine& operator=(const ServerEngine&) = delete;
@@ -118,6 +121,10 @@ class ServerEngine final : private TunnelHost {
   bool close_tunnel(std::uint64_t id);
   /// Every tunnel not yet finished, oldest first.
   std::vector<LiveTunnel> live_tunnels() const;
+  /// This engine is worker `index` of `count`: its tunnels are numbered index+1, index+1+count,
+  /// ... (so that a LiveTunnel's id names its worker) and say `index` (LiveTunnel::worker).
+  /// Call before the first serve(). The default: worker 0 of 1.
+  void set_worker(unsigned index, unsigned count);
   /// Counts bytes per user in metrics() from now on (per_user_metrics); off forgets them.
   void count_user_bytes(bool on);
   const EngineMetrics& metrics() const noexcept { return metrics_; }
@@ -128,15 +135,15 @@ class ServerEngine final : private TunnelHost {
   std::size_t active_users() const noexcept { return users_.size(); }
 
  private:
-  ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_ptr<UserCheck> check,
-               Logger log);
+  ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_ptr<UserCheck> check, Logger log,
+               std::shared_ptr<SharedLimits> limits);
 
   /// A user with live tunnels.
   struct UserState {
     std::string name;
     std::optional<auth::UserRecord> account;  ///< last lookup, accounts only (hash cleared)
     std::optional<std::uint32_t> max_tunnels;
-    std::vector<ServerTunnel*> tunnels;
+    std::vector<ServerTunnel*> tunnels;    ///< each holds one of the user's SharedLimits tunnels
     std::uint64_t bytes_since_lookup = 0;  ///< moved by this engine since `account` was read
     std::shared_ptr<RateGate> gate;
     bool lookup_in_flight = false;
@@ -195,12 +202,13 @@ class ServerEngine final : private TunnelHost {
   Logger log_;
   std::function<void(const TunnelRecord&)> tunnel_end_;
   std::shared_ptr<const TunnelSettings> settings_;  ///< for new tunnels (set_options)
-  AdmissionPolicy admission_;
-  std::uint64_t deny_check_ms_ = 0;  ///< running mean of checks that answered auth_failed
+  std::shared_ptr<SharedLimits> limits_;  ///< admission, throttle, live counts (all workers)
+  std::uint64_t deny_check_ms_ = 0;       ///< running mean of checks that answered auth_failed
   ServerStats stats_;
   EngineMetrics metrics_;
   std::uint64_t next_tunnel_id_ = 1;
-  auth::FailureThrottle throttle_;
+  std::uint64_t tunnel_id_step_ = 1;  ///< the number of workers (set_worker)
+  unsigned worker_ = 0;
   std::unique_ptr<CheckInbox> inbox_;
   io::Poster reaper_;  ///< destroys finished tunnels outside their own calls
   io::Timer recheck_timer_;
@@ -215,8 +223,8 @@ class ServerEngine final : private TunnelHost {
   std::unordered_map<ServerTunnel*, std::unique_ptr<ServerTunnel>> tunnels_;
   std::function<void()> drain_done_;
   bool draining_ = false;
-  std::size_t live_ = 0;                    ///< tunnels not yet finished
-  std::uint64_t overload_logged_ms_ = 0;    ///< last "max_tunnels reached" line (rate-limited)
+  std::size_t live_ = 0;                  ///< tunnels not yet finished
+  std::uint64_t overload_logged_ms_ = 0;  ///< last "max_tunnels reached" line (rate-limited)
   bool overload_logged_ = false;
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);  ///< for store lookups in flight
 };

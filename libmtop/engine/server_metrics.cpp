@@ -29,6 +29,26 @@ void EngineMetrics::add_user_bytes(const std::string& user, bool up, std::uint64
   (up ? it->second.up : it->second.down) += bytes;
 }
 
+void HandshakeHistogram::merge(const HandshakeHistogram& other) noexcept {
+  for (std::size_t i = 0; i < in_bucket.size(); ++i) in_bucket[i] += other.in_bucket[i];
+  count += other.count;
+  sum_ms += other.sum_ms;
+}
+
+void EngineMetrics::merge(const EngineMetrics& other) {
+  for (const auto& [key, c] : other.listeners) {
+    ListenerCounts& mine = listeners[key];
+    mine.total += c.total;
+    mine.live += c.live;
+  }
+  handshake.merge(other.handshake);
+  for (const auto& [reason, n] : other.dial_failures) dial_failures[reason] += n;
+  for (const auto& [user, b] : other.user_bytes) {
+    add_user_bytes(user, true, b.up);
+    add_user_bytes(user, false, b.down);
+  }
+}
+
 std::string_view dial_failure_reason(int uv_status) noexcept {
   switch (uv_status) {
     case UV_ETIMEDOUT:
@@ -135,6 +155,15 @@ void write_tunnels(Writer& w, const MetricsSnapshot& m) {
            "Tunnels in any stage (handshake, auth, connect, relay), by listener and transport.");
   for (const auto& [key, c] : m.engine.listeners) {
     w.sample("mtop_tunnels_live", labels2("listener", key.first, "transport", key.second), c.live);
+  }
+  w.family("mtop_worker_tunnels_total", "counter",
+           "Tunnel streams accepted, by worker (config workers).");
+  for (std::size_t i = 0; i < m.workers.size(); ++i) {
+    w.sample("mtop_worker_tunnels_total", label("worker", std::to_string(i)), m.workers[i].total);
+  }
+  w.family("mtop_worker_tunnels_live", "gauge", "Tunnels in any stage, by worker.");
+  for (std::size_t i = 0; i < m.workers.size(); ++i) {
+    w.sample("mtop_worker_tunnels_live", label("worker", std::to_string(i)), m.workers[i].live);
   }
   w.family("mtop_tunnels_relaying", "gauge", "Tunnels relaying bytes.");
   w.sample("mtop_tunnels_relaying", "", static_cast<std::uint64_t>(m.stats.relaying));

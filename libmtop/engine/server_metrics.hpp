@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "engine/account_source.hpp"
 #include "mtop/server.hpp"
@@ -32,6 +33,7 @@ struct HandshakeHistogram {
   std::uint64_t sum_ms = 0;
 
   void observe(std::uint64_t ms) noexcept;
+  void merge(const HandshakeHistogram& other) noexcept;
 };
 
 /// Tunnels taken on one listener over one transport.
@@ -60,6 +62,8 @@ struct EngineMetrics {
   static constexpr std::size_t kMaxUsers = 100'000;
 
   void add_user_bytes(const std::string& user, bool up, std::uint64_t bytes);
+  /// Adds another worker's metrics into these (a multi-worker server's view).
+  void merge(const EngineMetrics& other);
 };
 
 /// QUIC servers' counters, summed over the listeners.
@@ -69,8 +73,15 @@ struct QuicMetrics {
   std::uint64_t streams_total = 0;  ///< tunnel streams opened by climbers
 };
 
+/// Tunnels one worker took (ServerConfig::workers).
+struct WorkerCounts {
+  std::uint64_t total = 0;  ///< streams served
+  std::uint64_t live = 0;
+};
+
 /// Everything format_metrics() writes.
 struct MetricsSnapshot {
+  std::vector<WorkerCounts> workers;  ///< by worker index
   ServerStats stats;
   EngineMetrics engine;
   bool has_store = false;  ///< the built-in user check: its counters are meaningful

@@ -70,6 +70,7 @@ struct ConnCallbacks {
     Connection* c = self(ud);
     if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0) return NGTCP2_ERR_CALLBACK_FAILURE;
     cid->datalen = cidlen;
+    c->owner_.mark_cid(*cid);
     ByteView secret = c->owner_.reset_secret();
     if (ngtcp2_crypto_generate_stateless_reset_token(token, secret.data(), secret.size(), cid) !=
         0) {
@@ -362,6 +363,7 @@ Result<void> Connection::start_server(std::shared_ptr<const ServerTlsContext> tl
   if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
     return Failure{Errc::system_error, "random source failed"};
   }
+  owner_.mark_cid(scid);
   ngtcp2_settings settings;
   fill_settings(settings);
   if (retry_odcid) settings.token = hd.token;  // the validated Retry token

@@ -46,6 +46,10 @@ class Connection;
 
 /// Length of the connection IDs we issue (servers route short-header packets by it).
 inline constexpr std::size_t kCidLength = 16;
+/// The byte of a server connection ID that names the worker owning the connection when the
+/// server runs several (QuicServerOptions::workers): its reuseport program steers every
+/// datagram by it (reuseport_steering.hpp).
+inline constexpr std::size_t kWorkerCidByte = 1;
 /// Largest UDP payload we send (PMTUD probes up to this; ngtcp2 0.12's ceiling).
 inline constexpr std::size_t kMaxUdpPayload = 1452;
 
@@ -71,6 +75,9 @@ class ConnectionOwner {
   virtual void stream_accepted(Connection& c, io::StreamPtr stream) = 0;
   /// The endpoint's free list of send chunks; outlives every connection of the owner.
   virtual io::ChunkPool& chunk_pool() = 0;
+  /// A connection ID we are about to issue, filled with random bytes: the owner may write
+  /// its mark into it (a multi-worker server names the worker, kWorkerCidByte).
+  virtual void mark_cid(ngtcp2_cid& /*cid*/) const {}
 };
 
 /// Tunables shared by client and server connections.

@@ -10,6 +10,7 @@
 
 #include "mtop/codec.hpp"
 #include "quic/app_error.hpp"
+#include "quic/reuseport_steering.hpp"
 
 namespace mtop::quic {
 namespace {
@@ -83,8 +84,14 @@ Result<std::unique_ptr<QuicServer>> QuicServer::create(uv_loop_t* loop, QuicServ
       [raw](const sockaddr* from, ByteView data) { raw->on_datagram(from, data); },
       [raw] {
         for (auto& [c, owned] : raw->conns_) raw->schedule(*c);
-      });
+      },
+      options.workers > 1);
   if (!socket) return Failure{socket.error(), "quic server: " + std::string(socket.message())};
+  if (options.workers > 1) {
+    if (auto r = attach_reuseport_steering((*socket)->fd(), options.workers); !r) {
+      return Failure{r.error(), "quic server: " + std::string(r.message())};
+    }
+  }
   s->socket_ = std::move(*socket);
   s->on_stream_ = std::move(on_stream);
   s->options_ = std::move(options);
@@ -170,6 +177,12 @@ void QuicServer::schedule(Connection& c) {
 
 void QuicServer::cid_added(Connection& c, const ngtcp2_cid& cid) {
   routes_[cid_key(cid.data, cid.datalen)] = &c;
+}
+
+void QuicServer::mark_cid(ngtcp2_cid& cid) const {
+  if (options_.workers > 1 && cid.datalen > kWorkerCidByte) {
+    cid.data[kWorkerCidByte] = static_cast<std::uint8_t>(options_.worker);
+  }
 }
 
 void QuicServer::cid_removed(const ngtcp2_cid& cid) {
@@ -348,6 +361,7 @@ void QuicServer::send_retry(const sockaddr* from, const ngtcp2_pkt_hd& hd) {
   ngtcp2_cid scid{};
   scid.datalen = kCidLength;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) return;
+  mark_cid(scid);  // the client's next Initial comes back to this worker
   std::array<std::uint8_t, NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN> token;
   ngtcp2_ssize tokenlen =
       ngtcp2_crypto_generate_retry_token(token.data(), secret_.data(), secret_.size(), hd.version,

@@ -49,6 +49,11 @@ struct QuicServerOptions {
   /// exists; false drops the packet unanswered (stealth: a denied source learns nothing, and
   /// each retransmitted Initial is asked again). Null: everyone is admitted.
   std::function<bool(const sockaddr* peer)> admit;
+  /// A multi-worker server (reuseport_steering.hpp): this socket is worker `worker` of
+  /// `workers` on the port, joins its SO_REUSEPORT group (bind worker 0 first, on the port
+  /// it gets, then the others in order) and issues connection IDs naming `worker`. 1: alone.
+  unsigned worker = 0;
+  unsigned workers = 1;
 };
 
 class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
@@ -110,6 +115,7 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   void handshake_completed(Connection& c) override;
   void stream_accepted(Connection& c, io::StreamPtr stream) override;
   io::ChunkPool& chunk_pool() override { return chunks_; }
+  void mark_cid(ngtcp2_cid& cid) const override;
 
   void on_datagram(const sockaddr* from, ByteView data);
   void accept_connection(const sockaddr* from, ByteView data);

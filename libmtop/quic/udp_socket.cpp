@@ -57,13 +57,17 @@ socklen_t address_length(const sockaddr* sa) noexcept {
 
 Result<std::unique_ptr<UdpSocket>> UdpSocket::open(uv_loop_t* loop, const sockaddr* bind_addr,
                                                    const sockaddr* peer, ReceiveFn on_receive,
-                                                   WritableFn on_writable) {
+                                                   WritableFn on_writable, bool group) {
   if (address_length(bind_addr) == 0 || (peer && peer->sa_family != bind_addr->sa_family)) {
     return Failure{Errc::invalid_argument, "udp: unsupported address family"};
   }
   std::unique_ptr<UdpSocket> s(new UdpSocket());
   s->fd_ = ::socket(bind_addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s->fd_ < 0) return Failure{Errc::system_error, std::string("udp: ") + std::strerror(errno)};
+  const int reuse = 1;
+  if (group && setsockopt(s->fd_, SOL_SOCKET, SO_REUSEPORT, &reuse, sizeof reuse) != 0) {
+    return Failure{Errc::system_error, std::string("udp SO_REUSEPORT: ") + std::strerror(errno)};
+  }
   if (::bind(s->fd_, bind_addr, address_length(bind_addr)) != 0) {
     return Failure{Errc::listen_failed, std::string("udp bind ") + address_to_string(bind_addr) +
                                             ": " + std::strerror(errno)};

@@ -46,9 +46,12 @@ class UdpSocket {
   /// connected to it. `on_receive` runs for each datagram, `on_writable` when a blocked
   /// socket can take packets again. Errors: invalid_argument (address family), listen_failed
   /// (bind: in use, not local), system_error (socket, connect, the event loop).
+  /// `group`: joins the SO_REUSEPORT group of the address (a multi-worker server's sockets
+  /// on one port); its datagrams are steered by the group's program (reuseport_steering.hpp)
+  /// once a member attached one.
   static Result<std::unique_ptr<UdpSocket>> open(uv_loop_t* loop, const sockaddr* bind_addr,
                                                  const sockaddr* peer, ReceiveFn on_receive,
-                                                 WritableFn on_writable);
+                                                 WritableFn on_writable, bool group = false);
   ~UdpSocket();
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
@@ -65,6 +68,8 @@ class UdpSocket {
     on_unreachable_ = std::move(fn);
   }
 
+  /// The socket, for socket options (reuseport_steering.hpp).
+  int fd() const noexcept { return fd_; }
   /// True while packets queued by a full send buffer are still waiting.
   bool blocked() const noexcept { return !queue_.empty(); }
   /// Address the socket is bound to (after connect: the local address actually used).

@@ -23,6 +23,7 @@ Result<std::unique_ptr<TlsListener>> TlsListener::create(
   std::unique_ptr<TlsListener> self(new TlsListener(loop, std::move(ctx), options, std::move(cb)));
   io::ListenOptions lo;
   lo.backlog = options.backlog;
+  lo.reuse_port = options.reuse_port;
   TlsListener* raw = self.get();
   auto bound = io::TcpListener::listen_raw(
       loop, host, port, [raw](io::UvHandle<uv_tcp_t> tcp) { raw->on_tcp(std::move(tcp)); }, lo);

@@ -35,6 +35,8 @@ struct TlsListenerOptions {
   /// closes it at once (no handshake, no CPU spent on it; not reported to the failure hook:
   /// the admission policy logs its own refusals). Null: everyone is admitted.
   std::function<bool(const struct sockaddr* peer)> admit;
+  /// SO_REUSEPORT (io::ListenOptions::reuse_port): one listener per worker on the address.
+  bool reuse_port = false;
 };
 
 class TlsListener final : public io::StreamAcceptor {

@@ -1,5 +1,8 @@
 #include "uv/tcp_listener.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <utility>
 
 #include "uv/sockaddr.hpp"
@@ -38,6 +41,15 @@ Result<std::unique_ptr<TcpListener>> TcpListener::listen_raw(uv_loop_t* loop,
   }
   l->tcp_ = std::move(tcp);
   l->tcp_->data = l.get();
+  if (options.reuse_port) {
+    uv_os_fd_t fd = -1;
+    const int on = 1;
+    rc = uv_fileno(reinterpret_cast<uv_handle_t*>(l->tcp_.get()), &fd);
+    if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+      rc = uv_translate_sys_error(errno);
+    }
+    if (rc < 0) return Failure{Errc::listen_failed, "SO_REUSEPORT " + where + ": " + uv_reason(rc)};
+  }
   const unsigned flags = addr.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
   rc = uv_tcp_bind(l->tcp_.get(), reinterpret_cast<sockaddr*>(&addr), flags);
   if (rc == 0) {

@@ -21,6 +21,9 @@ struct ListenOptions {
   /// Read buffer and write chunks of the accepted TcpStreams (listen() only); null = those of
   /// the thread that accepts them (StreamBuffers::of_this_thread()).
   SharedStreamBuffers buffers;
+  /// SO_REUSEPORT: several listeners (a multi-worker server's, one per loop) share the
+  /// address and the kernel spreads the connections over them.
+  bool reuse_port = false;
 };
 
 class TcpListener final : public StreamAcceptor {

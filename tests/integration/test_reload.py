@@ -63,6 +63,9 @@ class ReloadTest(DeploymentTest):
     def serve(self, **over):
         self.d.add_user("alice", "pw")
         over.setdefault("allow_targets", ["127.0.0.1/32"])
+        # Several of these tests change the listen set, which several workers apply only at a
+        # restart (docs/CONFIG.md, "Reload"): one worker, as reloading listeners is tested here.
+        over.setdefault("workers", 1)
         server = self.d.start_server(**over)
         if TRANSPORT == "quic":
             wait_quic_listening(server)

@@ -5,7 +5,8 @@ The kernel here has no netem, so loss is made in user space. Each client address
 upstream socket (like a NAT binding), so the server sees the relay's port, never the client's.
 Run as a separate process (`python3 udp_relay.py --server-port P ...`): it prints
 "listening PORT" on its first line, then serves until SIGTERM/SIGINT and prints its counters as
-one JSON line on exit. Packets held for reordering are released after the next packet in the same
+one JSON line on exit. SIGUSR1 rebinds every client's upstream socket to a new source port (a NAT
+rebinding: the server then sees the client's packets come from a new address). Packets held for reordering are released after the next packet in the same
 direction or after `hold_ms`, so nothing stays held when traffic stops.
 """
 import argparse
@@ -69,6 +70,17 @@ class Relay:
         # line each, for tests that replay or mangle real packets of a live connection.
         self.record = open(record, "a") if record else None
         self.record_left = record_count
+        self.rebinds = 0
+        self.rebind_asked = False
+
+    def _rebind(self):
+        """Every client's next packets leave from a new socket (a new source port)."""
+        for client, old in list(self.clients.items()):
+            self.sel.unregister(old)
+            old.close()
+            del self.clients[client]
+            self._upstream(client)
+            self.rebinds += 1
 
     def _upstream(self, client):
         sock = self.clients.get(client)
@@ -113,6 +125,9 @@ class Relay:
 
     def serve(self):
         while not self.stopping:
+            if self.rebind_asked:
+                self.rebind_asked = False
+                self._rebind()
             timeout = None
             if self.held:
                 timeout = max(0.0, min(h[0] for h in self.held) - time.monotonic())
@@ -138,7 +153,8 @@ class Relay:
             self._flush_due()
 
     def counts(self):
-        return {"up": self.up.counts, "down": self.down.counts, "clients": len(self.clients)}
+        return {"up": self.up.counts, "down": self.down.counts, "clients": len(self.clients),
+                "rebinds": self.rebinds}
 
 
 def main():
@@ -161,6 +177,10 @@ def main():
     def stop(*_):
         relay.stopping = True
 
+    def rebind(*_):
+        relay.rebind_asked = True  # done by the loop, between packets
+
+    signal.signal(signal.SIGUSR1, rebind)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"listening {relay.port}", flush=True)

@@ -1,0 +1,75 @@
+// SharedLimits: what the server's workers decide together. With `workers` > 1 each worker
+// runs its own ServerEngine on its own loop and thread; the limits a client or a user must
+// not escape by landing on another worker live here, behind one mutex: the admission policy
+// (source lists, live tunnels per address and subnet, the source rate, its counters and log
+// gate), the failure throttle, the live tunnels of the whole server (max_tunnels) and of each
+// user (a user's max_tunnels). A single-worker server has one of its own, uncontended.
+//
+// Every call is short (a map look-up under the lock) and safe from any thread. Time comes in
+// as an argument, as the policies it wraps take it (each worker's uv_now()).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "auth/failure_throttle.hpp"
+#include "auth/ip_prefix.hpp"
+#include "engine/admission.hpp"
+#include "mtop/log.hpp"
+#include "mtop/result.hpp"
+#include "mtop/server.hpp"
+
+namespace mtop {
+
+class SharedLimits {
+ public:
+  explicit SharedLimits(const ServerOptions& options);
+  SharedLimits(const SharedLimits&) = delete;
+  SharedLimits& operator=(const SharedLimits&) = delete;
+
+  /// AdmissionPolicy::configure for every worker at once; a changed failure throttle starts
+  /// afresh. Called by each worker's engine on a reload with the same options: the second
+  /// call finds nothing changed.
+  Result<void> configure(const ServerOptions& options);
+
+  // The admission policy (admission.hpp), under the lock.
+  std::optional<AdmissionPolicy::Refusal> check_source(const auth::IpAddress& source) const;
+  std::optional<AdmissionPolicy::Refusal> admit(const auth::IpAddress& source, std::uint64_t now_ms,
+                                                AdmissionPolicy::Ticket& ticket);
+  void release(const AdmissionPolicy::Ticket& ticket);
+  void count(AdmissionRule rule);
+  std::array<std::uint64_t, kAdmissionRuleCount> counts() const;
+  void report(const auth::IpAddress& source, const AdmissionPolicy::Refusal& refusal,
+              std::uint64_t now_ms, const Logger& log);
+
+  // The failure throttle (failure_throttle.hpp), under the lock.
+  bool allowed(const auth::IpAddress& source, std::uint64_t now_ms);
+  void record_failure(const auth::IpAddress& source, std::uint64_t now_ms);
+  void record_success(const auth::IpAddress& source);
+
+  /// Takes one of the server's `max` live tunnels; false (nothing taken) when all are live.
+  bool take_tunnel(std::size_t max);
+  void release_tunnel();
+  /// Takes one of `user`'s live tunnels, unless `max` are live already (then false and
+  /// `live` says how many); no `max`: no limit.
+  bool take_user_tunnel(const std::string& user, std::optional<std::uint32_t> max,
+                        std::size_t& live);
+  void release_user_tunnel(const std::string& user);
+  /// Users with live authorised tunnels on any worker.
+  std::size_t active_users() const;
+
+ private:
+  mutable std::mutex mu_;
+  AdmissionPolicy admission_;
+  auth::FailureThrottle::Options throttle_options_;
+  auth::FailureThrottle throttle_;
+  std::size_t live_ = 0;
+  std::unordered_map<std::string, std::size_t> users_;  ///< entries only while > 0
+};
+
+}  // namespace mtop
