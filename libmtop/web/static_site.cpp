@@ -75,6 +75,17 @@ std::string encode_path(std::string_view path) {
   return out;
 }
 
+/// True for an RFC 9110 token (a method): libmicrohttpd takes any bytes up to the first space.
+bool is_token(std::string_view s) {
+  static constexpr std::string_view kSymbols = "!#$%&'*+-.^_`|~";
+  if (s.empty()) return false;
+  for (const char c : s) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    if (!alnum && kSymbols.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
 const char* header(MHD_Connection* connection, const char* name) {
   return MHD_lookup_connection_value(connection, MHD_HEADER_KIND, name);
 }
@@ -131,6 +142,10 @@ MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url, co
                       size_t* upload_data_size, void** con_cls) {
   const auto* impl = static_cast<const StaticSite::Impl*>(cls);
   const std::string_view m(method);
+  if (!is_token(m)) {
+    // Binary bytes (a failed MTop login among them) are a bad request to a web server.
+    return send_error(connection, MHD_HTTP_BAD_REQUEST, "Bad Request");
+  }
   if (m != MHD_HTTP_METHOD_GET && m != MHD_HTTP_METHOD_HEAD) {
     // Answered with the head: the body is never read, and the connection closes after it.
     MHD_Response* r = page_response(405, "Method Not Allowed");
