@@ -5,7 +5,7 @@ import subprocess
 import tempfile
 
 from harness import free_port, recv_all, recv_exact, socks5_connect, wait_for
-from test_fallback import PAGES, FallbackTest, WebBackend, auth_message, curl_bytes
+from test_fallback import PAGES, FallbackTest, TimingChecks, WebBackend, auth_message, curl_bytes
 
 SITE = dict(PAGES, **{
     "style.css": b"body { color: #333 }\n",
@@ -209,3 +209,20 @@ class FolderReload(FolderTest):
                                      f"https://localhost:{server.port}/index.html"]),
                          SITE["index.html"])
         self.assertTrue(server.alive())
+
+
+class FolderTiming(TimingChecks, FolderTest):
+    def test_failed_login_folder_site_vs_good_login_status(self):
+        # As test_fallback.Timing, with the folder's site answering the failed logins.
+        server = self.start_folder(auth={"cache_size": 0, "max_failures": 100000})
+        port = self.mtop_target.port
+        request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        samples = self.measure(server.port, {
+            "wrong password (site's 1st byte)":
+                (auth_message("alice", "wrong", port) + request, b"H"),
+            "unknown user (site's 1st byte)":
+                (auth_message("nobody", "wrong", port) + request, b"H"),
+            "good login (MTop status)": (auth_message("alice", "right", port), b"\x01"),
+        })
+        self.assertNotIn("failure=throttled", server.log())
+        self.assert_within_noise(samples, "fallback to the folder's site")
