@@ -140,7 +140,7 @@ struct ServerConfig {
   /// TLS 1.3 key-exchange groups accepted on both transports, in order of preference; a client
   /// offering none of them fails the handshake. Must not be empty.
   std::vector<TlsGroup> tls_groups = default_tls_groups();
-  UsersSource users;  ///< ignored when ServerHooks::user_check is given
+  UsersSource users;      ///< ignored when ServerHooks::user_check is given
   ServerOptions engine;
   LogLevel log_level = LogLevel::info;
   /// access_log: a file that gets one line per finished tunnel (format_access_record), opened
@@ -168,7 +168,7 @@ MTOP_CPP_API Result<ServerConfig> load_server_config(const std::string& path);
 
 /// Why a tunnel did not become a relay (or why the server ended it).
 enum class TunnelFailure : std::uint8_t {
-  overloaded,         ///< max_tunnels live, or a source limit (ServerStats::rejections says which)
+  overloaded,  ///< max_tunnels live, or a source limit (ServerStats::rejections says which)
   draining,           ///< the server is draining: closed at once
   handshake_timeout,  ///< no complete auth message (or no user-check answer) in time
   protocol_error,     ///< malformed auth message (bad version included)

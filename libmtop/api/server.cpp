@@ -16,8 +16,8 @@
 #include "admin/bearer_token.hpp"
 #include "api/access_log_file.hpp"
 #include "api/admin_service.hpp"
-#include "api/cert_watch.hpp"
 #include "api/config_view.hpp"
+#include "api/cert_watch.hpp"
 #include "api/store_factory.hpp"
 #include "auth/target_policy.hpp"
 #include "engine/account_source.hpp"
@@ -157,7 +157,7 @@ struct Server::Impl {
   AccountSource* accounts = nullptr;  ///< check as the built-in store check, or null
   std::shared_ptr<tls::ServerContext> tls;
   std::string quic_secret;
-  std::optional<AccessLogFile> access_log;                 ///< config.access_log_path, when set
+  std::optional<AccessLogFile> access_log;  ///< config.access_log_path, when set
   std::function<void(const TunnelRecord&)> on_tunnel_end;  ///< Server::on_tunnel_end
   /// The fallback folder's web site (static_site.hpp), from the first config that names a
   /// folder on. A reload that removes the folder keeps it: visitors relayed to it before
@@ -177,7 +177,7 @@ struct Server::Impl {
   bool started = false;
 
   std::function<Result<ServerConfig>()> config_source;  ///< set_config_source
-  std::optional<Endpoint> admin_endpoint;               ///< config.admin.listen, parsed
+  std::optional<Endpoint> admin_endpoint;                ///< config.admin.listen, parsed
   std::string admin_token;
   std::string metrics_token;
   // Declared last: destroyed first (its thread calls into the server through the loop).
@@ -228,8 +228,9 @@ Server::Impl::~Impl() {
 
 ServerOptions Server::Impl::engine_options(const ServerOptions& o) const {
   ServerOptions out = o;
-  if (!o.fallback_folder.empty() && site)
+  if (!o.fallback_folder.empty() && site) {
     out.fallback = HostPort{"127.0.0.1", site->port()}.to_string();
+  }
   return out;
 }
 

@@ -279,8 +279,8 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
 
 Result<ServerConfig> parse_server_config(std::string_view json_text, const std::string& base_dir) {
   ServerConfig cfg;
-  auto r =
-      config::parse_json_config(json_text, [&](const json& root) { parse(root, base_dir, cfg); });
+  auto r = config::parse_json_config(json_text,
+                                     [&](const json& root) { parse(root, base_dir, cfg); });
   if (!r) return r.failure();
   return cfg;
 }
