@@ -7,8 +7,6 @@ trust that one key only (--ignore-certificate-errors-spki-list, which Chromium h
 with a --user-data-dir of its own), so any other certificate error still fails the page.
 Chromium bypasses proxies for loopback unless told otherwise: --proxy-bypass-list=<-loopback>.
 Each run has its own profile folder, a bounded time, and its process group is killed after."""
-import base64
-import hashlib
 import http.server
 import os
 import shutil
@@ -20,6 +18,7 @@ import threading
 import unittest
 
 from harness import DeploymentTest, free_port
+from test_quic import spki_pin  # the SPKI hash Chromium's flag wants, as the climber's pin
 
 TRANSPORT = os.environ.get("MTOP_TRANSPORT", "tls")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -71,15 +70,6 @@ class HttpsSite:
         self.server.server_close()
 
 
-def spki_sha256(cert_path):
-    """base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate, as Chromium's flag wants."""
-    pub = subprocess.run(["openssl", "x509", "-in", cert_path, "-pubkey", "-noout"],
-                         capture_output=True, check=True, timeout=30).stdout
-    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
-                         capture_output=True, check=True, timeout=30).stdout
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 @unittest.skipUnless(CHROMIUM, "chromium is not installed (scripts/deps.sh --test)")
 class Browser(DeploymentTest):
     def setUp(self):
@@ -109,7 +99,7 @@ class Browser(DeploymentTest):
                 "--no-pings", "--disable-breakpad",
                 f"--proxy-server={proxy}", "--proxy-bypass-list=<-loopback>"]
         if trust:
-            argv.append(f"--ignore-certificate-errors-spki-list={spki_sha256(self.d.cert)}")
+            argv.append(f"--ignore-certificate-errors-spki-list={spki_pin(self.d.cert)}")
         argv += ["--dump-dom", f"https://127.0.0.1:{self.site.port}/"]
         # A session of its own: Chromium's helper processes are in its process group, which
         # is ended with it whatever happens.
