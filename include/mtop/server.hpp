@@ -96,6 +96,12 @@ struct ServerOptions {
   /// "host:port" every authorised tunnel is connected to, whatever target it asked for (the
   /// SIP003 plugin's ss-server); the target policy does not apply. Empty: the asked target.
   std::string fixed_target{};
+  /// Fallback mode with a folder of static files instead of a backend (docs/CONFIG.md,
+  /// "fallback"): the server serves it itself over HTTP/1.1 (libmicrohttpd, on a loopback port
+  /// of its own) and relays visitors there as it would to `fallback`. Index.html for a
+  /// directory, nothing outside the folder (no "..", no symbolic link that leaves it), no dot
+  /// file but .well-known. Exclusive with `fallback`; a reload may change or remove it.
+  std::string fallback_folder{};
   bool operator==(const ServerOptions&) const = default;
 };
 

@@ -33,6 +33,7 @@
 #include "tls/listener.hpp"
 #include "uv/loop_mailbox.hpp"
 #include "uv/timer.hpp"
+#include "web/static_site.hpp"
 #ifdef MTOP_HAVE_QUIC
 #include "api/quic_secret.hpp"
 #include "quic/app_error.hpp"
@@ -87,7 +88,31 @@ Result<std::vector<Endpoint>> check_config(const ServerConfig& config) {
                      std::string(key) + ": \"" + text + "\": " + std::string(hp.message())};
     }
   }
+  if (!config.engine.fallback_folder.empty()) {
+    if (!config.engine.fallback.empty()) {
+      return Failure{Errc::config_invalid, "fallback: a backend or a folder, not both (\"" +
+                                               config.engine.fallback + "\" and \"" +
+                                               config.engine.fallback_folder + "\")"};
+    }
+    for (const auto& p : config.tls_alpn) {
+      if (p != "http/1.1") {
+        return Failure{Errc::config_invalid, "tls_alpn: \"" + p +
+                                                 "\": the fallback folder is served over "
+                                                 "HTTP/1.1 only"};
+      }
+    }
+  }
   return endpoints;
+}
+
+/// The fallback folder `o` names, opened (its real path checked). Errors: config_invalid.
+Result<std::optional<web::SiteFolder>> open_fallback_folder(const ServerOptions& o) {
+  if (o.fallback_folder.empty()) return std::optional<web::SiteFolder>();
+  auto folder = web::SiteFolder::open(o.fallback_folder);
+  if (!folder) {
+    return Failure{Errc::config_invalid, "fallback folder: " + std::string(folder.message())};
+  }
+  return std::optional<web::SiteFolder>(std::move(*folder));
 }
 
 tls::TlsServerConfig tls_config(const ServerConfig& config) {
@@ -189,6 +214,10 @@ struct Server::Impl {
   std::shared_ptr<SharedLimits> limits;                    ///< shared by every worker's engine
   /// On this loop: user checks and tunnel records from the other workers.
   std::unique_ptr<io::LoopMailbox> mailbox;
+  /// The fallback folder's web site (static_site.hpp), from the first config that names a
+  /// folder on. A reload that removes the folder keeps it: visitors relayed to it before
+  /// finish, and no new tunnel goes there; a later folder reuses it.
+  std::unique_ptr<web::StaticSite> site;
   std::unique_ptr<ServerEngine> engine;  ///< worker 0's, on this loop
   // Declared after the engine: destroyed first, as they hand streams to it.
   std::vector<Listener> listeners;
@@ -221,6 +250,11 @@ struct Server::Impl {
   /// A worker's view of `check` (not null), for its engine.
   std::shared_ptr<UserCheck> worker_check(Worker& w, std::shared_ptr<UserCheck> shared) const;
   void deliver_record(const TunnelRecord& r);
+  /// The options the engine runs with: `o`, with the static site's loopback address as the
+  /// fallback backend when `o` names a folder.
+  ServerOptions engine_options(const ServerOptions& o) const;
+  /// Serves `folder` (when set): the running site from now on, or `fresh_site`, a new one.
+  void use_site(std::optional<web::SiteFolder> folder, std::unique_ptr<web::StaticSite> fresh_site);
   void watch_tunnel_ends();
   void stop_accepting();
   /// Binds TLS on `e`, and QUIC on the same port when c.quic (with `secret`), for `slot`'s
@@ -282,6 +316,36 @@ Server::Impl::~Impl() {
   if (accounts) accounts->account_store().flush();  // usage counted so far
 }
 
+ServerOptions Server::Impl::engine_options(const ServerOptions& o) const {
+  ServerOptions out = o;
+  if (!o.fallback_folder.empty() && site) {
+    out.fallback = HostPort{"127.0.0.1", site->port()}.to_string();
+  }
+  return out;
+}
+
+/// The static site `folder` needs, started when none runs yet (a reload's prepare step: the
+/// running server sees nothing of it). Errors: listen_failed.
+Result<std::unique_ptr<web::StaticSite>> start_site_if_needed(
+    const std::optional<web::SiteFolder>& folder, const web::StaticSite* running) {
+  if (!folder || running) return std::unique_ptr<web::StaticSite>();
+  return web::StaticSite::start(*folder, web::StaticSite::Options{});
+}
+
+void Server::Impl::use_site(std::optional<web::SiteFolder> folder,
+                            std::unique_ptr<web::StaticSite> fresh_site) {
+  if (!folder) return;
+  const bool changed = fresh_site || site->folder() != folder->configured();
+  if (fresh_site) {
+    site = std::move(fresh_site);  // it serves `folder` already
+  } else {
+    site->set_folder(std::move(*folder));  // even under the same name: its real path may move
+  }
+  if (!changed) return;
+  log.info("fallback folder " + site->folder() +
+           " served on 127.0.0.1:" + std::to_string(site->port()) + " (HTTP/1.1, loopback only)");
+}
+
 void Server::Impl::on_workers(const std::function<void(Worker&)>& fn) {
   for (auto& w : workers) {
     if (w->thread) w->thread->call([&fn, &w] { fn(*w); });
@@ -308,8 +372,8 @@ Result<void> Server::Impl::start_workers(const ServerConfig& c, Logger worker_lo
         return;
       }
       w->mailbox = std::move(*box);
-      auto eng = ServerEngine::create(w->thread->loop(), c.engine, worker_check(*w, check),
-                                      worker_log, limits);
+      auto eng = ServerEngine::create(w->thread->loop(), engine_options(c.engine),
+                                      worker_check(*w, check), worker_log, limits);
       if (!eng) {
         made = eng.failure();
         return;
@@ -704,12 +768,18 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
     impl->access_log.emplace(std::move(*file));
   }
   if (auto r = impl->read_admin_config(config.admin); !r) return r.failure();
+  auto folder = open_fallback_folder(config.engine);
+  if (!folder) return folder.failure();
+  auto site = start_site_if_needed(*folder, nullptr);
+  if (!site) return site.failure();
+  impl->use_site(std::move(*folder), std::move(*site));
   impl->worker_total = worker_count(config.workers);
   impl->limits = std::make_shared<SharedLimits>(config.engine);
   auto mailbox = io::LoopMailbox::open(loop);
   if (!mailbox) return mailbox.failure();
   impl->mailbox = std::move(*mailbox);
-  auto engine = ServerEngine::create(loop, config.engine, impl->check, log, impl->limits);
+  auto engine = ServerEngine::create(loop, impl->engine_options(config.engine), impl->check, log,
+                                     impl->limits);
   if (!engine) return engine.failure();
   impl->engine = std::move(*engine);
   impl->engine->set_worker(0, impl->worker_total);
@@ -762,8 +832,10 @@ Result<void> Server::start() {
   const ServerOptions& o = impl_->config.engine;
   std::string mode = o.reply_status ? "reply with a status on failure"
                                     : "stealth (close without a status on failure)";
-  if (!o.fallback.empty()) {
-    mode = "fallback: TLS connections that are not authenticated climbers go to " + o.fallback +
+  if (!o.fallback.empty() || !o.fallback_folder.empty()) {
+    const std::string site =
+        o.fallback.empty() ? "the static site of " + o.fallback_folder : o.fallback;
+    mode = "fallback: TLS connections that are not authenticated climbers go to " + site +
            "; otherwise " + mode;
   }
   impl_->log.info("mode: " + mode);
@@ -934,6 +1006,11 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
     next_access_log.emplace(std::move(*file));
   }
 
+  auto next_folder = open_fallback_folder(next.engine);
+  if (!next_folder) return next_folder.failure();
+  auto started_site = start_site_if_needed(*next_folder, site.get());
+  if (!started_site) return started_site.failure();
+
   // New addresses are bound now (undone by dropping them if a later step fails).
   std::vector<Listener> fresh(next_endpoints->size());
   for (std::size_t i = 0; i < next_endpoints->size() && started; ++i) {
@@ -1000,15 +1077,20 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
   if (started) listeners = std::move(next_listeners);
   endpoints = std::move(*next_endpoints);
 
+  use_site(std::move(*next_folder), std::move(*started_site));
   if (!(next.engine == cur.engine)) {
     report.changed.emplace_back(next.engine.allow_targets == cur.engine.allow_targets
                                     ? "engine options"
                                     : "engine options (allow_targets)");
     log_allowed_targets(log, next.engine);
     // Cannot fail: check_config() ran the same admission checks above.
-    if (auto r = engine->set_options(next.engine); !r) log.error(std::string(r.message()));
+    if (auto r = engine->set_options(engine_options(next.engine)); !r) {
+      log.error(std::string(r.message()));
+    }
     on_workers([this, &next](Worker& w) {
-      if (auto r = w.engine->set_options(next.engine); !r) log.error(std::string(r.message()));
+      if (auto r = w.engine->set_options(engine_options(next.engine)); !r) {
+        log.error(std::string(r.message()));
+      }
     });
   }
   if (next_check) {

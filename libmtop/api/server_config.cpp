@@ -55,17 +55,30 @@ void parse_admin(const json& a, const std::string& base_dir, AdminConfig& admin)
   }
 }
 
-/// "fallback": {"backend": "host:port", "alpn": ["http/1.1"]}. The ALPN list is what the TLS
-/// port offers; by default what every web backend speaks.
-void parse_fallback(const json& f, ServerConfig& cfg) {
+/// "fallback": {"backend": "host:port", "alpn": ["http/1.1"]} or {"folder": "/var/www/site"}.
+/// The ALPN list is what the TLS port offers; by default what every web backend speaks. The
+/// folder is served over HTTP/1.1 only (libmicrohttpd), so nothing else may be offered for it.
+void parse_fallback(const json& f, const std::string& base_dir, ServerConfig& cfg) {
   if (!f.is_object()) {
-    throw ConfigError{"config.fallback: an object like {\"backend\": \"127.0.0.1:8080\"}"};
+    throw ConfigError{
+        "config.fallback: an object like {\"backend\": \"127.0.0.1:8080\"} or "
+        "{\"folder\": \"/var/www/site\"}"};
   }
-  only_keys(f, "config.fallback", {"backend", "alpn"});
-  if (!f.contains("backend")) throw ConfigError{"config.fallback.backend: missing"};
-  cfg.engine.fallback = get_string(f, "backend", "config.fallback");
-  if (auto hp = parse_host_port(cfg.engine.fallback); !hp) {
-    throw ConfigError{"config.fallback.backend: " + std::string(hp.message())};
+  only_keys(f, "config.fallback", {"backend", "folder", "alpn"});
+  if (f.contains("backend") == f.contains("folder")) {
+    throw ConfigError{
+        "config.fallback: exactly one of \"backend\" (a web server's host:port) "
+        "and \"folder\" (static files served by mtop-server)"};
+  }
+  if (f.contains("folder")) {
+    const std::string folder = get_string(f, "folder", "config.fallback");
+    if (folder.empty()) throw ConfigError{"config.fallback.folder: empty"};
+    cfg.engine.fallback_folder = resolve(base_dir, folder);
+  } else {
+    cfg.engine.fallback = get_string(f, "backend", "config.fallback");
+    if (auto hp = parse_host_port(cfg.engine.fallback); !hp) {
+      throw ConfigError{"config.fallback.backend: " + std::string(hp.message())};
+    }
   }
   cfg.tls_alpn = {"http/1.1"};
   if (f.contains("alpn")) {
@@ -77,6 +90,11 @@ void parse_fallback(const json& f, ServerConfig& cfg) {
         throw ConfigError{"config.fallback.alpn: protocol names of 1 to 255 bytes"};
       }
       cfg.tls_alpn.push_back(p.get<std::string>());
+      if (!cfg.engine.fallback_folder.empty() && cfg.tls_alpn.back() != "http/1.1") {
+        throw ConfigError{
+            "config.fallback.alpn: the folder is served over HTTP/1.1 only, so "
+            "only \"http/1.1\" may be offered"};
+      }
     }
   }
 }
@@ -169,7 +187,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
     }
   }
   if (root.contains("admin")) parse_admin(root.at("admin"), base_dir, cfg.admin);
-  if (root.contains("fallback")) parse_fallback(root.at("fallback"), cfg);
+  if (root.contains("fallback")) parse_fallback(root.at("fallback"), base_dir, cfg);
   if (root.contains("allow_targets")) {
     const json& a = root.at("allow_targets");
     if (!a.is_array()) throw ConfigError{"config.allow_targets: a list of CIDRs"};

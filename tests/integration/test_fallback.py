@@ -258,39 +258,73 @@ class FailedLogins(FallbackTest):
         s.close()
 
 
-class Timing(FallbackTest):
+def quartiles(samples):
+    """(first quartile, median, third quartile) of `samples`."""
+    q = statistics.quantiles(samples, n=4, method="inclusive")
+    return q[0], q[1], q[2]
+
+
+class TimingChecks:
+    """Issue 9: the median time to the fallback's first byte for a failed login differs from a
+    good login's time to the MTop status by less than the noise of the run.
+
+    The kinds are measured interleaved (so load that comes and goes hits each alike), and the
+    noise is the run's own: the larger interquartile range of the kinds' samples, i.e. how far
+    apart two ordinary measurements of one kind are. A failed login answered without waiting
+    for the whole password check (tens of ms here) would sit far outside it."""
+
+    ROUNDS = 21
+
+    def measure(self, port, kinds):
+        """kinds: name -> (bytes to send, the first byte expected back)."""
+        def first_byte(data, expected):
+            s = self.tls(port)
+            t0 = time.monotonic()
+            s.sendall(data)
+            got = s.recv(1)
+            took = time.monotonic() - t0
+            s.close()
+            self.assertEqual(got, expected)
+            return took * 1000
+
+        samples = {name: [] for name in kinds}
+        for _ in range(self.ROUNDS):
+            for name, (data, expected) in kinds.items():
+                samples[name].append(first_byte(data, expected))
+        return samples
+
+    def assert_within_noise(self, samples, what):
+        stats = {name: quartiles(v) for name, v in samples.items()}
+        noise = max(q3 - q1 for q1, _, q3 in stats.values())
+        good = stats["good login (MTop status)"][1]
+        print(f"\n{what}, {self.ROUNDS} rounds each, median [quartiles] in ms:")
+        for name, (q1, med, q3) in stats.items():
+            print(f"  {name:36s} {med:7.1f} [{q1:.1f} .. {q3:.1f}]")
+        print(f"  noise of the run (largest interquartile range): {noise:.1f} ms")
+        for name, (_, med, _) in stats.items():
+            print(f"  {name:36s} differs from the good login by {med - good:+.1f} ms")
+        for name, (_, med, _) in stats.items():
+            self.assertLess(abs(med - good), noise, f"{name} vs the good login")
+
+
+class Timing(TimingChecks, FallbackTest):
     def test_failed_login_fallback_vs_good_login_status(self):
         rec = self.recorder()
         # No credential cache: every good login pays the password hash, as a failed one does.
-        server = self.start(rec.port, auth={"cache_size": 0})
+        # No lock-out either: a locked-out source is refused before any check (and a good
+        # login from it would end on the backend too), which is another measurement.
+        server = self.start(rec.port, auth={"cache_size": 0, "max_failures": 100000})
         port = self.mtop_target.port
-
-        def first_byte(data):
-            s = self.tls(server.port)
-            t0 = time.monotonic()
-            s.sendall(data)
-            self.assertNotEqual(s.recv(1), b"")
-            took = time.monotonic() - t0
-            s.close()
-            return took
-
-        rounds = 15
-        bad, unknown, good = [], [], []
         request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
-        for _ in range(rounds):
-            bad.append(first_byte(auth_message("alice", "wrong", port) + request))
-            unknown.append(first_byte(auth_message("nobody", "wrong", port) + request))
-            good.append(first_byte(auth_message("alice", "right", port)))
-        mb, mu, mg = (statistics.median(x) * 1000 for x in (bad, unknown, good))
-        print(f"\nmedian time to first byte over {rounds} rounds: wrong password (fallback) "
-              f"{mb:.1f} ms, unknown user (fallback) {mu:.1f} ms, good login (MTop status) "
-              f"{mg:.1f} ms")
-        # Loose: a shared 2-core machine is noisy. A failed login must not be answered much
-        # faster than a good one (it waits for the whole check), nor take far longer.
-        for name, m in (("wrong password", mb), ("unknown user", mu)):
-            self.assertGreater(m, mg / 4, name)
-            self.assertLess(m, mg * 4 + 200, name)
-
+        samples = self.measure(server.port, {
+            "wrong password (backend's 1st byte)":
+                (auth_message("alice", "wrong", port) + request, CANNED[:1]),
+            "unknown user (backend's 1st byte)":
+                (auth_message("nobody", "wrong", port) + request, CANNED[:1]),
+            "good login (MTop status)": (auth_message("alice", "right", port), b"\x01"),
+        })
+        self.assertNotIn("failure=throttled", server.log())
+        self.assert_within_noise(samples, "fallback to a backend")
 
 def curl_bytes(args, timeout=30):
     import subprocess

@@ -356,6 +356,12 @@ TEST_CASE("server api: config errors name the key at fault", "[server_api]") {
       "/");
   REQUIRE(h2);
   CHECK(h2->tls_alpn == std::vector<std::string>{"h2", "http/1.1"});
+  auto folder = parse_server_config(
+      R"({"listen": "127.0.0.1:443", "fallback": {"folder": "site"}, )" + base + "}", "/etc/mtop");
+  REQUIRE(folder);
+  CHECK(folder->engine.fallback_folder == "/etc/mtop/site");
+  CHECK(folder->engine.fallback.empty());
+  CHECK(folder->tls_alpn == std::vector<std::string>{"http/1.1"});
   struct Case {
     std::string json;
     std::string needle;
@@ -375,7 +381,15 @@ TEST_CASE("server api: config errors name the key at fault", "[server_api]") {
       {R"({"listen": "127.0.0.1:1", "tls_groups": [25519], )" + base + "}", "config.tls_groups"},
       {R"({"listen": "127.0.0.1:1", "fallback": "127.0.0.1:80", )" + base + "}",
        "config.fallback: an object"},
-      {R"({"listen": "127.0.0.1:1", "fallback": {}, )" + base + "}", "config.fallback.backend"},
+      {R"({"listen": "127.0.0.1:1", "fallback": {}, )" + base + "}",
+       "config.fallback: exactly one of \"backend\""},
+      {R"({"listen": "127.0.0.1:1", "fallback": {"backend": "a:1", "folder": "/srv"}, )" + base +
+           "}",
+       "config.fallback: exactly one of \"backend\""},
+      {R"({"listen": "127.0.0.1:1", "fallback": {"folder": ""}, )" + base + "}",
+       "config.fallback.folder: empty"},
+      {R"({"listen": "127.0.0.1:1", "fallback": {"folder": "/srv", "alpn": ["h2"]}, )" + base + "}",
+       "HTTP/1.1 only"},
       {R"({"listen": "127.0.0.1:1", "fallback": {"backend": "web"}, )" + base + "}",
        "config.fallback.backend"},
       {R"({"listen": "127.0.0.1:1", "fallback": {"backend": "a:1", "root": "/"}, )" + base + "}",
@@ -499,6 +513,15 @@ TEST_CASE("server api: create() checks the certificate and the users and allow_t
   c = f.config;
   c.engine.fixed_target = "[::1]";
   expect(c, {check, {}}, Errc::config_invalid, "fixed_target");
+  c = f.config;
+  c.engine.fallback_folder = f.pki.dir + "/no-site";
+  expect(c, {check, {}}, Errc::config_invalid, "fallback folder: \"" + f.pki.dir + "/no-site");
+  c.engine.fallback_folder = f.pki.dir;
+  c.engine.fallback = "127.0.0.1:80";
+  expect(c, {check, {}}, Errc::config_invalid, "a backend or a folder, not both");
+  c.engine.fallback.clear();
+  c.tls_alpn = {"h2", "http/1.1"};
+  expect(c, {check, {}}, Errc::config_invalid, "tls_alpn: \"h2\"");
 }
 
 TEST_CASE("server api: start() on a port in use fails with the address and binds nothing",
