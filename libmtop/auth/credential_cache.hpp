@@ -75,12 +75,15 @@ class CredentialCache {
   struct MacFree {
     void operator()(EVP_MAC* m) const noexcept { EVP_MAC_free(m); }
   };
+  struct MacCtxFree {
+    void operator()(EVP_MAC_CTX* c) const noexcept { EVP_MAC_CTX_free(c); }
+  };
 
-  CredentialCache(Options options, const Key& key, std::unique_ptr<EVP_MAC, MacFree> mac);
+  CredentialCache(Options options, std::unique_ptr<EVP_MAC_CTX, MacCtxFree> mac);
 
   Options options_;
-  Key key_;
-  std::unique_ptr<EVP_MAC, MacFree> mac_;
+  // HMAC-SHA256 keyed at creation; digest() re-initialises it for each triple (one thread).
+  std::unique_ptr<EVP_MAC_CTX, MacCtxFree> mac_;
   std::list<Entry> lru_;  ///< front = most recently used
   std::unordered_map<Digest, std::list<Entry>::iterator, DigestHash> index_;
 };
