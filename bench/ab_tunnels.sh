@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# CPU per tunnel of two mtop builds and trojan, interleaved: the chains loadgen -> climber ->
-# mtop-server -> echo ("new": the build folder's binaries; "base": mtop-server and climber
-# copied from another commit into a folder) and trojan's, all up at once, then ROUNDS rounds
-# of `loadgen rate` (32 at once, 64 B echoed, SECS each) taking the chains in turn. Prints each
-# round (CPU µs per tunnel, climber + server, and tunnels/s) and the median of the per-round
-# ratios to trojan. Interleaving makes the ratios far steadier than separate runs on a shared
-# machine (bench/HANDSHAKE_NOTES.md).
+# CPU per tunnel of two mtop builds and trojan (or no proxy), interleaved: the chains
+# loadgen -> climber -> mtop-server -> echo ("new": the build folder's binaries; "base":
+# mtop-server and climber copied from another commit into a folder) and trojan's or the direct
+# one, all up at once, then ROUNDS rounds of `loadgen rate` (32 at once, 64 B echoed, SECS
+# each) taking the chains in turn. Prints each round (CPU µs per tunnel, climber + server,
+# tunnels/s, load average) and the medians of the per-round ratios: CPU per tunnel to
+# trojan's, tunnels/s to no proxy's, and new to base. Interleaving makes the ratios far
+# steadier than separate runs on a shared machine (bench/HANDSHAKE_NOTES.md).
 #
 #   bench/ab_tunnels.sh BASE_DIR [ROUNDS [SECS]]
 #     BASE_DIR   a folder holding mtop-server and climber of the build to compare against
 #   Environment: BUILD_DIR (default build-bench; built by bench/run.sh or profile.sh),
-#   CHAINS (default "new base trojan").
+#   TRANSPORT (tls or quic: the climbers' transport; default tls), CHAINS (default
+#   "new base trojan" over TLS, "new base direct" over QUIC: the issue-13 targets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -18,7 +20,13 @@ BASE=${1:?usage: bench/ab_tunnels.sh BASE_DIR [ROUNDS [SECS]]}
 ROUNDS=${2:-8}
 SECS=${3:-3}
 BUILD_DIR=${BUILD_DIR:-build-bench}
-CHAINS=${CHAINS:-new base trojan}
+TRANSPORT=${TRANSPORT:-tls}
+case "$TRANSPORT" in
+  tls) CHAINS=${CHAINS:-new base trojan} ;;
+  quic) CHAINS=${CHAINS:-new base direct} ;;
+  *) echo "TRANSPORT is tls or quic, not $TRANSPORT" >&2; exit 2 ;;
+esac
+has_chain() { [[ " $CHAINS " == *" $1 "* ]]; }
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/chains.sh
@@ -32,44 +40,62 @@ for b in "$LOADGEN" "$ROOT/$BUILD_DIR/apps/server/mtop-server" "$ROOT/$BUILD_DIR
          "$BASE/mtop-server" "$BASE/climber"; do
   [ -x "$b" ] || die "missing $b"
 done
-command -v trojan >/dev/null || die "trojan is not installed (scripts/deps.sh --bench)"
+if has_chain trojan; then
+  command -v trojan >/dev/null || die "trojan is not installed (scripts/deps.sh --bench)"
+fi
 WORK=$(mktemp -d /tmp/mtop-ab.XXXXXX)
 SERVER_BIN=$ROOT/$BUILD_DIR/apps/server/mtop-server
 CLIMBER_BIN=$ROOT/$BUILD_DIR/apps/climber/climber
 make_credentials
 start_targets
-setup_mtop tls
-for a in CH_ECHO CH_CECHO CH_SPIDS; do eval "$a[new]=\${$a[mtop-tls]}"; done
+setup_mtop "$TRANSPORT"
+for a in CH_ECHO CH_CECHO CH_SPIDS; do eval "$a[new]=\${$a[mtop-$TRANSPORT]}"; done
 SERVER_BIN=$BASE/mtop-server
 CLIMBER_BIN=$BASE/climber
-setup_mtop tls
-for a in CH_ECHO CH_CECHO CH_SPIDS; do eval "$a[base]=\${$a[mtop-tls]}"; done
-setup_trojan
+setup_mtop "$TRANSPORT"
+for a in CH_ECHO CH_CECHO CH_SPIDS; do eval "$a[base]=\${$a[mtop-$TRANSPORT]}"; done
+if has_chain trojan; then setup_trojan; fi
+if has_chain direct; then setup_direct; fi
 log "machine: $(machine_line)"
-log "new: $(git_line "$ROOT"); base: $BASE"
+log "new: $(git_line "$ROOT"); base: $BASE; transport: $TRANSPORT"
 for ch in $CHAINS; do  # warm-up: the first tunnels fill the ticket caches
   "$LOADGEN" rate --to "127.0.0.1:${CH_ECHO[$ch]}" --seconds 1 --concurrency 32 >/dev/null
 done
-declare -A V
+declare -A V R
 for r in $(seq "$ROUNDS"); do
-  out="round $r:"
+  out="round $r (load $(cut -d' ' -f1 /proc/loadavg)):"
   for ch in $CHAINS; do
+    # The direct chain has no proxy: its CPU is not measured (0), only its tunnels/s.
     C=${CH_CECHO[$ch]}; S=${CH_SPIDS[$ch]}
-    read -r c0 _f < <(proc_stat "$C"); read -r s0 _f < <(proc_stat "$S")
+    read -r c0 _f < <(proc_stat ${C:+"$C"}); read -r s0 _f < <(proc_stat ${S:+"$S"})
     line=$("$LOADGEN" rate --to "127.0.0.1:${CH_ECHO[$ch]}" --seconds "$SECS" --concurrency 32)
-    read -r c1 _f < <(proc_stat "$C"); read -r s1 _f < <(proc_stat "$S")
+    read -r c1 _f < <(proc_stat ${C:+"$C"}); read -r s1 _f < <(proc_stat ${S:+"$S"})
     ok=$(field "$line" ok)
     [ "${ok:-0}" -gt 0 ] || die "$ch: no tunnel completed: $line"
     V[$ch,$r]=$(calc "($c1 - $c0 + $s1 - $s0) * 1e6 / $ok" 0)
-    out+=" $ch=${V[$ch,$r]} ($(calc "($c1 - $c0) * 1e6 / $ok" 0)+$(calc "($s1 - $s0) * 1e6 / $ok" 0), $(field "$line" per_second)/s)"
+    R[$ch,$r]=$(field "$line" per_second)
+    if [ "$ch" = direct ]; then
+      out+=" direct=${R[$ch,$r]}/s"
+    else
+      out+=" $ch=${V[$ch,$r]} ($(calc "($c1 - $c0) * 1e6 / $ok" 0)+$(calc "($s1 - $s0) * 1e6 / $ok" 0), ${R[$ch,$r]}/s)"
+    fi
     sleep 0.5
   done
   echo "$out"
 done
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
-for ch in $CHAINS; do
-  [ "$ch" = trojan ] && continue
-  rs=()
-  for r in $(seq "$ROUNDS"); do rs+=("$(calc "${V[$ch,$r]} / ${V[trojan,$r]}" 3)"); done
-  echo "$ch/trojan per round: ${rs[*]}; median $(printf '%s\n' "${rs[@]}" | median)"
+# ratios NAME EXPR : EXPR per round (with $r set), the list and its median.
+ratios() {
+  local name=$1 expr=$2 rs=() r
+  for r in $(seq "$ROUNDS"); do rs+=("$(eval "calc \"$expr\" 3")"); done
+  echo "$name per round: ${rs[*]}; median $(printf '%s\n' "${rs[@]}" | median)"
+}
+for ch in new base; do
+  has_chain "$ch" || continue
+  if has_chain trojan; then ratios "$ch/trojan (CPU per tunnel)" "\${V[$ch,\$r]} / \${V[trojan,\$r]}"; fi
+  if has_chain direct; then ratios "$ch/direct (tunnels/s)" "\${R[$ch,\$r]} / \${R[direct,\$r]}"; fi
 done
+if has_chain new && has_chain base; then
+  ratios "new/base (CPU per tunnel)" "\${V[new,\$r]} / \${V[base,\$r]}"
+  ratios "new/base (tunnels/s)" "\${R[new,\$r]} / \${R[base,\$r]}"
+fi
