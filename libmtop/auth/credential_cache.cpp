@@ -83,6 +83,10 @@ bool CredentialCache::check(std::string_view username, std::string_view password
                             std::string_view phc, std::uint64_t now_ms) {
   Digest d;
   if (!digest(username, password, phc, d)) return false;  // fail closed: verify the slow way
+  return check(d, now_ms);
+}
+
+bool CredentialCache::check(const Digest& d, std::uint64_t now_ms) {
   const auto it = index_.find(d);
   if (it == index_.end()) return false;
   if (now_ms >= it->second->expires_at) {
@@ -98,6 +102,10 @@ void CredentialCache::remember(std::string_view username, std::string_view passw
                                std::string_view phc, std::uint64_t now_ms) {
   Digest d;
   if (!digest(username, password, phc, d)) return;  // not cached: the next check verifies again
+  remember(d, now_ms);
+}
+
+void CredentialCache::remember(const Digest& d, std::uint64_t now_ms) {
   // Saturating: a huge TTL means "until evicted", not a wrap-around into the past.
   const std::uint64_t expires =
       options_.ttl_ms > UINT64_MAX - now_ms ? UINT64_MAX : now_ms + options_.ttl_ms;

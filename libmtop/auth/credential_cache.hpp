@@ -63,6 +63,10 @@ class CredentialCache {
   using Digest = std::array<std::uint8_t, 32>;
   bool digest(std::string_view username, std::string_view password, std::string_view phc,
               Digest& out) const;
+  /// check() and remember() for a digest the caller already has: a caller that needs the
+  /// digest anyway (the server keys its shared verifications by it) computes it once.
+  bool check(const Digest& d, std::uint64_t now_ms);
+  void remember(const Digest& d, std::uint64_t now_ms);
 
  private:
   struct DigestHash {

@@ -132,3 +132,23 @@ TEST_CASE("cache: a huge TTL does not wrap around", "[auth][cache]") {
   c->remember("alice", "pw", kHashA, 1000);
   CHECK(c->check("alice", "pw", kHashA, UINT64_MAX - 1));
 }
+
+TEST_CASE("cache: check and remember by digest match the ones by credentials",
+          "[auth][cache]") {
+  auto c = make(10, 1000);
+  CredentialCache::Digest d{};
+  REQUIRE(c->digest("alice", "pw", kHashA, d));
+  CHECK_FALSE(c->check(d, 0));
+  c->remember(d, 0);
+  CHECK(c->check("alice", "pw", kHashA, 10));
+  CHECK_FALSE(c->check("alice", "pw2", kHashA, 10));
+  c->remember("bob", "pw", kHashA, 0);
+  REQUIRE(c->digest("bob", "pw", kHashA, d));
+  CHECK(c->check(d, 10));
+  CHECK(c->size() == 2);
+  // Expiry and refresh behave the same: remember() again moves the deadline.
+  c->remember(d, 900);
+  CHECK(c->check(d, 1500));
+  CHECK_FALSE(c->check(d, 1900));
+  CHECK(c->size() == 1);
+}
