@@ -3,9 +3,10 @@
 # loadgen -> climber -> mtop-server -> echo ("new": the build folder's binaries; "base":
 # mtop-server and climber copied from another commit into a folder) and trojan's or the direct
 # one, all up at once, then ROUNDS rounds of `loadgen rate` (32 at once, 64 B echoed, SECS
-# each) taking the chains in turn. Prints each round (CPU µs per tunnel, climber + server,
-# tunnels/s, load average) and the medians of the per-round ratios: CPU per tunnel to
-# trojan's, tunnels/s to no proxy's, and new to base. Interleaving makes the ratios far
+# each) taking the chains in turn, each round starting with the next chain. Prints each round
+# (CPU µs per tunnel: climber + server, their system time, and "ends" = loadgen + echo
+# target, which no proxy's tunnel costs in all; tunnels/s; load average) and the medians of
+# the per-round ratios: CPU per tunnel to trojan's, tunnels/s to no proxy's, new to base. Interleaving makes the ratios far
 # steadier than separate runs on a shared machine (bench/HANDSHAKE_NOTES.md).
 #
 #   bench/ab_tunnels.sh BASE_DIR [ROUNDS [SECS]]
@@ -48,6 +49,7 @@ SERVER_BIN=$ROOT/$BUILD_DIR/apps/server/mtop-server
 CLIMBER_BIN=$ROOT/$BUILD_DIR/apps/climber/climber
 make_credentials
 start_targets
+ECHO_PID=$LAST_PID  # start_targets starts the echo target last
 setup_mtop "$TRANSPORT"
 for a in CH_ECHO CH_CECHO CH_SPIDS; do eval "$a[new]=\${$a[mtop-$TRANSPORT]}"; done
 SERVER_BIN=$BASE/mtop-server
@@ -58,26 +60,51 @@ if has_chain trojan; then setup_trojan; fi
 if has_chain direct; then setup_direct; fi
 log "machine: $(machine_line)"
 log "new: $(git_line "$ROOT"); base: $BASE; transport: $TRANSPORT"
-for ch in $CHAINS; do  # warm-up: the first tunnels fill the ticket caches
-  "$LOADGEN" rate --to "127.0.0.1:${CH_ECHO[$ch]}" --seconds 1 --concurrency 32 >/dev/null
+# Warm-up: the first tunnels fill the ticket caches and wait for the first password hash
+# (seconds on a loaded machine), so go on until a second passes with tunnels completing.
+for ch in $CHAINS; do
+  for _ in $(seq 20); do
+    w=$("$LOADGEN" rate --to "127.0.0.1:${CH_ECHO[$ch]}" --seconds 1 --concurrency 32 || true)
+    [ "$(field "$w" ok)" -gt 0 ] 2>/dev/null && break
+  done
 done
+# sys_seconds PID... : system CPU seconds (all threads) of the live PIDs, summed.
+sys_seconds() {
+  local pid files=()
+  for pid in "$@"; do [ -r "/proc/$pid/stat" ] && files+=("/proc/$pid/stat"); done
+  [ ${#files[@]} -gt 0 ] || { echo 0; return 0; }
+  cat "${files[@]}" 2>/dev/null | awk -v hz="$(getconf CLK_TCK)" '
+    { sub(/^.*\) /, ""); s += $13 } END { printf "%.4f\n", s / hz }'
+}
 declare -A V R
+read -r -a CH_LIST <<<"$CHAINS"
 for r in $(seq "$ROUNDS"); do
   out="round $r (load $(cut -d' ' -f1 /proc/loadavg)):"
-  for ch in $CHAINS; do
+  # Each round starts with the next chain: the chain measured first in a round ran 15-20 %
+  # slower than the same build measured second (2026-12-07, load average 14-16).
+  order=()
+  for i in "${!CH_LIST[@]}"; do order+=("${CH_LIST[$(((i + r - 1) % ${#CH_LIST[@]}))]}"); done
+  for ch in "${order[@]}"; do
     # The direct chain has no proxy: its CPU is not measured (0), only its tunnels/s.
     C=${CH_CECHO[$ch]}; S=${CH_SPIDS[$ch]}
     read -r c0 _f < <(proc_stat ${C:+"$C"}); read -r s0 _f < <(proc_stat ${S:+"$S"})
-    line=$("$LOADGEN" rate --to "127.0.0.1:${CH_ECHO[$ch]}" --seconds "$SECS" --concurrency 32)
+    read -r e0 _f < <(proc_stat "$ECHO_PID"); k0=$(sys_seconds ${C:+"$C"} ${S:+"$S"})
+    # `times` after loadgen: its last line is the CPU time of this subshell's children, loadgen.
+    res=$("$LOADGEN" rate --to "127.0.0.1:${CH_ECHO[$ch]}" --seconds "$SECS" --concurrency 32 && times)
     read -r c1 _f < <(proc_stat ${C:+"$C"}); read -r s1 _f < <(proc_stat ${S:+"$S"})
+    read -r e1 _f < <(proc_stat "$ECHO_PID"); k1=$(sys_seconds ${C:+"$C"} ${S:+"$S"})
+    line=$(head -n 1 <<<"$res")
+    lg=$(tail -n 1 <<<"$res" | awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); n += t[1] * 60 + t[2] } print n }')
     ok=$(field "$line" ok)
     [ "${ok:-0}" -gt 0 ] || die "$ch: no tunnel completed: $line"
     V[$ch,$r]=$(calc "($c1 - $c0 + $s1 - $s0) * 1e6 / $ok" 0)
     R[$ch,$r]=$(field "$line" per_second)
+    # ends: loadgen + echo target, the two ends every chain has (no proxy: the whole tunnel).
+    ends=$(calc "($lg + $e1 - $e0) * 1e6 / $ok" 0)
     if [ "$ch" = direct ]; then
-      out+=" direct=${R[$ch,$r]}/s"
+      out+=" direct=${R[$ch,$r]}/s (ends $ends)"
     else
-      out+=" $ch=${V[$ch,$r]} ($(calc "($c1 - $c0) * 1e6 / $ok" 0)+$(calc "($s1 - $s0) * 1e6 / $ok" 0), ${R[$ch,$r]}/s)"
+      out+=" $ch=${V[$ch,$r]} ($(calc "($c1 - $c0) * 1e6 / $ok" 0)+$(calc "($s1 - $s0) * 1e6 / $ok" 0), sys $(calc "($k1 - $k0) * 1e6 / $ok" 0), ends $ends, ${R[$ch,$r]}/s)"
     fi
     sleep 0.5
   done
