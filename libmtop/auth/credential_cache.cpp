@@ -69,7 +69,7 @@ CredentialCache::CredentialCache(Options options, std::unique_ptr<EVP_MAC_CTX, M
 CredentialCache::~CredentialCache() = default;  // EVP_MAC_CTX_free cleanses the key
 
 bool CredentialCache::digest(std::string_view username, std::string_view password,
-                             std::string_view phc, Digest& out) const {
+                             std::string_view phc, Digest& out) {
   EVP_MAC_CTX* ctx = mac_.get();
   if (EVP_MAC_init(ctx, nullptr, 0, nullptr) != 1) return false;  // same key, fresh state
   if (!update_field(ctx, username) || !update_field(ctx, password) || !update_field(ctx, phc)) {

@@ -60,9 +60,10 @@ class CredentialCache {
   /// The keyed digest of (username, password, phc) that entries are stored under: equal
   /// credentials give equal digests, and the digest reveals nothing outside this process.
   /// The server uses it to run one verification for many identical attempts at once.
+  /// Not const: it reuses the cache's one HMAC context (one thread at a time, like the rest).
   using Digest = std::array<std::uint8_t, 32>;
   bool digest(std::string_view username, std::string_view password, std::string_view phc,
-              Digest& out) const;
+              Digest& out);
   /// check() and remember() for a digest the caller already has: a caller that needs the
   /// digest anyway (the server keys its shared verifications by it) computes it once.
   bool check(const Digest& d, std::uint64_t now_ms);
