@@ -60,9 +60,14 @@ class CredentialCache {
   /// The keyed digest of (username, password, phc) that entries are stored under: equal
   /// credentials give equal digests, and the digest reveals nothing outside this process.
   /// The server uses it to run one verification for many identical attempts at once.
+  /// Not const: it reuses the cache's one HMAC context (one thread at a time, like the rest).
   using Digest = std::array<std::uint8_t, 32>;
   bool digest(std::string_view username, std::string_view password, std::string_view phc,
-              Digest& out) const;
+              Digest& out);
+  /// check() and remember() for a digest the caller already has: a caller that needs the
+  /// digest anyway (the server keys its shared verifications by it) computes it once.
+  bool check(const Digest& d, std::uint64_t now_ms);
+  void remember(const Digest& d, std::uint64_t now_ms);
 
  private:
   struct DigestHash {
@@ -75,12 +80,15 @@ class CredentialCache {
   struct MacFree {
     void operator()(EVP_MAC* m) const noexcept { EVP_MAC_free(m); }
   };
+  struct MacCtxFree {
+    void operator()(EVP_MAC_CTX* c) const noexcept { EVP_MAC_CTX_free(c); }
+  };
 
-  CredentialCache(Options options, const Key& key, std::unique_ptr<EVP_MAC, MacFree> mac);
+  CredentialCache(Options options, std::unique_ptr<EVP_MAC_CTX, MacCtxFree> mac);
 
   Options options_;
-  Key key_;
-  std::unique_ptr<EVP_MAC, MacFree> mac_;
+  // HMAC-SHA256 keyed at creation; digest() re-initialises it for each triple (one thread).
+  std::unique_ptr<EVP_MAC_CTX, MacCtxFree> mac_;
   std::list<Entry> lru_;  ///< front = most recently used
   std::unordered_map<Digest, std::list<Entry>::iterator, DigestHash> index_;
 };

@@ -1,5 +1,6 @@
 #include "engine/server_auth.hpp"
 
+#include <optional>
 #include <utility>
 
 #include "auth/password_hash.hpp"
@@ -16,6 +17,9 @@ struct ServerAuthenticator::Attempt::State {
   std::string password;
   auth::UserRecord user;
   bool known = false;  ///< the store has the user (false: verifying against the dummy)
+  /// The cache's digest of (username, password, user.password_hash), computed once when the
+  /// user is found and used to check the cache, share a verification and remember the result.
+  std::optional<auth::CredentialCache::Digest> digest;
 
   ~State() { secure_wipe(password); }
 };
@@ -124,8 +128,11 @@ void ServerAuthenticator::on_lookup(const std::shared_ptr<Attempt::State>& st,
   st->known = true;
   st->user = std::move(r.user);
   follow_cost_of(st->user.password_hash);
-  if (cache_ && cache_->check(st->username, st->password, st->user.password_hash,
-                              uv_now(loop_))) {
+  auth::CredentialCache::Digest d{};
+  if (cache_ && cache_->digest(st->username, st->password, st->user.password_hash, d)) {
+    st->digest = d;  // no digest (OpenSSL failed): no cache, verify the slow way
+  }
+  if (st->digest && cache_->check(*st->digest, uv_now(loop_))) {
     ++stats_.cache_hits;
     on_verified(st, true);
     return;
@@ -141,8 +148,16 @@ void ServerAuthenticator::follow_cost_of(const std::string& phc) {
 void ServerAuthenticator::verify_off_loop(const std::shared_ptr<Attempt::State>& st,
                                           std::string phc) {
   // Join a verification of the very same credentials that is already running.
+  // A found user's digest is over this very phc (their stored hash); an unknown user's is
+  // computed here, over the dummy hash.
   auth::CredentialCache::Digest key{};
-  const bool shared = cache_ && cache_->digest(st->username, st->password, phc, key);
+  bool shared = false;
+  if (st->digest) {
+    key = *st->digest;
+    shared = true;
+  } else {
+    shared = cache_ && cache_->digest(st->username, st->password, phc, key);
+  }
   if (shared) {
     if (auto it = flights_->find(key); it != flights_->end()) {
       it->second.push_back(st);
@@ -213,7 +228,7 @@ void ServerAuthenticator::on_verified(const std::shared_ptr<Attempt::State>& st,
     finish(st, {false, TunnelFailure::auth_failed, "wrong password", {}});
     return;
   }
-  if (cache_) cache_->remember(st->username, st->password, st->user.password_hash, now);
+  if (cache_ && st->digest) cache_->remember(*st->digest, now);
   AuthOutcome ok{true, TunnelFailure::auth_failed, "", std::move(st->user)};
   secure_wipe(ok.user.password_hash);
   finish(st, std::move(ok));

@@ -1,6 +1,10 @@
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <string_view>
 
 #include "auth/credential_cache.hpp"
 
@@ -18,7 +22,42 @@ std::unique_ptr<CredentialCache> make(std::size_t max_entries, std::uint64_t ttl
   return std::move(*c);
 }
 
+// HMAC-SHA256 in one shot over the length-prefixed fields, as credential_cache.hpp defines
+// the digest: the reference the cache's reused context must match, call after call.
+CredentialCache::Digest reference_digest(const CredentialCache::Key& key,
+                                         std::initializer_list<std::string_view> fields) {
+  std::string in;
+  for (std::string_view f : fields) {
+    for (int i = 7; i >= 0; --i) in += static_cast<char>((f.size() >> (8 * i)) & 0xff);
+    in += f;
+  }
+  CredentialCache::Digest d{};
+  unsigned len = 0;
+  REQUIRE(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+               reinterpret_cast<const unsigned char*>(in.data()), in.size(), d.data(),
+               &len) != nullptr);
+  REQUIRE(len == d.size());
+  return d;
+}
+
 }  // namespace
+
+TEST_CASE("cache: each digest is HMAC-SHA256 of its own fields, however many came before",
+          "[auth][cache]") {
+  CredentialCache::Key key{};
+  for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  auto c = CredentialCache::create({10, 1000}, key);
+  REQUIRE(c);
+  CredentialCache::Digest d{};
+  for (int round = 0; round < 3; ++round) {
+    REQUIRE((*c)->digest("alice", "pw", kHashA, d));
+    CHECK(d == reference_digest(key, {"alice", "pw", kHashA}));
+    REQUIRE((*c)->digest("bob", std::string(300, 'x'), kHashB, d));
+    CHECK(d == reference_digest(key, {"bob", std::string(300, 'x'), kHashB}));
+    REQUIRE((*c)->digest("", "", "", d));
+    CHECK(d == reference_digest(key, {"", "", ""}));
+  }
+}
 
 TEST_CASE("cache: miss, then hit after remember", "[auth][cache]") {
   auto c = make(10, 1000);
@@ -92,4 +131,24 @@ TEST_CASE("cache: a huge TTL does not wrap around", "[auth][cache]") {
   auto c = make(10, UINT64_MAX);
   c->remember("alice", "pw", kHashA, 1000);
   CHECK(c->check("alice", "pw", kHashA, UINT64_MAX - 1));
+}
+
+TEST_CASE("cache: check and remember by digest match the ones by credentials",
+          "[auth][cache]") {
+  auto c = make(10, 1000);
+  CredentialCache::Digest d{};
+  REQUIRE(c->digest("alice", "pw", kHashA, d));
+  CHECK_FALSE(c->check(d, 0));
+  c->remember(d, 0);
+  CHECK(c->check("alice", "pw", kHashA, 10));
+  CHECK_FALSE(c->check("alice", "pw2", kHashA, 10));
+  c->remember("bob", "pw", kHashA, 0);
+  REQUIRE(c->digest("bob", "pw", kHashA, d));
+  CHECK(c->check(d, 10));
+  CHECK(c->size() == 2);
+  // Expiry and refresh behave the same: remember() again moves the deadline.
+  c->remember(d, 900);
+  CHECK(c->check(d, 1500));
+  CHECK_FALSE(c->check(d, 1900));
+  CHECK(c->size() == 1);
 }
