@@ -163,16 +163,18 @@ int run(int argc, char** argv) {
   auto* u_publish = user->add_subcommand(
       "publish", "set the public binds a user may publish with reverse tunnels (or 'none')");
   u_publish->add_option("name", name)->required();
-  u_publish->add_option("grants", publish,
-                        "e.g. \"8000-8099\" or \"*:2222, 192.0.2.10:443\" (docs/USERS.md), or none")
+  u_publish
+      ->add_option("grants", publish,
+                   "e.g. \"8000-8099\" or \"*:2222, 192.0.2.10:443\" (docs/USERS.md), or none")
       ->required();
 
   auto* db = app.add_subcommand("db", "database maintenance");
   db->require_subcommand(1);
   auto* db_init = db->add_subcommand("init", "create the users table if it is missing");
   auto* db_migrate = db->add_subcommand(
-      "migrate", "upgrade a users database made by an older mtop-server (back it up first); "
-                 "running it again changes nothing");
+      "migrate",
+      "upgrade a users database made by an older mtop-server (back it up first); "
+      "running it again changes nothing");
 
   CLI::App* ctl = nullptr;
   const std::function<int()> run_ctl = add_ctl(app, ctl);
@@ -219,11 +221,11 @@ int run(int argc, char** argv) {
       auto from = admin->migrate_schema();
       if (!from) return fail(std::string(from.message()));
       const std::string now = std::to_string(kUserSchemaVersion);
-      std::printf("%s\n", *from == kUserSchemaVersion
-                              ? ("schema is at version " + now + " already: nothing to do").c_str()
-                              : ("schema upgraded from version " + std::to_string(*from) + " to " +
-                                 now)
-                                    .c_str());
+      std::printf(
+          "%s\n",
+          *from == kUserSchemaVersion
+              ? ("schema is at version " + now + " already: nothing to do").c_str()
+              : ("schema upgraded from version " + std::to_string(*from) + " to " + now).c_str());
       return 0;
     }
     if (u_add->parsed()) {
@@ -264,9 +266,9 @@ int run(int argc, char** argv) {
     }
     if (u_publish->parsed()) {
       const std::string grants = grants_text(publish);
-      return admin_result(admin->set_publish(name, grants),
-                          grants.empty() ? "no publish grants for " + name
-                                         : "publish grants set for " + name);
+      return admin_result(admin->set_publish(name, grants), grants.empty()
+                                                                ? "no publish grants for " + name
+                                                                : "publish grants set for " + name);
     }
     if (u_list->parsed()) {
       auto users = admin->list();
@@ -274,13 +276,12 @@ int run(int argc, char** argv) {
       std::printf("%-24s %-8s %-12s %-8s %-14s %-14s %-14s %s\n", "user", "enabled", "expires",
                   "tunnels", "quota", "used", "rate", "publish");
       for (const auto& u : *users) {
-        std::printf("%-24s %-8s %-12s %-8s %-14s %-14llu %-14s %s\n", u.username.c_str(),
-                    u.enabled ? "yes" : "no",
-                    u.expires_at ? std::to_string(*u.expires_at).c_str() : "-",
-                    u.max_tunnels ? std::to_string(*u.max_tunnels).c_str() : "-",
-                    optional_text(u.quota_bytes).c_str(),
-                    static_cast<unsigned long long>(u.used_bytes), optional_text(u.rate_limit).c_str(),
-                    u.publish.empty() ? "-" : u.publish.c_str());
+        std::printf(
+            "%-24s %-8s %-12s %-8s %-14s %-14llu %-14s %s\n", u.username.c_str(),
+            u.enabled ? "yes" : "no", u.expires_at ? std::to_string(*u.expires_at).c_str() : "-",
+            u.max_tunnels ? std::to_string(*u.max_tunnels).c_str() : "-",
+            optional_text(u.quota_bytes).c_str(), static_cast<unsigned long long>(u.used_bytes),
+            optional_text(u.rate_limit).c_str(), u.publish.empty() ? "-" : u.publish.c_str());
       }
       return 0;
     }

@@ -90,8 +90,9 @@ Result<std::unique_ptr<auth::UserStore>> open_user_store(uv_loop_t* loop, const 
     if (publish_column) {
       l.info("user database schema upgraded: publish grants are read from now on");
     } else {
-      l.warn("user database has schema version 1: it works, but nobody may publish reverse "
-             "tunnels until `mtop-server db migrate` upgrades it (docs/USERS.md)");
+      l.warn(
+          "user database has schema version 1: it works, but nobody may publish reverse "
+          "tunnels until `mtop-server db migrate` upgrades it (docs/USERS.md)");
     }
   });
   return behind_cache(loop, std::move(*backend), source, log);

@@ -94,7 +94,8 @@ std::string parse_user(const json& u, UserRecord& rec) {
       if (!value.is_string()) return field + "expected a string of publish grants";
       rec.publish = value.get<std::string>();
       // The parser's words start with "publish: " and name the grant it could not read.
-      if (auto grants = PublishGrants::parse(rec.publish); !grants) return std::string(grants.message());
+      if (auto grants = PublishGrants::parse(rec.publish); !grants)
+        return std::string(grants.message());
     } else {
       return "unknown field " + json_quoted(key);
     }

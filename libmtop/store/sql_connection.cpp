@@ -41,11 +41,10 @@ Errc SqlConnection::fail(Errc code, std::string message) {
   return code;
 }
 
-Result<std::int64_t> SqlConnection::count_columns(std::string_view table,
-                                                  std::string_view column) {
-  auto n = query_int(dialect().count_columns,
-                     {SqlParam(std::string(table)), SqlParam(std::string(column)),
-                      SqlParam(std::string(column))});
+Result<std::int64_t> SqlConnection::count_columns(std::string_view table, std::string_view column) {
+  auto n = query_int(
+      dialect().count_columns,
+      {SqlParam(std::string(table)), SqlParam(std::string(column)), SqlParam(std::string(column))});
   if (!n) return n.error();
   return n->value_or(0);
 }
@@ -156,7 +155,8 @@ Result<int> SqlConnection::migrate_locked() {
   }
   // The current schema script adds what is new elsewhere (mtop_schema, PostgreSQL's trigger).
   if (auto r = run_script(dialect().schema); !r) return r.error();
-  auto set = execute("UPDATE mtop_schema SET version = ?", {SqlParam(std::int64_t{kUserSchemaVersion})});
+  auto set =
+      execute("UPDATE mtop_schema SET version = ?", {SqlParam(std::int64_t{kUserSchemaVersion})});
   if (!set) return set.error();
   return *v;
 }

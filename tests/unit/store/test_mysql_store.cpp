@@ -42,8 +42,8 @@ void run_sql(testdb::MariadbServer& my, const std::string& sql) {
   const store::MysqlConfig c = config_of(my);
   MYSQL* m = mysql_init(nullptr);
   std::string err;
-  if (!mysql_real_connect(m, c.host.c_str(), c.user.c_str(), c.password.c_str(),
-                          c.database.c_str(), c.port, nullptr, CLIENT_MULTI_STATEMENTS) ||
+  if (!mysql_real_connect(m, c.host.c_str(), c.user.c_str(), c.password.c_str(), c.database.c_str(),
+                          c.port, nullptr, CLIENT_MULTI_STATEMENTS) ||
       mysql_query(m, sql.c_str()) != 0) {
     err = mysql_error(m);
   } else {
