@@ -72,6 +72,7 @@ struct Ctl {
   std::string quota;
   bool reset_used = false;
   std::string max_tunnels, rate, expires;
+  std::optional<std::string> publish;  ///< grants, or "none"
 
   int call(const std::string& method, const std::string& path, const std::string& body = {},
            bool metrics = false) {
@@ -136,6 +137,8 @@ struct Ctl {
       if (!number_or_none(quota, "--quota", v)) return false;
       body["quota_bytes"] = v;
     }
+    // "none" like the numbers; the server checks the grants and says what is wrong.
+    if (publish) body["publish"] = *publish == "none" ? std::string() : *publish;
     return true;
   }
 
@@ -214,6 +217,8 @@ std::function<int()> add_ctl(CLI::App& app, CLI::App*& ctl_app) {
   u_add->add_option("--max-tunnels", c->max_tunnels, "concurrent tunnels (or none)");
   u_add->add_option("--rate", c->rate, "bytes per second each way (or none)");
   u_add->add_option("--expires", c->expires, "expiry, Unix seconds (or none)");
+  u_add->add_option("--publish", c->publish,
+                    "public binds for reverse tunnels, e.g. \"8000-8099\" (docs/USERS.md)");
   add(u_add, [c] {
     json body = {{"username", c->name}, {"enabled", !c->disabled}};
     if (!c->limits(body) || !Ctl::password(body)) return 1;
@@ -245,6 +250,16 @@ std::function<int()> add_ctl(CLI::App& app, CLI::App*& ctl_app) {
   u_quota->add_flag("--reset", c->reset_used, "also reset the bytes used to 0");
   add(u_quota, [c] {
     json body = {{"reset_used", c->reset_used}};
+    if (!c->limits(body)) return 1;
+    return c->call("PATCH", "/api/users/" + path_segment(c->name), body.dump());
+  });
+  auto* u_publish = users->add_subcommand(
+      "publish", "set the public binds a user may publish with reverse tunnels (or none)");
+  u_publish->add_option("name", c->name)->required();
+  u_publish->add_option("grants", c->publish, "e.g. \"8000-8099\" (docs/USERS.md), or none")
+      ->required();
+  add(u_publish, [c] {
+    json body = json::object();
     if (!c->limits(body)) return 1;
     return c->call("PATCH", "/api/users/" + path_segment(c->name), body.dump());
   });

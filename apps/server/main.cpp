@@ -69,6 +69,11 @@ std::string optional_text(const std::optional<std::uint64_t>& v) {
   return v ? std::to_string(*v) : "-";
 }
 
+/// Publish grants as typed: "none" (like `quota none`) is the empty text.
+std::string grants_text(const std::string& typed) {
+  return typed == "none" ? std::string() : typed;
+}
+
 }  // namespace
 
 namespace {
@@ -129,6 +134,7 @@ int run(int argc, char** argv) {
   std::optional<std::uint32_t> max_tunnels;
   std::optional<std::uint64_t> quota, rate;
   std::string quota_text;
+  std::string publish;
   bool reset_used = false;
   auto* u_add = user->add_subcommand("add", "add a user (password from stdin or a prompt)");
   u_add->add_option("name", name, "user name")->required();
@@ -137,6 +143,8 @@ int run(int argc, char** argv) {
   u_add->add_option("--max-tunnels", max_tunnels, "concurrent tunnels allowed (per server)");
   u_add->add_option("--quota", quota, "byte quota, up + down");
   u_add->add_option("--rate", rate, "bandwidth limit, bytes per second each way");
+  u_add->add_option("--publish", publish,
+                    "public binds for reverse tunnels, e.g. \"8000-8099\" (docs/USERS.md)");
   u_add->add_option("--scheme", scheme, "scrypt (default) or pbkdf2")
       ->check(CLI::IsMember({"scrypt", "pbkdf2"}));
   auto* u_del = user->add_subcommand("del", "delete a user");
@@ -152,10 +160,21 @@ int run(int argc, char** argv) {
   u_quota->add_option("name", name)->required();
   u_quota->add_option("bytes", quota_text, "bytes, or none")->required();
   u_quota->add_flag("--reset", reset_used, "also reset the bytes used to 0");
+  auto* u_publish = user->add_subcommand(
+      "publish", "set the public binds a user may publish with reverse tunnels (or 'none')");
+  u_publish->add_option("name", name)->required();
+  u_publish
+      ->add_option("grants", publish,
+                   "e.g. \"8000-8099\" or \"*:2222, 192.0.2.10:443\" (docs/USERS.md), or none")
+      ->required();
 
   auto* db = app.add_subcommand("db", "database maintenance");
   db->require_subcommand(1);
   auto* db_init = db->add_subcommand("init", "create the users table if it is missing");
+  auto* db_migrate = db->add_subcommand(
+      "migrate",
+      "upgrade a users database made by an older mtop-server (back it up first); "
+      "running it again changes nothing");
 
   CLI::App* ctl = nullptr;
   const std::function<int()> run_ctl = add_ctl(app, ctl);
@@ -198,6 +217,17 @@ int run(int argc, char** argv) {
     auto admin = open_admin(config_path);
     if (!admin) return 1;
     if (db_init->parsed()) return admin_result(admin->init_schema(), "schema ready");
+    if (db_migrate->parsed()) {
+      auto from = admin->migrate_schema();
+      if (!from) return fail(std::string(from.message()));
+      const std::string now = std::to_string(kUserSchemaVersion);
+      std::printf(
+          "%s\n",
+          *from == kUserSchemaVersion
+              ? ("schema is at version " + now + " already: nothing to do").c_str()
+              : ("schema upgraded from version " + std::to_string(*from) + " to " + now).c_str());
+      return 0;
+    }
     if (u_add->parsed()) {
       auto hash = make_hash(scheme);
       if (!hash) return 1;
@@ -209,6 +239,7 @@ int run(int argc, char** argv) {
       rec.max_tunnels = max_tunnels;
       rec.quota_bytes = quota;
       rec.rate_limit = rate;
+      rec.publish = grants_text(publish);
       return admin_result(admin->add(rec), "added " + name);
     }
     if (u_del->parsed()) return admin_result(admin->del(name), "deleted " + name);
@@ -233,18 +264,24 @@ int run(int argc, char** argv) {
       }
       return admin_result(admin->set_quota(name, q, reset_used), "quota set for " + name);
     }
+    if (u_publish->parsed()) {
+      const std::string grants = grants_text(publish);
+      return admin_result(admin->set_publish(name, grants), grants.empty()
+                                                                ? "no publish grants for " + name
+                                                                : "publish grants set for " + name);
+    }
     if (u_list->parsed()) {
       auto users = admin->list();
       if (!users) return fail(std::string(users.message()));
-      std::printf("%-24s %-8s %-12s %-8s %-14s %-14s %s\n", "user", "enabled", "expires",
-                  "tunnels", "quota", "used", "rate");
+      std::printf("%-24s %-8s %-12s %-8s %-14s %-14s %-14s %s\n", "user", "enabled", "expires",
+                  "tunnels", "quota", "used", "rate", "publish");
       for (const auto& u : *users) {
-        std::printf("%-24s %-8s %-12s %-8s %-14s %-14llu %s\n", u.username.c_str(),
-                    u.enabled ? "yes" : "no",
-                    u.expires_at ? std::to_string(*u.expires_at).c_str() : "-",
-                    u.max_tunnels ? std::to_string(*u.max_tunnels).c_str() : "-",
-                    optional_text(u.quota_bytes).c_str(),
-                    static_cast<unsigned long long>(u.used_bytes), optional_text(u.rate_limit).c_str());
+        std::printf(
+            "%-24s %-8s %-12s %-8s %-14s %-14llu %-14s %s\n", u.username.c_str(),
+            u.enabled ? "yes" : "no", u.expires_at ? std::to_string(*u.expires_at).c_str() : "-",
+            u.max_tunnels ? std::to_string(*u.max_tunnels).c_str() : "-",
+            optional_text(u.quota_bytes).c_str(), static_cast<unsigned long long>(u.used_bytes),
+            optional_text(u.rate_limit).c_str(), u.publish.empty() ? "-" : u.publish.c_str());
       }
       return 0;
     }

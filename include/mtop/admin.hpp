@@ -28,6 +28,10 @@ namespace mtop {
 
 struct UsersSource;  // mtop/server.hpp
 
+/// The user database schema this library writes (sql/*.sql, docs/USERS.md "Schema versions").
+/// Version 1 is the schema from before versions were recorded; 2 added UserRecord::publish.
+inline constexpr int kUserSchemaVersion = 2;
+
 /// One user, the same in every store (docs/USERS.md).
 struct UserRecord {
   std::string username;
@@ -87,8 +91,14 @@ class MTOP_CPP_API UserAdmin {
   // that exists), store_no_such_user, store_query_failed (a refused statement, e.g. no schema
   // yet; for the users file: cannot write it), invalid_argument (a value out of range).
 
-  /// Creates the users table if missing (a database), or writes the file; idempotent.
+  /// Creates the users table if missing (a database), or writes the file; idempotent. A
+  /// database with an older schema is refused (store_query_failed): migrate_schema() it.
   Result<void> init_schema();
+  /// Upgrades a database made by an older version (docs/USERS.md "Schema versions"), keeping
+  /// its users and usage; returns the schema version found, which is the current one when
+  /// there was nothing to do (and always for a users file). Errors: store_query_failed (no
+  /// users table yet, or a schema newer than this library's), store_unavailable.
+  Result<int> migrate_schema();
   /// Adds a user; used_bytes is stored as given (databases).
   Result<void> add(const UserRecord& user);
   Result<void> del(std::string_view username);
@@ -105,6 +115,9 @@ class MTOP_CPP_API UserAdmin {
   Result<void> set_max_tunnels(std::string_view username, std::optional<std::uint32_t> max_tunnels);
   /// Unix seconds; nullopt = never expires.
   Result<void> set_expiry(std::string_view username, std::optional<std::int64_t> expires_at);
+  /// The public binds the user may publish (UserRecord::publish; "" = none). invalid_argument
+  /// with the grant that does not parse; store_query_failed on a database not yet migrated.
+  Result<void> set_publish(std::string_view username, std::string_view grants);
 
  private:
   struct Impl;

@@ -57,6 +57,9 @@ UserAdmin::~UserAdmin() = default;
 Result<void> UserAdmin::init_schema() {
   return impl_->done(impl_->admin->init_schema());
 }
+Result<int> UserAdmin::migrate_schema() {
+  return impl_->done(impl_->admin->migrate_schema());
+}
 Result<void> UserAdmin::add(const UserRecord& user) {
   return impl_->done(impl_->admin->add(user));
 }
@@ -90,6 +93,9 @@ Result<void> UserAdmin::set_max_tunnels(std::string_view username,
 Result<void> UserAdmin::set_expiry(std::string_view username,
                                    std::optional<std::int64_t> expires_at) {
   return impl_->done(impl_->admin->set_expiry(username, expires_at));
+}
+Result<void> UserAdmin::set_publish(std::string_view username, std::string_view grants) {
+  return impl_->done(impl_->admin->set_publish(username, grants));
 }
 
 }  // namespace mtop

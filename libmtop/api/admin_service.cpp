@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "admin/bearer_token.hpp"
+#include "auth/publish_grants.hpp"
 
 namespace mtop {
 
@@ -127,6 +128,18 @@ std::optional<std::string> optional_string(const json& j, const char* key) {
   return j.at(key).get<std::string>();
 }
 
+/// Publish grants: a string ("" = none) or null (= none), refused here with the parser's words
+/// so that a PATCH is checked whole before anything is written.
+std::optional<std::string> optional_grants(const json& j) {
+  if (!j.contains("publish")) return std::nullopt;
+  const json& v = j.at("publish");
+  if (v.is_null()) return std::string();
+  if (!v.is_string()) throw HttpError{400, "field \"publish\": a string of grants, or null"};
+  auto grants = auth::PublishGrants::parse(v.get_ref<const std::string&>());
+  if (!grants) throw HttpError{400, std::string(grants.message())};  // "publish: ..."
+  return v.get<std::string>();
+}
+
 template <class T>
 json or_null(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
@@ -139,7 +152,8 @@ json user_json(const UserRecord& u) {
               {"max_tunnels", or_null(u.max_tunnels)},
               {"quota_bytes", or_null(u.quota_bytes)},
               {"used_bytes", u.used_bytes},
-              {"rate_limit", or_null(u.rate_limit)}};
+              {"rate_limit", or_null(u.rate_limit)},
+              {"publish", u.publish}};
 }
 
 json stats_json(const ServerStats& s) {
@@ -177,11 +191,12 @@ struct UserChange {
   Setting<std::uint32_t> max_tunnels;
   Setting<std::uint64_t> rate_limit;
   Setting<std::int64_t> expires_at;
+  std::optional<std::string> publish;  ///< "" = none
 };
 
 UserChange parse_user_change(const json& j) {
   only_fields(j, {"password", "enabled", "quota_bytes", "reset_used", "max_tunnels", "rate_limit",
-                  "expires_at"});
+                  "expires_at", "publish"});
   UserChange c;
   c.password = optional_string(j, "password");
   c.enabled = optional_bool(j, "enabled");
@@ -190,6 +205,7 @@ UserChange parse_user_change(const json& j) {
   c.max_tunnels = optional_number<std::uint32_t>(j, "max_tunnels", UINT32_MAX);
   c.rate_limit = optional_number<std::uint64_t>(j, "rate_limit", UINT64_MAX);
   c.expires_at = optional_number<std::int64_t>(j, "expires_at", INT64_MAX);
+  c.publish = optional_grants(j);
   return c;
 }
 
@@ -317,7 +333,7 @@ class AdminService::Request {
 
   HttpResponse add_user(UserAdmin& store, const json& j) {
     only_fields(j, {"username", "password", "enabled", "quota_bytes", "max_tunnels", "rate_limit",
-                    "expires_at"});
+                    "expires_at", "publish"});
     UserRecord u;
     const auto name = optional_string(j, "username");
     if (!name) throw HttpError{400, "field \"username\": required"};
@@ -334,6 +350,7 @@ class AdminService::Request {
     u.max_tunnels = c.max_tunnels.value;
     u.rate_limit = c.rate_limit.value;
     u.expires_at = c.expires_at.value;
+    u.publish = c.publish.value_or("");
     check_store(store.add(u));
     log("admin: user " + u.username + " added");
     users_changed();
@@ -355,6 +372,7 @@ class AdminService::Request {
     if (c.max_tunnels.present) check_store(store.set_max_tunnels(name, c.max_tunnels.value));
     if (c.rate_limit.present) check_store(store.set_rate_limit(name, c.rate_limit.value));
     if (c.expires_at.present) check_store(store.set_expiry(name, c.expires_at.value));
+    if (c.publish) check_store(store.set_publish(name, *c.publish));
     log("admin: user " + name + " changed");
     users_changed();
     return json_response(200, user_json(take(store.get(name))));

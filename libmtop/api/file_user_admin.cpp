@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "auth/publish_grants.hpp"
 #include "auth/users_file.hpp"
 
 namespace mtop {
@@ -35,12 +36,17 @@ class FileUserAdmin final : public store::UserAdmin {
   }
 
   Result<void> init_schema() override { return save(); }
+  Result<int> migrate_schema() override {  // a file has no schema to upgrade
+    error_.clear();
+    return kUserSchemaVersion;
+  }
 
   Result<void> add(const UserRecord& user) override {
     if (user.username.empty() || user.username.size() > 255)
       return fail(Errc::invalid_argument, "username must be 1-255 bytes");
     if (find(user.username))
       return fail(Errc::store_duplicate_user, "user " + user.username + " exists");
+    if (auto r = check_publish(user.publish); !r) return r;
     users_.push_back(user);
     return save();
   }
@@ -87,6 +93,10 @@ class FileUserAdmin final : public store::UserAdmin {
   Result<void> set_expiry(std::string_view name, std::optional<std::int64_t> at) override {
     return change(name, [&](UserRecord& u) { u.expires_at = at; });
   }
+  Result<void> set_publish(std::string_view name, std::string_view grants) override {
+    if (auto r = check_publish(grants); !r) return r;
+    return change(name, [&](UserRecord& u) { u.publish = std::string(grants); });
+  }
   const std::string& last_error() const override { return error_; }
 
  private:
@@ -107,6 +117,12 @@ class FileUserAdmin final : public store::UserAdmin {
     error_ = std::move(message);
     return e;
   }
+  // The file is read back with the same check (parse_users_file): what we write, we can load.
+  Result<void> check_publish(std::string_view grants) {
+    if (auto g = auth::PublishGrants::parse(grants); !g)
+      return fail(Errc::invalid_argument, std::string(g.message()));
+    return {};
+  }
   Result<void> no_such(std::string_view name) {
     return fail(Errc::store_no_such_user, "no user " + std::string(name));
   }
@@ -120,6 +136,7 @@ class FileUserAdmin final : public store::UserAdmin {
       if (u.max_tunnels) j["max_tunnels"] = *u.max_tunnels;
       if (u.quota_bytes) j["quota_bytes"] = *u.quota_bytes;
       if (u.rate_limit) j["rate_limit"] = *u.rate_limit;
+      if (!u.publish.empty()) j["publish"] = u.publish;
       arr.push_back(std::move(j));
     }
     const std::string text = nlohmann::json{{"users", arr}}.dump(2) + "\n";

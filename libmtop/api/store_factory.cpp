@@ -86,6 +86,15 @@ Result<std::unique_ptr<auth::UserStore>> open_user_store(uv_loop_t* loop, const 
   auto backend = store::open_user_store(loop, database_uri(source), options,
                                         /*listen=*/source.type == "postgres");
   if (!backend) return store_failure(backend.error(), std::string(backend.message()));
+  (*backend)->set_schema_callback([l = log](bool publish_column) {
+    if (publish_column) {
+      l.info("user database schema upgraded: publish grants are read from now on");
+    } else {
+      l.warn(
+          "user database has schema version 1: it works, but nobody may publish reverse "
+          "tunnels until `mtop-server db migrate` upgrades it (docs/USERS.md)");
+    }
+  });
   return behind_cache(loop, std::move(*backend), source, log);
 }
 

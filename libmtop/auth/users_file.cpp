@@ -6,6 +6,7 @@
 #include <set>
 
 #include "auth/password_hash.hpp"
+#include "auth/publish_grants.hpp"
 
 namespace mtop::auth {
 
@@ -89,6 +90,12 @@ std::string parse_user(const json& u, UserRecord& rec) {
         return field + "expected a non-negative integer";
       }
       (key == "quota_bytes" ? rec.quota_bytes : rec.rate_limit) = n;
+    } else if (key == "publish") {
+      if (!value.is_string()) return field + "expected a string of publish grants";
+      rec.publish = value.get<std::string>();
+      // The parser's words start with "publish: " and name the grant it could not read.
+      if (auto grants = PublishGrants::parse(rec.publish); !grants)
+        return std::string(grants.message());
     } else {
       return "unknown field " + json_quoted(key);
     }

@@ -2,7 +2,7 @@
 //
 //   {"users": [{"username": "alice", "password": "$scrypt$...", "enabled": true,
 //               "expires_at": 1900000000, "max_tunnels": 10, "quota_bytes": 1000000000,
-//               "rate_limit": 1000000}]}
+//               "rate_limit": 1000000, "publish": "8000-8099"}]}
 //
 // Only username and password are required. Validation is strict so that a typo fails at
 // load time instead of silently granting more than intended: unknown fields, duplicate

@@ -120,6 +120,7 @@ void DatabaseUserStore::lookup(std::string_view username, LookupCallback cb) {
                   result.status = auth::LookupStatus::found;
                   result.user = std::move(**r);
                 }
+                if (slot) note_schema(*slot);
                 post_.post([this, cb = std::move(cb), result = std::move(result),
                             error = std::move(error)]() mutable {
                   post_.release();
@@ -135,6 +136,14 @@ void DatabaseUserStore::lookup(std::string_view username, LookupCallback cb) {
                 });
               },
               true});
+}
+
+void DatabaseUserStore::note_schema(const SqlConnection& c) {
+  const auto publish = c.publish_column();
+  if (!publish || publish_column_.exchange(*publish) == *publish) return;
+  post_.post([this, column = *publish] {
+    if (schema_cb_) schema_cb_(column);
+  });
 }
 
 void DatabaseUserStore::changed(std::string username) {

@@ -18,10 +18,15 @@
 // puts its counts back and the next tick tries again: nothing is lost while the process lives.
 // One flush is in flight at a time. The destructor hands what is pending to the workers and
 // waits for them to write it (bounded by the connection's time-outs).
+//
+// Old schemas: lookups on a database of schema version 1 (no publish column) still work, with
+// no publish grants for anyone (SqlConnection); the schema callback says so once, and once
+// more when a later lookup finds the column (after `mtop-server db migrate`).
 #pragma once
 
 #include <uv.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -79,6 +84,12 @@ class DatabaseUserStore : public auth::UserStore {
   /// Change notices received so far.
   std::uint64_t changes() const noexcept { return changes_; }
 
+  /// A lookup found the users table without the publish column (false: schema version 1,
+  /// nobody may publish) or, after that, with it (true). Runs on the loop, once per change;
+  /// a database that has the column from the start never calls it.
+  using SchemaCallback = std::function<void(bool publish_column)>;
+  void set_schema_callback(SchemaCallback cb) { schema_cb_ = std::move(cb); }
+
   /// Why the last failed lookup or flush failed.
   const std::string& last_error() const noexcept { return last_error_; }
   /// Lookups sent to the database so far (metrics and tests).
@@ -113,6 +124,8 @@ class DatabaseUserStore : public auth::UserStore {
   void start_flush();
   void finish_flush(const UsageBatch& batch, Result<void> result, std::string error);
   static void on_flush_timer(uv_timer_t* t);
+  /// On a worker: reports the connection's publish_column() when it changed.
+  void note_schema(const SqlConnection& c);
 
   uv_loop_t* loop_;
   std::string kind_;
@@ -129,6 +142,7 @@ class DatabaseUserStore : public auth::UserStore {
   std::uint64_t queries_ = 0;
   std::uint64_t changes_ = 0;
   ChangeCallback change_cb_;
+  SchemaCallback schema_cb_;
   io::UvHandle<uv_timer_t> flush_timer_;
 
   // Shared with the workers.
@@ -137,6 +151,7 @@ class DatabaseUserStore : public auth::UserStore {
   std::deque<Job> jobs_;
   std::size_t queued_lookups_ = 0;
   bool stopping_ = false;
+  std::atomic<bool> publish_column_{true};  // last reported (workers)
 
   LoopPost post_;  // outlives the workers: declared before them
   std::vector<std::thread> workers_;

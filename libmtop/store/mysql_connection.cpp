@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "auth/publish_grants.hpp"
 #include "store/schema_sql.hpp"
 
 namespace mtop::store {
@@ -150,29 +151,33 @@ class MysqlConnection final : public SqlConnection {
     };
     if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
       return stmt_fail("MySQL prepare failed");
-    if (mysql_stmt_field_count(st.get()) != 8)
+    if (mysql_stmt_field_count(st.get()) != kUserColumnCount)
       return fail(Errc::store_query_failed, "MySQL: unexpected columns");
     Bound bound(params);
     if ((!params.empty() && mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0) ||
         mysql_stmt_execute(st.get()) != 0)
       return stmt_fail("MySQL query failed");
 
-    // Output: two strings (re-fetched at full length when longer than the buffer) and six
-    // integers, each with its NULL flag.
-    MYSQL_BIND out[8];
+    // Output: two strings, six integers and a string (strings re-fetched at full length when
+    // longer than their buffer), each with its NULL flag.
+    MYSQL_BIND out[kUserColumnCount];
     std::memset(out, 0, sizeof out);
     char name_buf[kMaxUsernameBytes + 1];
     char hash_buf[kMaxPasswordHashBytes + 1];
-    unsigned long lengths[8] = {};
-    my_bool nulls[8] = {};
-    long long ints[8] = {};
-    for (int i = 0; i < 8; ++i) {
+    char publish_buf[auth::PublishGrants::max_text + 1];
+    unsigned long lengths[kUserColumnCount] = {};
+    my_bool nulls[kUserColumnCount] = {};
+    long long ints[kUserColumnCount] = {};
+    for (int i = 0; i < kUserColumnCount; ++i) {
       out[i].length = &lengths[i];
       out[i].is_null = &nulls[i];
-      if (i < 2) {
+      if (i < 2 || i == 8) {
+        char* buf = i == 0 ? name_buf : i == 1 ? hash_buf : publish_buf;
         out[i].buffer_type = MYSQL_TYPE_STRING;
-        out[i].buffer = i == 0 ? name_buf : hash_buf;
-        out[i].buffer_length = i == 0 ? sizeof name_buf : sizeof hash_buf;
+        out[i].buffer = buf;
+        out[i].buffer_length = i == 0   ? sizeof name_buf
+                               : i == 1 ? sizeof hash_buf
+                                        : sizeof publish_buf;
       } else {
         out[i].buffer_type = MYSQL_TYPE_LONGLONG;
         out[i].buffer = &ints[i];
@@ -205,7 +210,8 @@ class MysqlConnection final : public SqlConnection {
       if (rc == MYSQL_NO_DATA) break;
       if (rc == 1) return stmt_fail("MySQL fetch failed");
       auth::UserRecord u;
-      if (!text(0, name_buf, u.username) || !text(1, hash_buf, u.password_hash))
+      if (!text(0, name_buf, u.username) || !text(1, hash_buf, u.password_hash) ||
+          !text(8, publish_buf, u.publish))
         return stmt_fail("MySQL fetch failed");
       u.enabled = !nulls[2] && ints[2] != 0;
       if (!nulls[3]) u.expires_at = ints[3];
@@ -217,9 +223,58 @@ class MysqlConnection final : public SqlConnection {
     }
     return users;
   }
-  Result<void> run_schema() override {
+  Result<std::optional<std::int64_t>> query_int(std::string_view sql,
+                                                const std::vector<SqlParam>& params) override {
+    Stmt st(mysql_stmt_init(db_));
+    if (!st) return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
+    auto stmt_fail = [&](std::string_view what) {
+      return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()), what);
+    };
+    if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
+      return stmt_fail("MySQL prepare failed");
+    Bound bound(params);
+    if ((!params.empty() && mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0) ||
+        mysql_stmt_execute(st.get()) != 0)
+      return stmt_fail("MySQL query failed");
+    MYSQL_BIND out;
+    std::memset(&out, 0, sizeof out);
+    long long value = 0;
+    my_bool null = 0;
+    out.buffer_type = MYSQL_TYPE_LONGLONG;
+    out.buffer = &value;
+    out.is_null = &null;
+    if (mysql_stmt_bind_result(st.get(), &out) != 0) return stmt_fail("MySQL bind failed");
+    if (mysql_stmt_store_result(st.get()) != 0) return stmt_fail("MySQL query failed");
+    const int rc = mysql_stmt_fetch(st.get());
+    if (rc == MYSQL_NO_DATA || (rc == 0 && null)) return std::optional<std::int64_t>{};
+    if (rc != 0) return stmt_fail("MySQL fetch failed");
+    return std::optional<std::int64_t>(value);
+  }
+  const Dialect& dialect() const override {
+    static constexpr Dialect kDialect{
+        kMysqlSchema, kMysqlToV2,
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() "
+        "AND table_name = ? AND (? = '' OR column_name = ?)"};
+    return kDialect;
+  }
+  // DDL commits at once in MySQL: no transaction, a named lock (the session's; released by
+  // end_schema_change or when the session ends) so that two migrations do not interleave.
+  Result<void> begin_schema_change() override {
+    auto got = query_int("SELECT GET_LOCK('mtop_schema', 30)", {});
+    if (!got) return got.error();
+    if (*got != 1)
+      return fail(Errc::store_unavailable,
+                  "MySQL: another schema change held the lock 'mtop_schema' for 30 s");
+    return {};
+  }
+  Result<void> end_schema_change(bool) override {
+    const std::string why = error_;
+    (void)query_int("SELECT RELEASE_LOCK('mtop_schema')", {});
+    error_ = why;
+    return {};
+  }
+  Result<void> run_script(std::string_view script) override {
     // The script holds one statement per ';' at a line end; comments are left to the server.
-    std::string_view script = kMysqlSchema;
     while (!script.empty()) {
       auto end = script.find(";\n");
       std::string_view stmt = script.substr(0, end == std::string_view::npos ? script.size() : end);

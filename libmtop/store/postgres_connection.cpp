@@ -137,7 +137,8 @@ class PostgresConnection final : public SqlConnection {
     Exec e = run(conn_, sql, params);
     if (!e.res) return fail(e.code, std::move(e.message));
     PGresult* r = e.res.get();
-    if (PQnfields(r) != 8) return fail(Errc::store_query_failed, "PostgreSQL: unexpected columns");
+    if (PQnfields(r) != kUserColumnCount)
+      return fail(Errc::store_query_failed, "PostgreSQL: unexpected columns");
     std::vector<auth::UserRecord> out;
     const int rows = PQntuples(r);
     out.reserve(static_cast<std::size_t>(rows));
@@ -154,13 +155,42 @@ class PostgresConnection final : public SqlConnection {
       if (!null(5)) u.quota_bytes = to_u64(num(5));
       u.used_bytes = to_u64(num(6));
       if (!null(7)) u.rate_limit = to_u64(num(7));
+      u.publish.assign(PQgetvalue(r, i, 8), static_cast<std::size_t>(PQgetlength(r, i, 8)));
       out.push_back(std::move(u));
     }
     return out;
   }
-  Result<void> run_schema() override {
-    // A script with several statements and no parameters: PQexec runs it as one transaction.
-    PgResult r(PQexec(conn_, std::string(kPostgresSchema).c_str()));
+  Result<std::optional<std::int64_t>> query_int(std::string_view sql,
+                                                const std::vector<SqlParam>& params) override {
+    Exec e = run(conn_, sql, params);
+    if (!e.res) return fail(e.code, std::move(e.message));
+    if (PQntuples(e.res.get()) == 0 || PQnfields(e.res.get()) < 1 || PQgetisnull(e.res.get(), 0, 0))
+      return std::optional<std::int64_t>{};
+    return std::optional<std::int64_t>(to_i64(PQgetvalue(e.res.get(), 0, 0)));
+  }
+  const Dialect& dialect() const override {
+    // to_regclass finds the table the way the unqualified statements do (search_path).
+    static constexpr Dialect kDialect{
+        kPostgresSchema, kPostgresToV2,
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(?::text) AND attnum > 0 "
+        "AND NOT attisdropped AND (?::text = '' OR attname = ?::name)"};
+    return kDialect;
+  }
+  // DDL is transactional; the advisory lock (released at COMMIT / ROLLBACK) makes a second
+  // migration wait for the first and then find the new version.
+  Result<void> begin_schema_change() override {
+    if (auto r = execute("BEGIN", {}); !r) return r.error();
+    if (auto r = execute("SELECT pg_advisory_xact_lock(7418636)", {}); !r) {
+      (void)commit_or_rollback(false);
+      return r.error();
+    }
+    return {};
+  }
+  Result<void> end_schema_change(bool commit) override { return commit_or_rollback(commit); }
+  Result<void> run_script(std::string_view script) override {
+    // A script with several statements and no parameters: PQexec runs it as one transaction
+    // (or inside the one begin_schema_change() opened).
+    PgResult r(PQexec(conn_, std::string(script).c_str()));
     if (r && PQresultStatus(r.get()) == PGRES_COMMAND_OK) return {};
     std::string why = "PostgreSQL schema failed: " + trimmed(PQerrorMessage(conn_));
     return fail(usable() ? Errc::store_query_failed : Errc::store_unavailable, std::move(why));

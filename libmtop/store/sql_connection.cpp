@@ -3,6 +3,8 @@
 #include <ctime>
 #include <limits>
 
+#include "auth/publish_grants.hpp"
+
 namespace mtop::store {
 namespace {
 
@@ -14,6 +16,18 @@ SqlParam opt_param(std::optional<std::uint64_t> v) {
 }
 
 bool fits(std::optional<std::uint64_t> v) { return !v || *v <= kMaxStored; }
+
+std::string too_old(int version) {
+  return "the users database has schema version " + std::to_string(version) +
+         "; this program needs " + std::to_string(kUserSchemaVersion) +
+         ": back it up, then run `mtop-server db migrate`";
+}
+
+std::string too_new(int version) {
+  return "the users database has schema version " + std::to_string(version) +
+         ", newer than this program's " + std::to_string(kUserSchemaVersion) +
+         ": use a newer mtop-server";
+}
 
 }  // namespace
 
@@ -27,9 +41,124 @@ Errc SqlConnection::fail(Errc code, std::string message) {
   return code;
 }
 
+Result<std::int64_t> SqlConnection::count_columns(std::string_view table, std::string_view column) {
+  auto n = query_int(
+      dialect().count_columns,
+      {SqlParam(std::string(table)), SqlParam(std::string(column)), SqlParam(std::string(column))});
+  if (!n) return n.error();
+  return n->value_or(0);
+}
+
+Result<int> SqlConnection::schema_version() {
+  error_.clear();
+  auto users = count_columns("mtop_users", "");
+  if (!users) return users.error();
+  if (*users == 0) return 0;
+  auto versioned = count_columns("mtop_schema", "");
+  if (!versioned) return versioned.error();
+  if (*versioned > 0) {
+    auto v = query_int("SELECT max(version) FROM mtop_schema", {});
+    if (!v) return v.error();
+    if (*v) return static_cast<int>(**v);
+  }
+  // No version recorded: a schema from before versions, or (MySQL, whose DDL is not
+  // transactional) a migration cut short after its column was added.
+  auto publish = count_columns("mtop_users", "publish");
+  if (!publish) return publish.error();
+  return *publish > 0 ? 2 : 1;
+}
+
+Result<bool> SqlConnection::has_publish() {
+  const auto now = std::chrono::steady_clock::now();
+  if (publish_ == true || (publish_ && now - publish_checked_ < kRecheckPublish)) return *publish_;
+  auto all = count_columns("mtop_users", "");
+  if (!all) return all.error();
+  if (*all == 0) {
+    // No table at all: not an old schema. Read as if current; the statement says what is
+    // missing.
+    publish_.reset();
+    return true;
+  }
+  auto n = count_columns("mtop_users", "publish");
+  if (!n) return n.error();
+  publish_ = *n > 0;
+  publish_checked_ = now;
+  return *publish_;
+}
+
+Result<std::string> SqlConnection::select_users(std::string_view rest) {
+  auto publish = has_publish();
+  if (!publish) return publish.error();
+  std::string sql = "SELECT ";
+  sql += kUserColumns;
+  sql += *publish ? ", publish" : ", '' AS publish";
+  sql += " FROM mtop_users ";
+  sql += rest;
+  return sql;
+}
+
+Result<void> SqlConnection::commit_or_rollback(bool commit) {
+  Result<std::uint64_t> committed = Errc::store_query_failed;
+  if (commit) {
+    committed = execute("COMMIT", {});
+    if (committed) return {};
+  }
+  std::string why = error_;
+  (void)execute("ROLLBACK", {});  // a lost connection rolls back by itself
+  error_ = std::move(why);
+  if (commit) return committed.error();
+  return {};
+}
+
 Result<void> SqlConnection::init_schema() {
   error_.clear();
-  return run_schema();
+  if (auto r = begin_schema_change(); !r) return r;
+  auto r = init_locked();
+  auto ended = end_schema_change(bool(r));
+  if (!r) return r;
+  return ended;
+}
+
+Result<void> SqlConnection::init_locked() {
+  auto v = schema_version();
+  if (!v) return v.error();
+  if (*v != 0 && *v < kUserSchemaVersion) return fail(Errc::store_query_failed, too_old(*v));
+  if (*v > kUserSchemaVersion) return fail(Errc::store_query_failed, too_new(*v));
+  return run_script(dialect().schema);
+}
+
+Result<int> SqlConnection::migrate_schema() {
+  error_.clear();
+  if (auto r = begin_schema_change(); !r) return r.error();
+  auto r = migrate_locked();
+  auto ended = end_schema_change(bool(r));
+  if (!r) return r;
+  if (!ended) return ended.error();
+  publish_.reset();  // read the new shape at once
+  return r;
+}
+
+Result<int> SqlConnection::migrate_locked() {
+  auto v = schema_version();
+  if (!v) return v.error();
+  if (*v == 0)
+    return fail(Errc::store_query_failed,
+                "no mtop_users table in this database: create it with `mtop-server db init`");
+  if (*v > kUserSchemaVersion) return fail(Errc::store_query_failed, too_new(*v));
+  if (*v == kUserSchemaVersion) return *v;
+  // Each step checks before it acts: MySQL commits DDL as it goes, so a run cut short is
+  // finished by the next one instead of failing on what the first one did.
+  auto publish = count_columns("mtop_users", "publish");
+  if (!publish) return publish.error();
+  if (*publish == 0) {
+    if (auto r = run_script(dialect().to_v2); !r) return r.error();
+  }
+  // The current schema script adds what is new elsewhere (mtop_schema, PostgreSQL's trigger).
+  if (auto r = run_script(dialect().schema); !r) return r.error();
+  auto set =
+      execute("UPDATE mtop_schema SET version = ?", {SqlParam(std::int64_t{kUserSchemaVersion})});
+  if (!set) return set.error();
+  return *v;
 }
 
 Result<void> SqlConnection::add(const auth::UserRecord& u) {
@@ -40,6 +169,11 @@ Result<void> SqlConnection::add(const auth::UserRecord& u) {
     return fail(Errc::invalid_argument, "password hash must be 1 to 1024 bytes");
   if (!fits(u.quota_bytes) || !fits(u.rate_limit) || u.used_bytes > kMaxStored)
     return fail(Errc::invalid_argument, "byte counts must be below 2^63");
+  if (auto g = auth::PublishGrants::parse(u.publish); !g)
+    return fail(Errc::invalid_argument, std::string(g.message()));
+  auto publish = has_publish();
+  if (!publish) return publish.error();
+  if (!*publish && !u.publish.empty()) return fail(Errc::store_query_failed, too_old(1));
   std::vector<SqlParam> p;
   p.emplace_back(u.username);
   p.emplace_back(u.password_hash);
@@ -50,10 +184,16 @@ Result<void> SqlConnection::add(const auth::UserRecord& u) {
   p.emplace_back(opt_param(u.quota_bytes));
   p.emplace_back(static_cast<std::int64_t>(u.used_bytes));
   p.emplace_back(opt_param(u.rate_limit));
-  auto r = execute(
-      "INSERT INTO mtop_users (username, password_hash, enabled, expires_at, max_tunnels, "
-      "quota_bytes, used_bytes, rate_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      p);
+  std::string sql = "INSERT INTO mtop_users (";
+  sql += kUserColumns;
+  if (*publish) {
+    // A version 1 table has no publish column; an empty one is what it means anyway.
+    p.emplace_back(u.publish);
+    sql += ", publish) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+  } else {
+    sql += ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+  }
+  auto r = execute(sql, p);
   if (!r) {
     if (r.error() == Errc::store_duplicate_user)
       error_ = "user '" + u.username + "' exists already";
@@ -74,19 +214,17 @@ Result<void> SqlConnection::del(std::string_view username) {
 
 Result<std::vector<auth::UserRecord>> SqlConnection::list() {
   error_.clear();
-  std::string sql = "SELECT ";
-  sql += kUserColumns;
-  sql += " FROM mtop_users ORDER BY username";
-  return query_users(sql, {});
+  auto sql = select_users("ORDER BY username");
+  if (!sql) return sql.error();
+  return query_users(*sql, {});
 }
 
 Result<std::optional<auth::UserRecord>> SqlConnection::find_user(std::string_view username) {
   error_.clear();
   if (!valid_username(username)) return std::optional<auth::UserRecord>{};
-  std::string sql = "SELECT ";
-  sql += kUserColumns;
-  sql += " FROM mtop_users WHERE username = ?";
-  auto rows = query_users(sql, {SqlParam(std::string(username))});
+  auto sql = select_users("WHERE username = ?");
+  if (!sql) return sql.error();
+  auto rows = query_users(*sql, {SqlParam(std::string(username))});
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<auth::UserRecord>{};
   return std::optional<auth::UserRecord>(std::move(rows->front()));
@@ -162,19 +300,26 @@ Result<void> SqlConnection::set_expiry(std::string_view username,
       {expires_at ? SqlParam(*expires_at) : SqlParam(std::monostate{})}, username);
 }
 
+Result<void> SqlConnection::set_publish(std::string_view username, std::string_view grants) {
+  error_.clear();
+  if (auto g = auth::PublishGrants::parse(grants); !g)
+    return fail(Errc::invalid_argument, std::string(g.message()));
+  auto publish = has_publish();
+  if (!publish) return publish.error();
+  if (!*publish) return fail(Errc::store_query_failed, too_old(1));
+  return update_one("UPDATE mtop_users SET publish = ?, updated_at = ? WHERE username = ?",
+                    {SqlParam(std::string(grants))}, username);
+}
+
 Result<void> SqlConnection::add_usage(const UsageBatch& batch) {
   error_.clear();
   if (batch.empty()) return {};
   auto begun = execute("BEGIN", {});
   if (!begun) return begun.error();
   auto r = transaction(batch);
-  if (!r) {
-    std::string why = error_;
-    (void)execute("ROLLBACK", {});  // a lost connection rolls back by itself
-    error_ = std::move(why);
-    return r;
-  }
-  return {};
+  auto ended = commit_or_rollback(bool(r));
+  if (!r) return r;
+  return ended;
 }
 
 Result<void> SqlConnection::transaction(const UsageBatch& batch) {
@@ -185,8 +330,6 @@ Result<void> SqlConnection::transaction(const UsageBatch& batch) {
                       SqlParam(name)});
     if (!n) return n.error();
   }
-  auto c = execute("COMMIT", {});
-  if (!c) return c.error();
   return {};
 }
 

@@ -3,8 +3,15 @@
 // PostgreSQL, MySQL) supplies only a handful of primitives that run one parameterised
 // statement. Statement text is always a constant of ours; user text only ever travels as a
 // bound parameter.
+//
+// Schema versions (docs/USERS.md "Schema versions"). init_schema() creates the current schema
+// and migrate_schema() upgrades an older one; neither happens behind an operator's back. A
+// server on a version 1 database keeps working: reads select '' for the missing publish
+// column, so every user has no publish grants, and writes leave it out. publish_column()
+// says which shape the last read found, for the store to log once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,6 +36,7 @@ class SqlConnection : public UserAdmin {
  public:
   // UserAdmin, implemented once for every backend.
   Result<void> init_schema() override;
+  Result<int> migrate_schema() override;
   Result<void> add(const auth::UserRecord& user) override;
   Result<void> del(std::string_view username) override;
   Result<std::vector<auth::UserRecord>> list() override;
@@ -43,7 +51,20 @@ class SqlConnection : public UserAdmin {
                                std::optional<std::uint32_t> max_tunnels) override;
   Result<void> set_expiry(std::string_view username,
                           std::optional<std::int64_t> expires_at) override;
+  Result<void> set_publish(std::string_view username, std::string_view grants) override;
   const std::string& last_error() const override { return error_; }
+
+  /// The schema version of the database: 0 when it has no mtop_users table, 1 for one from
+  /// before versions were recorded, else mtop_schema's. Errors: store_unavailable,
+  /// store_query_failed.
+  Result<int> schema_version();
+
+  /// Whether mtop_users had the publish column when last checked; nullopt before the first
+  /// check or while the table is missing. A connection checks on first use and, while the
+  /// column is missing, again at most every kRecheckPublish, so that a running server sees a
+  /// migration without a restart.
+  std::optional<bool> publish_column() const { return publish_; }
+  static constexpr std::chrono::seconds kRecheckPublish{30};
 
   /// The user, or nullopt when there is none. A name that cannot exist (empty, too long)
   /// is simply not found. Errors: store_unavailable, store_query_failed.
@@ -63,11 +84,31 @@ class SqlConnection : public UserAdmin {
   /// store_unavailable, and set error_ through fail().
   virtual Result<std::uint64_t> execute(std::string_view sql,
                                         const std::vector<SqlParam>& params) = 0;
-  /// Runs a SELECT whose columns are kUserColumns in that order.
+  /// Runs a SELECT whose columns are kUserColumns, then publish (kUserColumnCount in all).
   virtual Result<std::vector<auth::UserRecord>> query_users(
       std::string_view sql, const std::vector<SqlParam>& params) = 0;
-  /// Runs the backend's schema script (no parameters).
-  virtual Result<void> run_schema() = 0;
+  /// Runs a SELECT of one integer column: the first row's value, nullopt for no row or NULL.
+  virtual Result<std::optional<std::int64_t>> query_int(std::string_view sql,
+                                                        const std::vector<SqlParam>& params) = 0;
+  /// Runs a script of our own (sql/*.sql; no parameters).
+  virtual Result<void> run_script(std::string_view script) = 0;
+
+  /// The backend's SQL for what each database says its own way.
+  struct Dialect {
+    std::string_view schema;  ///< sql/<backend>.sql, the current schema; idempotent
+    std::string_view to_v2;   ///< sql/migrate/<backend>-2.sql
+    /// SELECT count(*) of the columns of table ?1 (in the session's schema / database) named
+    /// ?2, or of all of them when ?2 = ''; the parameters are (table, column, column).
+    std::string_view count_columns;
+  };
+  virtual const Dialect& dialect() const = 0;
+  /// Starts a schema change that no other session makes at the same time: a transaction
+  /// where DDL is transactional, and a lock of the database's own. end_schema_change() commits
+  /// (or rolls back) and releases it; after a failure (commit = false) it keeps error_.
+  virtual Result<void> begin_schema_change() = 0;
+  virtual Result<void> end_schema_change(bool commit) = 0;
+  /// COMMIT, or ROLLBACK keeping error_ (a failed COMMIT rolls back too and is the error).
+  Result<void> commit_or_rollback(bool commit);
 
   /// Records the words for a failure and returns its code.
   Errc fail(Errc code, std::string message);
@@ -85,12 +126,27 @@ class SqlConnection : public UserAdmin {
   Result<void> update_one(std::string_view sql, std::vector<SqlParam> params,
                           std::string_view username);
   Result<void> transaction(const UsageBatch& batch);
+  /// Counts as Dialect::count_columns does.
+  Result<std::int64_t> count_columns(std::string_view table, std::string_view column);
+  /// Checks for the publish column when due (see publish_column()); the answer for a read.
+  Result<bool> has_publish();
+  /// init_schema() and migrate_schema() inside begin/end_schema_change().
+  Result<void> init_locked();
+  Result<int> migrate_locked();
+  /// "SELECT <kUserColumns>, publish FROM mtop_users " + rest, with '' for publish on a
+  /// version 1 database.
+  Result<std::string> select_users(std::string_view rest);
+
+  std::optional<bool> publish_;
+  std::chrono::steady_clock::time_point publish_checked_{};
 };
 
-/// Column list every query_users() SELECT uses, in this order.
+/// Column list every query_users() SELECT uses, in this order, then publish (read as '' from
+/// a version 1 database, which has no such column): kUserColumnCount columns in all.
 inline constexpr std::string_view kUserColumns =
     "username, password_hash, enabled, expires_at, max_tunnels, quota_bytes, used_bytes, "
     "rate_limit";
+inline constexpr int kUserColumnCount = 9;
 
 /// True when `name` can be a user name in the schema (1..255 bytes, no NUL).
 bool valid_username(std::string_view name) noexcept;

@@ -84,14 +84,38 @@ class SqliteConnection final : public SqlConnection {
       if (!is_null(st->get(), 5)) u.quota_bytes = to_u64(sqlite3_column_int64(st->get(), 5));
       u.used_bytes = to_u64(sqlite3_column_int64(st->get(), 6));
       if (!is_null(st->get(), 7)) u.rate_limit = to_u64(sqlite3_column_int64(st->get(), 7));
+      u.publish = column_text(st->get(), 8);
       out.push_back(std::move(u));
     }
     if (rc != SQLITE_DONE) return db_fail(rc, "SQLite query failed");
     return out;
   }
-  Result<void> run_schema() override {
+  Result<std::optional<std::int64_t>> query_int(std::string_view sql,
+                                                const std::vector<SqlParam>& params) override {
+    auto st = prepare(sql, params);
+    if (!st) return st.error();
+    const int rc = sqlite3_step(st->get());
+    if (rc == SQLITE_DONE) return std::optional<std::int64_t>{};
+    if (rc != SQLITE_ROW) return db_fail(rc, "SQLite query failed");
+    if (is_null(st->get(), 0)) return std::optional<std::int64_t>{};
+    return std::optional<std::int64_t>(sqlite3_column_int64(st->get(), 0));
+  }
+  const Dialect& dialect() const override {
+    static constexpr Dialect kDialect{
+        kSqliteSchema, kSqliteToV2,
+        "SELECT count(*) FROM pragma_table_info(?) WHERE (? = '' OR name = ?)"};
+    return kDialect;
+  }
+  // IMMEDIATE: the write lock from the start, so two migrations cannot both read version 1.
+  Result<void> begin_schema_change() override {
+    auto r = execute("BEGIN IMMEDIATE", {});
+    if (!r) return r.error();
+    return {};
+  }
+  Result<void> end_schema_change(bool commit) override { return commit_or_rollback(commit); }
+  Result<void> run_script(std::string_view script) override {
     char* msg = nullptr;
-    int rc = sqlite3_exec(db_, std::string(kSqliteSchema).c_str(), nullptr, nullptr, &msg);
+    int rc = sqlite3_exec(db_, std::string(script).c_str(), nullptr, nullptr, &msg);
     if (rc != SQLITE_OK) {
       std::string why = std::string("SQLite schema failed: ") + (msg ? msg : sqlite3_errstr(rc));
       sqlite3_free(msg);

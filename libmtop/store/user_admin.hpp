@@ -7,8 +7,10 @@
 //   store_unavailable     connecting failed or the connection was lost
 //   store_duplicate_user  add() of a name that exists
 //   store_no_such_user    del() / set_*() of a name that does not exist
-//   store_query_failed    the database refused the statement (e.g. no schema yet)
-//   invalid_argument      a value out of range (empty or too long name, number > 2^63-1)
+//   store_query_failed    the database refused the statement (e.g. no schema yet, or a schema
+//                         too old for the call: the words then say to run `db migrate`)
+//   invalid_argument      a value out of range (empty or too long name, number > 2^63-1,
+//                         publish grants that do not parse)
 #pragma once
 
 #include <cstdint>
@@ -31,8 +33,17 @@ class UserAdmin {
  public:
   virtual ~UserAdmin() = default;
 
-  /// Creates the mtop_users table if it does not exist; running it again changes nothing.
+  /// Creates the schema (kUserSchemaVersion) if it does not exist; running it again changes
+  /// nothing. A database with an older schema is refused (store_query_failed, the words say to
+  /// run `mtop-server db migrate`), as is one newer than this program.
   virtual Result<void> init_schema() = 0;
+  /// Upgrades an older schema to kUserSchemaVersion, keeping every user and its usage: in one
+  /// transaction where the database has transactional DDL (SQLite, PostgreSQL), and step by
+  /// checked step in MySQL, so that a run cut short is finished by the next. Returns the
+  /// version found (== kUserSchemaVersion: nothing was done). A users file has no schema: it
+  /// returns kUserSchemaVersion. Errors: store_query_failed for a database without the users
+  /// table (run init_schema) or with a newer schema than this program's.
+  virtual Result<int> migrate_schema() = 0;
   /// Adds a user; `user.used_bytes` is stored as given. store_duplicate_user if it exists.
   virtual Result<void> add(const auth::UserRecord& user) = 0;
   /// Deletes a user; store_no_such_user if there is none.
@@ -54,6 +65,9 @@ class UserAdmin {
   /// Unix seconds; nullopt = never expires.
   virtual Result<void> set_expiry(std::string_view username,
                                   std::optional<std::int64_t> expires_at) = 0;
+  /// Sets the publish grants (docs/USERS.md; "" = none), stored as given once they parse.
+  /// invalid_argument with the parser's words if they do not.
+  virtual Result<void> set_publish(std::string_view username, std::string_view grants) = 0;
 
   /// Words for the last failed call (empty after a success).
   virtual const std::string& last_error() const = 0;

@@ -326,6 +326,45 @@ class Users(AdminTest):
         self.assertEqual(self.api("GET", "/api/users/bob")[0], 404)
         self.assertEqual(self.api("DELETE", "/api/users/bob")[0], 404)
 
+    def test_publish_grants_through_the_api_and_ctl(self):
+        self.start()
+        status, body = self.api("POST", "/api/users",
+                                body={"username": "pub", "password": "pub-pass-1",
+                                      "publish": "8000-8099, *:2222"})
+        self.assertEqual((status, body["publish"]), (201, "8000-8099, *:2222"), body)
+        self.assertEqual(self.api("GET", "/api/users/alice")[1]["publish"], "")  # default: none
+        with open(self.d.users_path) as f:
+            stored = {u["username"]: u for u in json.load(f)["users"]}
+        self.assertEqual(stored["pub"]["publish"], "8000-8099, *:2222")
+        self.assertNotIn("publish", stored["alice"])
+        # Bad grants: 400 with the parser's words, and nothing of the request is applied.
+        for bad, words in (("8000-70000", 'publish: "8000-70000"'), (8000, "a string of grants")):
+            status, body = self.api("PATCH", "/api/users/pub",
+                                    body={"publish": bad, "enabled": False})
+            self.assertEqual(status, 400, body)
+            self.assertIn(words, body["error"])
+        status, body = self.api("GET", "/api/users/pub")
+        self.assertEqual((body["publish"], body["enabled"]), ("8000-8099, *:2222", True))
+        status, body = self.api("POST", "/api/users", body={"username": "pub2",
+                                                            "password": "pub-pass-2",
+                                                            "publish": "all"})
+        self.assertEqual(status, 400, body)
+        self.assertEqual(self.api("GET", "/api/users/pub2")[0], 404)
+        status, body = self.api("PATCH", "/api/users/pub", body={"publish": None})
+        self.assertEqual((status, body["publish"]), (200, ""), body)
+        # The same through ctl.
+        rc, out, err = self.ctl("users", "publish", "pub", "[2001:db8::1]:443")
+        self.assertEqual((rc, json.loads(out)["publish"]), (0, "[2001:db8::1]:443"), err)
+        rc, out, err = self.ctl("users", "publish", "pub", "none")
+        self.assertEqual((rc, json.loads(out)["publish"]), (0, ""), err)
+        rc, out, err = self.ctl("users", "publish", "pub", "0")
+        self.assertEqual(rc, 1)
+        self.assertIn("400", err)
+        self.assertIn("publish:", err)
+        rc, out, err = self.ctl("users", "add", "pub3", "--publish", "9000",
+                                stdin="pub-pass-3\n")
+        self.assertEqual((rc, json.loads(out)["publish"]), (0, "9000"), err)
+
     def test_users_through_ctl(self):
         self.start()
         rc, out, err = self.ctl("users", "add", "carol", "--quota", "1000000", "--rate", "none",

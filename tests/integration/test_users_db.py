@@ -17,6 +17,8 @@ import db_servers
 from harness import (SERVER_BIN, DeploymentTest, echo_handler, free_port, recv_exact,
                      socks5_connect, wait_for)
 
+SCHEMA_V1 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "db",
+                         "schema_v1")  # the schema from before versions
 TTL = 0.5       # users.cache_ttl in every server config here
 RECHECK = 0.5   # timeouts.recheck
 FLUSH = 0.5     # users.flush
@@ -389,6 +391,39 @@ class _StoreCases:
     def test_admin_commands(self):
         check_admin_commands(self, self.stored_hash)
 
+    def test_old_schema_works_until_db_migrate(self):
+        """A database made before schema versions (the fixture): the server serves it with no
+        publish grants and says how to migrate, once; `db migrate` upgrades it in place."""
+        self.addCleanup(self.db.sql, "DROP TABLE IF EXISTS mtop_schema")  # next setUp: db init
+        self.addCleanup(self.db.sql, "DROP TABLE IF EXISTS mtop_users")
+        self.db.sql("DROP TABLE mtop_users")
+        self.db.sql("DROP TABLE mtop_schema")
+        with open(os.path.join(SCHEMA_V1, f"{self.db.kind}.sql")) as f:
+            self.db.script(f.read())
+        self.add_user("alice", "alice-pw", "--quota", "100000000")
+        for args in (("user", "publish", "alice", "8000"), ("db", "init")):
+            r = self.admin(*args, ok=False)
+            self.assertNotEqual(r.returncode, 0, args)
+            self.assertIn("schema version 1", r.stderr)
+            self.assertIn("mtop-server db migrate", r.stderr)
+        server = self.server()
+        target = self.target(echo_handler)
+        socks = self.climber(server, "alice", "alice-pw")
+        self.assertEqual(echo_once(socks, target), 0)
+        self.wait_log(server, "schema version 1")
+        wait_for(lambda: self.used_bytes("alice") > 0, 10, "usage written to the old schema")
+        used = self.used_bytes("alice")
+        self.assertIn("upgraded from version 1 to 2", self.admin("db", "migrate").stdout)
+        self.assertIn("nothing to do", self.admin("db", "migrate").stdout)
+        self.admin("db", "init")
+        self.admin("user", "publish", "alice", "8000-8099")
+        rows = self.db.sql("SELECT publish, quota_bytes FROM mtop_users WHERE username = 'alice'")
+        self.assertEqual(rows, [["8000-8099", "100000000"]])
+        self.assertGreaterEqual(self.used_bytes("alice"), used)
+        # The running server went on through the migration.
+        self.assertEqual(echo_once(socks, target), 0)
+        self.assertEqual(server.log().count("schema version 1"), 1, "said once")
+
 
 def check_admin_commands(test, stored_hash):
     """add / list / passwd / enable / disable / quota / del through `mtop-server user`."""
@@ -397,12 +432,13 @@ def check_admin_commands(test, stored_hash):
         return {line.split()[0]: line.split() for line in out.splitlines()[1:]}
 
     test.add_user("zoe", "zoe-pw", "--quota", "5000", "--rate", "1000", "--max-tunnels", "3",
-                  "--expires", "4000000000")
+                  "--expires", "4000000000", "--publish", "8000-8099")
     r = test.admin("user", "add", "zoe", "--scheme", "pbkdf2", stdin_text="x\n", ok=False)
     test.assertNotEqual(r.returncode, 0)
     test.assertIn("exists", r.stderr)
     rows = listing()
-    test.assertEqual(rows["zoe"][1:], ["yes", "4000000000", "3", "5000", "0", "1000"])
+    test.assertEqual(rows["zoe"][1:], ["yes", "4000000000", "3", "5000", "0", "1000",
+                                       "8000-8099"])
     test.assertNotIn("pbkdf2", test.admin("user", "list").stdout, "list never shows hashes")
     # The password never comes from the command line: an extra argument is refused.
     r = test.admin("user", "add", "amy", "secret", stdin_text="x\n", ok=False)
@@ -426,6 +462,21 @@ def check_admin_commands(test, stored_hash):
     test.assertEqual(listing()["zoe"][4], "-")
     r = test.admin("user", "quota", "zoe", "12kb", ok=False)
     test.assertNotEqual(r.returncode, 0)
+    test.assertIn("publish grants set",
+                  test.admin("user", "publish", "zoe", "192.0.2.10:443").stdout)
+    test.assertEqual(listing()["zoe"][7], "192.0.2.10:443")
+    test.admin("user", "publish", "zoe", "none")
+    test.assertEqual(listing()["zoe"][7], "-")
+    r = test.admin("user", "publish", "zoe", "8000-70000", ok=False)
+    test.assertNotEqual(r.returncode, 0)
+    test.assertIn('publish: "8000-70000"', r.stderr)
+    r = test.admin("user", "publish", "nobody", "80", ok=False)
+    test.assertNotEqual(r.returncode, 0)
+    r = test.admin("user", "add", "amy", "--publish", "x", stdin_text="amy-pw\n", ok=False)
+    test.assertIn("publish:", r.stderr)
+    test.assertNotIn("amy", listing())
+    # A users file or a current database: nothing to migrate.
+    test.assertIn("nothing to do", test.admin("db", "migrate").stdout)
     for verb in ("disable", "enable", "del"):
         r = test.admin("user", verb, "nobody", ok=False)
         test.assertNotEqual(r.returncode, 0, verb)

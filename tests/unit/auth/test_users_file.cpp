@@ -29,9 +29,11 @@ TEST_CASE("users file: minimal and full records", "[auth][users]") {
   CHECK_FALSE((*r)[0].max_tunnels);
   CHECK_FALSE((*r)[0].quota_bytes);
   CHECK_FALSE((*r)[0].rate_limit);
+  CHECK((*r)[0].publish.empty());  // no grants by default
 
   r = parse_users_file(user_json(R"(, "enabled": false, "expires_at": 1900000000,
-      "max_tunnels": 10, "quota_bytes": 18446744073709551615, "rate_limit": 1000000)"));
+      "max_tunnels": 10, "quota_bytes": 18446744073709551615, "rate_limit": 1000000,
+      "publish": "8000-8099, [2001:db8::1]:443")"));
   REQUIRE(r);
   const auto& u = (*r)[0];
   CHECK_FALSE(u.enabled);
@@ -39,6 +41,7 @@ TEST_CASE("users file: minimal and full records", "[auth][users]") {
   CHECK(u.max_tunnels == 10u);
   CHECK(u.quota_bytes == 18446744073709551615ull);
   CHECK(u.rate_limit == 1000000u);
+  CHECK(u.publish == "8000-8099, [2001:db8::1]:443");  // kept as written
 
   r = parse_users_file(R"({"users": []})");
   REQUIRE(r);
@@ -74,6 +77,11 @@ TEST_CASE("users file: errors say where and what", "[auth][users]") {
       {user_json(R"(, "quota_bytes": "10GB")"), "field \"quota_bytes\""},
       {user_json(R"(, "rate_limit": -5)"), "field \"rate_limit\""},
       {user_json(R"(, "expire_at": 5)"), "unknown field \"expire_at\""},
+      {user_json(R"(, "publish": 8000)"),
+       "users[0] (\"alice\"): field \"publish\": expected a string of publish grants"},
+      {user_json(R"(, "publish": "8000-70000")"),
+       "users[0] (\"alice\"): publish: \"8000-70000\": "},
+      {user_json(R"(, "publish": "*:22,")"), "users[0] (\"alice\"): publish: "},
       {R"({"users": [{"username": "a", "password": ")" + std::string(kHash) +
            R"("}, {"username": "a", "password": ")" + std::string(kHash) + "\"}]}",
        "users[1] (\"a\"): duplicate username"},

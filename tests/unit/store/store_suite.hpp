@@ -5,8 +5,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,7 +29,24 @@ struct SuiteBackend {
   std::function<std::unique_ptr<store::DatabaseUserStore>(uv_loop_t*)> open_store;
   std::function<void()> break_db;   // make the database unreachable (kill the server)
   std::function<void()> repair_db;  // and bring it back
+  std::function<void(const std::string&)> run_sql;  // a script, outside the code under test
 };
+
+/// The version a migrate_schema() that must succeed returns.
+inline int migrated(const Result<int>& r) {
+  INFO(r.message());
+  REQUIRE(r);
+  return *r;
+}
+
+/// The backend's schema from before versions were recorded (tests/support/db/schema_v1).
+inline std::string schema_v1(const std::string& kind) {
+  std::ifstream in(std::string(MTOP_SCHEMA_V1_DIR) + "/" + kind + ".sql");
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 inline UserRecord user(const std::string& name, const std::string& hash = "$scrypt$ln=4$x$y") {
   UserRecord u;
@@ -87,6 +106,7 @@ inline void run_store_suite(SuiteBackend& b) {
     a.quota_bytes = 5'000'000'000ULL;
     a.used_bytes = 12;
     a.rate_limit = 1'000'000;
+    a.publish = "8000-8099, [2001:db8::1]:443";
     REQUIRE(admin->add(a));
     REQUIRE(admin->add(user("bob")));
     auto dup = admin->add(user("alice"));
@@ -107,6 +127,8 @@ inline void run_store_suite(SuiteBackend& b) {
     CHECK(got.quota_bytes == a.quota_bytes);
     CHECK(got.used_bytes == 12);
     CHECK(got.rate_limit == a.rate_limit);
+    CHECK(got.publish == a.publish);
+    CHECK((*all)[1].publish.empty());
     CHECK_FALSE((*all)[1].expires_at);
     CHECK_FALSE((*all)[1].quota_bytes);
 
@@ -117,10 +139,13 @@ inline void run_store_suite(SuiteBackend& b) {
     REQUIRE(admin->set_rate_limit("alice", std::nullopt));
     REQUIRE(admin->set_max_tunnels("alice", 0));
     REQUIRE(admin->set_expiry("alice", std::nullopt));
+    REQUIRE(admin->set_publish("bob", "*:2222"));
+    REQUIRE(admin->set_publish("alice", ""));
     auto bob = admin->get("bob");
     REQUIRE(bob);
     CHECK(bob->password_hash == "$scrypt$new");
     CHECK_FALSE(bob->enabled);
+    CHECK(bob->publish == "*:2222");
     auto alice = admin->get("alice");
     REQUIRE(alice);
     CHECK(alice->quota_bytes == 100u);
@@ -128,6 +153,18 @@ inline void run_store_suite(SuiteBackend& b) {
     CHECK_FALSE(alice->rate_limit);
     CHECK(alice->max_tunnels == 0u);
     CHECK_FALSE(alice->expires_at);
+    CHECK(alice->publish.empty());
+    // Grants that do not parse are refused with the parser's words, and nothing is written.
+    auto bad = admin->set_publish("bob", "8000-70000");
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error() == Errc::invalid_argument);
+    CHECK(admin->last_error().find("publish: \"8000-70000\"") != std::string::npos);
+    CHECK(admin->get("bob")->publish == "*:2222");
+    UserRecord c = user("carl");
+    c.publish = "everything";
+    CHECK(admin->add(c).error() == Errc::invalid_argument);
+    CHECK(admin->get("carl").error() == Errc::store_no_such_user);
+    CHECK(admin->set_publish("nobody", "80").error() == Errc::store_no_such_user);
 
     REQUIRE(admin->del("bob"));
     auto gone = admin->del("bob");
@@ -155,6 +192,7 @@ inline void run_store_suite(SuiteBackend& b) {
     a.max_tunnels = 3;
     a.quota_bytes = 1000;
     a.rate_limit = 2048;
+    a.publish = "192.0.2.10:443";
     REQUIRE(admin->add(a));
     UserRecord off = user("off");
     off.enabled = false;
@@ -171,6 +209,7 @@ inline void run_store_suite(SuiteBackend& b) {
     CHECK(r.user.max_tunnels == 3u);
     CHECK(r.user.quota_bytes == 1000u);
     CHECK(r.user.rate_limit == 2048u);
+    CHECK(r.user.publish == "192.0.2.10:443");
     CHECK_FALSE(r.user.expires_at);
     r = lookup_now(loop.get(), *s, "off");
     REQUIRE(r.status == LookupStatus::found);
@@ -183,6 +222,83 @@ inline void run_store_suite(SuiteBackend& b) {
     CHECK(lookup_now(loop.get(), *s, std::string(300, 'a')).status == LookupStatus::not_found);
     CHECK(s->kind() == b.kind);
     CHECK(s->queries() == 6);
+  }
+
+  SECTION("schema version 1: works without publish grants until migrate_schema upgrades it") {
+    CHECK(migrated(admin->migrate_schema()) == kUserSchemaVersion);  // current: nothing to do
+    b.run_sql("DROP TABLE mtop_users");
+    b.run_sql("DROP TABLE mtop_schema");
+    auto empty = b.admin();
+    auto none = empty->migrate_schema();
+    REQUIRE_FALSE(none);
+    CHECK(none.error() == Errc::store_query_failed);
+    CHECK(empty->last_error().find("db init") != std::string::npos);
+    b.run_sql(schema_v1(b.kind));
+
+    // The admin side: users without grants are written; grants and init say to migrate.
+    auto old = b.admin();
+    UserRecord a = user("alice");
+    a.used_bytes = 42;
+    a.quota_bytes = 1000;
+    REQUIRE(old->add(a));
+    REQUIRE(old->add(user("bob")));
+    UserRecord p = user("pub");
+    p.publish = "8000";
+    CHECK(old->add(p).error() == Errc::store_query_failed);
+    CHECK(old->last_error().find("schema version 1") != std::string::npos);
+    CHECK(old->last_error().find("db migrate") != std::string::npos);
+    CHECK(old->set_publish("alice", "8000").error() == Errc::store_query_failed);
+    CHECK(old->init_schema().error() == Errc::store_query_failed);
+    CHECK(old->last_error().find("db migrate") != std::string::npos);
+    CHECK(old->get("alice")->publish.empty());
+
+    // A running store: lookups and usage work, nobody has grants, and it says so once.
+    auto s = b.open_store(loop.get());
+    std::vector<bool> notes;
+    s->set_schema_callback([&](bool column) { notes.push_back(column); });
+    for (int i = 0; i < 3; ++i) {
+      auto r = lookup_now(loop.get(), *s, "alice");
+      REQUIRE(r.status == LookupStatus::found);
+      CHECK(r.user.publish.empty());
+      CHECK(r.user.quota_bytes == 1000u);
+    }
+    s->add_usage("alice", 8);
+    REQUIRE(flush_now(loop.get(), *s));
+    run_for(loop.get(), 20);
+    CHECK(notes == std::vector<bool>{false});
+
+    // Migrated once; again (this connection or another) is a no-op.
+    CHECK(migrated(old->migrate_schema()) == 1);
+    CHECK(migrated(old->migrate_schema()) == kUserSchemaVersion);
+    CHECK(migrated(b.admin()->migrate_schema()) == kUserSchemaVersion);
+    REQUIRE(old->init_schema());
+    auto all = old->list();
+    REQUIRE(all);
+    REQUIRE(all->size() == 2);
+    CHECK((*all)[0].username == "alice");
+    CHECK((*all)[0].used_bytes == 50);
+    CHECK((*all)[0].quota_bytes == 1000u);
+    CHECK((*all)[1].username == "bob");
+
+    // Grants are stored now, and a store's lookups return them.
+    REQUIRE(old->set_publish("alice", "8000-8099"));
+    REQUIRE(old->add(p));
+    auto s2 = b.open_store(loop.get());
+    CHECK(lookup_now(loop.get(), *s2, "alice").user.publish == "8000-8099");
+    CHECK(lookup_now(loop.get(), *s2, "pub").user.publish == "8000");
+    s2->add_usage("alice", 1);
+    REQUIRE(flush_now(loop.get(), *s2));
+    CHECK(old->get("alice")->used_bytes == 51);
+  }
+
+  SECTION("a schema newer than this program is refused, not written over") {
+    b.run_sql("UPDATE mtop_schema SET version = 99");
+    auto newer = b.admin();
+    CHECK(newer->init_schema().error() == Errc::store_query_failed);
+    CHECK(newer->last_error().find("newer") != std::string::npos);
+    CHECK(newer->migrate_schema().error() == Errc::store_query_failed);
+    b.run_sql("UPDATE mtop_schema SET version = 2");
+    CHECK(newer->init_schema());
   }
 
   SECTION("a password hash changed in the database is seen after the TTL") {

@@ -37,6 +37,28 @@ void byte_compare(testdb::MariadbServer& my) {
   CHECK((*c)->get("CASE").error() == Errc::store_no_such_user);
 }
 
+// A script of several statements, as the mariadb client would run it.
+void run_sql(testdb::MariadbServer& my, const std::string& sql) {
+  const store::MysqlConfig c = config_of(my);
+  MYSQL* m = mysql_init(nullptr);
+  std::string err;
+  if (!mysql_real_connect(m, c.host.c_str(), c.user.c_str(), c.password.c_str(), c.database.c_str(),
+                          c.port, nullptr, CLIENT_MULTI_STATEMENTS) ||
+      mysql_query(m, sql.c_str()) != 0) {
+    err = mysql_error(m);
+  } else {
+    int more = 0;
+    do {
+      if (MYSQL_RES* res = mysql_store_result(m)) mysql_free_result(res);
+      more = mysql_next_result(m);
+    } while (more == 0);
+    if (more > 0) err = mysql_error(m);
+  }
+  mysql_close(m);
+  INFO(err);
+  REQUIRE(err.empty());
+}
+
 void connection_errors(testdb::MariadbServer& my) {
   store::MysqlConfig wrong = config_of(my);
   wrong.password = "nope";
@@ -73,6 +95,7 @@ TEST_CASE("mysql store: the shared store behaviour", "[store][mysql]") {
   };
   b.break_db = [&] { my.kill_now(); };
   b.repair_db = [&] { my.start(); };
+  b.run_sql = [&](const std::string& sql) { run_sql(my, sql); };
   run_store_suite(b);
   // Sections of this one test case, so that ctest (one process per test case) also starts
   // the server only once.

@@ -15,11 +15,11 @@ namespace {
 
 // An outage SQLite can have: the statement fails (here the table is renamed away by another
 // connection, as a botched migration would). The caching layer must treat it like a dead server.
-void exec(const std::string& path, const char* sql) {
+void exec(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
   char* err = nullptr;
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
   std::string why = err ? err : "";
   sqlite3_free(err);
   sqlite3_close(db);
@@ -51,6 +51,7 @@ TEST_CASE("sqlite store: the shared store behaviour", "[store][sqlite]") {
   };
   b.break_db = [&] { exec(path, "ALTER TABLE mtop_users RENAME TO mtop_users_away"); };
   b.repair_db = [&] { exec(path, "ALTER TABLE mtop_users_away RENAME TO mtop_users"); };
+  b.run_sql = [&](const std::string& sql) { exec(path, sql); };
   run_store_suite(b);
 }
 
