@@ -14,6 +14,7 @@
 #include "quic/app_error.hpp"
 #include "quic/connection_handle.hpp"
 #include "quic_test_support.hpp"
+#include "uv/relay.hpp"
 
 using namespace qt;
 using mtop::Errc;
@@ -349,6 +350,46 @@ TEST_CASE(
   CHECK(notified >= 1);
   f.loop.run_for(50);
   CHECK(h->streams_left() == 3);
+}
+
+TEST_CASE("the relay carries a server stream into a client tunnel on the same connection",
+          "[quic][server_streams]") {
+  // The climber's shape: each server stream is relayed to a target; here the target is a
+  // client tunnel to the server's echo, so 1 MiB goes server stream -> relay -> tunnel ->
+  // echo -> tunnel -> relay -> server stream, half-closes included.
+  Fixture f(1, /*with_handler=*/false);
+  std::shared_ptr<ConnectionHandle> h;
+  auto control = f.tunnel(&h);
+  std::unique_ptr<mtop::io::Relay> relay;
+  mtop::io::RelayStats done;
+  bool finished = false;
+  f.client->on_peer_stream([&](StreamPtr visitor) {
+    // OpenCallback is a std::function (copyable): the visitor waits in a shared holder.
+    auto held = std::make_shared<StreamPtr>(std::move(visitor));
+    f.client->open([&, held](StreamPtr target, const std::string& error) {
+      REQUIRE(error == "");
+      relay = std::make_unique<mtop::io::Relay>(f.loop.get(), std::move(*held), std::move(target),
+                                                mtop::io::RelayOptions{},
+                                                [&](const mtop::io::RelayStats& st) {
+                                                  done = st;
+                                                  finished = true;
+                                                });
+      relay->start();
+    });
+  });
+  auto c = open_on(*h);
+  Bytes payload = random_bytes(1 << 20, 77);
+  c->s->write(payload);
+  c->s->shutdown();
+  REQUIRE(f.loop.run_until([&] { return finished && (c->eof || !c->error.empty()); }, 30'000));
+  CHECK(c->error == "");
+  CHECK(fnv1a(c->data) == fnv1a(payload));
+  CHECK(c->data == payload);
+  CHECK(done.reason == "closed");
+  CHECK(done.bytes_a_to_b == payload.size());
+  CHECK(done.bytes_b_to_a == payload.size());
+  CHECK(f.client->connection_count() == 1);
+  CHECK(f.server->stats().streams == 2);  // the control tunnel and the relay's tunnel
 }
 
 TEST_CASE("a connection handle after its connection has gone", "[quic][server_streams]") {
