@@ -28,8 +28,8 @@ class PooledConnection final : private ConnectionOwner {
     virtual void wake() = 0;
     /// The handshake completed (called from flush()).
     virtual void ready(PooledConnection& member) = 0;
-    /// The server opened a stream on this member (called from flush()). Dropping it
-    /// refuses it.
+    /// The server opened a stream on this member (called from flush()). Dropping it resets
+    /// it.
     virtual void peer_stream(io::StreamPtr stream) = 0;
     /// Secret for stateless reset tokens (shared by the client's connections).
     virtual ByteView reset_secret() const = 0;
