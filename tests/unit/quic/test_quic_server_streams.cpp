@@ -50,7 +50,6 @@ struct Fixture {
   std::unique_ptr<QuicServer> server;
   std::unique_ptr<QuicClient> client;
   std::vector<std::unique_ptr<Answerer>> visitors;  // server streams the client received
-  bool refuse = false;                              // no on_peer_stream handler on the client
 
   explicit Fixture(std::uint64_t grant, bool with_handler = true) {
     REQUIRE(certs.ok);
