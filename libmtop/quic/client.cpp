@@ -124,6 +124,14 @@ void QuicClient::ready(PooledConnection& m) {
   wake();
 }
 
+void QuicClient::peer_stream(io::StreamPtr stream) {
+  if (!on_peer_stream_) {
+    stream.release()->abort(kRefused);
+    return;
+  }
+  on_peer_stream_(std::move(stream));
+}
+
 void QuicClient::on_check() {
   if (!woken_) return;
   woken_ = false;

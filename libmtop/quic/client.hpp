@@ -79,6 +79,13 @@ class QuicClient final : public io::StreamDialer, private PooledConnection::Host
   /// See io::StreamDialer. The callback runs on a later loop turn, exactly once.
   void open(OpenCallback cb) override;
 
+  /// Streams the server opens (visitors of reverse tunnels, PROTOCOL.md 9.5) go to `cb`, on
+  /// the loop, never inside a call into the client; without one they are reset with
+  /// REFUSED. The server can open them only where we grant some: limits.server_streams, or
+  /// ConnectionHandle::of(a stream)->set_peer_stream_grant() for the connection that
+  /// carries that stream. Their slots go back to the server as they close.
+  void on_peer_stream(io::StreamAcceptor::AcceptCallback cb) { on_peer_stream_ = std::move(cb); }
+
   /// True while at least one connection is established.
   bool connected() const noexcept;
   /// Connections established and usable right now (the pool's size, without the one whose
@@ -100,6 +107,7 @@ class QuicClient final : public io::StreamDialer, private PooledConnection::Host
   void ready(PooledConnection& member) override;
   ByteView reset_secret() const override { return reset_secret_; }
   io::ChunkPool& chunk_pool() override { return chunks_; }
+  void peer_stream(io::StreamPtr stream) override;
 
   void on_check();
   void flush_all();
@@ -126,6 +134,7 @@ class QuicClient final : public io::StreamDialer, private PooledConnection::Host
   io::ChunkPool chunks_;  // declared before pool_: outlives every connection
   std::vector<std::unique_ptr<PooledConnection>> pool_;  // oldest first
   std::deque<OpenCallback> pending_;
+  io::StreamAcceptor::AcceptCallback on_peer_stream_;
   uv_getaddrinfo_t* resolving_ = nullptr;  // in flight; its data is cleared when we go away
   std::vector<sockaddr_storage> addresses_;
   std::size_t attempt_ = 0;

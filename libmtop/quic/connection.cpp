@@ -130,12 +130,13 @@ struct ConnCallbacks {
 
   static int stream_open(ngtcp2_conn* conn, std::int64_t id, void* ud) {
     Connection* c = self(ud);
-    // Only client-initiated bidirectional streams exist in MTop (uni streams are not allowed
-    // by our transport parameters).
-    if (!c->server_ || !ngtcp2_is_bidi_stream(id) || ngtcp2_conn_is_local_stream(conn, id)) {
-      return 0;
-    }
+    // Peer-initiated bidirectional streams: a climber's tunnels on the server, visitors of its
+    // reverse tunnels on the client (PROTOCOL.md 9.5). Uni streams are not allowed by our
+    // transport parameters.
+    if (!ngtcp2_is_bidi_stream(id) || ngtcp2_conn_is_local_stream(conn, id)) return 0;
     StreamState* s = c->add_stream(id);
+    s->peer_initiated = true;
+    ++c->peer_streams_open_;
     ngtcp2_conn_set_stream_user_data(conn, id, s);
     c->accepted_.push_back(id);
     c->owner_.schedule(*c);
@@ -152,18 +153,12 @@ struct ConnCallbacks {
     return 0;
   }
 
-  static int stream_close(ngtcp2_conn* conn, std::uint32_t flags, std::int64_t id,
-                          std::uint64_t code, void* ud, void* sud) {
+  static int stream_close(ngtcp2_conn*, std::uint32_t flags, std::int64_t, std::uint64_t code,
+                          void* ud, void* sud) {
     Connection* c = self(ud);
-    // Concurrency limit: a closed peer stream frees a slot for a new one. ngtcp2 0.12 raises
-    // MAX_STREAMS by itself only for a stream reset before it was ever opened (no stream_open,
-    // no stream_close), so every other slot is ours to give back; the next packet carries
-    // the new MAX_STREAMS. limits.max_streams thus bounds streams at once, not in total.
-    if (c->server_ && !ngtcp2_conn_is_local_stream(conn, id)) {
-      ngtcp2_conn_extend_max_streams_bidi(conn, 1);
-    }
     auto* s = static_cast<StreamState*>(sud);
     if (!s) return 0;
+    if (s->peer_initiated) c->peer_stream_closed();
     c->release_credit(*s);
     s->closed_by_ngtcp2 = true;
     s->tx_closed = true;
@@ -217,6 +212,7 @@ struct ConnCallbacks {
   }
 
   static int extend_max_local_streams_bidi(ngtcp2_conn*, std::uint64_t, void* ud) {
+    self(ud)->credit_grew_ = true;
     self(ud)->owner_.schedule(*self(ud));
     return 0;
   }
@@ -254,13 +250,13 @@ void Connection::fill_settings(ngtcp2_settings& s) const {
   s.cc_algo = NGTCP2_CC_ALGO_CUBIC;
 }
 
-void Connection::fill_params(ngtcp2_transport_params& p, bool server) const {
+void Connection::fill_params(ngtcp2_transport_params& p) const {
   ngtcp2_transport_params_default(&p);
   p.initial_max_stream_data_bidi_local = limits_.stream_window;
   p.initial_max_stream_data_bidi_remote = limits_.stream_window;
   p.initial_max_stream_data_uni = 0;
   p.initial_max_data = limits_.conn_window;
-  p.initial_max_streams_bidi = server ? limits_.max_streams : 0;
+  p.initial_max_streams_bidi = peer_grant_;
   p.initial_max_streams_uni = 0;
   p.max_idle_timeout = limits_.idle_timeout_ms * NGTCP2_MILLISECONDS;
   p.active_connection_id_limit = 7;
@@ -324,6 +320,7 @@ Result<void> Connection::start_client(const ClientTlsContext& tls, ByteView resu
                                       std::function<void(ByteView)> on_ticket,
                                       const sockaddr* local, const sockaddr* remote) {
   server_ = false;
+  peer_grant_ = limits_.server_streams;
   tls_ctx_.on_ticket = std::move(on_ticket);
   auto session = tls.new_session(tls_ctx_, resume);
   if (!session) return session.failure();
@@ -337,7 +334,7 @@ Result<void> Connection::start_client(const ClientTlsContext& tls, ByteView resu
   ngtcp2_settings settings;
   fill_settings(settings);
   ngtcp2_transport_params params;
-  fill_params(params, false);
+  fill_params(params);
   if (auto r = init_common(false, dcid, scid, local, remote, NGTCP2_PROTO_VER_V1, params, settings);
       !r) {
     return r;
@@ -353,6 +350,7 @@ Result<void> Connection::start_server(std::shared_ptr<const ServerTlsContext> tl
                                       const ngtcp2_pkt_hd& hd, const ngtcp2_cid* retry_odcid,
                                       const sockaddr* local, const sockaddr* remote) {
   server_ = true;
+  peer_grant_ = limits_.max_streams;
   if (!tls) return Failure{Errc::invalid_argument, "no TLS context"};
   server_tls_ = std::move(tls);
   auto session = server_tls_->new_session(tls_ctx_);
@@ -368,7 +366,7 @@ Result<void> Connection::start_server(std::shared_ptr<const ServerTlsContext> tl
   fill_settings(settings);
   if (retry_odcid) settings.token = hd.token;  // the validated Retry token
   ngtcp2_transport_params params;
-  fill_params(params, true);
+  fill_params(params);
   params.original_dcid = retry_odcid ? *retry_odcid : hd.dcid;
   if (retry_odcid) {
     params.retry_scid = hd.dcid;
@@ -559,6 +557,62 @@ io::StreamPtr Connection::open_stream() {
   return io::StreamPtr(qs);
 }
 
+std::shared_ptr<ConnectionHandle> Connection::handle() {
+  return std::make_shared<ConnectionHandle>(this, alive_);
+}
+
+void Connection::set_peer_stream_grant(std::uint64_t n) {
+  if (n < peer_grant_) {
+    // MAX_STREAMS cannot go down: hold back the slots of streams that close instead.
+    peer_withheld_ += peer_grant_ - n;
+  } else {
+    const std::uint64_t more = n - peer_grant_;
+    const std::uint64_t back = std::min(more, peer_withheld_);
+    peer_withheld_ -= back;
+    if (more > back && conn_) {
+      ngtcp2_conn_extend_max_streams_bidi(conn_.get(), static_cast<std::size_t>(more - back));
+      if (usable()) owner_.schedule(*this);  // the next flush sends MAX_STREAMS
+    }
+  }
+  peer_grant_ = n;
+}
+
+void Connection::peer_stream_closed() {
+  // Concurrency limit (PROTOCOL.md 6.2, and 9.5 mirrored): a closed peer stream frees a slot
+  // for a new one. ngtcp2 0.12 raises MAX_STREAMS by itself only for a stream reset before it
+  // was ever opened (no stream_open, no stream_close), so every other slot is ours to give
+  // back; the next packet carries the new MAX_STREAMS. The grant thus bounds streams at once,
+  // not in total.
+  if (peer_streams_open_ > 0) --peer_streams_open_;
+  if (peer_withheld_ > 0) {
+    --peer_withheld_;
+    return;
+  }
+  ngtcp2_conn_extend_max_streams_bidi(conn_.get(), 1);
+}
+
+namespace {
+void drop_expired(std::vector<std::weak_ptr<ConnectionHandle>>& v) {
+  std::erase_if(v, [](const std::weak_ptr<ConnectionHandle>& w) { return w.expired(); });
+}
+}  // namespace
+
+void Connection::watch_credit(std::weak_ptr<ConnectionHandle> h) {
+  drop_expired(credit_watchers_);  // handles come and go with their callers: stay bounded
+  credit_watchers_.push_back(std::move(h));
+}
+
+void Connection::notify_credit() {
+  auto alive = alive_;
+  drop_expired(credit_watchers_);
+  // A copy: a callback may register more watchers (or drop its own).
+  const std::vector<std::weak_ptr<ConnectionHandle>> watchers = credit_watchers_;
+  for (const auto& w : watchers) {
+    if (auto h = w.lock()) h->credit_arrived();
+    if (!*alive || !usable()) return;
+  }
+}
+
 bool Connection::can_open_stream() const {
   return usable() && hs_done_ && conn_ && ngtcp2_conn_get_streams_bidi_left(conn_.get()) > 0;
 }
@@ -712,6 +766,11 @@ void Connection::deliver_events() {
       owner_.stream_accepted(*this, io::StreamPtr(qs));
       if (!*alive || !usable()) return;
     }
+  }
+  if (credit_grew_) {
+    credit_grew_ = false;
+    notify_credit();
+    if (!*alive || !usable()) return;
   }
   // By id, looked up each time: a callback may close streams (never erase them: only flush()
   // forgets streams, after this).

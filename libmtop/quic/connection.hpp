@@ -34,6 +34,7 @@
 #include "mtop/bytes.hpp"
 #include "mtop/result.hpp"
 #include "mtop/stream.hpp"
+#include "quic/connection_handle.hpp"
 #include "quic/handles.hpp"
 #include "quic/quic_stream.hpp"
 #include "quic/tls.hpp"
@@ -71,7 +72,8 @@ class ConnectionOwner {
   virtual ByteView reset_secret() const = 0;
   /// The handshake completed (called from flush()).
   virtual void handshake_completed(Connection& c) = 0;
-  /// Server: the peer opened a stream (called from flush()). Dropping it refuses it.
+  /// The peer opened a stream (called from flush()): a climber's tunnel on the server, a
+  /// visitor (PROTOCOL.md 9.5) on the client. Dropping it refuses it.
   virtual void stream_accepted(Connection& c, io::StreamPtr stream) = 0;
   /// The endpoint's free list of send chunks; outlives every connection of the owner.
   virtual io::ChunkPool& chunk_pool() = 0;
@@ -90,6 +92,10 @@ struct ConnectionLimits {
   std::uint64_t conn_window = 4 << 20;         ///< initial connection receive window
   std::uint64_t max_stream_window = 16 << 20;  ///< auto-tuning ceiling per stream
   std::uint64_t max_conn_window = 32 << 20;    ///< auto-tuning ceiling per connection
+  /// Client: server-initiated streams the server may open at once (visitors of reverse
+  /// tunnels, PROTOCOL.md 9.5); 0 = none. Changeable per connection at run time
+  /// (ConnectionHandle::set_peer_stream_grant).
+  std::uint64_t server_streams = 0;
 };
 
 class Connection {
@@ -118,10 +124,21 @@ class Connection {
   void receive(const sockaddr* local, const sockaddr* remote, ByteView packet);
   /// Delivers events, applies stream intents, writes packets, re-arms the timer.
   void flush();
-  /// Client: opens a new bidirectional stream; null when the peer's stream limit is reached
-  /// (wait for the next handshake_completed / can_open_stream()).
+  /// Opens a new bidirectional stream (client: a tunnel; server: towards the climber, a
+  /// visitor of PROTOCOL.md 9.5); null when the peer's stream limit is reached (wait for the
+  /// next handshake_completed / can_open_stream(), or ConnectionHandle::on_credit()).
   io::StreamPtr open_stream();
   bool can_open_stream() const;
+  /// A weak handle on this connection for the layer above (quic/connection_handle.hpp).
+  std::shared_ptr<ConnectionHandle> handle();
+  /// How many streams the peer may have open at once (server: limits.max_streams; client:
+  /// limits.server_streams). Raising it sends MAX_STREAMS at once; lowering it withholds the
+  /// slots of the peer's streams as they close until the peer is back under it (QUIC cannot
+  /// take back credit already granted).
+  void set_peer_stream_grant(std::uint64_t n);
+  std::uint64_t peer_stream_grant() const noexcept { return peer_grant_; }
+  /// Streams the peer opened that ngtcp2 has not closed yet.
+  std::uint64_t peer_streams_open() const noexcept { return peer_streams_open_; }
   /// Closes the connection with an application error (CONNECTION_CLOSE, then closing period).
   void close(std::uint64_t app_error, const std::string& reason);
   /// Sends CONNECTION_CLOSE once and becomes dead at once (the endpoint is going away).
@@ -165,6 +182,10 @@ class Connection {
   std::span<std::uint8_t> tx_space(StreamState& s, std::size_t want) {
     return s.tx.space(want, tx_spare_, chunk_pool());
   }
+  // --- for ConnectionHandle ---
+  /// `h` is told (ConnectionHandle::credit_arrived) whenever the peer grants more streams.
+  void watch_credit(std::weak_ptr<ConnectionHandle> h);
+
   /// The application changed `s` (wrote, shut down, started reading): flush it this turn.
   void stream_touched(StreamState& s);
   void stream_app_closed(StreamState& s);
@@ -177,7 +198,7 @@ class Connection {
                            const sockaddr* local, const sockaddr* remote, std::uint32_t version,
                            const ngtcp2_transport_params& params, const ngtcp2_settings& settings);
   void fill_settings(ngtcp2_settings& s) const;
-  void fill_params(ngtcp2_transport_params& p, bool server) const;
+  void fill_params(ngtcp2_transport_params& p) const;
   StreamState* add_stream(std::int64_t id);
   void touch(StreamState& s);
   void deliver_events();
@@ -196,6 +217,8 @@ class Connection {
   void enqueue_send(StreamState& s);
   void append_rx(StreamState& s, const std::uint8_t* data, std::size_t len);
   void release_credit(StreamState& s);
+  void peer_stream_closed();
+  void notify_credit();
 
   ConnectionOwner& owner_;
   uv_loop_t* loop_;
@@ -231,6 +254,15 @@ class Connection {
   Bytes tx_spare_;
   std::uint64_t conn_consumed_ = 0;
   std::uint64_t holding_credit_ = 0;  // client: see streams_holding_credit()
+  // Peer-initiated streams (set_peer_stream_grant()): the grant, the slots held back after
+  // it was lowered, and the streams ngtcp2 has open.
+  std::uint64_t peer_grant_ = 0;
+  std::uint64_t peer_withheld_ = 0;
+  std::uint64_t peer_streams_open_ = 0;
+  // The peer raised our stream limit (extend_max_local_streams_bidi): tell the handles that
+  // wait for it (ConnectionHandle::on_credit) from the next flush.
+  bool credit_grew_ = false;
+  std::vector<std::weak_ptr<ConnectionHandle>> credit_watchers_;
 
   Bytes closing_packet_;
   std::uint64_t closing_deadline_ = 0;

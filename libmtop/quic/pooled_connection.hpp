@@ -28,6 +28,9 @@ class PooledConnection final : private ConnectionOwner {
     virtual void wake() = 0;
     /// The handshake completed (called from flush()).
     virtual void ready(PooledConnection& member) = 0;
+    /// The server opened a stream on this member (called from flush()). Dropping it resets
+    /// it.
+    virtual void peer_stream(io::StreamPtr stream) = 0;
     /// Secret for stateless reset tokens (shared by the client's connections).
     virtual ByteView reset_secret() const = 0;
     /// The client's free list of send chunks (outlives every member).
@@ -86,7 +89,9 @@ class PooledConnection final : private ConnectionOwner {
   void cid_removed(const ngtcp2_cid&) override {}
   ByteView reset_secret() const override { return host_.reset_secret(); }
   void handshake_completed(Connection&) override { host_.ready(*this); }
-  void stream_accepted(Connection&, io::StreamPtr) override {}
+  void stream_accepted(Connection&, io::StreamPtr stream) override {
+    host_.peer_stream(std::move(stream));
+  }
   io::ChunkPool& chunk_pool() override { return host_.chunk_pool(); }
 
   Host& host_;

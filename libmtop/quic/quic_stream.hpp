@@ -45,6 +45,8 @@ struct StreamState {
   bool app_closed = false;    ///< the application dropped its handle: discard incoming bytes
   bool holds_credit = false;  ///< client: counted in Connection's streams holding credit
   bool touched = false;       ///< listed for the next flush (Connection::touch)
+  /// Opened by the peer (counted in Connection::peer_streams_open()).
+  bool peer_initiated = false;
 
   // Send side: the bytes written and not yet acknowledged (quic/send_queue.hpp).
   SendQueue tx;
@@ -102,6 +104,8 @@ class QuicStream final : public io::Stream {
 
   // --- for Connection ---
   Handler* handler() const noexcept { return handler_; }
+  /// The connection carrying this stream (null once detached).
+  Connection* connection() const noexcept { return conn_; }
   bool reading() const noexcept { return reading_; }
   /// The connection is gone: forget it and report `reason` via on_error on a later turn.
   void detach(const std::string& reason);
