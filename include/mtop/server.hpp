@@ -151,6 +151,10 @@ struct ServerConfig {
   /// fallback, list only what the backend speaks on its plain port ("http/1.1"; "h2" only for
   /// a backend that speaks HTTP/2 with prior knowledge). Empty: no ALPN.
   std::vector<std::string> tls_alpn{};
+  /// QUIC: offer ALPN "mtop/1" besides "h3" for climbers from before the HTTP/3 site
+  /// (docs/PROTOCOL.md section 10); off once every climber offers "h3". Applies to QUIC
+  /// listeners bound from then on.
+  bool quic_mtop_alpn = true;
 };
 
 /// Parses mtop-server's JSON config text; relative paths are taken relative to `base_dir`.

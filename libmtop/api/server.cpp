@@ -247,10 +247,25 @@ Result<std::unique_ptr<quic::QuicServer>> Server::Impl::listen_quic(const Endpoi
   q.secret = secret;
   ServerEngine* eng = engine.get();
   q.admit = [eng](const sockaddr* peer) { return eng->admit_connection(peer); };
+  // docs/PROTOCOL.md section 10: "h3" for climbers and browsers alike, "mtop/1" for old
+  // climbers while quic_mtop_alpn is on; the HTTP/3 site is the fallback backend's.
+  q.alpn = {std::string(quic::kAlpnH3)};
+  if (c.quic_mtop_alpn) q.alpn.emplace_back(quic::kAlpn);
+  const std::string name = HostPort{e.host, port}.to_string();
+  q.on_h3_tunnel = [eng, name](io::StreamPtr stream, std::shared_ptr<io::StreamFallback> gate) {
+    eng->serve(std::move(stream), "quic", name, std::move(gate));
+  };
+  q.h3_site = [this]() -> std::optional<quic::h3::SiteOptions> {
+    // The configuration of now: a reload's new backend serves connections from then on.
+    auto backend = parse_host_port(config.engine.fallback);
+    if (config.engine.fallback.empty() || !backend) return std::nullopt;
+    return quic::h3::SiteOptions{.backend_host = backend->host,
+                                 .backend_port = backend->port,
+                                 .connect_timeout_ms = config.engine.connect_timeout_ms};
+  };
   auto quic_server = quic::QuicServer::create(
-      loop, std::move(q), [eng, name = HostPort{e.host, port}.to_string()](io::StreamPtr stream) {
-        eng->serve(std::move(stream), "quic", name);
-      });
+      loop, std::move(q),
+      [eng, name](io::StreamPtr stream) { eng->serve(std::move(stream), "quic", name); });
   if (!quic_server) {
     return Failure{Errc::listen_failed,
                    "QUIC on " + e.text + ": " + std::string(quic_server.message())};
@@ -520,7 +535,8 @@ Result<void> Server::start() {
                                     : "stealth (close without a status on failure)";
   if (!o.fallback.empty()) {
     mode = "fallback: TLS connections that are not authenticated climbers go to " + o.fallback +
-           "; otherwise " + mode;
+           (impl_->config.quic ? " (QUIC: an HTTP/3 site in front of it)" : "") + "; otherwise " +
+           mode;
   }
   impl_->log.info("mode: " + mode);
   if (!o.fixed_target.empty()) {

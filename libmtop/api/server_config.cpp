@@ -83,9 +83,11 @@ void parse_fallback(const json& f, ServerConfig& cfg) {
 
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
-            {"listen", "quic", "cert", "key", "tls_groups", "users", "reply_status",
-             "allow_targets", "allow_sources", "deny_sources", "deny_target_ports", "timeouts",
-             "limits", "auth", "log_level", "access_log", "admin", "cert_watch", "fallback"});
+            {"listen",        "quic",          "quic_mtop_alpn", "cert",
+             "key",           "tls_groups",    "users",          "reply_status",
+             "allow_targets", "allow_sources", "deny_sources",   "deny_target_ports",
+             "timeouts",      "limits",        "auth",           "log_level",
+             "access_log",    "admin",         "cert_watch",     "fallback"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {
@@ -110,6 +112,9 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   cfg.cert_file = resolve(base_dir, get_string(root, "cert", "config"));
   cfg.key_file = resolve(base_dir, get_string(root, "key", "config"));
   if (root.contains("quic")) cfg.quic = get_bool(root, "quic", "config");
+  if (root.contains("quic_mtop_alpn")) {
+    cfg.quic_mtop_alpn = get_bool(root, "quic_mtop_alpn", "config");
+  }
   if (root.contains("cert_watch")) {
     // Seconds between checks of the certificate and key files, or false (not watched).
     if (root.at("cert_watch").is_boolean()) {

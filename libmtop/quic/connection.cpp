@@ -95,10 +95,10 @@ struct ConnCallbacks {
     Connection* c = self(ud);
     gnutls_session_t s = c->session_.get();
     gnutls_datum_t alpn{};
-    if (gnutls_alpn_get_selected_protocol(s, &alpn) != 0 ||
-        std::string_view(reinterpret_cast<const char*>(alpn.data), alpn.size) != kAlpn) {
+    if (gnutls_alpn_get_selected_protocol(s, &alpn) != 0 || alpn.size == 0) {
       return NGTCP2_ERR_CALLBACK_FAILURE;  // GNUTLS_ALPN_MANDATORY should make this unreachable
     }
+    c->alpn_.assign(reinterpret_cast<const char*>(alpn.data), alpn.size);
     if (c->server_) {
       // Resumption is an optimisation: a ticket that cannot be sent is not an error.
       (void)gnutls_session_ticket_send(s, 1, 0);
@@ -129,11 +129,9 @@ struct ConnCallbacks {
 
   static int stream_open(ngtcp2_conn* conn, std::int64_t id, void* ud) {
     Connection* c = self(ud);
-    // Only client-initiated bidirectional streams exist in MTop (uni streams are not allowed
-    // by our transport parameters).
-    if (!c->server_ || !ngtcp2_is_bidi_stream(id) || ngtcp2_conn_is_local_stream(conn, id)) {
-      return 0;
-    }
+    // The server hears of the client's streams: bidirectional ones (tunnels, HTTP/3
+    // requests) and unidirectional ones (HTTP/3 control and QPACK, docs/PROTOCOL.md 10).
+    if (!c->server_ || ngtcp2_conn_is_local_stream(conn, id)) return 0;
     StreamState* s = c->add_stream(id);
     ngtcp2_conn_set_stream_user_data(conn, id, s);
     c->accepted_.push_back(id);
@@ -158,7 +156,8 @@ struct ConnCallbacks {
     // MAX_STREAMS by itself only for a stream reset before it was ever opened (no stream_open,
     // no stream_close), so every other slot is ours to give back; the next packet carries
     // the new MAX_STREAMS. limits.max_streams thus bounds streams at once, not in total.
-    if (c->server_ && !ngtcp2_conn_is_local_stream(conn, id)) {
+    // Unidirectional streams (HTTP/3's, which live as long as the connection) get no more.
+    if (c->server_ && !ngtcp2_conn_is_local_stream(conn, id) && ngtcp2_is_bidi_stream(id)) {
       ngtcp2_conn_extend_max_streams_bidi(conn, 1);
     }
     auto* s = static_cast<StreamState*>(sud);
@@ -257,10 +256,10 @@ void Connection::fill_params(ngtcp2_transport_params& p, bool server) const {
   ngtcp2_transport_params_default(&p);
   p.initial_max_stream_data_bidi_local = limits_.stream_window;
   p.initial_max_stream_data_bidi_remote = limits_.stream_window;
-  p.initial_max_stream_data_uni = 0;
+  p.initial_max_stream_data_uni = server ? kPeerUniStreamWindow : 0;
   p.initial_max_data = limits_.conn_window;
   p.initial_max_streams_bidi = server ? limits_.max_streams : 0;
-  p.initial_max_streams_uni = 0;
+  p.initial_max_streams_uni = server ? kPeerUniStreams : 0;
   p.max_idle_timeout = limits_.idle_timeout_ms * NGTCP2_MILLISECONDS;
   p.active_connection_id_limit = 7;
 }
@@ -550,6 +549,20 @@ io::StreamPtr Connection::open_stream() {
   StreamState* s = add_stream(id);
   s->holds_credit = true;
   ++holding_credit_;
+  ngtcp2_conn_set_stream_user_data(conn_.get(), id, s);
+  auto* qs = new QuicStream(loop_, this, s, peer_name());
+  s->app = qs;
+  owner_.schedule(*this);
+  return io::StreamPtr(qs);
+}
+
+io::StreamPtr Connection::open_uni_stream() {
+  std::int64_t id = -1;
+  if (!usable() || !hs_done_ || !conn_ ||
+      ngtcp2_conn_open_uni_stream(conn_.get(), &id, nullptr) != 0) {
+    return nullptr;
+  }
+  StreamState* s = add_stream(id);
   ngtcp2_conn_set_stream_user_data(conn_.get(), id, s);
   auto* qs = new QuicStream(loop_, this, s, peer_name());
   s->app = qs;
