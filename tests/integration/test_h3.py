@@ -2,6 +2,8 @@
 (Debian's ngtcp2-client, `gtlsclient`) gets the fallback backend's pages byte for byte on the
 QUIC port while climbers carry tunnels there; failed logins end on the site, never in a tunnel;
 `quic_mtop_alpn` lets old climbers (ALPN mtop/1) in, or not."""
+import functools
+import http.server
 import os
 import re
 import shutil
@@ -33,13 +35,32 @@ def probe(port, ca, data, fin=False, alpn=None, wait_ms=8000):
     return r.stdout.strip()
 
 
-def h3_get(port, path, timeout=30):
-    """Fetches https://localhost:PORT/PATH over HTTP/3 with ngtcp2's example client; returns
-    (exit code, body bytes, output)."""
+class _EchoPostHandler(http.server.SimpleHTTPRequestHandler):
+    """GET: the folder's files; POST: the request body back (Content-Length framed)."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def h3_get(port, path, timeout=60, upload=None, quiet=False):
+    """Fetches https://localhost:PORT/PATH over HTTP/3 with ngtcp2's example client (a POST of
+    the file `upload` when given; `quiet`: no packet trace, which slows big transfers down);
+    returns (exit code, body bytes, output)."""
     out_dir = tempfile.mkdtemp(prefix="mtop-h3-")
+    extra = ["-m", "POST", "-d", upload] if upload else []
+    if quiet:
+        extra.append("-q")
     try:
         r = subprocess.run([GTLSCLIENT, "--exit-on-all-streams-close", f"--download={out_dir}",
-                            "--timeout=10s", "127.0.0.1", str(port),
+                            "--timeout=10s"] + extra + ["127.0.0.1", str(port),
                             f"https://localhost:{port}/{path}"],
                            capture_output=True, timeout=timeout)
         name = os.path.basename(path) or "index.html"
@@ -61,6 +82,8 @@ class H3Test(DeploymentTest):
         self.mtop_target = self.target(echo_handler)
         self.web = WebBackend(self.d.dir)
         self.addCleanup(self.web.close)
+        self.web.server.RequestHandlerClass = functools.partial(_EchoPostHandler,
+                                                                directory=self.d.dir)
 
     def start(self, **over):
         return self.d.start_server(allow_targets=["127.0.0.1/32"],
@@ -100,6 +123,19 @@ class Pages(H3Test):
         s.sendall(b"climbing")
         self.assertEqual(recv_exact(s, 8), b"climbing")
         s.close()
+        # A body larger than every buffer on the way (back-pressure both ways), and a POST.
+        big = os.urandom(3 << 20)
+        with open(os.path.join(self.d.dir, "big.bin"), "wb") as f:
+            f.write(big)
+        t0 = time.monotonic()
+        rc, got, out = h3_get(server.port, "big.bin", quiet=True)
+        self.assertEqual(rc, 0, out[-2000:])
+        self.assertTrue(got == big, "big.bin over HTTP/3 differs")
+        rc, got, out = h3_get(server.port, "echo", upload=os.path.join(self.d.dir, "big.bin"),
+                              quiet=True)
+        self.assertEqual(rc, 0, out[-2000:])
+        self.assertTrue(got == big, "the POST body came back different")
+        self.assertLess(time.monotonic() - t0, 30, "6 MiB over loopback")
         # The backend's 404 is the site's 404.
         rc, _, out = h3_get(server.port, "missing")
         self.assertIn(":status: 404", out)
