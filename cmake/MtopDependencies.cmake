@@ -28,6 +28,8 @@ if(NOT MTOP_CORE_ONLY)
     # so we link ngtcp2 and GnuTLS ourselves.
     pkg_check_modules(NGTCP2 REQUIRED IMPORTED_TARGET libngtcp2>=0.12 libngtcp2_crypto_gnutls>=0.12)
     pkg_check_modules(GNUTLS REQUIRED IMPORTED_TARGET gnutls>=3.7)
+    # The HTTP/3 site on the QUIC port (docs/PROTOCOL.md section 10); no CMake config either.
+    pkg_check_modules(NGHTTP3 REQUIRED IMPORTED_TARGET libnghttp3>=0.8)
   endif()
   if(MTOP_WITH_SQLITE)
     find_package(SQLite3 REQUIRED)

@@ -15,7 +15,7 @@ for arg in "$@"; do
   case "$arg" in
     --test) packages+=(clang libfuzzer-14-dev libclang-rt-14-dev postgresql mariadb-server
                        binutils procps iproute2 systemd dpkg-dev lintian man-db bsdextrautils
-                       prometheus shadowsocks-libev chromium) ;;
+                       prometheus shadowsocks-libev chromium ngtcp2-client) ;;
     --bench) packages+=(stunnel4 trojan iperf3 ngtcp2-client ngtcp2-server linux-perf
                         openssh-server openssh-client) ;;
     *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;

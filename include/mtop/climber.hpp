@@ -112,6 +112,9 @@ struct ClimberConfig {
   /// and every connection out of stream credit, a tunnel fails at once naming this limit.
   std::size_t quic_connections = 0;
   LogLevel log_level = LogLevel::info;
+  /// quic_alpn: the ALPN the QUIC transport offers: "h3" (a climber looks like a browser), or
+  /// "mtop/1" for a server from before the HTTP/3 site (docs/PROTOCOL.md section 10).
+  std::string quic_alpn = "h3";
 };
 
 /// Parses the climber's JSON config text (relative paths relative to `base_dir`; the server

@@ -169,6 +169,10 @@ struct ServerConfig {
   /// kMaxWorkers. server.json without the key means 0; this struct's default stays 1 so that
   /// an embedded server starts no thread unless asked to.
   unsigned workers = 1;
+  /// QUIC: offer ALPN "mtop/1" besides "h3" for climbers from before the HTTP/3 site
+  /// (docs/PROTOCOL.md section 10); off once every climber offers "h3". Applies to QUIC
+  /// listeners bound from then on.
+  bool quic_mtop_alpn = true;
 };
 
 /// The largest ServerConfig::workers.

@@ -58,6 +58,7 @@ Result<std::unique_ptr<Climber>> Climber::create(uv_loop_t* loop, ClimberConfig 
   // per connection in the worst case), so limits.max_connections is the limit that binds.
   settings.quic_connections =
       config.quic_connections > 0 ? config.quic_connections : config.engine.max_connections;
+  settings.quic_alpn = config.quic_alpn;
   auto dialer = make_server_dialer(loop, server, settings, log);
   if (!dialer) return dialer.failure();
   auto impl = std::make_unique<Impl>();

@@ -65,10 +65,16 @@ void parse_server(const json& s, const std::string& base_dir, ServerEndpoint& ep
 }
 
 void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
-  only_keys(
-      root, "config",
-      {"server", "socks", "http", "forward", "local_auth", "timeouts", "limits", "log_level"});
+  only_keys(root, "config",
+            {"server", "socks", "http", "forward", "local_auth", "timeouts", "limits", "log_level",
+             "quic_alpn"});
   if (root.contains("server")) parse_server(root.at("server"), base_dir, cfg.server);
+  if (root.contains("quic_alpn")) {
+    cfg.quic_alpn = str(root, "quic_alpn", "config");
+    if (cfg.quic_alpn != "h3" && cfg.quic_alpn != "mtop/1") {
+      throw ConfigError{"config.quic_alpn: \"h3\" or \"mtop/1\" (a server from before h3)"};
+    }
+  }
   auto& e = cfg.engine;
   if (root.contains("socks")) e.socks_listen = str(root, "socks", "config");
   if (root.contains("http")) e.http_listen = str(root, "http", "config");

@@ -6,6 +6,7 @@
 #include "mtop/server.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -227,6 +228,11 @@ struct Server::Impl {
   std::vector<std::unique_ptr<quic::QuicServer>> retired_quic;
   std::unique_ptr<io::Timer> retired_timer;
   QuicMetrics reaped_quic;  ///< totals of the retired sockets closed since (metrics_text)
+  /// The HTTP/3 site (the fallback backend, or the folder's loopback site) for QUIC
+  /// connections that are not climbers: stored on this loop, read on every worker's.
+  std::atomic<std::shared_ptr<const std::optional<quic::h3::SiteOptions>>> h3_site;
+  /// Stores the site of `config` into h3_site.
+  void publish_h3_site();
 #endif
   std::unique_ptr<CertWatch> cert_watch;
   std::string cert_problem;  ///< the last unusable-files message logged by the watch
@@ -461,6 +467,17 @@ Result<Server::Impl::Listener> Server::Impl::listen_on(
 }
 
 #ifdef MTOP_HAVE_QUIC
+void Server::Impl::publish_h3_site() {
+  const ServerOptions o = engine_options(config.engine);
+  std::optional<quic::h3::SiteOptions> site;
+  if (auto backend = parse_host_port(o.fallback); !o.fallback.empty() && backend) {
+    site = quic::h3::SiteOptions{.backend_host = backend->host,
+                                 .backend_port = backend->port,
+                                 .connect_timeout_ms = o.connect_timeout_ms};
+  }
+  h3_site.store(std::make_shared<const std::optional<quic::h3::SiteOptions>>(std::move(site)));
+}
+
 Result<std::unique_ptr<quic::QuicServer>> Server::Impl::listen_quic(const Endpoint& e,
                                                                     std::uint16_t port,
                                                                     const ServerConfig& c,
@@ -476,9 +493,23 @@ Result<std::unique_ptr<quic::QuicServer>> Server::Impl::listen_quic(const Endpoi
   q.workers = worker_total;
   ServerEngine* eng = slot.engine;
   q.admit = [eng](const sockaddr* peer) { return eng->admit_connection(peer); };
+  // docs/PROTOCOL.md section 10: "h3" for climbers and browsers alike, "mtop/1" for old
+  // climbers while quic_mtop_alpn is on; the HTTP/3 site is the fallback backend's.
+  q.alpn = {std::string(quic::kAlpnH3)};
+  if (c.quic_mtop_alpn) q.alpn.emplace_back(quic::kAlpn);
+  const std::string name = HostPort{e.host, port}.to_string();
+  q.on_h3_tunnel = [eng, name](io::StreamPtr stream, std::shared_ptr<io::StreamFallback> gate) {
+    eng->serve(std::move(stream), "quic", name, std::move(gate));
+  };
+  // The site of now, read on this socket's worker thread: a reload's new backend serves
+  // connections from then on.
+  q.h3_site = [this]() -> std::optional<quic::h3::SiteOptions> {
+    auto site = h3_site.load();
+    return site ? *site : std::nullopt;
+  };
   auto quic_server = quic::QuicServer::create(
       slot.loop, std::move(q),
-      [eng, name = HostPort{e.host, port}.to_string()](io::StreamPtr stream) {
+      [eng, name](io::StreamPtr stream) {
         eng->serve(std::move(stream), "quic", name);
       });
   if (!quic_server) {
@@ -789,6 +820,9 @@ Result<std::unique_ptr<Server>> Server::create(uv_loop_t* loop, ServerConfig con
   }
   impl->watch_tunnel_ends();
   impl->config = std::move(config);
+#ifdef MTOP_HAVE_QUIC
+  impl->publish_h3_site();
+#endif
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -836,7 +870,8 @@ Result<void> Server::start() {
     const std::string site =
         o.fallback.empty() ? "the static site of " + o.fallback_folder : o.fallback;
     mode = "fallback: TLS connections that are not authenticated climbers go to " + site +
-           "; otherwise " + mode;
+           (impl_->config.quic ? " (QUIC: an HTTP/3 site in front of it)" : "") + "; otherwise " +
+           mode;
   }
   impl_->log.info("mode: " + mode);
   if (!o.fixed_target.empty()) {
@@ -1116,6 +1151,9 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
                        next.key_file != cur.key_file;
   if (next.cert_watch_ms != cur.cert_watch_ms) report.changed.emplace_back("cert_watch");
   config = std::move(next);
+#ifdef MTOP_HAVE_QUIC
+  publish_h3_site();
+#endif
   cert_problem.clear();
   if (rewatch && started) watch_certificates();
   if (!report.changed.empty() && report.changed.front() == "certificate") {

@@ -103,6 +103,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
             {"listen",
              "quic",
+             "quic_mtop_alpn",
              "cert",
              "key",
              "tls_groups",
@@ -149,6 +150,9 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   cfg.workers = root.contains("workers")
                     ? static_cast<unsigned>(get_count(root, "workers", "config", 0, kMaxWorkers))
                     : 0;
+  if (root.contains("quic_mtop_alpn")) {
+    cfg.quic_mtop_alpn = get_bool(root, "quic_mtop_alpn", "config");
+  }
   if (root.contains("cert_watch")) {
     // Seconds between checks of the certificate and key files, or false (not watched).
     if (root.at("cert_watch").is_boolean()) {

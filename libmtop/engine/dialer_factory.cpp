@@ -36,6 +36,7 @@ DialerResult make_quic(uv_loop_t* loop, const ServerEndpoint& server,
   quic::QuicClientOptions options;
   options.max_connections = settings.quic_connections;
   options.max_connections_name = "limits.quic_connections";
+  options.alpn = settings.quic_alpn;
   options.host = server.host;
   options.port = server.port;
   options.tls.server_name = server.server_name();

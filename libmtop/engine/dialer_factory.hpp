@@ -26,6 +26,8 @@ struct DialerSettings {
   /// QUIC: connections to the server at once (quic::QuicClientOptions::max_connections);
   /// the climber sets it from limits.quic_connections, by default its max_connections.
   std::size_t quic_connections = 10'000;
+  /// QUIC: the ALPN offered (quic::QuicClientOptions::alpn).
+  std::string quic_alpn = "h3";
 };
 
 /// The dialer for `server`; nothing is connected before the first open(). Errors, with a

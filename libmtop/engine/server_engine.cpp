@@ -119,7 +119,7 @@ ServerEngine::~ServerEngine() {
 }
 
 void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
-                         std::string_view listener) {
+                         std::string_view listener, std::shared_ptr<io::StreamFallback> fallback) {
   if (!stream) return;
   ++stats_.total;
   ListenerCounts& counts = metrics_.listeners[{std::string(listener), std::string(transport)}];
@@ -172,8 +172,11 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
   t->set_transport(transport);
   t->set_origin(next_tunnel_id_, listener);
   next_tunnel_id_ += tunnel_id_step_;
-  // QUIC keeps its resets: an HTTP/3 masquerade is a different thing (docs/PROTOCOL.md).
-  t->set_fallback(settings_->fallback.has_value() && transport == "tls");
+  if (fallback) {
+    t->set_fallback_sink(std::move(fallback));  // QUIC: the connection's HTTP/3 site
+  } else {
+    t->set_fallback(settings_->fallback.has_value() && transport == "tls");
+  }
   tunnels_.emplace(t, std::move(owned));
   admitted_.emplace(t, std::move(admitted));
   ++live_;

@@ -65,6 +65,7 @@
 #include "mtop/user_check.hpp"
 #include "uv/connector.hpp"
 #include "uv/poster.hpp"
+#include "uv/stream_fallback.hpp"
 #include "uv/timer.hpp"
 
 namespace mtop {
@@ -88,8 +89,11 @@ class ServerEngine final : private TunnelHost {
   /// "quic": for the access records) through `listener` (its "host:port", for the metrics).
   /// Closed at once while draining, with max_tunnels live tunnels, or (stealth mode) when a
   /// source rule refuses it.
+  /// `fallback`: where the tunnel goes should it fail before a right password (the QUIC
+  /// port's HTTP/3 site, uv/stream_fallback.hpp); null: the TLS fallback backend for "tls"
+  /// tunnels when options.fallback is set, else nowhere.
   void serve(io::StreamPtr stream, std::string_view transport = "tls",
-             std::string_view listener = {});
+             std::string_view listener = {}, std::shared_ptr<io::StreamFallback> fallback = {});
   /// The listeners' early check of a new connection's peer (before TLS, or before a QUIC
   /// connection is created): false if deny/allow_sources refuse it (counted and logged).
   /// Peers that are not IPv4/IPv6 are admitted.

@@ -111,6 +111,12 @@ void ServerTunnel::start() {
   }
   stage_ = Stage::handshake;
   client_->set_handler(this);
+  if (sink_) {
+    recall_ = sink_->watch([this] {
+      std::string reason = "the connection is HTTP/3";
+      (void)fall_back(TunnelFailure::protocol_error, reason);
+    });
+  }
   timer_.start(options_.handshake_timeout_ms, [this] {
     std::string reason = stage_ == Stage::deciding
                              ? "handshake timed out waiting for the user check"
@@ -243,6 +249,8 @@ void ServerTunnel::auth_passed(std::string username) {
   stage_ = Stage::connecting;
   secure_wipe(seen_);  // a climber with the right password: no fallback from here on
   fallback_ = false;
+  recall_.reset();
+  if (sink_) sink_->passed();
   connect_ = host_.tunnel_connect(*this, *target_,
                                   [this](io::ConnectResult r) { on_connected(std::move(r)); });
 }
@@ -269,17 +277,30 @@ bool ServerTunnel::fall_back(TunnelFailure failure, std::string& reason) {
     default:
       return false;
   }
+  if (sink_ && !sink_->open()) return false;
   summary_.failure = failure;
   summary_.reason = std::move(reason);
   summary_.fallback = true;
   timer_.stop();  // the connect has its own time-out, the relay its idle one
   auth_.reset();
   secure_wipe(held_);  // a suffix of seen_
+  if (sink_) {
+    hand_over();
+    return true;
+  }
   client_->stop_read();
   stage_ = Stage::fallback_connecting;
   connect_ = host_.tunnel_connect_fallback(
       *this, [this](io::ConnectResult r) { on_fallback_connected(std::move(r)); });
   return true;
+}
+
+void ServerTunnel::hand_over() {
+  recall_.reset();
+  Bytes kept = std::exchange(seen_, Bytes());
+  const std::shared_ptr<io::StreamFallback> sink = sink_;
+  sink->take(std::move(client_), std::move(kept), client_eof_);
+  finish();
 }
 
 void ServerTunnel::on_fallback_connected(io::ConnectResult r) {

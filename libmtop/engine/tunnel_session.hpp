@@ -27,6 +27,11 @@
 //   to it (fallback_relaying), the kept bytes first. The summary keeps the failure; the tunnel
 //   never reaches its MTop target. Refusals after a right password (account, tunnel limit,
 //   target) keep MTop's answer: the peer is a climber that knows its password.
+// - fallback to a stream sink (set_fallback_sink: a QUIC tunnel on an "h3" connection): the
+//   same failures hand the client stream and the kept bytes to the sink (the connection's
+//   HTTP/3 site, quic/h3_gate.hpp) while the sink is open(), and the tunnel is done; a right
+//   password tells the sink the connection is a climber's; the sink may recall the tunnel
+//   (its connection became HTTP/3 meanwhile), which then hands over at once.
 #pragma once
 
 #include <uv.h>
@@ -46,6 +51,7 @@
 #include "mtop/stream.hpp"
 #include "uv/connector.hpp"
 #include "uv/relay.hpp"
+#include "uv/stream_fallback.hpp"
 #include "uv/timer.hpp"
 
 namespace mtop {
@@ -120,6 +126,12 @@ class ServerTunnel final : private io::Stream::Handler {
   /// Failures before a right password go to the fallback backend (see the theory above).
   /// Call before start().
   void set_fallback(bool on) noexcept { fallback_ = on; }
+  /// Failures before a right password hand the stream to `sink` while it is open() (see the
+  /// theory above); replaces set_fallback(). Call before start().
+  void set_fallback_sink(std::shared_ptr<io::StreamFallback> sink) noexcept {
+    fallback_ = sink != nullptr;
+    sink_ = std::move(sink);
+  }
   /// Starts the handshake time-out and reading.
   void start();
   /// The host's yes to tunnel_auth: connect to the target.
@@ -177,6 +189,8 @@ class ServerTunnel final : private io::Stream::Handler {
   /// false (nothing done) otherwise.
   bool fall_back(TunnelFailure failure, std::string& reason);
   void on_fallback_connected(io::ConnectResult r);
+  /// fall_back() to the sink: hands the stream and the kept bytes over and finishes.
+  void hand_over();
   void finish();
 
   uv_loop_t* loop_;
@@ -188,6 +202,8 @@ class ServerTunnel final : private io::Stream::Handler {
   Bytes held_;  ///< client bytes the core did not take (early-data bound), fed after accept
   Bytes seen_;  ///< with a fallback: every client byte read so far, for the backend
   bool fallback_ = false;
+  std::shared_ptr<io::StreamFallback> sink_;           ///< set_fallback_sink
+  std::unique_ptr<io::StreamFallback::Watch> recall_;  ///< while the sink may recall us
   std::optional<Address> target_;
   std::string username_;
   Stage stage_ = Stage::created;

@@ -16,8 +16,10 @@ inline constexpr std::uint64_t kConnectFailed = 0x4;
 inline constexpr std::uint64_t kHandshakeTimeout = 0x5;
 inline constexpr std::uint64_t kAborted = 0x6;
 
-/// The ALPN every MTop QUIC connection must negotiate (mandatory on both sides).
+/// ALPN of MTop's own QUIC connections (climbers before `h3`; docs/PROTOCOL.md section 10).
 inline constexpr std::string_view kAlpn = "mtop/1";
+/// ALPN of HTTP/3, which climbers offer by default (a climber looks like a browser).
+inline constexpr std::string_view kAlpnH3 = "h3";
 
 /// Name of an application error code ("ABORTED"), or "unknown" for other values.
 constexpr std::string_view app_error_name(std::uint64_t code) noexcept {

@@ -51,7 +51,7 @@ Result<std::unique_ptr<QuicClient>> QuicClient::create(uv_loop_t* loop, QuicClie
   }
   if (options.tls.server_name.empty()) options.tls.server_name = options.host;
   std::unique_ptr<QuicClient> c(new QuicClient(loop));
-  auto tls = ClientTlsContext::create(options.tls);
+  auto tls = ClientTlsContext::create(options.tls, options.alpn);
   if (!tls) return Failure{tls.error(), "quic client: " + std::string(tls.message())};
   c->tls_ = std::move(*tls);
   c->reset_secret_.resize(32);

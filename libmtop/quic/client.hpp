@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "mtop/stream.hpp"
+#include "quic/app_error.hpp"
 #include "quic/connection.hpp"
 #include "quic/pooled_connection.hpp"
 #include "quic/tls.hpp"
@@ -44,6 +45,9 @@ struct QuicClientOptions {
   /// TLS: `tls.server_name` defaults to `host`; set it when dialing an IP literal whose
   /// certificate names a host.
   mtop::tls::TlsClientConfig tls;
+  /// The one ALPN offered: "h3" (a climber looks like a browser), or "mtop/1" for a server
+  /// from before the HTTP/3 site (docs/PROTOCOL.md section 10).
+  std::string alpn = std::string(kAlpnH3);
   ConnectionLimits limits = [] {
     ConnectionLimits l;
     l.keep_alive_ms = 15'000;  // well under common NAT UDP time-outs (30 s and up)

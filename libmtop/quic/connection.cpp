@@ -96,10 +96,10 @@ struct ConnCallbacks {
     Connection* c = self(ud);
     gnutls_session_t s = c->session_.get();
     gnutls_datum_t alpn{};
-    if (gnutls_alpn_get_selected_protocol(s, &alpn) != 0 ||
-        std::string_view(reinterpret_cast<const char*>(alpn.data), alpn.size) != kAlpn) {
+    if (gnutls_alpn_get_selected_protocol(s, &alpn) != 0 || alpn.size == 0) {
       return NGTCP2_ERR_CALLBACK_FAILURE;  // GNUTLS_ALPN_MANDATORY should make this unreachable
     }
+    c->alpn_.assign(reinterpret_cast<const char*>(alpn.data), alpn.size);
     if (c->server_) {
       // Resumption is an optimisation: a ticket that cannot be sent is not an error.
       (void)gnutls_session_ticket_send(s, 1, 0);
@@ -130,13 +130,18 @@ struct ConnCallbacks {
 
   static int stream_open(ngtcp2_conn* conn, std::int64_t id, void* ud) {
     Connection* c = self(ud);
-    // Peer-initiated bidirectional streams: a climber's tunnels on the server, visitors of its
-    // reverse tunnels on the client (PROTOCOL.md 9.5). Uni streams are not allowed by our
-    // transport parameters.
-    if (!ngtcp2_is_bidi_stream(id) || ngtcp2_conn_is_local_stream(conn, id)) return 0;
+    // Peer-initiated streams. Bidirectional: a climber's tunnels or HTTP/3 requests on the
+    // server, visitors of its reverse tunnels on the client (PROTOCOL.md 9.5). Unidirectional:
+    // HTTP/3's control and QPACK streams, on the server only (PROTOCOL.md 10); they take no
+    // bidirectional slot.
+    if (ngtcp2_conn_is_local_stream(conn, id)) return 0;
+    const bool bidi = ngtcp2_is_bidi_stream(id);
+    if (!bidi && !c->server_) return 0;
     StreamState* s = c->add_stream(id);
-    s->peer_initiated = true;
-    ++c->peer_streams_open_;
+    if (bidi) {
+      s->peer_initiated = true;
+      ++c->peer_streams_open_;
+    }
     ngtcp2_conn_set_stream_user_data(conn, id, s);
     c->accepted_.push_back(id);
     c->owner_.schedule(*c);
@@ -254,10 +259,10 @@ void Connection::fill_params(ngtcp2_transport_params& p) const {
   ngtcp2_transport_params_default(&p);
   p.initial_max_stream_data_bidi_local = limits_.stream_window;
   p.initial_max_stream_data_bidi_remote = limits_.stream_window;
-  p.initial_max_stream_data_uni = 0;
+  p.initial_max_stream_data_uni = server_ ? kPeerUniStreamWindow : 0;
   p.initial_max_data = limits_.conn_window;
   p.initial_max_streams_bidi = peer_grant_;
-  p.initial_max_streams_uni = 0;
+  p.initial_max_streams_uni = server_ ? kPeerUniStreams : 0;
   p.max_idle_timeout = limits_.idle_timeout_ms * NGTCP2_MILLISECONDS;
   p.active_connection_id_limit = 7;
 }
@@ -611,6 +616,20 @@ void Connection::notify_credit() {
     if (auto h = w.lock()) h->credit_arrived();
     if (!*alive || !usable()) return;
   }
+}
+
+io::StreamPtr Connection::open_uni_stream() {
+  std::int64_t id = -1;
+  if (!usable() || !hs_done_ || !conn_ ||
+      ngtcp2_conn_open_uni_stream(conn_.get(), &id, nullptr) != 0) {
+    return nullptr;
+  }
+  StreamState* s = add_stream(id);
+  ngtcp2_conn_set_stream_user_data(conn_.get(), id, s);
+  auto* qs = new QuicStream(loop_, this, s, peer_name());
+  s->app = qs;
+  owner_.schedule(*this);
+  return io::StreamPtr(qs);
 }
 
 bool Connection::can_open_stream() const {

@@ -53,6 +53,10 @@ inline constexpr std::size_t kCidLength = 16;
 inline constexpr std::size_t kWorkerCidByte = 1;
 /// Largest UDP payload we send (PMTUD probes up to this; ngtcp2 0.12's ceiling).
 inline constexpr std::size_t kMaxUdpPayload = 1452;
+/// Server: unidirectional streams a client may open, never renewed (HTTP/3 needs 3: control,
+/// QPACK encoder and decoder; a climber opens none), and each one's receive window.
+inline constexpr std::uint64_t kPeerUniStreams = 8;
+inline constexpr std::uint64_t kPeerUniStreamWindow = 64 * 1024;
 
 /// What a Connection needs from the endpoint that owns its socket.
 class ConnectionOwner {
@@ -139,6 +143,9 @@ class Connection {
   std::uint64_t peer_stream_grant() const noexcept { return peer_grant_; }
   /// Streams the peer opened that ngtcp2 has not closed yet.
   std::uint64_t peer_streams_open() const noexcept { return peer_streams_open_; }
+  /// Server: opens a unidirectional stream of ours (HTTP/3's control and QPACK streams); null
+  /// before the handshake or when the client allows no more.
+  io::StreamPtr open_uni_stream();
   /// Closes the connection with an application error (CONNECTION_CLOSE, then closing period).
   void close(std::uint64_t app_error, const std::string& reason);
   /// Sends CONNECTION_CLOSE once and becomes dead at once (the endpoint is going away).
@@ -152,6 +159,8 @@ class Connection {
   bool handshake_done() const noexcept { return state_ != State::handshaking && hs_done_; }
   /// Why the connection ended (empty while it lives).
   const std::string& error() const noexcept { return error_; }
+  /// The ALPN the handshake settled on (empty before it completes).
+  const std::string& alpn() const noexcept { return alpn_; }
   /// True if the TLS handshake resumed a session (client).
   bool resumed() const noexcept { return resumed_; }
   /// Connection IDs of ours that route here (server).
@@ -229,6 +238,7 @@ class Connection {
   bool hs_reported_ = false;
   bool resumed_ = false;
   bool stateless_reset_ = false;
+  std::string alpn_;
   std::string error_;
 
   TlsSessionContext tls_ctx_;

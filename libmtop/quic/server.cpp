@@ -75,6 +75,7 @@ Result<std::unique_ptr<QuicServer>> QuicServer::create(uv_loop_t* loop, QuicServ
   s->secret_ = derive(master, "mtop quic token secret", 32);
   s->ticket_key_ = derive(master, "mtop quic ticket key", 64);
   secure_wipe(master);
+  s->options_.alpn = options.alpn;  // make_tls offers it
   auto tls = s->make_tls(options.tls);
   if (!tls) return tls.failure();
   s->tls_ = std::move(*tls);
@@ -109,6 +110,8 @@ Result<std::unique_ptr<QuicServer>> QuicServer::create(uv_loop_t* loop, QuicServ
 
 QuicServer::~QuicServer() {
   *alive_ = false;
+  for (auto& [c, gate] : gates_) gate->detach();
+  gates_.clear();
   for (auto& [c, owned] : conns_) c->close_now(kNoError, "server shutting down");
   dirty_.clear();
   conns_.clear();
@@ -123,7 +126,9 @@ void QuicServer::stop() {
 
 Result<std::shared_ptr<const ServerTlsContext>> QuicServer::make_tls(
     const tls::TlsServerConfig& config) const {
-  auto tls = ServerTlsContext::create(config, ticket_key_);
+  tls::TlsServerConfig quic_config = config;
+  quic_config.alpn = options_.alpn;
+  auto tls = ServerTlsContext::create(quic_config, ticket_key_);
   if (!tls) return Failure{tls.error(), "quic server: " + std::string(tls.message())};
   return std::shared_ptr<const ServerTlsContext>(std::move(*tls));
 }
@@ -193,13 +198,31 @@ void QuicServer::handshake_completed(Connection& c) {
   handshaking_.erase(&c);
 }
 
-void QuicServer::stream_accepted(Connection&, io::StreamPtr stream) {
+void QuicServer::stream_accepted(Connection& c, io::StreamPtr stream) {
   ++stats_.streams;
   if (stopped_ || !on_stream_) {
     stream.release()->abort(kRefused);
     return;
   }
+  if (c.alpn() == kAlpnH3 && options_.on_h3_tunnel) {
+    gate_of(c).on_stream(std::move(stream));
+    return;
+  }
+  if (!ngtcp2_is_bidi_stream(static_cast<const QuicStream*>(stream.get())->id())) {
+    c.close(kRefused, "unidirectional stream on an MTop connection");
+    return;
+  }
   on_stream_(std::move(stream));
+}
+
+H3Gate& QuicServer::gate_of(Connection& c) {
+  std::shared_ptr<H3Gate>& gate = gates_[&c];
+  if (!gate) {
+    gate = std::make_shared<H3Gate>(
+        loop_, c, options_.h3_site ? options_.h3_site() : std::optional<h3::SiteOptions>(),
+        options_.on_h3_tunnel);
+  }
+  return *gate;
 }
 
 void QuicServer::on_check() {
@@ -229,6 +252,10 @@ void QuicServer::reap(Connection* c) {
   }
   handshaking_.erase(c);
   if (dirty_set_.erase(c)) std::erase(dirty_, c);
+  if (auto g = gates_.find(c); g != gates_.end()) {
+    g->second->detach();
+    gates_.erase(g);
+  }
   conns_.erase(it);
 }
 

@@ -25,6 +25,7 @@
 
 #include "mtop/stream.hpp"
 #include "quic/connection.hpp"
+#include "quic/h3_gate.hpp"
 #include "quic/tls.hpp"
 #include "quic/udp_socket.hpp"
 #include "uv/chunk_pool.hpp"
@@ -54,6 +55,15 @@ struct QuicServerOptions {
   /// it gets, then the others in order) and issues connection IDs naming `worker`. 1: alone.
   unsigned worker = 0;
   unsigned workers = 1;
+  /// ALPN offered, in order of preference (TlsServerConfig::alpn is not used here): "h3", and
+  /// "mtop/1" while old climbers are about (docs/PROTOCOL.md section 10).
+  std::vector<std::string> alpn = {"h3", "mtop/1"};
+  /// With it, streams of "h3" connections go through the connection's H3Gate: possible
+  /// tunnels come here with the gate, and the rest is HTTP/3. Null: every connection is
+  /// MTop's, its streams go to the accept callback.
+  H3Gate::TunnelCallback on_h3_tunnel;
+  /// The HTTP/3 site of an "h3" connection, asked at its first stream; nullopt: no site.
+  std::function<std::optional<h3::SiteOptions>()> h3_site;
 };
 
 class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
@@ -129,6 +139,7 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   void wake();
   void on_check();
   void reap(Connection* c);
+  H3Gate& gate_of(Connection& c);
   const sockaddr* local() const {
     return reinterpret_cast<const sockaddr*>(&socket_->local_address());
   }
@@ -144,6 +155,7 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   io::ChunkPool chunks_;  // declared before conns_: outlives every connection
   std::unordered_map<Connection*, std::unique_ptr<Connection>> conns_;
   std::unordered_map<std::string, Connection*> routes_;  // CID bytes -> connection
+  std::unordered_map<Connection*, std::shared_ptr<H3Gate>> gates_;  // "h3" connections
   std::unordered_set<Connection*> handshaking_;
   std::vector<Connection*> dirty_;
   std::unordered_set<Connection*> dirty_set_;

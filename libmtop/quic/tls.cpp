@@ -112,9 +112,6 @@ ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* ref) {
   return static_cast<TlsSessionContext*>(ref->user_data)->conn;
 }
 
-const gnutls_datum_t kAlpnDatum{reinterpret_cast<unsigned char*>(const_cast<char*>(kAlpn.data())),
-                                static_cast<unsigned>(kAlpn.size())};
-
 }  // namespace
 
 std::string gnutls_priority(const std::vector<TlsGroup>& groups) {
@@ -136,11 +133,12 @@ TlsSessionContext::TlsSessionContext() {
 namespace {
 
 // What every session shares, client or server: the priorities (gnutls_priority), ngtcp2's QUIC
-// hooks for the side (`configure`), the credentials, mandatory ALPN, and the pointer
-// ngtcp2_crypto_gnutls reads (`ctx`, which must outlive the session).
+// hooks for the side (`configure`), the credentials, mandatory ALPN (`alpn`, in order of
+// preference), and the pointer ngtcp2_crypto_gnutls reads (`ctx`, which must outlive the session).
 Result<SessionPtr> new_quic_session(unsigned side_flags, int (*configure)(gnutls_session_t),
                                     gnutls_certificate_credentials_t cred,
-                                    const std::string& priority, TlsSessionContext& ctx) {
+                                    const std::string& priority,
+                                    const std::vector<std::string>& alpn, TlsSessionContext& ctx) {
   gnutls_session_t raw = nullptr;
   if (int rv = gnutls_init(&raw, side_flags | GNUTLS_NO_END_OF_EARLY_DATA); rv < 0) {
     return gtls_failure(Errc::system_error, "gnutls_init", rv);
@@ -155,7 +153,15 @@ Result<SessionPtr> new_quic_session(unsigned side_flags, int (*configure)(gnutls
   if (int rv = gnutls_credentials_set(raw, GNUTLS_CRD_CERTIFICATE, cred); rv < 0) {
     return gtls_failure(Errc::system_error, "credentials", rv);
   }
-  if (int rv = gnutls_alpn_set_protocols(raw, &kAlpnDatum, 1, GNUTLS_ALPN_MANDATORY); rv < 0) {
+  std::vector<gnutls_datum_t> protocols;
+  for (const std::string& p : alpn) {
+    protocols.push_back(
+        gnutls_datum_t{reinterpret_cast<unsigned char*>(const_cast<char*>(p.data())),
+                       static_cast<unsigned>(p.size())});
+  }
+  if (int rv = gnutls_alpn_set_protocols(
+          raw, protocols.data(), static_cast<unsigned>(protocols.size()), GNUTLS_ALPN_MANDATORY);
+      rv < 0) {
     return gtls_failure(Errc::system_error, "alpn", rv);
   }
   gnutls_session_set_ptr(raw, &ctx.ref);
@@ -175,7 +181,10 @@ Result<CredentialsPtr> new_credentials() {
 // The policy of tls/config.hpp on GnuTLS: pin and name checked here, the trust store loaded
 // here, chain, name and pin verified per handshake by verify_server().
 Result<std::unique_ptr<ClientTlsContext>> ClientTlsContext::create(
-    const tls::TlsClientConfig& options) {
+    const tls::TlsClientConfig& options, std::string alpn) {
+  if (alpn.empty() || alpn.size() > 255) {
+    return Failure{Errc::config_invalid, "quic: ALPN must be 1 to 255 bytes"};
+  }
   auto pin = tls::parse_spki_pin(options.spki_pin);
   if (!pin) return pin.failure();
   if (auto r = tls::check_server_name(options, options.server_name); !r) return r.failure();
@@ -187,6 +196,7 @@ Result<std::unique_ptr<ClientTlsContext>> ClientTlsContext::create(
   c->priority_ = gnutls_priority(options.groups);
   c->options_ = options;
   c->pin_ = *pin;
+  c->alpn_ = {std::move(alpn)};
   if (!options.insecure) {
     gnutls_certificate_credentials_t raw = c->cred_.get();
     int rv = options.ca_file.empty() ? gnutls_certificate_set_x509_system_trust(raw)
@@ -207,7 +217,7 @@ Result<std::unique_ptr<ClientTlsContext>> ClientTlsContext::create(
 
 Result<SessionPtr> ClientTlsContext::new_session(TlsSessionContext& ctx, ByteView resume) const {
   auto s = new_quic_session(GNUTLS_CLIENT, ngtcp2_crypto_gnutls_configure_client_session,
-                            cred_.get(), priority_, ctx);
+                            cred_.get(), priority_, alpn_, ctx);
   if (!s) return s;
   gnutls_session_t raw = s->get();
   gnutls_handshake_set_hook_function(raw, GNUTLS_HANDSHAKE_NEW_SESSION_TICKET, GNUTLS_HOOK_POST,
@@ -236,9 +246,11 @@ Result<std::unique_ptr<ServerTlsContext>> ServerTlsContext::create(
     return Failure{Errc::invalid_argument, "session ticket key must be 64 bytes"};
   }
   if (options.groups.empty()) return Failure{Errc::config_invalid, "no key-exchange group"};
+  if (options.alpn.empty()) return Failure{Errc::config_invalid, "quic: no ALPN to offer"};
   auto cred = new_credentials();
   if (!cred) return cred.failure();
   std::unique_ptr<ServerTlsContext> c(new ServerTlsContext());
+  c->alpn_ = options.alpn;
   c->cred_ = std::move(*cred);
   c->priority_ = gnutls_priority(options.groups);
   if (int rv = gnutls_certificate_set_x509_key_file(c->cred_.get(), options.cert_chain_file.c_str(),
@@ -276,9 +288,9 @@ ServerTlsContext::~ServerTlsContext() {
 }
 
 Result<SessionPtr> ServerTlsContext::new_session(TlsSessionContext& ctx) const {
-  auto s =
-      new_quic_session(GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET,
-                       ngtcp2_crypto_gnutls_configure_server_session, cred_.get(), priority_, ctx);
+  auto s = new_quic_session(GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET,
+                            ngtcp2_crypto_gnutls_configure_server_session, cred_.get(), priority_,
+                            alpn_, ctx);
   if (!s) return s;
   if (int rv = gnutls_session_ticket_enable_server(s->get(), &ticket_key_); rv < 0) {
     return gtls_failure(Errc::system_error, "session tickets", rv);

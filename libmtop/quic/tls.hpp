@@ -46,10 +46,12 @@ struct TlsSessionContext {
 
 class ClientTlsContext {
  public:
-  /// Decodes the pin and loads the trust store. Errors: config_invalid (a malformed pin, no
-  /// server name without `insecure`), tls_setup_failed (unreadable or empty CA file...).
-  static Result<std::unique_ptr<ClientTlsContext>> create(const tls::TlsClientConfig& options);
-  /// A client session for one connection attempt: TLS 1.3 only, ALPN "mtop/1" mandatory,
+  /// Decodes the pin and loads the trust store; sessions offer the one ALPN `alpn` ("h3", or
+  /// "mtop/1" for an old server). Errors: config_invalid (a malformed pin, no server name
+  /// without `insecure`, an empty ALPN), tls_setup_failed (unreadable or empty CA file...).
+  static Result<std::unique_ptr<ClientTlsContext>> create(const tls::TlsClientConfig& options,
+                                                          std::string alpn);
+  /// A client session for one connection attempt: TLS 1.3 only, the ALPN mandatory,
   /// SNI, the verify function, and `resume` (from on_ticket) for resumption if non-empty.
   /// `ctx` must outlive the session. Errors: system_error (GnuTLS refused a setting).
   Result<SessionPtr> new_session(TlsSessionContext& ctx, ByteView resume) const;
@@ -59,25 +61,29 @@ class ClientTlsContext {
   tls::TlsClientConfig options_;
   std::optional<tls::SpkiPin> pin_;
   std::string priority_;  ///< gnutls_priority(options_.groups)
+  std::vector<std::string> alpn_;
   CredentialsPtr cred_;
 };
 
 class ServerTlsContext {
  public:
-  /// Loads the certificate and key. `ticket_key` (64 bytes) and the certificate make the key
+  /// Loads the certificate and key; sessions offer `options.alpn` (mandatory: a client offering
+  /// none of them fails the handshake). `ticket_key` (64 bytes) and the certificate make the key
   /// that encrypts session tickets: the same key and certificate across restarts and reloads
   /// let clients resume, another certificate invalidates the tickets of the old one. Errors:
-  /// tls_setup_failed (certificate or key unusable), invalid_argument (ticket key size), no_memory.
+  /// tls_setup_failed (certificate or key unusable), invalid_argument (ticket key size),
+  /// config_invalid (no ALPN), no_memory.
   static Result<std::unique_ptr<ServerTlsContext>> create(const tls::TlsServerConfig& options,
                                                           ByteView ticket_key);
   ~ServerTlsContext();
-  /// A server session for one connection (ALPN "mtop/1" mandatory, tickets sent by us after
+  /// A server session for one connection (the ALPN list mandatory, tickets sent by us after
   /// the handshake). `ctx` must outlive the session. Errors: system_error.
   Result<SessionPtr> new_session(TlsSessionContext& ctx) const;
 
  private:
   ServerTlsContext() = default;
   std::string priority_;  ///< gnutls_priority(options.groups)
+  std::vector<std::string> alpn_;
   CredentialsPtr cred_;
   gnutls_datum_t ticket_key_{};  // gnutls_malloc'ed copy
 };

@@ -1,0 +1,98 @@
+// quic_probe: one QUIC connection to 127.0.0.1:PORT (certificate checked against CA for the
+// name "localhost"), one bidirectional stream carrying the bytes given in hex, then reports on
+// stdout how the stream ended, for test_h3.py: "data N" (bytes received) then "eof", or
+// "error: <reason>" (a stream reset or the connection's close, with its code), or
+// "open failed: <reason>", or "timeout" after WAIT_MS.
+//
+//   quic_probe PORT CA HEX [--fin] [--alpn NAME] [--wait-ms N]
+#include <uv.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "mtop/bytes.hpp"
+#include "mtop/stream.hpp"
+#include "quic/client.hpp"
+
+namespace {
+
+mtop::Bytes from_hex(const char* s) {
+  mtop::Bytes out;
+  for (std::size_t i = 0; s[i] && s[i + 1]; i += 2) {
+    out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(s + i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+struct Report final : mtop::io::Stream::Handler {
+  uv_loop_t* loop = nullptr;
+  std::size_t received = 0;
+  bool ended = false;
+  void end(const std::string& line) {
+    if (ended) return;
+    ended = true;
+    if (received > 0) std::printf("data %zu\n", received);
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    uv_stop(loop);
+  }
+  void on_read(mtop::ByteView data) override { received += data.size(); }
+  void on_eof() override { end("eof"); }
+  void on_error(std::string_view reason) override { end("error: " + std::string(reason)); }
+  void on_drain() override {}
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: quic_probe PORT CA HEX [--fin] [--alpn NAME] [--wait-ms N]\n");
+    return 2;
+  }
+  mtop::quic::QuicClientOptions o;
+  o.host = "127.0.0.1";
+  o.port = static_cast<std::uint16_t>(std::stoi(argv[1]));
+  o.tls.server_name = "localhost";
+  o.tls.ca_file = argv[2];
+  o.max_connections = 1;
+  const mtop::Bytes payload = from_hex(argv[3]);
+  bool fin = false;
+  std::uint64_t wait_ms = 8'000;
+  for (int i = 4; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--fin") == 0) fin = true;
+    if (std::strcmp(argv[i], "--alpn") == 0 && i + 1 < argc) o.alpn = argv[++i];
+    if (std::strcmp(argv[i], "--wait-ms") == 0 && i + 1 < argc) wait_ms = std::stoull(argv[++i]);
+  }
+  uv_loop_t* loop = uv_default_loop();
+  auto client = mtop::quic::QuicClient::create(loop, o);
+  if (!client) {
+    std::fprintf(stderr, "quic_probe: %s\n", std::string(client.message()).c_str());
+    return 2;
+  }
+  Report report;
+  report.loop = loop;
+  mtop::io::StreamPtr stream;
+  (*client)->open([&](mtop::io::StreamPtr s, std::string error) {
+    if (!s) {
+      report.end("open failed: " + error);
+      return;
+    }
+    stream = std::move(s);
+    stream->set_handler(&report);
+    stream->write(payload);
+    if (fin) stream->shutdown();
+    stream->start_read();
+  });
+  uv_timer_t timer;
+  uv_timer_init(loop, &timer);
+  timer.data = &report;
+  uv_timer_start(
+      &timer, [](uv_timer_t* t) { static_cast<Report*>(t->data)->end("timeout"); }, wait_ms, 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+  stream.reset();
+  client->reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+  uv_run(loop, UV_RUN_DEFAULT);
+  return 0;
+}

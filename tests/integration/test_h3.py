@@ -1,0 +1,251 @@
+"""The HTTP/3 site on the QUIC port (issue 9, docs/PROTOCOL.md section 10): an HTTP/3 client
+(Debian's ngtcp2-client, `gtlsclient`) gets the fallback backend's pages byte for byte on the
+QUIC port while climbers carry tunnels there; failed logins end on the site, never in a tunnel;
+`quic_mtop_alpn` lets old climbers (ALPN mtop/1) in, or not."""
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import DeploymentTest, echo_handler, free_port, recv_exact, socks5_connect, wait_for
+from test_fallback import PAGES, WebBackend, auth_message, curl_bytes
+
+GTLSCLIENT = shutil.which("gtlsclient")
+PROBE_BIN = os.environ.get("MTOP_QUIC_PROBE_BIN", "quic_probe")
+# How an HTTP/3 server ends a connection over a malformed request: an HTTP/3 (0x100-0x110) or
+# QPACK (0x200-0x202) error code in CONNECTION_CLOSE, never an MTop code (0x0-0x6).
+H3_CLOSE = re.compile(r"closed by peer: 0x(10[0-9a-f]|110|20[0-2]) ")
+
+
+def probe(port, ca, data, fin=False, alpn=None, wait_ms=8000):
+    """Sends `data` on one QUIC stream (quic_probe) and returns its one-line verdict."""
+    argv = [PROBE_BIN, str(port), ca, data.hex(), "--wait-ms", str(wait_ms)]
+    if fin:
+        argv.append("--fin")
+    if alpn:
+        argv += ["--alpn", alpn]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=wait_ms / 1000 + 20)
+    if r.returncode != 0:
+        raise AssertionError(f"quic_probe failed: {r.stderr}")
+    return r.stdout.strip()
+
+
+class _EchoPostHandler(http.server.SimpleHTTPRequestHandler):
+    """GET: the folder's files; POST: the request body back (Content-Length framed)."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def h3_get(port, path, timeout=60, upload=None, quiet=False):
+    """Fetches https://localhost:PORT/PATH over HTTP/3 with ngtcp2's example client (a POST of
+    the file `upload` when given; `quiet`: no packet trace, which slows big transfers down);
+    returns (exit code, body bytes, output)."""
+    out_dir = tempfile.mkdtemp(prefix="mtop-h3-")
+    extra = ["-m", "POST", "-d", upload] if upload else []
+    if quiet:
+        extra.append("-q")
+    try:
+        r = subprocess.run([GTLSCLIENT, "--exit-on-all-streams-close", f"--download={out_dir}",
+                            "--timeout=10s"] + extra + ["127.0.0.1", str(port),
+                            f"https://localhost:{port}/{path}"],
+                           capture_output=True, timeout=timeout)
+        name = os.path.basename(path) or "index.html"
+        body_path = os.path.join(out_dir, name)
+        body = None
+        if os.path.exists(body_path):
+            with open(body_path, "rb") as f:
+                body = f.read()
+        return r.returncode, body, (r.stdout + r.stderr).decode(errors="replace")
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+@unittest.skipUnless(GTLSCLIENT, "gtlsclient (Debian package ngtcp2-client) is not installed")
+class H3Test(DeploymentTest):
+    def setUp(self):
+        super().setUp()
+        self.d.add_user("alice", "right")
+        self.mtop_target = self.target(echo_handler)
+        self.web = WebBackend(self.d.dir)
+        self.addCleanup(self.web.close)
+        self.web.server.RequestHandlerClass = functools.partial(_EchoPostHandler,
+                                                                directory=self.d.dir)
+
+    def start(self, **over):
+        return self.d.start_server(allow_targets=["127.0.0.1/32"],
+                                   fallback={"backend": f"127.0.0.1:{self.web.port}"}, **over)
+
+    def climber(self, server, password="right", **over):
+        socks = free_port()
+        c = self.d.start_climber(server.port, "alice", password, "quic",
+                                 socks=f"127.0.0.1:{socks}", **over)
+        c.socks = socks
+        return c
+
+    def tunnel_echoes(self, climber):
+        s, code = socks5_connect(climber.socks, "127.0.0.1", self.mtop_target.port, timeout=30)
+        if code != 0:
+            s.close()
+            return False
+        s.sendall(b"climbing")
+        ok = recv_exact(s, 8) == b"climbing"
+        s.close()
+        return ok
+
+
+class Pages(H3Test):
+    def test_http3_client_gets_the_pages_byte_for_byte_while_a_climber_tunnels(self):
+        server = self.start()
+        climber = self.climber(server)
+        # A tunnel open across the page fetches: both kinds share the port at once.
+        s, code = socks5_connect(climber.socks, "127.0.0.1", self.mtop_target.port, timeout=30)
+        self.assertEqual(code, 0)
+        for name, body in PAGES.items():
+            direct = curl_bytes([f"http://127.0.0.1:{self.web.port}/{name}"])
+            self.assertEqual(direct, body)
+            rc, got, out = h3_get(server.port, name)
+            self.assertEqual(rc, 0, out)
+            self.assertEqual(got, direct, f"{name} over HTTP/3")
+        s.sendall(b"climbing")
+        self.assertEqual(recv_exact(s, 8), b"climbing")
+        s.close()
+        # A body larger than every buffer on the way (back-pressure both ways), and a POST.
+        big = os.urandom(3 << 20)
+        with open(os.path.join(self.d.dir, "big.bin"), "wb") as f:
+            f.write(big)
+        t0 = time.monotonic()
+        rc, got, out = h3_get(server.port, "big.bin", quiet=True)
+        self.assertEqual(rc, 0, out[-2000:])
+        self.assertTrue(got == big, "big.bin over HTTP/3 differs")
+        rc, got, out = h3_get(server.port, "echo", upload=os.path.join(self.d.dir, "big.bin"),
+                              quiet=True)
+        self.assertEqual(rc, 0, out[-2000:])
+        self.assertTrue(got == big, "the POST body came back different")
+        self.assertLess(time.monotonic() - t0, 30, "6 MiB over loopback")
+        # The backend's 404 is the site's 404.
+        rc, _, out = h3_get(server.port, "missing")
+        self.assertIn(":status: 404", out)
+        self.assertTrue(self.tunnel_echoes(climber))
+        self.assertEqual(self.mtop_target.connections, 2)
+
+    def test_unreachable_backend_gives_502(self):
+        dead = free_port()
+        server = self.d.start_server(allow_targets=["127.0.0.1/32"],
+                                     fallback={"backend": f"127.0.0.1:{dead}"})
+        rc, _, out = h3_get(server.port, "index.html")
+        self.assertIn(":status: 502", out)
+
+    def test_without_a_fallback_no_site_is_served(self):
+        server = self.d.start_server(allow_targets=["127.0.0.1/32"])
+        rc, got, out = h3_get(server.port, "index.html")
+        self.assertFalse(got, out)  # nothing, not even a status
+        self.assertNotIn(":status:", out)
+        self.assertIn("0x3", out, "closed like any failed MTop connection (REFUSED)")
+        # Climbers are unaffected.
+        self.assertTrue(self.tunnel_echoes(self.climber(server)))
+
+
+class FailedLogins(H3Test):
+    def test_wrong_password_and_unknown_user_end_on_the_site_never_in_a_tunnel(self):
+        server = self.start()
+        for user, password in (("alice", "wrong"), ("mallory", "right")):
+            with self.subTest(user=user):
+                socks = free_port()
+                c = self.d.start_climber(server.port, user, password, "quic",
+                                         socks=f"127.0.0.1:{socks}")
+                s, code = socks5_connect(socks, "127.0.0.1", self.mtop_target.port, timeout=30)
+                s.close()
+                self.assertNotEqual(code, 0)
+                c.stop()
+        # The auth message was replayed into HTTP/3, which found no valid request in it: the
+        # connection ends with an HTTP/3 error, as any malformed request would.
+        wait_for(lambda: server.log().count("fallback up=") >= 2, 15, "two fallbacks logged")
+        log = server.log()
+        self.assertIn("failure=auth_failed", log)
+        self.assertNotIn("tunnel user=", log)
+        self.assertEqual(self.mtop_target.connections, 0, "no byte may reach an MTop target")
+        # The site keeps serving, and a right password still tunnels.
+        rc, got, out = h3_get(server.port, "index.html")
+        self.assertEqual(got, PAGES["index.html"], out)
+        self.assertTrue(self.tunnel_echoes(self.climber(server)))
+
+
+class RawFailures(H3Test):
+    """The acceptance cases, sent as raw bytes on a QUIC stream (ALPN h3)."""
+
+    def test_bad_version_truncated_garbage_and_wrong_password_end_on_the_site(self):
+        # Long enough for a password check on a loaded machine, short for the truncated case.
+        server = self.start(timeouts={"handshake": 3})
+        port = self.mtop_target.port
+        request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        cases = {
+            "bad version": (auth_message("alice", "right", port, version=2) + request, True),
+            "wrong password": (auth_message("alice", "wrong", port) + request, True),
+            "unknown user": (auth_message("mallory", "right", port) + request, True),
+            "truncated": (auth_message("alice", "right", port)[:9], False),
+        }
+        for name, (data, fin) in cases.items():
+            with self.subTest(name):
+                t0 = time.monotonic()
+                verdict = probe(server.port, self.d.cert, data, fin=fin)
+                # Replayed into HTTP/3, those bytes are no valid request: an HTTP/3 error.
+                self.assertRegex(verdict, H3_CLOSE, name)
+                if name == "truncated":  # decided when the handshake time-out ends the wait
+                    self.assertGreater(time.monotonic() - t0, 2.5)
+        # Garbage that HTTP/3 reads as an unknown frame: no MTop answer comes back either.
+        verdict = probe(server.port, self.d.cert, b"\x21\x40\x80" + os.urandom(64), wait_ms=3000)
+        self.assertNotIn("reset by peer", verdict)
+        self.assertEqual(self.mtop_target.connections, 0, "no byte may reach an MTop target")
+        log = server.log()
+        self.assertEqual(log.count("fallback up="), 5, log[-3000:])
+        for failure in ("protocol_error", "auth_failed", "handshake_timeout"):
+            self.assertIn("failure=" + failure, log)
+        self.assertNotIn("tunnel user=", log)
+        # The right password on the same kind of stream is a tunnel, early data included.
+        verdict = probe(server.port, self.d.cert, auth_message("alice", "right", port) + b"ping",
+                        fin=True)
+        self.assertEqual(verdict, "data 6\neof")
+        self.assertEqual(self.mtop_target.connections, 1)
+
+    def test_without_a_fallback_failures_keep_the_stealth_resets(self):
+        server = self.d.start_server(allow_targets=["127.0.0.1/32"])
+        verdict = probe(server.port, self.d.cert,
+                        auth_message("alice", "right", 9, version=2), fin=True)
+        self.assertEqual(verdict, "error: reset by peer: 0x2 (PROTOCOL_ERROR)")
+
+
+class MtopAlpn(H3Test):
+    def test_old_climbers_get_in_while_the_switch_is_on_and_not_after(self):
+        server = self.start()
+        old = self.climber(server, quic_alpn="mtop/1")
+        self.assertTrue(self.tunnel_echoes(old))
+        closed = self.start(quic_mtop_alpn=False)
+        refused = self.climber(closed, quic_alpn="mtop/1")
+        s, code = socks5_connect(refused.socks, "127.0.0.1", self.mtop_target.port, timeout=30)
+        s.close()
+        self.assertNotEqual(code, 0)
+        wait_for(lambda: "quic: cannot connect" in refused.log(), 15, "the refusal in the log")
+        self.assertIn("No supported application protocol", refused.log())
+        # ... while climbers offering h3 and the site work there.
+        self.assertTrue(self.tunnel_echoes(self.climber(closed)))
+        rc, got, out = h3_get(closed.port, "index.html")
+        self.assertEqual(got, PAGES["index.html"], out)
+        self.assertEqual(self.mtop_target.connections, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
