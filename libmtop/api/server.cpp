@@ -469,13 +469,14 @@ Result<Server::Impl::Listener> Server::Impl::listen_on(
 #ifdef MTOP_HAVE_QUIC
 void Server::Impl::publish_h3_site() {
   const ServerOptions o = engine_options(config.engine);
-  std::optional<quic::h3::SiteOptions> site;
+  std::optional<quic::h3::SiteOptions> backend_site;
   if (auto backend = parse_host_port(o.fallback); !o.fallback.empty() && backend) {
-    site = quic::h3::SiteOptions{.backend_host = backend->host,
-                                 .backend_port = backend->port,
-                                 .connect_timeout_ms = o.connect_timeout_ms};
+    backend_site = quic::h3::SiteOptions{.backend_host = backend->host,
+                                         .backend_port = backend->port,
+                                         .connect_timeout_ms = o.connect_timeout_ms};
   }
-  h3_site.store(std::make_shared<const std::optional<quic::h3::SiteOptions>>(std::move(site)));
+  h3_site.store(
+      std::make_shared<const std::optional<quic::h3::SiteOptions>>(std::move(backend_site)));
 }
 
 Result<std::unique_ptr<quic::QuicServer>> Server::Impl::listen_quic(const Endpoint& e,
@@ -504,14 +505,12 @@ Result<std::unique_ptr<quic::QuicServer>> Server::Impl::listen_quic(const Endpoi
   // The site of now, read on this socket's worker thread: a reload's new backend serves
   // connections from then on.
   q.h3_site = [this]() -> std::optional<quic::h3::SiteOptions> {
-    auto site = h3_site.load();
-    return site ? *site : std::nullopt;
+    auto now = h3_site.load();
+    return now ? *now : std::nullopt;
   };
   auto quic_server = quic::QuicServer::create(
       slot.loop, std::move(q),
-      [eng, name](io::StreamPtr stream) {
-        eng->serve(std::move(stream), "quic", name);
-      });
+      [eng, name](io::StreamPtr stream) { eng->serve(std::move(stream), "quic", name); });
   if (!quic_server) {
     return Failure{Errc::listen_failed,
                    "QUIC on " + e.text + ": " + std::string(quic_server.message())};
