@@ -6,6 +6,7 @@
 #include <set>
 
 #include "auth/password_hash.hpp"
+#include "auth/publish_grants.hpp"
 
 namespace mtop::auth {
 
@@ -89,6 +90,13 @@ std::string parse_user(const json& u, UserRecord& rec) {
         return field + "expected a non-negative integer";
       }
       (key == "quota_bytes" ? rec.quota_bytes : rec.rate_limit) = n;
+    } else if (key == "publish") {
+      // Reverse-tunnel binds (publish_grants.hpp); kept as text, as every store keeps it.
+      if (!value.is_string()) return field + "expected a text like \"8000-8099\"";
+      if (auto g = PublishGrants::parse(value.get<std::string>()); !g) {
+        return field + std::string(g.message());
+      }
+      rec.publish = value.get<std::string>();
     } else {
       return "unknown field " + json_quoted(key);
     }
