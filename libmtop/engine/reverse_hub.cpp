@@ -253,8 +253,8 @@ void ReverseHub::tunnel_ended(ServerTunnel& t) {
   Control control = std::move(c->second);
   controls_.erase(c);
   const ServerTunnel::Summary& s = t.summary();
-  control.delivery->close("control tunnel ended");
-  const bool revoked = s.failure == TunnelFailure::revoked;
+  control.delivery->close("control tunnel ended", draining_);
+  const bool revoked = s.failure == TunnelFailure::revoked || draining_;
   const std::uint64_t grace = revoked ? 0 : t.settings().options.reverse.grace_ms;
   if (grace == 0) {
     ports_.erase(control.bind);
@@ -273,6 +273,14 @@ void ReverseHub::close_all() {
   for (ServerTunnel* t : controls) t->close(TunnelFailure::revoked, "server stopped");
   ports_.expire(UINT64_MAX);
   ticker_.stop();
+}
+
+void ReverseHub::drain() {
+  draining_ = true;
+  std::vector<ServerTunnel*> controls;
+  for (auto& [id, c] : controls_) controls.push_back(c.tunnel);
+  for (ServerTunnel* t : controls) t->close(TunnelFailure::draining, "server draining");
+  ports_.expire(UINT64_MAX);  // ports in grace close too
 }
 
 std::size_t ReverseHub::visitors() const {

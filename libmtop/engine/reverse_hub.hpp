@@ -75,6 +75,9 @@ class ReverseHub {
   void tunnel_ended(ServerTunnel& t);
   /// Closes every public port now (the server stops).
   void close_all();
+  /// The server drains: control tunnels end and their ports close at once (a restarted
+  /// server is where the climbers go next); visitors being carried may finish.
+  void drain();
 
   std::size_t ports_held() const noexcept { return ports_.held(); }
   std::size_t visitors() const;
@@ -114,6 +117,7 @@ class ReverseHub {
   std::uint32_t next_id_ = 1;
   std::uint64_t visitors_total_ = 0;
   std::uint64_t visitors_refused_ = 0;
+  bool draining_ = false;
   io::Timer ticker_;
 };
 

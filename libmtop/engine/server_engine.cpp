@@ -542,6 +542,7 @@ void ServerEngine::drain(std::function<void()> done) {
   drain_done_ = std::move(done);
   if (!draining_) {
     draining_ = true;
+    reverse_->drain();  // control tunnels would hold the drain open until its time-out
     log_.info("draining: " + std::to_string(live_) + " live tunnel(s), closing them in " +
               std::to_string(settings_->options.drain_timeout_ms) + " ms");
     if (live_ > 0) {

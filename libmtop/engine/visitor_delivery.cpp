@@ -87,14 +87,14 @@ void AttachPool::tunnel_ended(ServerTunnel& t) {
   top_up();
 }
 
-void AttachPool::close(const std::string& reason) {
+void AttachPool::close(const std::string& reason, bool keep_carried) {
   if (closed_) return;
   closed_ = true;
   tokens_.forget_tunnel(tunnel_);
   waiting_.clear();  // reset: their streams close
   // Closing a tunnel calls back into tunnel_ended: work on copies.
   std::vector<ServerTunnel*> tunnels(ready_.begin(), ready_.end());
-  tunnels.insert(tunnels.end(), carrying_.begin(), carrying_.end());
+  if (!keep_carried) tunnels.insert(tunnels.end(), carrying_.begin(), carrying_.end());
   ready_.clear();
   carrying_.clear();
   for (ServerTunnel* t : tunnels) t->close(TunnelFailure::revoked, reason);

@@ -49,8 +49,9 @@ class VisitorDelivery {
   virtual void tick(std::uint64_t now_ms) = 0;
   /// A tunnel of this delivery ended (a data connection); forget it.
   virtual void tunnel_ended(ServerTunnel& t) = 0;
-  /// The control tunnel ended: reset waiting visitors, close the pool and carried visitors.
-  virtual void close(const std::string& reason) = 0;
+  /// The control tunnel ended: reset waiting visitors, close the pool and (unless
+  /// `keep_carried`, a draining server) the visitors being carried.
+  virtual void close(const std::string& reason, bool keep_carried) = 0;
 };
 
 /// TLS: the ATTACH pool of 9.6.
@@ -69,7 +70,7 @@ class AttachPool final : public VisitorDelivery {
   std::size_t visitors() const override { return waiting_.size() + carrying_.size(); }
   void tick(std::uint64_t now_ms) override;
   void tunnel_ended(ServerTunnel& t) override;
-  void close(const std::string& reason) override;
+  void close(const std::string& reason, bool keep_carried) override;
 
   /// A data connection redeemed one of this pool's tokens (already pooled by the engine).
   void attached(ServerTunnel& t);
