@@ -134,7 +134,8 @@ void parse_reverse(const json& r, ReverseOptions& out) {
         // The grant syntax without an address: "8000" or "8000-8099".
         const std::string text = p.is_string() ? p.get<std::string>() : std::string();
         auto g = auth::PublishGrants::parse(text);
-        if (text.empty() || !g || g->grants().size() != 1 || g->grants()[0].address) {
+        if (text.empty() || text.find(':') != std::string::npos || !g ||
+            g->grants().size() != 1) {
           throw ConfigError{at + ".ports: a port or a range like \"8000-8099\""};
         }
         rule.first_port = g->grants()[0].first_port;

@@ -77,6 +77,12 @@ class ReverseTest(DeploymentTest):
             s.shutdown(socket.SHUT_WR)
             return recv_all(s, timeout)
 
+    def visit_ok(self, port, payload):
+        try:
+            return self.visit(port, payload) == payload
+        except OSError:
+            return False
+
     def refused_at_once(self, port):
         """A visitor on `port` gets no byte and is closed (reset) within a second."""
         try:
@@ -265,6 +271,51 @@ class UserDisabled(ReverseTest):
             pass
         wait_for(lambda: not port_open(self.port), 10, "the port to close (no grace)")
         self.assertIn("user disabled", self.server.log())
+
+
+class VisitorRules(ReverseTest):
+    def test_deny_cidr_and_max_visitors(self):
+        rules = [{"ports": str(self.port), "deny": ["127.0.0.0/8"]},
+                 {"ports": f"{self.port + 1}-{self.port + 3}", "allow": ["127.0.0.1/32"],
+                  "max_visitors": 1}]
+        self.start_server(reverse=dict(REVERSE, visitors=rules))
+        echo = self.target(echo_handler)
+        rule = lambda port: {"bind": "127.0.0.1", "port": port,
+                             "target": f"127.0.0.1:{echo.port}"}
+        c = self.d.start_climber(self.server.port, "pub", PASSWORD,
+                                 reverse=[rule(self.port), rule(self.port + 1)])
+        self.published(c, count=2)
+        self.assertTrue(self.refused_at_once(self.port))  # denied source
+        first = socket.create_connection(("127.0.0.1", self.port + 1), timeout=10)
+        self.addCleanup(first.close)
+        first.sendall(b"one")
+        self.assertEqual(recv_exact(first, 3), b"one")
+        self.assertTrue(self.refused_at_once(self.port + 1))  # over max_visitors
+        first.close()
+        wait_for(lambda: self.visit_ok(self.port + 1, b"two"), 10, "room again")
+        self.assertEqual(echo.connections, 2)  # refused visitors never reached the service
+
+    def test_visitor_bytes_count_against_the_quota(self):
+        self.d.add_user("pub", PASSWORD, publish=f"127.0.0.1:{self.port}-{self.port + 3}",
+                        quota_bytes=300_000)
+        self.start_server()
+        echo = self.target(echo_handler)
+        port = self.published(self.climber(echo.port))
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            got = 0
+            try:
+                for _ in range(100):
+                    s.sendall(b"q" * 10_000)
+                    got += len(s.recv(65536))
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+            try:
+                while s.recv(65536):
+                    pass
+            except (ConnectionResetError, socket.timeout):
+                pass
+        self.assertLess(got, 1_000_000)
+        wait_for(lambda: "quota exceeded" in self.server.log(), 10, "the quota line")
 
 
 class ProxyV2(ReverseTest):
