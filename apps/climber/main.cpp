@@ -150,8 +150,7 @@ bool apply_flags(const Flags& f, const CLI::App& app, mtop::ClimberConfig& cfg,
     error = "no password for the server: use --password-file, MTOP_PASSWORD or the config file";
     return false;
   }
-  if (e.socks_listen.empty() && e.http_listen.empty() && e.forwards.empty() &&
-      e.reverses.empty()) {
+  if (e.socks_listen.empty() && e.http_listen.empty() && e.forwards.empty() && e.reverses.empty()) {
     error = "nothing to serve: give at least one of --socks, --http, -L or -R";
     return false;
   }

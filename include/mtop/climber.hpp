@@ -91,7 +91,7 @@ struct ReverseRule {
   std::uint16_t bind_port = 0;        ///< 0: any port the server allows this user
   std::string target_host;            ///< the local service
   std::uint16_t target_port = 0;
-  bool proxy_protocol = false;        ///< send a PROXY protocol v2 header to the service first
+  bool proxy_protocol = false;  ///< send a PROXY protocol v2 header to the service first
 };
 
 /// Parses "[bind:]port:host:hostport" (port may be 0; bind an IP literal, IPv6 in brackets);

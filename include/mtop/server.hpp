@@ -59,9 +59,9 @@ struct ReverseVisitorRule {
 /// Reverse tunnels (docs/PROTOCOL.md section 9): who may publish what is each user's
 /// `publish` grant in the user store; these are the server's own settings.
 struct ReverseOptions {
-  std::uint16_t keepalive_s = 15;  ///< K of the control tunnels, 1-3600 s
-  std::uint64_t grace_ms = 30'000;  ///< a port whose climber went away is kept for its user
-  std::size_t pool = 2;             ///< TLS: ready data connections asked for per control tunnel
+  std::uint16_t keepalive_s = 15;    ///< K of the control tunnels, 1-3600 s
+  std::uint64_t grace_ms = 30'000;   ///< a port whose climber went away is kept for its user
+  std::size_t pool = 2;              ///< TLS: ready data connections asked for per control tunnel
   std::size_t max_visitors = 1'000;  ///< live visitors per published port, unless a rule says
   std::vector<ReverseVisitorRule> visitors;
   bool operator==(const ReverseOptions&) const = default;
@@ -240,7 +240,7 @@ struct ServerStats {
   std::array<std::uint64_t, kAdmissionRuleCount> rejections{};
   std::size_t reverse_ports = 0;     ///< public ports held by live control tunnels
   std::size_t reverse_visitors = 0;  ///< visitors waiting for or carried on a data connection
-  std::uint64_t reverse_visitors_total = 0;  ///< visitors accepted on published ports
+  std::uint64_t reverse_visitors_total = 0;    ///< visitors accepted on published ports
   std::uint64_t reverse_visitors_refused = 0;  ///< reset: no climber, a CIDR rule, the limit
   std::uint64_t failed(TunnelFailure f) const noexcept {
     return failures[static_cast<std::size_t>(f)];

@@ -90,16 +90,16 @@ void parse_reverse(const json& list, std::vector<ReverseRule>& out) {
     const std::string spec = bind + ":" + std::to_string(port) + ":" + str(r, "target", at);
     auto rule = parse_reverse_rule(spec);
     if (!rule) throw ConfigError{at + ": " + std::string(rule.message())};
-    if (r.contains("proxy_protocol")) rule->proxy_protocol = config::get_bool(r, "proxy_protocol", at);
+    if (r.contains("proxy_protocol"))
+      rule->proxy_protocol = config::get_bool(r, "proxy_protocol", at);
     out.push_back(std::move(*rule));
   }
 }
 
 void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
-  only_keys(
-      root, "config",
-      {"server", "socks", "http", "forward", "reverse", "local_auth", "timeouts", "limits",
-       "log_level"});
+  only_keys(root, "config",
+            {"server", "socks", "http", "forward", "reverse", "local_auth", "timeouts", "limits",
+             "log_level"});
   if (root.contains("server")) parse_server(root.at("server"), base_dir, cfg.server);
   auto& e = cfg.engine;
   if (root.contains("socks")) e.socks_listen = str(root, "socks", "config");

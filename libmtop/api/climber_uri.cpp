@@ -127,8 +127,8 @@ namespace {
 
 /// "[bind:]port:host:hostport", the syntax -L and -R share. `what` starts the messages;
 /// `port_zero`: the port may be 0 (-R: any port the server allows).
-Result<ForwardRule> parse_port_rule(std::string_view spec, std::string_view what,
-                                    bool port_zero, std::string default_bind) {
+Result<ForwardRule> parse_port_rule(std::string_view spec, std::string_view what, bool port_zero,
+                                    std::string default_bind) {
   const std::string where = std::string(what) + " \"" + std::string(spec) + "\": ";
   const std::vector<size_t> colons = field_colons(spec);
   if (colons.size() != 2 && colons.size() != 3) {
@@ -143,7 +143,8 @@ Result<ForwardRule> parse_port_rule(std::string_view spec, std::string_view what
       rule.bind_port = 0;
     } else {
       auto port = parse_port(local);
-      if (!port) return Failure{Errc::config_invalid, where + "local " + std::string(port.message())};
+      if (!port)
+        return Failure{Errc::config_invalid, where + "local " + std::string(port.message())};
       rule.bind_port = *port;
     }
   } else {

@@ -129,13 +129,13 @@ void parse_reverse(const json& r, ReverseOptions& out) {
     if (v.contains("ports")) {
       const json& p = v.at("ports");
       if (p.is_number_unsigned()) {
-        rule.first_port = rule.last_port = static_cast<std::uint16_t>(get_count(v, "ports", at, 1, 65535));
+        rule.first_port = rule.last_port =
+            static_cast<std::uint16_t>(get_count(v, "ports", at, 1, 65535));
       } else {
         // The grant syntax without an address: "8000" or "8000-8099".
         const std::string text = p.is_string() ? p.get<std::string>() : std::string();
         auto g = auth::PublishGrants::parse(text);
-        if (text.empty() || text.find(':') != std::string::npos || !g ||
-            g->grants().size() != 1) {
+        if (text.empty() || text.find(':') != std::string::npos || !g || g->grants().size() != 1) {
           throw ConfigError{at + ".ports: a port or a range like \"8000-8099\""};
         }
         rule.first_port = g->grants()[0].first_port;
@@ -144,17 +144,18 @@ void parse_reverse(const json& r, ReverseOptions& out) {
     }
     if (v.contains("allow")) rule.allow = get_cidrs(v, "allow", at);
     if (v.contains("deny")) rule.deny = get_cidrs(v, "deny", at);
-    if (v.contains("max_visitors")) rule.max_visitors = get_count(v, "max_visitors", at, 1, 1'000'000);
+    if (v.contains("max_visitors"))
+      rule.max_visitors = get_count(v, "max_visitors", at, 1, 1'000'000);
     out.visitors.push_back(std::move(rule));
   }
 }
 
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
-  only_keys(root, "config",
-            {"listen", "quic", "cert", "key", "tls_groups", "users", "reply_status",
-             "allow_targets", "allow_sources", "deny_sources", "deny_target_ports", "timeouts",
-             "limits", "auth", "log_level", "access_log", "admin", "cert_watch", "fallback",
-             "reverse"});
+  only_keys(root, "config", {"listen",        "quic",          "cert",         "key",
+                             "tls_groups",    "users",         "reply_status", "reverse",
+                             "allow_targets", "allow_sources", "deny_sources", "deny_target_ports",
+                             "timeouts",      "limits",        "auth",         "log_level",
+                             "access_log",    "admin",         "cert_watch",   "fallback"});
   if (!root.contains("listen")) throw ConfigError{"config.listen: missing"};
   const json& listen = root.at("listen");
   if (listen.is_string()) {

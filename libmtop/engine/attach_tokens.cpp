@@ -8,8 +8,7 @@ bool AttachTokens::issue(const AttachToken& token, std::uint32_t tunnel, std::ui
   return tokens_.emplace(token, Entry{tunnel, now_ms}).second;
 }
 
-std::optional<std::uint32_t> AttachTokens::redeem(const AttachToken& token,
-                                                  std::uint64_t now_ms) {
+std::optional<std::uint32_t> AttachTokens::redeem(const AttachToken& token, std::uint64_t now_ms) {
   const auto it = tokens_.find(token);
   if (it == tokens_.end()) return std::nullopt;
   const Entry e = it->second;
@@ -36,8 +35,9 @@ std::vector<std::uint32_t> AttachTokens::expire(std::uint64_t now_ms) {
 }
 
 std::size_t AttachTokens::outstanding(std::uint32_t tunnel) const {
-  return static_cast<std::size_t>(std::count_if(
-      tokens_.begin(), tokens_.end(), [tunnel](const auto& kv) { return kv.second.tunnel == tunnel; }));
+  return static_cast<std::size_t>(
+      std::count_if(tokens_.begin(), tokens_.end(),
+                    [tunnel](const auto& kv) { return kv.second.tunnel == tunnel; }));
 }
 
 }  // namespace mtop

@@ -94,7 +94,9 @@ class ReverseClient::DataConnection final : private io::Stream::Handler {
         [this](io::ConnectResult r) { on_connected(std::move(r)); });
   }
   void on_eof() override { end("closed by the server before a visitor"); }
-  void on_error(std::string_view reason) override { end("data connection: " + std::string(reason)); }
+  void on_error(std::string_view reason) override {
+    end("data connection: " + std::string(reason));
+  }
   void on_drain() override {}
 
   void on_connected(io::ConnectResult r) {
@@ -102,9 +104,8 @@ class ReverseClient::DataConnection final : private io::Stream::Handler {
     const ReverseRule& rule = owner_.rule_;
     const std::string service = rule.target_host + ":" + std::to_string(rule.target_port);
     if (!r.tcp) {
-      owner_.log_.warn("reverse " + owner_.bind_text() + ": visitor " +
-                       header_.source.to_string() + ": local service " + service + ": " +
-                       r.error);
+      owner_.log_.warn("reverse " + owner_.bind_text() + ": visitor " + header_.source.to_string() +
+                       ": local service " + service + ": " + r.error);
       // CONNECT_FAILED as an abort: the server resets the visitor.
       stream_.release()->abort(static_cast<std::uint64_t>(QuicAppError::connect_failed));
       end({});
@@ -123,11 +124,11 @@ class ReverseClient::DataConnection final : private io::Stream::Handler {
         owner_.loop_, std::move(stream_), io::TcpStream::adopt(std::move(r.tcp)), std::move(opts),
         [this, service](const io::RelayStats& s) {
           owner_.log_.info("reverse " + owner_.bind_text() + " visitor " +
-                           header_.source.to_string() + " -> " + service + " in=" +
-                           std::to_string(s.bytes_a_to_b) + " out=" +
-                           std::to_string(s.bytes_b_to_a) + " duration_ms=" +
-                           std::to_string(uv_now(owner_.loop_) - started_ms_) + " reason=\"" +
-                           s.reason + "\"");
+                           header_.source.to_string() + " -> " + service +
+                           " in=" + std::to_string(s.bytes_a_to_b) +
+                           " out=" + std::to_string(s.bytes_b_to_a) +
+                           " duration_ms=" + std::to_string(uv_now(owner_.loop_) - started_ms_) +
+                           " reason=\"" + s.reason + "\"");
           end({});
         });
     relay_->start(initial);

@@ -43,7 +43,8 @@ class ReverseClient final : private io::Stream::Handler {
   static constexpr std::uint64_t kFirstRetryMs = 1'000;
   static constexpr std::uint64_t kMaxRetryMs = 60'000;
 
-  /// `dialer` (TLS) and `log` outlive the client. `bind` must be an IP literal (parse_reverse_rule).
+  /// `dialer` (TLS) and `log` outlive the client. `bind` must be an IP literal
+  /// (parse_reverse_rule).
   ReverseClient(uv_loop_t* loop, ReverseRule rule, const ClimberOptions& options,
                 std::string username, std::string password, io::StreamDialer& dialer,
                 const Logger& log);
@@ -92,7 +93,7 @@ class ReverseClient final : private io::Stream::Handler {
   io::StreamPtr stream_;  ///< while requesting
   std::unique_ptr<ControlLink> control_;
   std::unique_ptr<ControlLink> ended_control_;  ///< freed from the loop, not in its callback
-  io::Timer timer_;  ///< handshake time-out, then the back-off
+  io::Timer timer_;                             ///< handshake time-out, then the back-off
   io::Poster reaper_;
   std::unordered_map<DataConnection*, std::unique_ptr<DataConnection>> data_;
   std::uint64_t visitors_total_ = 0;

@@ -6,8 +6,8 @@
 #include <optional>
 #include <utility>
 
-#include "uv/tcp_stream.hpp"
 #include "uv/sockaddr.hpp"
+#include "uv/tcp_stream.hpp"
 #include "uv/uv_error.hpp"
 
 namespace mtop {
@@ -159,13 +159,13 @@ TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
     answer.status = Status::success;
     answer.reason.clear();
     // An embedder's options are not checked elsewhere: keep K on the wire's range.
-    const auto k = std::clamp<std::uint16_t>(settings.options.reverse.keepalive_s, 1,
-                                             kMaxKeepaliveSeconds);
+    const auto k =
+        std::clamp<std::uint16_t>(settings.options.reverse.keepalive_s, 1, kMaxKeepaliveSeconds);
     answer.grant = ReverseGrant{port, id, k};
-    log_.info("reverse tunnel user=" + log_escape(user) + " source=" + control.summary().source +
-              " published " + pb.to_string() + " tunnel=" + std::to_string(id) +
-              (verdict == PortRegistry<Listening>::Verdict::reclaim ? " (taken back in grace)"
-                                                                    : ""));
+    log_.info(
+        "reverse tunnel user=" + log_escape(user) + " source=" + control.summary().source +
+        " published " + pb.to_string() + " tunnel=" + std::to_string(id) +
+        (verdict == PortRegistry<Listening>::Verdict::reclaim ? " (taken back in grace)" : ""));
     arm();
     return answer;
   }
@@ -261,10 +261,10 @@ void ReverseHub::tunnel_ended(ServerTunnel& t) {
   } else {
     ports_.release(control.bind, uv_now(loop_) + grace);
   }
-  log_.info("reverse tunnel user=" + s.user + " " + control.bind.to_string() + " tunnel=" +
-            std::to_string(id) + " ended (" + s.reason + ")" +
-            (grace > 0 ? ", port kept " + std::to_string(grace) + " ms for the user"
-                       : ", port closed"));
+  log_.info(
+      "reverse tunnel user=" + s.user + " " + control.bind.to_string() +
+      " tunnel=" + std::to_string(id) + " ended (" + s.reason + ")" +
+      (grace > 0 ? ", port kept " + std::to_string(grace) + " ms for the user" : ", port closed"));
 }
 
 void ReverseHub::close_all() {

@@ -518,8 +518,8 @@ TunnelHost::PublishAnswer ServerEngine::tunnel_publish(ServerTunnel& t, const Ad
   // A custom UserCheck answers no account: its users publish nothing.
   auto grants = auth::PublishGrants::parse(publish);
   if (!grants) {
-    log_.warn("user " + log_escape(t.username()) + ": publish ignored: " +
-              std::string(grants.message()));
+    log_.warn("user " + log_escape(t.username()) +
+              ": publish ignored: " + std::string(grants.message()));
     grants = auth::PublishGrants{};
   }
   return reverse_->publish(t, *grants, bind);

@@ -373,8 +373,8 @@ void ServerTunnel::publish() {
            std::move(answer.reason));
     return;
   }
-  auto channel = ControlChannel::create(ControlChannel::Role::server, answer.grant.keepalive_s,
-                                        uv_now(loop_));
+  auto channel =
+      ControlChannel::create(ControlChannel::Role::server, answer.grant.keepalive_s, uv_now(loop_));
   if (!channel || !hs_.accept_reverse(answer.grant)) {
     fail(TunnelFailure::protocol_error, "handshake refused the reverse grant");
     return;

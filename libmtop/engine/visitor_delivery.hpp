@@ -31,8 +31,8 @@ class ServerTunnel;
 /// A visitor accepted on a public port, not yet reading.
 struct Visitor {
   io::StreamPtr stream;
-  Bytes header;             ///< the visitor header (9.5) to send before its bytes
-  std::string name;         ///< "ip:port", for the summary
+  Bytes header;      ///< the visitor header (9.5) to send before its bytes
+  std::string name;  ///< "ip:port", for the summary
   std::uint64_t arrived_ms = 0;
 };
 

@@ -183,10 +183,11 @@ TEST_CASE("climber config: reverse list", "[reverse][config]") {
   CHECK((rs[0].bind_host == "0.0.0.0" && rs[0].bind_port == 8080 && rs[0].proxy_protocol));
   CHECK((rs[1].bind_host == "::1" && rs[1].bind_port == 0 && rs[1].target_port == 22));
   CHECK((rs[2].bind_port == 2222 && !rs[2].proxy_protocol));
-  for (const char* bad : {R"({"reverse": {}})", R"({"reverse": [{"port": 80}]})",
-                          R"({"reverse": [{"port": 80, "target": "h:1", "extra": 1}]})",
-                          R"({"reverse": [{"port": 70000, "target": "h:1"}]})",
-                          R"({"reverse": [{"bind": "example.com", "port": 1, "target": "h:1"}]})"}) {
+  for (const char* bad :
+       {R"({"reverse": {}})", R"({"reverse": [{"port": 80}]})",
+        R"({"reverse": [{"port": 80, "target": "h:1", "extra": 1}]})",
+        R"({"reverse": [{"port": 70000, "target": "h:1"}]})",
+        R"({"reverse": [{"bind": "example.com", "port": 1, "target": "h:1"}]})"}) {
     INFO(bad);
     auto r = mtop::parse_climber_config(bad, ".");
     REQUIRE_FALSE(r);

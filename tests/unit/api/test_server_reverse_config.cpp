@@ -11,7 +11,8 @@ namespace {
 
 mtop::Result<mtop::ServerConfig> with_reverse(const std::string& reverse) {
   return parse_server_config(R"({"listen": "127.0.0.1:443", "cert": "c", "key": "k",
-      "users": {"path": "u.json"}, "reverse": )" + reverse + "}",
+      "users": {"path": "u.json"}, "reverse": )" +
+                                 reverse + "}",
                              "/");
 }
 

@@ -34,7 +34,7 @@ TEST_CASE("attach tokens: good once, for their tunnel", "[engine][reverse]") {
   CHECK_FALSE(tokens.redeem(token(1), 500));  // spent
   CHECK(tokens.outstanding(7) == 1);
   CHECK_FALSE(tokens.redeem(token(4), 500));  // never issued
-  tokens.forget_tunnel(7);                   // its control tunnel ended
+  tokens.forget_tunnel(7);                    // its control tunnel ended
   CHECK_FALSE(tokens.redeem(token(2), 500));
   CHECK(tokens.redeem(token(3), 500) == 9u);
   CHECK(tokens.size() == 0);
