@@ -379,25 +379,8 @@ void ServerTunnel::publish() {
     fail(TunnelFailure::protocol_error, "handshake refused the reverse grant");
     return;
   }
-  const ByteView out = hs_.pending_output();
-  client_->write(out);
-  hs_.consume_output(out.size());
-  if (!held_.empty()) {
-    (void)hs_.feed(held_);  // taken whole once accepted
-    secure_wipe(held_);
-  }
   Bytes initial;  // control frames that came with the request
-  bool client_ended = false;
-  for (;;) {
-    ServerEvent ev = hs_.next_event();
-    if (auto* p = std::get_if<event::Payload>(&ev)) {
-      initial.insert(initial.end(), p->data.begin(), p->data.end());
-      continue;
-    }
-    client_ended = std::holds_alternative<event::EndOfInput>(ev);
-    break;
-  }
-  summary_.accepted = true;
+  const bool client_ended = send_response(initial);
   role_ = ReverseRole::control;
   stage_ = Stage::control;
   ControlLink::Events events;
@@ -438,18 +421,7 @@ void ServerTunnel::attach_visitor(io::StreamPtr visitor, ByteView header,
   summary_.target = std::move(visitor_name);
   summary_.accepted = true;
   client_->write(header);  // before any visitor byte: the relay writes after it
-  io::RelayOptions opts = host_.tunnel_relay_options(*this);
-  opts.max_pending = options_.max_pending;
-  opts.idle_timeout_ms = options_.idle_timeout_ms;
-  stage_ = Stage::relaying;
-  relay_ = std::make_unique<io::Relay>(loop_, std::move(client_), std::move(visitor),
-                                       std::move(opts), [this](const io::RelayStats& s) {
-                                         summary_.up = s.bytes_a_to_b;
-                                         summary_.down = s.bytes_b_to_a;
-                                         if (summary_.reason.empty()) summary_.reason = s.reason;
-                                         finish();
-                                       });
-  relay_->start();
+  relay(std::move(visitor), {}, false);
 }
 
 void ServerTunnel::on_connected(io::ConnectResult r) {
@@ -470,6 +442,13 @@ void ServerTunnel::accept(io::StreamPtr target) {
     fail(TunnelFailure::protocol_error, "handshake refused accept");
     return;
   }
+  secure_wipe(seen_);
+  Bytes initial;
+  const bool client_ended = send_response(initial);
+  relay(std::move(target), initial, client_ended);
+}
+
+bool ServerTunnel::send_response(Bytes& initial) {
   const ByteView out = hs_.pending_output();
   client_->write(out);
   hs_.consume_output(out.size());
@@ -477,25 +456,24 @@ void ServerTunnel::accept(io::StreamPtr target) {
     (void)hs_.feed(held_);  // taken whole once accepted
     secure_wipe(held_);
   }
-  secure_wipe(seen_);
-  Bytes initial;
-  bool client_ended = false;
+  summary_.accepted = true;
   for (;;) {
     ServerEvent ev = hs_.next_event();
     if (auto* p = std::get_if<event::Payload>(&ev)) {
       initial.insert(initial.end(), p->data.begin(), p->data.end());
       continue;
     }
-    client_ended = std::holds_alternative<event::EndOfInput>(ev);
-    break;
+    return std::holds_alternative<event::EndOfInput>(ev);
   }
-  summary_.accepted = true;
+}
+
+void ServerTunnel::relay(io::StreamPtr other, ByteView initial, bool client_ended) {
   io::RelayOptions opts = host_.tunnel_relay_options(*this);
   opts.max_pending = options_.max_pending;
   opts.idle_timeout_ms = options_.idle_timeout_ms;
   opts.a_ended = client_ended;
   stage_ = Stage::relaying;
-  relay_ = std::make_unique<io::Relay>(loop_, std::move(client_), std::move(target),
+  relay_ = std::make_unique<io::Relay>(loop_, std::move(client_), std::move(other),
                                        std::move(opts), [this](const io::RelayStats& s) {
                                          summary_.up = s.bytes_a_to_b;
                                          summary_.down = s.bytes_b_to_a;

@@ -217,6 +217,12 @@ class ServerTunnel final : private io::Stream::Handler {
   void pump();
   void on_connected(io::ConnectResult r);
   void accept(io::StreamPtr target);
+  /// After accept() / accept_reverse() in the core: sends the queued response, feeds the held
+  /// bytes, and appends the payload that came with the request to `initial`. True when the
+  /// client already half-closed.
+  bool send_response(Bytes& initial);
+  /// Relays the client (a) and `other` (b), `initial` written to b first.
+  void relay(io::StreamPtr other, ByteView initial, bool client_ended);
   void reject(Status status, TunnelFailure failure, std::string reason);
   void fail(TunnelFailure failure, std::string reason);
   /// Hands the tunnel to the fallback backend when it has one and `failure` may end there;

@@ -398,6 +398,26 @@ class Junk(ReverseTest):
         self.published(self.climber(echo.port))
         self.assertEqual(self.visit(self.port, b"alive"), b"alive")
 
+    def test_keepalive_ping_then_abort(self):
+        self.start_server()  # K = 2 s
+        s = self.tls()
+        s.sendall(self.reverse_request(self.port))
+        head = recv_exact(s, 10)
+        self.assertEqual(struct.unpack(">H", head[8:10])[0], 2)
+        self.assertEqual(recv_exact(s, 36)[::18], b"\x03\x03")  # the pool's two OPENs
+        start = time.monotonic()
+        ping = recv_exact(s, 10)  # silent climber: a PING after K
+        self.assertEqual(ping[:2], b"\x01\x08")
+        self.assertGreater(time.monotonic() - start, 1.0)
+        s.sendall(b"\x02\x08" + ping[2:])  # a PONG proves us alive: no abort at 3 x K
+        time.sleep(4.5)
+        self.assertNotIn("keep-alive timed out", self.server.log())
+        # Silent from now on: aborted 3 x K after our last byte.
+        data = self.closed(s, timeout=15)
+        self.assertLess(time.monotonic() - start, 14)
+        self.assertTrue(all(data[i:i + 2] == b"\x01\x08" for i in range(0, len(data), 10)), data)
+        wait_for(lambda: "keep-alive timed out" in self.server.log(), 5, "the keep-alive line")
+
     def test_bad_attach_tokens_get_the_stealth_close(self):
         self.start_server()
         for msg in (b"\x01\x03" + os.urandom(16), b"\x01\x03" + b"\x00" * 16,
