@@ -86,7 +86,7 @@ void parse_reverse(const json& list, std::vector<ReverseRule>& out) {
     }
     const std::uint64_t port = config::get_count(r, "port", at, 0, 65535);
     std::string bind = r.contains("bind") ? str(r, "bind", at) : ReverseRule{}.bind_host;
-    if (bind.find(':') != std::string::npos) bind = "[" + bind + "]";
+    if (bind.find(':') != std::string::npos) bind.insert(0, "[").append("]");
     const std::string spec = bind + ":" + std::to_string(port) + ":" + str(r, "target", at);
     auto rule = parse_reverse_rule(spec);
     if (!rule) throw ConfigError{at + ": " + std::string(rule.message())};

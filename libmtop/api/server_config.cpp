@@ -89,7 +89,9 @@ std::vector<std::string> get_cidrs(const json& obj, const char* key, const std::
   std::vector<std::string> out = get_strings(obj, key, where);
   for (const auto& c : out) {
     if (auto p = auth::IpPrefix::parse(c); !p) {
-      throw ConfigError{where + "." + key + ": \"" + c + "\": " + std::string(p.message())};
+      std::string message = where + "." + key + ": \"";
+      message.append(c).append("\": ").append(p.message());
+      throw ConfigError{std::move(message)};
     }
   }
   return out;

@@ -64,10 +64,11 @@ class PortRegistry {
   }
   /// Marks `bind` held by `tunnel` of `user`: a new entry with `payload` (Verdict::free), or
   /// the entry in grace taken back, its payload kept (Verdict::reclaim). Returns the entry.
-  Entry& hold(const PublicBind& bind, std::string user, std::uint32_t tunnel, Payload payload) {
+  Entry& hold(const PublicBind& bind, const std::string& user, std::uint32_t tunnel,
+              Payload payload) {
     auto [it, fresh] = entries_.try_emplace(bind);
     if (fresh) it->second.payload = std::move(payload);
-    it->second.user = std::move(user);
+    it->second.user = user;
     it->second.tunnel = tunnel;
     it->second.grace_until_ms = 0;
     return it->second;

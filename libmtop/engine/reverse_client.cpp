@@ -301,7 +301,7 @@ void ReverseClient::published(const ReverseGrant& grant) {
             ", keep-alive " + std::to_string(grant.keepalive_s) + " s)");
   ControlLink::Events events;
   events.open = [this](const AttachToken& token) { open_data(token); };
-  events.ended = [this](ControlLink::End, std::string reason) { retry(reason); };
+  events.ended = [this](ControlLink::End, const std::string& reason) { retry(reason); };
   control_ = std::make_unique<ControlLink>(loop_, std::move(stream_), std::move(*channel),
                                            std::move(events));
   control_->start(initial);
