@@ -52,6 +52,7 @@ struct Flags {
   std::string socks;
   std::string http;
   std::vector<std::string> forwards;
+  std::vector<std::string> reverses;
   std::string transport;
   std::string ca;
   std::string sni;
@@ -89,6 +90,17 @@ bool apply_flags(const Flags& f, const CLI::App& app, mtop::ClimberConfig& cfg,
         return false;
       }
       e.forwards.push_back(std::move(*r));
+    }
+  }
+  if (!f.reverses.empty()) {
+    e.reverses.clear();
+    for (const auto& spec : f.reverses) {
+      auto r = mtop::parse_reverse_rule(spec);
+      if (!r) {
+        error = "-R: " + std::string(r.message());
+        return false;
+      }
+      e.reverses.push_back(std::move(*r));
     }
   }
   if (!f.transport.empty() && !mtop::parse_transport(f.transport, cfg.server.transport)) {
@@ -138,8 +150,8 @@ bool apply_flags(const Flags& f, const CLI::App& app, mtop::ClimberConfig& cfg,
     error = "no password for the server: use --password-file, MTOP_PASSWORD or the config file";
     return false;
   }
-  if (e.socks_listen.empty() && e.http_listen.empty() && e.forwards.empty()) {
-    error = "nothing to serve: give at least one of --socks, --http or -L";
+  if (e.socks_listen.empty() && e.http_listen.empty() && e.forwards.empty() && e.reverses.empty()) {
+    error = "nothing to serve: give at least one of --socks, --http, -L or -R";
     return false;
   }
   return true;
@@ -173,6 +185,10 @@ int run(int argc, char** argv) {
   app.add_option("-L,--forward", f.forwards,
                  "port-forward [BIND:]PORT:HOST:HOSTPORT, repeatable, e.g. -L 5432:db.internal:5432 "
                  "(BIND defaults to 127.0.0.1)");
+  app.add_option("-R,--reverse", f.reverses,
+                 "publish a local service on the server, [BIND:]PORT:HOST:HOSTPORT, repeatable, "
+                 "e.g. -R 8080:127.0.0.1:80 (BIND defaults to 0.0.0.0; PORT 0: any port the "
+                 "server allows); always over TLS");
   app.add_option("--transport", f.transport,
                  "tls (TCP, default), quic, or auto (QUIC, falling back to TLS when UDP is blocked)");
   app.add_option("--ca", f.ca, "PEM file of CAs to trust for the server (default: system store)");

@@ -84,6 +84,20 @@ struct ForwardRule {
 /// Parses "[bind:]port:host:hostport" (IPv6 hosts in brackets); Errc::config_invalid.
 MTOP_CPP_API Result<ForwardRule> parse_forward_rule(std::string_view spec);
 
+/// -R [bind:]port:host:hostport — publish host:hostport (a service next to the climber) on the
+/// server's bind:port through a reverse tunnel (docs/CLIMBER.md, "Reverse tunnels").
+struct ReverseRule {
+  std::string bind_host = "0.0.0.0";  ///< an IP address of the server; 0.0.0.0 / :: = all
+  std::uint16_t bind_port = 0;        ///< 0: any port the server allows this user
+  std::string target_host;            ///< the local service
+  std::uint16_t target_port = 0;
+  bool proxy_protocol = false;  ///< send a PROXY protocol v2 header to the service first
+};
+
+/// Parses "[bind:]port:host:hostport" (port may be 0; bind an IP literal, IPv6 in brackets);
+/// Errc::config_invalid.
+MTOP_CPP_API Result<ReverseRule> parse_reverse_rule(std::string_view spec);
+
 /// The climber's local side.
 struct ClimberOptions {
   std::string socks_listen;  ///< "host:port" for SOCKS5; empty = none
@@ -101,6 +115,8 @@ struct ClimberOptions {
   std::size_t max_pending = 256 * 1024;      ///< relay back-pressure bound per direction
   std::size_t early_data_limit = 16 * 1024;  ///< app bytes sent along with the auth message
   std::size_t max_connections = 10'000;      ///< local connections + open tunnels at once
+  /// Reverse tunnels: always over TLS, whatever the transport (QUIC visitors come later).
+  std::vector<ReverseRule> reverses{};
 };
 
 /// Everything the climber's config file says (docs/CONFIG.md).

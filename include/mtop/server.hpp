@@ -49,6 +49,29 @@
 
 namespace mtop {
 
+/// Visitor rules of the reverse tunnels published on a range of ports (docs/CONFIG.md,
+/// "reverse"; docs/PROTOCOL.md 9.9). The first rule whose range holds a port applies to it.
+struct ReverseVisitorRule {
+  std::uint16_t first_port = 1;
+  std::uint16_t last_port = 65535;
+  std::vector<std::string> allow;  ///< visitor CIDRs let in; empty = every address
+  std::vector<std::string> deny;   ///< visitor CIDRs refused; wins over allow
+  /// Live visitors per published port; 0 = ReverseOptions::max_visitors.
+  std::size_t max_visitors = 0;
+  bool operator==(const ReverseVisitorRule&) const = default;
+};
+
+/// Reverse tunnels (docs/PROTOCOL.md section 9): who may publish what is each user's
+/// `publish` grant in the user store; these are the server's own settings.
+struct ReverseOptions {
+  std::uint16_t keepalive_s = 15;    ///< K of the control tunnels, 1-3600 s
+  std::uint64_t grace_ms = 30'000;   ///< a port whose climber went away is kept for its user
+  std::size_t pool = 2;              ///< TLS: ready data connections asked for per control tunnel
+  std::size_t max_visitors = 1'000;  ///< live visitors per published port, unless a rule says
+  std::vector<ReverseVisitorRule> visitors;
+  bool operator==(const ReverseOptions&) const = default;
+};
+
 /// Tunables of the server engine. Plain values with the defaults a public server wants.
 struct ServerOptions {
   std::uint64_t handshake_timeout_ms = 10'000;  ///< auth message + user check must be done by then
@@ -102,6 +125,8 @@ struct ServerOptions {
   /// directory, nothing outside the folder (no "..", no symbolic link that leaves it), no dot
   /// file but .well-known. Exclusive with `fallback`; a reload may change or remove it.
   std::string fallback_folder{};
+  /// Reverse tunnels: keep-alive, grace, pool and visitor rules.
+  ReverseOptions reverse{};
   bool operator==(const ServerOptions&) const = default;
 };
 
@@ -166,8 +191,8 @@ struct ServerConfig {
   /// every listen address, QUIC datagrams steered to the worker owning their connection);
   /// they share the user check, the limits and counters (docs/CONFIG.md, "workers"). 1: the
   /// server runs on the loop it was created on only, as always. 0: one per core. At most
-  /// kMaxWorkers. server.json without the key means 0; this struct's default stays 1 so that
-  /// an embedded server starts no thread unless asked to.
+  /// kMaxWorkers. Default 1, in server.json too, until per-user rate limits and reverse
+  /// tunnels span workers (docs/CONFIG.md, "Workers").
   unsigned workers = 1;
   /// QUIC: offer ALPN "mtop/1" besides "h3" for climbers from before the HTTP/3 site
   /// (docs/PROTOCOL.md section 10); off once every climber offers "h3". Applies to QUIC
@@ -238,6 +263,10 @@ struct ServerStats {
   /// counts TCP connections and QUIC Initial packets refused before any tunnel existed (and
   /// tunnels of a QUIC connection admitted before the lists changed).
   std::array<std::uint64_t, kAdmissionRuleCount> rejections{};
+  std::size_t reverse_ports = 0;     ///< public ports held by live control tunnels
+  std::size_t reverse_visitors = 0;  ///< visitors waiting for or carried on a data connection
+  std::uint64_t reverse_visitors_total = 0;    ///< visitors accepted on published ports
+  std::uint64_t reverse_visitors_refused = 0;  ///< reset: no climber, a CIDR rule, the limit
   std::uint64_t failed(TunnelFailure f) const noexcept {
     return failures[static_cast<std::size_t>(f)];
   }
@@ -276,7 +305,8 @@ struct LiveTunnel {
   std::string source;     ///< the client's "ip:port"
   std::string user;       ///< as the client sent it (log-escaped); empty before that
   std::string target;     ///< "host:port" asked for; empty before the request
-  std::string stage;      ///< handshake, deciding, connecting, rejecting or relaying
+  std::string stage;      ///< handshake, deciding, connecting, rejecting, relaying; reverse
+                          ///< tunnels: control, pooled (an idle data connection), visitor
   std::uint64_t up = 0;   ///< bytes client → target so far
   std::uint64_t down = 0;
   std::uint64_t age_ms = 0;

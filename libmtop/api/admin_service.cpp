@@ -172,6 +172,10 @@ json stats_json(const ServerStats& s) {
               {"password_checks", s.password_checks},
               {"cache_hits", s.cache_hits},
               {"rate_limit_delay_ms", s.rate_limit_delay_ms},
+              {"reverse_ports", s.reverse_ports},
+              {"reverse_visitors", s.reverse_visitors},
+              {"reverse_visitors_total", s.reverse_visitors_total},
+              {"reverse_visitors_refused", s.reverse_visitors_refused},
               {"failures", failures}};
 }
 

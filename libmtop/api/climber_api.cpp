@@ -5,6 +5,7 @@
 
 #include "engine/climber_engine.hpp"
 #include "engine/dialer_factory.hpp"
+#include "engine/reverse_client.hpp"
 #include "mtop/climber.hpp"
 #include "mtop/codec.hpp"
 
@@ -15,6 +16,15 @@ struct Climber::Impl {
   // carries (and cancels the opens waiting on it) before it goes.
   std::unique_ptr<io::StreamDialer> dialer;
   std::unique_ptr<ClimberEngine> engine;
+  // Reverse tunnels: their own TLS dialer (data connections are TLS connections, 9.6).
+  ClimberOptions options;
+  std::unique_ptr<io::StreamDialer> reverse_dialer;
+  Logger log;
+  std::vector<std::unique_ptr<ReverseClient>> reverses;
+
+  void stop_reverses() {
+    for (auto& r : reverses) r->stop();
+  }
 };
 
 namespace {
@@ -62,6 +72,20 @@ Result<std::unique_ptr<Climber>> Climber::create(uv_loop_t* loop, ClimberConfig 
   auto dialer = make_server_dialer(loop, server, settings, log);
   if (!dialer) return dialer.failure();
   auto impl = std::make_unique<Impl>();
+  if (!config.engine.reverses.empty()) {
+    ServerEndpoint tls = server;
+    tls.transport = TransportKind::tls;
+    auto reverse_dialer = make_server_dialer(loop, tls, settings, log);
+    if (!reverse_dialer) return reverse_dialer.failure();
+    impl->reverse_dialer = std::move(*reverse_dialer);
+    impl->options = config.engine;
+    impl->log = log;
+    for (const ReverseRule& rule : config.engine.reverses) {
+      impl->reverses.push_back(std::make_unique<ReverseClient>(loop, rule, impl->options,
+                                                               server.username, server.password,
+                                                               *impl->reverse_dialer, impl->log));
+    }
+  }
   impl->dialer = std::move(*dialer);
   impl->engine = std::make_unique<ClimberEngine>(loop, config.engine, server.username,
                                                  server.password, *impl->dialer, std::move(log));
@@ -69,7 +93,9 @@ Result<std::unique_ptr<Climber>> Climber::create(uv_loop_t* loop, ClimberConfig 
 }
 
 Result<void> Climber::start() {
-  return impl_->engine->start();
+  if (auto r = impl_->engine->start(); !r) return r;
+  for (auto& r : impl_->reverses) r->start();
+  return {};
 }
 
 void Climber::open_tunnel(std::string host, std::uint16_t port, TunnelCallback cb) {
@@ -88,11 +114,14 @@ std::vector<std::uint16_t> Climber::forward_ports() const {
 
 void Climber::stop() {
   impl_->engine->stop();
+  impl_->stop_reverses();
 }
 void Climber::drain(std::function<void()> done) {
+  impl_->stop_reverses();
   impl_->engine->drain(std::move(done));
 }
 void Climber::abort_all(std::string_view reason) {
+  impl_->stop_reverses();
   impl_->engine->abort_all(reason);
 }
 ClimberStats Climber::stats() const {

@@ -64,10 +64,42 @@ void parse_server(const json& s, const std::string& base_dir, ServerEndpoint& ep
   if (s.contains("tls_groups")) ep.tls_groups = config::get_tls_groups(s, "tls_groups", w);
 }
 
+/// "reverse": a list of {"bind", "port", "target", "proxy_protocol"} objects, or -R strings.
+void parse_reverse(const json& list, std::vector<ReverseRule>& out) {
+  const std::string where = "config.reverse";
+  if (!list.is_array()) {
+    throw ConfigError{where + R"(: a list like [{"port": 8080, "target": "127.0.0.1:80"}])"};
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const json& r = list[i];
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    if (r.is_string()) {
+      auto rule = parse_reverse_rule(r.get<std::string>());
+      if (!rule) throw ConfigError{at + ": " + std::string(rule.message())};
+      out.push_back(std::move(*rule));
+      continue;
+    }
+    if (!r.is_object()) throw ConfigError{at + ": an object or a \"[bind:]port:host:hostport\""};
+    only_keys(r, at, {"bind", "port", "target", "proxy_protocol"});
+    if (!r.contains("port") || !r.contains("target")) {
+      throw ConfigError{at + ": needs \"port\" and \"target\""};
+    }
+    const std::uint64_t port = config::get_count(r, "port", at, 0, 65535);
+    std::string bind = r.contains("bind") ? str(r, "bind", at) : ReverseRule{}.bind_host;
+    if (bind.find(':') != std::string::npos) bind.insert(0, "[").append("]");
+    const std::string spec = bind + ":" + std::to_string(port) + ":" + str(r, "target", at);
+    auto rule = parse_reverse_rule(spec);
+    if (!rule) throw ConfigError{at + ": " + std::string(rule.message())};
+    if (r.contains("proxy_protocol"))
+      rule->proxy_protocol = config::get_bool(r, "proxy_protocol", at);
+    out.push_back(std::move(*rule));
+  }
+}
+
 void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
   only_keys(root, "config",
-            {"server", "socks", "http", "forward", "local_auth", "timeouts", "limits", "log_level",
-             "quic_alpn"});
+            {"server", "socks", "http", "forward", "reverse", "local_auth", "timeouts", "limits",
+             "log_level", "quic_alpn"});
   if (root.contains("server")) parse_server(root.at("server"), base_dir, cfg.server);
   if (root.contains("quic_alpn")) {
     cfg.quic_alpn = str(root, "quic_alpn", "config");
@@ -88,6 +120,7 @@ void parse(const json& root, const std::string& base_dir, ClimberConfig& cfg) {
       e.forwards.push_back(std::move(*r));
     }
   }
+  if (root.contains("reverse")) parse_reverse(root.at("reverse"), e.reverses);
   if (root.contains("local_auth")) {
     const json& a = root.at("local_auth");
     only_keys(a, "config.local_auth", {"username", "password"});

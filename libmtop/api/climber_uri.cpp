@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/ip_prefix.hpp"
 #include "mtop/climber.hpp"
 #include "mtop/host_port.hpp"
 #include "mtop/percent.hpp"
@@ -122,21 +123,32 @@ std::vector<size_t> field_colons(std::string_view spec) {
 }  // namespace
 
 // "[bind:]port" and "host:hostport" are each host:port text, read by the one parser.
-Result<ForwardRule> parse_forward_rule(std::string_view spec) {
-  const std::string where = "forward \"" + std::string(spec) + "\": ";
+namespace {
+
+/// "[bind:]port:host:hostport", the syntax -L and -R share. `what` starts the messages;
+/// `port_zero`: the port may be 0 (-R: any port the server allows).
+Result<ForwardRule> parse_port_rule(std::string_view spec, std::string_view what, bool port_zero,
+                                    std::string default_bind) {
+  const std::string where = std::string(what) + " \"" + std::string(spec) + "\": ";
   const std::vector<size_t> colons = field_colons(spec);
   if (colons.size() != 2 && colons.size() != 3) {
     return Failure{Errc::config_invalid, where + "expected [bind:]port:host:hostport"};
   }
   const size_t split = colons[colons.size() - 2];
   ForwardRule rule;
+  rule.bind_host = std::move(default_bind);
   const std::string_view local = spec.substr(0, split);
   if (colons.size() == 2) {
-    auto port = parse_port(local);
-    if (!port) return Failure{Errc::config_invalid, where + "local " + std::string(port.message())};
-    rule.bind_port = *port;
+    if (port_zero && local == "0") {
+      rule.bind_port = 0;
+    } else {
+      auto port = parse_port(local);
+      if (!port)
+        return Failure{Errc::config_invalid, where + "local " + std::string(port.message())};
+      rule.bind_port = *port;
+    }
   } else {
-    auto bind = parse_host_port(local);
+    auto bind = parse_host_port(local, HostPortOptions{.port_zero = port_zero});
     if (!bind) return Failure{Errc::config_invalid, where + "bind: " + std::string(bind.message())};
     rule.bind_host = std::move(bind->host);
     rule.bind_port = bind->port;
@@ -147,6 +159,27 @@ Result<ForwardRule> parse_forward_rule(std::string_view spec) {
   }
   rule.target_host = std::move(target->host);
   rule.target_port = target->port;
+  return rule;
+}
+
+}  // namespace
+
+Result<ForwardRule> parse_forward_rule(std::string_view spec) {
+  return parse_port_rule(spec, "forward", false, ForwardRule{}.bind_host);
+}
+
+Result<ReverseRule> parse_reverse_rule(std::string_view spec) {
+  auto r = parse_port_rule(spec, "reverse", true, ReverseRule{}.bind_host);
+  if (!r) return r.failure();
+  ReverseRule rule;
+  rule.bind_host = std::move(r->bind_host);
+  rule.bind_port = r->bind_port;
+  rule.target_host = std::move(r->target_host);
+  rule.target_port = r->target_port;
+  if (!auth::IpAddress::parse(rule.bind_host)) {
+    return Failure{Errc::config_invalid, "reverse \"" + std::string(spec) +
+                                             "\": bind: the server's bind must be an IP address"};
+  }
   return rule;
 }
 

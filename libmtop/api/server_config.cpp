@@ -1,9 +1,12 @@
 // parse_server_config / load_server_config (mtop/server.hpp): mtop-server's JSON config file,
 // documented in docs/CONFIG.md. Unknown keys are errors: a typo must not silently fall back to
 // a default. Error messages name the key at fault and never quote the file's content.
+#include "auth/ip_prefix.hpp"
+#include "auth/publish_grants.hpp"
 #include "engine/admission.hpp"
 #include "engine/json_config.hpp"
 #include "mtop/host_port.hpp"
+#include "mtop/protocol.hpp"
 #include "mtop/server.hpp"
 
 namespace mtop {
@@ -99,6 +102,74 @@ void parse_fallback(const json& f, const std::string& base_dir, ServerConfig& cf
   }
 }
 
+/// A list of CIDRs under `where`, each checked as the server will read it.
+std::vector<std::string> get_cidrs(const json& obj, const char* key, const std::string& where) {
+  std::vector<std::string> out = get_strings(obj, key, where);
+  for (const auto& c : out) {
+    if (auto p = auth::IpPrefix::parse(c); !p) {
+      std::string message = where + "." + key + ": \"";
+      message.append(c).append("\": ").append(p.message());
+      throw ConfigError{std::move(message)};
+    }
+  }
+  return out;
+}
+
+/// "reverse": the server side of reverse tunnels (docs/CONFIG.md, "reverse").
+void parse_reverse(const json& r, ReverseOptions& out) {
+  const std::string where = "config.reverse";
+  if (!r.is_object()) throw ConfigError{where + R"(: an object like {"grace": 30, "pool": 2})"};
+  only_keys(r, where, {"keepalive", "grace", "pool", "max_visitors", "visitors"});
+  if (r.contains("keepalive")) {
+    out.keepalive_s =
+        static_cast<std::uint16_t>(get_count(r, "keepalive", where, 1, kMaxKeepaliveSeconds));
+  }
+  if (r.contains("grace")) {
+    // 0: a port is closed as soon as its climber goes.
+    out.grace_ms = r.at("grace").is_number() && r.at("grace").get<double>() == 0
+                       ? 0
+                       : get_seconds(r, "grace", where);
+  }
+  if (r.contains("pool")) out.pool = get_count(r, "pool", where, 0, 64);
+  if (r.contains("max_visitors")) {
+    out.max_visitors = get_count(r, "max_visitors", where, 1, 1'000'000);
+  }
+  if (!r.contains("visitors")) return;
+  const json& list = r.at("visitors");
+  if (!list.is_array()) throw ConfigError{where + ".visitors: a list of rules"};
+  out.visitors.clear();
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const json& v = list[i];
+    const std::string at = where + ".visitors[" + std::to_string(i) + "]";
+    if (!v.is_object()) {
+      throw ConfigError{at + R"(: an object like {"ports": "8000-8099", "allow": ["10.0.0.0/8"]})"};
+    }
+    only_keys(v, at, {"ports", "allow", "deny", "max_visitors"});
+    ReverseVisitorRule rule;
+    if (v.contains("ports")) {
+      const json& p = v.at("ports");
+      if (p.is_number_unsigned()) {
+        rule.first_port = rule.last_port =
+            static_cast<std::uint16_t>(get_count(v, "ports", at, 1, 65535));
+      } else {
+        // The grant syntax without an address: "8000" or "8000-8099".
+        const std::string text = p.is_string() ? p.get<std::string>() : std::string();
+        auto g = auth::PublishGrants::parse(text);
+        if (text.empty() || text.find(':') != std::string::npos || !g || g->grants().size() != 1) {
+          throw ConfigError{at + ".ports: a port or a range like \"8000-8099\""};
+        }
+        rule.first_port = g->grants()[0].first_port;
+        rule.last_port = g->grants()[0].last_port;
+      }
+    }
+    if (v.contains("allow")) rule.allow = get_cidrs(v, "allow", at);
+    if (v.contains("deny")) rule.deny = get_cidrs(v, "deny", at);
+    if (v.contains("max_visitors"))
+      rule.max_visitors = get_count(v, "max_visitors", at, 1, 1'000'000);
+    out.visitors.push_back(std::move(rule));
+  }
+}
+
 void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   only_keys(root, "config",
             {"listen",
@@ -109,6 +180,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
              "tls_groups",
              "users",
              "reply_status",
+             "reverse",
              "allow_targets",
              "allow_sources",
              "deny_sources",
@@ -146,10 +218,11 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   cfg.cert_file = resolve(base_dir, get_string(root, "cert", "config"));
   cfg.key_file = resolve(base_dir, get_string(root, "key", "config"));
   if (root.contains("quic")) cfg.quic = get_bool(root, "quic", "config");
-  // Absent: one worker per core, as an operator expects of a server; 1: a single loop.
+  // Absent: a single loop until per-user rate limits and reverse tunnels span workers
+  // (docs/CONFIG.md, "Workers"); 0: one per core.
   cfg.workers = root.contains("workers")
                     ? static_cast<unsigned>(get_count(root, "workers", "config", 0, kMaxWorkers))
-                    : 0;
+                    : 1;
   if (root.contains("quic_mtop_alpn")) {
     cfg.quic_mtop_alpn = get_bool(root, "quic_mtop_alpn", "config");
   }
@@ -192,6 +265,7 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   }
   if (root.contains("admin")) parse_admin(root.at("admin"), base_dir, cfg.admin);
   if (root.contains("fallback")) parse_fallback(root.at("fallback"), base_dir, cfg);
+  if (root.contains("reverse")) parse_reverse(root.at("reverse"), cfg.engine.reverse);
   if (root.contains("allow_targets")) {
     const json& a = root.at("allow_targets");
     if (!a.is_array()) throw ConfigError{"config.allow_targets: a list of CIDRs"};

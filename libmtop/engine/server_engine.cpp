@@ -109,10 +109,12 @@ ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_p
       reaper_(loop),
       recheck_timer_(loop),
       drain_timer_(loop),
-      retire_timer_(loop) {}
+      retire_timer_(loop),
+      reverse_(std::make_unique<ReverseHub>(loop, static_cast<ReverseHub::Host&>(*this), log_)) {}
 
 ServerEngine::~ServerEngine() {
   inbox_.reset();  // answers from now on are dropped in the mailbox
+  reverse_.reset();  // public ports close; it never touches a tunnel on its way out
   // Tunnels go next; nothing may call back into the engine meanwhile.
   tunnels_.clear();
   users_.clear();
@@ -214,6 +216,7 @@ std::unique_ptr<PendingDecision> ServerEngine::tunnel_auth(ServerTunnel& t, Auth
   w.source = admitted != admitted_.end() ? admitted->second.source : source_address(peer);
   w.username = request.username;
   w.target_port = request.target.port;
+  w.reverse = request.method == Method::reverse;
   w.asked_ms = uv_now(loop_);
   auto pending = std::make_unique<PendingCheck>(*this, id);
   if (admitted != admitted_.end() && admitted->second.refused) {
@@ -275,7 +278,8 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
   }
   if (w.source) limits_->record_success(*w.source);
   // The tunnel's own settings, as its connect hook has: one answer whatever a reload did since.
-  if (std::string why = t.settings().target_policy.port_refusal(w.target_port); !why.empty()) {
+  if (std::string why = w.reverse ? "" : t.settings().target_policy.port_refusal(w.target_port);
+      !why.empty()) {
     // Before any DNS: a denied port is denied whatever the name resolves to.
     note_refusal(t, w.source, {AdmissionRule::target_port, "target " + why});
     t.deny_target("denied by policy: " + why);
@@ -467,6 +471,7 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
       forget_if_idle(t.username());
     }
   }
+  reverse_->tunnel_ended(t);  // may close more tunnels (a control tunnel's visitors)
   const std::uint64_t duration = uv_now(loop_) - s.started_ms;
   std::string line;
   if (s.accepted) {
@@ -510,10 +515,45 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
   check_drained();
 }
 
+TunnelHost::PublishAnswer ServerEngine::tunnel_publish(ServerTunnel& t, const Address& bind) {
+  if (tunnel_id_step_ > 1) {
+    // Each worker keeps its own published ports and ATTACH tokens, and a climber's data
+    // connections may land on another worker: refused clearly rather than half working.
+    return {Status::bad_request, ReverseGrant{0, 0, 0},
+            "reverse tunnels need a single worker (server.json \"workers\": 1)"};
+  }
+  std::string publish;
+  if (auto it = users_.find(t.username()); it != users_.end() && it->second->account) {
+    publish = it->second->account->publish;
+  }
+  // A custom UserCheck answers no account: its users publish nothing.
+  auto grants = auth::PublishGrants::parse(publish);
+  if (!grants) {
+    log_.warn("user " + log_escape(t.username()) +
+              ": publish ignored: " + std::string(grants.message()));
+    grants = auth::PublishGrants{};
+  }
+  return reverse_->publish(t, *grants, bind);
+}
+
+void ServerEngine::tunnel_published(ServerTunnel& t) {
+  reverse_->published(t);
+}
+
+bool ServerEngine::tunnel_attach(ServerTunnel& t, const AttachToken& token) {
+  return reverse_->attach(t, token);
+}
+
+void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user) {
+  // The control tunnel of `user` lives, so its user state does.
+  user_state(user).tunnels.push_back(&data);
+}
+
 void ServerEngine::drain(std::function<void()> done) {
   drain_done_ = std::move(done);
   if (!draining_) {
     draining_ = true;
+    reverse_->drain();  // control tunnels would hold the drain open until its time-out
     log_.info("draining: " + std::to_string(live_) + " live tunnel(s), closing them in " +
               std::to_string(settings_->options.drain_timeout_ms) + " ms");
     if (live_ > 0) {
@@ -560,6 +600,7 @@ void ServerEngine::set_check(std::shared_ptr<UserCheck> check) {
 void ServerEngine::stop() {
   draining_ = true;
   close_all(TunnelFailure::revoked, "server stopped");
+  reverse_->close_all();
 }
 
 std::size_t ServerEngine::revoke_user(std::string_view user) {
@@ -637,6 +678,10 @@ ServerStats ServerEngine::stats() const {
   s.rejections = limits_->counts();
   s.live = live_;
   s.active_users = limits_->active_users();
+  s.reverse_ports = reverse_->ports_held();
+  s.reverse_visitors = reverse_->visitors();
+  s.reverse_visitors_total = reverse_->visitors_total();
+  s.reverse_visitors_refused = reverse_->visitors_refused();
   if (accounts_) {
     const AccountSource::Counters c = accounts_->counters();
     s.password_checks = c.password_checks;

@@ -28,6 +28,10 @@
 //   status as soon as its auth message is in, without asking the user check. Denied target
 //   ports are refused after the user check, before any DNS, like a denied target. Every
 //   refusal is counted per rule and logged once per source per minute.
+// - Reverse tunnels (reverse_hub.hpp): a REVERSE request is decided like any tunnel, then the
+//   ReverseHub publishes the bind under the user's publish grants. Control tunnels and the
+//   data connections that carry visitors are tunnels of the publishing user like any other:
+//   listed, counted against the quota and rate limit, closed by a re-check or revoke_user.
 // - One log line per tunnel when it ends (info; warn for store problems): user, source,
 //   target, bytes up/down, duration, reason. Never a password or a hash.
 //
@@ -53,6 +57,7 @@
 #include "engine/account_source.hpp"
 #include "engine/admission.hpp"
 #include "engine/check_inbox.hpp"
+#include "engine/reverse_hub.hpp"
 #include "engine/server_metrics.hpp"
 #include "engine/server_rate_gate.hpp"
 #include "engine/shared_limits.hpp"
@@ -70,7 +75,7 @@
 
 namespace mtop {
 
-class ServerEngine final : private TunnelHost {
+class ServerEngine final : private TunnelHost, private ReverseHub::Host {
  public:
   /// An engine that asks `check` (not null) about every tunnel. A malformed allow_targets
   /// entry is logged (error) and ignored; Server::create validates them before. Errors:
@@ -158,6 +163,7 @@ class ServerEngine final : private TunnelHost {
     std::optional<auth::IpAddress> source;
     std::string username;
     std::uint16_t target_port = 0;
+    bool reverse = false;        ///< a REVERSE request: the port is a bind, not a target
     std::uint64_t asked_ms = 0;  ///< uv_now when the check was asked
   };
   /// What admission decided about a live tunnel.
@@ -176,6 +182,10 @@ class ServerEngine final : private TunnelHost {
                                                               io::ConnectCallback cb) override;
   io::RelayOptions tunnel_relay_options(ServerTunnel& t) override;
   void tunnel_finished(ServerTunnel& t) override;
+  PublishAnswer tunnel_publish(ServerTunnel& t, const Address& bind) override;
+  void tunnel_published(ServerTunnel& t) override;
+  bool tunnel_attach(ServerTunnel& t, const AttachToken& token) override;
+  void reverse_attached(ServerTunnel& data, const std::string& user) override;
 
   void on_answer(std::uint64_t id, CheckAnswer answer);
   UserState& user_state(const std::string& name);
@@ -225,6 +235,7 @@ class ServerEngine final : private TunnelHost {
   std::uint64_t next_check_ = 1;
   // Declared last: destroyed first, while everything they point into still exists.
   std::unordered_map<ServerTunnel*, std::unique_ptr<ServerTunnel>> tunnels_;
+  std::unique_ptr<ReverseHub> reverse_;  ///< destroyed before the tunnels (~ServerEngine)
   std::function<void()> drain_done_;
   bool draining_ = false;
   std::size_t live_ = 0;                  ///< tunnels not yet finished

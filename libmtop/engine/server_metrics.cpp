@@ -178,6 +178,18 @@ void write_tunnels(Writer& w, const MetricsSnapshot& m) {
   }
   w.family("mtop_active_users", "gauge", "Users with live tunnels.");
   w.sample("mtop_active_users", "", static_cast<std::uint64_t>(m.stats.active_users));
+  w.family("mtop_reverse_ports", "gauge", "Public ports held by live reverse control tunnels.");
+  w.sample("mtop_reverse_ports", "", static_cast<std::uint64_t>(m.stats.reverse_ports));
+  w.family("mtop_reverse_visitors", "gauge",
+           "Visitors of published ports waiting for or carried on a data connection.");
+  w.sample("mtop_reverse_visitors", "", static_cast<std::uint64_t>(m.stats.reverse_visitors));
+  w.family("mtop_reverse_visitors_total", "counter",
+           "Visitors of published ports, by result: accepted or refused (no climber, a visitor "
+           "rule, the visitor limit).");
+  w.sample("mtop_reverse_visitors_total", label("result", "accepted"),
+           m.stats.reverse_visitors_total - m.stats.reverse_visitors_refused);
+  w.sample("mtop_reverse_visitors_total", label("result", "refused"),
+           m.stats.reverse_visitors_refused);
 }
 
 void write_handshakes(Writer& w, const HandshakeHistogram& h) {

@@ -90,7 +90,7 @@ ServerTunnel::ServerTunnel(uv_loop_t* loop, TunnelHost& host,
       settings_(std::move(settings)),
       options_(settings_->options),
       client_(std::move(client)),
-      hs_(ServerHandshake::Options{options_.early_data_limit}),
+      hs_(ServerHandshake::Options{.early_data_limit = options_.early_data_limit, .reverse = true}),
       timer_(loop) {
   summary_.source = client_ ? client_->peer_name() : "?";
   summary_.started_ms = uv_now(loop);
@@ -100,6 +100,7 @@ ServerTunnel::~ServerTunnel() {
   stage_ = Stage::done;
   secure_wipe(held_);
   secure_wipe(seen_);
+  secure_wipe(first_);
   // Members close the relay, the streams, the connect and the auth attempt without callbacks.
 }
 
@@ -142,9 +143,50 @@ void ServerTunnel::on_read(ByteView data) {
       }
       seen_.insert(seen_.end(), data.begin(), data.end());
       return;
+    case Stage::pooled:
+      fail(TunnelFailure::protocol_error, "data connection sent bytes before its visitor");
+      return;
     default:
       return;  // rejecting: what the client still sends is dropped
   }
+}
+
+bool ServerTunnel::sort_first_bytes(ByteView& data) {
+  // Only TLS carries data connections: QUIC visitors ride on server-initiated streams (9.5).
+  if (summary_.transport != "tls") {
+    sorted_ = true;
+    return false;
+  }
+  first_.insert(first_.end(), data.begin(), data.end());
+  if (first_.size() < 2) return true;
+  sorted_ = true;
+  if (first_[0] == kProtocolVersion && first_[1] == kMethodAttach) {
+    role_ = ReverseRole::data;
+    if (first_.size() >= kAttachMessageSize) attach(first_);
+    return true;
+  }
+  data = first_;  // the auth message's first bytes: fed to the core by the caller
+  return false;
+}
+
+void ServerTunnel::attach(ByteView message) {
+  auto decoded = decode_attach(message);
+  std::string reason;
+  TunnelFailure failure = TunnelFailure::protocol_error;
+  if (!decoded) {
+    reason = "bad attach message: " + std::string(decoded.message());
+  } else if (decoded->size != message.size()) {
+    reason = "bytes after the attach message";
+  } else if (host_.tunnel_attach(*this, *decoded->message)) {
+    secure_wipe(first_);
+    return;
+  } else {
+    failure = TunnelFailure::auth_failed;
+    reason = "unknown, spent or expired attach token";
+  }
+  secure_wipe(first_);
+  if (fall_back(failure, reason)) return;
+  fail(failure, std::move(reason));
 }
 
 void ServerTunnel::feed(ByteView data) {
@@ -156,6 +198,13 @@ void ServerTunnel::feed(ByteView data) {
     }
     seen_.insert(seen_.end(), data.begin(), data.end());
   }
+  if (stage_ == Stage::handshake && role_ == ReverseRole::data) {
+    // The rest of an ATTACH message; a data connection sends nothing more before its visitor.
+    first_.insert(first_.end(), data.begin(), data.end());
+    if (first_.size() >= kAttachMessageSize) attach(first_);
+    return;
+  }
+  if (!sorted_ && stage_ == Stage::handshake && sort_first_bytes(data)) return;
   if (!held_.empty()) {
     // The stream delivered after stop_read(); keep order, but never without bound.
     if (held_.size() + data.size() > kMaxHeld) {
@@ -175,6 +224,7 @@ void ServerTunnel::feed(ByteView data) {
     held_.assign(data.begin() + static_cast<std::ptrdiff_t>(*r), data.end());
     client_->stop_read();
   }
+  secure_wipe(first_);  // `data` may have been these bytes (an auth message's start)
   pump();
 }
 
@@ -190,6 +240,9 @@ void ServerTunnel::on_eof() {
       return;
     case Stage::rejecting:
       if (client_ && client_->write_queue_size() == 0) finish();
+      return;
+    case Stage::pooled:
+      fail(TunnelFailure::client_closed, "data connection closed while pooled");
       return;
     default:
       return;  // fallback_connecting: the relay starts with the client's EOF already seen
@@ -212,6 +265,7 @@ void ServerTunnel::pump() {
     if (auto* a = std::get_if<event::AuthRequest>(&ev)) {
       // The handshake timer keeps running: it bounds the user check too.
       stage_ = Stage::deciding;
+      reverse_request_ = a->request.method == Method::reverse;
       target_ = a->request.target;
       summary_.target = a->request.target.to_string();
       summary_.user = log_escape(a->request.username);
@@ -251,6 +305,10 @@ void ServerTunnel::auth_passed(std::string username) {
   fallback_ = false;
   recall_.reset();
   if (sink_) sink_->passed();
+  if (reverse_request_) {
+    publish();
+    return;
+  }
   connect_ = host_.tunnel_connect(*this, *target_,
                                   [this](io::ConnectResult r) { on_connected(std::move(r)); });
 }
@@ -327,6 +385,66 @@ void ServerTunnel::on_fallback_connected(io::ConnectResult r) {
   secure_wipe(seen_);
 }
 
+void ServerTunnel::publish() {
+  TunnelHost::PublishAnswer answer = host_.tunnel_publish(*this, *target_);
+  if (answer.status != Status::success) {
+    reject(answer.status,
+           answer.status == Status::not_permitted ? TunnelFailure::target_denied
+                                                  : TunnelFailure::target_failed,
+           std::move(answer.reason));
+    return;
+  }
+  auto channel =
+      ControlChannel::create(ControlChannel::Role::server, answer.grant.keepalive_s, uv_now(loop_));
+  if (!channel || !hs_.accept_reverse(answer.grant)) {
+    fail(TunnelFailure::protocol_error, "handshake refused the reverse grant");
+    return;
+  }
+  Bytes initial;  // control frames that came with the request
+  const bool client_ended = send_response(initial);
+  role_ = ReverseRole::control;
+  stage_ = Stage::control;
+  ControlLink::Events events;
+  events.ended = [this](ControlLink::End end, std::string reason) {
+    fail(end == ControlLink::End::protocol_error ? TunnelFailure::protocol_error
+                                                 : TunnelFailure::client_closed,
+         std::move(reason));
+  };
+  control_ = std::make_unique<ControlLink>(loop_, std::move(client_), std::move(*channel),
+                                           std::move(events));
+  host_.tunnel_published(*this);  // the first OPEN frames follow the response
+  if (stage_ != Stage::control) return;
+  if (client_ended) {
+    fail(TunnelFailure::client_closed, "control tunnel closed by the climber");
+    return;
+  }
+  control_->start(initial);
+}
+
+bool ServerTunnel::send_open(const AttachToken& token) {
+  return stage_ == Stage::control && control_ && control_->send_open(token);
+}
+
+void ServerTunnel::make_pooled(std::string username, std::string bind) {
+  if (stage_ != Stage::handshake || role_ != ReverseRole::data) return;
+  timer_.stop();  // a pooled connection lives as long as its control tunnel
+  fallback_ = false;
+  secure_wipe(seen_);
+  username_ = std::move(username);
+  summary_.user = log_escape(username_);
+  summary_.target = std::move(bind);
+  stage_ = Stage::pooled;
+}
+
+void ServerTunnel::attach_visitor(io::StreamPtr visitor, ByteView header,
+                                  std::string visitor_name) {
+  if (stage_ != Stage::pooled || !client_ || !visitor) return;
+  summary_.target = std::move(visitor_name);
+  summary_.accepted = true;
+  client_->write(header);  // before any visitor byte: the relay writes after it
+  relay(std::move(visitor), {}, false);
+}
+
 void ServerTunnel::on_connected(io::ConnectResult r) {
   if (stage_ != Stage::connecting) return;
   if (!r.tcp) {
@@ -345,6 +463,13 @@ void ServerTunnel::accept(io::StreamPtr target) {
     fail(TunnelFailure::protocol_error, "handshake refused accept");
     return;
   }
+  secure_wipe(seen_);
+  Bytes initial;
+  const bool client_ended = send_response(initial);
+  relay(std::move(target), initial, client_ended);
+}
+
+bool ServerTunnel::send_response(Bytes& initial) {
   const ByteView out = hs_.pending_output();
   client_->write(out);
   hs_.consume_output(out.size());
@@ -352,25 +477,24 @@ void ServerTunnel::accept(io::StreamPtr target) {
     (void)hs_.feed(held_);  // taken whole once accepted
     secure_wipe(held_);
   }
-  secure_wipe(seen_);
-  Bytes initial;
-  bool client_ended = false;
+  summary_.accepted = true;
   for (;;) {
     ServerEvent ev = hs_.next_event();
     if (auto* p = std::get_if<event::Payload>(&ev)) {
       initial.insert(initial.end(), p->data.begin(), p->data.end());
       continue;
     }
-    client_ended = std::holds_alternative<event::EndOfInput>(ev);
-    break;
+    return std::holds_alternative<event::EndOfInput>(ev);
   }
-  summary_.accepted = true;
+}
+
+void ServerTunnel::relay(io::StreamPtr other, ByteView initial, bool client_ended) {
   io::RelayOptions opts = host_.tunnel_relay_options(*this);
   opts.max_pending = options_.max_pending;
   opts.idle_timeout_ms = options_.idle_timeout_ms;
   opts.a_ended = client_ended;
   stage_ = Stage::relaying;
-  relay_ = std::make_unique<io::Relay>(loop_, std::move(client_), std::move(target),
+  relay_ = std::make_unique<io::Relay>(loop_, std::move(client_), std::move(other),
                                        std::move(opts), [this](const io::RelayStats& s) {
                                          summary_.up = s.bytes_a_to_b;
                                          summary_.down = s.bytes_b_to_a;
@@ -438,8 +562,16 @@ void ServerTunnel::finish() {
         summary_.failure ? tunnel_abort_code(*summary_.failure) : QuicAppError::aborted;
     client_.release()->abort(static_cast<std::uint64_t>(code));
   }
+  if (control_) {
+    summary_.up = control_->bytes_in();
+    summary_.down = control_->bytes_out();
+    const QuicAppError code =
+        summary_.failure ? tunnel_abort_code(*summary_.failure) : QuicAppError::aborted;
+    control_->abort(static_cast<std::uint64_t>(code));
+  }
   secure_wipe(held_);
   secure_wipe(seen_);
+  secure_wipe(first_);
   if (relay_ && !relay_->finished()) relay_->close("closed");
   host_.tunnel_finished(*this);
 }
@@ -448,6 +580,7 @@ std::pair<std::uint64_t, std::uint64_t> ServerTunnel::bytes() const noexcept {
   if (relay_ && (stage_ == Stage::relaying || stage_ == Stage::fallback_relaying)) {
     return {relay_->stats().bytes_a_to_b, relay_->stats().bytes_b_to_a};
   }
+  if (control_ && stage_ == Stage::control) return {control_->bytes_in(), control_->bytes_out()};
   return {summary_.up, summary_.down};
 }
 
@@ -463,7 +596,11 @@ std::string_view ServerTunnel::stage_name() const noexcept {
     case Stage::rejecting:
       return "rejecting";
     case Stage::relaying:
-      return "relaying";
+      return role_ == ReverseRole::data ? "visitor" : "relaying";
+    case Stage::control:
+      return "control";
+    case Stage::pooled:
+      return "pooled";
     case Stage::fallback_connecting:
     case Stage::fallback_relaying:
       return "fallback";

@@ -32,6 +32,14 @@
 //   HTTP/3 site, quic/h3_gate.hpp) while the sink is open(), and the tunnel is done; a right
 //   password tells the sink the connection is a climber's; the sink may recall the tunnel
 //   (its connection became HTTP/3 meanwhile), which then hands over at once.
+// - reverse tunnels (docs/PROTOCOL.md section 9): a REVERSE request is decided like a CONNECT
+//   one, then the host publishes the bind (tunnel_publish) instead of a connect; on success
+//   the tunnel becomes a control tunnel (stage control: a ControlLink owns the stream) until
+//   the climber goes or the host closes it. A TLS stream whose first bytes are an ATTACH
+//   message (VER, 0x03) is a data connection: the host redeems its token (tunnel_attach) and
+//   makes it pooled (idle, belonging to the publishing user) and later hands it a visitor
+//   (attach_visitor): the visitor header, then a relay between the climber (a) and the
+//   visitor (b). A bad token gets the stealth close (or the fallback, like a wrong password).
 #pragma once
 
 #include <uv.h>
@@ -44,6 +52,7 @@
 #include <utility>
 
 #include "auth/target_policy.hpp"
+#include "engine/control_link.hpp"
 #include "mtop/host_port.hpp"
 #include "mtop/protocol.hpp"
 #include "mtop/server.hpp"
@@ -84,6 +93,22 @@ class TunnelHost {
   virtual io::RelayOptions tunnel_relay_options(ServerTunnel& t) = 0;
   /// The tunnel ended (summary in t.summary()). Called once; must not destroy t right away.
   virtual void tunnel_finished(ServerTunnel& t) = 0;
+
+  /// The answer to a REVERSE request: a status, and the grant on success.
+  struct PublishAnswer {
+    Status status = Status::bad_request;
+    ReverseGrant grant{0, 0, 0};
+    std::string reason;  ///< log-safe, for a refusal
+  };
+  /// An authorised REVERSE request for `bind` (the user is t.username()): bind the public port
+  /// or say why not. On success the tunnel sends the response and then calls
+  /// tunnel_published().
+  virtual PublishAnswer tunnel_publish(ServerTunnel& t, const Address& bind) = 0;
+  /// The success response is out and t is a control tunnel now (t.send_open() works).
+  virtual void tunnel_published(ServerTunnel& t) = 0;
+  /// A TLS data connection's ATTACH token: true when the host took it (it has called
+  /// t.make_pooled() and may have given it a visitor already); false for the stealth close.
+  virtual bool tunnel_attach(ServerTunnel& t, const AttachToken& token) = 0;
 };
 
 /// What a tunnel runs under: the engine's options and the connect options (target policy)
@@ -145,6 +170,20 @@ class ServerTunnel final : private io::Stream::Handler {
   /// once the relay has closed both streams. No effect once done.
   void close(TunnelFailure failure, std::string reason);
 
+  /// Control tunnel: sends an OPEN frame with `token`. False unless a live control tunnel.
+  bool send_open(const AttachToken& token);
+  /// tunnel_attach's yes: the data connection now waits, idle, for a visitor of `username`'s
+  /// port `bind` ("host:port", for the summary).
+  void make_pooled(std::string username, std::string bind);
+  /// Hands a pooled data connection its visitor: writes `header` (the visitor header), then
+  /// relays the climber and `visitor` both ways. `visitor_name` is its "ip:port".
+  void attach_visitor(io::StreamPtr visitor, ByteView header, std::string visitor_name);
+
+  /// What the tunnel is in a reverse tunnel.
+  enum class ReverseRole { none, control, data };
+  ReverseRole reverse_role() const noexcept { return role_; }
+  bool pooled() const noexcept { return stage_ == Stage::pooled; }
+
   bool relaying() const noexcept { return stage_ == Stage::relaying; }
   bool done() const noexcept { return stage_ == Stage::done; }
   const Summary& summary() const noexcept { return summary_; }
@@ -171,6 +210,8 @@ class ServerTunnel final : private io::Stream::Handler {
     relaying,
     fallback_connecting,
     fallback_relaying,
+    control,  ///< a reverse tunnel's control tunnel: control_ owns the stream
+    pooled,   ///< a data connection waiting for a visitor
     done
   };
 
@@ -180,9 +221,20 @@ class ServerTunnel final : private io::Stream::Handler {
   void on_drain() override {}
 
   void feed(ByteView data);
+  /// Sorts the first bytes: an ATTACH message (a data connection) or an auth message. True
+  /// when `data` was taken here (ATTACH, or too few bytes to tell yet).
+  bool sort_first_bytes(ByteView& data);
+  void attach(ByteView message);
+  void publish();
   void pump();
   void on_connected(io::ConnectResult r);
   void accept(io::StreamPtr target);
+  /// After accept() / accept_reverse() in the core: sends the queued response, feeds the held
+  /// bytes, and appends the payload that came with the request to `initial`. True when the
+  /// client already half-closed.
+  bool send_response(Bytes& initial);
+  /// Relays the client (a) and `other` (b), `initial` written to b first.
+  void relay(io::StreamPtr other, ByteView initial, bool client_ended);
   void reject(Status status, TunnelFailure failure, std::string reason);
   void fail(TunnelFailure failure, std::string reason);
   /// Hands the tunnel to the fallback backend when it has one and `failure` may end there;
@@ -213,6 +265,12 @@ class ServerTunnel final : private io::Stream::Handler {
   std::unique_ptr<io::ConnectAttempt> connect_;
   std::unique_ptr<io::Relay> relay_;
   Summary summary_;
+  // Reverse tunnels.
+  bool reverse_request_ = false;  ///< the auth request was REVERSE
+  bool sorted_ = false;           ///< the first bytes were sorted (ATTACH or auth message)
+  Bytes first_;                   ///< first bytes until sorted, then an ATTACH message's
+  ReverseRole role_ = ReverseRole::none;
+  std::unique_ptr<ControlLink> control_;
 };
 
 /// The code a failed tunnel's stream is aborted with (io::Stream::abort): over QUIC the

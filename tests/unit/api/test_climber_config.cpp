@@ -148,6 +148,53 @@ TEST_CASE("port-forward rules", "[forward]") {
   }
 }
 
+TEST_CASE("reverse rules (-R)", "[reverse]") {
+  auto r = mtop::parse_reverse_rule("8080:127.0.0.1:80");
+  REQUIRE(r);
+  CHECK((r->bind_host == "0.0.0.0" && r->bind_port == 8080));  // every server address
+  CHECK((r->target_host == "127.0.0.1" && r->target_port == 80 && !r->proxy_protocol));
+  r = mtop::parse_reverse_rule("0:localhost:22");  // any port the server grants
+  REQUIRE(r);
+  CHECK((r->bind_port == 0 && r->target_host == "localhost"));
+  r = mtop::parse_reverse_rule("[::]:2222:[::1]:22");
+  REQUIRE(r);
+  CHECK((r->bind_host == "::" && r->bind_port == 2222 && r->target_host == "::1"));
+  r = mtop::parse_reverse_rule("192.0.2.1:0:h:1");
+  REQUIRE(r);
+  CHECK((r->bind_host == "192.0.2.1" && r->bind_port == 0));
+  for (const char* bad : {"", "80:h", "example.com:80:h:1", "80:h:0", "x:h:1", "-1:h:1"}) {
+    INFO(bad);
+    auto rule = mtop::parse_reverse_rule(bad);
+    REQUIRE_FALSE(rule);
+    CHECK(rule.error() == Errc::config_invalid);
+    CHECK(rule.message().find("reverse \"") == 0);
+  }
+}
+
+TEST_CASE("climber config: reverse list", "[reverse][config]") {
+  auto c = mtop::parse_climber_config(
+      R"({"server": "mtop://a:b@h:1", "reverse": [
+            {"port": 8080, "target": "127.0.0.1:80", "proxy_protocol": true},
+            {"bind": "::1", "port": 0, "target": "[::1]:22"}, "2222:127.0.0.1:22"]})",
+      ".");
+  REQUIRE(c);
+  const auto& rs = c->engine.reverses;
+  REQUIRE(rs.size() == 3);
+  CHECK((rs[0].bind_host == "0.0.0.0" && rs[0].bind_port == 8080 && rs[0].proxy_protocol));
+  CHECK((rs[1].bind_host == "::1" && rs[1].bind_port == 0 && rs[1].target_port == 22));
+  CHECK((rs[2].bind_port == 2222 && !rs[2].proxy_protocol));
+  for (const char* bad :
+       {R"({"reverse": {}})", R"({"reverse": [{"port": 80}]})",
+        R"({"reverse": [{"port": 80, "target": "h:1", "extra": 1}]})",
+        R"({"reverse": [{"port": 70000, "target": "h:1"}]})",
+        R"({"reverse": [{"bind": "example.com", "port": 1, "target": "h:1"}]})"}) {
+    INFO(bad);
+    auto r = mtop::parse_climber_config(bad, ".");
+    REQUIRE_FALSE(r);
+    CHECK(r.message().find("config.reverse") != std::string::npos);
+  }
+}
+
 TEST_CASE("climber config: every key, relative paths, defaults for the rest", "[config]") {
   TempDir dir;
   dir.write("pw", "from-file\r\nsecond line ignored\n");

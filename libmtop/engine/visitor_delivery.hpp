@@ -1,0 +1,95 @@
+// VisitorDelivery: how the visitors of one control tunnel reach its climber, one per
+// transport (docs/PROTOCOL.md 9.5, 9.6). The server's ReverseHub accepts visitors on the
+// public port and hands each to the delivery of the port's control tunnel.
+//
+// - TLS (AttachPool, below): the climber keeps a pool of data connections ready, asked for
+//   with OPEN frames carrying one-time tokens (AttachTokens); a visitor goes to an idle one at
+//   once, or waits (bounded by the handshake time-out) for the next to attach. The number of
+//   connections asked for follows one rule: ready + tokens outstanding = pool size + visitors
+//   waiting.
+// - QUIC: a server-initiated stream per visitor on the climber's connection. Not built yet:
+//   the QUIC layer has no server-initiated streams, so a REVERSE request over QUIC is refused
+//   with bad_request (ReverseHub::publish).
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include "engine/attach_tokens.hpp"
+#include "mtop/bytes.hpp"
+#include "mtop/stream.hpp"
+
+namespace mtop {
+
+class ServerTunnel;
+
+/// A visitor accepted on a public port, not yet reading.
+struct Visitor {
+  io::StreamPtr stream;
+  Bytes header;      ///< the visitor header (9.5) to send before its bytes
+  std::string name;  ///< "ip:port", for the summary
+  std::uint64_t arrived_ms = 0;
+};
+
+class VisitorDelivery {
+ public:
+  virtual ~VisitorDelivery() = default;
+  /// The control tunnel is up: ask for what is needed ahead (TLS: the pool).
+  virtual void start() = 0;
+  /// Carries `v` to the climber now, or as soon as a way is ready.
+  virtual void deliver(Visitor v) = 0;
+  /// Visitors waiting or carried right now (the port's visitor limit counts these).
+  virtual std::size_t visitors() const = 0;
+  /// Time passes: visitors that waited too long are reset, expired requests replaced.
+  virtual void tick(std::uint64_t now_ms) = 0;
+  /// A tunnel of this delivery ended (a data connection); forget it.
+  virtual void tunnel_ended(ServerTunnel& t) = 0;
+  /// The control tunnel ended: reset waiting visitors, close the pool and (unless
+  /// `keep_carried`, a draining server) the visitors being carried.
+  virtual void close(const std::string& reason, bool keep_carried) = 0;
+};
+
+/// TLS: the ATTACH pool of 9.6.
+class AttachPool final : public VisitorDelivery {
+ public:
+  /// `control` and `tokens` outlive the pool. `pool_size` idle connections are kept asked
+  /// for; a visitor waits at most `wait_ms` for one.
+  AttachPool(ServerTunnel& control, std::uint32_t tunnel, AttachTokens& tokens,
+             std::size_t pool_size, std::uint64_t wait_ms, uv_loop_t* loop);
+  ~AttachPool() override;
+  AttachPool(const AttachPool&) = delete;
+  AttachPool& operator=(const AttachPool&) = delete;
+
+  void start() override { top_up(); }
+  void deliver(Visitor v) override;
+  std::size_t visitors() const override { return waiting_.size() + carrying_.size(); }
+  void tick(std::uint64_t now_ms) override;
+  void tunnel_ended(ServerTunnel& t) override;
+  void close(const std::string& reason, bool keep_carried) override;
+
+  /// A data connection redeemed one of this pool's tokens (already pooled by the engine).
+  void attached(ServerTunnel& t);
+
+ private:
+  void hand(ServerTunnel& t, Visitor v);
+  /// Sends OPEN frames until ready + outstanding = pool size + waiting.
+  void top_up();
+
+  ServerTunnel& control_;
+  std::uint32_t tunnel_;
+  AttachTokens& tokens_;
+  std::size_t pool_size_;
+  std::uint64_t wait_ms_;
+  uv_loop_t* loop_;
+  std::deque<ServerTunnel*> ready_;
+  std::unordered_set<ServerTunnel*> carrying_;
+  std::deque<Visitor> waiting_;
+  bool closed_ = false;
+};
+
+}  // namespace mtop

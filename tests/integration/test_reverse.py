@@ -1,0 +1,469 @@
+"""Reverse tunnels over TLS (docs/PROTOCOL.md section 9): a service next to the climber published
+on a port of mtop-server with `climber -R` / "reverse", visitors carried through ATTACH data
+connections, the grace period, permissions, the visitor rules and the PROXY v2 header."""
+import hashlib
+import http.server
+import os
+import re
+import signal
+import socket
+import ssl
+import struct
+import threading
+import time
+import unittest
+
+from harness import (DeploymentTest, curl, echo_handler, free_port, port_open, recv_all,
+                     recv_exact, sha_handler, wait_for)
+
+PASSWORD = "s3cret-pw"
+REVERSE = {"keepalive": 2, "grace": 3, "pool": 2}
+
+
+class _Http(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("hello from behind NAT " + self.path).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class ReverseTest(DeploymentTest):
+    """A server offering reverse tunnels, user `pub` allowed a port range, `nopub` nothing."""
+
+    def setUp(self):
+        super().setUp()
+        # A block of free ports for the grant: the first free one and a few after it.
+        self.port = free_port()
+        self.d.add_user("pub", PASSWORD, publish=f"127.0.0.1:{self.port}-{self.port + 3}")
+        self.d.add_user("other", PASSWORD, publish=f"*:{self.port}-{self.port + 3}")
+        self.d.add_user("nopub", PASSWORD)
+
+    def start_server(self, **over):
+        cfg = {"reverse": dict(REVERSE), "timeouts": {"recheck": 0.5}}
+        cfg.update(over)
+        self.server = self.d.start_server(**cfg)
+        return self.server
+
+    def climber(self, target_port, port=None, user="pub", proxy_protocol=False, extra=None):
+        rule = {"bind": "127.0.0.1", "port": self.port if port is None else port,
+                "target": f"127.0.0.1:{target_port}", "proxy_protocol": proxy_protocol}
+        return self.d.start_climber(self.server.port, user, PASSWORD, reverse=[rule],
+                                    extra=extra)
+
+    def published(self, climber, count=1, timeout=15):
+        """Waits for the climber's `count`-th "published" line; returns the public port."""
+        pattern = re.compile(r"reverse 127\.0\.0\.1:(\d+) -> \S+ published")
+        wait_for(lambda: len(pattern.findall(climber.log())) >= count or not climber.alive(),
+                 timeout, "the climber to publish")
+        found = pattern.findall(climber.log())
+        self.assertGreaterEqual(len(found), count, climber.log()[-3000:])
+        return int(found[count - 1])
+
+    def http_service(self):
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Http)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return srv.server_address[1]
+
+    def visit(self, port, payload=b"ping", timeout=10):
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            return recv_all(s, timeout)
+
+    def visit_ok(self, port, payload):
+        try:
+            return self.visit(port, payload) == payload
+        except OSError:
+            return False
+
+    def refused_at_once(self, port):
+        """A visitor on `port` gets no byte and is closed (reset) within a second."""
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.settimeout(3)
+                start = time.monotonic()
+                try:
+                    s.sendall(b"x")
+                    data = s.recv(100)
+                except (ConnectionResetError, BrokenPipeError):
+                    data = b""
+                return data == b"" and time.monotonic() - start < 1.5
+        except ConnectionRefusedError:
+            return True
+
+
+class Http(ReverseTest):
+    def test_curl_through_the_public_port(self):
+        self.start_server()
+        c = self.climber(self.http_service())
+        port = self.published(c)
+        self.assertEqual(port, self.port)
+        for i in range(5):
+            code, out, err = curl([f"http://127.0.0.1:{port}/page{i}"])
+            self.assertEqual(code, 0, err)
+            self.assertEqual(out, f"hello from behind NAT /page{i}")
+        # One log line per visitor on the climber; visitors listed as the user's tunnels.
+        wait_for(lambda: c.log().count(" visitor 127.0.0.1:") >= 5, 10, "visitor lines")
+        self.assertIn("user=pub", self.server.log())
+
+    def test_port_zero_gets_a_granted_port(self):
+        self.start_server()
+        c = self.climber(self.http_service(), port=0)
+        port = self.published(c)
+        self.assertTrue(self.port <= port <= self.port + 3, port)
+        code, out, _ = curl([f"http://127.0.0.1:{port}/zero"])
+        self.assertEqual((code, out), (0, "hello from behind NAT /zero"))
+
+
+class Bulk(ReverseTest):
+    def test_64_mib_each_way(self):
+        self.start_server()
+        echo = self.target(echo_handler)
+        port = self.published(self.climber(echo.port))
+        size = 64 << 20
+        block = os.urandom(1 << 20)
+        sent = hashlib.sha256()
+        got = hashlib.sha256()
+        received = [0]
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+            def reader():
+                while True:
+                    data = s.recv(1 << 20)
+                    if not data:
+                        return
+                    received[0] += len(data)
+                    got.update(data)
+            t = threading.Thread(target=reader)
+            t.start()
+            for _ in range(size // len(block)):
+                s.sendall(block)
+                sent.update(block)
+            s.shutdown(socket.SHUT_WR)
+            t.join(120)
+            self.assertFalse(t.is_alive())
+        self.assertEqual(received[0], size)
+        self.assertEqual(got.hexdigest(), sent.hexdigest())
+
+
+class Concurrent(ReverseTest):
+    def test_200_visitors_at_once(self):
+        self.start_server()
+        echo = self.target(echo_handler)
+        port = self.published(self.climber(echo.port))
+        results = {}
+
+        def one(i):
+            msg = f"visitor {i} ".encode() * 100
+            try:
+                results[i] = self.visit(port, msg, timeout=60) == msg
+            except OSError as e:
+                results[i] = repr(e)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(200)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(90)
+        bad = {i: r for i, r in results.items() if r is not True}
+        self.assertEqual(len(results), 200)
+        self.assertEqual(bad, {})
+
+
+class HalfClose(ReverseTest):
+    def test_visitor_half_close_carried_to_the_service(self):
+        self.start_server()
+        sha = self.target(sha_handler)
+        port = self.published(self.climber(sha.port))
+        data = os.urandom(300_000)
+        self.assertEqual(self.visit(port, data, timeout=30),
+                         hashlib.sha256(data).hexdigest().encode())
+
+
+class Refusals(ReverseTest):
+    def test_user_without_permission(self):
+        self.start_server()
+        c = self.climber(self.target(echo_handler).port, user="nopub")
+        wait_for(lambda: "not permitted to publish" in c.log(), 15, "the refusal")
+        self.assertFalse(port_open(self.port))
+        self.assertIn("failure=target_denied", self.server.log())
+
+    def test_port_outside_the_grant(self):
+        self.start_server()
+        c = self.climber(self.target(echo_handler).port, port=self.port + 4)
+        wait_for(lambda: "not permitted to publish" in c.log(), 15, "the refusal")
+
+    def test_same_port_twice(self):
+        self.start_server()
+        echo = self.target(echo_handler)
+        first = self.climber(echo.port)
+        self.published(first)
+        second = self.climber(echo.port, user="other")
+        wait_for(lambda: "is in use on the server" in second.log(), 15, "port in use")
+        # The first keeps carrying visitors.
+        self.assertEqual(self.visit(self.port, b"still mine"), b"still mine")
+
+
+class ClimberKilled(ReverseTest):
+    def test_refused_at_once_then_back_within_grace_then_released(self):
+        self.start_server()
+        echo = self.target(echo_handler)
+        c = self.climber(echo.port)
+        self.published(c)
+        self.assertEqual(self.visit(self.port, b"before"), b"before")
+        c.stop(signal.SIGKILL)
+        wait_for(lambda: "ended (" in self.server.log(), 10, "the server to see it")
+        self.assertTrue(port_open(self.port))  # still bound in its grace period
+        self.assertTrue(self.refused_at_once(self.port))
+        # Another user cannot take it during the grace; the same user can.
+        other = self.climber(echo.port, user="other")
+        wait_for(lambda: "is in use on the server" in other.log(), 10, "other refused")
+        other.stop()
+        again = self.climber(echo.port)
+        self.published(again)
+        self.assertIn("taken back in grace", self.server.log())
+        self.assertEqual(self.visit(self.port, b"after"), b"after")
+        # Gone for good: the port is closed after the grace (3 s).
+        again.stop(signal.SIGKILL)
+        wait_for(lambda: not port_open(self.port), 10, "the port to be released")
+        self.assertIn("released after its grace period", self.server.log())
+
+
+class ServerRestart(ReverseTest):
+    def test_climber_registers_again(self):
+        self.start_server(timeouts={"recheck": 0.5, "drain": 20})
+        echo = self.target(echo_handler)
+        c = self.climber(echo.port)
+        self.published(c)
+        port = self.server.port
+        # Control tunnels end at once on a drain: they do not hold it open for 20 s.
+        start = time.monotonic()
+        self.assertEqual(self.server.stop(), 0)
+        self.assertLess(time.monotonic() - start, 10)
+        self.d.procs.remove(self.server)
+        self.start_server(port=port)
+        self.published(c, count=2, timeout=30)
+        self.assertEqual(self.visit(self.port, b"again"), b"again")
+
+
+class UserDisabled(ReverseTest):
+    def test_port_and_visitors_closed(self):
+        self.start_server()
+        echo = self.target(echo_handler)
+        c = self.climber(echo.port)
+        self.published(c)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"hi")
+        self.assertEqual(recv_exact(s, 2), b"hi")
+        self.d.add_user("pub", PASSWORD, publish=f"127.0.0.1:{self.port}-{self.port + 3}",
+                        enabled=False)
+        s.settimeout(20)
+        try:
+            self.assertEqual(s.recv(10), b"")  # closed by the server
+        except ConnectionResetError:
+            pass
+        wait_for(lambda: not port_open(self.port), 10, "the port to close (no grace)")
+        self.assertIn("user disabled", self.server.log())
+
+
+class VisitorRules(ReverseTest):
+    def test_deny_cidr_and_max_visitors(self):
+        rules = [{"ports": str(self.port), "deny": ["127.0.0.0/8"]},
+                 {"ports": f"{self.port + 1}-{self.port + 3}", "allow": ["127.0.0.1/32"],
+                  "max_visitors": 1}]
+        self.start_server(reverse=dict(REVERSE, visitors=rules))
+        echo = self.target(echo_handler)
+        rule = lambda port: {"bind": "127.0.0.1", "port": port,
+                             "target": f"127.0.0.1:{echo.port}"}
+        c = self.d.start_climber(self.server.port, "pub", PASSWORD,
+                                 reverse=[rule(self.port), rule(self.port + 1)])
+        self.published(c, count=2)
+        self.assertTrue(self.refused_at_once(self.port))  # denied source
+        first = socket.create_connection(("127.0.0.1", self.port + 1), timeout=10)
+        self.addCleanup(first.close)
+        first.sendall(b"one")
+        self.assertEqual(recv_exact(first, 3), b"one")
+        self.assertTrue(self.refused_at_once(self.port + 1))  # over max_visitors
+        first.close()
+        wait_for(lambda: self.visit_ok(self.port + 1, b"two"), 10, "room again")
+        self.assertEqual(echo.connections, 2)  # refused visitors never reached the service
+
+    def test_visitor_bytes_count_against_the_quota(self):
+        self.d.add_user("pub", PASSWORD, publish=f"127.0.0.1:{self.port}-{self.port + 3}",
+                        quota_bytes=300_000)
+        self.start_server()
+        echo = self.target(echo_handler)
+        port = self.published(self.climber(echo.port))
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            got = 0
+            try:
+                for _ in range(100):
+                    s.sendall(b"q" * 10_000)
+                    got += len(s.recv(65536))
+            except (ConnectionResetError, BrokenPipeError):
+                pass
+            try:
+                while s.recv(65536):
+                    pass
+            except (ConnectionResetError, socket.timeout):
+                pass
+        self.assertLess(got, 1_000_000)
+        wait_for(lambda: "quota exceeded" in self.server.log(), 10, "the quota line")
+
+
+class ProxyV2(ReverseTest):
+    def test_header_seen_by_the_service(self):
+        self.start_server()
+        seen = []
+
+        def record(sock, target):
+            seen.append(recv_exact(sock, 28))
+            sock.sendall(b"ok")
+            sock.shutdown(socket.SHUT_WR)
+
+        svc = self.target(record)
+        port = self.published(self.climber(svc.port, proxy_protocol=True))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            src_port = s.getsockname()[1]
+            self.assertEqual(recv_all(s, 10), b"ok")
+        expected = (b"\r\n\r\n\x00\r\nQUIT\n" + b"\x21\x11" + struct.pack(">H", 12) +
+                    socket.inet_aton("127.0.0.1") + socket.inet_aton("127.0.0.1") +
+                    struct.pack(">HH", src_port, port))
+        self.assertEqual(seen, [expected])
+
+
+class Junk(ReverseTest):
+    """Bytes a climber would never send: the server closes, stays up, and keeps serving.
+    A truncated message is closed by the handshake time-out (2 s here), without a byte."""
+
+    def start_server(self, **over):
+        return super().start_server(timeouts={"recheck": 0.5, "handshake": 2}, **over)
+
+    def tls(self):
+        ctx = ssl.create_default_context(cafile=self.d.cert)
+        raw = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        self.addCleanup(s.close)
+        return s
+
+    def reverse_request(self, port):
+        user, pw = b"pub", PASSWORD.encode()
+        return (b"\x01\x02" + bytes([len(user)]) + user + bytes([len(pw)]) + pw + b"\x01" +
+                socket.inet_aton("127.0.0.1") + struct.pack(">H", port))
+
+    def closed(self, s, timeout=10):
+        s.settimeout(timeout)
+        try:
+            return recv_all(s, timeout)
+        except (ConnectionResetError, ssl.SSLError):
+            return b""
+
+    def test_garbage_control_frames(self):
+        self.start_server()
+        s = self.tls()
+        s.sendall(self.reverse_request(self.port))
+        head = recv_exact(s, 10)
+        self.assertEqual(head[:2], b"\x01\x00")
+        self.assertEqual(struct.unpack(">H", head[2:4])[0], self.port)
+        # PING with a wrong length: bad_frame, the control tunnel is aborted.
+        s.sendall(b"\x01\x03abc")
+        data = self.closed(s)
+        self.assertNotIn(b"\x02\x03", data)  # never answered
+        wait_for(lambda: "ended (" in self.server.log(), 10, "the control tunnel to end")
+        # A truncated request: nothing comes back, the time-out closes it.
+        s = self.tls()
+        s.sendall(self.reverse_request(self.port)[:9])
+        self.assertEqual(self.closed(s), b"")
+        self.assertIn("failure=handshake_timeout", self.server.log())
+        # An OPEN frame sent by a climber is bad_frame too; a PING is answered first.
+        s = self.tls()
+        s.sendall(self.reverse_request(self.port))
+        self.assertEqual(recv_exact(s, 10)[:2], b"\x01\x00")  # in grace for the same user
+        s.sendall(b"\x01\x08ABCDEFGH")
+        # The pool's OPEN frames (18 bytes each) come first, then the PONG.
+        buf = b""
+        while b"\x02\x08ABCDEFGH" not in buf:
+            buf += s.recv(100)
+        s.sendall(b"\x03\x10" + b"t" * 16)
+        self.closed(s)
+        # Still serving.
+        echo = self.target(echo_handler)
+        self.published(self.climber(echo.port))
+        self.assertEqual(self.visit(self.port, b"alive"), b"alive")
+
+    def test_keepalive_ping_then_abort(self):
+        self.start_server()  # K = 2 s
+        s = self.tls()
+        s.sendall(self.reverse_request(self.port))
+        head = recv_exact(s, 10)
+        self.assertEqual(struct.unpack(">H", head[8:10])[0], 2)
+        self.assertEqual(recv_exact(s, 36)[::18], b"\x03\x03")  # the pool's two OPENs
+        start = time.monotonic()
+        ping = recv_exact(s, 10)  # silent climber: a PING after K
+        self.assertEqual(ping[:2], b"\x01\x08")
+        self.assertGreater(time.monotonic() - start, 1.0)
+        s.sendall(b"\x02\x08" + ping[2:])  # a PONG proves us alive: no abort at 3 x K
+        time.sleep(4.5)
+        self.assertNotIn("keep-alive timed out", self.server.log())
+        # Silent from now on: aborted 3 x K after our last byte.
+        data = self.closed(s, timeout=15)
+        self.assertLess(time.monotonic() - start, 14)
+        # Only PINGs, and OPENs replacing the pool's expired tokens (we never attach).
+        types, i = [], 0
+        while i + 2 <= len(data):
+            types.append(data[i])
+            i += 2 + data[i + 1]
+        self.assertEqual(i, len(data))
+        self.assertIn(1, types)
+        self.assertEqual(set(types) - {1, 3}, set(), data)
+        wait_for(lambda: "keep-alive timed out" in self.server.log(), 5, "the keep-alive line")
+
+    def test_bad_attach_tokens_get_the_stealth_close(self):
+        self.start_server()
+        for msg in (b"\x01\x03" + os.urandom(16), b"\x01\x03" + b"\x00" * 16,
+                    b"\x01\x03" + os.urandom(10), b"\x01\x03" + os.urandom(20)):
+            s = self.tls()
+            s.sendall(msg)
+            self.assertEqual(self.closed(s), b"", msg)
+            s.close()
+        self.assertIn("unknown, spent or expired attach token", self.server.log())
+        self.assertTrue(self.server.alive())
+
+    def test_token_is_good_once(self):
+        self.start_server()
+        s = self.tls()
+        s.sendall(self.reverse_request(self.port))
+        head = recv_exact(s, 10)
+        self.assertEqual(head[:2], b"\x01\x00")
+        frame = recv_exact(s, 18)
+        self.assertEqual(frame[:2], b"\x03\x10")
+        token = frame[2:]
+        a = self.tls()
+        a.sendall(b"\x01\x03" + token)
+        # Pooled: a visitor gets carried on it with the visitor header first.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as v:
+            v.sendall(b"early")
+            header = recv_exact(a, 20)
+            self.assertEqual(header[:2], b"\x01\x01")
+            self.assertEqual(header[2:6], head[4:8])  # the control tunnel's id
+            self.assertEqual(header[6], 1)
+            self.assertEqual(header[7:11], socket.inet_aton("127.0.0.1"))
+            self.assertEqual(struct.unpack(">H", header[11:13])[0], v.getsockname()[1])
+            self.assertEqual(struct.unpack(">H", header[18:20])[0], self.port)
+            self.assertEqual(recv_exact(a, 5), b"early")
+            a.sendall(b"answer")
+            self.assertEqual(recv_exact(v, 6), b"answer")
+        b = self.tls()
+        b.sendall(b"\x01\x03" + token)
+        self.assertEqual(self.closed(b), b"")
+
+
+if __name__ == "__main__":
+    unittest.main()

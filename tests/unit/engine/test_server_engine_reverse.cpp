@@ -1,0 +1,101 @@
+// The server engine's answers to REVERSE requests (docs/PROTOCOL.md 9.2) over in-memory
+// loopback pairs: the publish grant, port in use, a bind that is not the server's, and the
+// QUIC transport, which has no visitor delivery yet. Visitors end to end: test_reverse.py.
+#include <algorithm>
+
+#include "test_server_engine_support.hpp"
+
+using namespace mtop;
+using namespace mtop::srvtest;
+
+namespace {
+
+AuthMessage reverse_to(Address bind) {
+  AuthMessage m = auth_to("alice", "secret", std::move(bind));
+  m.method = Method::reverse;
+  return m;
+}
+
+/// Opens a control tunnel over a pair labelled `transport` (the engine reads only the label).
+Client& open_reverse(Fixture& f, Address bind, std::string_view transport = "tls") {
+  auto p = test::make_pair(f.loop);
+  f.engine->serve(std::move(p.server), transport);
+  f.clients.push_back(std::make_unique<Client>(std::move(p.client), reverse_to(bind), ""));
+  return *f.clients.back();
+}
+
+/// The bound port of a REVERSE success in `raw` (VER, STATUS, PORT, ...).
+std::uint16_t granted_port(const std::string& raw) {
+  REQUIRE(raw.size() >= kReverseResponseSize);
+  return static_cast<std::uint16_t>((static_cast<std::uint8_t>(raw[2]) << 8) |
+                                    static_cast<std::uint8_t>(raw[3]));
+}
+
+}  // namespace
+
+TEST_CASE("server engine reverse: no publish grant is not_permitted, in stealth mode too",
+          "[server_engine][reverse]") {
+  Fixture f;  // stealth: the credentials were good, so the status is sent anyway
+  Client& c = open_reverse(f, local(0));
+  REQUIRE(f.run_until([&] { return c.finished(); }));
+  CHECK(c.rejected == Status::not_permitted);
+  CHECK(f.failed(TunnelFailure::target_denied) == 1);
+}
+
+TEST_CASE("server engine reverse: a granted port, then the same port again is port_in_use",
+          "[server_engine][reverse]") {
+  Fixture f;
+  f.store.users["alice"].publish = "127.0.0.1:20000-60000";
+  Client& first = open_reverse(f, local(0));
+  REQUIRE(f.run_until([&] { return first.established; }));
+  const std::uint16_t port = granted_port(first.raw);
+  CHECK(port >= 20000);
+  CHECK(f.engine->stats().reverse_ports == 1);
+  // The pool's OPEN frames follow the response: 2 by default, 18 bytes each.
+  REQUIRE(f.run_until([&] { return first.raw.size() >= kReverseResponseSize + 2 * 18; }));
+  CHECK(first.raw.substr(kReverseResponseSize, 2) == std::string("\x03\x10", 2));
+  const auto live = f.engine->live_tunnels();
+  REQUIRE(live.size() == 1);
+  CHECK(live[0].stage == "control");
+
+  Client& second = open_reverse(f, local(port));
+  REQUIRE(f.run_until([&] { return second.finished(); }));
+  CHECK(second.rejected == Status::port_in_use);
+  CHECK(first.established);
+
+  Client& outside = open_reverse(f, local(1000));
+  REQUIRE(f.run_until([&] { return outside.finished(); }));
+  CHECK(outside.rejected == Status::not_permitted);
+}
+
+TEST_CASE("server engine reverse: a bind that is not the server's is bad_request",
+          "[server_engine][reverse]") {
+  Fixture f;
+  f.store.users["alice"].publish = "8080";
+  Client& c = open_reverse(f, Address::from_ipv4({192, 0, 2, 1}, 8080));  // TEST-NET-1
+  REQUIRE(f.run_until([&] { return c.finished(); }));
+  CHECK(c.rejected == Status::bad_request);
+  CHECK(f.engine->stats().reverse_ports == 0);
+}
+
+TEST_CASE("server engine reverse: refused over QUIC with bad_request until QUIC visitors exist",
+          "[server_engine][reverse]") {
+  Fixture f;
+  f.store.users["alice"].publish = "127.0.0.1:20000-60000";
+  Client& c = open_reverse(f, local(0), "quic");
+  REQUIRE(f.run_until([&] { return c.finished(); }));
+  CHECK(c.rejected == Status::bad_request);
+  CHECK(f.logged("reverse tunnels are offered over TLS only"));
+}
+
+TEST_CASE("server engine reverse: a revoked user's port closes at once, without grace",
+          "[server_engine][reverse]") {
+  Fixture f;
+  f.store.users["alice"].publish = "127.0.0.1:20000-60000";
+  Client& c = open_reverse(f, local(0));
+  REQUIRE(f.run_until([&] { return c.established; }));
+  CHECK(f.engine->revoke_user("alice") == 1);
+  REQUIRE(f.run_until([&] { return f.engine->stats().live == 0; }));
+  CHECK(f.engine->stats().reverse_ports == 0);
+  CHECK(f.logged("port closed"));
+}
