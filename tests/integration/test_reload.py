@@ -310,6 +310,7 @@ class Listeners(ReloadTest):
         self.assertNotEqual(code, 0)
         socks_new = self.socks(new_port)
         self.assert_tunnel_works(socks_new, t)
+        self.assertLess(stream.received, Streaming.SIZE, "the reload came during the stream")
         # Both workers took the new address: tunnels through it land on each of them.
         held = []
         try:
@@ -325,7 +326,6 @@ class Listeners(ReloadTest):
         finally:
             for s in held:
                 s.close()
-        self.assertLess(stream.received, Streaming.SIZE, "the reload came during the stream")
         stream.finish(self)
         # Its last tunnel done, the removed QUIC socket closes too (the port is free again).
         wait_for(lambda: udp_port_free(old_port), 15, "the removed UDP socket to close")
