@@ -159,7 +159,8 @@ Outcome to_cpp(const mtop_server_config& c, mtop::ServerConfig& out) {
   }
   if (c.workers > mtop::kMaxWorkers) {
     return failed(MTOP_ERR_CONFIG_INVALID,
-                  "workers: at most " + mtop::capi::decimal(mtop::kMaxWorkers));
+                  "workers: at most " +
+                      mtop::capi::decimal(static_cast<unsigned long long>(mtop::kMaxWorkers)));
   }
   out.workers = c.workers;
   return admission_and_admin_to_cpp(c, out);

@@ -267,7 +267,8 @@ TEST_CASE("operations: reload is all or nothing and says what changed",
   CHECK(mtop_server_reload_json(server, "{\"listen\": \"127.0.0.1:0\", \"kee\": 1}", nullptr,
                                 &report) == MTOP_ERR_CONFIG_INVALID);
   CHECK(std::string(mtop_last_error_message()).find("kee") != std::string::npos);
-  CHECK(mtop_server_reload_versioned(server, 3, &cfg, &report) == MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(mtop_server_reload_versioned(server, MTOP_SERVER_CONFIG_VERSION + 1, &cfg, &report) ==
+        MTOP_ERR_INVALID_ARGUMENT);
   CHECK(report == untouched);
 
   // The old config still serves: a new tunnel works, the live one too.
@@ -426,7 +427,7 @@ TEST_CASE("operations: a server with an auth callback has no users store",
   mtop_server_free(server);
 }
 
-TEST_CASE("operations: a server of two workers serves on both; too many workers is refused",
+TEST_CASE("operations: a server of two workers serves on both, and 65 workers are refused",
           "[c][engines][operations]") {
   Pki pki;
   EchoTarget target;
