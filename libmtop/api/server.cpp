@@ -68,6 +68,16 @@ class ScopeExit {
   F fn_;
 };
 
+/// Frees, each on its own worker's thread, what workers 1 and up hold in `per_worker`
+/// (index = worker; `workers` are Server::Impl's workers 1 and up). Here rather than a member
+/// template of Server::Impl, which libmtop_cpp.so would export.
+template <class T, class Workers>
+void release_on_workers(std::vector<T>& per_worker, const Workers& workers) {
+  for (std::size_t i = 1; i < per_worker.size() && i <= workers.size(); ++i) {
+    workers[i - 1]->thread->call([&per_worker, i] { per_worker[i] = T{}; });
+  }
+}
+
 /// The checks create() and reload() share, before anything is built: listen addresses,
 /// allow_targets, tls_groups. Errors: config_invalid naming the key.
 Result<std::vector<Endpoint>> check_config(const ServerConfig& config) {
@@ -261,9 +271,6 @@ struct Server::Impl {
     return {loop, engine.get(), 0};
 #endif
   }
-  /// Frees, on its own thread, what workers 1 and up hold in `per_worker` (index = worker).
-  template <class T>
-  void release_on_workers(std::vector<T>& per_worker);
   /// Runs `fn` on each of workers 1 and up, on its thread, one after the other; returns when
   /// all have run it.
   void on_workers(const std::function<void(Worker&)>& fn);
@@ -423,20 +430,13 @@ Result<std::vector<Server::Impl::Listener>> Server::Impl::listen_everywhere(
     Result<Listener> l = Failure{Errc::system_error, "worker thread stopped"};
     w->thread->call([&] { l = listen_on(bound, c, ctx, secret, w->slot()); });
     if (!l) {
-      release_on_workers(out);
+      release_on_workers(out, workers);
       return l.failure();
     }
     l->endpoint = e;
     out.push_back(std::move(*l));
   }
   return out;
-}
-
-template <class T>
-void Server::Impl::release_on_workers(std::vector<T>& per_worker) {
-  for (std::size_t i = 1; i < per_worker.size() && i <= workers.size(); ++i) {
-    workers[i - 1]->thread->call([&per_worker, i] { per_worker[i] = T{}; });
-  }
 }
 
 Result<Server::Impl::Listener> Server::Impl::listen_on(
@@ -527,7 +527,7 @@ Result<std::vector<std::unique_ptr<quic::QuicServer>>> Server::Impl::listen_quic
         Failure{Errc::system_error, "worker thread stopped"};
     w->thread->call([&] { q = listen_quic(e, port, c, secret, w->slot()); });
     if (!q) {
-      release_on_workers(out);
+      release_on_workers(out, workers);
       return q.failure();
     }
     out.push_back(std::move(*q));
@@ -1057,9 +1057,9 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
   std::vector<std::vector<Listener>> fresh(next_endpoints->size());
   QuicGroups added_quic(listeners.size());
   ScopeExit release_bound([this, &fresh, &added_quic] {
-    for (auto& group : fresh) release_on_workers(group);
+    for (auto& group : fresh) release_on_workers(group, workers);
 #ifdef MTOP_HAVE_QUIC
-    for (auto& group : added_quic) release_on_workers(group);
+    for (auto& group : added_quic) release_on_workers(group, workers);
 #endif
   });
   KeptQuicTls quic_tls(listeners.size());
