@@ -23,9 +23,9 @@ using mtop::capi::failed;
 using mtop::capi::Outcome;
 using mtop::capi::version_size;
 
-constexpr std::size_t kConfigSize[] = {
-    0, MTOP_FIELDS_END(mtop_server_config, log_level),
-    MTOP_FIELDS_END(mtop_server_config, deny_target_ports_count)};
+constexpr std::size_t kConfigSize[] = {0, MTOP_FIELDS_END(mtop_server_config, log_level),
+                                       MTOP_FIELDS_END(mtop_server_config, deny_target_ports_count),
+                                       MTOP_FIELDS_END(mtop_server_config, workers)};
 // The default of deny_target_ports: ServerOptions's (a test compares them).
 constexpr std::uint16_t kDefaultDeniedPorts[] = {25};
 constexpr std::size_t kCallbacksSize[] = {0, MTOP_FIELDS_END(mtop_server_callbacks, log)};
@@ -157,6 +157,12 @@ Outcome to_cpp(const mtop_server_config& c, mtop::ServerConfig& out) {
   if (!mtop::capi::to_log_level(c.log_level, out.log_level)) {
     return failed(MTOP_ERR_INVALID_ARGUMENT, "log_level: not an MTOP_LOG_* value");
   }
+  if (c.workers > mtop::kMaxWorkers) {
+    return failed(MTOP_ERR_CONFIG_INVALID,
+                  "workers: at most " +
+                      mtop::capi::decimal(static_cast<unsigned long long>(mtop::kMaxWorkers)));
+  }
+  out.workers = c.workers;
   return admission_and_admin_to_cpp(c, out);
 }
 
@@ -232,6 +238,7 @@ MTOP_API int mtop_server_config_default_versioned(int version, mtop_server_confi
     c.source_burst = o.source_burst;
     c.deny_target_ports = kDefaultDeniedPorts;
     c.deny_target_ports_count = std::size(kDefaultDeniedPorts);
+    c.workers = mtop::ServerConfig{}.workers;
     mtop::capi::write_prefix(config, c, size);
     return Outcome{};
   });

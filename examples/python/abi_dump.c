@@ -275,6 +275,7 @@ int main(void) {
   FIELD(mtop_server_config, source_burst);
   FIELD(mtop_server_config, deny_target_ports);
   FIELD(mtop_server_config, deny_target_ports_count);
+  FIELD(mtop_server_config, workers);
 
   STRUCT(mtop_user_grant);
   FIELD(mtop_user_grant, user);

@@ -737,7 +737,7 @@ VERSION_NUM = (VERSION_MAJOR << 16) | (VERSION_MINOR << 8) | VERSION_PATCH
 SERVER_SETTINGS_VERSION = 1
 CLIENT_EVENT_VERSION = 1
 SERVER_EVENT_VERSION = 1
-SERVER_CONFIG_VERSION = 2
+SERVER_CONFIG_VERSION = 3
 SERVER_CALLBACKS_VERSION = 1
 SERVER_STATS_VERSION = 3
 USER_GRANT_VERSION = 1
@@ -807,7 +807,9 @@ class _ServerConfig(ctypes.Structure):
                 ("subnet_prefix_v4", ctypes.c_uint), ("subnet_prefix_v6", ctypes.c_uint),
                 ("source_rate", ctypes.c_double), ("source_burst", ctypes.c_uint32),
                 ("deny_target_ports", ctypes.POINTER(ctypes.c_uint16)),
-                ("deny_target_ports_count", ctypes.c_size_t)]
+                ("deny_target_ports_count", ctypes.c_size_t),
+                # version 3
+                ("workers", ctypes.c_uint)]
 
 
 class _UserGrant(ctypes.Structure):

@@ -382,9 +382,11 @@ class MTOP_CPP_API Server {
   /// - log_level: set on ServerHooks::log (which all its copies share, Logger::set_level)
   ///   when it differs from the running config's;
   /// - access_log_path/format: the new file is opened; cert_watch_ms: the watch restarts;
-  /// - listen and quic: new addresses are bound, removed ones stop accepting (their live
-  ///   tunnels go on; a removed QUIC socket stays open until its last connection with a
-  ///   tunnel is gone, idle connections on it are closed), unchanged ones are not touched.
+  /// - listen and quic: new addresses are bound (by every worker), removed ones stop
+  ///   accepting (their live tunnels go on; a removed QUIC socket stays open until its last
+  ///   connection with a tunnel is gone, idle connections on it are closed), unchanged ones
+  ///   are not touched. With several workers, QUIC on a port a removed socket still holds is
+  ///   refused (listen_failed) until its connections end.
   /// quic_streams_per_connection applies to QUIC listeners bound from now on (a warning in
   /// the report says so). All or nothing: everything is prepared first (files read, store
   /// opened, addresses bound) and only then switched; on any error nothing changed. Errors:

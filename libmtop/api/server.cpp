@@ -18,8 +18,8 @@
 #include "admin/bearer_token.hpp"
 #include "api/access_log_file.hpp"
 #include "api/admin_service.hpp"
-#include "api/config_view.hpp"
 #include "api/cert_watch.hpp"
+#include "api/config_view.hpp"
 #include "api/store_factory.hpp"
 #include "auth/target_policy.hpp"
 #include "engine/account_source.hpp"
@@ -54,6 +54,31 @@ struct Endpoint {
 
 /// How often a QUIC socket removed by a reload looks for its last connection to be gone.
 constexpr std::uint64_t kRetiredQuicCheckMs = 1'000;
+
+/// Runs `fn` when the scope ends, however it ends.
+template <class F>
+class ScopeExit {
+ public:
+  explicit ScopeExit(F fn) : fn_(std::move(fn)) {}
+  ~ScopeExit() { fn_(); }
+  ScopeExit(const ScopeExit&) = delete;
+  ScopeExit& operator=(const ScopeExit&) = delete;
+  ScopeExit(ScopeExit&&) = delete;
+  ScopeExit& operator=(ScopeExit&&) = delete;
+
+ private:
+  F fn_;
+};
+
+/// Frees, each on its own worker's thread, what workers 1 and up hold in `per_worker`
+/// (index = worker; `workers` are Server::Impl's workers 1 and up). Here rather than a member
+/// template of Server::Impl, which libmtop_cpp.so would export.
+template <class T, class Workers>
+void release_on_workers(std::vector<T>& per_worker, const Workers& workers) {
+  for (std::size_t i = 1; i < per_worker.size() && i <= workers.size(); ++i) {
+    workers[i - 1]->thread->call([&per_worker, i] { per_worker[i] = T{}; });
+  }
+}
 
 /// The checks create() and reload() share, before anything is built: listen addresses,
 /// allow_targets, tls_groups. Errors: config_invalid naming the key.
@@ -181,11 +206,33 @@ struct Server::Impl {
 #endif
   };
 
+#ifdef MTOP_HAVE_QUIC
+  /// One worker's QUIC sockets a reload removed: stopped, kept until their last connection is
+  /// gone. Touched only on that worker's loop.
+  struct RetiredQuic {
+    std::vector<std::unique_ptr<quic::QuicServer>> sockets;
+    std::unique_ptr<io::Timer> timer;
+    QuicMetrics reaped;  ///< totals of the sockets closed since (metrics_text)
+  };
+#endif
+
   /// Where a listener and its streams live: the loop, its engine and the worker's index.
   struct Slot {
     uv_loop_t* loop = nullptr;
     ServerEngine* engine = nullptr;
     unsigned index = 0;
+#ifdef MTOP_HAVE_QUIC
+    RetiredQuic* retired = nullptr;  ///< where this worker keeps its removed QUIC sockets
+#endif
+  };
+
+  /// What a reload does to the listener set; the same for every worker, whose listener lists
+  /// are parallel.
+  struct ListenerChange {
+    const std::vector<Endpoint>* endpoints = nullptr;  ///< the next listen addresses
+    std::vector<std::optional<std::size_t>> kept;      ///< by next address: index in the current
+    std::vector<bool> staying;                         ///< by current listener
+    bool quic = false;                                 ///< the next config's `quic`
   };
   /// Workers 1 and up (config.workers): a loop on a thread of its own with its own engine
   /// and listeners (one per listen address, parallel to `listeners`), deciding with the
@@ -197,7 +244,16 @@ struct Server::Impl {
     std::unique_ptr<io::LoopMailbox> mailbox;  ///< answers of store look-ups come back here
     std::unique_ptr<ServerEngine> engine;
     std::vector<Listener> listeners;
-    Slot slot() { return {thread->loop(), engine.get(), index}; }
+#ifdef MTOP_HAVE_QUIC
+    RetiredQuic retired;
+    Slot slot() {
+      return {thread->loop(), engine.get(), index, &retired};
+    }
+#else
+    Slot slot() {
+      return {thread->loop(), engine.get(), index};
+    }
+#endif
   };
 
   uv_loop_t* loop = nullptr;
@@ -210,7 +266,7 @@ struct Server::Impl {
   AccountSource* accounts = nullptr;  ///< check as the built-in store check, or null
   std::shared_ptr<tls::ServerContext> tls;
   std::string quic_secret;
-  std::optional<AccessLogFile> access_log;  ///< config.access_log_path, when set
+  std::optional<AccessLogFile> access_log;                 ///< config.access_log_path, when set
   std::function<void(const TunnelRecord&)> on_tunnel_end;  ///< Server::on_tunnel_end
   std::shared_ptr<SharedLimits> limits;                    ///< shared by every worker's engine
   /// On this loop: user checks and tunnel records from the other workers.
@@ -224,10 +280,7 @@ struct Server::Impl {
   std::vector<Listener> listeners;
   std::vector<std::unique_ptr<Worker>> workers;  ///< workers 1 and up; stopped first
 #ifdef MTOP_HAVE_QUIC
-  /// QUIC sockets a reload removed: stopped, kept until their last connection is gone.
-  std::vector<std::unique_ptr<quic::QuicServer>> retired_quic;
-  std::unique_ptr<io::Timer> retired_timer;
-  QuicMetrics reaped_quic;  ///< totals of the retired sockets closed since (metrics_text)
+  RetiredQuic retired;  ///< worker 0's
   /// The HTTP/3 site (the fallback backend, or the folder's loopback site) for QUIC
   /// connections that are not climbers: stored on this loop, read on every worker's.
   std::atomic<std::shared_ptr<const std::optional<quic::h3::SiteOptions>>> h3_site;
@@ -239,7 +292,7 @@ struct Server::Impl {
   bool started = false;
 
   std::function<Result<ServerConfig>()> config_source;  ///< set_config_source
-  std::optional<Endpoint> admin_endpoint;                ///< config.admin.listen, parsed
+  std::optional<Endpoint> admin_endpoint;               ///< config.admin.listen, parsed
   std::string admin_token;
   std::string metrics_token;
   // Declared last: destroyed first (its thread calls into the server through the loop).
@@ -247,7 +300,11 @@ struct Server::Impl {
 
   ~Impl();
   Slot main_slot() {
+#ifdef MTOP_HAVE_QUIC
+    return {loop, engine.get(), 0, &retired};
+#else
     return {loop, engine.get(), 0};
+#endif
   }
   /// Runs `fn` on each of workers 1 and up, on its thread, one after the other; returns when
   /// all have run it.
@@ -286,12 +343,32 @@ struct Server::Impl {
   Result<std::unique_ptr<quic::QuicServer>> listen_quic(const Endpoint& e, std::uint16_t port,
                                                         const ServerConfig& c,
                                                         const std::string& secret, Slot slot);
+  /// listen_quic() for every worker on `port`, in worker order (the steering numbers them so).
+  Result<std::vector<std::unique_ptr<quic::QuicServer>>> listen_quic_everywhere(
+      const Endpoint& e, std::uint16_t port, const ServerConfig& c, const std::string& secret);
   /// Stops the listener's QUIC socket; it stays open until its last connection is gone.
-  void retire_quic(Listener& l);
+  void retire_quic(Listener& l, Slot slot);
+  void reap_retired(Slot slot);
+  /// Adds one worker's QUIC counts: its listeners, its removed sockets and those closed since.
+  static void add_quic_of(QuicMetrics& into, const std::vector<Listener>& ls, const RetiredQuic& r);
 #endif
   /// Stops the listener (TLS and QUIC); live tunnels through it go on.
-  void retire(Listener& l);
-  void reap_retired();
+  void retire(Listener& l, Slot slot);
+  /// The commit of a reload's listener change on one worker, on its thread: kept listeners
+  /// take their new endpoint (and gain or lose QUIC), the worker's share of `fresh` and
+  /// `added_quic` is moved in, removed ones retire. Worker 0 also switches the TLS of what it
+  /// keeps (`quic_tls`; the others did in use_worker_tls()), reports and logs.
+#ifdef MTOP_HAVE_QUIC
+  using QuicGroups = std::vector<std::vector<std::unique_ptr<quic::QuicServer>>>;
+  using KeptQuicTls = std::vector<std::shared_ptr<const quic::ServerTlsContext>>;
+#else
+  using QuicGroups = std::vector<int>;
+  using KeptQuicTls = std::vector<int>;
+#endif
+  void commit_listeners(std::vector<Listener>& current, const ListenerChange& change,
+                        std::vector<std::vector<Listener>>& fresh, QuicGroups& added_quic,
+                        const KeptQuicTls& quic_tls, std::uint64_t handshake_timeout_ms, Slot slot,
+                        ReloadReport& report);
   /// Starts, restarts or stops the certificate watch to match `config`.
   void watch_certificates();
   void certificate_files_changed();
@@ -309,6 +386,9 @@ Server::Impl::~Impl() {
   // they posted here meanwhile (usage for the store) is run before the store is flushed.
   on_workers([](Worker& w) {
     w.listeners.clear();
+#ifdef MTOP_HAVE_QUIC
+    w.retired = {};
+#endif
     w.engine.reset();
     w.mailbox.reset();
   });
@@ -316,7 +396,7 @@ Server::Impl::~Impl() {
   if (mailbox) mailbox->run_queued();
   listeners.clear();
 #ifdef MTOP_HAVE_QUIC
-  retired_quic.clear();
+  retired = {};
 #endif
   engine.reset();
   if (accounts) accounts->account_store().flush();  // usage counted so far
@@ -420,10 +500,7 @@ Result<std::vector<Server::Impl::Listener>> Server::Impl::listen_everywhere(
     Result<Listener> l = Failure{Errc::system_error, "worker thread stopped"};
     w->thread->call([&] { l = listen_on(bound, c, ctx, secret, w->slot()); });
     if (!l) {
-      // Listeners are freed on their own threads.
-      for (std::size_t i = 1; i < out.size(); ++i) {
-        workers[i - 1]->thread->call([&out, i] { out[i] = Listener{}; });
-      }
+      release_on_workers(out, workers);
       return l.failure();
     }
     l->endpoint = e;
@@ -484,6 +561,21 @@ Result<std::unique_ptr<quic::QuicServer>> Server::Impl::listen_quic(const Endpoi
                                                                     const ServerConfig& c,
                                                                     const std::string& secret,
                                                                     Slot slot) {
+  if (worker_total > 1 && port != 0) {
+    // A removed listener's sockets stay in the port's SO_REUSEPORT group until their
+    // connections end; new ones would join behind them and the steering (which numbers the
+    // group's sockets by worker) would send their clients to the old sockets. (One worker
+    // binds without SO_REUSEPORT: there the bind itself fails.)
+    for (const auto& old : slot.retired->sockets) {
+      if (old->port() == port) {
+        return Failure{Errc::listen_failed,
+                       "QUIC on " + e.text + ": port " + std::to_string(port) +
+                           " is still held by the connections of a removed listener (" +
+                           std::to_string(old->connection_count()) +
+                           "); reload again once they have ended"};
+      }
+    }
+  }
   quic::QuicServerOptions q;
   q.host = e.host;
   q.port = port;
@@ -518,49 +610,137 @@ Result<std::unique_ptr<quic::QuicServer>> Server::Impl::listen_quic(const Endpoi
   return std::move(*quic_server);
 }
 
-void Server::Impl::retire_quic(Listener& l) {
+Result<std::vector<std::unique_ptr<quic::QuicServer>>> Server::Impl::listen_quic_everywhere(
+    const Endpoint& e, std::uint16_t port, const ServerConfig& c, const std::string& secret) {
+  std::vector<std::unique_ptr<quic::QuicServer>> out;
+  auto first = listen_quic(e, port, c, secret, main_slot());
+  if (!first) return first.failure();
+  out.push_back(std::move(*first));
+  for (auto& w : workers) {
+    Result<std::unique_ptr<quic::QuicServer>> q =
+        Failure{Errc::system_error, "worker thread stopped"};
+    w->thread->call([&] { q = listen_quic(e, port, c, secret, w->slot()); });
+    if (!q) {
+      release_on_workers(out, workers);
+      return q.failure();
+    }
+    out.push_back(std::move(*q));
+  }
+  return out;
+}
+
+void Server::Impl::add_quic_of(QuicMetrics& into, const std::vector<Listener>& ls,
+                               const RetiredQuic& r) {
+  into.connections_total += r.reaped.connections_total;
+  into.streams_total += r.reaped.streams_total;
+  for (const auto& l : ls) {
+    if (l.quic) add_quic(into, *l.quic);
+  }
+  for (const auto& q : r.sockets) add_quic(into, *q);
+}
+
+void Server::Impl::retire_quic(Listener& l, Slot slot) {
   if (!l.quic) return;
   // The UDP socket carries the live connections: it stays until the last one is gone.
   l.quic->stop();
   l.quic->close_idle(quic::kNoError, "listener removed");
-  log.info("no longer accepting on " + HostPort{l.endpoint.host, l.port}.to_string() +
-           " (QUIC over UDP); " + std::to_string(l.quic->connection_count()) +
-           " connection(s) with live tunnels finish first");
-  retired_quic.push_back(std::move(l.quic));
-  if (!retired_timer) retired_timer = std::make_unique<io::Timer>(loop);
-  if (!retired_timer->active()) {
-    retired_timer->start(kRetiredQuicCheckMs, [this] { reap_retired(); });
+  if (slot.index == 0) {
+    log.info("no longer accepting on " + HostPort{l.endpoint.host, l.port}.to_string() +
+             " (QUIC over UDP); connection(s) with live tunnels finish first");
+  }
+  RetiredQuic& r = *slot.retired;
+  r.sockets.push_back(std::move(l.quic));
+  if (!r.timer) r.timer = std::make_unique<io::Timer>(slot.loop);
+  if (!r.timer->active()) {
+    r.timer->start(kRetiredQuicCheckMs, [this, slot] { reap_retired(slot); });
   }
 }
-#endif
 
-void Server::Impl::retire(Listener& l) {
-  // Established TLS streams belong to the engine: closing the listening socket leaves them.
-  l.tls.reset();
-  log.info("no longer listening on " + HostPort{l.endpoint.host, l.port}.to_string() +
-           " (TLS over TCP); its live tunnels go on");
-#ifdef MTOP_HAVE_QUIC
-  retire_quic(l);
-#endif
-}
-
-void Server::Impl::reap_retired() {
-#ifdef MTOP_HAVE_QUIC
-  for (auto it = retired_quic.begin(); it != retired_quic.end();) {
+void Server::Impl::reap_retired(Slot slot) {
+  RetiredQuic& r = *slot.retired;
+  for (auto it = r.sockets.begin(); it != r.sockets.end();) {
     (*it)->close_idle(quic::kNoError, "listener removed");
     if ((*it)->connection_count() == 0) {
-      log.debug("QUIC socket on port " + std::to_string((*it)->port()) + " closed");
-      reaped_quic.connections_total += (*it)->stats().accepted_connections;
-      reaped_quic.streams_total += (*it)->stats().streams;
-      it = retired_quic.erase(it);
+      log.debug("QUIC socket on port " + std::to_string((*it)->port()) + " closed (worker " +
+                std::to_string(slot.index) + ")");
+      r.reaped.connections_total += (*it)->stats().accepted_connections;
+      r.reaped.streams_total += (*it)->stats().streams;
+      it = r.sockets.erase(it);
     } else {
       ++it;
     }
   }
-  if (!retired_quic.empty()) {
-    retired_timer->start(kRetiredQuicCheckMs, [this] { reap_retired(); });
+  if (!r.sockets.empty()) {
+    r.timer->start(kRetiredQuicCheckMs, [this, slot] { reap_retired(slot); });
   }
+}
 #endif
+
+void Server::Impl::retire(Listener& l, [[maybe_unused]] Slot slot) {
+  // Established TLS streams belong to the engine: closing the listening socket leaves them.
+  l.tls.reset();
+  if (slot.index == 0) {
+    log.info("no longer listening on " + HostPort{l.endpoint.host, l.port}.to_string() +
+             " (TLS over TCP); its live tunnels go on");
+  }
+#ifdef MTOP_HAVE_QUIC
+  retire_quic(l, slot);
+#endif
+}
+
+void Server::Impl::commit_listeners(std::vector<Listener>& current, const ListenerChange& change,
+                                    std::vector<std::vector<Listener>>& fresh,
+                                    [[maybe_unused]] QuicGroups& added_quic,
+                                    [[maybe_unused]] const KeptQuicTls& quic_tls,
+                                    std::uint64_t handshake_timeout_ms, Slot slot,
+                                    ReloadReport& report) {
+  const bool first = slot.index == 0;  // reports and logs for all workers
+  std::vector<Listener> next_listeners;
+  for (std::size_t i = 0; i < change.endpoints->size(); ++i) {
+    if (change.kept[i]) {
+      const std::size_t j = *change.kept[i];
+      Listener& l = current[j];
+      l.endpoint = (*change.endpoints)[i];
+      if (first) l.tls->reconfigure(tls, handshake_timeout_ms);
+#ifdef MTOP_HAVE_QUIC
+      if (first && l.quic && change.quic) l.quic->use_tls(quic_tls[j]);
+      if (l.quic && !change.quic) {
+        if (first) {
+          report.changed.push_back("listen -" + HostPort{l.endpoint.host, l.port}.to_string() +
+                                   " (QUIC)");
+        }
+        retire_quic(l, slot);
+      }
+      if (!added_quic[j].empty()) {
+        l.quic = std::move(added_quic[j][slot.index]);
+        if (first) {
+          report.changed.push_back("listen +" + HostPort{l.endpoint.host, l.port}.to_string() +
+                                   " (QUIC)");
+          log.info("listening on " + HostPort{l.endpoint.host, l.port}.to_string() +
+                   " (QUIC over UDP)");
+        }
+      }
+#endif
+      next_listeners.push_back(std::move(l));
+    } else {
+      Listener& l = fresh[i][slot.index];
+      if (first) {
+        report.changed.push_back("listen +" + HostPort{l.endpoint.host, l.port}.to_string());
+        log.info("listening on " + HostPort{l.endpoint.host, l.port}.to_string() +
+                 (change.quic ? " (TLS over TCP and QUIC over UDP)" : " (TLS over TCP)"));
+      }
+      next_listeners.push_back(std::move(l));
+    }
+  }
+  for (std::size_t j = 0; j < current.size(); ++j) {
+    if (change.staying[j]) continue;
+    if (first) {
+      report.changed.push_back("listen -" +
+                               HostPort{current[j].endpoint.host, current[j].port}.to_string());
+    }
+    retire(current[j], slot);
+  }
+  current = std::move(next_listeners);
 }
 
 Result<void> Server::Impl::read_admin_config(const AdminConfig& a) {
@@ -948,13 +1128,6 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
                               std::to_string(worker_total) + " running");
     next.workers = config.workers;
   }
-  if (worker_total > 1 && (next.listen != config.listen || next.quic != config.quic)) {
-    // Each address is a group of sockets, one per worker, numbered in bind order for the QUIC
-    // steering: the set is bound at start.
-    report.warnings.emplace_back("listen, quic: with several workers they apply at the next start");
-    next.listen = config.listen;
-    next.quic = config.quic;
-  }
   // --- prepare: everything that can fail, nothing that the running server sees ------------
   auto next_endpoints = check_config(next);
   if (!next_endpoints) return next_endpoints.failure();
@@ -968,9 +1141,14 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
   if (next.tls_groups != cur.tls_groups) report.changed.emplace_back("tls_groups");
 
   // Which listeners stay (the same address; QUIC is added or removed on them as `quic` says)
-  // and which are new.
-  std::vector<std::optional<std::size_t>> kept(next_endpoints->size());  // index in listeners
-  std::vector<bool> staying(listeners.size(), false);
+  // and which are new: the same for every worker.
+  ListenerChange change;
+  change.endpoints = &*next_endpoints;
+  change.quic = next.quic;
+  change.kept.resize(next_endpoints->size());
+  change.staying.assign(listeners.size(), false);
+  auto& kept = change.kept;
+  auto& staying = change.staying;
   for (std::size_t i = 0; i < next_endpoints->size(); ++i) {
     for (std::size_t j = 0; j < listeners.size(); ++j) {
       if (!staying[j] && listeners[j].endpoint.same_address((*next_endpoints)[i])) {
@@ -980,8 +1158,18 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
       }
     }
   }
+  // What is bound below, one per worker (index = worker); whatever a failed reload bound is
+  // freed on its worker's thread (after the commit these hold only moved-from husks).
+  std::vector<std::vector<Listener>> fresh(next_endpoints->size());
+  QuicGroups added_quic(listeners.size());
+  ScopeExit release_bound([this, &fresh, &added_quic] {
+    for (auto& group : fresh) release_on_workers(group, workers);
 #ifdef MTOP_HAVE_QUIC
-  std::vector<std::shared_ptr<const quic::ServerTlsContext>> quic_tls(listeners.size());
+    for (auto& group : added_quic) release_on_workers(group, workers);
+#endif
+  });
+  KeptQuicTls quic_tls(listeners.size());
+#ifdef MTOP_HAVE_QUIC
   for (std::size_t j = 0; j < listeners.size(); ++j) {
     if (!staying[j] || !listeners[j].quic) continue;
     auto q = listeners[j].quic->make_tls(tls_config(next));
@@ -996,11 +1184,10 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
     if (!secret) return Failure{secret.error(), "QUIC: " + std::string(secret.message())};
     next_secret = std::move(*secret);
   }
-  // QUIC switched on: the kept addresses get their UDP socket now.
-  std::vector<std::unique_ptr<quic::QuicServer>> added_quic(listeners.size());
+  // QUIC switched on: the kept addresses get their UDP sockets now, one per worker.
   for (std::size_t j = 0; j < listeners.size() && started && next.quic; ++j) {
     if (!staying[j] || listeners[j].quic) continue;
-    auto q = listen_quic(listeners[j].endpoint, listeners[j].port, next, next_secret, main_slot());
+    auto q = listen_quic_everywhere(listeners[j].endpoint, listeners[j].port, next, next_secret);
     if (!q) return q.failure();
     added_quic[j] = std::move(*q);
   }
@@ -1045,16 +1232,16 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
   auto started_site = start_site_if_needed(*next_folder, site.get());
   if (!started_site) return started_site.failure();
 
-  // New addresses are bound now (undone by dropping them if a later step fails).
-  std::vector<Listener> fresh(next_endpoints->size());
+  // New addresses are bound now, on every worker (undone by release_bound if a later step
+  // fails).
   for (std::size_t i = 0; i < next_endpoints->size() && started; ++i) {
     if (kept[i]) continue;
 #ifdef MTOP_HAVE_QUIC
-    auto l = listen_on((*next_endpoints)[i], next, *next_tls, next_secret, main_slot());
+    auto l = listen_everywhere((*next_endpoints)[i], next, *next_tls, next_secret);
 #else
-    auto l = listen_on((*next_endpoints)[i], next, *next_tls, quic_secret, main_slot());
+    auto l = listen_everywhere((*next_endpoints)[i], next, *next_tls, quic_secret);
 #endif
-    if (!l) return l.failure();  // `fresh` (and `added_quic`) close what was bound so far
+    if (!l) return l.failure();
     fresh[i] = std::move(*l);
   }
 
@@ -1071,44 +1258,13 @@ Result<ReloadReport> Server::Impl::reload(ServerConfig next) {
 #endif
   tls = std::move(*next_tls);
   use_worker_tls(*worker_tls, next.engine.handshake_timeout_ms);
-  std::vector<Listener> next_listeners;
-  for (std::size_t i = 0; i < next_endpoints->size(); ++i) {
-    if (!started) break;
-    if (kept[i]) {
-      Listener& l = listeners[*kept[i]];
-      l.endpoint = (*next_endpoints)[i];
-      l.tls->reconfigure(tls, next.engine.handshake_timeout_ms);
-#ifdef MTOP_HAVE_QUIC
-      if (l.quic && next.quic) l.quic->use_tls(quic_tls[*kept[i]]);
-      if (l.quic && !next.quic) {
-        report.changed.push_back("listen -" + HostPort{l.endpoint.host, l.port}.to_string() +
-                                 " (QUIC)");
-        retire_quic(l);
-      }
-      if (added_quic[*kept[i]]) {
-        l.quic = std::move(added_quic[*kept[i]]);
-        report.changed.push_back("listen +" + HostPort{l.endpoint.host, l.port}.to_string() +
-                                 " (QUIC)");
-        log.info("listening on " + HostPort{l.endpoint.host, l.port}.to_string() +
-                 " (QUIC over UDP)");
-      }
-#endif
-      next_listeners.push_back(std::move(l));
-    } else {
-      report.changed.push_back("listen +" +
-                               HostPort{fresh[i].endpoint.host, fresh[i].port}.to_string());
-      log.info("listening on " + HostPort{fresh[i].endpoint.host, fresh[i].port}.to_string() +
-               (next.quic ? " (TLS over TCP and QUIC over UDP)" : " (TLS over TCP)"));
-      next_listeners.push_back(std::move(fresh[i]));
-    }
+  if (started) {
+    const std::uint64_t timeout = next.engine.handshake_timeout_ms;
+    commit_listeners(listeners, change, fresh, added_quic, quic_tls, timeout, main_slot(), report);
+    on_workers([&](Worker& w) {
+      commit_listeners(w.listeners, change, fresh, added_quic, quic_tls, timeout, w.slot(), report);
+    });
   }
-  for (std::size_t j = 0; j < listeners.size(); ++j) {
-    if (staying[j]) continue;
-    report.changed.push_back("listen -" +
-                             HostPort{listeners[j].endpoint.host, listeners[j].port}.to_string());
-    retire(listeners[j]);
-  }
-  if (started) listeners = std::move(next_listeners);
   endpoints = std::move(*next_endpoints);
 
   use_site(std::move(*next_folder), std::move(*started_site));
@@ -1219,11 +1375,7 @@ std::string Server::metrics_text() const {
 #ifdef MTOP_HAVE_QUIC
   if (impl_->config.quic) {
     m.has_quic = true;
-    m.quic = impl_->reaped_quic;  // sockets closed after a reload: their totals stay
-    for (const auto& l : impl_->listeners) {
-      if (l.quic) add_quic(m.quic, *l.quic);
-    }
-    for (const auto& q : impl_->retired_quic) add_quic(m.quic, *q);
+    Impl::add_quic_of(m.quic, impl_->listeners, impl_->retired);
   }
 #endif
   impl_->on_workers([&m](Impl::Worker& w) {
@@ -1231,9 +1383,7 @@ std::string Server::metrics_text() const {
     m.workers.push_back({s.total, s.live});
     m.engine.merge(w.engine->metrics());
 #ifdef MTOP_HAVE_QUIC
-    for (const auto& l : w.listeners) {
-      if (l.quic) add_quic(m.quic, *l.quic);
-    }
+    Impl::add_quic_of(m.quic, w.listeners, w.retired);
 #endif
   });
   return format_metrics(m);

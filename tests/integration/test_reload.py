@@ -13,6 +13,7 @@ import time
 
 from harness import (SERVER_BIN, DeploymentTest, echo_handler, free_port, port_open, recv_exact,
                      run, socks5_connect, wait_for)
+from test_admin import TOKEN, http
 from test_quic import echo_round, spki_pin, wait_quic_listening
 
 TRANSPORT = os.environ.get("MTOP_TRANSPORT", "tls")
@@ -63,9 +64,6 @@ class ReloadTest(DeploymentTest):
     def serve(self, **over):
         self.d.add_user("alice", "pw")
         over.setdefault("allow_targets", ["127.0.0.1/32"])
-        # Several of these tests change the listen set, which several workers apply only at a
-        # restart (docs/CONFIG.md, "Reload"): one worker, as reloading listeners is tested here.
-        over.setdefault("workers", 1)
         server = self.d.start_server(**over)
         if TRANSPORT == "quic":
             wait_quic_listening(server)
@@ -270,8 +268,31 @@ class Policy(ReloadTest):
 
 
 class Listeners(ReloadTest):
+    """Two workers: each binds the new listen set (TLS and QUIC with SO_REUSEPORT) and retires the
+    old one; the reload is all or nothing across them."""
+
+    HELD = 16  # tunnels held on the new listener: all on one worker by chance is 2 * 2**-16
+
+    def serve_two_workers(self):
+        with open(os.path.join(self.d.dir, "admin.token"), "w") as f:
+            f.write(TOKEN + "\n")
+        self.admin_port = free_port()
+        admin = {"listen": f"127.0.0.1:{self.admin_port}", "token_file": "admin.token"}
+        # One stream per QUIC connection: each tunnel is a connection of its own, hashed anew.
+        server = self.serve(workers=2, admin=admin, limits={"quic_streams_per_connection": 1})
+        wait_for(lambda: port_open(self.admin_port), 10, "the admin listener")
+        self.assertIn("2 workers", server.log())
+        return server
+
+    def workers_on(self, port):
+        """The workers of the live tunnels that came in through 127.0.0.1:`port`."""
+        status, body = http(self.admin_port, "GET", "/api/tunnels", token=TOKEN)
+        self.assertEqual(status, 200, body)
+        return [t["worker"] for t in body["tunnels"]
+                if t["listener"] == f"127.0.0.1:{port}" and t["stage"] == "relaying"]
+
     def test_added_listener_serves_and_removed_one_refuses_while_its_tunnel_goes_on(self):
-        server = self.serve()
+        server = self.serve_two_workers()
         t = self.target(echo_handler)
         old_port = server.port
         fwd = self.forward(old_port, t)
@@ -287,11 +308,52 @@ class Listeners(ReloadTest):
         s, code = socks5_connect(socks_old, "127.0.0.1", t.port, timeout=30)
         s.close()
         self.assertNotEqual(code, 0)
-        self.assert_tunnel_works(self.socks(new_port), t)
+        socks_new = self.socks(new_port)
+        self.assert_tunnel_works(socks_new, t)
         self.assertLess(stream.received, Streaming.SIZE, "the reload came during the stream")
+        # Both workers took the new address: tunnels through it land on each of them.
+        held = []
+        try:
+            for i in range(self.HELD):
+                s, code = socks5_connect(socks_new, "127.0.0.1", t.port, timeout=30)
+                held.append(s)
+                self.assertEqual(code, 0, f"tunnel {i}")
+                s.sendall(bytes([i]))
+                self.assertEqual(recv_exact(s, 1), bytes([i]))
+            workers = self.workers_on(new_port)
+            self.assertEqual(len(workers), self.HELD, workers)
+            self.assertEqual(set(workers), {0, 1}, workers)
+        finally:
+            for s in held:
+                s.close()
         stream.finish(self)
         # Its last tunnel done, the removed QUIC socket closes too (the port is free again).
         wait_for(lambda: udp_port_free(old_port), 15, "the removed UDP socket to close")
+
+    def test_a_port_taken_on_reload_changes_nothing(self):
+        server = self.serve_two_workers()
+        t = self.target(echo_handler)
+        old_port = server.port
+        socks = self.socks(old_port)
+        self.assert_tunnel_works(socks, t)
+        # The new port is taken by another program (TCP and UDP, without SO_REUSEPORT): the
+        # first worker's bind fails and no worker changes its listeners.
+        taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        taken_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            busy = taken.getsockname()[1]
+            taken_udp.bind(("127.0.0.1", busy))
+            reply = self.d.reload_server(server, listen=[f"127.0.0.1:{old_port}",
+                                                         f"127.0.0.1:{busy}"])
+            self.assertIn("config refused", reply)
+            self.assertIn(str(busy), reply)
+        finally:
+            taken.close()
+            taken_udp.close()
+        self.assertTrue(port_open(old_port), "the running listener stays")
+        self.assert_tunnel_works(socks, t)
 
 
 def udp_port_free(port):

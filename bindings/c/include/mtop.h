@@ -163,7 +163,8 @@ MTOP_API int mtop_version_check(int major, int minor);
 #define MTOP_SERVER_SETTINGS_VERSION 1 /* mtop_server_settings (handshake machine) */
 #define MTOP_CLIENT_EVENT_VERSION 1    /* mtop_client_event */
 #define MTOP_SERVER_EVENT_VERSION 1    /* mtop_server_event */
-#define MTOP_SERVER_CONFIG_VERSION 2   /* mtop_server_config; 2 added admin, admission, log */
+#define MTOP_SERVER_CONFIG_VERSION 3   /* mtop_server_config; 2 added admin, admission, log;
+                                          3 workers */
 #define MTOP_SERVER_CALLBACKS_VERSION 1
 #define MTOP_SERVER_STATS_VERSION 3    /* 2 added the failure counts, 3 the rejections */
 #define MTOP_USER_GRANT_VERSION 1
@@ -1081,8 +1082,8 @@ typedef struct mtop_auth_request mtop_auth_request;
 
 /*
  * The server engine's configuration (mtop-server's config file, docs/CONFIG.md, in struct
- * form). Fill with mtop_server_config_default() first, then set what you need. Version 2
- * (version 1 ended at log_level).
+ * form). Fill with mtop_server_config_default() first, then set what you need. Version 3
+ * (version 1 ended at log_level, version 2 at deny_target_ports_count).
  * Every pointer is borrowed for the _new call (strings and arrays are copied).
  */
 typedef struct mtop_server_config {
@@ -1129,6 +1130,10 @@ typedef struct mtop_server_config {
   uint32_t source_burst;                /* the rate's bucket, >= 1 (default 20) */
   const uint16_t *deny_target_ports;    /* target ports always refused (default: 25 only; */
   size_t deny_target_ports_count;       /* set the count to 0 to refuse none) */
+  /* version 3 */
+  unsigned workers;                     /* worker threads, each with its own loop and
+                                           listeners (docs/CONFIG.md, "Workers"); 0: one per
+                                           core; default 1: the server's loop only */
 } mtop_server_config;
 
 /* mtop_server_config.access_log_format */

@@ -362,7 +362,7 @@ struct server_config_v1 {  // the version-1 layout
 TEST_CASE("engines: an old caller's version-1 stats struct is filled and nothing past it",
           "[c][engines][version]") {
   static_assert(MTOP_SERVER_STATS_VERSION == 3);
-  static_assert(MTOP_SERVER_CONFIG_VERSION == 2);
+  static_assert(MTOP_SERVER_CONFIG_VERSION == 3);
   static_assert(sizeof(mtop_server_config) > sizeof(server_config_v1));
   static_assert(sizeof(mtop_server_stats) > sizeof(server_stats_v1));
   Pki pki;

@@ -13,9 +13,11 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "mtop.h"
 
@@ -265,7 +267,8 @@ TEST_CASE("operations: reload is all or nothing and says what changed",
   CHECK(mtop_server_reload_json(server, "{\"listen\": \"127.0.0.1:0\", \"kee\": 1}", nullptr,
                                 &report) == MTOP_ERR_CONFIG_INVALID);
   CHECK(std::string(mtop_last_error_message()).find("kee") != std::string::npos);
-  CHECK(mtop_server_reload_versioned(server, 3, &cfg, &report) == MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(mtop_server_reload_versioned(server, MTOP_SERVER_CONFIG_VERSION + 1, &cfg, &report) ==
+        MTOP_ERR_INVALID_ARGUMENT);
   CHECK(report == untouched);
 
   // The old config still serves: a new tunnel works, the live one too.
@@ -421,6 +424,50 @@ TEST_CASE("operations: a server with an auth callback has no users store",
   CHECK(mtop_user_admin_new(&admin, server) == MTOP_ERR_INVALID_STATE);
   CHECK(std::string(mtop_last_error_message()).find("auth callback") != std::string::npos);
   CHECK(admin == nullptr);
+  mtop_server_free(server);
+}
+
+TEST_CASE("operations: a server of two workers serves on both, and 65 workers are refused",
+          "[c][engines][operations]") {
+  Pki pki;
+  EchoTarget target;
+  ServerApp app;
+  mtop_server_config cfg = base_config(pki, false);
+  cfg.workers = 65;  // at most 64
+  mtop_server* refused = nullptr;
+  CHECK(mtop_server_new(&refused, nullptr, &cfg, nullptr, nullptr) == MTOP_ERR_CONFIG_INVALID);
+  CHECK(std::string(mtop_last_error_message()).find("workers") != std::string::npos);
+  CHECK(refused == nullptr);
+
+  cfg.workers = 2;
+  mtop_server* server = start_server(cfg, app);
+  {
+    std::lock_guard<std::mutex> lock(app.log.m);
+    bool said = false;
+    for (const auto& l : app.log.lines) said |= l.find("2 workers") != std::string::npos;
+    CHECK(said);
+  }
+  // Each TLS tunnel is a connection of its own, spread by the kernel over the two workers'
+  // SO_REUSEPORT listeners: 16 all on one worker by chance is 2 * 2^-16.
+  mtop_climber* climber = make_climber(pki, mtop_server_port(server, 0, 0), MTOP_TRANSPORT_TLS);
+  std::vector<int> held;
+  for (int i = 0; i < 16; ++i) held.push_back(open_relaying(climber, target.port()));
+  mtop_server_stats st;
+  REQUIRE(mtop_server_stats(server, &st) == 0);
+  CHECK(st.live == 16);
+  char* metrics = nullptr;
+  std::size_t len = 0;
+  REQUIRE(mtop_server_metrics_text(server, &metrics, &len) == 0);
+  const std::string text(metrics, len);
+  mtop_string_free(metrics);
+  for (const char* worker : {"0", "1"}) {
+    const std::string line = std::string("mtop_worker_tunnels_live{worker=\"") + worker + "\"} ";
+    const auto at = text.find(line);
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stoul(text.substr(at + line.size())) > 0);
+  }
+  for (int fd : held) ::close(fd);
+  mtop_climber_free(climber);
   mtop_server_free(server);
 }
 
