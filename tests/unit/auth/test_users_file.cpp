@@ -112,16 +112,3 @@ TEST_CASE("users file: oversized input is refused before parsing", "[auth][users
   CHECK_FALSE(r);
   CHECK_THAT(std::string(r.message()), Catch::Contains("larger than"));
 }
-
-TEST_CASE("users file: publish grants are read and checked", "[auth][users]") {
-  auto r = parse_users_file(user_json(R"(, "publish": "*:2222, 127.0.0.1:8000-8099")"));
-  REQUIRE(r);
-  CHECK((*r)[0].publish == "*:2222, 127.0.0.1:8000-8099");
-  CHECK(parse_users_file(user_json(""))->at(0).publish.empty());
-
-  r = parse_users_file(user_json(R"(, "publish": "70000")"));
-  REQUIRE_FALSE(r);
-  CHECK(std::string(r.message()).find("users[0] (\"alice\"): field \"publish\": ") == 0);
-  CHECK(std::string(r.message()).find("1-65535") != std::string::npos);
-  CHECK_FALSE(parse_users_file(user_json(R"(, "publish": 8080)")));
-}
