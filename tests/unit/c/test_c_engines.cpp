@@ -220,18 +220,7 @@ TEST_CASE("engines: an auth callback that does not take the request", "[c][engin
   ServerApp app;
   mtop_server* server = nullptr;
   {
-    static const char* const listen[] = {"127.0.0.1:0"};
-    static const char* const allow[] = {"127.0.0.0/8"};
-    mtop_server_config cfg;
-    REQUIRE(mtop_server_config_default(&cfg) == 0);
-    cfg.listen = listen;
-    cfg.listen_count = 1;
-    cfg.cert_file = pki.cert.c_str();
-    cfg.key_file = pki.key.c_str();
-    cfg.quic = 0;
-    cfg.reply_mode = MTOP_REJECT_REPLY;
-    cfg.allow_targets = allow;
-    cfg.allow_targets_count = 1;
+    const mtop_server_config cfg = server_config(pki, {.quic = false});
     mtop_server_callbacks cb{};
     cb.auth = [](mtop_auth_request*, void*) { return MTOP_ERR_STORE_UNAVAILABLE; };
     REQUIRE(mtop_server_new(&server, nullptr, &cfg, &cb, nullptr) == 0);
