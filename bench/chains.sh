@@ -16,6 +16,7 @@ declare -A CH_IPERF CH_ECHO CH_CIPERF CH_CECHO CH_SPIDS
 # make_credentials [PUBLISH] : a certificate for localhost / 127.0.0.1 (CERT, KEY), a random
 # password (PASSWORD) and its hash in $WORK/users.json for the user "bench", shared by every
 # chain; PUBLISH, if given, is the user's publish grant for reverse tunnels (docs/USERS.md).
+# shellcheck disable=SC2120  # the argument is optional
 make_credentials() {
   CERT=$WORK/cert.pem
   KEY=$WORK/key.pem
