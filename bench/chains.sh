@@ -11,7 +11,7 @@
 # The caller sets ROOT, WORK, SERVER_BIN, CLIMBER_BIN and LOADGEN first; every process goes
 # through `start` so the EXIT trap stops it by PID.
 
-declare -A CH_IPERF CH_ECHO CH_CIPERF CH_CECHO CH_SPIDS
+declare -A CH_IPERF CH_ECHO CH_CIPERF CH_CECHO CH_SPIDS CH_SPORT
 
 # make_credentials [PUBLISH] : a certificate for localhost / 127.0.0.1 (CERT, KEY), a random
 # password (PASSWORD) and its hash in $WORK/users.json for the user "bench", shared by every
@@ -45,31 +45,41 @@ setup_direct() {
   CH_CIPERF[direct]=; CH_CECHO[direct]=; CH_SPIDS[direct]=
 }
 
+# start_climber NAME TRANSPORT SERVER_PORT IPERF_TARGET : a climber (config
+# $WORK/climber-NAME.json) to the mtop-server on SERVER_PORT, forwarding a free local port to
+# 127.0.0.1:IPERF_TARGET (an iperf3 -s) and another to the echo target. Sets CLIMBER_IPERF and
+# CLIMBER_ECHO (the local ports) and LAST_PID. bench/workers.sh starts several per server.
+start_climber() {
+  local name=$1 transport=$2 sport=$3 target=$4
+  CLIMBER_IPERF=$(free_port); CLIMBER_ECHO=$(free_port)
+  cat >"$WORK/climber-$name.json" <<JSON
+{ "server": { "host": "127.0.0.1", "port": $sport, "username": "bench", "password": "$PASSWORD",
+              "sni": "localhost", "ca": "$CERT", "transport": "$transport" },
+  "forward": ["127.0.0.1:$CLIMBER_IPERF:127.0.0.1:$target", "127.0.0.1:$CLIMBER_ECHO:127.0.0.1:$ECHO_PORT"],
+  "log_level": "warn" }
+JSON
+  chmod 600 "$WORK/climber-$name.json"
+  start "$WORK/climber-$name.log" "$CLIMBER_BIN" --config "$WORK/climber-$name.json"
+  wait_port "$CLIMBER_ECHO" "$LAST_PID" "$WORK/climber-$name.log"
+}
+
 # setup_mtop tls|quic [WORKERS] : chain mtop-tls / mtop-quic, an mtop-server with one worker (the
 # figures recorded so far), or with WORKERS given, chain mtop-tls-wWORKERS with that many
-# (config "workers", bench/workers.sh).
+# (config "workers", bench/workers.sh). CH_SPORT[name] is the server's port.
 setup_mtop() {
-  local transport=$1 workers=${2:-1} name=mtop-$1 sport ci ce spid
+  local transport=$1 workers=${2:-1} name=mtop-$1 sport spid
   [ -n "${2:-}" ] && name=mtop-$1-w$2
-  sport=$(free_port); ci=$(free_port); ce=$(free_port)
+  sport=$(free_port)
   cat >"$WORK/server-$name.json" <<JSON
 { "listen": ["127.0.0.1:$sport"], "cert": "$CERT", "key": "$KEY", "quic": true,
   "users": { "type": "file", "path": "$WORK/users.json" }, "workers": $workers,
   "allow_targets": ["127.0.0.1/32"], "log_level": "warn", "timeouts": { "drain": 1 } }
 JSON
-  cat >"$WORK/climber-$name.json" <<JSON
-{ "server": { "host": "127.0.0.1", "port": $sport, "username": "bench", "password": "$PASSWORD",
-              "sni": "localhost", "ca": "$CERT", "transport": "$transport" },
-  "forward": ["127.0.0.1:$ci:127.0.0.1:$IPERF_PORT", "127.0.0.1:$ce:127.0.0.1:$ECHO_PORT"],
-  "log_level": "warn" }
-JSON
-  chmod 600 "$WORK/climber-$name.json"
   start "$WORK/server-$name.log" "$SERVER_BIN" --config "$WORK/server-$name.json"
   spid=$LAST_PID
   wait_port "$sport" "$spid" "$WORK/server-$name.log"
-  start "$WORK/climber-$name.log" "$CLIMBER_BIN" --config "$WORK/climber-$name.json"
-  wait_port "$ce" "$LAST_PID" "$WORK/climber-$name.log"
-  CH_IPERF[$name]=$ci; CH_ECHO[$name]=$ce
+  start_climber "$name" "$transport" "$sport" "$IPERF_PORT"
+  CH_IPERF[$name]=$CLIMBER_IPERF; CH_ECHO[$name]=$CLIMBER_ECHO; CH_SPORT[$name]=$sport
   CH_CIPERF[$name]=$LAST_PID; CH_CECHO[$name]=$LAST_PID; CH_SPIDS[$name]=$spid
 }
 
