@@ -30,7 +30,8 @@
 #     --connects N          connect -> first byte samples (default 500)
 #     --parts LIST          comma-separated subset of bulk,idle,latency (default all)
 #     --profile DIR         perf record -g of each end during round 1's bulk loads, reports and
-#                           perf data in DIR
+#                           perf data in DIR (perf costs CPU too: take figures from a run
+#                           without it, or from rounds 2 and later)
 #     --build-dir DIR       build folder (default build-bench)
 #     --no-build            use the binaries already in the build folder
 #     --no-record           leave bench/RESULTS.md alone
