@@ -106,14 +106,16 @@ for ch in $CHAINS; do  # warm-up: the first tunnels fill the credential and tick
   rate "$ch" 3 >/dev/null || true
 done
 
-# machine_busy : "BUSY TOTAL" jiffies of all CPUs so far (/proc/stat; busy = all but idle, iowait).
-machine_busy() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
+# machine_busy : "BUSY TOTAL" jiffies of all CPUs so far, from /proc/stat's cpu line: busy =
+# user + nice + system + irq + softirq; total adds idle, iowait and steal (time the hypervisor
+# gave to other guests). guest and guest_nice are inside user and nice already.
+machine_busy() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6 - $9, t; exit }' /proc/stat; }
 
 # bulk CHAIN ROUND : iperf3 -P 8 split over the chain's climbers, all at once. Sets GBPS, SCPU
 # (server CPU s/GB) and BUSY (per-process and machine % of the wall time).
 declare -A GBPS SCPU BUSY
 bulk() {
-  local ch=$1 r=$2 port k=0 pids=() recs=() t0 t1 m0 m1 s0 s1 _f bytes=0 bps=0 b p
+  local ch=$1 r=$2 port k=0 pids=() recs=() t0 t1 m0 m1 mt0 mt1 s0 s1 _f bytes=0 bps=0 b p
   local spid=${CH_SPIDS[$ch]} clist
   read -r -a clist <<<"${CLIMBER_PIDS[$ch]}"
   if [ -n "$PROFILE" ] && [ "$r" = 1 ]; then
@@ -130,7 +132,7 @@ bulk() {
   declare -A c0
   for p in "${clist[@]}"; do c0[$p]=$(cpu_seconds "$p"); done
   read -r s0 _f < <(proc_stat "$spid")
-  read -r m0 _f < <(machine_busy)
+  read -r m0 mt0 < <(machine_busy)
   t0=$(date +%s.%N)
   for port in ${BULK_PORTS[$ch]}; do
     timeout $((SECS + 30)) iperf3 -c 127.0.0.1 -p "$port" -t "$SECS" -P $((8 / CLIMBERS)) -J \
@@ -141,7 +143,7 @@ bulk() {
     wait "${pids[$k]}" || die "$ch: iperf3 failed: $(tail -n 3 "$WORK/iperf-$ch-$r-$k.json" | tr '\n' ' ')"
   done
   t1=$(date +%s.%N)
-  read -r m1 _f < <(machine_busy)
+  read -r m1 mt1 < <(machine_busy)
   read -r s1 _f < <(proc_stat "$spid")
   local busy_c=
   for p in "${clist[@]}"; do
@@ -159,7 +161,7 @@ print(int(s["bytes"]), s["bits_per_second"])' "$WORK/iperf-$ch-$r-$k.json")
   done
   GBPS[$ch,$r]=$(calc "$bps / 1e9" 3)
   SCPU[$ch,$r]=$(calc "($s1 - $s0) / ($bytes / 1e9)" 3)
-  BUSY[$ch,$r]="$busy_c | $(calc "100 * ($s1 - $s0) / ($t1 - $t0)" 0) | $(calc "100 * ($m1 - $m0) / ($(getconf CLK_TCK) * ($t1 - $t0) * $(nproc))" 0)"
+  BUSY[$ch,$r]="$busy_c | $(calc "100 * ($s1 - $s0) / ($t1 - $t0)" 0) | $(calc "100 * ($m1 - $m0) / ($mt1 - $mt0)" 0)"
 }
 
 PERF_EVENT=cycles
