@@ -45,20 +45,28 @@ setup_direct() {
   CH_CIPERF[direct]=; CH_CECHO[direct]=; CH_SPIDS[direct]=
 }
 
-# start_climber NAME TRANSPORT SERVER_PORT IPERF_TARGET : a climber (config
-# $WORK/climber-NAME.json) to the mtop-server on SERVER_PORT, forwarding a free local port to
-# 127.0.0.1:IPERF_TARGET (an iperf3 -s) and another to the echo target. Sets CLIMBER_IPERF and
-# CLIMBER_ECHO (the local ports) and LAST_PID. bench/workers.sh starts several per server.
+# climber_config NAME TRANSPORT SERVER_PORT RULES : $WORK/climber-NAME.json (readable by us
+# only: it holds the password) for a climber of user "bench" to the mtop-server on
+# SERVER_PORT; RULES is the config's forwarding line, e.g. "forward": [...] or "reverse": [...].
+climber_config() {
+  cat >"$WORK/climber-$1.json" <<JSON
+{ "server": { "host": "127.0.0.1", "port": $3, "username": "bench", "password": "$PASSWORD",
+              "sni": "localhost", "ca": "$CERT", "transport": "$2" },
+  $4,
+  "log_level": "warn" }
+JSON
+  chmod 600 "$WORK/climber-$1.json"
+}
+
+# start_climber NAME TRANSPORT SERVER_PORT IPERF_TARGET : a climber to the mtop-server on
+# SERVER_PORT, forwarding a free local port to 127.0.0.1:IPERF_TARGET (an iperf3 -s) and
+# another to the echo target. Sets CLIMBER_IPERF and CLIMBER_ECHO (the local ports) and
+# LAST_PID. bench/workers.sh starts several per server.
 start_climber() {
   local name=$1 transport=$2 sport=$3 target=$4
   CLIMBER_IPERF=$(free_port); CLIMBER_ECHO=$(free_port)
-  cat >"$WORK/climber-$name.json" <<JSON
-{ "server": { "host": "127.0.0.1", "port": $sport, "username": "bench", "password": "$PASSWORD",
-              "sni": "localhost", "ca": "$CERT", "transport": "$transport" },
-  "forward": ["127.0.0.1:$CLIMBER_IPERF:127.0.0.1:$target", "127.0.0.1:$CLIMBER_ECHO:127.0.0.1:$ECHO_PORT"],
-  "log_level": "warn" }
-JSON
-  chmod 600 "$WORK/climber-$name.json"
+  climber_config "$name" "$transport" "$sport" "\"forward\": [\"127.0.0.1:$CLIMBER_IPERF:127.0.0.1:$target\",
+              \"127.0.0.1:$CLIMBER_ECHO:127.0.0.1:$ECHO_PORT\"]"
   start "$WORK/climber-$name.log" "$CLIMBER_BIN" --config "$WORK/climber-$name.json"
   wait_port "$CLIMBER_ECHO" "$LAST_PID" "$WORK/climber-$name.log"
 }

@@ -157,13 +157,8 @@ setup_mtop_reverse() {
   "reverse": { "max_visitors": $((IDLE + 100)), "grace": 0 },
   "log_level": "warn", "timeouts": { "drain": 1 } }
 JSON
-  cat >"$WORK/climber-$name.json" <<JSON
-{ "server": { "host": "127.0.0.1", "port": $sport, "username": "bench", "password": "$PASSWORD",
-              "sni": "localhost", "ca": "$CERT", "transport": "$TRANSPORT" },
-  "reverse": ["127.0.0.1:$pi:127.0.0.1:$IPERF_PORT", "127.0.0.1:$pe:127.0.0.1:$ECHO_PORT"],
-  "log_level": "warn" }
-JSON
-  chmod 600 "$WORK/climber-$name.json"
+  climber_config "$name" "$TRANSPORT" "$sport" "\"reverse\": [\"127.0.0.1:$pi:127.0.0.1:$IPERF_PORT\",
+              \"127.0.0.1:$pe:127.0.0.1:$ECHO_PORT\"]"
   start "$WORK/server-$name.log" "$SERVER_BIN" --config "$WORK/server-$name.json"
   spid=$LAST_PID
   wait_port "$sport" "$spid" "$WORK/server-$name.log"
