@@ -13,9 +13,9 @@
 # and the load average. TLS only: a climber carries its QUIC tunnels as streams of one
 # connection, which one worker owns, so QUIC gains from workers only with many climbers.
 #
-# Why two climbers (the default): a climber is one event loop, and over TLS it spends more CPU
-# per GB than the server (it encrypts and decrypts the same bytes, plus the client side of
-# every handshake). With one climber the chain saturates that one loop before a one-worker
+# Why two climbers (the default): a climber is one event loop, and over TLS it spent more CPU
+# per GB than the server in every run so far (1.4-1.5 against 1.1-1.2 s/GB up; it also runs the
+# client side of every handshake). With one climber the chain saturates that one loop before a one-worker
 # server does, and a second worker cannot show (bench/RESULTS.md, "Issue 11: what limits
 # the two-worker bulk run"). Two climbers give the server two loops' worth of load to spread.
 # On a 2-core machine the loads, climbers and server together need more than the two cores
