@@ -131,9 +131,11 @@ wait_listening() {
   for _ in $(seq 300); do
     [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
     kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "process $pid exited before port $port was published"; }
-    if grep -q 'retrying' "$logfile" 2>/dev/null; then
+    # A refusal stops the run at once; other retries (a slow answer on a loaded machine) wait.
+    local refused='(not permitted to publish|is in use on the server|cannot publish|authentication failed|closed without an answer).*retrying'
+    if grep -Eq "$refused" "$logfile" 2>/dev/null; then
       local why
-      why=$(grep -m 1 'retrying' "$logfile")
+      why=$(grep -Em 1 "$refused" "$logfile")
       if [ "$TRANSPORT" = quic ] && [[ "$why" == *"cannot publish"* ]]; then
         die "the server refused a reverse tunnel over QUIC (not offered by this build?): $why"
       fi
