@@ -26,7 +26,9 @@
 #                           before QUIC reverse tunnels did so whatever "transport" said)
 #     --rounds N            bulk rounds (default 3)
 #     --seconds N           iperf3 -t (default 10, iperf3's own default)
-#     --idle N              idle visitors (default 1000)
+#     --idle N              idle visitors (default 1000; over QUIC they are streams of the
+#                           climber's one connection, so stay within the visitor streams a
+#                           climber grants: 1,024 at most in the QUIC reverse design)
 #     --connects N          connect -> first byte samples (default 500)
 #     --parts LIST          comma-separated subset of bulk,idle,latency (default all)
 #     --profile DIR         perf record -g of each end during round 1's bulk loads, reports and
