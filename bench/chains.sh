@@ -11,18 +11,22 @@
 # The caller sets ROOT, WORK, SERVER_BIN, CLIMBER_BIN and LOADGEN first; every process goes
 # through `start` so the EXIT trap stops it by PID.
 
-declare -A CH_IPERF CH_ECHO CH_CIPERF CH_CECHO CH_SPIDS
+declare -A CH_IPERF CH_ECHO CH_CIPERF CH_CECHO CH_SPIDS CH_SPORT
 
-# make_credentials : a certificate for localhost / 127.0.0.1 (CERT, KEY), a random password
-# (PASSWORD) and its hash in $WORK/users.json, shared by every chain.
+# make_credentials [PUBLISH] : a certificate for localhost / 127.0.0.1 (CERT, KEY), a random
+# password (PASSWORD) and its hash in $WORK/users.json for the user "bench", shared by every
+# chain; PUBLISH, if given, is the user's publish grant for reverse tunnels (docs/USERS.md).
+# shellcheck disable=SC2120  # the argument is optional
 make_credentials() {
   CERT=$WORK/cert.pem
   KEY=$WORK/key.pem
   "$SERVER_BIN" gen-cert --name localhost --ip 127.0.0.1 --cert "$CERT" --key "$KEY" >/dev/null
   PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-  local hash
+  local hash publish=
   hash=$(printf '%s\n' "$PASSWORD" | "$SERVER_BIN" passwd --scheme pbkdf2)
-  printf '{ "users": [ { "username": "bench", "password": "%s" } ] }\n' "$hash" >"$WORK/users.json"
+  [ -n "${1:-}" ] && publish=", \"publish\": \"$1\""
+  printf '{ "users": [ { "username": "bench", "password": "%s"%s } ] }\n' "$hash" "$publish" \
+    >"$WORK/users.json"
 }
 
 # start_targets : iperf3 -s (IPERF_PORT) and the loadgen echo target (ECHO_PORT), up until exit.
@@ -41,31 +45,49 @@ setup_direct() {
   CH_CIPERF[direct]=; CH_CECHO[direct]=; CH_SPIDS[direct]=
 }
 
+# climber_config NAME TRANSPORT SERVER_PORT RULES : $WORK/climber-NAME.json (readable by us
+# only: it holds the password) for a climber of user "bench" to the mtop-server on
+# SERVER_PORT; RULES is the config's forwarding line, e.g. "forward": [...] or "reverse": [...].
+climber_config() {
+  cat >"$WORK/climber-$1.json" <<JSON
+{ "server": { "host": "127.0.0.1", "port": $3, "username": "bench", "password": "$PASSWORD",
+              "sni": "localhost", "ca": "$CERT", "transport": "$2" },
+  $4,
+  "log_level": "warn" }
+JSON
+  chmod 600 "$WORK/climber-$1.json"
+}
+
+# start_climber NAME TRANSPORT SERVER_PORT IPERF_TARGET : a climber to the mtop-server on
+# SERVER_PORT, forwarding a free local port to 127.0.0.1:IPERF_TARGET (an iperf3 -s) and
+# another to the echo target. Sets CLIMBER_IPERF and CLIMBER_ECHO (the local ports) and
+# LAST_PID. bench/workers.sh starts several per server.
+start_climber() {
+  local name=$1 transport=$2 sport=$3 target=$4
+  CLIMBER_IPERF=$(free_port); CLIMBER_ECHO=$(free_port)
+  climber_config "$name" "$transport" "$sport" "\"forward\": [\"127.0.0.1:$CLIMBER_IPERF:127.0.0.1:$target\",
+              \"127.0.0.1:$CLIMBER_ECHO:127.0.0.1:$ECHO_PORT\"]"
+  start "$WORK/climber-$name.log" "$CLIMBER_BIN" --config "$WORK/climber-$name.json"
+  wait_port "$CLIMBER_ECHO" "$LAST_PID" "$WORK/climber-$name.log"
+}
+
 # setup_mtop tls|quic [WORKERS] : chain mtop-tls / mtop-quic, an mtop-server with one worker (the
 # figures recorded so far), or with WORKERS given, chain mtop-tls-wWORKERS with that many
-# (config "workers", bench/workers.sh).
+# (config "workers", bench/workers.sh). CH_SPORT[name] is the server's port.
 setup_mtop() {
-  local transport=$1 workers=${2:-1} name=mtop-$1 sport ci ce spid
+  local transport=$1 workers=${2:-1} name=mtop-$1 sport spid
   [ -n "${2:-}" ] && name=mtop-$1-w$2
-  sport=$(free_port); ci=$(free_port); ce=$(free_port)
+  sport=$(free_port)
   cat >"$WORK/server-$name.json" <<JSON
 { "listen": ["127.0.0.1:$sport"], "cert": "$CERT", "key": "$KEY", "quic": true,
   "users": { "type": "file", "path": "$WORK/users.json" }, "workers": $workers,
   "allow_targets": ["127.0.0.1/32"], "log_level": "warn", "timeouts": { "drain": 1 } }
 JSON
-  cat >"$WORK/climber-$name.json" <<JSON
-{ "server": { "host": "127.0.0.1", "port": $sport, "username": "bench", "password": "$PASSWORD",
-              "sni": "localhost", "ca": "$CERT", "transport": "$transport" },
-  "forward": ["127.0.0.1:$ci:127.0.0.1:$IPERF_PORT", "127.0.0.1:$ce:127.0.0.1:$ECHO_PORT"],
-  "log_level": "warn" }
-JSON
-  chmod 600 "$WORK/climber-$name.json"
   start "$WORK/server-$name.log" "$SERVER_BIN" --config "$WORK/server-$name.json"
   spid=$LAST_PID
   wait_port "$sport" "$spid" "$WORK/server-$name.log"
-  start "$WORK/climber-$name.log" "$CLIMBER_BIN" --config "$WORK/climber-$name.json"
-  wait_port "$ce" "$LAST_PID" "$WORK/climber-$name.log"
-  CH_IPERF[$name]=$ci; CH_ECHO[$name]=$ce
+  start_climber "$name" "$transport" "$sport" "$IPERF_PORT"
+  CH_IPERF[$name]=$CLIMBER_IPERF; CH_ECHO[$name]=$CLIMBER_ECHO; CH_SPORT[$name]=$sport
   CH_CIPERF[$name]=$LAST_PID; CH_CECHO[$name]=$LAST_PID; CH_SPIDS[$name]=$spid
 }
 
@@ -158,35 +180,36 @@ JSON
   CH_IPERF[trojan]=$ci; CH_ECHO[trojan]=$ce; CH_SPIDS[trojan]=$spid
 }
 
-# `ssh -L` to an sshd of our own on a loopback port: its own config, a fresh ed25519 host key
-# and client key in a folder under $WORK, logging in as the user running the bench (root: sshd needs it
-# to switch users). Only aes128-gcm@openssh.com is offered on either side, compression off.
-setup_ssh() {
-  local d sport ci ce spid user
+# start_sshd FORWARDING : a private sshd on a free loopback port with its own config, a fresh
+# ed25519 host key and client key in a folder under $WORK, logging in as the user running the
+# bench (root: sshd needs it to switch users). Only aes128-gcm@openssh.com is offered on either
+# side, compression off. FORWARDING holds the sshd_config lines that allow the forwarding the
+# chain uses (AllowTcpForwarding, PermitOpen / PermitListen). Sets SSH_DIR, SSHD_PORT,
+# SSHD_PID; ssh_client then logs in to it.
+start_sshd() {
+  local forwarding=$1
   [ "$(id -u)" = 0 ] || die "the ssh chain starts sshd, which needs root (or leave ssh out of --sets)"
-  d=$(mktemp -d "$WORK/ssh.XXXXXX")  # fresh keys each time the chain is set up
-  ssh-keygen -q -t ed25519 -N '' -C mtop-bench-host -f "$d/host_ed25519" >/dev/null
-  ssh-keygen -q -t ed25519 -N '' -C mtop-bench-client -f "$d/id_ed25519" >/dev/null
-  cp "$d/id_ed25519.pub" "$d/authorized_keys"
+  SSH_DIR=$(mktemp -d "$WORK/ssh.XXXXXX")  # fresh keys each time the chain is set up
+  ssh-keygen -q -t ed25519 -N '' -C mtop-bench-host -f "$SSH_DIR/host_ed25519" >/dev/null
+  ssh-keygen -q -t ed25519 -N '' -C mtop-bench-client -f "$SSH_DIR/id_ed25519" >/dev/null
+  cp "$SSH_DIR/id_ed25519.pub" "$SSH_DIR/authorized_keys"
   # sshd's privilege-separation folder is compiled in; make it if the package did not (and
   # remove it again at exit).
   if [ ! -d /run/sshd ]; then mkdir -m 755 /run/sshd; CLEAN_PATHS+=(/run/sshd); fi
-  sport=$(free_port); ci=$(free_port); ce=$(free_port)
-  user=$(id -un)
-  cat >"$d/sshd_config" <<CONF
-ListenAddress 127.0.0.1:$sport
-HostKey $d/host_ed25519
+  SSHD_PORT=$(free_port)
+  cat >"$SSH_DIR/sshd_config" <<CONF
+ListenAddress 127.0.0.1:$SSHD_PORT
+HostKey $SSH_DIR/host_ed25519
 PidFile none
-AuthorizedKeysFile $d/authorized_keys
-AllowUsers $user
+AuthorizedKeysFile $SSH_DIR/authorized_keys
+AllowUsers $(id -un)
 UsePAM no
 PermitRootLogin prohibit-password
 StrictModes no
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-AllowTcpForwarding local
-PermitOpen 127.0.0.1:$IPERF_PORT 127.0.0.1:$ECHO_PORT
+$forwarding
 X11Forwarding no
 UseDNS no
 Compression no
@@ -194,24 +217,45 @@ Ciphers aes128-gcm@openssh.com
 MaxStartups 100:30:200
 LogLevel ERROR
 CONF
-  start "$d/sshd.log" /usr/sbin/sshd -D -e -f "$d/sshd_config"
-  spid=$LAST_PID
-  wait_port "$sport" "$spid" "$d/sshd.log"
-  start "$d/ssh.log" ssh -N -T -F /dev/null -i "$d/id_ed25519" -p "$sport" -l "$user" \
+  start "$SSH_DIR/sshd.log" /usr/sbin/sshd -D -e -f "$SSH_DIR/sshd_config"
+  SSHD_PID=$LAST_PID
+  wait_port "$SSHD_PORT" "$SSHD_PID" "$SSH_DIR/sshd.log"
+}
+
+# ssh_client FORWARD_ARGS... : `ssh -N` with FORWARD_ARGS (-L or -R options) to the sshd of
+# start_sshd, same cipher, no compression, failing if a forwarding cannot be set up.
+ssh_client() {
+  start "$SSH_DIR/ssh.log" ssh -N -T -F /dev/null -i "$SSH_DIR/id_ed25519" -p "$SSHD_PORT" -l "$(id -un)" \
     -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
     -o Ciphers=aes128-gcm@openssh.com -o Compression=no -o ExitOnForwardFailure=yes \
-    -o ServerAliveInterval=0 -o LogLevel=ERROR \
-    -L "127.0.0.1:$ci:127.0.0.1:$IPERF_PORT" -L "127.0.0.1:$ce:127.0.0.1:$ECHO_PORT" 127.0.0.1
-  wait_port "$ce" "$LAST_PID" "$d/ssh.log"
+    -o ServerAliveInterval=0 -o LogLevel=ERROR "$@" 127.0.0.1
+}
+
+# find_sshd_pids : SSHD_PIDS, the sshd listener and its children (the monitor and session
+# processes of our connection; the relaying happens in the session process), each stopped by
+# PID with the chain and at exit. Call it once ssh has logged in. (Not "$(...)": the PIDs must
+# reach PIDS in this shell.)
+find_sshd_pids() {
+  local child
+  SSHD_PIDS=$(proc_tree "$SSHD_PID")
+  for child in $SSHD_PIDS; do
+    [ "$child" = "$SSHD_PID" ] || { PIDS+=("$child"); SETUP_PIDS+=("$child"); }
+  done
+}
+
+# `ssh -L` to an sshd of our own on a loopback port (start_sshd).
+setup_ssh() {
+  local ci ce
+  start_sshd "AllowTcpForwarding local
+PermitOpen 127.0.0.1:$IPERF_PORT 127.0.0.1:$ECHO_PORT"
+  ci=$(free_port); ce=$(free_port)
+  ssh_client -L "127.0.0.1:$ci:127.0.0.1:$IPERF_PORT" -L "127.0.0.1:$ce:127.0.0.1:$ECHO_PORT"
+  wait_port "$ce" "$LAST_PID" "$SSH_DIR/ssh.log"
   CH_IPERF[ssh]=$ci; CH_ECHO[ssh]=$ce; CH_CIPERF[ssh]=$LAST_PID; CH_CECHO[ssh]=$LAST_PID
   # ssh opens its -L ports only after logging in, so the session processes exist by now.
-  CH_SPIDS[ssh]=$(proc_tree "$spid")
+  find_sshd_pids
+  CH_SPIDS[ssh]=$SSHD_PIDS
   log "sshd processes measured as the server side: ${CH_SPIDS[ssh]}"
-  # sshd's own children are stopped by PID too, with the chain and at exit.
-  local child
-  for child in ${CH_SPIDS[ssh]}; do
-    [ "$child" = "$spid" ] || { PIDS+=("$child"); SETUP_PIDS+=("$child"); }
-  done
 }
 
 # setup_chain NAME : one of direct, mtop-tls, mtop-quic, stunnel, trojan, ssh.

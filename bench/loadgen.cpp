@@ -64,6 +64,8 @@ int run(int argc, char** argv) {
   cl_cmd->add_option("--count", cl.count, "timed connections")->check(CLI::Range(1, 1'000'000));
   cl_cmd->add_option("--warmup", cl.warmup, "untimed connections first")->check(CLI::Range(1, 1000));
   cl_cmd->add_option("--size", cl.size, "bytes each way")->check(CLI::Range(1, 1 << 20));
+  long pause_ms = 0;
+  cl_cmd->add_option("--pause-ms", pause_ms, "wait after each connection closes")->check(CLI::Range(0, 60'000));
 
   mtop::bench::IdleOptions idle;
   long hold_seconds = 600;
@@ -86,6 +88,7 @@ int run(int argc, char** argv) {
   }
   if (*cl_cmd) {
     cl.target = endpoint(target);
+    cl.pause = std::chrono::milliseconds(pause_ms);
     return mtop::bench::run_connlat(cl);
   }
   idle.target = endpoint(target);

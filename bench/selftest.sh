@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Self-test of the benchmark tools. First the scripts' command lines (no process started):
-# bench/run.sh and bench/profile.sh --help document every option their parsers accept, and
-# unknown options and bad values are refused with status 2 before anything is built or started.
+# bench/run.sh, bench/profile.sh and bench/reverse.sh --help document every option their parsers
+# accept, and unknown options and bad values are refused with status 2 before anything is built
+# or started.
 # Then the load generator against its own echo target on loopback: every mode gives the counts
 # it should, refused connections are reported as failures with a non-zero exit, bad arguments
 # are refused, and the echo target stops cleanly on SIGTERM. Every process is killed by PID at
@@ -36,7 +37,7 @@ wait_exit() {  # PID: sets STATUS to its exit status; fails after 10 s (no subsh
 }
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
-for script in run.sh profile.sh; do
+for script in run.sh profile.sh reverse.sh; do
   help=$("$BENCH/$script" --help) || fail "$script --help exited with an error"
   # Every `--option)` or `--a|--b)` label of the parser's case statement.
   opts=$(grep -oE '^ +(-[a-z]\|)?--[a-z-]+(\|--[a-z-]+)*\)' "$BENCH/$script" | grep -oE -- '--[a-z-]+')
@@ -58,6 +59,11 @@ for bad in "--transport udp" "--length 3X" "--parallel 0"; do
   rc=0; "$BENCH/profile.sh" "${args[@]}" --no-build >/dev/null 2>&1 || rc=$?
   [ "$rc" = 2 ] || fail "profile.sh $bad: rc $rc, expected 2"
 done
+for bad in "--transport udp" "--rounds 0" "--idle x" "--parts bulk,nothing"; do
+  read -ra args <<<"$bad"
+  rc=0; "$BENCH/reverse.sh" "${args[@]}" --no-build >/dev/null 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "reverse.sh $bad: rc $rc, expected 2"
+done
 
 "$LOADGEN" echo --listen 127.0.0.1:0 >"$WORK/echo.out" 2>&1 &
 ECHO=$!; PIDS+=("$ECHO")
@@ -73,6 +79,13 @@ line=$(timeout 30 "$LOADGEN" pingpong --to "$TO" --rounds 300 --warmup 10 --size
 
 line=$(timeout 30 "$LOADGEN" connlat --to "$TO" --count 25 --warmup 2)
 [ "$(field "$line" count)" = 25 ] && [ "$(field "$line" failures)" = 0 ] || fail "connlat: $line"
+# Spaced arrivals: 1 warm-up + 4 timed connections, each followed by a 150 ms pause.
+t0=$(date +%s%N)
+line=$(timeout 30 "$LOADGEN" connlat --to "$TO" --count 4 --warmup 1 --pause-ms 150)
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$(field "$line" count)" = 4 ] && [ "$ms" -ge 750 ] || fail "connlat --pause-ms 150 (${ms} ms): $line"
+rc=0; "$LOADGEN" connlat --to "$TO" --pause-ms -1 >/dev/null 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "--pause-ms -1 was accepted"
 
 "$LOADGEN" idle --to "$TO" --count 300 --concurrency 16 --hold-seconds 60 >"$WORK/idle.out" 2>&1 &
 IDLE=$!; PIDS+=("$IDLE")
@@ -102,4 +115,4 @@ kill -TERM "$ECHO"
 wait_exit "$ECHO"
 [ "$STATUS" = 0 ] || fail "echo exit status $STATUS after SIGTERM"
 grep -q "echo accepted=" "$WORK/echo.out" || fail "echo: no summary line"
-echo "bench self-test passed (run.sh and profile.sh options, loadgen)"
+echo "bench self-test passed (run.sh, profile.sh and reverse.sh options, loadgen)"

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "modes.hpp"
@@ -89,10 +90,12 @@ int run_connlat(const ConnLatOptions& opt) {
     if (fd.valid()) set_io_timeout(fd.get(), opt.io_timeout);
     if (!fd.valid() || !round_trip(fd.get(), ping, pong, err)) {
       failures.add(err);
-      continue;
+    } else {
+      const double t = micros(Clock::now() - t0);
+      (i < opt.warmup ? warm : us).push_back(t);
     }
-    const double t = micros(Clock::now() - t0);
-    (i < opt.warmup ? warm : us).push_back(t);
+    fd.reset();
+    if (opt.pause.count() > 0) std::this_thread::sleep_for(opt.pause);
   }
   char extra[64];
   std::snprintf(extra, sizeof extra, " first_us=%.1f", warm.empty() ? 0.0 : warm.front());

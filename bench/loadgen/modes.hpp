@@ -36,6 +36,9 @@ struct ConnLatOptions {
   std::size_t warmup = 5;  ///< first tunnels (they may open the transport) are left out
   std::size_t size = 64;
   std::chrono::milliseconds io_timeout{10'000};
+  /// Wait after each connection closes: spaced arrivals, not back to back (a reverse tunnel's
+  /// pool of ready data connections refills in between).
+  std::chrono::milliseconds pause{0};
 };
 
 struct IdleOptions {
