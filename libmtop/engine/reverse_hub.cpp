@@ -238,6 +238,23 @@ void ReverseHub::on_visitor(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp) 
   c->second.delivery->deliver(std::move(v));
 }
 
+bool ReverseHub::publishing(const std::string& user) const {
+  return std::any_of(controls_.begin(), controls_.end(),
+                     [&user](const auto& e) { return e.second.tunnel->username() == user; });
+}
+
+std::size_t ReverseHub::withdraw(const std::string& user, const auth::PublishGrants& grants) {
+  std::vector<ServerTunnel*> gone;  // closing edits controls_
+  for (const auto& [id, c] : controls_) {
+    if (c.tunnel->username() != user || grants.allows(c.bind.address, c.bind.port)) continue;
+    log_.info("reverse tunnel user=" + log_escape(user) + " " + c.bind.to_string() +
+              " tunnel=" + std::to_string(id) + ": no longer in the user's publish grant");
+    gone.push_back(c.tunnel);
+  }
+  for (ServerTunnel* t : gone) t->close(TunnelFailure::revoked, "publish grant withdrawn");
+  return gone.size();
+}
+
 void ReverseHub::tunnel_ended(ServerTunnel& t) {
   const auto it = tunnels_.find(&t);
   if (it == tunnels_.end()) return;

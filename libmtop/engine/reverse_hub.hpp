@@ -15,7 +15,10 @@
 //   tunnel: the engine adds it to the user's tunnels (Host::reverse_attached), then the pool.
 // - tunnel_ended(): a control tunnel ended: its delivery closes (visitors aborted, pool
 //   closed), and the port is kept for its user for the grace period — closed at once when the
-//   tunnel was revoked (user disabled, deleted, over quota) or the server stops.
+//   tunnel was revoked (user disabled, deleted, over quota, its publish grant withdrawn) or
+//   the server stops.
+// - withdraw(): the engine's re-check read the user's grants again; a control tunnel whose
+//   bind they no longer cover is closed as revoked (its port at once, carried visitors aborted).
 // - A tick every kTickMs while ports exist: grace periods, token expiry, waiting visitors.
 //
 // Loop thread only. The hub never destroys tunnels; it holds them by pointer while the engine
@@ -71,6 +74,11 @@ class ReverseHub {
   void published(ServerTunnel& control);
   /// A data connection's token; true when taken (then it is pooled).
   bool attach(ServerTunnel& data, const AttachToken& token);
+  /// Does `user` hold a public port through a live control tunnel?
+  bool publishing(const std::string& user) const;
+  /// `user`'s grants are now `grants`: closes (revoked) each of the user's control tunnels
+  /// whose bind they no longer cover. Returns how many it closed.
+  std::size_t withdraw(const std::string& user, const auth::PublishGrants& grants);
   /// Any tunnel ended; the hub forgets it if it knew it.
   void tunnel_ended(ServerTunnel& t);
   /// Closes every public port now (the server stops).

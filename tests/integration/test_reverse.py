@@ -13,8 +13,8 @@ import threading
 import time
 import unittest
 
-from harness import (DeploymentTest, curl, echo_handler, free_port, port_open, recv_all,
-                     recv_exact, sha_handler, wait_for)
+from harness import (SERVER_BIN, DeploymentTest, curl, echo_handler, free_port, port_open,
+                     recv_all, recv_exact, run, sha_handler, wait_for)
 
 PASSWORD = "s3cret-pw"
 REVERSE = {"keepalive": 2, "grace": 3, "pool": 2}
@@ -463,6 +463,65 @@ class Junk(ReverseTest):
         b = self.tls()
         b.sendall(b"\x01\x03" + token)
         self.assertEqual(self.closed(b), b"")
+
+
+class GrantWithdrawn(ReverseTest):
+    """A grant changed with `mtop-server user publish` while the climber publishes: the
+    re-check (0.5 s here) closes a bind no longer covered at once, keeps one still covered."""
+
+    def set_publish(self, grants):
+        run([SERVER_BIN, "user", "--config", self.server.config_path, "publish", "pub", grants])
+
+    def carried_visitor(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"hi")
+        self.assertEqual(recv_exact(s, 2), b"hi")
+        return s
+
+    def test_still_covered_keeps_the_tunnel(self):
+        self.start_server()
+        c = self.climber(self.target(echo_handler).port)
+        self.published(c)
+        s = self.carried_visitor()
+        self.set_publish(f"127.0.0.1:{self.port}, *:{self.port + 10}")  # narrower, still covers
+        time.sleep(2.5)  # several re-checks
+        s.sendall(b"still")
+        self.assertEqual(recv_exact(s, 5), b"still")
+        self.assertEqual(self.visit(self.port, b"new visitor"), b"new visitor")
+        self.assertNotIn("publish grant withdrawn", self.server.log())
+        self.assertEqual(len(re.findall(r"reverse \S+ -> \S+ published", c.log())), 1)
+
+    def test_removed_grant_closes_the_port_at_once(self):
+        self.start_server()
+        c = self.climber(self.target(echo_handler).port)
+        self.published(c)
+        s = self.carried_visitor()
+        start = time.monotonic()
+        self.set_publish("none")
+        wait_for(lambda: not port_open(self.port), 10, "the port to close (no grace)")
+        self.assertLess(time.monotonic() - start, 5)  # re-check 0.5 s; grace would be 3 s
+        s.settimeout(10)
+        try:
+            self.assertEqual(s.recv(10), b"")  # the carried visitor is aborted
+        except ConnectionResetError:
+            pass
+        log = self.server.log()
+        self.assertIn("no longer in the user's publish grant", log)
+        self.assertIn("ended (publish grant withdrawn), port closed", log)
+        # The climber registers again and is refused; the port stays closed.
+        wait_for(lambda: "not permitted to publish" in c.log(), 20, "the climber's refusal")
+        self.assertTrue(c.alive())
+        self.assertFalse(port_open(self.port))
+
+    def test_narrowed_to_other_ports(self):
+        self.start_server()
+        c = self.climber(self.target(echo_handler).port)
+        self.published(c)
+        self.set_publish(f"127.0.0.1:{self.port + 1}-{self.port + 3}")
+        wait_for(lambda: not port_open(self.port), 10, "the port to close")
+        wait_for(lambda: "not permitted to publish" in c.log(), 20, "the climber's refusal")
+        self.assertIn("publish grant withdrawn", self.server.log())
 
 
 if __name__ == "__main__":
