@@ -205,31 +205,39 @@ void ReverseHub::on_visitor(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp) 
   auto* entry = ports_.find(bind);
   const auto source = named ? to_address(peer) : std::nullopt;
   const auto destination = local_named ? to_address(local) : std::nullopt;
-  auto refuse = [&] {
+  auto refuse = [&](VisitorRefusal why) {
     ++visitors_refused_;
+    host_.visitor_refused(why);
     if (stream) stream.release()->abort(0);
   };
-  if (!entry || !entry->tunnel || !source || !destination) {
-    refuse();  // no climber (grace): reset at once
+  if (!entry || !entry->tunnel) {
+    refuse(VisitorRefusal::no_climber);  // grace: reset at once
+    return;
+  }
+  if (!source || !destination) {
+    refuse(VisitorRefusal::no_address);
     return;
   }
   const auto c = controls_.find(*entry->tunnel);
   if (c == controls_.end()) {
-    refuse();
+    refuse(VisitorRefusal::no_climber);
     return;
   }
   const Listening& rule = entry->payload;
   const auto ip = auth::IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
   const auth::IpAddress visitor_ip = ip ? ip->unmapped() : auth::IpAddress{};
   if (any_contains(rule.deny, visitor_ip) ||
-      (!rule.allow.empty() && !any_contains(rule.allow, visitor_ip)) ||
-      c->second.delivery->visitors() >= rule.max_visitors) {
-    refuse();
+      (!rule.allow.empty() && !any_contains(rule.allow, visitor_ip))) {
+    refuse(VisitorRefusal::source_rule);
+    return;
+  }
+  if (c->second.delivery->visitors() >= rule.max_visitors) {
+    refuse(VisitorRefusal::visitor_limit);
     return;
   }
   Visitor v;
   if (!encode_visitor_header(VisitorHeader{c->first, *source, *destination}, v.header)) {
-    refuse();
+    refuse(VisitorRefusal::no_address);
     return;
   }
   v.stream = std::move(stream);

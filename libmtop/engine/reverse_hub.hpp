@@ -37,6 +37,7 @@
 #include "auth/publish_grants.hpp"
 #include "engine/attach_tokens.hpp"
 #include "engine/port_registry.hpp"
+#include "engine/server_metrics.hpp"
 #include "engine/tunnel_session.hpp"
 #include "engine/visitor_delivery.hpp"
 #include "mtop/log.hpp"
@@ -54,6 +55,8 @@ class ReverseHub {
     /// A data connection of `user` attached: count it among the user's tunnels (quota, rate,
     /// revoke) before it carries anything.
     virtual void reverse_attached(ServerTunnel& data, const std::string& user) = 0;
+    /// A visitor was reset (counted for the metrics).
+    virtual void visitor_refused(VisitorRefusal why) = 0;
   };
 
   static constexpr std::uint64_t kTickMs = 250;
@@ -88,6 +91,7 @@ class ReverseHub {
   void drain();
 
   std::size_t ports_held() const noexcept { return ports_.held(); }
+  std::size_t ports_in_grace() const noexcept { return ports_.size() - ports_.held(); }
   std::size_t visitors() const;
   std::uint64_t visitors_total() const noexcept { return visitors_total_; }
   std::uint64_t visitors_refused() const noexcept { return visitors_refused_; }

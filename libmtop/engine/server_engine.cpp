@@ -556,6 +556,10 @@ void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user)
   user_state(user).tunnels.push_back(&data);
 }
 
+void ServerEngine::visitor_refused(VisitorRefusal why) {
+  ++metrics_.visitor_refusals[static_cast<std::size_t>(why)];
+}
+
 void ServerEngine::drain(std::function<void()> done) {
   drain_done_ = std::move(done);
   if (!draining_) {
@@ -689,6 +693,7 @@ ServerStats ServerEngine::stats() const {
   s.reverse_visitors = reverse_->visitors();
   s.reverse_visitors_total = reverse_->visitors_total();
   s.reverse_visitors_refused = reverse_->visitors_refused();
+  s.reverse_ports_grace = reverse_->ports_in_grace();
   if (accounts_) {
     const AccountSource::Counters c = accounts_->counters();
     s.password_checks = c.password_checks;

@@ -188,6 +188,7 @@ class ServerEngine final : private TunnelHost, private ReverseHub::Host {
   void tunnel_published(ServerTunnel& t) override;
   bool tunnel_attach(ServerTunnel& t, const AttachToken& token) override;
   void reverse_attached(ServerTunnel& data, const std::string& user) override;
+  void visitor_refused(VisitorRefusal why) override;
 
   void on_answer(std::uint64_t id, CheckAnswer answer);
   UserState& user_state(const std::string& name);

@@ -9,12 +9,15 @@ import signal
 import socket
 import ssl
 import struct
+import subprocess
 import threading
 import time
 import unittest
 
 from harness import (SERVER_BIN, DeploymentTest, curl, echo_handler, free_port, port_open,
                      recv_all, recv_exact, run, sha_handler, wait_for)
+from test_admin import TOKEN, metric
+from test_admin import http as admin_call
 
 PASSWORD = "s3cret-pw"
 REVERSE = {"keepalive": 2, "grace": 3, "pool": 2}
@@ -522,6 +525,67 @@ class GrantWithdrawn(ReverseTest):
         wait_for(lambda: not port_open(self.port), 10, "the port to close")
         wait_for(lambda: "not permitted to publish" in c.log(), 20, "the climber's refusal")
         self.assertIn("publish grant withdrawn", self.server.log())
+
+
+class Metrics(ReverseTest):
+    """/metrics after known visitors: public ports held and in grace, visitors accepted, live
+    and refused by reason; promtool accepts the text."""
+
+    def metrics(self):
+        status, text = admin_call(self.admin_port, "GET", "/metrics", token=TOKEN)
+        self.assertEqual(status, 200, text)
+        return text
+
+    def test_counts_after_known_visitors(self):
+        with open(os.path.join(self.d.dir, "admin.token"), "w") as f:
+            f.write(TOKEN + "\n")
+        self.admin_port = free_port()
+        rules = [{"ports": str(self.port), "deny": ["127.0.0.0/8"]},
+                 {"ports": str(self.port + 1), "max_visitors": 1}]
+        self.start_server(reverse=dict(REVERSE, grace=60, visitors=rules),
+                          admin={"listen": f"127.0.0.1:{self.admin_port}",
+                                 "token_file": "admin.token"})
+        echo = self.target(echo_handler)
+        rule = lambda port: {"bind": "127.0.0.1", "port": port,
+                             "target": f"127.0.0.1:{echo.port}"}
+        c = self.d.start_climber(self.server.port, "pub", PASSWORD,
+                                 reverse=[rule(self.port), rule(self.port + 1)])
+        self.published(c, count=2)
+        self.assertTrue(self.refused_at_once(self.port))  # source_rule
+        first = socket.create_connection(("127.0.0.1", self.port + 1), timeout=10)
+        self.addCleanup(first.close)
+        first.sendall(b"one")
+        self.assertEqual(recv_exact(first, 3), b"one")
+        text = self.metrics()
+        self.assertEqual(metric(text, "mtop_reverse_ports"), 2)
+        self.assertEqual(metric(text, "mtop_reverse_ports_grace"), 0)
+        self.assertEqual(metric(text, "mtop_reverse_visitors"), 1)
+        self.assertTrue(self.refused_at_once(self.port + 1))  # visitor_limit
+        first.close()
+        wait_for(lambda: metric(self.metrics(), "mtop_reverse_visitors") == 0, 10,
+                 "the visitor to end")
+        self.assertEqual(self.visit(self.port + 1, b"two"), b"two")
+        # The climber goes: both ports in their grace, a visitor there is reset (no_climber).
+        c.stop(signal.SIGKILL)
+        wait_for(lambda: metric(self.metrics(), "mtop_reverse_ports_grace") == 2, 10,
+                 "both ports in grace")
+        self.assertTrue(self.refused_at_once(self.port + 1))
+
+        text = self.metrics()
+        self.assertEqual(metric(text, "mtop_reverse_ports"), 0)
+        self.assertEqual(metric(text, "mtop_reverse_visitors"), 0)
+        self.assertEqual(metric(text, "mtop_reverse_visitors_total", result="accepted"), 2)
+        self.assertEqual(metric(text, "mtop_reverse_visitors_total", result="refused"), 3)
+        for reason, n in (("source_rule", 1), ("visitor_limit", 1), ("no_climber", 1),
+                          ("no_address", 0)):
+            self.assertEqual(metric(text, "mtop_reverse_visitor_refusals_total", reason=reason),
+                             n, reason)
+        status, stats = admin_call(self.admin_port, "GET", "/api/stats", token=TOKEN)
+        self.assertEqual(status, 200)
+        self.assertEqual((stats["reverse_ports"], stats["reverse_ports_grace"]), (0, 2))
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=30)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
 
 if __name__ == "__main__":
