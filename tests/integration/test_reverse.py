@@ -58,6 +58,16 @@ class ReverseTest(DeploymentTest):
         return self.d.start_climber(self.server.port, user, PASSWORD, reverse=[rule],
                                     extra=extra)
 
+    def climber_on_two_ports(self, target_port):
+        """A climber publishing self.port and self.port + 1, both to `target_port`, once both
+        are published."""
+        rule = lambda port: {"bind": "127.0.0.1", "port": port,
+                             "target": f"127.0.0.1:{target_port}"}
+        c = self.d.start_climber(self.server.port, "pub", PASSWORD,
+                                 reverse=[rule(self.port), rule(self.port + 1)])
+        self.published(c, count=2)
+        return c
+
     def published(self, climber, count=1, timeout=15):
         """Waits for the climber's `count`-th "published" line; returns the public port."""
         pattern = re.compile(r"reverse 127\.0\.0\.1:(\d+) -> \S+ published")
@@ -283,11 +293,7 @@ class VisitorRules(ReverseTest):
                   "max_visitors": 1}]
         self.start_server(reverse=dict(REVERSE, visitors=rules))
         echo = self.target(echo_handler)
-        rule = lambda port: {"bind": "127.0.0.1", "port": port,
-                             "target": f"127.0.0.1:{echo.port}"}
-        c = self.d.start_climber(self.server.port, "pub", PASSWORD,
-                                 reverse=[rule(self.port), rule(self.port + 1)])
-        self.published(c, count=2)
+        self.climber_on_two_ports(echo.port)
         self.assertTrue(self.refused_at_once(self.port))  # denied source
         first = socket.create_connection(("127.0.0.1", self.port + 1), timeout=10)
         self.addCleanup(first.close)
@@ -546,11 +552,7 @@ class Metrics(ReverseTest):
                           admin={"listen": f"127.0.0.1:{self.admin_port}",
                                  "token_file": "admin.token"})
         echo = self.target(echo_handler)
-        rule = lambda port: {"bind": "127.0.0.1", "port": port,
-                             "target": f"127.0.0.1:{echo.port}"}
-        c = self.d.start_climber(self.server.port, "pub", PASSWORD,
-                                 reverse=[rule(self.port), rule(self.port + 1)])
-        self.published(c, count=2)
+        c = self.climber_on_two_ports(echo.port)
         self.assertTrue(self.refused_at_once(self.port))  # source_rule
         first = socket.create_connection(("127.0.0.1", self.port + 1), timeout=10)
         self.addCleanup(first.close)
