@@ -110,6 +110,9 @@ MTOP_API int mtop_user_admin_set_rate_limit(mtop_user_admin*, const char*, const
 MTOP_API int mtop_user_admin_set_expiry(mtop_user_admin*, const char*, const int64_t*) {
   return not_built_in();
 }
+MTOP_API int mtop_user_admin_set_publish(mtop_user_admin*, const char*, const char*) {
+  return not_built_in();
+}
 
 MTOP_API const char* mtop_auth_request_username(const mtop_auth_request*, size_t*) {
   return nullptr;

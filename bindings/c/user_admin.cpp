@@ -138,6 +138,7 @@ MTOP_API int mtop_user_admin_list(mtop_user_admin* admin, mtop_user_list** out) 
       i.used_bytes = u.used_bytes;
       i.has_rate_limit = u.rate_limit.has_value() ? 1 : 0;
       i.rate_limit = u.rate_limit.value_or(0);
+      i.publish = u.publish.c_str();
       holder->infos.push_back(i);
     }
     for (const auto& i : holder->infos) holder->pointers.push_back(&i);
@@ -214,6 +215,13 @@ MTOP_API int mtop_user_admin_set_expiry(mtop_user_admin* admin, const char* user
                                         const int64_t* expires_at) {
   return with_store(admin, username, true, [&](mtop::UserAdmin& store) {
     return done(store.set_expiry(username, optional_of(expires_at)));
+  });
+}
+
+MTOP_API int mtop_user_admin_set_publish(mtop_user_admin* admin, const char* username,
+                                         const char* grants) {
+  return with_store(admin, username, true, [&](mtop::UserAdmin& store) {
+    return done(store.set_publish(username, grants != nullptr ? grants : ""));
   });
 }
 

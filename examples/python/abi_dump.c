@@ -332,6 +332,7 @@ int main(void) {
   FIELD(mtop_user_info, used_bytes);
   FIELD(mtop_user_info, has_rate_limit);
   FIELD(mtop_user_info, rate_limit);
+  FIELD(mtop_user_info, publish);
 
   STRUCT(mtop_user_list);
   FIELD(mtop_user_list, items);

@@ -854,7 +854,7 @@ class _UserInfo(ctypes.Structure):
                 ("has_max_tunnels", ctypes.c_int), ("max_tunnels", ctypes.c_uint32),
                 ("has_quota_bytes", ctypes.c_int), ("quota_bytes", ctypes.c_uint64),
                 ("used_bytes", ctypes.c_uint64), ("has_rate_limit", ctypes.c_int),
-                ("rate_limit", ctypes.c_uint64)]
+                ("rate_limit", ctypes.c_uint64), ("publish", ctypes.c_char_p)]
 
 
 class _UserList(ctypes.Structure):
@@ -950,6 +950,7 @@ _API += [
      [_e, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64)]),
     ("mtop_user_admin_set_expiry", ctypes.c_int,
      [_e, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int64)]),
+    ("mtop_user_admin_set_publish", ctypes.c_int, [_e, ctypes.c_char_p, ctypes.c_char_p]),
     ("mtop_auth_request_username", ctypes.POINTER(ctypes.c_char),
      [_e, ctypes.POINTER(ctypes.c_size_t)]),
     ("mtop_auth_request_password", ctypes.POINTER(ctypes.c_char),

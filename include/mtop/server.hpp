@@ -267,6 +267,7 @@ struct ServerStats {
   std::size_t reverse_visitors = 0;  ///< visitors waiting for or carried on a data connection
   std::uint64_t reverse_visitors_total = 0;    ///< visitors accepted on published ports
   std::uint64_t reverse_visitors_refused = 0;  ///< reset: no climber, a CIDR rule, the limit
+  std::size_t reverse_ports_grace = 0;         ///< public ports kept bound in their grace period
   std::uint64_t failed(TunnelFailure f) const noexcept {
     return failures[static_cast<std::size_t>(f)];
   }

@@ -176,6 +176,7 @@ json stats_json(const ServerStats& s) {
               {"reverse_visitors", s.reverse_visitors},
               {"reverse_visitors_total", s.reverse_visitors_total},
               {"reverse_visitors_refused", s.reverse_visitors_refused},
+              {"reverse_ports_grace", s.reverse_ports_grace},
               {"failures", failures}};
 }
 

@@ -205,37 +205,62 @@ void ReverseHub::on_visitor(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp) 
   auto* entry = ports_.find(bind);
   const auto source = named ? to_address(peer) : std::nullopt;
   const auto destination = local_named ? to_address(local) : std::nullopt;
-  auto refuse = [&] {
+  auto refuse = [&](VisitorRefusal why) {
     ++visitors_refused_;
+    host_.visitor_refused(why);
     if (stream) stream.release()->abort(0);
   };
-  if (!entry || !entry->tunnel || !source || !destination) {
-    refuse();  // no climber (grace): reset at once
+  if (!entry || !entry->tunnel) {
+    refuse(VisitorRefusal::no_climber);  // grace: reset at once
+    return;
+  }
+  if (!source || !destination) {
+    refuse(VisitorRefusal::no_address);
     return;
   }
   const auto c = controls_.find(*entry->tunnel);
   if (c == controls_.end()) {
-    refuse();
+    refuse(VisitorRefusal::no_climber);
     return;
   }
   const Listening& rule = entry->payload;
   const auto ip = auth::IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
   const auth::IpAddress visitor_ip = ip ? ip->unmapped() : auth::IpAddress{};
   if (any_contains(rule.deny, visitor_ip) ||
-      (!rule.allow.empty() && !any_contains(rule.allow, visitor_ip)) ||
-      c->second.delivery->visitors() >= rule.max_visitors) {
-    refuse();
+      (!rule.allow.empty() && !any_contains(rule.allow, visitor_ip))) {
+    refuse(VisitorRefusal::source_rule);
+    return;
+  }
+  if (c->second.delivery->visitors() >= rule.max_visitors) {
+    refuse(VisitorRefusal::visitor_limit);
     return;
   }
   Visitor v;
   if (!encode_visitor_header(VisitorHeader{c->first, *source, *destination}, v.header)) {
-    refuse();
+    refuse(VisitorRefusal::no_address);
     return;
   }
   v.stream = std::move(stream);
   v.name = source->to_string();
   v.arrived_ms = uv_now(loop_);
   c->second.delivery->deliver(std::move(v));
+}
+
+bool ReverseHub::publishing(const std::string& user) const {
+  return std::any_of(controls_.begin(), controls_.end(),
+                     [&user](const auto& e) { return e.second.tunnel->username() == user; });
+}
+
+std::size_t ReverseHub::withdraw(const std::string& user, const auth::PublishGrants& grants) {
+  std::vector<ServerTunnel*> gone;  // closing edits controls_
+  for (const auto& [id, c] : controls_) {
+    if (c.tunnel->username() != user || grants.allows(c.bind.address, c.bind.port)) continue;
+    log_.info("reverse tunnel user=" + log_escape(user) + " " + c.bind.to_string() +
+              " tunnel=" + std::to_string(id) + ": no longer in the user's publish grant");
+    gone.push_back(c.tunnel);
+  }
+  for (ServerTunnel* t : gone) t->close(TunnelFailure::revoked, "publish grant withdrawn");
+  return gone.size();
 }
 
 void ReverseHub::tunnel_ended(ServerTunnel& t) {

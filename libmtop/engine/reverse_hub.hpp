@@ -15,7 +15,10 @@
 //   tunnel: the engine adds it to the user's tunnels (Host::reverse_attached), then the pool.
 // - tunnel_ended(): a control tunnel ended: its delivery closes (visitors aborted, pool
 //   closed), and the port is kept for its user for the grace period — closed at once when the
-//   tunnel was revoked (user disabled, deleted, over quota) or the server stops.
+//   tunnel was revoked (user disabled, deleted, over quota, its publish grant withdrawn) or
+//   the server stops.
+// - withdraw(): the engine's re-check read the user's grants again; a control tunnel whose
+//   bind they no longer cover is closed as revoked (its port at once, carried visitors aborted).
 // - A tick every kTickMs while ports exist: grace periods, token expiry, waiting visitors.
 //
 // Loop thread only. The hub never destroys tunnels; it holds them by pointer while the engine
@@ -34,6 +37,7 @@
 #include "auth/publish_grants.hpp"
 #include "engine/attach_tokens.hpp"
 #include "engine/port_registry.hpp"
+#include "engine/server_metrics.hpp"
 #include "engine/tunnel_session.hpp"
 #include "engine/visitor_delivery.hpp"
 #include "mtop/log.hpp"
@@ -51,6 +55,8 @@ class ReverseHub {
     /// A data connection of `user` attached: count it among the user's tunnels (quota, rate,
     /// revoke) before it carries anything.
     virtual void reverse_attached(ServerTunnel& data, const std::string& user) = 0;
+    /// A visitor was reset (counted for the metrics).
+    virtual void visitor_refused(VisitorRefusal why) = 0;
   };
 
   static constexpr std::uint64_t kTickMs = 250;
@@ -71,6 +77,11 @@ class ReverseHub {
   void published(ServerTunnel& control);
   /// A data connection's token; true when taken (then it is pooled).
   bool attach(ServerTunnel& data, const AttachToken& token);
+  /// Does `user` hold a public port through a live control tunnel?
+  bool publishing(const std::string& user) const;
+  /// `user`'s grants are now `grants`: closes (revoked) each of the user's control tunnels
+  /// whose bind they no longer cover. Returns how many it closed.
+  std::size_t withdraw(const std::string& user, const auth::PublishGrants& grants);
   /// Any tunnel ended; the hub forgets it if it knew it.
   void tunnel_ended(ServerTunnel& t);
   /// Closes every public port now (the server stops).
@@ -80,6 +91,7 @@ class ReverseHub {
   void drain();
 
   std::size_t ports_held() const noexcept { return ports_.held(); }
+  std::size_t ports_in_grace() const noexcept { return ports_.size() - ports_.held(); }
   std::size_t visitors() const;
   std::uint64_t visitors_total() const noexcept { return visitors_total_; }
   std::uint64_t visitors_refused() const noexcept { return visitors_refused_; }

@@ -435,7 +435,11 @@ void ServerEngine::on_recheck(const std::string& name, auth::LookupResult r) {
     log_.info(problem + " (" + log_escape(name) + "): closing " +
               std::to_string(u.tunnels.size()) + " tunnel(s)");
     revoke(u, problem);
+    return;  // u may be gone
   }
+  // A narrowed or removed grant closes the control tunnels it no longer covers, at once like
+  // a disabled user's (u may be gone afterwards).
+  if (reverse_->publishing(name)) reverse_->withdraw(name, publish_grants(name));
 }
 
 void ServerEngine::forget_if_idle(const std::string& name) {
@@ -522,18 +526,21 @@ TunnelHost::PublishAnswer ServerEngine::tunnel_publish(ServerTunnel& t, const Ad
     return {Status::bad_request, ReverseGrant{0, 0, 0},
             "reverse tunnels need a single worker (server.json \"workers\": 1)"};
   }
+  return reverse_->publish(t, publish_grants(t.username()), bind);
+}
+
+auth::PublishGrants ServerEngine::publish_grants(const std::string& user) const {
   std::string publish;
-  if (auto it = users_.find(t.username()); it != users_.end() && it->second->account) {
+  if (auto it = users_.find(user); it != users_.end() && it->second->account) {
     publish = it->second->account->publish;
   }
   // A custom UserCheck answers no account: its users publish nothing.
   auto grants = auth::PublishGrants::parse(publish);
   if (!grants) {
-    log_.warn("user " + log_escape(t.username()) +
-              ": publish ignored: " + std::string(grants.message()));
-    grants = auth::PublishGrants{};
+    log_.warn("user " + log_escape(user) + ": publish ignored: " + std::string(grants.message()));
+    return {};
   }
-  return reverse_->publish(t, *grants, bind);
+  return std::move(*grants);
 }
 
 void ServerEngine::tunnel_published(ServerTunnel& t) {
@@ -547,6 +554,10 @@ bool ServerEngine::tunnel_attach(ServerTunnel& t, const AttachToken& token) {
 void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user) {
   // The control tunnel of `user` lives, so its user state does.
   user_state(user).tunnels.push_back(&data);
+}
+
+void ServerEngine::visitor_refused(VisitorRefusal why) {
+  ++metrics_.visitor_refusals[static_cast<std::size_t>(why)];
 }
 
 void ServerEngine::drain(std::function<void()> done) {
@@ -682,6 +693,7 @@ ServerStats ServerEngine::stats() const {
   s.reverse_visitors = reverse_->visitors();
   s.reverse_visitors_total = reverse_->visitors_total();
   s.reverse_visitors_refused = reverse_->visitors_refused();
+  s.reverse_ports_grace = reverse_->ports_in_grace();
   if (accounts_) {
     const AccountSource::Counters c = accounts_->counters();
     s.password_checks = c.password_checks;

@@ -32,6 +32,8 @@
 //   ReverseHub publishes the bind under the user's publish grants. Control tunnels and the
 //   data connections that carry visitors are tunnels of the publishing user like any other:
 //   listed, counted against the quota and rate limit, closed by a re-check or revoke_user.
+//   The re-check also reads the grants again: a control tunnel whose bind they no longer
+//   cover is revoked (ReverseHub::withdraw).
 // - One log line per tunnel when it ends (info; warn for store problems): user, source,
 //   target, bytes up/down, duration, reason. Never a password or a hash.
 //
@@ -186,6 +188,7 @@ class ServerEngine final : private TunnelHost, private ReverseHub::Host {
   void tunnel_published(ServerTunnel& t) override;
   bool tunnel_attach(ServerTunnel& t, const AttachToken& token) override;
   void reverse_attached(ServerTunnel& data, const std::string& user) override;
+  void visitor_refused(VisitorRefusal why) override;
 
   void on_answer(std::uint64_t id, CheckAnswer answer);
   UserState& user_state(const std::string& name);
@@ -193,6 +196,9 @@ class ServerEngine final : private TunnelHost, private ReverseHub::Host {
   void apply_record(UserState& u, auth::UserRecord record);
   /// Why the account may not tunnel now ("user disabled", ...), or "" if it may.
   std::string account_problem(const UserState& u) const;
+  /// The publish grants of `user`'s account as last looked up (none without an account, or
+  /// when the stored text is malformed: logged).
+  auth::PublishGrants publish_grants(const std::string& user) const;
   void on_traffic(UserState& u, io::Direction dir, std::size_t bytes);
   /// Closes every tunnel of `u`; `u` may be gone afterwards.
   void revoke(UserState& u, const std::string& reason);

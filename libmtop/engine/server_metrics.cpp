@@ -47,6 +47,23 @@ void EngineMetrics::merge(const EngineMetrics& other) {
     add_user_bytes(user, true, b.up);
     add_user_bytes(user, false, b.down);
   }
+  for (std::size_t i = 0; i < visitor_refusals.size(); ++i) {
+    visitor_refusals[i] += other.visitor_refusals[i];
+  }
+}
+
+std::string_view visitor_refusal_name(VisitorRefusal r) noexcept {
+  switch (r) {
+    case VisitorRefusal::no_climber:
+      return "no_climber";
+    case VisitorRefusal::source_rule:
+      return "source_rule";
+    case VisitorRefusal::visitor_limit:
+      return "visitor_limit";
+    case VisitorRefusal::no_address:
+      return "no_address";
+  }
+  return "unknown";
 }
 
 std::string_view dial_failure_reason(int uv_status) noexcept {
@@ -180,6 +197,9 @@ void write_tunnels(Writer& w, const MetricsSnapshot& m) {
   w.sample("mtop_active_users", "", static_cast<std::uint64_t>(m.stats.active_users));
   w.family("mtop_reverse_ports", "gauge", "Public ports held by live reverse control tunnels.");
   w.sample("mtop_reverse_ports", "", static_cast<std::uint64_t>(m.stats.reverse_ports));
+  w.family("mtop_reverse_ports_grace", "gauge",
+           "Public ports kept bound in their grace period for their user's climber.");
+  w.sample("mtop_reverse_ports_grace", "", static_cast<std::uint64_t>(m.stats.reverse_ports_grace));
   w.family("mtop_reverse_visitors", "gauge",
            "Visitors of published ports waiting for or carried on a data connection.");
   w.sample("mtop_reverse_visitors", "", static_cast<std::uint64_t>(m.stats.reverse_visitors));
@@ -190,6 +210,15 @@ void write_tunnels(Writer& w, const MetricsSnapshot& m) {
            m.stats.reverse_visitors_total - m.stats.reverse_visitors_refused);
   w.sample("mtop_reverse_visitors_total", label("result", "refused"),
            m.stats.reverse_visitors_refused);
+  w.family("mtop_reverse_visitor_refusals_total", "counter",
+           "Visitors of published ports reset, by reason: no_climber (the port is in its grace "
+           "period), source_rule (allow / deny CIDRs), visitor_limit (max_visitors), no_address "
+           "(the visitor's address could not be read).");
+  for (std::size_t i = 0; i < kVisitorRefusalCount; ++i) {
+    const auto r = static_cast<VisitorRefusal>(i);
+    w.sample("mtop_reverse_visitor_refusals_total", label("reason", visitor_refusal_name(r)),
+             m.engine.visitor_refusals[i]);
+  }
 }
 
 void write_handshakes(Writer& w, const HandshakeHistogram& h) {

@@ -48,6 +48,17 @@ struct UserBytes {
   std::uint64_t down = 0;
 };
 
+/// Why a visitor of a published port was reset (ReverseHub).
+enum class VisitorRefusal : std::uint8_t {
+  no_climber,     ///< the port has no live control tunnel (its grace period)
+  source_rule,    ///< the port's allow / deny CIDRs
+  visitor_limit,  ///< the port's max_visitors
+  no_address,     ///< the visitor's or the port's address could not be read
+};
+inline constexpr std::size_t kVisitorRefusalCount = 4;
+/// The metric label: "no_climber", "source_rule", "visitor_limit", "no_address".
+std::string_view visitor_refusal_name(VisitorRefusal r) noexcept;
+
 /// Kept by the ServerEngine on its loop.
 struct EngineMetrics {
   /// By (listener "host:port", transport "tls"/"quic").
@@ -58,6 +69,8 @@ struct EngineMetrics {
   /// By user; only filled while per_user is on, and at most kMaxUsers users (the rest are
   /// summed under the empty name, written as user="" so the totals stay right).
   std::map<std::string, UserBytes, std::less<>> user_bytes;
+  /// Visitors of published ports reset, by VisitorRefusal.
+  std::array<std::uint64_t, kVisitorRefusalCount> visitor_refusals{};
   bool per_user = false;
   static constexpr std::size_t kMaxUsers = 100'000;
 

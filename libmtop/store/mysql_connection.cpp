@@ -130,33 +130,19 @@ class MysqlConnection final : public SqlConnection {
         return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
       return static_cast<std::uint64_t>(mysql_affected_rows(db_));
     }
-    Stmt st(mysql_stmt_init(db_));
-    if (!st) return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
-    if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
-      return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()),
-                     "MySQL prepare failed");
-    Bound bound(params);
-    if (mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0 ||
-        mysql_stmt_execute(st.get()) != 0)
-      return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()),
-                     "MySQL statement failed");
-    return static_cast<std::uint64_t>(mysql_stmt_affected_rows(st.get()));
+    auto st = prepare(sql);
+    if (!st) return st.error();
+    if (auto r = run(st->get(), params, "MySQL statement failed"); !r) return r.error();
+    return static_cast<std::uint64_t>(mysql_stmt_affected_rows(st->get()));
   }
   Result<std::vector<auth::UserRecord>> query_users(std::string_view sql,
                                                     const std::vector<SqlParam>& params) override {
-    Stmt st(mysql_stmt_init(db_));
-    if (!st) return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
-    auto stmt_fail = [&](std::string_view what) {
-      return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()), what);
-    };
-    if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
-      return stmt_fail("MySQL prepare failed");
-    if (mysql_stmt_field_count(st.get()) != kUserColumnCount)
+    auto prepared = prepare(sql);
+    if (!prepared) return prepared.error();
+    MYSQL_STMT* st = prepared->get();
+    if (mysql_stmt_field_count(st) != kUserColumnCount)
       return fail(Errc::store_query_failed, "MySQL: unexpected columns");
-    Bound bound(params);
-    if ((!params.empty() && mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0) ||
-        mysql_stmt_execute(st.get()) != 0)
-      return stmt_fail("MySQL query failed");
+    if (auto r = run(st, params, "MySQL query failed"); !r) return r.error();
 
     // Output: two strings, six integers and a string (strings re-fetched at full length when
     // longer than their buffer), each with its NULL flag.
@@ -183,8 +169,8 @@ class MysqlConnection final : public SqlConnection {
         out[i].buffer = &ints[i];
       }
     }
-    if (mysql_stmt_bind_result(st.get(), out) != 0) return stmt_fail("MySQL bind failed");
-    if (mysql_stmt_store_result(st.get()) != 0) return stmt_fail("MySQL query failed");
+    if (mysql_stmt_bind_result(st, out) != 0) return statement_failed(st, "MySQL bind failed");
+    if (mysql_stmt_store_result(st) != 0) return statement_failed(st, "MySQL query failed");
 
     auto text = [&](int col, char* buf, std::string& dst) -> bool {
       if (nulls[col]) {
@@ -201,18 +187,18 @@ class MysqlConnection final : public SqlConnection {
       b.buffer_type = MYSQL_TYPE_STRING;
       b.buffer = dst.data();
       b.buffer_length = dst.size();
-      return mysql_stmt_fetch_column(st.get(), &b, static_cast<unsigned>(col), 0) == 0;
+      return mysql_stmt_fetch_column(st, &b, static_cast<unsigned>(col), 0) == 0;
     };
 
     std::vector<auth::UserRecord> users;
     for (;;) {
-      int rc = mysql_stmt_fetch(st.get());
+      int rc = mysql_stmt_fetch(st);
       if (rc == MYSQL_NO_DATA) break;
-      if (rc == 1) return stmt_fail("MySQL fetch failed");
+      if (rc == 1) return statement_failed(st, "MySQL fetch failed");
       auth::UserRecord u;
       if (!text(0, name_buf, u.username) || !text(1, hash_buf, u.password_hash) ||
           !text(8, publish_buf, u.publish))
-        return stmt_fail("MySQL fetch failed");
+        return statement_failed(st, "MySQL fetch failed");
       u.enabled = !nulls[2] && ints[2] != 0;
       if (!nulls[3]) u.expires_at = ints[3];
       if (!nulls[4]) u.max_tunnels = to_u32(ints[4]);
@@ -225,17 +211,10 @@ class MysqlConnection final : public SqlConnection {
   }
   Result<std::optional<std::int64_t>> query_int(std::string_view sql,
                                                 const std::vector<SqlParam>& params) override {
-    Stmt st(mysql_stmt_init(db_));
-    if (!st) return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
-    auto stmt_fail = [&](std::string_view what) {
-      return db_fail(mysql_stmt_errno(st.get()), mysql_stmt_error(st.get()), what);
-    };
-    if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
-      return stmt_fail("MySQL prepare failed");
-    Bound bound(params);
-    if ((!params.empty() && mysql_stmt_bind_param(st.get(), bound.binds.data()) != 0) ||
-        mysql_stmt_execute(st.get()) != 0)
-      return stmt_fail("MySQL query failed");
+    auto prepared = prepare(sql);
+    if (!prepared) return prepared.error();
+    MYSQL_STMT* st = prepared->get();
+    if (auto r = run(st, params, "MySQL query failed"); !r) return r.error();
     MYSQL_BIND out;
     std::memset(&out, 0, sizeof out);
     long long value = 0;
@@ -243,11 +222,11 @@ class MysqlConnection final : public SqlConnection {
     out.buffer_type = MYSQL_TYPE_LONGLONG;
     out.buffer = &value;
     out.is_null = &null;
-    if (mysql_stmt_bind_result(st.get(), &out) != 0) return stmt_fail("MySQL bind failed");
-    if (mysql_stmt_store_result(st.get()) != 0) return stmt_fail("MySQL query failed");
-    const int rc = mysql_stmt_fetch(st.get());
+    if (mysql_stmt_bind_result(st, &out) != 0) return statement_failed(st, "MySQL bind failed");
+    if (mysql_stmt_store_result(st) != 0) return statement_failed(st, "MySQL query failed");
+    const int rc = mysql_stmt_fetch(st);
     if (rc == MYSQL_NO_DATA || (rc == 0 && null)) return std::optional<std::int64_t>{};
-    if (rc != 0) return stmt_fail("MySQL fetch failed");
+    if (rc != 0) return statement_failed(st, "MySQL fetch failed");
     return std::optional<std::int64_t>(value);
   }
   const Dialect& dialect() const override {
@@ -287,6 +266,26 @@ class MysqlConnection final : public SqlConnection {
   }
 
  private:
+  // The steps every statement with parameters shares. Their messages name the step:
+  // "MySQL statement failed" (no statement handle), "MySQL prepare failed", then `what`.
+  Result<Stmt> prepare(std::string_view sql) {
+    Stmt st(mysql_stmt_init(db_));
+    if (!st) return db_fail(mysql_errno(db_), mysql_error(db_), "MySQL statement failed");
+    if (mysql_stmt_prepare(st.get(), sql.data(), sql.size()) != 0)
+      return statement_failed(st.get(), "MySQL prepare failed");
+    return st;
+  }
+  /// Binds `params` (none: nothing to bind) and executes `st`.
+  Result<void> run(MYSQL_STMT* st, const std::vector<SqlParam>& params, std::string_view what) {
+    Bound bound(params);  // read by mysql_stmt_execute, not after it
+    if ((!params.empty() && mysql_stmt_bind_param(st, bound.binds.data()) != 0) ||
+        mysql_stmt_execute(st) != 0)
+      return statement_failed(st, what);
+    return {};
+  }
+  Errc statement_failed(MYSQL_STMT* st, std::string_view what) {
+    return db_fail(mysql_stmt_errno(st), mysql_stmt_error(st), what);
+  }
   Errc db_fail(unsigned err, const char* message, std::string_view what) {
     std::string msg = std::string(what) + ": " + (message ? message : "unknown error");
     if (connection_lost(err)) {

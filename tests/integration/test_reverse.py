@@ -9,12 +9,15 @@ import signal
 import socket
 import ssl
 import struct
+import subprocess
 import threading
 import time
 import unittest
 
-from harness import (DeploymentTest, curl, echo_handler, free_port, port_open, recv_all,
-                     recv_exact, sha_handler, wait_for)
+from harness import (SERVER_BIN, DeploymentTest, curl, echo_handler, free_port, port_open,
+                     recv_all, recv_exact, run, sha_handler, wait_for)
+from test_admin import TOKEN, metric
+from test_admin import http as admin_call
 
 PASSWORD = "s3cret-pw"
 REVERSE = {"keepalive": 2, "grace": 3, "pool": 2}
@@ -54,6 +57,16 @@ class ReverseTest(DeploymentTest):
                 "target": f"127.0.0.1:{target_port}", "proxy_protocol": proxy_protocol}
         return self.d.start_climber(self.server.port, user, PASSWORD, reverse=[rule],
                                     extra=extra)
+
+    def climber_on_two_ports(self, target_port):
+        """A climber publishing self.port and self.port + 1, both to `target_port`, once both
+        are published."""
+        rule = lambda port: {"bind": "127.0.0.1", "port": port,
+                             "target": f"127.0.0.1:{target_port}"}
+        c = self.d.start_climber(self.server.port, "pub", PASSWORD,
+                                 reverse=[rule(self.port), rule(self.port + 1)])
+        self.published(c, count=2)
+        return c
 
     def published(self, climber, count=1, timeout=15):
         """Waits for the climber's `count`-th "published" line; returns the public port."""
@@ -280,11 +293,7 @@ class VisitorRules(ReverseTest):
                   "max_visitors": 1}]
         self.start_server(reverse=dict(REVERSE, visitors=rules))
         echo = self.target(echo_handler)
-        rule = lambda port: {"bind": "127.0.0.1", "port": port,
-                             "target": f"127.0.0.1:{echo.port}"}
-        c = self.d.start_climber(self.server.port, "pub", PASSWORD,
-                                 reverse=[rule(self.port), rule(self.port + 1)])
-        self.published(c, count=2)
+        self.climber_on_two_ports(echo.port)
         self.assertTrue(self.refused_at_once(self.port))  # denied source
         first = socket.create_connection(("127.0.0.1", self.port + 1), timeout=10)
         self.addCleanup(first.close)
@@ -463,6 +472,122 @@ class Junk(ReverseTest):
         b = self.tls()
         b.sendall(b"\x01\x03" + token)
         self.assertEqual(self.closed(b), b"")
+
+
+class GrantWithdrawn(ReverseTest):
+    """A grant changed with `mtop-server user publish` while the climber publishes: the
+    re-check (0.5 s here) closes a bind no longer covered at once, keeps one still covered."""
+
+    def set_publish(self, grants):
+        run([SERVER_BIN, "user", "--config", self.server.config_path, "publish", "pub", grants])
+
+    def carried_visitor(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"hi")
+        self.assertEqual(recv_exact(s, 2), b"hi")
+        return s
+
+    def test_still_covered_keeps_the_tunnel(self):
+        self.start_server()
+        c = self.climber(self.target(echo_handler).port)
+        self.published(c)
+        s = self.carried_visitor()
+        self.set_publish(f"127.0.0.1:{self.port}, *:{self.port + 10}")  # narrower, still covers
+        time.sleep(2.5)  # several re-checks
+        s.sendall(b"still")
+        self.assertEqual(recv_exact(s, 5), b"still")
+        self.assertEqual(self.visit(self.port, b"new visitor"), b"new visitor")
+        self.assertNotIn("publish grant withdrawn", self.server.log())
+        self.assertEqual(len(re.findall(r"reverse \S+ -> \S+ published", c.log())), 1)
+
+    def test_removed_grant_closes_the_port_at_once(self):
+        self.start_server()
+        c = self.climber(self.target(echo_handler).port)
+        self.published(c)
+        s = self.carried_visitor()
+        start = time.monotonic()
+        self.set_publish("none")
+        wait_for(lambda: not port_open(self.port), 10, "the port to close (no grace)")
+        self.assertLess(time.monotonic() - start, 5)  # re-check 0.5 s; grace would be 3 s
+        s.settimeout(10)
+        try:
+            self.assertEqual(s.recv(10), b"")  # the carried visitor is aborted
+        except ConnectionResetError:
+            pass
+        log = self.server.log()
+        self.assertIn("no longer in the user's publish grant", log)
+        self.assertIn("ended (publish grant withdrawn), port closed", log)
+        # The climber registers again and is refused; the port stays closed.
+        wait_for(lambda: "not permitted to publish" in c.log(), 20, "the climber's refusal")
+        self.assertTrue(c.alive())
+        self.assertFalse(port_open(self.port))
+
+    def test_narrowed_to_other_ports(self):
+        self.start_server()
+        c = self.climber(self.target(echo_handler).port)
+        self.published(c)
+        self.set_publish(f"127.0.0.1:{self.port + 1}-{self.port + 3}")
+        wait_for(lambda: not port_open(self.port), 10, "the port to close")
+        wait_for(lambda: "not permitted to publish" in c.log(), 20, "the climber's refusal")
+        self.assertIn("publish grant withdrawn", self.server.log())
+
+
+class Metrics(ReverseTest):
+    """/metrics after known visitors: public ports held and in grace, visitors accepted, live
+    and refused by reason; promtool accepts the text."""
+
+    def metrics(self):
+        status, text = admin_call(self.admin_port, "GET", "/metrics", token=TOKEN)
+        self.assertEqual(status, 200, text)
+        return text
+
+    def test_counts_after_known_visitors(self):
+        with open(os.path.join(self.d.dir, "admin.token"), "w") as f:
+            f.write(TOKEN + "\n")
+        self.admin_port = free_port()
+        rules = [{"ports": str(self.port), "deny": ["127.0.0.0/8"]},
+                 {"ports": str(self.port + 1), "max_visitors": 1}]
+        self.start_server(reverse=dict(REVERSE, grace=60, visitors=rules),
+                          admin={"listen": f"127.0.0.1:{self.admin_port}",
+                                 "token_file": "admin.token"})
+        echo = self.target(echo_handler)
+        c = self.climber_on_two_ports(echo.port)
+        self.assertTrue(self.refused_at_once(self.port))  # source_rule
+        first = socket.create_connection(("127.0.0.1", self.port + 1), timeout=10)
+        self.addCleanup(first.close)
+        first.sendall(b"one")
+        self.assertEqual(recv_exact(first, 3), b"one")
+        text = self.metrics()
+        self.assertEqual(metric(text, "mtop_reverse_ports"), 2)
+        self.assertEqual(metric(text, "mtop_reverse_ports_grace"), 0)
+        self.assertEqual(metric(text, "mtop_reverse_visitors"), 1)
+        self.assertTrue(self.refused_at_once(self.port + 1))  # visitor_limit
+        first.close()
+        wait_for(lambda: metric(self.metrics(), "mtop_reverse_visitors") == 0, 10,
+                 "the visitor to end")
+        self.assertEqual(self.visit(self.port + 1, b"two"), b"two")
+        # The climber goes: both ports in their grace, a visitor there is reset (no_climber).
+        c.stop(signal.SIGKILL)
+        wait_for(lambda: metric(self.metrics(), "mtop_reverse_ports_grace") == 2, 10,
+                 "both ports in grace")
+        self.assertTrue(self.refused_at_once(self.port + 1))
+
+        text = self.metrics()
+        self.assertEqual(metric(text, "mtop_reverse_ports"), 0)
+        self.assertEqual(metric(text, "mtop_reverse_visitors"), 0)
+        self.assertEqual(metric(text, "mtop_reverse_visitors_total", result="accepted"), 2)
+        self.assertEqual(metric(text, "mtop_reverse_visitors_total", result="refused"), 3)
+        for reason, n in (("source_rule", 1), ("visitor_limit", 1), ("no_climber", 1),
+                          ("no_address", 0)):
+            self.assertEqual(metric(text, "mtop_reverse_visitor_refusals_total", reason=reason),
+                             n, reason)
+        status, stats = admin_call(self.admin_port, "GET", "/api/stats", token=TOKEN)
+        self.assertEqual(status, 200)
+        self.assertEqual((stats["reverse_ports"], stats["reverse_ports_grace"]), (0, 2))
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=30)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
 
 if __name__ == "__main__":

@@ -1496,6 +1496,9 @@ typedef struct mtop_user_info {
   uint64_t used_bytes;    /* counted against the quota */
   int has_rate_limit;     /* 0: no limit */
   uint64_t rate_limit;    /* bytes a second each way */
+  /* Added after the fields above (read it only from a library that has it:
+   * mtop_user_admin_set_publish() exists there too). */
+  const char *publish;    /* public binds for reverse tunnels (docs/USERS.md), "" = none */
 } mtop_user_info;
 
 /* Users sorted by name: items[0 .. count-1]. */
@@ -1560,6 +1563,19 @@ MTOP_API int mtop_user_admin_set_rate_limit(mtop_user_admin *admin, const char *
                                             const uint64_t *bytes_per_second);
 MTOP_API int mtop_user_admin_set_expiry(mtop_user_admin *admin, const char *username,
                                         const int64_t *expires_at);
+
+/*
+ * mtop_user_admin_set_publish - the public binds the user may publish with reverse tunnels
+ * (docs/USERS.md, "Publish grants"), e.g. "8000-8099" or "*:2222, 192.0.2.10:443".
+ * grants: NUL-terminated (borrowed); NULL or "" = none. A live reverse tunnel whose bind the
+ * new grants no longer cover is closed at the server's next look-up of the user.
+ * Returns 0. Errors: as above; MTOP_ERR_INVALID_ARGUMENT for grants that do not parse, with
+ * a message naming the grant at fault ("publish: \"70000\": port must be 1-65535");
+ * MTOP_ERR_STORE_QUERY_FAILED for a database made before grants existed (mtop-server db
+ * migrate upgrades it).
+ */
+MTOP_API int mtop_user_admin_set_publish(mtop_user_admin *admin, const char *username,
+                                         const char *grants);
 
 /* ---------------------------------------------------------------------------------------
  * Auth requests: what the auth callback hands over (see mtop_auth_callback).

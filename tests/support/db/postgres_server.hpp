@@ -80,11 +80,8 @@ class PostgresServer {
   }
   pid_t pid() const { return pid_; }
 
- private:
-  static std::string password() { return "pg-test-secret"; }
-  std::string data() const { return dir_.path() + "/data"; }
-  std::string log() const { return dir_.path() + "/server.log"; }
-
+  /// Runs `sql` (one statement or a script) as the admin user on database `db`; throws
+  /// std::runtime_error with the server's message if it fails.
   void exec_admin(const std::string& db, const std::string& sql) {
     PGconn* c = PQconnectdb(conninfo(db).c_str());
     std::string err;
@@ -98,6 +95,11 @@ class PostgresServer {
     PQfinish(c);
     if (!err.empty()) throw std::runtime_error("PostgreSQL fixture: " + sql + ": " + err);
   }
+
+ private:
+  static std::string password() { return "pg-test-secret"; }
+  std::string data() const { return dir_.path() + "/data"; }
+  std::string log() const { return dir_.path() + "/server.log"; }
 
   TempDir dir_;
   std::uint16_t port_;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 int mtop_c11_version_check(void);
 
@@ -111,10 +112,12 @@ static int mtop_server_operations(mtop_server *server, mtop_server_config *confi
   failed |= mtop_user_admin_set_max_tunnels(admin, "alice", &max_tunnels) < 0;
   failed |= mtop_user_admin_set_rate_limit(admin, "alice", NULL) < 0;
   failed |= mtop_user_admin_set_expiry(admin, "alice", &expires) < 0;
+  failed |= mtop_user_admin_set_publish(admin, "alice", "8000-8099") < 0;
   failed |= mtop_user_admin_list(admin, &users) < 0;
   for (i = 0; users != NULL && i < users->count; ++i) {
     const mtop_user_info *u = users->items[i];
     failed |= !u->username || (u->has_quota_bytes && u->quota_bytes < u->used_bytes);
+    failed |= !u->publish || strcmp(u->publish, "8000-8099") != 0;
   }
   mtop_user_list_free(users);
   failed |= mtop_user_admin_delete(admin, "alice") < 0;

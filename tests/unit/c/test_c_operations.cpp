@@ -381,6 +381,39 @@ TEST_CASE("operations: users of the server's users file, managed from C",
   CHECK(list->items[0]->has_rate_limit == 0);
   mtop_user_list_free(list);
 
+  // Publish grants: none at first, set and read back, a malformed text refused with the grant
+  // named (and nothing changed), then cleared with NULL and with "".
+  auto publish_of = [&] {
+    mtop_user_list* l = nullptr;
+    REQUIRE(mtop_user_admin_list(admin, &l) == 1);
+    REQUIRE(l->items[0]->publish != nullptr);
+    std::string p = l->items[0]->publish;
+    mtop_user_list_free(l);
+    return p;
+  };
+  CHECK(publish_of().empty());
+  REQUIRE(mtop_user_admin_set_publish(admin, "alice", "8000-8099, 127.0.0.1:2222") == 0);
+  CHECK(publish_of() == "8000-8099, 127.0.0.1:2222");
+  CHECK(mtop_user_admin_set_publish(admin, "alice", "8000-8099, 70000") ==
+        MTOP_ERR_INVALID_ARGUMENT);
+  {
+    const std::string message = mtop_last_error_message();
+    CHECK(message.find("publish") != std::string::npos);
+    CHECK(message.find("70000") != std::string::npos);
+    CHECK(message.find("1-65535") != std::string::npos);
+  }
+  CHECK(mtop_user_admin_set_publish(admin, "alice", "9000-8000") == MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(mtop_last_error_message()).find("9000-8000") != std::string::npos);
+  CHECK(publish_of() == "8000-8099, 127.0.0.1:2222");
+  CHECK(mtop_user_admin_set_publish(admin, "carol", "8000") == MTOP_ERR_STORE_NO_SUCH_USER);
+  CHECK(mtop_user_admin_set_publish(admin, nullptr, "8000") == MTOP_ERR_INVALID_ARGUMENT);
+  REQUIRE(mtop_user_admin_set_publish(admin, "alice", nullptr) == 0);
+  CHECK(publish_of().empty());
+  REQUIRE(mtop_user_admin_set_publish(admin, "alice", "*:2222") == 0);
+  CHECK(publish_of() == "*:2222");
+  REQUIRE(mtop_user_admin_set_publish(admin, "alice", "") == 0);
+  CHECK(publish_of().empty());
+
   // Disabled: refused (as an account refusal, not a wrong password).
   REQUIRE(mtop_user_admin_set_enabled(admin, "alice", 0) == 0);
   CHECK(open_tunnel(climber, target.port()).status == MTOP_ERR_TUNNEL_REFUSED);
@@ -499,6 +532,7 @@ TEST_CASE("operations: NULL arguments are refused", "[c][engines][operations]") 
   CHECK(mtop_user_admin_list(nullptr, &users) == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_user_admin_add(nullptr, "a", "b") == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_user_admin_set_enabled(nullptr, "a", 1) == MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(mtop_user_admin_set_publish(nullptr, "a", "8000") == MTOP_ERR_INVALID_ARGUMENT);
   CHECK(tunnels == nullptr);
   CHECK(users == nullptr);
   CHECK(text == nullptr);

@@ -99,3 +99,32 @@ TEST_CASE("server engine reverse: a revoked user's port closes at once, without 
   CHECK(f.engine->stats().reverse_ports == 0);
   CHECK(f.logged("port closed"));
 }
+
+TEST_CASE("server engine reverse: the re-check closes a control tunnel its grant no longer covers",
+          "[server_engine][reverse]") {
+  const int which = GENERATE(1, 2, 3);  // removed, narrowed to other ports, malformed
+  auto o = Fixture::defaults();
+  o.recheck_interval_ms = 20;
+  Fixture f(o);
+  f.store.users["alice"].publish = "127.0.0.1:20000-60000";
+  Client& c = open_reverse(f, local(0));
+  REQUIRE(f.run_until([&] { return c.established; }));
+  const std::uint16_t port = granted_port(c.raw);
+  // Still covered (a wider grant, another address added): the tunnel stays.
+  f.store.users["alice"].publish = "10.0.0.1:80, 127.0.0.1:" + std::to_string(port);
+  const int before = f.store.lookups;
+  REQUIRE(f.run_until([&] { return f.store.lookups >= before + 3; }));
+  CHECK_FALSE(c.finished());
+  CHECK(f.engine->stats().reverse_ports == 1);
+
+  const std::string other = std::to_string(port == 20000 ? 20001 : port - 1);
+  f.store.users["alice"].publish = which == 1   ? std::string()
+                                   : which == 2 ? "127.0.0.1:" + other
+                                                : std::string("127.0.0.1:99999");
+  REQUIRE(f.run_until([&] { return c.finished() && f.engine->stats().live == 0; }));
+  CHECK(f.failed(TunnelFailure::revoked) == 1);
+  CHECK(f.engine->stats().reverse_ports == 0);  // no grace for a revoked grant
+  CHECK(f.logged("no longer in the user's publish grant"));
+  CHECK(f.logged("ended (publish grant withdrawn), port closed"));
+  CHECK(f.logged("publish ignored") == (which == 3));
+}

@@ -125,6 +125,30 @@ TEST_CASE("metrics text: families, escapes, cumulative histogram", "[metrics]") 
   CHECK(text.back() == '\n');
 }
 
+TEST_CASE("metrics text: reverse-tunnel ports and visitor refusals, summed over workers",
+          "[metrics]") {
+  MetricsSnapshot m;
+  m.stats.reverse_ports = 2;
+  m.stats.reverse_ports_grace = 1;
+  m.stats.reverse_visitors_total = 10;
+  m.stats.reverse_visitors_refused = 4;
+  m.engine.visitor_refusals[static_cast<std::size_t>(VisitorRefusal::source_rule)] = 1;
+  EngineMetrics other;
+  other.visitor_refusals[static_cast<std::size_t>(VisitorRefusal::source_rule)] = 2;
+  other.visitor_refusals[static_cast<std::size_t>(VisitorRefusal::no_climber)] = 1;
+  m.engine.merge(other);
+  const std::string text = format_metrics(m);
+  CHECK(has_line(text, "# TYPE mtop_reverse_ports_grace gauge"));
+  CHECK(has_line(text, "mtop_reverse_ports 2"));
+  CHECK(has_line(text, "mtop_reverse_ports_grace 1"));
+  CHECK(has_line(text, R"(mtop_reverse_visitors_total{result="accepted"} 6)"));
+  CHECK(has_line(text, "# TYPE mtop_reverse_visitor_refusals_total counter"));
+  CHECK(has_line(text, R"(mtop_reverse_visitor_refusals_total{reason="source_rule"} 3)"));
+  CHECK(has_line(text, R"(mtop_reverse_visitor_refusals_total{reason="no_climber"} 1)"));
+  CHECK(has_line(text, R"(mtop_reverse_visitor_refusals_total{reason="visitor_limit"} 0)"));
+  CHECK(has_line(text, R"(mtop_reverse_visitor_refusals_total{reason="no_address"} 0)"));
+}
+
 TEST_CASE("metrics: dial failure reasons from libuv statuses", "[metrics]") {
   CHECK(dial_failure_reason(UV_ETIMEDOUT) == "timeout");
   CHECK(dial_failure_reason(UV_ECONNREFUSED) == "refused");

@@ -49,21 +49,6 @@ void listen_notify(testdb::PostgresServer& pg) {
   CHECK(raw->queries() == 2);
 }
 
-void run_sql(testdb::PostgresServer& pg, const std::string& sql) {
-  PGconn* c = PQconnectdb(pg.conninfo().c_str());
-  std::string err;
-  if (PQstatus(c) != CONNECTION_OK) {
-    err = PQerrorMessage(c);
-  } else {
-    PGresult* r = PQexec(c, sql.c_str());
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) err = PQerrorMessage(c);
-    PQclear(r);
-  }
-  PQfinish(c);
-  INFO(err);
-  REQUIRE(err.empty());
-}
-
 void connection_errors(testdb::PostgresServer& pg) {
   auto wrong =
       store::open_postgres({"host=127.0.0.1 port=1 user=admin dbname=mtop connect_timeout=2", 2});
@@ -101,7 +86,7 @@ TEST_CASE("postgres store: the shared store behaviour", "[store][postgres]") {
   };
   b.break_db = [&] { pg.kill_now(); };
   b.repair_db = [&] { pg.start(); };
-  b.run_sql = [&](const std::string& sql) { run_sql(pg, sql); };
+  b.run_sql = [&](const std::string& sql) { pg.exec_admin("mtop", sql); };
   run_store_suite(b);
   // Sections of this one test case, so that ctest (one process per test case) also starts
   // the server only once.
