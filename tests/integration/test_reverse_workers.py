@@ -34,7 +34,7 @@ class TwoWorkers:
     def start_server(self, **over):
         over.setdefault("workers", 2)
         server = super().start_server(**over)
-        self.assertIn("2 workers", server.log())
+        wait_for(lambda: "2 workers" in server.log(), 10, "the workers")
         return server
 
 
@@ -73,7 +73,7 @@ class CrossWorker(ReverseTest):
                                   "token_file": "admin.token"})
         server = super().start_server(workers=2, **over)
         wait_for(lambda: port_open(self.admin_port), 10, "the admin listener")
-        self.assertIn("2 workers", server.log())
+        wait_for(lambda: "2 workers" in server.log(), 10, "the workers")
         return server
 
     def api(self, path):
