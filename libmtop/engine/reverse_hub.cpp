@@ -211,10 +211,9 @@ TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
     c.tunnel = &control;
     c.bind = pb;
     AttachTokens& tokens = share_.tokens();
-    auto pool =
-        std::make_unique<AttachPool>(control, id, tokens, settings.options.reverse.pool,
-                                     settings.options.handshake_timeout_ms, loop_,
-                                     static_cast<RemoteDataLinks*>(this));
+    auto pool = std::make_unique<AttachPool>(control, id, tokens, settings.options.reverse.pool,
+                                             settings.options.handshake_timeout_ms, loop_,
+                                             static_cast<RemoteDataLinks*>(this));
     c.pool = pool.get();
     c.delivery = std::move(pool);
     tunnels_[&control] = id;

@@ -20,9 +20,9 @@
 
 #include "mtop/stream.hpp"
 #include "uv/handle.hpp"
+#include "uv/owned_fd.hpp"
 #include "uv/poster.hpp"
 #include "uv/stream_buffers.hpp"
-#include "uv/owned_fd.hpp"
 #include "uv/tcp_socket.hpp"
 
 namespace mtop::io {
