@@ -45,7 +45,10 @@ struct Visitor {
 struct RemoteData {
   unsigned worker = 0;
   std::uint64_t link = 0;
-  friend auto operator<=>(const RemoteData&, const RemoteData&) = default;
+  friend bool operator==(const RemoteData&, const RemoteData&) = default;
+  friend bool operator<(const RemoteData& a, const RemoteData& b) {
+    return a.worker != b.worker ? a.worker < b.worker : a.link < b.link;
+  }
 };
 
 /// How a pool reaches its data connections on other workers (the hub, through the workers'
