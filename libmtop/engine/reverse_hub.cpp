@@ -432,7 +432,8 @@ void ReverseHub::arm() {
 
 void ReverseHub::tick() {
   const std::uint64_t now = uv_now(loop_);
-  std::vector<PublicBind> released;
+  std::vector<PublicBind> released;  // closed here: stale copies and expired binds
+  std::vector<PublicBind> expired;
   share_.with_ports([&](ReverseShare::Ports& ports) {
     for (const auto& [bind, l] : listening_) {
       const auto* entry = ports.find(bind);
@@ -441,11 +442,14 @@ void ReverseHub::tick() {
       } else if (!entry->tunnel && now >= entry->grace_until_ms) {
         ports.erase(bind);
         released.push_back(bind);
-        log_.info("reverse port " + bind.to_string() + " released after its grace period");
+        expired.push_back(bind);
       }
     }
   });
   for (const PublicBind& b : released) listening_.erase(b);
+  for (const PublicBind& b : expired) {
+    log_.info("reverse port " + b.to_string() + " released after its grace period");
+  }
   (void)share_.tokens().expire(now);
   for (auto& [id, c] : controls_) c.delivery->tick(now);
   if (!listening_.empty()) arm();

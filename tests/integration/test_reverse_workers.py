@@ -24,8 +24,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import echo_handler, free_port, port_open, recv_all, recv_exact, wait_for  # noqa: E402
 from test_admin import TOKEN, http  # noqa: E402
-from test_reverse import (PASSWORD, REVERSE, ClimberKilled, Concurrent, Junk,  # noqa: E402
-                          Refusals, ReverseTest, UserDisabled, VisitorRules)
+from test_reverse import (PASSWORD, REVERSE, ClimberKilled, Concurrent, Http,  # noqa: E402
+                          Junk, Refusals, ReverseTest, ServerRestart, UserDisabled,
+                          VisitorRules)
 
 
 class TwoWorkers:
@@ -38,6 +39,10 @@ class TwoWorkers:
         return server
 
 
+class HttpTwoWorkers(TwoWorkers, Http):
+    pass
+
+
 class ConcurrentTwoWorkers(TwoWorkers, Concurrent):
     pass
 
@@ -47,6 +52,10 @@ class RefusalsTwoWorkers(TwoWorkers, Refusals):
 
 
 class ClimberKilledTwoWorkers(TwoWorkers, ClimberKilled):
+    pass
+
+
+class ServerRestartTwoWorkers(TwoWorkers, ServerRestart):
     pass
 
 
