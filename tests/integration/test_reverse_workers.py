@@ -181,6 +181,25 @@ class CrossWorker(ReverseTest):
         self.addCleanup(s.close)
         return s
 
+    def worker_of(self, conn, stage):
+        """The worker of our TLS connection `conn`, found in /api/tunnels by its source."""
+        source = "127.0.0.1:%d" % conn.getsockname()[1]
+        found = []
+
+        def seen():
+            found[:] = [t["worker"] for t in self.tunnels(stage) if t["source"] == source]
+            return bool(found)
+        wait_for(seen, 10, f"{source} in /api/tunnels")
+        return found[0]
+
+    def closed_silently(self, conn):
+        """True when the server closes `conn` without a byte."""
+        conn.settimeout(10)
+        try:
+            return recv_all(conn, 10) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+
     def test_tokens_redeemed_once_on_either_worker(self):
         pool = 16
         self.start_server(reverse=dict(REVERSE, pool=pool, keepalive=30))
@@ -197,21 +216,35 @@ class CrossWorker(ReverseTest):
             tokens.append(frame[2:])
         owner = self.control_worker()
         # Every token attaches, on whichever worker its connection lands.
+        attached = []
         for token in tokens:
-            self.tls().sendall(b"\x01\x03" + token)
+            a = self.tls()
+            a.sendall(b"\x01\x03" + token)
+            attached.append(a)
         wait_for(lambda: len(self.tunnels("pooled")) == pool, 10, "every data connection pooled")
         pooled = self.tunnels("pooled")
         self.assertTrue(any(t["worker"] != owner for t in pooled), pooled)
-        # Replayed, each on a new connection (either worker): refused without a byte.
+        # The first token replayed on the other worker than the one that took it: a connection
+        # is seen in /api/tunnels (stage handshake) before it sends its ATTACH, so its worker
+        # is known; up to 24 tries (all on the same worker: 2**-24).
+        first = self.worker_of(attached[0], "pooled")
+        for _ in range(24):
+            s = self.tls()
+            s.sendall(b"\x01")  # a first byte: the tunnel waits in its handshake for the rest
+            if self.worker_of(s, "handshake") != first:
+                s.sendall(b"\x03" + tokens[0])
+                self.assertTrue(self.closed_silently(s))
+                break
+            s.close()
+        else:
+            self.fail("24 connections all landed on worker %d" % first)
+        # Every token replayed, each on a new connection (either worker): refused.
         for token in tokens:
             s = self.tls()
             s.sendall(b"\x01\x03" + token)
-            s.settimeout(10)
-            try:
-                self.assertEqual(recv_all(s, 10), b"")
-            except (ConnectionResetError, ssl.SSLError):
-                pass
+            self.assertTrue(self.closed_silently(s))
         self.assertEqual(len(self.tunnels("pooled")), pool)
+        self.assertIn("unknown, spent or expired attach token", self.server.log())
         # A visitor goes to one of them with the control tunnel's id in its header.
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as v:
             v.sendall(b"hello")
