@@ -15,18 +15,16 @@ on one worker has a chance of 2**-16 or less, or retries a bounded number of tim
 import os
 import signal
 import socket
-import ssl
-import struct
 import sys
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import echo_handler, free_port, port_open, recv_all, recv_exact, wait_for  # noqa: E402
+from harness import (echo_handler, free_port, port_open, recv_all,  # noqa: E402
+                     recv_exact, wait_for)
 from test_admin import TOKEN, http  # noqa: E402
-from test_reverse import (PASSWORD, REVERSE, ClimberKilled, Concurrent, Http,  # noqa: E402
-                          Junk, Refusals, ReverseTest, ServerRestart, UserDisabled,
-                          VisitorRules)
+from test_reverse import (REVERSE, ClimberKilled, Concurrent, Http, Junk,  # noqa: E402
+                          Refusals, ReverseTest, ServerRestart, UserDisabled, VisitorRules)
 
 
 class TwoWorkers:
@@ -174,12 +172,10 @@ class CrossWorker(ReverseTest):
         self.assertIn("released after its grace period", self.server.log())
         self.assertEqual(self.api("/api/stats")["reverse_ports"], 0)
 
-    def tls(self):
-        ctx = ssl.create_default_context(cafile=self.d.cert)
-        raw = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
-        s = ctx.wrap_socket(raw, server_hostname="localhost")
-        self.addCleanup(s.close)
-        return s
+    # Raw TLS connections, the REVERSE request and the silent close, as Junk has them.
+    tls = Junk.tls
+    reverse_request = Junk.reverse_request
+    closed = Junk.closed
 
     def worker_of(self, conn, stage):
         """The worker of our TLS connection `conn`, found in /api/tunnels by its source."""
@@ -192,21 +188,11 @@ class CrossWorker(ReverseTest):
         wait_for(seen, 10, f"{source} in /api/tunnels")
         return found[0]
 
-    def closed_silently(self, conn):
-        """True when the server closes `conn` without a byte."""
-        conn.settimeout(10)
-        try:
-            return recv_all(conn, 10) == b""
-        except (ConnectionResetError, ssl.SSLError):
-            return True
-
     def test_tokens_redeemed_once_on_either_worker(self):
         pool = 16
         self.start_server(reverse=dict(REVERSE, pool=pool, keepalive=30))
         control = self.tls()
-        user, pw = b"pub", PASSWORD.encode()
-        control.sendall(b"\x01\x02" + bytes([len(user)]) + user + bytes([len(pw)]) + pw +
-                        b"\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", self.port))
+        control.sendall(self.reverse_request(self.port))
         head = recv_exact(control, 10)
         self.assertEqual(head[:2], b"\x01\x00")
         tokens = []
@@ -233,7 +219,7 @@ class CrossWorker(ReverseTest):
             s.sendall(b"\x01")  # a first byte: the tunnel waits in its handshake for the rest
             if self.worker_of(s, "handshake") != first:
                 s.sendall(b"\x03" + tokens[0])
-                self.assertTrue(self.closed_silently(s))
+                self.assertEqual(self.closed(s), b"")
                 break
             s.close()
         else:
@@ -242,7 +228,7 @@ class CrossWorker(ReverseTest):
         for token in tokens:
             s = self.tls()
             s.sendall(b"\x01\x03" + token)
-            self.assertTrue(self.closed_silently(s))
+            self.assertEqual(self.closed(s), b"")
         self.assertEqual(len(self.tunnels("pooled")), pool)
         self.assertIn("unknown, spent or expired attach token", self.server.log())
         # A visitor goes to one of them with the control tunnel's id in its header.
