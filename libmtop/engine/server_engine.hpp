@@ -32,6 +32,8 @@
 //   ReverseHub publishes the bind under the user's publish grants. Control tunnels and the
 //   data connections that carry visitors are tunnels of the publishing user like any other:
 //   listed, counted against the quota and rate limit, closed by a re-check or revoke_user.
+//   The workers' hubs share their ports and tokens (SharedLimits::reverse()); a data
+//   connection may be on another worker than its control tunnel (reverse_hub.hpp).
 // - One log line per tunnel when it ends (info; warn for store problems): user, source,
 //   target, bytes up/down, duration, reason. Never a password or a hash.
 //
