@@ -46,8 +46,8 @@ TEST_CASE("owned fd: a listening socket moves to another loop, still bound, its 
   {
     std::vector<UvHandle<uv_tcp_t>> on_a;
     std::vector<UvHandle<uv_tcp_t>> on_b;
-    auto first = TcpListener::listen_raw(a.get(), "127.0.0.1", 0,
-                                         [&](UvHandle<uv_tcp_t> t) { on_a.push_back(std::move(t)); });
+    auto first = TcpListener::listen_raw(
+        a.get(), "127.0.0.1", 0, [&](UvHandle<uv_tcp_t> t) { on_a.push_back(std::move(t)); });
     REQUIRE(first);
     const std::uint16_t port = (*first)->port();
     OwnedFd queued = connect_to(port);  // waits in the backlog: loop a never runs
