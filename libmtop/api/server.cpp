@@ -166,7 +166,9 @@ unsigned worker_count(unsigned asked) {
 }
 
 /// Adds what another worker counted alone; what the workers share (rejections, active users,
-/// the store's password checks) is the first worker's already.
+/// the store's password checks) is the first worker's already. Reverse ports and visitors are
+/// counted by the worker of their control tunnel, so each once; ports in grace are in the shared
+/// registry, which every worker reports whole.
 void add_worker_stats(ServerStats& into, const ServerStats& w) {
   into.live += w.live;
   into.relaying += w.relaying;
@@ -176,6 +178,10 @@ void add_worker_stats(ServerStats& into, const ServerStats& w) {
   into.bytes_up += w.bytes_up;
   into.bytes_down += w.bytes_down;
   for (std::size_t i = 0; i < into.failures.size(); ++i) into.failures[i] += w.failures[i];
+  into.reverse_ports += w.reverse_ports;
+  into.reverse_visitors += w.reverse_visitors;
+  into.reverse_visitors_total += w.reverse_visitors_total;
+  into.reverse_visitors_refused += w.reverse_visitors_refused;
 }
 
 #ifdef MTOP_HAVE_QUIC

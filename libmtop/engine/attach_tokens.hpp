@@ -5,11 +5,14 @@
 // lives: it is the data connection's only credential.
 //
 // Pure bookkeeping: the tokens come in (random bytes from the caller), time is an argument.
+// Safe from any thread (one mutex): the workers of a server share one book (reverse_share.hpp),
+// so a token is redeemed once whichever worker its data connection lands on.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -22,7 +25,13 @@ class AttachTokens {
   /// Tokens live `lifetime_ms` after they are issued.
   explicit AttachTokens(std::uint64_t lifetime_ms) : lifetime_ms_(lifetime_ms) {}
 
-  void set_lifetime(std::uint64_t lifetime_ms) noexcept { lifetime_ms_ = lifetime_ms; }
+  AttachTokens(const AttachTokens&) = delete;
+  AttachTokens& operator=(const AttachTokens&) = delete;
+
+  void set_lifetime(std::uint64_t lifetime_ms) {
+    std::lock_guard lock(mu_);
+    lifetime_ms_ = lifetime_ms;
+  }
   /// Remembers `token` for control tunnel `tunnel`. False (nothing changes) if the token is
   /// already outstanding: the caller draws another.
   bool issue(const AttachToken& token, std::uint32_t tunnel, std::uint64_t now_ms);
@@ -37,7 +46,10 @@ class AttachTokens {
 
   /// Outstanding tokens of `tunnel`.
   std::size_t outstanding(std::uint32_t tunnel) const;
-  std::size_t size() const noexcept { return tokens_.size(); }
+  std::size_t size() const {
+    std::lock_guard lock(mu_);
+    return tokens_.size();
+  }
 
  private:
   struct Entry {
@@ -45,9 +57,12 @@ class AttachTokens {
     std::uint64_t issued_ms = 0;
   };
   bool expired(const Entry& e, std::uint64_t now_ms) const noexcept {
-    return now_ms - e.issued_ms >= lifetime_ms_;
+    // Workers' loops read the clock at different moments: another worker's "now" may be a
+    // little before the issuing worker's.
+    return now_ms >= e.issued_ms && now_ms - e.issued_ms >= lifetime_ms_;
   }
 
+  mutable std::mutex mu_;
   std::uint64_t lifetime_ms_;
   std::map<AttachToken, Entry> tokens_;
 };

@@ -100,6 +100,10 @@ class PortRegistry {
     const auto it = entries_.find(bind);
     return it == entries_.end() ? nullptr : &it->second;
   }
+  const Entry* find(const PublicBind& bind) const {
+    const auto it = entries_.find(bind);
+    return it == entries_.end() ? nullptr : &it->second;
+  }
   bool empty() const noexcept { return entries_.empty(); }
   std::size_t size() const noexcept { return entries_.size(); }
   /// Binds held by a live control tunnel.

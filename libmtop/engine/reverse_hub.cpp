@@ -53,18 +53,30 @@ bool any_contains(const std::vector<auth::IpPrefix>& list, const auth::IpAddress
 
 }  // namespace
 
-ReverseHub::ReverseHub(uv_loop_t* loop, Host& host, const Logger& log)
-    : loop_(loop), host_(host), log_(log), ticker_(loop) {}
+ReverseHub::ReverseHub(uv_loop_t* loop, Host& host, const Logger& log, ReverseShare& share)
+    : loop_(loop), host_(host), log_(log), share_(share), ticker_(loop) {}
 
 ReverseHub::~ReverseHub() {
   ticker_.stop();
+  share_.leave(worker_, this);
   // Deliveries drop their pointers; the engine destroys the tunnels itself.
+  for (const auto& [id, c] : controls_) share_.remove_control(id);
   controls_.clear();
+  drop_listeners(true);
 }
 
-std::uint32_t ReverseHub::new_tunnel_id() {
-  while (next_id_ == 0 || controls_.contains(next_id_)) ++next_id_;
-  return next_id_++;
+Result<void> ReverseHub::open() {
+  auto inbox = io::LoopMailbox::open(loop_);
+  if (!inbox) return inbox.failure();
+  inbox_ = std::move(*inbox);
+  return {};
+}
+
+void ReverseHub::join(unsigned worker) {
+  if (!inbox_) return;
+  share_.leave(worker_, this);
+  worker_ = worker;
+  share_.join(worker_, this, inbox_->sender());
 }
 
 void ReverseHub::apply_rule(const TunnelSettings& settings, std::uint16_t port,
@@ -82,10 +94,13 @@ void ReverseHub::apply_rule(const TunnelSettings& settings, std::uint16_t port,
   }
 }
 
+io::TcpListener::RawAcceptCallback ReverseHub::accept_callback(const PublicBind& bind) {
+  return [this, bind](io::UvHandle<uv_tcp_t> tcp) { on_visitor(bind, std::move(tcp)); };
+}
+
 Status ReverseHub::listen(const PublicBind& bind, Listening& out, std::string& reason) {
-  auto l = io::TcpListener::listen_raw(
-      loop_, bind.address.to_string(), bind.port,
-      [this, bind](io::UvHandle<uv_tcp_t> tcp) { on_visitor(bind, std::move(tcp)); });
+  auto l = io::TcpListener::listen_raw(loop_, bind.address.to_string(), bind.port,
+                                       accept_callback(bind));
   if (l) {
     out.listener = std::move(*l);
     return Status::success;
@@ -94,6 +109,50 @@ Status ReverseHub::listen(const PublicBind& bind, Listening& out, std::string& r
   // listen_failed messages end with libuv's reason; EADDRINUSE is the one that means "taken".
   if (reason.ends_with(io::uv_reason(UV_EADDRINUSE))) return Status::port_in_use;
   return Status::bad_request;
+}
+
+Status ReverseHub::claim(const PublicBind& pb, const std::string& user, std::uint32_t id,
+                         bool& reclaimed, std::optional<unsigned>& moved_from, std::string& why) {
+  // Under the share's lock from the check to the hold: two workers never both take a bind.
+  return share_.with_ports([&](ReverseShare::Ports& ports) {
+    using Verdict = ReverseShare::Ports::Verdict;
+    const Verdict verdict = ports.check(pb, user);
+    if (verdict == Verdict::in_use) return Status::port_in_use;
+    reclaimed = verdict == Verdict::reclaim;
+    if (!reclaimed) {
+      // A stale copy of ours (the bind moved on and was released since) would hold it.
+      listening_.erase(pb);
+      Listening fresh;
+      if (const Status s = listen(pb, fresh, why); s != Status::success) return s;
+      const int fd = fresh.listener->fd();
+      listening_[pb] = std::move(fresh);
+      ports.hold(pb, user, id, ReverseShare::PortHome{worker_, fd});
+      return Status::success;
+    }
+    auto* entry = ports.find(pb);
+    if (entry->payload.worker != worker_) {
+      // In grace on another worker: its socket comes here, still bound (a duplicate now; that
+      // worker closes its copy as soon as it sees the entry name this one).
+      auto here = listening_.find(pb);
+      if (here == listening_.end() || !here->second.listener) {
+        io::OwnedFd fd = io::OwnedFd::duplicate(entry->payload.fd);
+        if (!fd) {
+          why = "taking back " + pb.to_string() + ": dup: too many open files";
+          return Status::bad_request;
+        }
+        auto l = io::TcpListener::adopt(loop_, std::move(fd), accept_callback(pb));
+        if (!l) {
+          why = "taking back " + pb.to_string() + ": " + std::string(l.message());
+          return Status::bad_request;
+        }
+        listening_[pb].listener = std::move(*l);
+      }
+      moved_from = entry->payload.worker;
+      entry->payload = ReverseShare::PortHome{worker_, listening_[pb].listener->fd()};
+    }
+    ports.hold(pb, user, id, entry->payload);
+    return Status::success;
+  });
 }
 
 TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
@@ -128,44 +187,46 @@ TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
   answer.reason = "port in use: " + bind.to_string();
   for (const std::uint16_t port : ports) {
     const PublicBind pb{*address, port};
-    const auto verdict = ports_.check(pb, user);
-    if (verdict == PortRegistry<Listening>::Verdict::in_use) continue;
-    Listening fresh;
-    if (verdict == PortRegistry<Listening>::Verdict::free) {
-      std::string why;
-      const Status s = listen(pb, fresh, why);
+    const std::uint32_t id = share_.add_control({worker_, user, pb.to_string()});
+    bool reclaimed = false;
+    std::optional<unsigned> moved_from;
+    std::string why;
+    const Status s = claim(pb, user, id, reclaimed, moved_from, why);
+    if (s != Status::success) {
+      share_.remove_control(id);
       if (s == Status::port_in_use) {
-        answer.reason = "port in use: " + why;
+        if (!why.empty()) answer.reason = "port in use: " + why;
         continue;
       }
-      if (s != Status::success) {
-        answer.status = s;
-        answer.reason = why;
-        return answer;
-      }
+      answer.status = s;
+      answer.reason = why;
+      return answer;
     }
-    const std::uint32_t id = new_tunnel_id();
-    auto& entry = ports_.hold(pb, user, id, std::move(fresh));
-    apply_rule(settings, port, entry.payload);
+    if (moved_from) {
+      // Its old worker closes its copy now rather than at its next tick.
+      share_.post(*moved_from, [](ReverseHub& old) { old.drop_listeners(false); });
+    }
+    apply_rule(settings, port, listening_[pb]);
     Control& c = controls_[id];
     c.tunnel = &control;
     c.bind = pb;
-    auto pool = std::make_unique<AttachPool>(control, id, tokens_, settings.options.reverse.pool,
-                                             settings.options.handshake_timeout_ms, loop_);
+    AttachTokens& tokens = share_.tokens();
+    auto pool = std::make_unique<AttachPool>(control, id, tokens, settings.options.reverse.pool,
+                                             settings.options.handshake_timeout_ms, loop_,
+                                             static_cast<RemoteDataLinks*>(this));
     c.pool = pool.get();
     c.delivery = std::move(pool);
     tunnels_[&control] = id;
-    tokens_.set_lifetime(settings.options.handshake_timeout_ms);
+    tokens.set_lifetime(settings.options.handshake_timeout_ms);
     answer.status = Status::success;
     answer.reason.clear();
     // An embedder's options are not checked elsewhere: keep K on the wire's range.
     const auto k =
         std::clamp<std::uint16_t>(settings.options.reverse.keepalive_s, 1, kMaxKeepaliveSeconds);
     answer.grant = ReverseGrant{port, id, k};
-    log_.info(
-        "reverse tunnel user=" + log_escape(user) + " source=" + control.summary().source +
-        " published " + pb.to_string() + " tunnel=" + std::to_string(id) +
-        (verdict == PortRegistry<Listening>::Verdict::reclaim ? " (taken back in grace)" : ""));
+    log_.info("reverse tunnel user=" + log_escape(user) + " source=" + control.summary().source +
+              " published " + pb.to_string() + " tunnel=" + std::to_string(id) +
+              (reclaimed ? " (taken back in grace)" : ""));
     arm();
     return answer;
   }
@@ -179,8 +240,23 @@ void ReverseHub::published(ServerTunnel& control) {
 }
 
 bool ReverseHub::attach(ServerTunnel& data, const AttachToken& token) {
-  const auto id = tokens_.redeem(token, uv_now(loop_));
+  const auto id = share_.tokens().redeem(token, uv_now(loop_));
   if (!id) return false;
+  const auto home = share_.control(*id);
+  if (!home) return false;
+  if (home->worker != worker_) {
+    // Its control tunnel is on another worker: the connection stays here (its TLS session is
+    // this loop's), pooled for that worker's pool, which sends it visitors (carry_here).
+    const std::uint64_t link = next_link_++;
+    host_.reverse_attached(data, home->user);
+    data.make_pooled(home->user, home->bind);
+    remote_data_[&data] = RemoteAttached{*id, home->worker, link};
+    links_[link] = &data;
+    share_.post(home->worker, [tunnel = *id, d = RemoteData{worker_, link}](ReverseHub& owner) {
+      owner.remote_attached(tunnel, d);
+    });
+    return true;
+  }
   const auto c = controls_.find(*id);
   if (c == controls_.end() || !c->second.pool) return false;
   Control& control = c->second;
@@ -193,6 +269,37 @@ bool ReverseHub::attach(ServerTunnel& data, const AttachToken& token) {
 }
 
 void ReverseHub::on_visitor(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp) {
+  const auto route = share_.route(bind);
+  if (route && route->worker != worker_) {
+    // The port moved to its climber's new worker and this copy has not closed yet.
+    auto fd = std::make_shared<io::OwnedFd>(io::OwnedFd::duplicate(io::handle_fd(tcp.handle())));
+    tcp.reset();
+    if (*fd && share_.post(route->worker, [bind, fd](ReverseHub& owner) {
+          owner.take_visitor(bind, std::move(*fd));
+        })) {
+      return;
+    }
+    ++visitors_total_;
+    ++visitors_refused_;  // its socket closes with `fd`
+    return;
+  }
+  visit(bind, std::move(tcp), route);
+}
+
+void ReverseHub::take_visitor(const PublicBind& bind, io::OwnedFd fd) {
+  auto tcp = io::open_tcp(loop_, std::move(fd));
+  if (!tcp) {
+    ++visitors_total_;
+    ++visitors_refused_;
+    return;
+  }
+  auto route = share_.route(bind);
+  if (route && route->worker != worker_) route.reset();  // moved again: not passed on twice
+  visit(bind, std::move(*tcp), route);
+}
+
+void ReverseHub::visit(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp,
+                       std::optional<ReverseShare::Route> route) {
   ++visitors_total_;
   sockaddr_storage peer{};
   sockaddr_storage local{};
@@ -202,7 +309,7 @@ void ReverseHub::on_visitor(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp) 
   const bool local_named =
       uv_tcp_getsockname(tcp.get(), reinterpret_cast<sockaddr*>(&local), &len) == 0;
   io::StreamPtr stream = io::TcpStream::adopt(std::move(tcp));
-  auto* entry = ports_.find(bind);
+  const auto rule_of = listening_.find(bind);
   const auto source = named ? to_address(peer) : std::nullopt;
   const auto destination = local_named ? to_address(local) : std::nullopt;
   auto refuse = [&](VisitorRefusal why) {
@@ -210,7 +317,7 @@ void ReverseHub::on_visitor(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp) 
     host_.visitor_refused(why);
     if (stream) stream.release()->abort(0);
   };
-  if (!entry || !entry->tunnel) {
+  if (!route || rule_of == listening_.end()) {
     refuse(VisitorRefusal::no_climber);  // grace: reset at once
     return;
   }
@@ -218,12 +325,12 @@ void ReverseHub::on_visitor(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp) 
     refuse(VisitorRefusal::no_address);
     return;
   }
-  const auto c = controls_.find(*entry->tunnel);
+  const auto c = controls_.find(route->tunnel);
   if (c == controls_.end()) {
     refuse(VisitorRefusal::no_climber);
     return;
   }
-  const Listening& rule = entry->payload;
+  const Listening& rule = rule_of->second;
   const auto ip = auth::IpAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&peer));
   const auth::IpAddress visitor_ip = ip ? ip->unmapped() : auth::IpAddress{};
   if (any_contains(rule.deny, visitor_ip) ||
@@ -264,6 +371,16 @@ std::size_t ReverseHub::withdraw(const std::string& user, const auth::PublishGra
 }
 
 void ReverseHub::tunnel_ended(ServerTunnel& t) {
+  if (const auto r = remote_data_.find(&t); r != remote_data_.end()) {
+    // A data connection of a control tunnel on another worker: its pool there forgets it.
+    const RemoteAttached a = r->second;
+    remote_data_.erase(r);
+    links_.erase(a.link);
+    share_.post(a.owner, [tunnel = a.tunnel, d = RemoteData{worker_, a.link}](ReverseHub& owner) {
+      owner.remote_ended(tunnel, d);
+    });
+    return;
+  }
   const auto it = tunnels_.find(&t);
   if (it == tunnels_.end()) return;
   const std::uint32_t id = it->second;
@@ -277,15 +394,21 @@ void ReverseHub::tunnel_ended(ServerTunnel& t) {
   // The control tunnel: the port stops carrying visitors at once (9.7).
   Control control = std::move(c->second);
   controls_.erase(c);
+  share_.remove_control(id);
   const ServerTunnel::Summary& s = t.summary();
   control.delivery->close("control tunnel ended", draining_);
   const bool revoked = s.failure == TunnelFailure::revoked || draining_;
   const std::uint64_t grace = revoked ? 0 : t.settings().options.reverse.grace_ms;
-  if (grace == 0) {
-    ports_.erase(control.bind);
-  } else {
-    ports_.release(control.bind, uv_now(loop_) + grace);
-  }
+  const std::uint64_t until = uv_now(loop_) + grace;
+  // The bind's socket is on this worker (publish brought it here) until another takes it.
+  share_.with_ports([&](ReverseShare::Ports& ports) {
+    if (grace == 0) {
+      ports.erase(control.bind);
+    } else {
+      ports.release(control.bind, until);
+    }
+  });
+  if (grace == 0) listening_.erase(control.bind);
   log_.info(
       "reverse tunnel user=" + s.user + " " + control.bind.to_string() +
       " tunnel=" + std::to_string(id) + " ended (" + s.reason + ")" +
@@ -296,7 +419,7 @@ void ReverseHub::close_all() {
   std::vector<ServerTunnel*> controls;
   for (auto& [id, c] : controls_) controls.push_back(c.tunnel);
   for (ServerTunnel* t : controls) t->close(TunnelFailure::revoked, "server stopped");
-  ports_.expire(UINT64_MAX);
+  drop_listeners(true);
   ticker_.stop();
 }
 
@@ -305,7 +428,11 @@ void ReverseHub::drain() {
   std::vector<ServerTunnel*> controls;
   for (auto& [id, c] : controls_) controls.push_back(c.tunnel);
   for (ServerTunnel* t : controls) t->close(TunnelFailure::draining, "server draining");
-  ports_.expire(UINT64_MAX);  // ports in grace close too
+  drop_listeners(true);  // ports in grace close too
+}
+
+std::size_t ReverseHub::ports_in_grace() const {
+  return share_.with_ports([](const ReverseShare::Ports& p) { return p.size() - p.held(); });
 }
 
 std::size_t ReverseHub::visitors() const {
@@ -314,18 +441,122 @@ std::size_t ReverseHub::visitors() const {
   return n;
 }
 
+void ReverseHub::drop_listeners(bool all) {
+  std::vector<PublicBind> stale;
+  share_.with_ports([&](ReverseShare::Ports& ports) {
+    for (const auto& [bind, l] : listening_) {
+      const auto* entry = ports.find(bind);
+      const bool ours = entry && entry->payload.worker == worker_;
+      if (ours && all) ports.erase(bind);
+      if (!ours || all) stale.push_back(bind);
+    }
+  });
+  // Closed after the lock: no other worker duplicates a descriptor the share does not name.
+  for (const PublicBind& b : stale) listening_.erase(b);
+}
+
 void ReverseHub::arm() {
   if (!ticker_.active()) ticker_.start(kTickMs, [this] { tick(); });
 }
 
 void ReverseHub::tick() {
   const std::uint64_t now = uv_now(loop_);
-  for (const PublicBind& b : ports_.expire(now)) {
+  std::vector<PublicBind> released;  // closed here: stale copies and expired binds
+  std::vector<PublicBind> expired;
+  share_.with_ports([&](ReverseShare::Ports& ports) {
+    for (const auto& [bind, l] : listening_) {
+      const auto* entry = ports.find(bind);
+      if (!entry || entry->payload.worker != worker_) {
+        released.push_back(bind);  // a stale copy: the bind moved to another worker
+      } else if (!entry->tunnel && now >= entry->grace_until_ms) {
+        ports.erase(bind);
+        released.push_back(bind);
+        expired.push_back(bind);
+      }
+    }
+  });
+  for (const PublicBind& b : released) listening_.erase(b);
+  for (const PublicBind& b : expired) {
     log_.info("reverse port " + b.to_string() + " released after its grace period");
   }
-  (void)tokens_.expire(now);
+  (void)share_.tokens().expire(now);
   for (auto& [id, c] : controls_) c.delivery->tick(now);
-  if (!ports_.empty()) arm();
+  if (!listening_.empty()) arm();
+}
+
+// --- between workers ------------------------------------------------------------------------
+
+void ReverseHub::remote_attached(std::uint32_t tunnel, const RemoteData& data) {
+  const auto c = controls_.find(tunnel);
+  if (c == controls_.end() || !c->second.pool) {
+    close(data, "control tunnel ended");
+    return;
+  }
+  c->second.pool->attached_remote(data);
+}
+
+void ReverseHub::remote_ended(std::uint32_t tunnel, const RemoteData& data) {
+  if (const auto c = controls_.find(tunnel); c != controls_.end() && c->second.pool) {
+    c->second.pool->remote_ended(data);
+  }
+}
+
+void ReverseHub::carry(const RemoteData& data, std::uint32_t tunnel, Visitor v) {
+  auto parcel = std::make_shared<Parcel>();
+  parcel->fd = io::TcpStream::hand_over(std::move(v.stream));
+  if (!parcel->fd) {
+    // The visitor is lost (dup failed): free its data connection too, so the pool asks anew.
+    close(data, "visitor lost: " + v.name);
+    return;
+  }
+  parcel->header = std::move(v.header);
+  parcel->name = std::move(v.name);
+  parcel->arrived_ms = v.arrived_ms;
+  share_.post(data.worker, [link = data.link, tunnel, owner = worker_, parcel](ReverseHub& hub) {
+    hub.carry_here(link, tunnel, owner, parcel);
+  });
+}
+
+void ReverseHub::close(const RemoteData& data, const std::string& reason) {
+  share_.post(data.worker,
+              [link = data.link, reason](ReverseHub& hub) { hub.close_link(link, reason); });
+}
+
+void ReverseHub::carry_here(std::uint64_t link, std::uint32_t tunnel, unsigned owner,
+                            const std::shared_ptr<Parcel>& parcel) {
+  const auto it = links_.find(link);
+  if (it == links_.end() || !it->second->pooled()) {
+    // The data connection ended on its way here (its pool hears it before this comes back).
+    share_.post(owner, [tunnel, parcel](ReverseHub& hub) { hub.visitor_back(tunnel, parcel); });
+    return;
+  }
+  ServerTunnel& data = *it->second;
+  auto tcp = io::open_tcp(loop_, std::move(parcel->fd));
+  if (!tcp) {
+    data.close(TunnelFailure::revoked, "visitor lost: " + std::string(tcp.message()));
+    return;
+  }
+  data.attach_visitor(io::TcpStream::adopt(std::move(*tcp)), parcel->header,
+                      std::move(parcel->name));
+}
+
+void ReverseHub::visitor_back(std::uint32_t tunnel, const std::shared_ptr<Parcel>& parcel) {
+  const auto c = controls_.find(tunnel);
+  if (c == controls_.end()) return;  // its socket closes with the parcel
+  auto tcp = io::open_tcp(loop_, std::move(parcel->fd));
+  if (!tcp) return;
+  Visitor v;
+  v.stream = io::TcpStream::adopt(std::move(*tcp));
+  v.header = std::move(parcel->header);
+  v.name = std::move(parcel->name);
+  v.arrived_ms = parcel->arrived_ms;
+  c->second.delivery->deliver(std::move(v));
+}
+
+void ReverseHub::close_link(std::uint64_t link, const std::string& reason) {
+  if (const auto it = links_.find(link); it != links_.end()) {
+    it->second->close(TunnelFailure::revoked, reason);
+  }
 }
 
 }  // namespace mtop

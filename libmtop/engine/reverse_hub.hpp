@@ -20,15 +20,26 @@
 // - withdraw(): the engine's re-check read the user's grants again; a control tunnel whose
 //   bind they no longer cover is closed as revoked (its port at once, carried visitors aborted).
 // - A tick every kTickMs while ports exist: grace periods, token expiry, waiting visitors.
+// - Workers (reverse_share.hpp): every worker's hub works on one ReverseShare — the port
+//   registry, the ATTACH tokens, the control tunnels by id. A public port's listening socket is
+//   open on the worker of its control tunnel: a climber whose new control tunnel lands on
+//   another worker within the grace takes it back there (the descriptor is duplicated, never
+//   closed and bound again). A visitor accepted on the old worker's copy meanwhile is moved to
+//   the new one. A data connection redeemed on another worker than its control tunnel's stays
+//   there (a TLS session cannot change loops); the owner's pool keeps it as a RemoteData and
+//   moves each visitor's socket, not yet read from, to that worker.
 //
-// Loop thread only. The hub never destroys tunnels; it holds them by pointer while the engine
-// tells it they live.
+// Loop thread only (the share is the only thing other threads touch; other hubs reach this
+// one through its inbox). The hub never destroys tunnels; it holds them by pointer while the
+// engine tells it they live.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -38,15 +49,18 @@
 #include "engine/attach_tokens.hpp"
 #include "engine/port_registry.hpp"
 #include "engine/server_metrics.hpp"
+#include "engine/reverse_share.hpp"
 #include "engine/tunnel_session.hpp"
 #include "engine/visitor_delivery.hpp"
 #include "mtop/log.hpp"
+#include "uv/loop_mailbox.hpp"
+#include "uv/owned_fd.hpp"
 #include "uv/tcp_listener.hpp"
 #include "uv/timer.hpp"
 
 namespace mtop {
 
-class ReverseHub {
+class ReverseHub final : private RemoteDataLinks {
  public:
   /// What the hub needs from the engine.
   class Host {
@@ -63,11 +77,19 @@ class ReverseHub {
   /// Ports a request for port 0 tries at most.
   static constexpr std::size_t kMaxCandidates = 1024;
 
-  ReverseHub(uv_loop_t* loop, Host& host, const Logger& log);
+  /// `share` (what the workers' hubs share) outlives the hub.
+  ReverseHub(uv_loop_t* loop, Host& host, const Logger& log, ReverseShare& share);
   /// Closes the listeners; touches no tunnel.
-  ~ReverseHub();
+  ~ReverseHub() override;
   ReverseHub(const ReverseHub&) = delete;
   ReverseHub& operator=(const ReverseHub&) = delete;
+
+  /// Opens the hub's inbox, through which the other workers' hubs reach it. Errors:
+  /// system_error (uv_async_init).
+  Result<void> open();
+  /// This hub is worker `worker`'s of the share from now on (after open(), before the first
+  /// publish; without it the hub is worker 0 and reachable by none: a single worker).
+  void join(unsigned worker);
 
   /// Decides `control`'s REVERSE request for `bind`, its user's `grants` (the user is
   /// control.username()).
@@ -90,14 +112,16 @@ class ReverseHub {
   /// server is where the climbers go next); visitors being carried may finish.
   void drain();
 
-  std::size_t ports_held() const noexcept { return ports_.held(); }
-  std::size_t ports_in_grace() const noexcept { return ports_.size() - ports_.held(); }
+  /// Ports held by this worker's live control tunnels.
+  std::size_t ports_held() const noexcept { return controls_.size(); }
+  /// Ports in their grace period, on every worker (the share's registry: not to be summed).
+  std::size_t ports_in_grace() const;
   std::size_t visitors() const;
   std::uint64_t visitors_total() const noexcept { return visitors_total_; }
   std::uint64_t visitors_refused() const noexcept { return visitors_refused_; }
 
  private:
-  /// What a public port keeps through its grace: the socket and its visitor rule.
+  /// A public port's listening socket open on this loop, and its visitor rule.
   struct Listening {
     std::unique_ptr<io::TcpListener> listener;
     std::vector<auth::IpPrefix> allow;
@@ -110,27 +134,72 @@ class ReverseHub {
     std::unique_ptr<VisitorDelivery> delivery;
     AttachPool* pool = nullptr;  ///< the delivery, when it is TLS's
   };
+  /// A data connection here whose control tunnel is on another worker.
+  struct RemoteAttached {
+    std::uint32_t tunnel = 0;  ///< its control tunnel
+    unsigned owner = 0;        ///< that tunnel's worker
+    std::uint64_t link = 0;    ///< its number here (RemoteData::link)
+  };
+  /// A visitor on its way between workers: its socket and what goes with it.
+  struct Parcel {
+    io::OwnedFd fd;
+    Bytes header;
+    std::string name;
+    std::uint64_t arrived_ms = 0;
+  };
 
+  /// Claims `pb` for `user`'s control tunnel `id` in the share: binds it (free), or takes it
+  /// back (in grace: from this loop, or by duplicating the other worker's socket). success,
+  /// port_in_use or bad_request (with `why`); `reclaimed` says which; `moved_from` names the
+  /// worker whose copy of the socket is stale now.
+  Status claim(const PublicBind& pb, const std::string& user, std::uint32_t id, bool& reclaimed,
+               std::optional<unsigned>& moved_from, std::string& why);
   /// Binds `bind` for a new entry: success, port_in_use or bad_request.
   Status listen(const PublicBind& bind, Listening& out, std::string& reason);
+  io::TcpListener::RawAcceptCallback accept_callback(const PublicBind& bind);
   void apply_rule(const TunnelSettings& settings, std::uint16_t port, Listening& l) const;
+  /// A connection accepted on a public port's socket here: carried here, or moved to the
+  /// worker of the port's control tunnel.
   void on_visitor(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp);
-  std::uint32_t new_tunnel_id();
+  /// Decides visitor `tcp` of `bind` for this worker's control tunnel `route` (none: reset).
+  void visit(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp,
+             std::optional<ReverseShare::Route> route);
+  /// Closes this loop's copies of the binds the share no longer keeps here; with `all`, also
+  /// the ones it does (dropped from the share: the server stops or drains).
+  void drop_listeners(bool all);
   void arm();
   void tick();
+
+  // Messages from other workers' hubs (run on this loop through the inbox).
+  void take_visitor(const PublicBind& bind, io::OwnedFd fd);
+  void remote_attached(std::uint32_t tunnel, const RemoteData& data);
+  void remote_ended(std::uint32_t tunnel, const RemoteData& data);
+  void carry_here(std::uint64_t link, std::uint32_t tunnel, unsigned owner,
+                  const std::shared_ptr<Parcel>& parcel);
+  void visitor_back(std::uint32_t tunnel, const std::shared_ptr<Parcel>& parcel);
+  void close_link(std::uint64_t link, const std::string& reason);
+
+  // RemoteDataLinks (the pools of this worker's control tunnels)
+  void carry(const RemoteData& data, std::uint32_t tunnel, Visitor v) override;
+  void close(const RemoteData& data, const std::string& reason) override;
 
   uv_loop_t* loop_;
   Host& host_;
   const Logger& log_;
-  PortRegistry<Listening> ports_;
-  AttachTokens tokens_{10'000};
+  ReverseShare& share_;
+  unsigned worker_ = 0;
+  std::map<PublicBind, Listening> listening_;                       ///< sockets open here
   std::unordered_map<std::uint32_t, Control> controls_;             ///< by tunnel id
   std::unordered_map<const ServerTunnel*, std::uint32_t> tunnels_;  ///< control and data
-  std::uint32_t next_id_ = 1;
+  std::unordered_map<const ServerTunnel*, RemoteAttached> remote_data_;
+  std::unordered_map<std::uint64_t, ServerTunnel*> links_;  ///< remote_data_ by link
+  std::uint64_t next_link_ = 1;
   std::uint64_t visitors_total_ = 0;
   std::uint64_t visitors_refused_ = 0;
   bool draining_ = false;
   io::Timer ticker_;
+  // Declared last: destroyed first, dropping what other hubs posted and this one never ran.
+  std::unique_ptr<io::LoopMailbox> inbox_;
 };
 
 }  // namespace mtop

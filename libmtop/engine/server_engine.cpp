@@ -95,6 +95,7 @@ Result<std::unique_ptr<ServerEngine>> ServerEngine::create(uv_loop_t* loop, Serv
       loop, [e](std::uint64_t id, CheckAnswer answer) { e->on_answer(id, std::move(answer)); });
   if (!inbox) return inbox.failure();
   engine->inbox_ = std::move(*inbox);
+  if (auto r = engine->reverse_->open(); !r) return r.failure();
   return engine;
 }
 
@@ -110,7 +111,8 @@ ServerEngine::ServerEngine(uv_loop_t* loop, ServerOptions options, std::shared_p
       recheck_timer_(loop),
       drain_timer_(loop),
       retire_timer_(loop),
-      reverse_(std::make_unique<ReverseHub>(loop, static_cast<ReverseHub::Host&>(*this), log_)) {}
+      reverse_(std::make_unique<ReverseHub>(loop, static_cast<ReverseHub::Host&>(*this), log_,
+                                            limits_->reverse())) {}
 
 ServerEngine::~ServerEngine() {
   inbox_.reset();  // answers from now on are dropped in the mailbox
@@ -520,12 +522,6 @@ void ServerEngine::tunnel_finished(ServerTunnel& t) {
 }
 
 TunnelHost::PublishAnswer ServerEngine::tunnel_publish(ServerTunnel& t, const Address& bind) {
-  if (tunnel_id_step_ > 1) {
-    // Each worker keeps its own published ports and ATTACH tokens, and a climber's data
-    // connections may land on another worker: refused clearly rather than half working.
-    return {Status::bad_request, ReverseGrant{0, 0, 0},
-            "reverse tunnels need a single worker (server.json \"workers\": 1)"};
-  }
   return reverse_->publish(t, publish_grants(t.username()), bind);
 }
 
@@ -552,8 +548,19 @@ bool ServerEngine::tunnel_attach(ServerTunnel& t, const AttachToken& token) {
 }
 
 void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user) {
-  // The control tunnel of `user` lives, so its user state does.
-  user_state(user).tunnels.push_back(&data);
+  // The control tunnel of `user` lives, so its user state does — on its own worker. A data
+  // connection that landed on another worker may be the user's first tunnel here: look the
+  // account up, as a re-check would, so its limits apply here too.
+  UserState& u = user_state(user);
+  u.tunnels.push_back(&data);
+  if (u.account || u.lookup_in_flight || !accounts_) return;
+  u.lookup_in_flight = true;
+  arm_recheck();
+  accounts_->account_store().lookup(
+      user, [this, alive = std::weak_ptr<char>(alive_), user](auth::LookupResult r) {
+        if (alive.expired()) return;
+        on_recheck(user, std::move(r));
+      });
 }
 
 void ServerEngine::visitor_refused(VisitorRefusal why) {
@@ -661,6 +668,7 @@ void ServerEngine::set_worker(unsigned index, unsigned count) {
   worker_ = index;
   next_tunnel_id_ = index + 1;
   tunnel_id_step_ = count == 0 ? 1 : count;
+  reverse_->join(index);
 }
 
 void ServerEngine::count_user_bytes(bool on) {

@@ -34,6 +34,8 @@
 //   listed, counted against the quota and rate limit, closed by a re-check or revoke_user.
 //   The re-check also reads the grants again: a control tunnel whose bind they no longer
 //   cover is revoked (ReverseHub::withdraw).
+//   The workers' hubs share their ports and tokens (SharedLimits::reverse()); a data
+//   connection may be on another worker than its control tunnel (reverse_hub.hpp).
 // - One log line per tunnel when it ends (info; warn for store problems): user, source,
 //   target, bytes up/down, duration, reason. Never a password or a hash.
 //

@@ -3,7 +3,8 @@
 // not escape by landing on another worker live here, behind one mutex: the admission policy
 // (source lists, live tunnels per address and subnet, the source rate, its counters and log
 // gate), the failure throttle, the live tunnels of the whole server (max_tunnels) and of each
-// user (a user's max_tunnels). A single-worker server has one of its own, uncontended.
+// user (a user's max_tunnels), and what the reverse tunnels' hubs share (reverse_share.hpp:
+// public ports, ATTACH tokens). A single-worker server has one of its own, uncontended.
 //
 // Every call is short (a map look-up under the lock) and safe from any thread. Time comes in
 // as an argument, as the policies it wraps take it (each worker's uv_now()).
@@ -20,6 +21,7 @@
 #include "auth/failure_throttle.hpp"
 #include "auth/ip_prefix.hpp"
 #include "engine/admission.hpp"
+#include "engine/reverse_share.hpp"
 #include "mtop/log.hpp"
 #include "mtop/result.hpp"
 #include "mtop/server.hpp"
@@ -62,6 +64,8 @@ class SharedLimits {
   void release_user_tunnel(const std::string& user);
   /// Users with live authorised tunnels on any worker.
   std::size_t active_users() const;
+  /// The reverse tunnels' share (locks itself).
+  ReverseShare& reverse() noexcept { return reverse_; }
 
  private:
   mutable std::mutex mu_;
@@ -70,6 +74,7 @@ class SharedLimits {
   auth::FailureThrottle throttle_;
   std::size_t live_ = 0;
   std::unordered_map<std::string, std::size_t> users_;  ///< entries only while > 0
+  ReverseShare reverse_;
 };
 
 }  // namespace mtop

@@ -11,13 +11,15 @@
 namespace mtop {
 
 AttachPool::AttachPool(ServerTunnel& control, std::uint32_t tunnel, AttachTokens& tokens,
-                       std::size_t pool_size, std::uint64_t wait_ms, uv_loop_t* loop)
+                       std::size_t pool_size, std::uint64_t wait_ms, uv_loop_t* loop,
+                       RemoteDataLinks* remote)
     : control_(control),
       tunnel_(tunnel),
       tokens_(tokens),
       pool_size_(pool_size),
       wait_ms_(wait_ms),
-      loop_(loop) {}
+      loop_(loop),
+      remote_(remote) {}
 
 AttachPool::~AttachPool() {
   // The engine destroys its tunnels itself; visitors still waiting close with their streams.
@@ -27,33 +29,45 @@ AttachPool::~AttachPool() {
 void AttachPool::deliver(Visitor v) {
   if (closed_) return;  // `v` closes here
   if (!ready_.empty()) {
-    ServerTunnel* t = ready_.front();
+    const Link link = ready_.front();
     ready_.pop_front();
-    hand(*t, std::move(v));
+    hand(link, std::move(v));
   } else {
     waiting_.push_back(std::move(v));
   }
   top_up();
 }
 
-void AttachPool::attached(ServerTunnel& t) {
+void AttachPool::attached_link(const Link& link) {
   if (closed_) {
-    t.close(TunnelFailure::revoked, "control tunnel ended");
+    close_link(link, "control tunnel ended");
     return;
   }
   if (!waiting_.empty()) {
     Visitor v = std::move(waiting_.front());
     waiting_.pop_front();
-    hand(t, std::move(v));
+    hand(link, std::move(v));
   } else {
-    ready_.push_back(&t);
+    ready_.push_back(link);
   }
   top_up();
 }
 
-void AttachPool::hand(ServerTunnel& t, Visitor v) {
-  carrying_.insert(&t);
-  t.attach_visitor(std::move(v.stream), v.header, std::move(v.name));
+void AttachPool::hand(const Link& link, Visitor v) {
+  carrying_.insert(link);
+  if (auto* const* t = std::get_if<ServerTunnel*>(&link)) {
+    (*t)->attach_visitor(std::move(v.stream), v.header, std::move(v.name));
+  } else if (remote_) {
+    remote_->carry(std::get<RemoteData>(link), tunnel_, std::move(v));
+  }
+}
+
+void AttachPool::close_link(const Link& link, const std::string& reason) {
+  if (auto* const* t = std::get_if<ServerTunnel*>(&link)) {
+    (*t)->close(TunnelFailure::revoked, reason);
+  } else if (remote_) {
+    remote_->close(std::get<RemoteData>(link), reason);
+  }
 }
 
 void AttachPool::top_up() {
@@ -73,15 +87,21 @@ void AttachPool::top_up() {
 
 void AttachPool::tick(std::uint64_t now_ms) {
   // Visitors waited for a data connection as long as a handshake may take: reset them.
-  while (!waiting_.empty() && now_ms - waiting_.front().arrived_ms >= wait_ms_) {
+  // (A visitor accepted on another worker carries that loop's clock, which may be ahead.)
+  while (!waiting_.empty() && now_ms >= waiting_.front().arrived_ms &&
+         now_ms - waiting_.front().arrived_ms >= wait_ms_) {
     waiting_.pop_front();  // the visitor's stream closes here
   }
   top_up();  // the caller expired tokens: ask again
 }
 
 void AttachPool::tunnel_ended(ServerTunnel& t) {
-  carrying_.erase(&t);
-  const auto it = std::find(ready_.begin(), ready_.end(), &t);
+  link_ended(&t);
+}
+
+void AttachPool::link_ended(const Link& link) {
+  carrying_.erase(link);
+  const auto it = std::find(ready_.begin(), ready_.end(), link);
   if (it == ready_.end()) return;
   ready_.erase(it);
   top_up();
@@ -93,11 +113,11 @@ void AttachPool::close(const std::string& reason, bool keep_carried) {
   tokens_.forget_tunnel(tunnel_);
   waiting_.clear();  // reset: their streams close
   // Closing a tunnel calls back into tunnel_ended: work on copies.
-  std::vector<ServerTunnel*> tunnels(ready_.begin(), ready_.end());
-  if (!keep_carried) tunnels.insert(tunnels.end(), carrying_.begin(), carrying_.end());
+  std::vector<Link> links(ready_.begin(), ready_.end());
+  if (!keep_carried) links.insert(links.end(), carrying_.begin(), carrying_.end());
   ready_.clear();
   carrying_.clear();
-  for (ServerTunnel* t : tunnels) t->close(TunnelFailure::revoked, reason);
+  for (const Link& link : links) close_link(link, reason);
 }
 
 }  // namespace mtop

@@ -6,7 +6,10 @@
 //   with OPEN frames carrying one-time tokens (AttachTokens); a visitor goes to an idle one at
 //   once, or waits (bounded by the handshake time-out) for the next to attach. The number of
 //   connections asked for follows one rule: ready + tokens outstanding = pool size + visitors
-//   waiting.
+//   waiting. On a multi-worker server a data connection may attach on another worker than
+//   its control tunnel's (SO_REUSEPORT hashes each connection anew): the pool keeps it as a
+//   RemoteData, and a visitor handed to it goes there (RemoteDataLinks: the hub moves the
+//   visitor's socket to that worker).
 // - QUIC: a server-initiated stream per visitor on the climber's connection. Not built yet:
 //   the QUIC layer has no server-initiated streams, so a REVERSE request over QUIC is refused
 //   with bad_request (ReverseHub::publish).
@@ -17,8 +20,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <set>
 #include <string>
-#include <unordered_set>
+#include <variant>
 
 #include "engine/attach_tokens.hpp"
 #include "mtop/bytes.hpp"
@@ -34,6 +38,29 @@ struct Visitor {
   Bytes header;      ///< the visitor header (9.5) to send before its bytes
   std::string name;  ///< "ip:port", for the summary
   std::uint64_t arrived_ms = 0;
+};
+
+/// A data connection of a pool that attached on another worker: that worker and its number
+/// for the connection there.
+struct RemoteData {
+  unsigned worker = 0;
+  std::uint64_t link = 0;
+  friend bool operator==(const RemoteData&, const RemoteData&) = default;
+  friend bool operator<(const RemoteData& a, const RemoteData& b) {
+    return a.worker != b.worker ? a.worker < b.worker : a.link < b.link;
+  }
+};
+
+/// How a pool reaches its data connections on other workers (the hub, through the workers'
+/// mailboxes). Both calls return at once; what they do happens on the other worker's loop.
+class RemoteDataLinks {
+ public:
+  virtual ~RemoteDataLinks() = default;
+  /// Carries visitor `v` of control tunnel `tunnel` on `data`. Should `data` be gone when it
+  /// gets there, the visitor comes back to the pool (AttachPool::deliver).
+  virtual void carry(const RemoteData& data, std::uint32_t tunnel, Visitor v) = 0;
+  /// Closes `data` (the control tunnel ended).
+  virtual void close(const RemoteData& data, const std::string& reason) = 0;
 };
 
 class VisitorDelivery {
@@ -59,8 +86,11 @@ class AttachPool final : public VisitorDelivery {
  public:
   /// `control` and `tokens` outlive the pool. `pool_size` idle connections are kept asked
   /// for; a visitor waits at most `wait_ms` for one.
+  /// `remote` (may be null: one worker) reaches data connections that attach elsewhere; it
+  /// outlives the pool.
   AttachPool(ServerTunnel& control, std::uint32_t tunnel, AttachTokens& tokens,
-             std::size_t pool_size, std::uint64_t wait_ms, uv_loop_t* loop);
+             std::size_t pool_size, std::uint64_t wait_ms, uv_loop_t* loop,
+             RemoteDataLinks* remote = nullptr);
   ~AttachPool() override;
   AttachPool(const AttachPool&) = delete;
   AttachPool& operator=(const AttachPool&) = delete;
@@ -73,10 +103,20 @@ class AttachPool final : public VisitorDelivery {
   void close(const std::string& reason, bool keep_carried) override;
 
   /// A data connection redeemed one of this pool's tokens (already pooled by the engine).
-  void attached(ServerTunnel& t);
+  void attached(ServerTunnel& t) { attached_link(&t); }
+  /// The same for a data connection on another worker.
+  void attached_remote(const RemoteData& data) { attached_link(data); }
+  /// A data connection on another worker ended.
+  void remote_ended(const RemoteData& data) { link_ended(data); }
 
  private:
-  void hand(ServerTunnel& t, Visitor v);
+  /// A data connection: here, or on another worker.
+  using Link = std::variant<ServerTunnel*, RemoteData>;
+
+  void attached_link(const Link& link);
+  void link_ended(const Link& link);
+  void hand(const Link& link, Visitor v);
+  void close_link(const Link& link, const std::string& reason);
   /// Sends OPEN frames until ready + outstanding = pool size + waiting.
   void top_up();
 
@@ -86,8 +126,9 @@ class AttachPool final : public VisitorDelivery {
   std::size_t pool_size_;
   std::uint64_t wait_ms_;
   uv_loop_t* loop_;
-  std::deque<ServerTunnel*> ready_;
-  std::unordered_set<ServerTunnel*> carrying_;
+  RemoteDataLinks* remote_;
+  std::deque<Link> ready_;
+  std::set<Link> carrying_;
   std::deque<Visitor> waiting_;
   bool closed_ = false;
 };

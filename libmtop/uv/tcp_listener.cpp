@@ -59,16 +59,38 @@ Result<std::unique_ptr<TcpListener>> TcpListener::listen_raw(uv_loop_t* loop,
   if (rc < 0) {
     return Failure{Errc::listen_failed, "listen " + where + ": " + uv_reason(rc)};  // `l` closes
   }
+  l->name_bound(port, where);
+  return l;
+}
+
+Result<std::unique_ptr<TcpListener>> TcpListener::adopt(uv_loop_t* loop, OwnedFd fd,
+                                                        RawAcceptCallback cb,
+                                                        const ListenOptions& options) {
+  auto tcp = open_tcp(loop, std::move(fd));
+  if (!tcp) return Failure{Errc::listen_failed, "adopt listener: " + std::string(tcp.message())};
+  std::unique_ptr<TcpListener> l(new TcpListener(options.nodelay, std::move(cb)));
+  l->tcp_ = std::move(*tcp);
+  l->tcp_->data = l.get();
+  // listen(2) again on a listening socket only sets its backlog; libuv starts watching it.
+  if (const int rc = uv_listen(reinterpret_cast<uv_stream_t*>(l->tcp_.get()), options.backlog,
+                               &TcpListener::on_connection);
+      rc < 0) {
+    return Failure{Errc::listen_failed, "adopt listener: " + uv_reason(rc)};  // `l` closes
+  }
+  l->name_bound(0, "?");
+  return l;
+}
+
+void TcpListener::name_bound(std::uint16_t port, const std::string& fallback) {
   sockaddr_storage bound{};
   int len = sizeof bound;
-  if (uv_tcp_getsockname(l->tcp_.get(), reinterpret_cast<sockaddr*>(&bound), &len) == 0) {
-    l->port_ = sockaddr_port(reinterpret_cast<sockaddr*>(&bound));
-    l->local_ = sockaddr_to_string(reinterpret_cast<sockaddr*>(&bound));
+  if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&bound), &len) == 0) {
+    port_ = sockaddr_port(reinterpret_cast<sockaddr*>(&bound));
+    local_ = sockaddr_to_string(reinterpret_cast<sockaddr*>(&bound));
   } else {
-    l->port_ = port;
-    l->local_ = where;
+    port_ = port;
+    local_ = fallback;
   }
-  return l;
 }
 
 TcpListener::~TcpListener() {

@@ -11,6 +11,7 @@
 #include "mtop/result.hpp"
 #include "mtop/stream.hpp"
 #include "uv/handle.hpp"
+#include "uv/owned_fd.hpp"
 #include "uv/stream_buffers.hpp"
 
 namespace mtop::io {
@@ -45,7 +46,16 @@ class TcpListener final : public StreamAcceptor {
                                                          std::uint16_t port, RawAcceptCallback cb,
                                                          const ListenOptions& options = {});
 
+  /// Listens on `fd`, a bound and listening TCP socket moved from another loop (OwnedFd):
+  /// connections already queued on it are accepted here. Errors: listen_failed.
+  static Result<std::unique_ptr<TcpListener>> adopt(uv_loop_t* loop, OwnedFd fd,
+                                                    RawAcceptCallback cb,
+                                                    const ListenOptions& options = {});
+
   ~TcpListener() override;
+
+  /// The listening socket's descriptor, to duplicate for another loop (-1 once stopped).
+  int fd() const noexcept { return handle_fd(tcp_.handle()); }
 
   /// The bound port (the OS's choice when 0 was asked for).
   std::uint16_t port() const noexcept { return port_; }
@@ -57,6 +67,8 @@ class TcpListener final : public StreamAcceptor {
  private:
   TcpListener(bool nodelay, RawAcceptCallback cb) : nodelay_(nodelay), cb_(std::move(cb)) {}
   static void on_connection(uv_stream_t* server, int status);
+  /// Reads the bound address into port_ and local_ (`fallback` when it cannot be read).
+  void name_bound(std::uint16_t port, const std::string& fallback);
 
   UvHandle<uv_tcp_t> tcp_;
   bool nodelay_;

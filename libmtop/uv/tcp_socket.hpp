@@ -37,6 +37,7 @@
 #include "mtop/bytes.hpp"
 #include "uv/chunk_pool.hpp"
 #include "uv/handle.hpp"
+#include "uv/owned_fd.hpp"
 
 namespace mtop::io {
 
@@ -103,6 +104,10 @@ class TcpSocket {
   void close() noexcept;
 
   uv_loop_t* loop() const noexcept { return tcp_->loop; }
+  /// The socket's descriptor (-1 once closed).
+  int fd() const noexcept {
+    return closed_ ? -1 : handle_fd(reinterpret_cast<const uv_handle_t*>(tcp_));
+  }
   /// "ip:port" of the peer, read once when the socket was made ("?" if unknown).
   const std::string& peer_name() const noexcept { return peer_; }
   /// "ip:port" of our end ("?" if unknown or closed).

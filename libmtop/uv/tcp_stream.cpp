@@ -14,6 +14,12 @@ StreamPtr TcpStream::adopt(UvHandle<uv_tcp_t> tcp, SharedStreamBuffers buffers) 
   return StreamPtr(new TcpStream(loop, std::move(tcp), buffers));
 }
 
+OwnedFd TcpStream::hand_over(StreamPtr stream) {
+  auto* tcp = dynamic_cast<TcpStream*>(stream.get());
+  if (!tcp || !tcp->usable()) return {};
+  return OwnedFd::duplicate(tcp->socket_.fd());  // `stream` closes its own descriptor
+}
+
 TcpStream::TcpStream(uv_loop_t* loop, UvHandle<uv_tcp_t> tcp, const SharedStreamBuffers& buffers)
     // The chunk pool pointer shares the buffers' life, and so keeps the read buffer valid.
     : socket_(std::move(tcp), *this, buffers->read,

@@ -20,6 +20,7 @@
 
 #include "mtop/stream.hpp"
 #include "uv/handle.hpp"
+#include "uv/owned_fd.hpp"
 #include "uv/poster.hpp"
 #include "uv/stream_buffers.hpp"
 #include "uv/tcp_socket.hpp"
@@ -36,6 +37,11 @@ class TcpStream final : public Stream, private TcpSocket::Events {
   /// be empty. `buffers`: the read buffer and write chunks to use, shared with other streams
   /// of the same loop; null = those of the calling thread (StreamBuffers::of_this_thread()).
   static StreamPtr adopt(UvHandle<uv_tcp_t> tcp, SharedStreamBuffers buffers = nullptr);
+  /// Moves the socket of `stream` towards another loop (uv/owned_fd.hpp): a duplicate of its
+  /// descriptor; `stream` is closed here, the connection stays up. The stream must not have
+  /// read yet (bytes it read would be lost). Empty if `stream` is not a TcpStream, is closed,
+  /// or dup fails.
+  static OwnedFd hand_over(StreamPtr stream);
 
   void set_handler(Handler* handler) override { handler_ = handler; }
   void start_read() override;
