@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "engine/quic_visitor_delivery.hpp"
 #include "uv/sockaddr.hpp"
 #include "uv/tcp_stream.hpp"
 #include "uv/uv_error.hpp"
@@ -101,10 +102,18 @@ TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
                                               const Address& bind) {
   TunnelHost::PublishAnswer answer;
   const std::string& user = control.username();
+  const TunnelSettings& settings = control.settings();
+  std::unique_ptr<VisitorDelivery> quic;
   if (control.summary().transport != "tls") {
-    answer.status = Status::bad_request;
-    answer.reason = "reverse tunnels are offered over TLS only (QUIC visitors not built yet)";
-    return answer;
+    quic = make_quic_delivery(
+        control,
+        [this, &control](io::StreamPtr s) { return visitor_tunnel(control, std::move(s)); },
+        settings.options.handshake_timeout_ms);
+    if (!quic) {
+      answer.status = Status::bad_request;
+      answer.reason = "reverse tunnels need TLS or a live QUIC connection";
+      return answer;
+    }
   }
   const auto address = bind_address(bind);
   if (!address) {
@@ -123,7 +132,6 @@ TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
     answer.reason = "not permitted to publish " + bind.to_string();
     return answer;
   }
-  const TunnelSettings& settings = control.settings();
   answer.status = Status::port_in_use;
   answer.reason = "port in use: " + bind.to_string();
   for (const std::uint16_t port : ports) {
@@ -150,10 +158,14 @@ TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
     Control& c = controls_[id];
     c.tunnel = &control;
     c.bind = pb;
-    auto pool = std::make_unique<AttachPool>(control, id, tokens_, settings.options.reverse.pool,
-                                             settings.options.handshake_timeout_ms, loop_);
-    c.pool = pool.get();
-    c.delivery = std::move(pool);
+    if (quic) {
+      c.delivery = std::move(quic);
+    } else {
+      auto pool = std::make_unique<AttachPool>(control, id, tokens_, settings.options.reverse.pool,
+                                               settings.options.handshake_timeout_ms, loop_);
+      c.pool = pool.get();
+      c.delivery = std::move(pool);
+    }
     tunnels_[&control] = id;
     tokens_.set_lifetime(settings.options.handshake_timeout_ms);
     answer.status = Status::success;
@@ -190,6 +202,21 @@ bool ReverseHub::attach(ServerTunnel& data, const AttachToken& token) {
   data.make_pooled(user, control.bind.to_string());
   control.pool->attached(data);
   return true;
+}
+
+ServerTunnel* ReverseHub::visitor_tunnel(const ServerTunnel& control, io::StreamPtr stream) {
+  const auto it = tunnels_.find(&control);
+  if (it == tunnels_.end()) return nullptr;  // `stream` is reset here
+  const std::uint32_t id = it->second;
+  const auto c = controls_.find(id);
+  if (c == controls_.end()) return nullptr;
+  ServerTunnel* data = host_.reverse_stream(std::move(stream), control);
+  if (!data) return nullptr;
+  tunnels_[data] = id;
+  const std::string user = control.username();
+  host_.reverse_attached(*data, user);
+  data->make_pooled(user, c->second.bind.to_string());
+  return data;
 }
 
 void ReverseHub::on_visitor(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp) {

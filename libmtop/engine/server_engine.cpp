@@ -168,22 +168,28 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
       admitted.ticket = ticket;
     }
   }
+  ServerTunnel& t = add_tunnel(std::move(stream), transport, listener, std::move(admitted));
+  if (fallback) {
+    t.set_fallback_sink(std::move(fallback));  // QUIC: the connection's HTTP/3 site
+  } else {
+    t.set_fallback(settings_->fallback.has_value() && transport == "tls");
+  }
+  t.start();
+}
+
+ServerTunnel& ServerEngine::add_tunnel(io::StreamPtr stream, std::string_view transport,
+                                       std::string_view listener, Admitted admitted) {
   TunnelHost& host = *this;
   auto owned = std::make_unique<ServerTunnel>(loop_, host, settings_, std::move(stream));
   ServerTunnel* t = owned.get();
   t->set_transport(transport);
   t->set_origin(next_tunnel_id_, listener);
   next_tunnel_id_ += tunnel_id_step_;
-  if (fallback) {
-    t->set_fallback_sink(std::move(fallback));  // QUIC: the connection's HTTP/3 site
-  } else {
-    t->set_fallback(settings_->fallback.has_value() && transport == "tls");
-  }
   tunnels_.emplace(t, std::move(owned));
   admitted_.emplace(t, std::move(admitted));
   ++live_;
-  ++counts.live;
-  t->start();
+  ++metrics_.listeners[{std::string(listener), std::string(transport)}].live;
+  return *t;
 }
 
 bool ServerEngine::admit_connection(const struct sockaddr* peer) {
@@ -547,6 +553,20 @@ bool ServerEngine::tunnel_attach(ServerTunnel& t, const AttachToken& token) {
 void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user) {
   // The control tunnel of `user` lives, so its user state does.
   user_state(user).tunnels.push_back(&data);
+}
+
+ServerTunnel* ServerEngine::reverse_stream(io::StreamPtr stream, const ServerTunnel& control) {
+  // A visitor's stream is a tunnel like an accepted one: max_tunnels and the drain apply.
+  if (draining_ || !limits_->take_tunnel(settings_->options.max_tunnels)) {
+    stream.release()->abort(static_cast<std::uint64_t>(QuicAppError::refused));
+    return nullptr;
+  }
+  ++stats_.total;
+  const ServerTunnel::Summary& s = control.summary();
+  ++metrics_.listeners[{s.listener, s.transport}].total;
+  ServerTunnel& t = add_tunnel(std::move(stream), s.transport, s.listener, Admitted{});
+  t.start_visitor_stream();
+  return &t;
 }
 
 void ServerEngine::drain(std::function<void()> done) {

@@ -7,9 +7,8 @@
 //   once, or waits (bounded by the handshake time-out) for the next to attach. The number of
 //   connections asked for follows one rule: ready + tokens outstanding = pool size + visitors
 //   waiting.
-// - QUIC: a server-initiated stream per visitor on the climber's connection. Not built yet:
-//   the QUIC layer has no server-initiated streams, so a REVERSE request over QUIC is refused
-//   with bad_request (ReverseHub::publish).
+// - QUIC (QuicVisitorDelivery, quic_visitor_delivery.hpp): a server-initiated stream per
+//   visitor on the climber's connection.
 #pragma once
 
 #include <uv.h>
