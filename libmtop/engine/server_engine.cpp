@@ -551,7 +551,10 @@ bool ServerEngine::tunnel_attach(ServerTunnel& t, const AttachToken& token) {
 }
 
 void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user) {
-  // The control tunnel of `user` lives, so its user state does.
+  // The control tunnel of `user` lives, so its user state does. Counted among the user's live
+  // tunnels (never refused: the visitor is already here), as tunnel_finished releases it.
+  std::size_t live = 0;
+  (void)limits_->take_user_tunnel(user, std::nullopt, live);
   user_state(user).tunnels.push_back(&data);
 }
 

@@ -7,6 +7,7 @@
 #ifdef MTOP_HAVE_QUIC
 
 #include <deque>
+#include <optional>
 
 #include "../quic/quic_test_support.hpp"
 #include "mtop/reverse_codec.hpp"
@@ -35,10 +36,12 @@ struct PeerStream {
 };
 
 struct ReverseQuic {
-  explicit ReverseQuic(ServerOptions o = Fixture::defaults(), std::uint64_t grant = 8)
+  explicit ReverseQuic(ServerOptions o = Fixture::defaults(), std::uint64_t grant = 8,
+                       std::optional<std::uint32_t> max_tunnels = std::nullopt)
       : f(std::move(o)) {
     REQUIRE(certs.ok);
     f.store.users["alice"].publish = "127.0.0.1:20000-60000";
+    f.store.users["alice"].max_tunnels = max_tunnels;
     server = must(quic::QuicServer::create(
         f.loop.get(), qt::server_options(certs),
         [this](io::StreamPtr s) { f.engine->serve(std::move(s), "quic"); }));
@@ -206,6 +209,30 @@ TEST_CASE("reverse over QUIC: the end of the control tunnel aborts its visitors"
       q.f.run_until([&] { return (v.eof || !v.error.empty()) && !q.peers[0]->r.error.empty(); }));
   CHECK(q.f.engine->stats().reverse_visitors == 0);
   CHECK(q.f.logged("port kept"));  // the grace period, as over TLS
+}
+
+TEST_CASE("reverse over QUIC: a visitor is one of the user's tunnels under its max_tunnels",
+          "[server_engine][reverse][quic]") {
+  auto o = Fixture::defaults();
+  o.reply_status = true;
+  ReverseQuic q(o, 8, 2);  // the control tunnel and one visitor
+  test::Recorder& v = q.visit();
+  q.visitor_stream(0).write(as_bytes("hi"));
+  REQUIRE(q.f.run_until([&] { return !q.peers.empty() && q.peers[0]->r.data.size() >= 22; }));
+  Client& full = q.f.open_alice();
+  REQUIRE(q.f.run_until([&] { return full.finished(); }));
+  CHECK(full.rejected == Status::auth_failed);
+  CHECK(q.f.failed(TunnelFailure::user_tunnel_limit) == 1);
+  // The visitor ends: its slot is the user's again, and only its own.
+  q.peers[0]->s->shutdown();
+  q.visitor_stream(0).shutdown();
+  REQUIRE(q.f.run_until([&] { return v.eof && q.f.engine->stats().reverse_visitors == 0; }));
+  Client& room = q.f.open_alice();
+  REQUIRE(q.f.run_until([&] { return room.established || room.finished(); }));
+  CHECK(room.established);
+  Client& full_again = q.f.open_alice();
+  REQUIRE(q.f.run_until([&] { return full_again.finished(); }));
+  CHECK(full_again.rejected == Status::auth_failed);
 }
 
 #endif  // MTOP_HAVE_QUIC
