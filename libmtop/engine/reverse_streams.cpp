@@ -59,7 +59,7 @@ ReverseStreams::ReverseStreams(uv_loop_t* loop, std::uint64_t grant)
 ReverseStreams::~ReverseStreams() {
   reading_.clear();  // their streams close
 #ifdef MTOP_HAVE_QUIC
-  for (auto& [p, g] : granted_) g.connection->set_peer_stream_grant(0);
+  for (Granted& g : granted_) g.connection->set_peer_stream_grant(0);
 #endif
 }
 
@@ -88,15 +88,28 @@ void ReverseStreams::routed(HeaderReader* reader, io::StreamPtr stream, const Vi
   it->second.carry(std::move(stream), *header, std::move(held));
 }
 
+std::vector<ReverseStreams::Granted>::iterator ReverseStreams::granted(
+    const quic::ConnectionHandle& connection) {
+#ifdef MTOP_HAVE_QUIC
+  return std::find_if(granted_.begin(), granted_.end(),
+                      [&](const Granted& g) { return g.connection->same_connection(connection); });
+#else
+  (void)connection;
+  return granted_.end();
+#endif
+}
+
 bool ReverseStreams::control_up(std::uint32_t tunnel, io::Stream& control, Carry carry) {
 #ifdef MTOP_HAVE_QUIC
   auto connection = quic::ConnectionHandle::of(control);
   if (!connection) return false;
   control_down(tunnel);  // a TUNNEL is unique among live control tunnels: a stale route goes
-  Granted& g = granted_[connection.get()];
-  if (g.controls++ == 0) {
-    g.connection = connection;
+  auto g = granted(*connection);
+  if (g == granted_.end()) {
     connection->set_peer_stream_grant(grant_);
+    granted_.push_back(Granted{connection, 1});
+  } else {
+    ++g->controls;
   }
   routes_[tunnel] = Route{std::move(carry), std::move(connection)};
   return true;
@@ -111,11 +124,11 @@ bool ReverseStreams::control_up(std::uint32_t tunnel, io::Stream& control, Carry
 void ReverseStreams::control_down(std::uint32_t tunnel) {
   const auto it = routes_.find(tunnel);
   if (it == routes_.end()) return;
-  const auto g = granted_.find(it->second.connection.get());
+  const auto g = granted(*it->second.connection);
   routes_.erase(it);
-  if (g == granted_.end() || --g->second.controls > 0) return;
+  if (g == granted_.end() || --g->controls > 0) return;
 #ifdef MTOP_HAVE_QUIC
-  g->second.connection->set_peer_stream_grant(0);
+  g->connection->set_peer_stream_grant(0);
 #endif
   granted_.erase(g);
 }

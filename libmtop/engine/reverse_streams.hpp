@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "mtop/reverse_codec.hpp"
 #include "mtop/stream.hpp"
@@ -73,13 +74,15 @@ class ReverseStreams {
     std::size_t controls = 0;
   };
 
+  /// The entry of `connection`'s connection, or end().
+  std::vector<Granted>::iterator granted(const quic::ConnectionHandle& connection);
   /// A header came in (or did not decode, `header` null): route the stream.
   void routed(HeaderReader* reader, io::StreamPtr stream, const VisitorHeader* header, Bytes held);
 
   std::uint64_t grant_;
   io::Poster reaper_;
   std::unordered_map<std::uint32_t, Route> routes_;
-  std::unordered_map<const quic::ConnectionHandle*, Granted> granted_;
+  std::vector<Granted> granted_;  ///< one per connection with control tunnels: a few
   std::unordered_map<HeaderReader*, std::unique_ptr<HeaderReader>> reading_;
 };
 
