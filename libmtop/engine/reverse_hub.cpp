@@ -206,10 +206,12 @@ bool ReverseHub::attach(ServerTunnel& data, const AttachToken& token) {
 
 ServerTunnel* ReverseHub::visitor_tunnel(const ServerTunnel& control, io::StreamPtr stream) {
   const auto it = tunnels_.find(&control);
-  if (it == tunnels_.end()) return nullptr;  // `stream` is reset here
-  const std::uint32_t id = it->second;
-  const auto c = controls_.find(id);
-  if (c == controls_.end()) return nullptr;
+  const auto c = it == tunnels_.end() ? controls_.end() : controls_.find(it->second);
+  if (c == controls_.end()) {
+    stream.release()->abort(static_cast<std::uint64_t>(QuicAppError::refused));
+    return nullptr;
+  }
+  const std::uint32_t id = c->first;
   ServerTunnel* data = host_.reverse_stream(std::move(stream), control);
   if (!data) return nullptr;
   tunnels_[data] = id;

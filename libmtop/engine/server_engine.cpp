@@ -561,6 +561,7 @@ void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user)
 ServerTunnel* ServerEngine::reverse_stream(io::StreamPtr stream, const ServerTunnel& control) {
   // A visitor's stream is a tunnel like an accepted one: max_tunnels and the drain apply.
   if (draining_ || !limits_->take_tunnel(settings_->options.max_tunnels)) {
+    count(draining_ ? TunnelFailure::draining : TunnelFailure::overloaded);
     stream.release()->abort(static_cast<std::uint64_t>(QuicAppError::refused));
     return nullptr;
   }
