@@ -6,8 +6,12 @@
 #include "engine/climber_engine.hpp"
 #include "engine/dialer_factory.hpp"
 #include "engine/reverse_client.hpp"
+#include "engine/reverse_streams.hpp"
 #include "mtop/climber.hpp"
 #include "mtop/codec.hpp"
+#ifdef MTOP_HAVE_QUIC
+#include "quic/client.hpp"
+#endif
 
 namespace mtop {
 
@@ -16,9 +20,12 @@ struct Climber::Impl {
   // carries (and cancels the opens waiting on it) before it goes.
   std::unique_ptr<io::StreamDialer> dialer;
   std::unique_ptr<ClimberEngine> engine;
-  // Reverse tunnels: their own TLS dialer (data connections are TLS connections, 9.6).
+  // Reverse tunnels. Over QUIC they share the tunnels' QUIC client, whose server-opened
+  // streams (visitors, 9.5) go to `streams`; otherwise they have a TLS dialer of their own
+  // (data connections are TLS connections, 9.6).
   ClimberOptions options;
   std::unique_ptr<io::StreamDialer> reverse_dialer;
+  std::shared_ptr<ReverseStreams> streams;
   Logger log;
   std::vector<std::unique_ptr<ReverseClient>> reverses;
 
@@ -73,17 +80,31 @@ Result<std::unique_ptr<Climber>> Climber::create(uv_loop_t* loop, ClimberConfig 
   if (!dialer) return dialer.failure();
   auto impl = std::make_unique<Impl>();
   if (!config.engine.reverses.empty()) {
-    ServerEndpoint tls = server;
-    tls.transport = TransportKind::tls;
-    auto reverse_dialer = make_server_dialer(loop, tls, settings, log);
-    if (!reverse_dialer) return reverse_dialer.failure();
-    impl->reverse_dialer = std::move(*reverse_dialer);
+    io::StreamDialer* reverse_dialer = nullptr;
+#ifdef MTOP_HAVE_QUIC
+    if (auto* quic = dynamic_cast<quic::QuicClient*>(dialer->get())) {
+      // Each visitor is a local connection too: the grant stays within max_connections.
+      impl->streams = std::make_shared<ReverseStreams>(loop, config.engine.max_connections);
+      quic->on_peer_stream([weak = std::weak_ptr(impl->streams)](io::StreamPtr s) {
+        if (auto streams = weak.lock()) streams->accept(std::move(s));
+      });
+      reverse_dialer = quic;
+    }
+#endif
+    if (!reverse_dialer) {  // TLS, or auto: the ATTACH pool of 9.6 over TLS
+      ServerEndpoint tls = server;
+      tls.transport = TransportKind::tls;
+      auto tls_dialer = make_server_dialer(loop, tls, settings, log);
+      if (!tls_dialer) return tls_dialer.failure();
+      impl->reverse_dialer = std::move(*tls_dialer);
+      reverse_dialer = impl->reverse_dialer.get();
+    }
     impl->options = config.engine;
     impl->log = log;
     for (const ReverseRule& rule : config.engine.reverses) {
-      impl->reverses.push_back(std::make_unique<ReverseClient>(loop, rule, impl->options,
-                                                               server.username, server.password,
-                                                               *impl->reverse_dialer, impl->log));
+      impl->reverses.push_back(std::make_unique<ReverseClient>(
+          loop, rule, impl->options, server.username, server.password, *reverse_dialer, impl->log,
+          impl->streams.get()));
     }
   }
   impl->dialer = std::move(*dialer);

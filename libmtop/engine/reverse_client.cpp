@@ -45,7 +45,8 @@ std::string refusal_text(Status s, const std::string& bind) {
 /// One data connection: ATTACH, the visitor header, the local service, the relay.
 class ReverseClient::DataConnection final : private io::Stream::Handler {
  public:
-  DataConnection(ReverseClient& owner, AttachToken token) : owner_(owner), token_(token) {}
+  explicit DataConnection(ReverseClient& owner, AttachToken token = {})
+      : owner_(owner), token_(token) {}
   ~DataConnection() override = default;
   DataConnection(const DataConnection&) = delete;
   DataConnection& operator=(const DataConnection&) = delete;
@@ -65,6 +66,14 @@ class ReverseClient::DataConnection final : private io::Stream::Handler {
       stream_->write(attach);
       stream_->start_read();
     });
+  }
+  /// QUIC: a stream the server opened for a visitor, whose header is read already.
+  void start_visitor(io::StreamPtr stream, const VisitorHeader& header, Bytes held) {
+    stream_ = std::move(stream);
+    stream_->set_handler(this);
+    header_ = header;
+    held_ = std::move(held);
+    connect_service();
   }
   /// Waiting for a visitor (not relaying yet): closed with the control tunnel.
   bool idle() const noexcept { return !relay_ && !connect_; }
@@ -86,6 +95,9 @@ class ReverseClient::DataConnection final : private io::Stream::Handler {
     if (!h->complete()) return;
     header_ = *h->message;
     held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(h->size));
+    connect_service();
+  }
+  void connect_service() {
     stream_->stop_read();
     const ReverseRule& rule = owner_.rule_;
     connect_ = io::connect_tcp(
@@ -157,7 +169,7 @@ class ReverseClient::DataConnection final : private io::Stream::Handler {
 
 ReverseClient::ReverseClient(uv_loop_t* loop, ReverseRule rule, const ClimberOptions& options,
                              std::string username, std::string password, io::StreamDialer& dialer,
-                             const Logger& log)
+                             const Logger& log, ReverseStreams* streams)
     : loop_(loop),
       rule_(std::move(rule)),
       options_(options),
@@ -165,12 +177,14 @@ ReverseClient::ReverseClient(uv_loop_t* loop, ReverseRule rule, const ClimberOpt
       password_(std::move(password)),
       dialer_(dialer),
       log_(log),
+      streams_(streams),
       port_(rule_.bind_port),
       timer_(loop),
       reaper_(loop) {}
 
 ReverseClient::~ReverseClient() {
   stopped_ = true;
+  unroute();
   secure_wipe(password_);
   data_.clear();
 }
@@ -192,6 +206,7 @@ void ReverseClient::stop() {
   handshake_.reset();
   if (control_) control_->abort(static_cast<std::uint64_t>(QuicAppError::no_error));
   control_.reset();
+  unroute();
   std::vector<DataConnection*> all;
   for (auto& [p, d] : data_) all.push_back(p);
   for (DataConnection* d : all) d->close("stopped");
@@ -299,6 +314,12 @@ void ReverseClient::published(const ReverseGrant& grant) {
   log_.info("reverse " + bind_text() + " -> " + rule_.target_host + ":" +
             std::to_string(rule_.target_port) + " published (tunnel " + std::to_string(tunnel_) +
             ", keep-alive " + std::to_string(grant.keepalive_s) + " s)");
+  // Over QUIC the server opens a stream per visitor on this connection (9.5).
+  routed_ =
+      streams_ && streams_->control_up(tunnel_, *stream_,
+                                       [this](io::StreamPtr s, const VisitorHeader& h, Bytes held) {
+                                         carry(std::move(s), h, std::move(held));
+                                       });
   ControlLink::Events events;
   events.open = [this](const AttachToken& token) { open_data(token); };
   events.ended = [this](ControlLink::End, const std::string& reason) { retry(reason); };
@@ -315,12 +336,26 @@ void ReverseClient::open_data(const AttachToken& token) {
   p->start();
 }
 
+void ReverseClient::carry(io::StreamPtr stream, const VisitorHeader& header, Bytes held) {
+  auto d = std::make_unique<DataConnection>(*this);
+  DataConnection* p = d.get();
+  data_.emplace(p, std::move(d));
+  p->start_visitor(std::move(stream), header, std::move(held));
+}
+
+void ReverseClient::unroute() {
+  if (!routed_) return;
+  routed_ = false;
+  streams_->control_down(tunnel_);
+}
+
 void ReverseClient::data_done(DataConnection* d) {
   reaper_.post([this, d] { data_.erase(d); });
 }
 
 void ReverseClient::retry(const std::string& why) {
   timer_.stop();
+  unroute();
   handshake_.reset();
   // Maybe inside the stream's own callback: abort() is safe there, destruction is not.
   if (stream_) stream_.release()->abort(static_cast<std::uint64_t>(QuicAppError::aborted));

@@ -7,12 +7,14 @@
 // - requesting: a TLS tunnel with the REVERSE request for the rule's bind (ClientHandshake)
 //   under the handshake time-out. A refusal is logged once in words (not permitted, port in
 //   use, ...) and retried after the back-off, like a lost server.
-// - published: a ControlLink keeps the control tunnel alive and answers every OPEN frame
-//   with a new data connection (DataConnection): a TLS tunnel whose first bytes are the
-//   ATTACH message. It waits for the visitor header, connects to the local service, writes
-//   the PROXY v2 header first when the rule asks for it, and relays; one log line per visitor.
-//   A service that cannot be reached aborts the data connection (the server resets the
-//   visitor).
+// - published: a ControlLink keeps the control tunnel alive. Over TLS it answers every OPEN
+//   frame with a new data connection (DataConnection): a TLS tunnel whose first bytes are the
+//   ATTACH message, which then waits for the visitor header. Over QUIC (a ReverseStreams
+//   given, and the control tunnel a QUIC stream) the server opens a stream per visitor
+//   instead: ReverseStreams reads its header and hands it here (carry). Either way the data
+//   connection connects to the local service, writes the PROXY v2 header first when the rule
+//   asks for it, and relays; one log line per visitor. A service that cannot be reached
+//   aborts the data connection with CONNECT_FAILED (the server resets the visitor).
 // - The port the server gave is asked for again on every reconnect (a rule with port 0 keeps
 //   its port through a server's grace period). The back-off starts again at 1 s after a
 //   success.
@@ -29,6 +31,7 @@
 #include <unordered_map>
 
 #include "engine/control_link.hpp"
+#include "engine/reverse_streams.hpp"
 #include "mtop/client_handshake.hpp"
 #include "mtop/climber.hpp"
 #include "mtop/log.hpp"
@@ -43,11 +46,12 @@ class ReverseClient final : private io::Stream::Handler {
   static constexpr std::uint64_t kFirstRetryMs = 1'000;
   static constexpr std::uint64_t kMaxRetryMs = 60'000;
 
-  /// `dialer` (TLS) and `log` outlive the client. `bind` must be an IP literal
-  /// (parse_reverse_rule).
+  /// `dialer`, `log` and `streams` outlive the client. `bind` must be an IP literal
+  /// (parse_reverse_rule). `streams`: where the visitors of a control tunnel opened over QUIC
+  /// come from (the dialer is the QUIC client that feeds it); null for TLS.
   ReverseClient(uv_loop_t* loop, ReverseRule rule, const ClimberOptions& options,
                 std::string username, std::string password, io::StreamDialer& dialer,
-                const Logger& log);
+                const Logger& log, ReverseStreams* streams = nullptr);
   ~ReverseClient() override;
   ReverseClient(const ReverseClient&) = delete;
   ReverseClient& operator=(const ReverseClient&) = delete;
@@ -75,6 +79,10 @@ class ReverseClient final : private io::Stream::Handler {
   void published(const ReverseGrant& grant);
   void retry(const std::string& why);
   void open_data(const AttachToken& token);
+  /// QUIC: a visitor's stream, its header read by ReverseStreams.
+  void carry(io::StreamPtr stream, const VisitorHeader& header, Bytes held);
+  /// The control tunnel is gone: its TUNNEL is no longer routed here.
+  void unroute();
   void data_done(DataConnection* d);
   std::string bind_text() const;
 
@@ -85,6 +93,8 @@ class ReverseClient final : private io::Stream::Handler {
   std::string password_;
   io::StreamDialer& dialer_;
   const Logger& log_;
+  ReverseStreams* streams_;
+  bool routed_ = false;     ///< the control tunnel's TUNNEL is routed here by streams_
   std::uint16_t port_ = 0;  ///< given by the server; asked for again on reconnect
   std::uint32_t tunnel_ = 0;
   std::uint64_t retry_ms_ = kFirstRetryMs;

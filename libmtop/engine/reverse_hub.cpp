@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "engine/quic_visitor_delivery.hpp"
 #include "uv/sockaddr.hpp"
 #include "uv/tcp_stream.hpp"
 #include "uv/uv_error.hpp"
@@ -160,10 +161,18 @@ TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
                                               const Address& bind) {
   TunnelHost::PublishAnswer answer;
   const std::string& user = control.username();
+  const TunnelSettings& settings = control.settings();
+  std::unique_ptr<VisitorDelivery> quic;
   if (control.summary().transport != "tls") {
-    answer.status = Status::bad_request;
-    answer.reason = "reverse tunnels are offered over TLS only (QUIC visitors not built yet)";
-    return answer;
+    quic = make_quic_delivery(
+        control,
+        [this, &control](io::StreamPtr s) { return visitor_tunnel(control, std::move(s)); },
+        settings.options.handshake_timeout_ms);
+    if (!quic) {
+      answer.status = Status::bad_request;
+      answer.reason = "reverse tunnels need TLS or a live QUIC connection";
+      return answer;
+    }
   }
   const auto address = bind_address(bind);
   if (!address) {
@@ -182,7 +191,6 @@ TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
     answer.reason = "not permitted to publish " + bind.to_string();
     return answer;
   }
-  const TunnelSettings& settings = control.settings();
   answer.status = Status::port_in_use;
   answer.reason = "port in use: " + bind.to_string();
   for (const std::uint16_t port : ports) {
@@ -211,11 +219,15 @@ TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
     c.tunnel = &control;
     c.bind = pb;
     AttachTokens& tokens = share_.tokens();
-    auto pool = std::make_unique<AttachPool>(control, id, tokens, settings.options.reverse.pool,
-                                             settings.options.handshake_timeout_ms, loop_,
-                                             static_cast<RemoteDataLinks*>(this));
-    c.pool = pool.get();
-    c.delivery = std::move(pool);
+    if (quic) {
+      c.delivery = std::move(quic);
+    } else {
+      auto pool = std::make_unique<AttachPool>(control, id, tokens, settings.options.reverse.pool,
+                                               settings.options.handshake_timeout_ms, loop_,
+                                               static_cast<RemoteDataLinks*>(this));
+      c.pool = pool.get();
+      c.delivery = std::move(pool);
+    }
     tunnels_[&control] = id;
     tokens.set_lifetime(settings.options.handshake_timeout_ms);
     answer.status = Status::success;
@@ -266,6 +278,23 @@ bool ReverseHub::attach(ServerTunnel& data, const AttachToken& token) {
   data.make_pooled(user, control.bind.to_string());
   control.pool->attached(data);
   return true;
+}
+
+ServerTunnel* ReverseHub::visitor_tunnel(const ServerTunnel& control, io::StreamPtr stream) {
+  const auto it = tunnels_.find(&control);
+  const auto c = it == tunnels_.end() ? controls_.end() : controls_.find(it->second);
+  if (c == controls_.end()) {
+    stream.release()->abort(static_cast<std::uint64_t>(QuicAppError::refused));
+    return nullptr;
+  }
+  const std::uint32_t id = c->first;
+  ServerTunnel* data = host_.reverse_stream(std::move(stream), control);
+  if (!data) return nullptr;
+  tunnels_[data] = id;
+  const std::string user = control.username();
+  host_.reverse_attached(*data, user);
+  data->make_pooled(user, c->second.bind.to_string());
+  return data;
 }
 
 void ReverseHub::on_visitor(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp) {

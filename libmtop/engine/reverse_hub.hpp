@@ -6,13 +6,16 @@
 //   grants (auth::PublishGrants) must cover the bind (not_permitted); the PortRegistry says
 //   whether the bind is free, in grace for this user (reclaim: the listener is still bound),
 //   or in use (port_in_use); a free bind is bound (EADDRINUSE: port_in_use; anything else:
-//   bad_request). Port 0 tries the user's ports in order. Only transports with a
-//   VisitorDelivery may publish: TLS (the ATTACH pool); QUIC is refused with bad_request.
+//   bad_request). Port 0 tries the user's ports in order. The control tunnel's transport
+//   picks its VisitorDelivery: TLS the ATTACH pool, QUIC a server-opened stream per visitor
+//   (QuicVisitorDelivery); a QUIC tunnel whose connection is unusable gets bad_request.
 // - Visitors: each connection to a public port is checked against the port's rule (allow and
 //   deny CIDRs, max visitors) and reset if refused or if the port has no live control tunnel
 //   (grace); otherwise it goes to the control tunnel's VisitorDelivery with its header.
 // - attach(): a data connection's token (AttachTokens), redeemed once, for a live control
 //   tunnel: the engine adds it to the user's tunnels (Host::reverse_attached), then the pool.
+//   A QUIC visitor's stream becomes a data tunnel the same way (visitor_tunnel), made by the
+//   engine (Host::reverse_stream).
 // - tunnel_ended(): a control tunnel ended: its delivery closes (visitors aborted, pool
 //   closed), and the port is kept for its user for the grace period — closed at once when the
 //   tunnel was revoked (user disabled, deleted, over quota, its publish grant withdrawn) or
@@ -71,6 +74,10 @@ class ReverseHub final : private RemoteDataLinks {
     virtual void reverse_attached(ServerTunnel& data, const std::string& user) = 0;
     /// A visitor was reset (counted for the metrics).
     virtual void visitor_refused(VisitorRefusal why) = 0;
+    /// A stream the server opened to a climber (QUIC) for a visitor of `control`: a new data
+    /// tunnel owned by the engine, started with start_visitor_stream(); null (the stream
+    /// reset) when the server takes no more tunnels.
+    virtual ServerTunnel* reverse_stream(io::StreamPtr stream, const ServerTunnel& control) = 0;
   };
 
   static constexpr std::uint64_t kTickMs = 250;
@@ -167,6 +174,8 @@ class ReverseHub final : private RemoteDataLinks {
   /// Closes this loop's copies of the binds the share no longer keeps here; with `all`, also
   /// the ones it does (dropped from the share: the server stops or drains).
   void drop_listeners(bool all);
+  /// QUIC: `stream`, opened for a visitor of `control`, as a pooled data tunnel of its user.
+  ServerTunnel* visitor_tunnel(const ServerTunnel& control, io::StreamPtr stream);
   void arm();
   void tick();
 

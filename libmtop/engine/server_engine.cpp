@@ -170,22 +170,28 @@ void ServerEngine::serve(io::StreamPtr stream, std::string_view transport,
       admitted.ticket = ticket;
     }
   }
+  ServerTunnel& t = add_tunnel(std::move(stream), transport, listener, std::move(admitted));
+  if (fallback) {
+    t.set_fallback_sink(std::move(fallback));  // QUIC: the connection's HTTP/3 site
+  } else {
+    t.set_fallback(settings_->fallback.has_value() && transport == "tls");
+  }
+  t.start();
+}
+
+ServerTunnel& ServerEngine::add_tunnel(io::StreamPtr stream, std::string_view transport,
+                                       std::string_view listener, Admitted admitted) {
   TunnelHost& host = *this;
   auto owned = std::make_unique<ServerTunnel>(loop_, host, settings_, std::move(stream));
   ServerTunnel* t = owned.get();
   t->set_transport(transport);
   t->set_origin(next_tunnel_id_, listener);
   next_tunnel_id_ += tunnel_id_step_;
-  if (fallback) {
-    t->set_fallback_sink(std::move(fallback));  // QUIC: the connection's HTTP/3 site
-  } else {
-    t->set_fallback(settings_->fallback.has_value() && transport == "tls");
-  }
   tunnels_.emplace(t, std::move(owned));
   admitted_.emplace(t, std::move(admitted));
   ++live_;
-  ++counts.live;
-  t->start();
+  ++metrics_.listeners[{std::string(listener), std::string(transport)}].live;
+  return *t;
 }
 
 bool ServerEngine::admit_connection(const struct sockaddr* peer) {
@@ -548,9 +554,13 @@ bool ServerEngine::tunnel_attach(ServerTunnel& t, const AttachToken& token) {
 }
 
 void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user) {
-  // The control tunnel of `user` lives, so its user state does — on its own worker. A data
-  // connection that landed on another worker may be the user's first tunnel here: look the
-  // account up, as a re-check would, so its limits apply here too.
+  // The control tunnel of `user` lives, so its user state does — on its own worker. Counted
+  // among the user's live tunnels (never refused: the visitor is already here), as
+  // tunnel_finished releases it. A data connection that landed on another worker may be the
+  // user's first tunnel here: look the account up, as a re-check would, so its limits apply
+  // here too.
+  std::size_t live = 0;
+  (void)limits_->take_user_tunnel(user, std::nullopt, live);
   UserState& u = user_state(user);
   u.tunnels.push_back(&data);
   if (u.account || u.lookup_in_flight || !accounts_) return;
@@ -565,6 +575,21 @@ void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user)
 
 void ServerEngine::visitor_refused(VisitorRefusal why) {
   ++metrics_.visitor_refusals[static_cast<std::size_t>(why)];
+}
+
+ServerTunnel* ServerEngine::reverse_stream(io::StreamPtr stream, const ServerTunnel& control) {
+  // A visitor's stream is a tunnel like an accepted one: max_tunnels and the drain apply.
+  if (draining_ || !limits_->take_tunnel(settings_->options.max_tunnels)) {
+    count(draining_ ? TunnelFailure::draining : TunnelFailure::overloaded);
+    stream.release()->abort(static_cast<std::uint64_t>(QuicAppError::refused));
+    return nullptr;
+  }
+  ++stats_.total;
+  const ServerTunnel::Summary& s = control.summary();
+  ++metrics_.listeners[{s.listener, s.transport}].total;
+  ServerTunnel& t = add_tunnel(std::move(stream), s.transport, s.listener, Admitted{});
+  t.start_visitor_stream();
+  return &t;
 }
 
 void ServerEngine::drain(std::function<void()> done) {

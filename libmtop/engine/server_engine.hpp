@@ -191,6 +191,10 @@ class ServerEngine final : private TunnelHost, private ReverseHub::Host {
   bool tunnel_attach(ServerTunnel& t, const AttachToken& token) override;
   void reverse_attached(ServerTunnel& data, const std::string& user) override;
   void visitor_refused(VisitorRefusal why) override;
+  ServerTunnel* reverse_stream(io::StreamPtr stream, const ServerTunnel& control) override;
+  /// A new tunnel of `stream`, counted live and listed with `admitted`; not started.
+  ServerTunnel& add_tunnel(io::StreamPtr stream, std::string_view transport,
+                           std::string_view listener, Admitted admitted);
 
   void on_answer(std::uint64_t id, CheckAnswer answer);
   UserState& user_state(const std::string& name);

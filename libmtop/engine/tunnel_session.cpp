@@ -425,6 +425,14 @@ bool ServerTunnel::send_open(const AttachToken& token) {
   return stage_ == Stage::control && control_ && control_->send_open(token);
 }
 
+void ServerTunnel::start_visitor_stream() {
+  if (stage_ != Stage::created || !client_) return;
+  stage_ = Stage::handshake;
+  role_ = ReverseRole::data;
+  sorted_ = true;
+  client_->set_handler(this);  // no time-out: the visitor is attached right away
+}
+
 void ServerTunnel::make_pooled(std::string username, std::string bind) {
   if (stage_ != Stage::handshake || role_ != ReverseRole::data) return;
   timer_.stop();  // a pooled connection lives as long as its control tunnel

@@ -40,6 +40,8 @@
 //   makes it pooled (idle, belonging to the publishing user) and later hands it a visitor
 //   (attach_visitor): the visitor header, then a relay between the climber (a) and the
 //   visitor (b). A bad token gets the stealth close (or the fallback, like a wrong password).
+//   Over QUIC the server opens the visitor's stream itself: start_visitor_stream() makes it a
+//   data tunnel at once (no ATTACH), then make_pooled() and attach_visitor() as over TLS.
 #pragma once
 
 #include <uv.h>
@@ -175,6 +177,10 @@ class ServerTunnel final : private io::Stream::Handler {
   /// tunnel_attach's yes: the data connection now waits, idle, for a visitor of `username`'s
   /// port `bind` ("host:port", for the summary).
   void make_pooled(std::string username, std::string bind);
+  /// Instead of start(), for a stream the server opened itself to carry a visitor (QUIC,
+  /// docs/PROTOCOL.md 9.5): a data tunnel from the start, without an ATTACH message;
+  /// make_pooled() and attach_visitor() follow.
+  void start_visitor_stream();
   /// Hands a pooled data connection its visitor: writes `header` (the visitor header), then
   /// relays the climber and `visitor` both ways. `visitor_name` is its "ip:port".
   void attach_visitor(io::StreamPtr visitor, ByteView header, std::string visitor_name);
@@ -183,6 +189,10 @@ class ServerTunnel final : private io::Stream::Handler {
   enum class ReverseRole { none, control, data };
   ReverseRole reverse_role() const noexcept { return role_; }
   bool pooled() const noexcept { return stage_ == Stage::pooled; }
+
+  /// The client's stream while the tunnel holds it (until a relay or control link takes it
+  /// over), else null: the reverse hub asks for its QUIC connection before the response.
+  io::Stream* client_stream() const noexcept { return client_.get(); }
 
   bool relaying() const noexcept { return stage_ == Stage::relaying; }
   bool done() const noexcept { return stage_ == Stage::done; }

@@ -10,9 +10,8 @@
 //   its control tunnel's (SO_REUSEPORT hashes each connection anew): the pool keeps it as a
 //   RemoteData, and a visitor handed to it goes there (RemoteDataLinks: the hub moves the
 //   visitor's socket to that worker).
-// - QUIC: a server-initiated stream per visitor on the climber's connection. Not built yet:
-//   the QUIC layer has no server-initiated streams, so a REVERSE request over QUIC is refused
-//   with bad_request (ReverseHub::publish).
+// - QUIC (QuicVisitorDelivery, quic_visitor_delivery.hpp): a server-initiated stream per
+//   visitor on the climber's connection.
 #pragma once
 
 #include <uv.h>

@@ -35,6 +35,10 @@ class ConnectionHandle : public std::enable_shared_from_this<ConnectionHandle> {
 
   /// True while the connection is established (not closing, draining or freed).
   bool usable() const;
+  /// True when `other` is a handle on the same connection (of() makes a new handle per call).
+  bool same_connection(const ConnectionHandle& other) const noexcept {
+    return alive_ == other.alive_;
+  }
 
   /// Opens a bidirectional stream to the peer on this connection (server: a server-initiated
   /// stream, which the climber receives through QuicClient::on_peer_stream). The stream is

@@ -1,6 +1,8 @@
-"""Reverse tunnels over TLS (docs/PROTOCOL.md section 9): a service next to the climber published
-on a port of mtop-server with `climber -R` / "reverse", visitors carried through ATTACH data
-connections, the grace period, permissions, the visitor rules and the PROXY v2 header."""
+"""Reverse tunnels (docs/PROTOCOL.md section 9): a service next to the climber published on a
+port of mtop-server with `climber -R` / "reverse", the grace period, permissions, the visitor
+rules and the PROXY v2 header. MTOP_TRANSPORT=tls|quic picks the climber's transport: over TLS
+visitors ride on ATTACH data connections (9.6; Junk is TLS only), over QUIC on streams the
+server opens on the climber's connection (9.5; QuicStreams is QUIC only)."""
 import hashlib
 import http.server
 import os
@@ -18,9 +20,14 @@ from harness import (SERVER_BIN, DeploymentTest, curl, echo_handler, free_port, 
                      recv_all, recv_exact, run, sha_handler, wait_for)
 from test_admin import TOKEN, metric
 from test_admin import http as admin_call
+from test_quic import wait_quic_listening
 
 PASSWORD = "s3cret-pw"
 REVERSE = {"keepalive": 2, "grace": 3, "pool": 2}
+TRANSPORT = os.environ.get("MTOP_TRANSPORT", "tls")
+# A killed climber: TCP tells the server at once; over QUIC it hears nothing and the
+# keep-alive (3 x K = 6 s) ends the control tunnel.
+CLIMBER_GONE_S = 10 if TRANSPORT == "tls" else 20
 
 
 class _Http(http.server.BaseHTTPRequestHandler):
@@ -50,12 +57,14 @@ class ReverseTest(DeploymentTest):
         cfg = {"reverse": dict(REVERSE), "timeouts": {"recheck": 0.5}}
         cfg.update(over)
         self.server = self.d.start_server(**cfg)
+        if TRANSPORT == "quic":
+            wait_quic_listening(self.server)
         return self.server
 
     def climber(self, target_port, port=None, user="pub", proxy_protocol=False, extra=None):
         rule = {"bind": "127.0.0.1", "port": self.port if port is None else port,
                 "target": f"127.0.0.1:{target_port}", "proxy_protocol": proxy_protocol}
-        return self.d.start_climber(self.server.port, user, PASSWORD, reverse=[rule],
+        return self.d.start_climber(self.server.port, user, PASSWORD, TRANSPORT, reverse=[rule],
                                     extra=extra)
 
     def climber_on_two_ports(self, target_port):
@@ -63,7 +72,7 @@ class ReverseTest(DeploymentTest):
         are published."""
         rule = lambda port: {"bind": "127.0.0.1", "port": port,
                              "target": f"127.0.0.1:{target_port}"}
-        c = self.d.start_climber(self.server.port, "pub", PASSWORD,
+        c = self.d.start_climber(self.server.port, "pub", PASSWORD, TRANSPORT,
                                  reverse=[rule(self.port), rule(self.port + 1)])
         self.published(c, count=2)
         return c
@@ -231,7 +240,7 @@ class ClimberKilled(ReverseTest):
         self.published(c)
         self.assertEqual(self.visit(self.port, b"before"), b"before")
         c.stop(signal.SIGKILL)
-        wait_for(lambda: "ended (" in self.server.log(), 10, "the server to see it")
+        wait_for(lambda: "ended (" in self.server.log(), CLIMBER_GONE_S, "the server to see it")
         self.assertTrue(port_open(self.port))  # still bound in its grace period
         self.assertTrue(self.refused_at_once(self.port))
         # Another user cannot take it during the grace; the same user can.
@@ -244,7 +253,7 @@ class ClimberKilled(ReverseTest):
         self.assertEqual(self.visit(self.port, b"after"), b"after")
         # Gone for good: the port is closed after the grace (3 s).
         again.stop(signal.SIGKILL)
-        wait_for(lambda: not port_open(self.port), 10, "the port to be released")
+        wait_for(lambda: not port_open(self.port), CLIMBER_GONE_S, "the port to be released")
         self.assertIn("released after its grace period", self.server.log())
 
 
@@ -346,6 +355,73 @@ class ProxyV2(ReverseTest):
                     socket.inet_aton("127.0.0.1") + socket.inet_aton("127.0.0.1") +
                     struct.pack(">HH", src_port, port))
         self.assertEqual(seen, [expected])
+
+
+def tcp_connections_to(port):
+    """Established TCP connections to local `port` (IPv4 and IPv6), from /proc/net/tcp*."""
+    n = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            remote, state = fields[2], fields[3]
+            if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
+                n += 1
+    return n
+
+
+class QuicStreams(ReverseTest):
+    """Over QUIC a visitor rides on a stream of the climber's one connection (9.5): no data
+    connection, no TCP connection to the server, and its first bytes reach the service before
+    the visitor sends anything more."""
+
+    def test_visitors_ride_on_the_control_tunnels_connection(self):
+        self.start_server()
+        got = []
+        first = threading.Event()
+        more = threading.Event()
+
+        def service(sock, target):
+            if got:  # the later visitors: echo
+                echo_handler(sock, target)
+                return
+            got.append(sock.recv(100))  # the visitor's first bytes, alone
+            first.set()
+            more.wait(10)
+            got.append(recv_exact(sock, 4))
+            sock.sendall(b"answer")
+            sock.shutdown(socket.SHUT_WR)
+
+        svc = self.target(service)
+        c = self.climber(svc.port)
+        self.published(c)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as v:
+            v.sendall(b"first")
+            self.assertTrue(first.wait(10), "the first bytes did not reach the service")
+            self.assertEqual(got, [b"first"])
+            # Meanwhile the climber has no TCP connection to the server: only QUIC.
+            self.assertEqual(tcp_connections_to(self.server.port), 0)
+            v.sendall(b"more")
+            more.set()
+            self.assertEqual(recv_all(v, 10), b"answer")
+        self.assertEqual(got, [b"first", b"more"])
+        for i in range(3):
+            self.assertEqual(self.visit(self.port, b"v%d" % i), b"v%d" % i)
+        # Every visitor's tunnel came from the control tunnel's own address (one UDP path).
+        log = self.server.log()
+        control = re.search(r"reverse tunnel user=pub source=(\S+) published", log).group(1)
+        visitor_line = re.compile(r"tunnel user=pub source=(\S+) target=127\.0\.0\.1:\d+ up=")
+        wait_for(lambda: len(visitor_line.findall(self.server.log())) >= 4, 10,
+                 "the visitor lines")
+        sources = visitor_line.findall(self.server.log())
+        self.assertEqual(len(sources), 4, self.server.log()[-3000:])
+        self.assertEqual(set(sources), {control})
+        wait_for(lambda: c.log().count(" visitor 127.0.0.1:") >= 4, 10, "the climber's lines")
+        self.assertEqual(c.log().count(" visitor 127.0.0.1:"), 4)
 
 
 class Junk(ReverseTest):

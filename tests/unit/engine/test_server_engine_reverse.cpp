@@ -1,6 +1,6 @@
 // The server engine's answers to REVERSE requests (docs/PROTOCOL.md 9.2) over in-memory
-// loopback pairs: the publish grant, port in use, a bind that is not the server's, and the
-// QUIC transport, which has no visitor delivery yet. Visitors end to end: test_reverse.py.
+// loopback pairs: the publish grant, port in use, a bind that is not the server's, and a
+// "quic" tunnel with no QUIC connection under it. Visitors end to end: test_reverse.py.
 #include <algorithm>
 
 #include "test_server_engine_support.hpp"
@@ -78,14 +78,15 @@ TEST_CASE("server engine reverse: a bind that is not the server's is bad_request
   CHECK(f.engine->stats().reverse_ports == 0);
 }
 
-TEST_CASE("server engine reverse: refused over QUIC with bad_request until QUIC visitors exist",
+TEST_CASE("server engine reverse: a \"quic\" tunnel without a QUIC connection is bad_request",
           "[server_engine][reverse]") {
-  Fixture f;
+  Fixture f;  // over a real QUIC connection: test_server_engine_reverse_quic.cpp
   f.store.users["alice"].publish = "127.0.0.1:20000-60000";
   Client& c = open_reverse(f, local(0), "quic");
   REQUIRE(f.run_until([&] { return c.finished(); }));
   CHECK(c.rejected == Status::bad_request);
-  CHECK(f.logged("reverse tunnels are offered over TLS only"));
+  CHECK(f.logged("reverse tunnels need TLS or a live QUIC connection"));
+  CHECK(f.engine->stats().reverse_ports == 0);
 }
 
 TEST_CASE("server engine reverse: a revoked user's port closes at once, without grace",
