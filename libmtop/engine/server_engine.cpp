@@ -293,7 +293,9 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
     apply_grant(u, answer.grant);
   }
   // The user's tunnels on every worker count.
-  if (std::size_t live = 0; !limits_->take_user_tunnel(name, u.max_tunnels, live)) {
+  std::size_t live = 0;
+  auto gate = limits_->take_user_tunnel(name, u.max_tunnels, live);
+  if (!gate) {
     note_refusal(
         t, w.source,
         {AdmissionRule::max_tunnels_per_user, "max_tunnels " + std::to_string(*u.max_tunnels) +
@@ -303,7 +305,7 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
     forget_if_idle(name);
     return;
   }
-  u.tunnels.push_back(&t);
+  hold_tunnel(u, t, std::move(gate));
   arm_recheck();
   t.auth_passed(name);
 }
@@ -313,18 +315,27 @@ ServerEngine::UserState& ServerEngine::user_state(const std::string& name) {
   if (!slot) {
     slot = std::make_unique<UserState>();
     slot->name = name;
-    slot->gate = std::make_shared<RateGate>(
-        0, [loop = loop_] { return uv_now(loop); },
-        [this](std::uint64_t ms) { stats_.rate_limit_delay_ms += ms; });
   }
   return *slot;
 }
 
+void ServerEngine::hold_tunnel(UserState& u, ServerTunnel& t, std::shared_ptr<RateGate> gate) {
+  // SharedLimits gives the same gate with every tunnel of the user for as long as one of them
+  // lives on any worker; a user state lives only while it has tunnels here. So the gate is
+  // new only with the user's first tunnel on this worker.
+  if (!u.gate) {
+    u.gate = std::make_shared<WorkerRateGate>(
+        std::move(gate), [this](std::uint64_t ms) { stats_.rate_limit_delay_ms += ms; });
+  }
+  u.gate->shared().set_rate(u.rate_limit);  // this worker's newest answer
+  u.tunnels.push_back(&t);
+}
+
 void ServerEngine::apply_grant(UserState& u, const UserGrant& grant) {
-  // The newest answer decides the user's limits.
+  // The newest answer decides the user's limits (on every worker: the gate is shared).
   u.max_tunnels = grant.max_tunnels;
-  const std::uint64_t rate = grant.rate_limit.value_or(0);
-  if (u.gate->rate() != rate) u.gate->set_rate(rate);
+  u.rate_limit = grant.rate_limit.value_or(0);
+  if (u.gate) u.gate->shared().set_rate(u.rate_limit);
 }
 
 void ServerEngine::apply_record(UserState& u, auth::UserRecord record) {
@@ -334,8 +345,8 @@ void ServerEngine::apply_record(UserState& u, auth::UserRecord record) {
   // count again from here. A batching store may lag a little; it never counts twice.
   u.bytes_since_lookup = 0;
   u.max_tunnels = u.account->max_tunnels;
-  const std::uint64_t rate = u.account->rate_limit.value_or(0);
-  if (u.gate->rate() != rate) u.gate->set_rate(rate);
+  u.rate_limit = u.account->rate_limit.value_or(0);
+  if (u.gate) u.gate->shared().set_rate(u.rate_limit);
 }
 
 std::string ServerEngine::account_problem(const UserState& u) const {
