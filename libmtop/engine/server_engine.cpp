@@ -556,8 +556,11 @@ bool ServerEngine::tunnel_attach(ServerTunnel& t, const AttachToken& token) {
 }
 
 void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user) {
-  // The control tunnel of `user` lives, so its user state does.
-  user_state(user).tunnels.push_back(&data);
+  // The control tunnel of `user` lives, so its user state does. The data connection is one of
+  // the user's tunnels on every worker like any other (tunnel_finished releases it; a user's
+  // max_tunnels counts it, docs/CONFIG.md), never refused here: the pool needs it.
+  std::size_t live = 0;
+  hold_tunnel(user_state(user), data, limits_->take_user_tunnel(user, std::nullopt, live));
 }
 
 void ServerEngine::drain(std::function<void()> done) {
