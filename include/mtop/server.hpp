@@ -191,8 +191,8 @@ struct ServerConfig {
   /// every listen address, QUIC datagrams steered to the worker owning their connection);
   /// they share the user check, the limits and counters (docs/CONFIG.md, "workers"). 1: the
   /// server runs on the loop it was created on only, as always. 0: one per core. At most
-  /// kMaxWorkers. Default 1, in server.json too, until per-user rate limits and reverse
-  /// tunnels span workers (docs/CONFIG.md, "Workers").
+  /// kMaxWorkers. Default 1, in server.json too, until reverse tunnels span workers
+  /// (docs/CONFIG.md, "Workers").
   unsigned workers = 1;
   /// QUIC: offer ALPN "mtop/1" besides "h3" for climbers from before the HTTP/3 site
   /// (docs/PROTOCOL.md section 10); off once every climber offers "h3". Applies to QUIC
