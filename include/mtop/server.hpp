@@ -191,8 +191,9 @@ struct ServerConfig {
   /// every listen address, QUIC datagrams steered to the worker owning their connection);
   /// they share the user check, the limits and counters (docs/CONFIG.md, "workers"). 1: the
   /// server runs on the loop it was created on only, as always. 0: one per core. At most
-  /// kMaxWorkers. Default 1, in server.json too, until per-user rate limits span workers
-  /// (docs/CONFIG.md, "Workers").
+  /// kMaxWorkers. Default 1 here, so that a program's Logger sink is called on its loop's
+  /// thread only unless it asks for workers; server.json without "workers" (mtop-server,
+  /// parse_server_config) means 0, one per core (docs/CONFIG.md, "Workers").
   unsigned workers = 1;
   /// QUIC: offer ALPN "mtop/1" besides "h3" for climbers from before the HTTP/3 site
   /// (docs/PROTOCOL.md section 10); off once every climber offers "h3". Applies to QUIC

@@ -218,11 +218,10 @@ void parse(const json& root, const std::string& base_dir, ServerConfig& cfg) {
   cfg.cert_file = resolve(base_dir, get_string(root, "cert", "config"));
   cfg.key_file = resolve(base_dir, get_string(root, "key", "config"));
   if (root.contains("quic")) cfg.quic = get_bool(root, "quic", "config");
-  // Absent: a single loop until per-user rate limits span workers (docs/CONFIG.md,
-  // "Workers"); 0: one per core.
+  // Absent or 0: one per core (docs/CONFIG.md, "Workers"), counted when the server starts.
   cfg.workers = root.contains("workers")
                     ? static_cast<unsigned>(get_count(root, "workers", "config", 0, kMaxWorkers))
-                    : 1;
+                    : 0;
   if (root.contains("quic_mtop_alpn")) {
     cfg.quic_mtop_alpn = get_bool(root, "quic_mtop_alpn", "config");
   }

@@ -301,7 +301,9 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
     apply_grant(u, answer.grant);
   }
   // The user's tunnels on every worker count.
-  if (std::size_t live = 0; !limits_->take_user_tunnel(name, u.max_tunnels, live)) {
+  std::size_t live = 0;
+  auto gate = limits_->take_user_tunnel(name, u.max_tunnels, live);
+  if (!gate) {
     note_refusal(
         t, w.source,
         {AdmissionRule::max_tunnels_per_user, "max_tunnels " + std::to_string(*u.max_tunnels) +
@@ -311,7 +313,7 @@ void ServerEngine::on_answer(std::uint64_t id, CheckAnswer answer) {
     forget_if_idle(name);
     return;
   }
-  u.tunnels.push_back(&t);
+  hold_tunnel(u, t, std::move(gate));
   arm_recheck();
   t.auth_passed(name);
 }
@@ -321,18 +323,30 @@ ServerEngine::UserState& ServerEngine::user_state(const std::string& name) {
   if (!slot) {
     slot = std::make_unique<UserState>();
     slot->name = name;
-    slot->gate = std::make_shared<RateGate>(
-        0, [loop = loop_] { return uv_now(loop); },
-        [this](std::uint64_t ms) { stats_.rate_limit_delay_ms += ms; });
   }
   return *slot;
 }
 
+void ServerEngine::hold_tunnel(UserState& u, ServerTunnel& t, std::shared_ptr<RateGate> gate) {
+  // SharedLimits gives the same gate with every tunnel of the user for as long as one of them
+  // lives on any worker; a user state lives only while it has tunnels here. So the gate is
+  // new only with the user's first tunnel on this worker.
+  if (!u.gate) {
+    u.gate = std::make_shared<WorkerRateGate>(
+        std::move(gate), [this](std::uint64_t ms) { stats_.rate_limit_delay_ms += ms; });
+  }
+  // This worker's newest answer; none yet for a reverse data connection that is the user's
+  // first tunnel here (its look-up is on its way): the gate keeps the other workers' rate.
+  if (u.limits_known) u.gate->shared().set_rate(u.rate_limit);
+  u.tunnels.push_back(&t);
+}
+
 void ServerEngine::apply_grant(UserState& u, const UserGrant& grant) {
-  // The newest answer decides the user's limits.
+  // The newest answer decides the user's limits (on every worker: the gate is shared).
   u.max_tunnels = grant.max_tunnels;
-  const std::uint64_t rate = grant.rate_limit.value_or(0);
-  if (u.gate->rate() != rate) u.gate->set_rate(rate);
+  u.rate_limit = grant.rate_limit.value_or(0);
+  u.limits_known = true;
+  if (u.gate) u.gate->shared().set_rate(u.rate_limit);
 }
 
 void ServerEngine::apply_record(UserState& u, auth::UserRecord record) {
@@ -342,8 +356,9 @@ void ServerEngine::apply_record(UserState& u, auth::UserRecord record) {
   // count again from here. A batching store may lag a little; it never counts twice.
   u.bytes_since_lookup = 0;
   u.max_tunnels = u.account->max_tunnels;
-  const std::uint64_t rate = u.account->rate_limit.value_or(0);
-  if (u.gate->rate() != rate) u.gate->set_rate(rate);
+  u.rate_limit = u.account->rate_limit.value_or(0);
+  u.limits_known = true;
+  if (u.gate) u.gate->shared().set_rate(u.rate_limit);
 }
 
 std::string ServerEngine::account_problem(const UserState& u) const {
@@ -554,15 +569,14 @@ bool ServerEngine::tunnel_attach(ServerTunnel& t, const AttachToken& token) {
 }
 
 void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user) {
-  // The control tunnel of `user` lives, so its user state does — on its own worker. Counted
-  // among the user's live tunnels (never refused: the visitor is already here), as
-  // tunnel_finished releases it. A data connection that landed on another worker may be the
-  // user's first tunnel here: look the account up, as a re-check would, so its limits apply
-  // here too.
+  // The control tunnel of `user` lives, so its user state does — on its own worker. The data
+  // connection is one of the user's tunnels on every worker like any other (tunnel_finished
+  // releases it; a user's max_tunnels counts it, docs/CONFIG.md), never refused here: the
+  // pool needs it. A data connection that landed on another worker may be the user's first
+  // tunnel here: look the account up, as a re-check would, so its limits apply here too.
   std::size_t live = 0;
-  (void)limits_->take_user_tunnel(user, std::nullopt, live);
   UserState& u = user_state(user);
-  u.tunnels.push_back(&data);
+  hold_tunnel(u, data, limits_->take_user_tunnel(user, std::nullopt, live));
   if (u.account || u.lookup_in_flight || !accounts_) return;
   u.lookup_in_flight = true;
   arm_recheck();

@@ -11,10 +11,12 @@
 //   thread; the handshake time-out bounds the wait. Then the grant's max_tunnels. Refusals
 //   answer auth_failed (reply mode) or close (stealth). A deny counts against the source.
 // - Per user, while they have live tunnels: one RateGate (the grant's rate_limit bytes/s each
-//   way, shared by all their tunnels). When the check keeps accounts (the built-in stores, see
-//   account_source.hpp): usage sent to the store chunk by chunk (the store batches), the quota
-//   checked on every chunk, and a re-check every recheck_interval_ms that looks the user up
-//   again and closes their tunnels if they were disabled, deleted, expired or are over quota.
+//   way, shared by all their tunnels on every worker: SharedLimits holds it, each engine's
+//   WorkerRateGate counts its own pauses). When the check keeps accounts (the built-in
+//   stores, see account_source.hpp): usage sent to the store chunk by chunk (the store
+//   batches), the quota checked on every chunk, and a re-check every recheck_interval_ms that
+//   looks the user up again and closes their tunnels if they were disabled, deleted, expired
+//   or are over quota.
 // - Fallback (options.fallback): TLS tunnels that fail before a right password are relayed to
 //   the web backend instead of closed (tunnel_session.hpp). A throttled source is answered
 //   after about as long as a password check takes (the running mean of the checks that said
@@ -158,7 +160,9 @@ class ServerEngine final : private TunnelHost, private ReverseHub::Host {
     std::optional<std::uint32_t> max_tunnels;
     std::vector<ServerTunnel*> tunnels;    ///< each holds one of the user's SharedLimits tunnels
     std::uint64_t bytes_since_lookup = 0;  ///< moved by this engine since `account` was read
-    std::shared_ptr<RateGate> gate;
+    std::uint64_t rate_limit = 0;          ///< bytes/s of the newest answer; 0 = none
+    bool limits_known = false;  ///< an answer was applied here (rate_limit is the user's)
+    std::shared_ptr<WorkerRateGate> gate;  ///< on the user's gate of all workers (SharedLimits)
     bool lookup_in_flight = false;
   };
   /// A tunnel waiting for its check's answer.
@@ -198,6 +202,8 @@ class ServerEngine final : private TunnelHost, private ReverseHub::Host {
 
   void on_answer(std::uint64_t id, CheckAnswer answer);
   UserState& user_state(const std::string& name);
+  /// Counts `t` among `u`'s tunnels, on `gate` (the user's, from SharedLimits).
+  void hold_tunnel(UserState& u, ServerTunnel& t, std::shared_ptr<RateGate> gate);
   void apply_grant(UserState& u, const UserGrant& grant);
   void apply_record(UserState& u, auth::UserRecord record);
   /// Why the account may not tunnel now ("user disabled", ...), or "" if it may.

@@ -1,5 +1,7 @@
 #include "engine/shared_limits.hpp"
 
+#include <utility>
+
 namespace mtop {
 
 namespace {
@@ -19,8 +21,15 @@ bool same_throttle(const auth::FailureThrottle::Options& a,
 
 }  // namespace
 
+// A lambda, not &RateGate::monotonic_ms: a std::function holding a plain function pointer
+// would make libmtop_cpp.so export the typeinfo of that pointer type (package_install).
 SharedLimits::SharedLimits(const ServerOptions& options)
-    : throttle_options_(throttle_options(options)), throttle_(throttle_options_) {}
+    : SharedLimits(options, [] { return RateGate::monotonic_ms(); }) {}
+
+SharedLimits::SharedLimits(const ServerOptions& options, RateGate::Clock clock)
+    : throttle_options_(throttle_options(options)),
+      throttle_(throttle_options_),
+      clock_(std::move(clock)) {}
 
 Result<void> SharedLimits::configure(const ServerOptions& options) {
   std::lock_guard lock(mu_);
@@ -94,25 +103,25 @@ void SharedLimits::release_tunnel() {
   if (live_ > 0) --live_;
 }
 
-bool SharedLimits::take_user_tunnel(const std::string& user, std::optional<std::uint32_t> max,
-                                    std::size_t& live) {
+std::shared_ptr<RateGate> SharedLimits::take_user_tunnel(const std::string& user,
+                                                         std::optional<std::uint32_t> max,
+                                                         std::size_t& live) {
   std::lock_guard lock(mu_);
   auto it = users_.find(user);
-  live = it == users_.end() ? 0 : it->second;
-  if (max && live >= *max) return false;
+  live = it == users_.end() ? 0 : it->second.live;
+  if (max && live >= *max) return nullptr;
   if (it == users_.end()) {
-    users_.emplace(user, 1);
-  } else {
-    ++it->second;
+    it = users_.emplace(user, UserTunnels{0, std::make_shared<RateGate>(0, clock_)}).first;
   }
-  return true;
+  ++it->second.live;
+  return it->second.gate;
 }
 
 void SharedLimits::release_user_tunnel(const std::string& user) {
   std::lock_guard lock(mu_);
   auto it = users_.find(user);
   if (it == users_.end()) return;
-  if (--it->second == 0) users_.erase(it);
+  if (--it->second.live == 0) users_.erase(it);
 }
 
 std::size_t SharedLimits::active_users() const {

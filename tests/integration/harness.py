@@ -277,6 +277,51 @@ def sha_handler(sock, target):
     sock.shutdown(socket.SHUT_WR)
 
 
+def firehose_handler(sock, target):
+    """Sends zeros until the peer goes away."""
+    block = b"\0" * 65536
+    try:
+        while True:
+            sock.sendall(block)
+    except OSError:
+        pass
+
+
+def download_rate(socks, warmup=2.0, window=3.0):
+    """Reads every socket in `socks` (tunnels to a firehose_handler target) on threads of its
+    own; after `warmup` seconds (past a rate limit's burst, every buffer on the way full)
+    measures the combined bytes per second over `window` seconds. Returns (rate, bytes read
+    per socket); closes the sockets."""
+    counts = [0] * len(socks)
+    stop = threading.Event()
+
+    def reader(i, s):
+        s.settimeout(5)
+        while not stop.is_set():
+            try:
+                data = s.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            counts[i] += len(data)
+
+    threads = [threading.Thread(target=reader, args=(i, s), daemon=True)
+               for i, s in enumerate(socks)]
+    for t in threads:
+        t.start()
+    time.sleep(warmup)
+    start_bytes, start = sum(counts), time.monotonic()
+    time.sleep(window)
+    rate = (sum(counts) - start_bytes) / (time.monotonic() - start)
+    stop.set()
+    for s in socks:
+        s.close()
+    for t in threads:
+        t.join(10)
+    return rate, counts
+
+
 def recv_all(sock, timeout=60):
     sock.settimeout(timeout)
     chunks = []

@@ -14,8 +14,8 @@ import time
 import unittest
 
 import db_servers
-from harness import (SERVER_BIN, DeploymentTest, echo_handler, free_port, recv_exact,
-                     socks5_connect, wait_for)
+from harness import (SERVER_BIN, DeploymentTest, download_rate, echo_handler,
+                     firehose_handler, free_port, recv_exact, socks5_connect, wait_for)
 
 SCHEMA_V1 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "db",
                          "schema_v1")  # the schema from before versions
@@ -67,16 +67,6 @@ def closed_within(sock, timeout):
         except OSError:
             return True
     return False
-
-
-def firehose_handler(sock, target):
-    """Sends zeros until the peer goes away."""
-    block = b"\0" * 65536
-    try:
-        while True:
-            sock.sendall(block)
-    except OSError:
-        pass
 
 
 class _StoreCases:
@@ -296,38 +286,12 @@ class _StoreCases:
         server = self.server()
         target = self.target(firehose_handler)
         socks = self.climber(server, "dave", "dave-pw")
-        counts = [0, 0]
-        stop = threading.Event()
-
-        def reader(i, s):
-            s.settimeout(5)
-            while not stop.is_set():
-                try:
-                    data = s.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                counts[i] += len(data)
-
         socks_list = []
         for i in range(2):  # one bucket for both of the user's tunnels
             s, code = socks5_connect(socks, "127.0.0.1", target.port)
             self.assertEqual(code, 0)
             socks_list.append(s)
-        threads = [threading.Thread(target=reader, args=(i, s), daemon=True)
-                   for i, s in enumerate(socks_list)]
-        for t in threads:
-            t.start()
-        time.sleep(2.0)  # past the one-second burst and with every buffer on the way full
-        start_bytes, start = sum(counts), time.monotonic()
-        time.sleep(3.0)
-        measured = (sum(counts) - start_bytes) / (time.monotonic() - start)
-        stop.set()
-        for s in socks_list:
-            s.close()
-        for t in threads:
-            t.join(10)
+        measured, counts = download_rate(socks_list)
         self.assertGreater(min(counts), 0, "both tunnels moved data")
         self.assertLess(abs(measured - rate) / rate, 0.10,
                         f"{measured:.0f} B/s against a limit of {rate} B/s")

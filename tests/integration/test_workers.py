@@ -5,6 +5,8 @@ listeners, sharing the user store, the limits, the counters and the admin view.
   by both workers, as the per-worker metrics and /api/tunnels say, and every tunnel echoes.
 - SharedState: a user's max_tunnels counts the tunnels on both workers; kicking by id closes
   tunnels on either worker; a reload applies to both.
+- SharedRate: a user's rate_limit holds for the sum of their tunnels on both workers (one
+  gate per user for the whole server, not one per worker).
 - Rebinding: a QUIC connection whose client address changes eight times mid-transfer (a NAT
   rebinding made by udp_relay.py) keeps its tunnel: the reuseport steering brings every datagram
   to the worker that owns the connection, whatever the kernel's hash of the new address says.
@@ -18,8 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (DeploymentTest, echo_handler, free_port, port_open,  # noqa: E402
-                     recv_exact, socks5_connect, wait_for)
+from harness import (DeploymentTest, download_rate, echo_handler, firehose_handler,  # noqa: E402
+                     free_port, port_open, recv_exact, socks5_connect, wait_for)
 from test_admin import TOKEN, http, metric  # noqa: E402
 from test_quic import Relay, wait_quic_listening  # noqa: E402
 
@@ -164,6 +166,31 @@ class SharedState(WorkersTest):
         wait_for(lambda: metric(http(self.admin_port, "GET", "/metrics")[1],
                                 "mtop_policy_rejections_total", rule="target_port") == HELD,
                  10, "the refusals to be counted")
+
+
+class SharedRate(WorkersTest):
+    def test_rate_limit_holds_across_both_workers(self):
+        rate = 200_000
+        self.d.add_user("dave", "dave-pw", rate_limit=rate)
+        self.start()
+        firehose = self.target(firehose_handler)
+        socks = self.climber("tls", user="dave", password="dave-pw")
+        tunnels = []
+        for i in range(HELD):
+            s, code = socks5_connect(socks, "127.0.0.1", firehose.port)
+            self.assertEqual(code, 0, f"tunnel {i}")
+            tunnels.append(s)
+        self.held = list(tunnels)  # closed by tearDown if an assertion stops the test here
+        live = self.live()
+        self.assertEqual(len(live), HELD, live)
+        self.assertEqual({t["worker"] for t in live}, {0, 1}, live)
+        measured, counts = download_rate(tunnels)
+        self.held = []
+        self.assertGreater(sum(1 for n in counts if n > 0), HELD // 2, counts)
+        # One gate per worker (the bug) gave each worker's share of the tunnels the whole rate:
+        # about 2x here. One gate for the server holds the sum to the rate.
+        self.assertLess(abs(measured - rate) / rate, 0.15,
+                        f"{measured:.0f} B/s against a limit of {rate} B/s")
 
 
 class Rebinding(WorkersTest):

@@ -1208,7 +1208,8 @@ MTOP_API int mtop_server_new_versioned(mtop_server **out, struct uv_loop_s *loop
  * mtop_server_new_from_json - the same from mtop-server's JSON config text (docs/CONFIG.md;
  * unknown keys are errors). Relative paths in it are taken relative to base_dir (NULL: the
  * current directory). With an auth callback, the config's "users" is not opened (it is still
- * parsed like every key).
+ * parsed like every key). Without "workers" the text means one worker per core, as for
+ * mtop-server: the log callback is then called from the worker threads too.
  * json: NUL-terminated, borrowed. Other arguments and errors as mtop_server_new(); a JSON
  * error is MTOP_ERR_CONFIG_INVALID with the key at fault in the message.
  */

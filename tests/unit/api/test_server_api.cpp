@@ -338,6 +338,12 @@ TEST_CASE("server api: config errors name the key at fault", "[server_api]") {
   CHECK(ok->cert_file == "/etc/mtop/c.pem");
   CHECK(ok->users.path == "/etc/mtop/u.json");
   CHECK(ok->tls_groups == std::vector<TlsGroup>{TlsGroup::x25519, TlsGroup::p256});
+  CHECK(ok->workers == 0);  // absent: one per core, counted at start (ServerConfig's own is 1)
+  CHECK(ServerConfig{}.workers == 1);
+  auto single = parse_server_config(R"({"listen": "127.0.0.1:443", "workers": 1, )" + base + "}",
+                                    "/etc/mtop");
+  REQUIRE(single);
+  CHECK(single->workers == 1);
   auto groups = parse_server_config(
       R"({"listen": "127.0.0.1:443", "tls_groups": ["P-384", "X25519"], )" + base + "}", "/");
   REQUIRE(groups);

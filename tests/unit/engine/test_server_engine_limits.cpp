@@ -9,8 +9,7 @@ using mtop::srvtest::Fixture;
 
 TEST_CASE("rate gate: a full burst, then pauses that pay the debt back", "[server_engine]") {
   std::uint64_t now = 1'000;
-  std::uint64_t observed = 0;
-  RateGate g(1'000, [&] { return now; }, [&](std::uint64_t ms) { observed += ms; });
+  RateGate g(1'000, [&] { return now; });
   CHECK(g.delay_ms(io::Direction::a_to_b, 1'000) == 0);  // the burst
   CHECK(g.delay_ms(io::Direction::a_to_b, 500) == 500);  // 500 bytes owed at 1000 B/s
   CHECK(g.delay_ms(io::Direction::b_to_a, 1'000) == 0);  // the other direction is separate
@@ -21,7 +20,6 @@ TEST_CASE("rate gate: a full burst, then pauses that pay the debt back", "[serve
   CHECK(g.delay_ms(io::Direction::a_to_b, 1) == 1);
   CHECK(g.bytes(io::Direction::a_to_b) == 2'751);
   CHECK(g.delayed_ms(io::Direction::a_to_b) == 751);
-  CHECK(observed == 751);
   g.set_rate(0);  // no limit
   CHECK(g.delay_ms(io::Direction::a_to_b, 1'000'000) == 0);
   g.set_rate(2'000);  // a new limit starts with a full burst
