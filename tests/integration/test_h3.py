@@ -4,16 +4,20 @@ QUIC port while climbers carry tunnels there; failed logins end on the site, nev
 `quic_mtop_alpn` lets old climbers (ALPN mtop/1) in, or not."""
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
 from harness import DeploymentTest, echo_handler, free_port, recv_exact, socks5_connect, wait_for
+from test_chromium import CHROMIUM, MARKER, _SiteHandler, dump_dom
 from test_fallback import PAGES, WebBackend, auth_message, curl_bytes
+from test_quic import spki_pin
 
 GTLSCLIENT = shutil.which("gtlsclient")
 PROBE_BIN = os.environ.get("MTOP_QUIC_PROBE_BIN", "quic_probe")
@@ -245,6 +249,85 @@ class MtopAlpn(H3Test):
         rc, got, out = h3_get(closed.port, "index.html")
         self.assertEqual(got, PAGES["index.html"], out)
         self.assertEqual(self.mtop_target.connections, 2)
+
+
+class _HeadRecordingHandler(_SiteHandler):
+    """test_chromium's two-file site over plain HTTP, recording each request's field names as
+    they arrived on the wire."""
+
+    def do_GET(self):
+        with self.server.lock:
+            self.server.heads.append((self.path, [name for name, _ in self.headers.items()],
+                                      self.headers.get("Connection")))
+        super().do_GET()
+
+
+@unittest.skipUnless(CHROMIUM, "chromium is not installed (scripts/deps.sh --test)")
+class Chromium(H3Test):
+    """Headless Chromium as a real HTTP/3 client of the QUIC port's site (issue 9)."""
+
+    def setUp(self):
+        super().setUp()
+        self.site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HeadRecordingHandler)
+        self.site.daemon_threads = True
+        self.site.lock = threading.Lock()
+        self.site.requests, self.site.heads = [], []
+        threading.Thread(target=self.site.serve_forever, daemon=True).start()
+        self.addCleanup(self.site.server_close)
+        self.addCleanup(self.site.shutdown)
+
+    def browse(self, port, trust=True):
+        # QUIC only for the port's origin (Chromium does not race TCP for a forced origin), the
+        # deployment's key trusted (Chromium's QUIC honours the SPKI list like its TLS).
+        flags = [f"--origin-to-force-quic-on=127.0.0.1:{port}"]
+        if trust:
+            flags.append(f"--ignore-certificate-errors-spki-list={spki_pin(self.d.cert)}")
+        code, dom, self.last_stderr = dump_dom(f"https://127.0.0.1:{port}/", self.d.dir, flags)
+        return code, dom
+
+    def test_chromium_gets_the_site_over_http3_while_a_climber_tunnels(self):
+        access = os.path.join(self.d.dir, "access.log")
+        server = self.d.start_server(allow_targets=["127.0.0.1/32"],
+                                     fallback={"backend": f"127.0.0.1:{self.site.server_port}"},
+                                     access_log={"path": access, "format": "json"})
+        climber = self.climber(server)
+        s, code = socks5_connect(climber.socks, "127.0.0.1", self.mtop_target.port, timeout=30)
+        self.assertEqual(code, 0)
+        code, dom = self.browse(server.port)
+        self.assertEqual(code, 0, self.last_stderr[-3000:])
+        self.assertIn(MARKER, dom, f"DOM:\n{dom[:2000]}\nstderr:\n{self.last_stderr[-3000:]}")
+        self.assertNotIn("not run", dom)
+        # The tunnel opened before the page still carries bytes: both shared the port.
+        s.sendall(b"climbing")
+        self.assertEqual(recv_exact(s, 8), b"climbing")
+        s.close()
+        with self.site.lock:
+            heads = list(self.site.heads)
+        self.assertIn("/", [h[0] for h in heads])
+        self.assertIn("/app.js", [h[0] for h in heads])
+        # Proof of HTTP/3: each request reached the backend as the server's HTTP/1.1 rewrite of
+        # HTTP/3 fields (lower-case names, which HTTP/3 requires, beside the `Host`,
+        # `Connection: close` and `Transfer-Encoding` the server writes), not as Chromium's own
+        # HTTP/1.1 relayed over TCP (`User-Agent`, `Connection: keep-alive`) ...
+        for path, names, connection in heads:
+            self.assertEqual(connection, "close", path)
+            for name in names:
+                if name not in ("Host", "Connection", "Transfer-Encoding"):
+                    self.assertEqual(name, name.lower(), f"{path}: {names}")
+        self.assertIn("user-agent", heads[0][1])
+        # ... and the server saw no connection on its TCP port: the only records are the
+        # climber's tunnel(s), over QUIC.
+        wait_for(lambda: os.path.exists(access), 15, "the access log")
+        records = [json.loads(l) for l in open(access).read().splitlines() if l.strip()]
+        self.assertNotIn("tls", [r["transport"] for r in records], records)
+
+    def test_chromium_refuses_an_untrusted_certificate_over_quic(self):
+        server = self.d.start_server(allow_targets=["127.0.0.1/32"],
+                                     fallback={"backend": f"127.0.0.1:{self.site.server_port}"})
+        _, dom = self.browse(server.port, trust=False)
+        self.assertNotIn(MARKER, dom)
+        with self.site.lock:
+            self.assertFalse(self.site.heads, "no request may reach the site")
 
 
 if __name__ == "__main__":
