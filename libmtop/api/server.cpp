@@ -550,7 +550,8 @@ void Server::Impl::publish_h3_site() {
   if (auto backend = parse_host_port(o.fallback); !o.fallback.empty() && backend) {
     backend_site = quic::h3::SiteOptions{.backend_host = backend->host,
                                          .backend_port = backend->port,
-                                         .connect_timeout_ms = o.connect_timeout_ms};
+                                         .connect_timeout_ms = o.connect_timeout_ms,
+                                         .backend_timeout_ms = o.idle_timeout_ms};
   }
   h3_site.store(
       std::make_shared<const std::optional<quic::h3::SiteOptions>>(std::move(backend_site)));

@@ -14,7 +14,7 @@ constexpr std::uint64_t kH3InternalError = 0x102;
 }  // namespace
 
 H3Request::H3Request(uv_loop_t* loop, RequestSink& sink, std::int64_t id, const SiteOptions& site)
-    : loop_(loop), sink_(sink), id_(id), site_(site) {}
+    : loop_(loop), sink_(sink), id_(id), site_(site), backend_timer_(loop) {}
 
 H3Request::~H3Request() {
   if (backend_) backend_->set_handler(nullptr);
@@ -68,7 +68,7 @@ void H3Request::connect() {
 void H3Request::on_connected(io::ConnectResult r) {
   connect_.reset();
   if (!r.tcp) {
-    backend_failed("cannot connect: " + r.error);
+    backend_failed(502);  // the client learns nothing of the backend beyond the status
     return;
   }
   backend_ = io::TcpStream::adopt(std::move(r.tcp));
@@ -77,6 +77,11 @@ void H3Request::on_connected(io::ConnectResult r) {
   Bytes().swap(pending_up_);
   sink_.read_client(id_, backend_->write_queue_size() <= kMaxBody);
   backend_->start_read();
+  expect_backend();
+}
+
+void H3Request::expect_backend() {
+  backend_timer_.start(site_.backend_timeout_ms, [this] { backend_failed(504); });
 }
 
 void H3Request::body(ByteView data) {
@@ -87,6 +92,7 @@ void H3Request::body(ByteView data) {
     return;
   }
   send_body(data);
+  if (!finished_) expect_backend();  // bytes towards the backend: it is not idle
   if (backend_->write_queue_size() > kMaxBody) sink_.read_client(id_, false);
 }
 
@@ -127,6 +133,7 @@ void H3Request::on_drain() {
 
 void H3Request::on_read(ByteView data) {
   if (!parser_ || failed_) return;
+  expect_backend();
   Bytes decoded;
   const auto st = parser_->feed(data, decoded);
   if (!decoded.empty() && st != Http1ResponseParser::State::error) {
@@ -141,14 +148,15 @@ void H3Request::on_eof() {
 }
 
 void H3Request::on_error(std::string_view reason) {
+  (void)reason;  // the client learns nothing of the backend beyond a 502
   if (!parser_ || failed_) return;
-  backend_failed("backend: " + std::string(reason));
+  backend_failed(502);
 }
 
 void H3Request::after_parse(Http1ResponseParser::State st) {
   using State = Http1ResponseParser::State;
   if (st == State::error) {
-    backend_failed(parser_->error());
+    backend_failed(502);
     return;
   }
   if (st == State::head) return;
@@ -162,12 +170,15 @@ void H3Request::after_parse(Http1ResponseParser::State st) {
   }
   if (st == State::done) {
     finished_ = true;
+    backend_timer_.stop();
     if (backend_) {
       backend_->set_handler(nullptr);
       backend_.reset();  // the response is complete: nothing more to read or send
     }
-  } else if (backend_) {
-    if (held() > kMaxBody) backend_->stop_read();
+  } else if (backend_ && held() > kMaxBody) {
+    // The client holds the response back: the backend's silence is ours now.
+    backend_->stop_read();
+    backend_timer_.stop();
   }
   if (wants_resume_ && (finished_ || handed_ < body_.size())) {
     wants_resume_ = false;
@@ -175,17 +186,17 @@ void H3Request::after_parse(Http1ResponseParser::State st) {
   }
 }
 
-void H3Request::backend_failed(const std::string& why) {
-  (void)why;  // the client learns nothing of the backend beyond a 502
+void H3Request::backend_failed(int status) {
   if (failed_) return;
   failed_ = true;
+  backend_timer_.stop();
   connect_.reset();
   if (backend_) {
     backend_->set_handler(nullptr);
     backend_.reset();
   }
   if (!responded_) {
-    respond_status(502);
+    respond_status(status);
     return;
   }
   sink_.abort(id_, kH3InternalError);
@@ -231,7 +242,10 @@ void H3Request::acked(std::uint64_t n) {
     --handed_;
     acked_in_front_ = 0;
   }
-  if (backend_ && !finished_ && held() <= kMaxBody / 2) backend_->start_read();
+  if (backend_ && !finished_ && !failed_ && held() <= kMaxBody / 2 && !backend_timer_.active()) {
+    backend_->start_read();
+    expect_backend();
+  }
 }
 
 }  // namespace mtop::quic::h3

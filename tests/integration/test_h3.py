@@ -251,6 +251,68 @@ class MtopAlpn(H3Test):
         self.assertEqual(self.mtop_target.connections, 2)
 
 
+def _silent_backend(head=b""):
+    """A backend handler that reads the request, sends `head` (nothing, or a response cut
+    short), then stays silent until the server closes the connection; the target records when
+    that close came (`closed_at`)."""
+
+    def handler(sock, target):
+        got = b""
+        while b"\r\n\r\n" not in got:
+            data = sock.recv(65536)
+            if not data:
+                return
+            got += data
+        sock.sendall(head)
+        while sock.recv(65536):
+            pass
+        with target.lock:
+            target.closed_at.append(time.monotonic())
+
+    return handler
+
+
+class BackendTimeout(H3Test):
+    """A backend that accepts and never answers, or stalls mid-response, holds nothing for
+    longer than `timeouts.idle` (the TLS port's fallback relay's idle time-out)."""
+
+    def silent(self, head=b""):
+        t = self.target(_silent_backend(head))
+        t.closed_at = []
+        server = self.d.start_server(allow_targets=["127.0.0.1/32"],
+                                     fallback={"backend": f"127.0.0.1:{t.port}"},
+                                     timeouts={"idle": 2})
+        return t, server
+
+    def test_a_backend_that_never_answers_gives_504_after_the_idle_time_out(self):
+        backend, server = self.silent()
+        t0 = time.monotonic()
+        rc, got, out = h3_get(server.port, "index.html")
+        took = time.monotonic() - t0
+        self.assertIn(":status: 504", out)
+        self.assertFalse(got)
+        self.assertGreater(took, 1.5)
+        self.assertLess(took, 9, "answered by the idle time-out, not the client's own")
+        # The backend's connection was closed by the server, not left open.
+        wait_for(lambda: backend.closed_at, 5, "the backend connection closed")
+        self.assertLess(backend.closed_at[0] - t0, 9)
+        # A climber on the same port is not affected.
+        self.assertTrue(self.tunnel_echoes(self.climber(server)))
+
+    def test_a_backend_that_stalls_mid_response_gets_the_stream_reset(self):
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000
+        backend, server = self.silent(head)
+        t0 = time.monotonic()
+        rc, got, out = h3_get(server.port, "index.html")
+        took = time.monotonic() - t0
+        self.assertIn(":status: 200", out)
+        self.assertNotEqual(got, b"x" * 100000, "the body cannot be complete")
+        # The stream is reset with H3_INTERNAL_ERROR (0x102) once the backend was silent.
+        self.assertRegex(out, r"RESET_STREAM\(0x04\) id=0x0 app_error_code=\S*\(0x102\)", out[-3000:])
+        self.assertLess(took, 9)
+        wait_for(lambda: backend.closed_at, 5, "the backend connection closed")
+
+
 class _HeadRecordingHandler(_SiteHandler):
     """test_chromium's two-file site over plain HTTP, recording each request's field names as
     they arrived on the wire."""
