@@ -8,6 +8,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -54,16 +56,19 @@ class _EchoPostHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def h3_get(port, path, timeout=60, upload=None, quiet=False):
+def h3_get(port, path, timeout=60, upload=None, quiet=False, stay=False):
     """Fetches https://localhost:PORT/PATH over HTTP/3 with ngtcp2's example client (a POST of
-    the file `upload` when given; `quiet`: no packet trace, which slows big transfers down);
-    returns (exit code, body bytes, output)."""
+    the file `upload` when given; `quiet`: no packet trace, which slows big transfers down;
+    `stay`: the client keeps the connection after the response, until the server closes it or
+    10 idle seconds); returns (exit code, body bytes, output)."""
     out_dir = tempfile.mkdtemp(prefix="mtop-h3-")
     extra = ["-m", "POST", "-d", upload] if upload else []
     if quiet:
         extra.append("-q")
+    if not stay:
+        extra.append("--exit-on-all-streams-close")
     try:
-        r = subprocess.run([GTLSCLIENT, "--exit-on-all-streams-close", f"--download={out_dir}",
+        r = subprocess.run([GTLSCLIENT, f"--download={out_dir}",
                             "--timeout=10s"] + extra + ["127.0.0.1", str(port),
                             f"https://localhost:{port}/{path}"],
                            capture_output=True, timeout=timeout)
@@ -311,6 +316,85 @@ class BackendTimeout(H3Test):
         self.assertRegex(out, r"RESET_STREAM\(0x04\) id=0x0 app_error_code=\S*\(0x102\)", out[-3000:])
         self.assertLess(took, 9)
         wait_for(lambda: backend.closed_at, 5, "the backend connection closed")
+
+
+def _control_stream_frames(trace):
+    """The HTTP/3 frames (type, payload) the server sent on its control stream (id 3), read from
+    gtlsclient's trace (its hex dumps of ordered stream data)."""
+    data, lines = b"", iter(trace.splitlines())
+    for line in lines:
+        if line.strip() != "Ordered STREAM data stream_id=0x3":
+            continue
+        for dump in lines:
+            m = re.match(r"^[0-9a-f]{8}  ((?:[0-9a-f]{2} {1,2})+)", dump)
+            if not m:
+                break
+            data += bytes.fromhex(m.group(1).replace(" ", ""))
+
+    def varint(at):
+        n = 1 << (data[at] >> 6)
+        return int.from_bytes(bytes([data[at] & 0x3f]) + data[at + 1:at + n], "big"), at + n
+
+    frames, at = [], 1  # after the stream type (0x00: control)
+    while at < len(data):
+        ftype, at = varint(at)
+        length, at = varint(at)
+        frames.append((ftype, data[at:at + length]))
+        at += length
+    return frames
+
+
+def _slow_backend(arrived, body):
+    """A backend handler that reads the request, tells `arrived`, waits 2 s, then answers
+    `body` whole."""
+
+    def handler(sock, target):
+        got = b""
+        while b"\r\n\r\n" not in got:
+            data = sock.recv(65536)
+            if not data:
+                return
+            got += data
+        arrived.set()
+        time.sleep(2)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        sock.shutdown(socket.SHUT_WR)
+
+    return handler
+
+
+class Drain(H3Test):
+    def test_a_drain_sends_goaway_lets_the_request_finish_then_closes(self):
+        arrived, body = threading.Event(), os.urandom(50_000)
+        backend = self.target(_slow_backend(arrived, body))
+        server = self.d.start_server(allow_targets=["127.0.0.1/32"],
+                                     fallback={"backend": f"127.0.0.1:{backend.port}"},
+                                     timeouts={"drain": 20})
+        result = {}
+        fetch = threading.Thread(target=lambda: result.update(
+            zip(("rc", "body", "out"), h3_get(server.port, "slow.bin", stay=True))))
+        fetch.start()
+        self.assertTrue(arrived.wait(30), "the request reached the backend")
+        t0 = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        fetch.join(60)
+        self.assertFalse(fetch.is_alive())
+        out = result["out"]
+        # The request under way finished, whole, after the drain began; then the server, not
+        # the client's idle time-out, ended the connection.
+        self.assertTrue(result["body"] == body, "the response body differs\n" + out[-3000:])
+        self.assertGreater(time.monotonic() - t0, 1.0)
+        self.assertLess(time.monotonic() - t0, 9.0)
+        # GOAWAY (type 7) twice: the shutdown notice (the largest id), then the first request
+        # id not processed (4: request 0 was).
+        goaways = [f[1] for f in _control_stream_frames(out) if f[0] == 7]
+        self.assertEqual(goaways, [bytes.fromhex("fffffffffffffffc"), b"\x04"], out[-3000:])
+        # Then the server closed the connection with H3_NO_ERROR (0x100).
+        self.assertTrue(re.search(r"frm rx \d+ 1RTT CONNECTION_CLOSE\(0x1d\) "
+                                  r"error_code=\S*\(0x100\)", out), out[-3000:])
+        # And the server finished its drain and exited cleanly.
+        wait_for(lambda: not server.alive(), 30, "mtop-server to exit")
+        self.assertEqual(server.proc.returncode, 0, server.log()[-3000:])
 
 
 class _HeadRecordingHandler(_SiteHandler):
