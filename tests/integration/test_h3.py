@@ -397,6 +397,142 @@ class Drain(H3Test):
         self.assertEqual(server.proc.returncode, 0, server.log()[-3000:])
 
 
+def _varint(n):
+    """A QUIC variable-length integer (RFC 9000 section 16)."""
+    for size, flag in ((1, 0), (2, 0x40), (4, 0x80), (8, 0xc0)):
+        if n < 1 << (8 * size - 2):
+            b = n.to_bytes(size, "big")
+            return bytes([b[0] | flag]) + b[1:]
+    raise ValueError(n)
+
+
+def _qpack_int(first, prefix_bits, n):
+    """A QPACK/HPACK prefixed integer (RFC 7541 section 5.1), `first`'s high bits kept."""
+    limit = (1 << prefix_bits) - 1
+    if n < limit:
+        return bytes([first | n])
+    out, n = bytearray([first | limit]), n - limit
+    while n >= 128:
+        out.append((n & 0x7f) | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+
+# QPACK static table (RFC 9204 appendix A) entries used here.
+_STATIC_FIELDS = {(":method", "GET"): 17, (":method", "POST"): 20, (":scheme", "https"): 23}
+_STATIC_NAMES = {":authority": 0, ":path": 1, "content-length": 4}
+
+
+def h3_headers(fields):
+    """An HTTP/3 HEADERS frame with `fields` QPACK-encoded without the dynamic table: static
+    entries, static name references, or literal names; no Huffman coding."""
+    block = bytearray(b"\x00\x00")  # Required Insert Count 0, Base 0
+    for name, value in fields:
+        v = value.encode()
+        if (name, value) in _STATIC_FIELDS:
+            block += _qpack_int(0xc0, 6, _STATIC_FIELDS[(name, value)])
+            continue
+        if name in _STATIC_NAMES:
+            block += _qpack_int(0x50, 4, _STATIC_NAMES[name])
+        else:
+            block += _qpack_int(0x20, 3, len(name)) + name.encode()
+        block += _qpack_int(0x00, 7, len(v)) + v
+    return _varint(1) + _varint(len(block)) + bytes(block)
+
+
+def h3_data(body):
+    return _varint(0) + _varint(len(body)) + body
+
+
+def h3_frames(data):
+    """(type, payload) of each HTTP/3 frame in `data`."""
+    frames, at = [], 0
+    while at < len(data):
+        ftype, at = _read_varint(data, at)
+        length, at = _read_varint(data, at)
+        frames.append((ftype, data[at:at + length]))
+        at += length
+    return frames
+
+
+def _read_varint(data, at):
+    n = 1 << (data[at] >> 6)
+    return int.from_bytes(bytes([data[at] & 0x3f]) + data[at + 1:at + n], "big"), at + n
+
+
+def _endless_backend(sock, target):
+    """A backend that answers any request with a body that never ends (until its connection is
+    closed); the target records when the server closed it (`closed_at`) and bytes sent."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        data = sock.recv(65536)
+        if not data:
+            return
+        got += data
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
+    block = b"z" * 16384
+    try:
+        while True:
+            sock.sendall(block)
+            target.count(len(block))
+    except OSError:
+        pass
+    with target.lock:
+        target.closed_at.append(time.monotonic())
+
+
+class StreamEnds(H3Test):
+    """How a request stream may end from the client's side: STOP_SENDING (a cancelled request)
+    and trailers, sent by quic_probe as raw HTTP/3 on one stream."""
+
+    def request(self, port, fields, body=b"", trailers=None, **kw):
+        data = h3_headers(fields) + (h3_data(body) if body else b"")
+        if trailers:
+            data += h3_headers(trailers)
+        argv = [PROBE_BIN, str(port), self.d.cert, data.hex(), "--h3", "--dump", "--fin",
+                "--wait-ms", "10000"]
+        for k, v in kw.items():
+            argv += ["--" + k.replace("_", "-"), str(v)]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=40)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.strip().splitlines()
+
+    def test_request_trailers_are_accepted_and_ignored(self):
+        server = self.start(timeouts={"handshake": 3})
+        body = os.urandom(3000)
+        fields = [(":method", "POST"), (":scheme", "https"), (":authority", "localhost"),
+                  (":path", "/echo"), ("content-length", str(len(body)))]
+        lines = self.request(server.port, fields, body, [("x-checksum", "abc123")])
+        self.assertEqual(lines[-1], "eof", lines)
+        frames = h3_frames(bytes.fromhex(lines[-2].split()[1]))
+        self.assertEqual(frames[0][0], 1)  # HEADERS
+        self.assertEqual(frames[0][1][2], 0xc0 | 25, "indexed :status 200")
+        self.assertEqual(b"".join(p for t, p in frames if t == 0), body)
+        # The connection lives on: the site and climbers keep working.
+        rc, got, out = h3_get(server.port, "index.html")
+        self.assertEqual(got, PAGES["index.html"], out[-2000:])
+
+    def test_stop_sending_closes_the_backend_connection(self):
+        backend = self.target(_endless_backend)
+        backend.closed_at = []
+        server = self.d.start_server(allow_targets=["127.0.0.1/32"],
+                                     fallback={"backend": f"127.0.0.1:{backend.port}"},
+                                     timeouts={"handshake": 3})
+        fields = [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"),
+                  (":path", "/endless")]
+        for n in (1, 2):  # twice: the server is unharmed by the first
+            lines = self.request(server.port, fields, abort_after=1)
+            self.assertEqual(lines[-1], "aborted", lines)
+            t0 = time.monotonic()
+            # The server stopped reading the backend and closed its connection.
+            wait_for(lambda: len(backend.closed_at) == n, 10, "the backend connection closed")
+            self.assertLess(backend.closed_at[-1] - t0, 5)
+        # What the backend got out is bounded by the request's buffers and the socket's, not
+        # endless.
+        self.assertLess(backend.received, 16 << 20)
+        self.assertEqual(backend.connections, 2)
+
+
 class _HeadRecordingHandler(_SiteHandler):
     """test_chromium's two-file site over plain HTTP, recording each request's field names as
     they arrived on the wire."""
