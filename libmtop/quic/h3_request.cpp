@@ -49,13 +49,27 @@ void H3Request::fields_done(bool fin) {
     respond_status(501);
     return;
   }
-  // A body of unknown length goes chunked; a known one with the client's content-length.
-  chunked_ = !fin && !content_length_;
-  const std::string head = request_head(method_, path_, authority_, fields_, chunked_);
-  pending_up_.assign(head.begin(), head.end());
-  if (fin && chunked_) append_chunk(pending_up_, {});
   parser_.emplace(method_ == "HEAD");
+  // Without a content-length, whether a body follows is known only from the stream: a
+  // browser's GET ends its stream after the HEADERS frame, often in a later packet. The head
+  // waits for the first body bytes (chunked) or the end (no body); the connection does not.
+  if (fin || content_length_) send_head(false);
   connect();
+}
+
+void H3Request::send_head(bool chunked) {
+  head_sent_ = true;
+  chunked_ = chunked;
+  const std::string head = request_head(method_, path_, authority_, fields_, chunked_);
+  send_up(ByteView(reinterpret_cast<const std::uint8_t*>(head.data()), head.size()));
+}
+
+void H3Request::send_up(ByteView data) {
+  if (backend_) {
+    backend_->write(data);
+  } else {
+    pending_up_.insert(pending_up_.end(), data.begin(), data.end());
+  }
 }
 
 void H3Request::connect() {
@@ -73,7 +87,7 @@ void H3Request::on_connected(io::ConnectResult r) {
   }
   backend_ = io::TcpStream::adopt(std::move(r.tcp));
   backend_->set_handler(this);
-  backend_->write(pending_up_);
+  if (!pending_up_.empty()) backend_->write(pending_up_);
   Bytes().swap(pending_up_);
   sink_.read_client(id_, backend_->write_queue_size() <= kMaxBody);
   backend_->start_read();
@@ -86,45 +100,34 @@ void H3Request::expect_backend() {
 
 void H3Request::body(ByteView data) {
   if (!fields_done_ || failed_ || data.empty()) return;
-  if (!backend_) {
-    send_body(data);
-    if (pending_up_.size() > kMaxBody) sink_.read_client(id_, false);
-    return;
-  }
-  send_body(data);
-  if (!finished_) expect_backend();  // bytes towards the backend: it is not idle
-  if (backend_->write_queue_size() > kMaxBody) sink_.read_client(id_, false);
-}
-
-void H3Request::send_body(ByteView data) {
+  if (!head_sent_) send_head(true);
   if (chunked_) {
     Bytes chunk;
     append_chunk(chunk, data);
-    if (backend_) {
-      backend_->write(chunk);
-    } else {
-      pending_up_.insert(pending_up_.end(), chunk.begin(), chunk.end());
-    }
+    send_up(chunk);
+  } else {
+    send_up(data);
+  }
+  if (!backend_) {
+    if (pending_up_.size() > kMaxBody) sink_.read_client(id_, false);
     return;
   }
-  if (backend_) {
-    backend_->write(data);
-  } else {
-    pending_up_.insert(pending_up_.end(), data.begin(), data.end());
-  }
+  if (!finished_) expect_backend();  // bytes towards the backend: it is not idle
+  if (backend_->write_queue_size() > kMaxBody) sink_.read_client(id_, false);
 }
 
 void H3Request::body_done() {
   if (body_done_ || !fields_done_) return;
   body_done_ = true;
+  if (failed_) return;
+  if (!head_sent_) {
+    send_head(false);  // the stream ended without a body
+    return;
+  }
   if (!chunked_) return;
   Bytes last;
   append_chunk(last, {});
-  if (backend_) {
-    backend_->write(last);
-  } else {
-    pending_up_.insert(pending_up_.end(), last.begin(), last.end());
-  }
+  send_up(last);
 }
 
 void H3Request::on_drain() {

@@ -3,7 +3,8 @@
 //
 // Theory of operation. The session feeds it the request (fields, body bytes, end); once the
 // fields are complete it connects to the backend and sends the head (h3_http1.hpp) and the
-// body, chunked when the client gave no content-length. The backend's response goes through
+// body, chunked when the client gave no content-length and the stream did not end right after
+// its fields (a stream that ends without a body gets a head without one). The backend's response goes through
 // Http1ResponseParser: the final head becomes the HTTP/3 response (RequestSink::respond), the
 // decoded body waits in `body_` until nghttp3 takes it (read_data) and acknowledges it
 // (acked). Bounds: at most kMaxBody response bytes are held (the backend is not read beyond
@@ -89,7 +90,10 @@ class H3Request final : private io::Stream::Handler {
 
   void connect();
   void on_connected(io::ConnectResult r);
-  void send_body(ByteView data);
+  /// The request head, with `Transfer-Encoding: chunked` when `chunked`.
+  void send_head(bool chunked);
+  /// Bytes towards the backend: written, or kept until it is connected.
+  void send_up(ByteView data);
   /// Drops the backend; the client gets `status` or, once the head was sent, a reset stream.
   void backend_failed(int status);
   /// (Re)starts the wait for the backend's next byte.
@@ -106,6 +110,7 @@ class H3Request final : private io::Stream::Handler {
   std::vector<Field> fields_;
   std::optional<std::uint64_t> content_length_;
   bool chunked_ = false;
+  bool head_sent_ = false;
   bool fields_done_ = false;
   bool body_done_ = false;
   Bytes pending_up_;  ///< request bytes (head, body) waiting for the backend connection

@@ -512,6 +512,37 @@ class StreamEnds(H3Test):
         rc, got, out = h3_get(server.port, "index.html")
         self.assertEqual(got, PAGES["index.html"], out[-2000:])
 
+    def test_a_body_without_content_length_goes_chunked_and_no_body_goes_without(self):
+        def handler(sock, target):
+            got = b""
+            while not (got.endswith(b"0\r\n\r\n") or
+                       (b"\r\n\r\n" in got and b"chunked" not in got)):
+                data = sock.recv(65536)
+                if not data:
+                    break
+                got += data
+            with target.lock:
+                target.seen.append(got)
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        backend = self.target(handler)
+        backend.seen = []
+        server = self.d.start_server(allow_targets=["127.0.0.1/32"],
+                                     fallback={"backend": f"127.0.0.1:{backend.port}"},
+                                     timeouts={"handshake": 3})
+        fields = [(":method", "POST"), (":scheme", "https"), (":authority", "localhost"),
+                  (":path", "/up")]
+        for body in (b"first part", b""):
+            lines = self.request(server.port, fields, body)
+            self.assertEqual(lines[-1], "eof", lines)
+            frames = h3_frames(bytes.fromhex(lines[-2].split()[1]))
+            self.assertEqual(b"".join(p for t, p in frames if t == 0), b"ok")
+        head, _, rest = backend.seen[0].partition(b"\r\n\r\n")
+        self.assertIn(b"\r\nTransfer-Encoding: chunked\r\n", head + b"\r\n")
+        self.assertEqual(rest, b"a\r\nfirst part\r\n0\r\n\r\n")
+        head, _, rest = backend.seen[1].partition(b"\r\n\r\n")
+        self.assertNotIn(b"Transfer-Encoding", head)
+        self.assertEqual(rest, b"")
+
     def test_stop_sending_closes_the_backend_connection(self):
         backend = self.target(_endless_backend)
         backend.closed_at = []
@@ -588,13 +619,14 @@ class Chromium(H3Test):
         self.assertIn("/", [h[0] for h in heads])
         self.assertIn("/app.js", [h[0] for h in heads])
         # Proof of HTTP/3: each request reached the backend as the server's HTTP/1.1 rewrite of
-        # HTTP/3 fields (lower-case names, which HTTP/3 requires, beside the `Host`,
-        # `Connection: close` and `Transfer-Encoding` the server writes), not as Chromium's own
-        # HTTP/1.1 relayed over TCP (`User-Agent`, `Connection: keep-alive`) ...
+        # HTTP/3 fields (lower-case names, which HTTP/3 requires, beside the `Host` and
+        # `Connection: close` the server writes), not as Chromium's own HTTP/1.1 relayed over
+        # TCP (`User-Agent`, `Connection: keep-alive`). Chromium ends a GET's stream after its
+        # HEADERS frame: no `Transfer-Encoding: chunked` (an empty body) either ...
         for path, names, connection in heads:
             self.assertEqual(connection, "close", path)
             for name in names:
-                if name not in ("Host", "Connection", "Transfer-Encoding"):
+                if name not in ("Host", "Connection"):
                     self.assertEqual(name, name.lower(), f"{path}: {names}")
         self.assertIn("user-agent", heads[0][1])
         # ... and the server saw no connection on its TCP port: the only records are the
