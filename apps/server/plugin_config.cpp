@@ -40,9 +40,10 @@ Result<ServerConfig> plugin_config(const app::PluginEnv& env) {
       cfg.tls_alpn = {"http/1.1"};
     } else {
       if (auto hp = parse_host_port(v); !hp) {
-        return app::plugin_error("plugin option fallback: a web backend's host:port or a "
-                                 "folder's absolute path (" +
-                                 std::string(hp.message()) + ")");
+        return app::plugin_error(
+            "plugin option fallback: a web backend's host:port or a "
+            "folder's absolute path (" +
+            std::string(hp.message()) + ")");
       }
       cfg.engine.fallback = v;
       cfg.engine.fallback_folder.clear();

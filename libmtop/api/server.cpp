@@ -1087,10 +1087,11 @@ void Server::drain(std::function<void()> done) {
   };
   const std::uint64_t timeout_ms = impl_->config.engine.drain_timeout_ms;
   impl_->drain_loop(*impl_->engine, impl_->listeners, timeout_ms, finished);
-  impl_->on_workers([this, timeout_ms, &finished, main = impl_->mailbox->sender()](
-                        Impl::Worker& w) {
-    impl_->drain_loop(*w.engine, w.listeners, timeout_ms, [main, finished] { main.post(finished); });
-  });
+  impl_->on_workers(
+      [this, timeout_ms, &finished, main = impl_->mailbox->sender()](Impl::Worker& w) {
+        impl_->drain_loop(*w.engine, w.listeners, timeout_ms,
+                          [main, finished] { main.post(finished); });
+      });
 }
 
 void Server::Impl::drain_loop(ServerEngine& eng, std::vector<Listener>& ls,

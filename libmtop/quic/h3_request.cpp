@@ -112,7 +112,7 @@ void H3Request::body(ByteView data) {
     if (pending_up_.size() > kMaxBody) sink_.read_client(id_, false);
     return;
   }
-  if (!finished_) expect_backend();  // bytes towards the backend: it is not idle
+  if (!finished_ && !backend_paused_) expect_backend();  // bytes towards it: not idle
   if (backend_->write_queue_size() > kMaxBody) sink_.read_client(id_, false);
 }
 
@@ -181,6 +181,7 @@ void H3Request::after_parse(Http1ResponseParser::State st) {
   } else if (backend_ && held() > kMaxBody) {
     // The client holds the response back: the backend's silence is ours now.
     backend_->stop_read();
+    backend_paused_ = true;
     backend_timer_.stop();
   }
   if (wants_resume_ && (finished_ || handed_ < body_.size())) {
@@ -245,7 +246,8 @@ void H3Request::acked(std::uint64_t n) {
     --handed_;
     acked_in_front_ = 0;
   }
-  if (backend_ && !finished_ && !failed_ && held() <= kMaxBody / 2 && !backend_timer_.active()) {
+  if (backend_ && backend_paused_ && !finished_ && !failed_ && held() <= kMaxBody / 2) {
+    backend_paused_ = false;
     backend_->start_read();
     expect_backend();
   }

@@ -4,13 +4,13 @@
 // Theory of operation. The session feeds it the request (fields, body bytes, end); once the
 // fields are complete it connects to the backend and sends the head (h3_http1.hpp) and the
 // body, chunked when the client gave no content-length and the stream did not end right after
-// its fields (a stream that ends without a body gets a head without one). The backend's response goes through
-// Http1ResponseParser: the final head becomes the HTTP/3 response (RequestSink::respond), the
-// decoded body waits in `body_` until nghttp3 takes it (read_data) and acknowledges it
-// (acked). Bounds: at most kMaxBody response bytes are held (the backend is not read beyond
-// it), and the client's request body is not read while the backend's write queue is above
-// kMaxBody. A backend that cannot be reached or answers no parsable head gives 502; a body cut
-// short resets the request stream. A backend that stays silent for `backend_timeout_ms` while
+// its fields (a stream that ends without a body gets a head without one). The backend's response
+// goes through Http1ResponseParser: the final head becomes the HTTP/3 response
+// (RequestSink::respond), the decoded body waits in `body_` until nghttp3 takes it (read_data) and
+// acknowledges it (acked). Bounds: at most kMaxBody response bytes are held (the backend is not
+// read beyond it), and the client's request body is not read while the backend's write queue is
+// above kMaxBody. A backend that cannot be reached or answers no parsable head gives 502; a body
+// cut short resets the request stream. A backend that stays silent for `backend_timeout_ms` while
 // the request waits on it (no byte either way; not while the client holds the response back)
 // gives 504, or resets the stream once the response head was sent, and its connection is
 // closed at once.
@@ -125,6 +125,7 @@ class H3Request final : private io::Stream::Handler {
   std::size_t handed_ = 0;          ///< pieces of body_ given to nghttp3 (from the front)
   std::size_t acked_in_front_ = 0;  ///< bytes of body_.front() nghttp3 is done with
   io::Timer backend_timer_;         ///< the backend's silence (SiteOptions::backend_timeout_ms)
+  bool backend_paused_ = false;     ///< not read: the client holds the response back
 };
 
 }  // namespace mtop::quic::h3

@@ -54,7 +54,7 @@ struct H3Session::Stream final : io::Stream::Handler {
   std::int64_t id;
   io::StreamPtr stream;
   std::unique_ptr<H3Request> request;
-  bool blocked = false;  ///< blocked in nghttp3 while our send queue is above kHighWater
+  bool blocked = false;      ///< blocked in nghttp3 while our send queue is above kHighWater
   bool fin_read = false;     ///< a request stream: the client's end was read
   bool fin_written = false;  ///< a request stream: the response's end was written
   bool retired = false;

@@ -26,11 +26,11 @@
 #include "mtop/stream.hpp"
 #include "quic/connection.hpp"
 #include "quic/h3_gate.hpp"
-#include "uv/timer.hpp"
 #include "quic/tls.hpp"
 #include "quic/udp_socket.hpp"
 #include "uv/chunk_pool.hpp"
 #include "uv/handle.hpp"
+#include "uv/timer.hpp"
 
 namespace mtop::quic {
 

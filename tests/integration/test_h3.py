@@ -256,18 +256,25 @@ class MtopAlpn(H3Test):
         self.assertEqual(self.mtop_target.connections, 2)
 
 
+def _read_head(sock):
+    """Reads a request up to the end of its head; None when the connection ends first."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        data = sock.recv(65536)
+        if not data:
+            return None
+        got += data
+    return got
+
+
 def _silent_backend(head=b""):
     """A backend handler that reads the request, sends `head` (nothing, or a response cut
     short), then stays silent until the server closes the connection; the target records when
     that close came (`closed_at`)."""
 
     def handler(sock, target):
-        got = b""
-        while b"\r\n\r\n" not in got:
-            data = sock.recv(65536)
-            if not data:
-                return
-            got += data
+        if _read_head(sock) is None:
+            return
         sock.sendall(head)
         while sock.recv(65536):
             pass
@@ -331,17 +338,7 @@ def _control_stream_frames(trace):
                 break
             data += bytes.fromhex(m.group(1).replace(" ", ""))
 
-    def varint(at):
-        n = 1 << (data[at] >> 6)
-        return int.from_bytes(bytes([data[at] & 0x3f]) + data[at + 1:at + n], "big"), at + n
-
-    frames, at = [], 1  # after the stream type (0x00: control)
-    while at < len(data):
-        ftype, at = varint(at)
-        length, at = varint(at)
-        frames.append((ftype, data[at:at + length]))
-        at += length
-    return frames
+    return h3_frames(data[1:])  # after the stream type (0x00: control)
 
 
 def _slow_backend(arrived, body):
@@ -349,12 +346,8 @@ def _slow_backend(arrived, body):
     `body` whole."""
 
     def handler(sock, target):
-        got = b""
-        while b"\r\n\r\n" not in got:
-            data = sock.recv(65536)
-            if not data:
-                return
-            got += data
+        if _read_head(sock) is None:
+            return
         arrived.set()
         time.sleep(2)
         sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
@@ -463,12 +456,8 @@ def _read_varint(data, at):
 def _endless_backend(sock, target):
     """A backend that answers any request with a body that never ends (until its connection is
     closed); the target records when the server closed it (`closed_at`) and bytes sent."""
-    got = b""
-    while b"\r\n\r\n" not in got:
-        data = sock.recv(65536)
-        if not data:
-            return
-        got += data
+    if _read_head(sock) is None:
+        return
     sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n")
     block = b"z" * 16384
     try:
