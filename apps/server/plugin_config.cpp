@@ -31,11 +31,24 @@ Result<ServerConfig> plugin_config(const app::PluginEnv& env) {
   auto fallback = opts.value("fallback");
   if (!fallback) return fallback.failure();
   if (*fallback) {
-    if (auto hp = parse_host_port(**fallback); !hp) {
-      return app::plugin_error("plugin option fallback: " + std::string(hp.message()));
+    // The option replaces the config file's fallback, backend or folder alike.
+    const std::string& v = **fallback;
+    if (!v.empty() && v.front() == '/') {
+      // A folder of static files, as server.json's {"folder": ...}: served over HTTP/1.1 only.
+      cfg.engine.fallback_folder = v;
+      cfg.engine.fallback.clear();
+      cfg.tls_alpn = {"http/1.1"};
+    } else {
+      if (auto hp = parse_host_port(v); !hp) {
+        return app::plugin_error(
+            "plugin option fallback: a web backend's host:port or a "
+            "folder's absolute path (" +
+            std::string(hp.message()) + ")");
+      }
+      cfg.engine.fallback = v;
+      cfg.engine.fallback_folder.clear();
+      if (cfg.tls_alpn.empty()) cfg.tls_alpn = {"http/1.1"};
     }
-    cfg.engine.fallback = **fallback;
-    if (cfg.tls_alpn.empty()) cfg.tls_alpn = {"http/1.1"};
   }
   auto quic = opts.flag("quic", cfg.quic);
   if (!quic) return quic.failure();

@@ -326,6 +326,10 @@ struct Server::Impl {
   void use_site(std::optional<web::SiteFolder> folder, std::unique_ptr<web::StaticSite> fresh_site);
   void watch_tunnel_ends();
   void stop_accepting();
+  /// One loop's part of Server::drain: `done` once its engine's tunnels and its QUIC
+  /// listeners' HTTP/3 connections are over (each within `timeout_ms`).
+  void drain_loop(ServerEngine& eng, std::vector<Listener>& ls, std::uint64_t timeout_ms,
+                  std::function<void()> done);
   /// Binds TLS on `e`, and QUIC on the same port when c.quic (with `secret`), for `slot`'s
   /// worker.
   Result<Listener> listen_on(const Endpoint& e, const ServerConfig& c,
@@ -556,7 +560,8 @@ void Server::Impl::publish_h3_site() {
   if (auto backend = parse_host_port(o.fallback); !o.fallback.empty() && backend) {
     backend_site = quic::h3::SiteOptions{.backend_host = backend->host,
                                          .backend_port = backend->port,
-                                         .connect_timeout_ms = o.connect_timeout_ms};
+                                         .connect_timeout_ms = o.connect_timeout_ms,
+                                         .backend_timeout_ms = o.idle_timeout_ms};
   }
   h3_site.store(
       std::make_shared<const std::optional<quic::h3::SiteOptions>>(std::move(backend_site)));
@@ -1086,10 +1091,34 @@ void Server::drain(std::function<void()> done) {
   auto finished = [left, done = std::move(done)] {
     if (--*left == 0 && done) done();
   };
-  impl_->engine->drain(finished);
-  impl_->on_workers([&finished, main = impl_->mailbox->sender()](Impl::Worker& w) {
-    w.engine->drain([main, finished] { main.post(finished); });
-  });
+  const std::uint64_t timeout_ms = impl_->config.engine.drain_timeout_ms;
+  impl_->drain_loop(*impl_->engine, impl_->listeners, timeout_ms, finished);
+  impl_->on_workers(
+      [this, timeout_ms, &finished, main = impl_->mailbox->sender()](Impl::Worker& w) {
+        impl_->drain_loop(*w.engine, w.listeners, timeout_ms,
+                          [main, finished] { main.post(finished); });
+      });
+}
+
+void Server::Impl::drain_loop(ServerEngine& eng, std::vector<Listener>& ls,
+                              std::uint64_t timeout_ms, std::function<void()> done) {
+  // Its tunnels, and its QUIC listeners' HTTP/3 connections (GOAWAY was sent when they
+  // stopped accepting; their requests finish within the same time-out).
+  auto left = std::make_shared<std::size_t>(1);
+  auto part = [left, done = std::move(done)] {
+    if (--*left == 0 && done) done();
+  };
+#ifdef MTOP_HAVE_QUIC
+  for (auto& l : ls) {
+    if (!l.quic) continue;
+    ++*left;
+    l.quic->when_http3_done(timeout_ms, part);
+  }
+#else
+  (void)ls;
+  (void)timeout_ms;
+#endif
+  eng.drain(part);
 }
 
 void Server::stop() {

@@ -259,10 +259,11 @@ void Connection::fill_params(ngtcp2_transport_params& p) const {
   ngtcp2_transport_params_default(&p);
   p.initial_max_stream_data_bidi_local = limits_.stream_window;
   p.initial_max_stream_data_bidi_remote = limits_.stream_window;
-  p.initial_max_stream_data_uni = server_ ? kPeerUniStreamWindow : 0;
+  p.initial_max_stream_data_uni =
+      server_ || limits_.server_uni_streams > 0 ? kPeerUniStreamWindow : 0;
   p.initial_max_data = limits_.conn_window;
   p.initial_max_streams_bidi = peer_grant_;
-  p.initial_max_streams_uni = server_ ? kPeerUniStreams : 0;
+  p.initial_max_streams_uni = server_ ? kPeerUniStreams : limits_.server_uni_streams;
   p.max_idle_timeout = limits_.idle_timeout_ms * NGTCP2_MILLISECONDS;
   p.active_connection_id_limit = 7;
 }

@@ -100,6 +100,9 @@ struct ConnectionLimits {
   /// tunnels, PROTOCOL.md 9.5); 0 = none. Changeable per connection at run time
   /// (ConnectionHandle::set_peer_stream_grant).
   std::uint64_t server_streams = 0;
+  /// Client: unidirectional streams the server may open (their bytes are read and dropped);
+  /// an HTTP/3 server needs 3 (test clients); 0 = none.
+  std::uint64_t server_uni_streams = 0;
 };
 
 class Connection {

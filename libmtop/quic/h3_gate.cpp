@@ -38,6 +38,11 @@ void H3Gate::detach() {
   session_.reset();
 }
 
+void H3Gate::shutdown() {
+  shutting_down_ = true;
+  if (session_) session_->shutdown();
+}
+
 void H3Gate::refuse() {
   // No reason phrase: nothing on the wire says what this server is.
   if (conn_) conn_->close(kRefused, "");
@@ -95,6 +100,7 @@ void H3Gate::become_http3() {
   kind_ = Kind::http3;
   session_ = std::make_unique<h3::H3Session>(loop_, *conn_, *site_);
   if (!session_->start()) return;  // it closed the connection
+  if (shutting_down_) session_->shutdown();
   // Every tunnel still in its handshake on this connection is an HTTP/3 request after all.
   auto recalls = std::exchange(watchers_, {});
   for (auto& [id, recall] : recalls) {

@@ -47,6 +47,13 @@ class H3Gate final : public io::StreamFallback, public std::enable_shared_from_t
   void on_stream(io::StreamPtr stream);
   /// The connection is going away: drop the HTTP/3 session, refuse what comes later.
   void detach();
+  /// The server stops (a drain): an HTTP/3 session, now or later, shuts down gracefully
+  /// (H3Session::shutdown: GOAWAY, its requests finish, then the connection closes).
+  void shutdown();
+  /// The connection is HTTP/3 (its new streams belong to the session, also while stopping).
+  bool http3() const noexcept { return kind_ == Kind::http3; }
+  /// An HTTP/3 session that has not closed its connection yet.
+  bool serving() const noexcept { return conn_ && session_ && !session_->ended(); }
 
   // io::StreamFallback
   bool open() const override;
@@ -69,6 +76,7 @@ class H3Gate final : public io::StreamFallback, public std::enable_shared_from_t
   std::unique_ptr<h3::H3Session> session_;
   std::map<std::uint64_t, std::function<void()>> watchers_;
   std::uint64_t next_watch_ = 1;
+  bool shutting_down_ = false;
 };
 
 }  // namespace mtop::quic

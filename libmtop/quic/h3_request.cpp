@@ -14,7 +14,7 @@ constexpr std::uint64_t kH3InternalError = 0x102;
 }  // namespace
 
 H3Request::H3Request(uv_loop_t* loop, RequestSink& sink, std::int64_t id, const SiteOptions& site)
-    : loop_(loop), sink_(sink), id_(id), site_(site) {}
+    : loop_(loop), sink_(sink), id_(id), site_(site), backend_timer_(loop) {}
 
 H3Request::~H3Request() {
   if (backend_) backend_->set_handler(nullptr);
@@ -49,13 +49,27 @@ void H3Request::fields_done(bool fin) {
     respond_status(501);
     return;
   }
-  // A body of unknown length goes chunked; a known one with the client's content-length.
-  chunked_ = !fin && !content_length_;
-  const std::string head = request_head(method_, path_, authority_, fields_, chunked_);
-  pending_up_.assign(head.begin(), head.end());
-  if (fin && chunked_) append_chunk(pending_up_, {});
   parser_.emplace(method_ == "HEAD");
+  // Without a content-length, whether a body follows is known only from the stream: a
+  // browser's GET ends its stream after the HEADERS frame, often in a later packet. The head
+  // waits for the first body bytes (chunked) or the end (no body); the connection does not.
+  if (fin || content_length_) send_head(false);
   connect();
+}
+
+void H3Request::send_head(bool chunked) {
+  head_sent_ = true;
+  chunked_ = chunked;
+  const std::string head = request_head(method_, path_, authority_, fields_, chunked_);
+  send_up(ByteView(reinterpret_cast<const std::uint8_t*>(head.data()), head.size()));
+}
+
+void H3Request::send_up(ByteView data) {
+  if (backend_) {
+    backend_->write(data);
+  } else {
+    pending_up_.insert(pending_up_.end(), data.begin(), data.end());
+  }
 }
 
 void H3Request::connect() {
@@ -68,57 +82,52 @@ void H3Request::connect() {
 void H3Request::on_connected(io::ConnectResult r) {
   connect_.reset();
   if (!r.tcp) {
-    backend_failed("cannot connect: " + r.error);
+    backend_failed(502);  // the client learns nothing of the backend beyond the status
     return;
   }
   backend_ = io::TcpStream::adopt(std::move(r.tcp));
   backend_->set_handler(this);
-  backend_->write(pending_up_);
+  if (!pending_up_.empty()) backend_->write(pending_up_);
   Bytes().swap(pending_up_);
   sink_.read_client(id_, backend_->write_queue_size() <= kMaxBody);
   backend_->start_read();
+  expect_backend();
+}
+
+void H3Request::expect_backend() {
+  backend_timer_.start(site_.backend_timeout_ms, [this] { backend_failed(504); });
 }
 
 void H3Request::body(ByteView data) {
   if (!fields_done_ || failed_ || data.empty()) return;
-  if (!backend_) {
-    send_body(data);
-    if (pending_up_.size() > kMaxBody) sink_.read_client(id_, false);
-    return;
-  }
-  send_body(data);
-  if (backend_->write_queue_size() > kMaxBody) sink_.read_client(id_, false);
-}
-
-void H3Request::send_body(ByteView data) {
+  if (!head_sent_) send_head(true);
   if (chunked_) {
     Bytes chunk;
     append_chunk(chunk, data);
-    if (backend_) {
-      backend_->write(chunk);
-    } else {
-      pending_up_.insert(pending_up_.end(), chunk.begin(), chunk.end());
-    }
+    send_up(chunk);
+  } else {
+    send_up(data);
+  }
+  if (!backend_) {
+    if (pending_up_.size() > kMaxBody) sink_.read_client(id_, false);
     return;
   }
-  if (backend_) {
-    backend_->write(data);
-  } else {
-    pending_up_.insert(pending_up_.end(), data.begin(), data.end());
-  }
+  if (!finished_ && !backend_paused_) expect_backend();  // bytes towards it: not idle
+  if (backend_->write_queue_size() > kMaxBody) sink_.read_client(id_, false);
 }
 
 void H3Request::body_done() {
   if (body_done_ || !fields_done_) return;
   body_done_ = true;
+  if (failed_) return;
+  if (!head_sent_) {
+    send_head(false);  // the stream ended without a body
+    return;
+  }
   if (!chunked_) return;
   Bytes last;
   append_chunk(last, {});
-  if (backend_) {
-    backend_->write(last);
-  } else {
-    pending_up_.insert(pending_up_.end(), last.begin(), last.end());
-  }
+  send_up(last);
 }
 
 void H3Request::on_drain() {
@@ -127,6 +136,7 @@ void H3Request::on_drain() {
 
 void H3Request::on_read(ByteView data) {
   if (!parser_ || failed_) return;
+  expect_backend();
   Bytes decoded;
   const auto st = parser_->feed(data, decoded);
   if (!decoded.empty() && st != Http1ResponseParser::State::error) {
@@ -141,14 +151,15 @@ void H3Request::on_eof() {
 }
 
 void H3Request::on_error(std::string_view reason) {
+  (void)reason;  // the client learns nothing of the backend beyond a 502
   if (!parser_ || failed_) return;
-  backend_failed("backend: " + std::string(reason));
+  backend_failed(502);
 }
 
 void H3Request::after_parse(Http1ResponseParser::State st) {
   using State = Http1ResponseParser::State;
   if (st == State::error) {
-    backend_failed(parser_->error());
+    backend_failed(502);
     return;
   }
   if (st == State::head) return;
@@ -162,12 +173,16 @@ void H3Request::after_parse(Http1ResponseParser::State st) {
   }
   if (st == State::done) {
     finished_ = true;
+    backend_timer_.stop();
     if (backend_) {
       backend_->set_handler(nullptr);
       backend_.reset();  // the response is complete: nothing more to read or send
     }
-  } else if (backend_) {
-    if (held() > kMaxBody) backend_->stop_read();
+  } else if (backend_ && held() > kMaxBody) {
+    // The client holds the response back: the backend's silence is ours now.
+    backend_->stop_read();
+    backend_paused_ = true;
+    backend_timer_.stop();
   }
   if (wants_resume_ && (finished_ || handed_ < body_.size())) {
     wants_resume_ = false;
@@ -175,17 +190,17 @@ void H3Request::after_parse(Http1ResponseParser::State st) {
   }
 }
 
-void H3Request::backend_failed(const std::string& why) {
-  (void)why;  // the client learns nothing of the backend beyond a 502
+void H3Request::backend_failed(int status) {
   if (failed_) return;
   failed_ = true;
+  backend_timer_.stop();
   connect_.reset();
   if (backend_) {
     backend_->set_handler(nullptr);
     backend_.reset();
   }
   if (!responded_) {
-    respond_status(502);
+    respond_status(status);
     return;
   }
   sink_.abort(id_, kH3InternalError);
@@ -231,7 +246,11 @@ void H3Request::acked(std::uint64_t n) {
     --handed_;
     acked_in_front_ = 0;
   }
-  if (backend_ && !finished_ && held() <= kMaxBody / 2) backend_->start_read();
+  if (backend_ && backend_paused_ && !finished_ && !failed_ && held() <= kMaxBody / 2) {
+    backend_paused_ = false;
+    backend_->start_read();
+    expect_backend();
+  }
 }
 
 }  // namespace mtop::quic::h3

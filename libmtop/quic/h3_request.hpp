@@ -3,13 +3,17 @@
 //
 // Theory of operation. The session feeds it the request (fields, body bytes, end); once the
 // fields are complete it connects to the backend and sends the head (h3_http1.hpp) and the
-// body, chunked when the client gave no content-length. The backend's response goes through
-// Http1ResponseParser: the final head becomes the HTTP/3 response (RequestSink::respond), the
-// decoded body waits in `body_` until nghttp3 takes it (read_data) and acknowledges it
-// (acked). Bounds: at most kMaxBody response bytes are held (the backend is not read beyond
-// it), and the client's request body is not read while the backend's write queue is above
-// kMaxBody. A backend that cannot be reached or answers no parsable head gives 502; a body cut
-// short resets the request stream.
+// body, chunked when the client gave no content-length and the stream did not end right after
+// its fields (a stream that ends without a body gets a head without one). The backend's response
+// goes through Http1ResponseParser: the final head becomes the HTTP/3 response
+// (RequestSink::respond), the decoded body waits in `body_` until nghttp3 takes it (read_data) and
+// acknowledges it (acked). Bounds: at most kMaxBody response bytes are held (the backend is not
+// read beyond it), and the client's request body is not read while the backend's write queue is
+// above kMaxBody. A backend that cannot be reached or answers no parsable head gives 502; a body
+// cut short resets the request stream. A backend that stays silent for `backend_timeout_ms` while
+// the request waits on it (no byte either way; not while the client holds the response back)
+// gives 504, or resets the stream once the response head was sent, and its connection is
+// closed at once.
 #pragma once
 
 #include <uv.h>
@@ -26,6 +30,7 @@
 #include "mtop/stream.hpp"
 #include "quic/h3_http1.hpp"
 #include "uv/connector.hpp"
+#include "uv/timer.hpp"
 
 namespace mtop::quic::h3 {
 
@@ -34,6 +39,9 @@ struct SiteOptions {
   std::string backend_host;  ///< the fallback backend (docs/CONFIG.md `fallback.backend`)
   std::uint16_t backend_port = 0;
   std::uint64_t connect_timeout_ms = 10'000;
+  /// Silence of a connected backend after which the request gives up (docs/CONFIG.md
+  /// `timeouts.idle`, as for the TLS port's fallback relay).
+  std::uint64_t backend_timeout_ms = 300'000;
 };
 
 /// What a request needs from its HTTP/3 session; every call on the loop's thread.
@@ -82,8 +90,14 @@ class H3Request final : private io::Stream::Handler {
 
   void connect();
   void on_connected(io::ConnectResult r);
-  void send_body(ByteView data);
-  void backend_failed(const std::string& why);
+  /// The request head, with `Transfer-Encoding: chunked` when `chunked`.
+  void send_head(bool chunked);
+  /// Bytes towards the backend: written, or kept until it is connected.
+  void send_up(ByteView data);
+  /// Drops the backend; the client gets `status` or, once the head was sent, a reset stream.
+  void backend_failed(int status);
+  /// (Re)starts the wait for the backend's next byte.
+  void expect_backend();
   void after_parse(Http1ResponseParser::State st);
   void respond_status(int status);
   std::size_t held() const noexcept;
@@ -96,6 +110,7 @@ class H3Request final : private io::Stream::Handler {
   std::vector<Field> fields_;
   std::optional<std::uint64_t> content_length_;
   bool chunked_ = false;
+  bool head_sent_ = false;
   bool fields_done_ = false;
   bool body_done_ = false;
   Bytes pending_up_;  ///< request bytes (head, body) waiting for the backend connection
@@ -109,6 +124,8 @@ class H3Request final : private io::Stream::Handler {
   std::deque<Bytes> body_;          ///< decoded response body, in pieces
   std::size_t handed_ = 0;          ///< pieces of body_ given to nghttp3 (from the front)
   std::size_t acked_in_front_ = 0;  ///< bytes of body_.front() nghttp3 is done with
+  io::Timer backend_timer_;         ///< the backend's silence (SiteOptions::backend_timeout_ms)
+  bool backend_paused_ = false;     ///< not read: the client holds the response back
 };
 
 }  // namespace mtop::quic::h3

@@ -20,6 +20,9 @@ constexpr std::uint64_t kMaxLingerMs = 10'000;
 /// Guard against a writev loop that makes no progress.
 constexpr int kMaxWritesPerFlush = 4096;
 constexpr std::uint64_t kH3RequestCancelled = 0x10c;
+/// Shutdown: time between the shutdown notice and the final GOAWAY, for requests the client
+/// sent before it saw the notice (RFC 9114 section 5.2 asks for at least one round trip).
+constexpr std::uint64_t kGoawayGraceMs = 200;
 
 std::int64_t stream_id(const io::StreamPtr& s) {
   // Every stream a Connection hands out is a QuicStream.
@@ -51,7 +54,9 @@ struct H3Session::Stream final : io::Stream::Handler {
   std::int64_t id;
   io::StreamPtr stream;
   std::unique_ptr<H3Request> request;
-  bool blocked = false;  ///< blocked in nghttp3 while our send queue is above kHighWater
+  bool blocked = false;      ///< blocked in nghttp3 while our send queue is above kHighWater
+  bool fin_read = false;     ///< a request stream: the client's end was read
+  bool fin_written = false;  ///< a request stream: the response's end was written
   bool retired = false;
   std::uint64_t retired_ms = 0;
 };
@@ -122,7 +127,12 @@ struct H3Session::Callbacks {
 };
 
 H3Session::H3Session(uv_loop_t* loop, Connection& conn, SiteOptions site)
-    : loop_(loop), conn_(&conn), site_(std::move(site)), reaper_(loop), linger_timer_(loop) {}
+    : loop_(loop),
+      conn_(&conn),
+      site_(std::move(site)),
+      reaper_(loop),
+      linger_timer_(loop),
+      shutdown_timer_(loop) {}
 
 H3Session::~H3Session() {
   graveyard_.clear();
@@ -211,12 +221,29 @@ H3Request* H3Session::request_of(std::int64_t id) {
 
 void H3Session::read(Stream& s, ByteView data, bool fin) {
   if (failed_ || !h3_) return;
-  const nghttp3_ssize n = nghttp3_conn_read_stream(h3_, s.id, data.data(), data.size(), fin);
+  const std::int64_t id = s.id;
+  const nghttp3_ssize n = nghttp3_conn_read_stream(h3_, id, data.data(), data.size(), fin);
   if (n < 0) {
     fatal(static_cast<int>(n));
     return;
   }
   write_out();
+  if (Stream* st = find(id); st && fin) {
+    st->fin_read = true;
+    close_if_done(*st);
+  }
+}
+
+void H3Session::close_if_done(Stream& s) {
+  if (!s.fin_read || !s.fin_written || failed_ || !h3_) return;
+  // Both ends are done: nghttp3 forgets the request (its stream_close retires ours).
+  const std::int64_t id = s.id;
+  if (int rv = nghttp3_conn_close_stream(h3_, id, NGHTTP3_H3_NO_ERROR);
+      rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
+    fatal(rv);
+    return;
+  }
+  retire(id);
 }
 
 void H3Session::stream_failed(Stream& s) {
@@ -275,6 +302,10 @@ void H3Session::write_out() {
     if (st && st->stream && st->stream->write_queue_size() > kHighWater) {
       st->blocked = true;
       nghttp3_conn_block_stream(h3_, id);
+    }
+    if (st && fin && ngtcp2_is_bidi_stream(id)) {
+      st->fin_written = true;
+      close_if_done(*st);
     }
     if (total == 0 && !fin) break;
   }
@@ -353,6 +384,40 @@ void H3Session::check_lingering() {
            now - st->retired_ms >= kMaxLingerMs;
   });
   if (!lingering_.empty()) linger_timer_.start(kLingerPollMs, [this] { check_lingering(); });
+}
+
+void H3Session::shutdown() {
+  if (shutting_down_ || failed_ || !h3_) return;
+  shutting_down_ = true;
+  if (int rv = nghttp3_conn_submit_shutdown_notice(h3_); rv != 0) {
+    fatal(rv);
+    return;
+  }
+  write_out();
+  shutdown_timer_.start(kGoawayGraceMs, [this] { final_goaway(); });
+}
+
+void H3Session::final_goaway() {
+  if (failed_ || !h3_) return;
+  if (int rv = nghttp3_conn_shutdown(h3_); rv != 0) {
+    fatal(rv);
+    return;
+  }
+  write_out();
+  close_when_idle();
+}
+
+void H3Session::close_when_idle() {
+  if (failed_ || !conn_) return;
+  const bool requests = std::any_of(streams_.begin(), streams_.end(), [](const auto& kv) {
+    return ngtcp2_is_bidi_stream(kv.first) != 0;
+  });
+  if (requests || !lingering_.empty()) {
+    shutdown_timer_.start(kLingerPollMs, [this] { close_when_idle(); });
+    return;
+  }
+  failed_ = true;  // nothing more is read or written
+  conn_->close(NGHTTP3_H3_NO_ERROR, "");
 }
 
 void H3Session::fatal(int liberr) {

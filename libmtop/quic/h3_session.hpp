@@ -13,6 +13,11 @@
 // graveyard that a Poster empties on a later loop turn, and a QUIC stream whose last bytes are
 // still unacknowledged lingers (polled) until they are, so it ends with FIN, not a reset.
 // An HTTP/3 error closes the QUIC connection with the code nghttp3 infers.
+//
+// Shutdown (a drain): GOAWAY with the largest id first (nghttp3's shutdown notice), so the
+// client stops opening requests, then, kGoawayGraceMs later, GOAWAY with the first id not
+// processed (nghttp3 rejects later streams with H3_REQUEST_REJECTED); once no request is left
+// and every byte sent is acknowledged the connection is closed with H3_NO_ERROR.
 #pragma once
 
 #include <nghttp3/nghttp3.h>
@@ -53,6 +58,10 @@ class H3Session final : private RequestSink {
   void add_stream(io::StreamPtr stream, Bytes kept, bool eof);
   /// The connection is gone: forget it (its streams report errors to nobody).
   void detach() noexcept { conn_ = nullptr; }
+  /// Winds the session down gracefully (see above); again: no effect.
+  void shutdown();
+  /// The session closed its connection (an HTTP/3 error, or the end of a shutdown).
+  bool ended() const noexcept { return failed_; }
 
  private:
   struct Stream;
@@ -67,6 +76,8 @@ class H3Session final : private RequestSink {
   void read(Stream& s, ByteView data, bool fin);
   void stream_failed(Stream& s);
   void drained(Stream& s);
+  /// A request stream whose both ends are done is closed in nghttp3 and retired.
+  void close_if_done(Stream& s);
   void write_out();
   /// Closes the connection with the HTTP/3 error nghttp3 infers from `liberr`.
   void fatal(int liberr);
@@ -75,6 +86,10 @@ class H3Session final : private RequestSink {
   void retire(std::int64_t id);
   void check_lingering();
   H3Request* request_of(std::int64_t id);
+  /// Shutdown, second step: the final GOAWAY.
+  void final_goaway();
+  /// Shutdown, last step: closes the connection once no request is left (polled).
+  void close_when_idle();
 
   uv_loop_t* loop_;
   Connection* conn_;
@@ -87,6 +102,8 @@ class H3Session final : private RequestSink {
   std::vector<std::unique_ptr<H3Request>> graveyard_;
   io::Poster reaper_;
   io::Timer linger_timer_;
+  io::Timer shutdown_timer_;
+  bool shutting_down_ = false;
 };
 
 }  // namespace mtop::quic::h3

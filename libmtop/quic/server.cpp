@@ -5,8 +5,10 @@
 #include <netinet/in.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <utility>
 
 #include "mtop/codec.hpp"
 #include "quic/app_error.hpp"
@@ -122,6 +124,28 @@ QuicServer::~QuicServer() {
 
 void QuicServer::stop() {
   stopped_ = true;
+  for (auto& [c, gate] : gates_) gate->shutdown();
+}
+
+void QuicServer::when_http3_done(std::uint64_t timeout_ms, std::function<void()> done) {
+  http3_done_ = std::move(done);
+  http3_deadline_ = uv_now(loop_) + timeout_ms;
+  http3_timer_.start(0, [this] { check_http3_done(); });
+}
+
+void QuicServer::check_http3_done() {
+  /// How often HTTP/3 connections are looked at while a drain waits for them.
+  constexpr std::uint64_t kPollMs = 20;
+  auto serving = [](const auto& kv) { return kv.second->serving(); };
+  const bool busy = std::any_of(gates_.begin(), gates_.end(), serving);
+  if (busy && uv_now(loop_) < http3_deadline_) {
+    http3_timer_.start(kPollMs, [this] { check_http3_done(); });
+    return;
+  }
+  for (auto& [c, gate] : gates_) {
+    if (gate->serving() && c->usable()) c->close(NGHTTP3_H3_NO_ERROR, "");
+  }
+  if (auto done = std::exchange(http3_done_, nullptr)) done();
 }
 
 Result<std::shared_ptr<const ServerTlsContext>> QuicServer::make_tls(
@@ -200,6 +224,13 @@ void QuicServer::handshake_completed(Connection& c) {
 
 void QuicServer::stream_accepted(Connection& c, io::StreamPtr stream) {
   ++stats_.streams;
+  if (stopped_ && c.alpn() == kAlpnH3) {
+    // A stopping server's HTTP/3 connection still takes the requests its GOAWAY allows.
+    if (auto g = gates_.find(&c); g != gates_.end() && g->second->http3()) {
+      g->second->on_stream(std::move(stream));
+      return;
+    }
+  }
   if (stopped_ || !on_stream_) {
     stream.release()->abort(kRefused);
     return;

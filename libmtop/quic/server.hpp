@@ -30,6 +30,7 @@
 #include "quic/udp_socket.hpp"
 #include "uv/chunk_pool.hpp"
 #include "uv/handle.hpp"
+#include "uv/timer.hpp"
 
 namespace mtop::quic {
 
@@ -77,8 +78,12 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   /// held get on_error on a later turn.
   ~QuicServer() override;
 
-  /// Stops accepting: new connections are refused and new streams reset with REFUSED.
+  /// Stops accepting: new connections are refused and new streams reset with REFUSED, except
+  /// on HTTP/3 connections, which get GOAWAY and finish their requests (H3Session::shutdown).
   void stop() override;
+  /// `done` (on a later loop turn) once no HTTP/3 connection serves requests any more, or
+  /// after `timeout_ms`, when those left are closed (H3_NO_ERROR). For a drain, after stop().
+  void when_http3_done(std::uint64_t timeout_ms, std::function<void()> done);
 
   /// A TLS context for `config` (a new certificate, key or groups) with this server's
   /// session-ticket key, for use_tls(); nothing changes yet. Errors: as at create().
@@ -113,7 +118,7 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   const Stats& stats() const noexcept { return stats_; }
 
  private:
-  explicit QuicServer(uv_loop_t* loop) : loop_(loop) {}
+  explicit QuicServer(uv_loop_t* loop) : loop_(loop), http3_timer_(loop) {}
   // ConnectionOwner
   void send_packets(const sockaddr* to, const std::uint8_t* data, std::size_t len,
                     std::size_t segment) override;
@@ -140,6 +145,7 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   void on_check();
   void reap(Connection* c);
   H3Gate& gate_of(Connection& c);
+  void check_http3_done();
   const sockaddr* local() const {
     return reinterpret_cast<const sockaddr*>(&socket_->local_address());
   }
@@ -166,6 +172,9 @@ class QuicServer final : public io::StreamAcceptor, private ConnectionOwner {
   io::UvHandle<uv_check_t> check_;
   io::UvHandle<uv_idle_t> idle_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::function<void()> http3_done_;  ///< when_http3_done()
+  std::uint64_t http3_deadline_ = 0;
+  io::Timer http3_timer_;
 };
 
 }  // namespace mtop::quic

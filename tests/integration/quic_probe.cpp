@@ -2,9 +2,13 @@
 // name "localhost"), one bidirectional stream carrying the bytes given in hex, then reports on
 // stdout how the stream ended, for test_h3.py: "data N" (bytes received) then "eof", or
 // "error: <reason>" (a stream reset or the connection's close, with its code), or
-// "open failed: <reason>", or "timeout" after WAIT_MS.
+// "open failed: <reason>", or "timeout" after WAIT_MS. `--h3`: the server may open HTTP/3's
+// unidirectional streams (ignored); `--dump`: "bytes HEX" (all bytes received) before the last
+// line; `--abort-after N`: once N bytes came, the stream is reset and STOP_SENDING sent
+// (H3_REQUEST_CANCELLED, as a browser cancelling a request) and the last line is "aborted".
 //
-//   quic_probe PORT CA HEX [--fin] [--alpn NAME] [--wait-ms N]
+//   quic_probe PORT CA HEX [--fin] [--alpn NAME] [--wait-ms N] [--h3] [--dump]
+//              [--abort-after N]
 #include <uv.h>
 
 #include <cstdio>
@@ -27,17 +31,36 @@ mtop::Bytes from_hex(const char* s) {
 
 struct Report final : mtop::io::Stream::Handler {
   uv_loop_t* loop = nullptr;
+  mtop::io::StreamPtr* stream = nullptr;
   std::size_t received = 0;
+  bool dump = false;
+  std::size_t abort_after = 0;  ///< 0: never
+  std::string hex;
   bool ended = false;
   void end(const std::string& line) {
     if (ended) return;
     ended = true;
     if (received > 0) std::printf("data %zu\n", received);
+    if (dump) std::printf("bytes %s\n", hex.c_str());
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
     uv_stop(loop);
   }
-  void on_read(mtop::ByteView data) override { received += data.size(); }
+  void on_read(mtop::ByteView data) override {
+    received += data.size();
+    if (dump) {
+      static constexpr char kDigits[] = "0123456789abcdef";
+      for (std::uint8_t b : data) {
+        hex.push_back(kDigits[b >> 4]);
+        hex.push_back(kDigits[b & 15]);
+      }
+    }
+    if (abort_after > 0 && received >= abort_after && !ended) {
+      constexpr std::uint64_t kH3RequestCancelled = 0x10c;
+      stream->release()->abort(kH3RequestCancelled);
+      end("aborted");
+    }
+  }
   void on_eof() override { end("eof"); }
   void on_error(std::string_view reason) override { end("error: " + std::string(reason)); }
   void on_drain() override {}
@@ -58,11 +81,18 @@ int main(int argc, char** argv) {
   o.max_connections = 1;
   const mtop::Bytes payload = from_hex(argv[3]);
   bool fin = false;
+  bool dump = false;
+  std::size_t abort_after = 0;
   std::uint64_t wait_ms = 8'000;
   for (int i = 4; i < argc; ++i) {
     if (std::strcmp(argv[i], "--fin") == 0) fin = true;
     if (std::strcmp(argv[i], "--alpn") == 0 && i + 1 < argc) o.alpn = argv[++i];
     if (std::strcmp(argv[i], "--wait-ms") == 0 && i + 1 < argc) wait_ms = std::stoull(argv[++i]);
+    if (std::strcmp(argv[i], "--h3") == 0) o.limits.server_uni_streams = 3;
+    if (std::strcmp(argv[i], "--dump") == 0) dump = true;
+    if (std::strcmp(argv[i], "--abort-after") == 0 && i + 1 < argc) {
+      abort_after = std::stoull(argv[++i]);
+    }
   }
   uv_loop_t* loop = uv_default_loop();
   auto client = mtop::quic::QuicClient::create(loop, o);
@@ -70,9 +100,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "quic_probe: %s\n", std::string(client.message()).c_str());
     return 2;
   }
+  mtop::io::StreamPtr stream;
   Report report;
   report.loop = loop;
-  mtop::io::StreamPtr stream;
+  report.stream = &stream;
+  report.dump = dump;
+  report.abort_after = abort_after;
   (*client)->open([&](mtop::io::StreamPtr s, std::string error) {
     if (!s) {
       report.end("open failed: " + error);

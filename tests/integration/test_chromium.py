@@ -70,6 +70,35 @@ class HttpsSite:
         self.server.server_close()
 
 
+def dump_dom(url, folder, flags, timeout=90):
+    """Runs headless Chromium (a profile of its own in `folder`, `flags` added) on `url`;
+    returns (exit code, the DOM it dumps, its stderr)."""
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=folder)
+    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--no-first-run",
+            "--no-default-browser-check", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-extensions",
+            "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+            "--no-pings", "--disable-breakpad"] + flags + ["--dump-dom", url]
+    # A session of its own: Chromium's helper processes are in its process group, which
+    # is ended with it whatever happens.
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate(timeout=30)
+        raise AssertionError(f"chromium did not finish in {timeout}s:\n"
+                             f"{err.decode(errors='replace')[-3000:]}")
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
 @unittest.skipUnless(CHROMIUM, "chromium is not installed (scripts/deps.sh --test)")
 class Browser(DeploymentTest):
     def setUp(self):
@@ -90,35 +119,12 @@ class Browser(DeploymentTest):
 
     def dump_dom(self, proxy, trust=True, timeout=90):
         """Runs headless Chromium on the site through `proxy`; returns (exit code, DOM)."""
-        profile = tempfile.mkdtemp(prefix="chromium-", dir=self.d.dir)
-        argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--no-first-run",
-                "--no-default-browser-check", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-extensions",
-                "--disable-domain-reliability", "--disable-client-side-phishing-detection",
-                "--no-pings", "--disable-breakpad",
-                f"--proxy-server={proxy}", "--proxy-bypass-list=<-loopback>"]
+        flags = [f"--proxy-server={proxy}", "--proxy-bypass-list=<-loopback>"]
         if trust:
-            argv.append(f"--ignore-certificate-errors-spki-list={spki_pin(self.d.cert)}")
-        argv += ["--dump-dom", f"https://127.0.0.1:{self.site.port}/"]
-        # A session of its own: Chromium's helper processes are in its process group, which
-        # is ended with it whatever happens.
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            out, err = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            out, err = p.communicate(timeout=30)
-            raise AssertionError(f"chromium did not finish in {timeout}s:\n"
-                                 f"{err.decode(errors='replace')[-3000:]}")
-        finally:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.last_stderr = err.decode(errors="replace")
-        return p.returncode, out.decode(errors="replace")
+            flags.append(f"--ignore-certificate-errors-spki-list={spki_pin(self.d.cert)}")
+        code, dom, self.last_stderr = dump_dom(f"https://127.0.0.1:{self.site.port}/",
+                                               self.d.dir, flags, timeout)
+        return code, dom
 
     def assert_page_through(self, proxy):
         before = len(self.site.requests())

@@ -112,6 +112,50 @@ class Shadowsocks(DeploymentTest):
         wait_for(lambda: not any(alive(p) for p in plugins), 15, "the plugins to exit")
 
 
+class FallbackFolder(DeploymentTest):
+    """`fallback=/abs/folder`: the plugin server serves a folder of static files itself, on the
+    TLS port and (QUIC on) as the QUIC port's HTTP/3 site, as server.json's {"folder": ...}."""
+
+    def plugin_server(self, options):
+        port = free_port()
+        p = Process("server-plugin", [SERVER_BIN], os.path.join(self.d.dir, "plugin.log"),
+                    env=plugin_env(options, remote_port=port, local_port=free_port()))
+        self.d.procs.append(p)
+        wait_for(lambda: port_open(port) or not p.alive(), 15, "the server plugin")
+        return p, port
+
+    def test_fallback_takes_a_folder(self):
+        self.d.add_user("alice", "right")
+        site = os.path.join(self.d.dir, "site")
+        os.makedirs(site)
+        page = b"<!doctype html><title>Plugin</title><p>A folder of the plugin.</p>\n"
+        with open(os.path.join(site, "index.html"), "wb") as f:
+            f.write(page)
+        base = f"cert={self.d.cert};key={self.d.key};users={self.d.users_path}"
+        server, port = self.plugin_server(f"{base};fallback={site}")
+        self.assertTrue(server.alive(), server.log())
+        self.assertIn(f"fallback folder {site}", server.log())
+        self.assertEqual(curl_bytes(["--cacert", self.d.cert, "--resolve",
+                                     f"localhost:{port}:127.0.0.1",
+                                     f"https://localhost:{port}/index.html"]), page)
+        if shutil.which("gtlsclient"):
+            from test_h3 import h3_get
+            rc, got, out = h3_get(port, "index.html")
+            self.assertEqual(got, page, out[-2000:])
+        server.stop()
+        # A relative path is neither a folder (plugins run in shadowsocks' folder) nor a
+        # host:port; a folder that does not exist is refused at start.
+        r = subprocess.run([SERVER_BIN], env=plugin_env(f"{base};fallback=site"),
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("plugin option fallback: a web backend's host:port or a folder's absolute "
+                      "path", r.stderr)
+        missing, missing_port = self.plugin_server(f"{base};fallback=/nonexistent/site")
+        wait_for(lambda: not missing.alive(), 15, "the plugin to refuse the folder")
+        self.assertNotEqual(missing.proc.returncode, 0)
+        self.assertIn("/nonexistent/site", missing.log())
+
+
 class ParentDeath(unittest.TestCase):
     def test_plugin_exits_when_its_parent_is_killed(self):
         # A parent that starts the plugin and is then killed without a word.
