@@ -8,6 +8,7 @@ import atexit
 import hashlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -48,6 +49,28 @@ def free_port(family=socket.AF_INET, kind=socket.SOCK_STREAM):
         except OSError:
             continue
     raise RuntimeError("no free port")
+
+
+def free_port_block(count):
+    """The first of `count` consecutive TCP ports free on 127.0.0.1, below the kernel's
+    ephemeral range (32768 and up by default) so that no other test's outgoing connection or
+    free_port() is handed one of them between this check and their use."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32768 - count)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):

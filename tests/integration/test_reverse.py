@@ -16,8 +16,9 @@ import threading
 import time
 import unittest
 
-from harness import (SERVER_BIN, DeploymentTest, curl, echo_handler, free_port, port_open,
-                     recv_all, recv_exact, run, sha_handler, wait_for)
+from harness import (SERVER_BIN, DeploymentTest, curl, echo_handler, free_port,
+                     free_port_block, port_open, recv_all, recv_exact, run, sha_handler,
+                     wait_for)
 from test_admin import TOKEN, metric
 from test_admin import http as admin_call
 from test_quic import wait_quic_listening
@@ -47,8 +48,8 @@ class ReverseTest(DeploymentTest):
 
     def setUp(self):
         super().setUp()
-        # A block of free ports for the grant: the first free one and a few after it.
-        self.port = free_port()
+        # A block of free ports for the grant.
+        self.port = free_port_block(4)
         self.d.add_user("pub", PASSWORD, publish=f"127.0.0.1:{self.port}-{self.port + 3}")
         self.d.add_user("other", PASSWORD, publish=f"*:{self.port}-{self.port + 3}")
         self.d.add_user("nopub", PASSWORD)
