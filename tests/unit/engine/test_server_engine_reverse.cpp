@@ -10,12 +10,6 @@ using namespace mtop::srvtest;
 
 namespace {
 
-AuthMessage reverse_to(Address bind) {
-  AuthMessage m = auth_to("alice", "secret", std::move(bind));
-  m.method = Method::reverse;
-  return m;
-}
-
 /// Opens a control tunnel over a pair labelled `transport` (the engine reads only the label).
 Client& open_reverse(Fixture& f, Address bind, std::string_view transport = "tls") {
   auto p = test::make_pair(f.loop);

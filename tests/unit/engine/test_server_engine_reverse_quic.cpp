@@ -23,12 +23,6 @@ using namespace mtop::srvtest;
 
 namespace {
 
-AuthMessage reverse_to(Address bind) {
-  AuthMessage m = auth_to("alice", "secret", std::move(bind));
-  m.method = Method::reverse;
-  return m;
-}
-
 /// A stream the server opened to the climber, recording what it carries.
 struct PeerStream {
   io::StreamPtr s;

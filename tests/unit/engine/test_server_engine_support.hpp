@@ -235,6 +235,13 @@ inline AuthMessage auth_to(const std::string& user, const std::string& password,
   return m;
 }
 
+/// alice's REVERSE request (docs/PROTOCOL.md 9.2) for `bind`.
+inline AuthMessage reverse_to(Address bind) {
+  AuthMessage m = auth_to("alice", "secret", std::move(bind));
+  m.method = Method::reverse;
+  return m;
+}
+
 inline Address local(std::uint16_t port) { return Address::from_ipv4({127, 0, 0, 1}, port); }
 
 /// Loop + store (inside a StoreUserCheck) + echo target + engine, and a way to open tunnels
