@@ -300,6 +300,35 @@ def sha_handler(sock, target):
     sock.shutdown(socket.SHUT_WR)
 
 
+def echo_bulk(port, size=64 << 20, timeout=120):
+    """Sends `size` bytes (1 MiB chunks, each different) to an echo behind 127.0.0.1:`port`,
+    half-closes and reads the echo on a thread. Returns (bytes read back, whether the reader
+    finished within `timeout`, sha256 hex of what was sent, of what came back)."""
+    block = os.urandom(1 << 20)
+    sent = hashlib.sha256()
+    got = hashlib.sha256()
+    received = [0]
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        def reader():
+            while True:
+                data = s.recv(1 << 20)
+                if not data:
+                    return
+                received[0] += len(data)
+                got.update(data)
+
+        th = threading.Thread(target=reader)
+        th.start()
+        for i in range(size // len(block)):
+            chunk = bytes([i & 0xFF]) + block[1:]
+            sent.update(chunk)
+            s.sendall(chunk)
+        s.shutdown(socket.SHUT_WR)
+        th.join(timeout)
+        finished = not th.is_alive()
+    return received[0], finished, sent.hexdigest(), got.hexdigest()
+
+
 def firehose_handler(sock, target):
     """Sends zeros until the peer goes away."""
     block = b"\0" * 65536

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import (SERVER_BIN, DeploymentTest, curl, echo_handler, free_port,
+from harness import (SERVER_BIN, DeploymentTest, curl, echo_bulk, echo_handler, free_port,
                      free_port_block, port_open, recv_all, recv_exact, run, sha_handler,
                      wait_for)
 from test_admin import TOKEN, metric
@@ -153,28 +153,10 @@ class Bulk(ReverseTest):
         echo = self.target(echo_handler)
         port = self.published(self.climber(echo.port))
         size = 64 << 20
-        block = os.urandom(1 << 20)
-        sent = hashlib.sha256()
-        got = hashlib.sha256()
-        received = [0]
-        with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
-            def reader():
-                while True:
-                    data = s.recv(1 << 20)
-                    if not data:
-                        return
-                    received[0] += len(data)
-                    got.update(data)
-            t = threading.Thread(target=reader)
-            t.start()
-            for _ in range(size // len(block)):
-                s.sendall(block)
-                sent.update(block)
-            s.shutdown(socket.SHUT_WR)
-            t.join(120)
-            self.assertFalse(t.is_alive())
-        self.assertEqual(received[0], size)
-        self.assertEqual(got.hexdigest(), sent.hexdigest())
+        received, finished, sent, got = echo_bulk(port, size)
+        self.assertTrue(finished)
+        self.assertEqual(received, size)
+        self.assertEqual(got, sent)
 
 
 class Concurrent(ReverseTest):

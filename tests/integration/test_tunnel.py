@@ -10,8 +10,8 @@ import threading
 import time
 import unittest
 
-from harness import (DeploymentTest, curl, echo_handler, free_port, port_open, recv_all,
-                     recv_exact, rss_kib, sha_handler, socks5_connect, wait_for)
+from harness import (DeploymentTest, curl, echo_bulk, echo_handler, free_port, port_open,
+                     recv_all, recv_exact, rss_kib, sha_handler, socks5_connect, wait_for)
 
 TRANSPORT = os.environ.get("MTOP_TRANSPORT", "tls")
 
@@ -201,32 +201,10 @@ class PortForward(DeploymentTest):
         self.d.start_climber(server.port, "bob", "pw-bob", TRANSPORT,
                              forward=[f"127.0.0.1:{fwd}:127.0.0.1:{t.port}"])
         size = 64 << 20
-        block = os.urandom(1 << 20)
-        sent = hashlib.sha256()
-        got = hashlib.sha256()
-        received = [0]
-        s = socket.create_connection(("127.0.0.1", fwd), timeout=60)
-
-        def reader():
-            while True:
-                data = s.recv(1 << 20)
-                if not data:
-                    return
-                received[0] += len(data)
-                got.update(data)
-
-        th = threading.Thread(target=reader)
-        th.start()
-        for i in range(size // len(block)):
-            chunk = bytes([i & 0xFF]) + block[1:]
-            sent.update(chunk)
-            s.sendall(chunk)
-        s.shutdown(socket.SHUT_WR)
-        th.join(timeout=120)
-        s.close()
-        self.assertFalse(th.is_alive())
-        self.assertEqual(received[0], size)
-        self.assertEqual(got.hexdigest(), sent.hexdigest())
+        received, finished, sent, got = echo_bulk(fwd, size)
+        self.assertTrue(finished)
+        self.assertEqual(received, size)
+        self.assertEqual(got, sent)
         self.assertEqual(t.received, size)
 
 
