@@ -6,7 +6,6 @@ import ipaddress
 import os
 import re
 import socket
-import threading
 import time
 import unittest
 
