@@ -80,6 +80,11 @@ class ReverseTest(DeploymentTest):
         self.published(c, count=2)
         return c
 
+    def server_logged(self, text, timeout=10):
+        """Waits for `text` in the server's log: a line about a closed connection is written
+        after the close the test has seen."""
+        wait_for(lambda: text in self.server.log(), timeout, repr(text) + " in the server log")
+
     def published(self, climber, count=1, timeout=15):
         """Waits for the climber's `count`-th "published" line; returns the public port."""
         pattern = re.compile(r"reverse 127\.0\.0\.1:(\d+) -> \S+ published")
@@ -136,7 +141,7 @@ class Http(ReverseTest):
             self.assertEqual(out, f"hello from behind NAT /page{i}")
         # One log line per visitor on the climber; visitors listed as the user's tunnels.
         wait_for(lambda: c.log().count(" visitor 127.0.0.1:") >= 5, 10, "visitor lines")
-        self.assertIn("user=pub", self.server.log())
+        self.server_logged("user=pub")
 
     def test_port_zero_gets_a_granted_port(self):
         self.start_server()
@@ -199,7 +204,7 @@ class Refusals(ReverseTest):
         c = self.climber(self.target(echo_handler).port, user="nopub")
         wait_for(lambda: "not permitted to publish" in c.log(), 15, "the refusal")
         self.assertFalse(port_open(self.port))
-        self.assertIn("failure=target_denied", self.server.log())
+        self.server_logged("failure=target_denied")
 
     def test_port_outside_the_grant(self):
         self.start_server()
@@ -234,12 +239,12 @@ class ClimberKilled(ReverseTest):
         other.stop()
         again = self.climber(echo.port)
         self.published(again)
-        self.assertIn("taken back in grace", self.server.log())
+        self.server_logged("taken back in grace")
         self.assertEqual(self.visit(self.port, b"after"), b"after")
         # Gone for good: the port is closed after the grace (3 s).
         again.stop(signal.SIGKILL)
         wait_for(lambda: not port_open(self.port), CLIMBER_GONE_S, "the port to be released")
-        self.assertIn("released after its grace period", self.server.log())
+        self.server_logged("released after its grace period")
 
 
 class ServerRestart(ReverseTest):
@@ -277,7 +282,7 @@ class UserDisabled(ReverseTest):
         except ConnectionResetError:
             pass
         wait_for(lambda: not port_open(self.port), 10, "the port to close (no grace)")
-        self.assertIn("user disabled", self.server.log())
+        self.server_logged("user disabled")
 
 
 class VisitorRules(ReverseTest):
@@ -451,7 +456,7 @@ class Junk(ReverseTest):
         s = self.tls()
         s.sendall(self.reverse_request(self.port)[:9])
         self.assertEqual(self.closed(s), b"")
-        self.assertIn("failure=handshake_timeout", self.server.log())
+        self.server_logged("failure=handshake_timeout")
         # An OPEN frame sent by a climber is bad_frame too; a PING is answered first.
         s = self.tls()
         s.sendall(self.reverse_request(self.port))
@@ -503,7 +508,7 @@ class Junk(ReverseTest):
             s.sendall(msg)
             self.assertEqual(self.closed(s), b"", msg)
             s.close()
-        self.assertIn("unknown, spent or expired attach token", self.server.log())
+        self.server_logged("unknown, spent or expired attach token")
         self.assertTrue(self.server.alive())
 
     def test_token_is_good_once(self):
@@ -591,7 +596,7 @@ class GrantWithdrawn(ReverseTest):
         self.set_publish(f"127.0.0.1:{self.port + 1}-{self.port + 3}")
         wait_for(lambda: not port_open(self.port), 10, "the port to close")
         wait_for(lambda: "not permitted to publish" in c.log(), 20, "the climber's refusal")
-        self.assertIn("publish grant withdrawn", self.server.log())
+        self.server_logged("publish grant withdrawn")
 
 
 class Metrics(ReverseTest):

@@ -155,7 +155,7 @@ class CrossWorker(ReverseTest):
                 break
         else:
             self.fail("16 control tunnels all landed on worker %d" % first)
-        self.assertIn("taken back in grace", self.server.log())
+        self.server_logged("taken back in grace")
         self.assertEqual(self.api("/api/stats")["reverse_ports"], 1)
         # The moved socket carries visitors on its new worker.
         for i in range(10):
@@ -169,7 +169,7 @@ class CrossWorker(ReverseTest):
             other.stop()
         # Released after the grace, by whichever worker has it.
         wait_for(lambda: not port_open(self.port), 10, "the port to be released")
-        self.assertIn("released after its grace period", self.server.log())
+        self.server_logged("released after its grace period")
         self.assertEqual(self.api("/api/stats")["reverse_ports"], 0)
 
     # Raw TLS connections, the REVERSE request and the silent close, as Junk has them.
@@ -230,7 +230,7 @@ class CrossWorker(ReverseTest):
             s.sendall(b"\x01\x03" + token)
             self.assertEqual(self.closed(s), b"")
         self.assertEqual(len(self.tunnels("pooled")), pool)
-        self.assertIn("unknown, spent or expired attach token", self.server.log())
+        self.server_logged("unknown, spent or expired attach token")
         # A visitor goes to one of them with the control tunnel's id in its header.
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as v:
             v.sendall(b"hello")
