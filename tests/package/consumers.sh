@@ -38,8 +38,8 @@ pki=("$work/cert.pem" "$work/key.pem")
 # C part asks the library and reports MTOP_ERR_NOT_BUILT_IN itself.
 src="$work/consumer_cmake"
 embedding=OFF
-if nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION" | grep -q '_ZN4mtop6Server6create' &&
-   nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION" | grep -q '_ZN4mtop7Climber6create'; then
+if nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION" | grep '_ZN4mtop6Server6create' >/dev/null &&
+   nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION" | grep '_ZN4mtop7Climber6create' >/dev/null; then
   embedding=ON
 else
   uv_cflags=$("$PKG_CONFIG" --cflags libuv)

@@ -86,10 +86,10 @@ for name in mtop mtop_cpp; do
 done
 [ "$(pc --cflags mtop)" = "-I$includedir" ] || fail "pkg-config --cflags mtop: $(pc --cflags mtop)"
 [ "$(pc --libs mtop)" = "-L$libdir -lmtop" ] || fail "pkg-config --libs mtop: $(pc --libs mtop)"
-pc --libs mtop_cpp | grep -Eq -- "-L$libdir -lmtop_cpp" || fail "pkg-config --libs mtop_cpp: $(pc --libs mtop_cpp)"
+pc --libs mtop_cpp | grep -E -- "-L$libdir -lmtop_cpp" >/dev/null || fail "pkg-config --libs mtop_cpp: $(pc --libs mtop_cpp)"
 if [ "$MTOP_WITH_LIBUV" = 1 ]; then
-  pc --print-requires mtop_cpp | grep -q '^libuv' || fail "mtop_cpp.pc does not require libuv"
-  pc --libs mtop_cpp | grep -q -- '-luv' || fail "pkg-config --libs mtop_cpp has no -luv"
+  pc --print-requires mtop_cpp | grep '^libuv' >/dev/null || fail "mtop_cpp.pc does not require libuv"
+  pc --libs mtop_cpp | grep -- '-luv' >/dev/null || fail "pkg-config --libs mtop_cpp has no -luv"
 fi
 pass "mtop.pc and mtop_cpp.pc: prefix $prefix, $(pc --cflags --libs mtop_cpp)"
 

@@ -11,6 +11,9 @@
 # It makes a temporary folder ($work, removed on exit) and installs the build into
 # $work/prefix with `cmake --install --prefix`, the way a user would.
 set -euo pipefail
+# Under pipefail never end a pipe in `grep -q`: it exits at the first match, the writer
+# before it can die of SIGPIPE, and the pipe then fails although the line was there
+# (package_deb failed so on `ldd | grep -q`). `grep ... >/dev/null` reads to the end.
 
 for var in MTOP_SOURCE_DIR MTOP_BUILD_DIR MTOP_LIBDIR MTOP_INCLUDEDIR MTOP_BINDIR MTOP_VERSION \
            MTOP_ABI_VERSION CC CXX CMAKE PKG_CONFIG; do
