@@ -86,21 +86,12 @@ def shut(sock, how):
 
 
 def tcp_connection(client, target, delay):
+    """One accepted connection, on a thread of its own that connects and then reads upstream."""
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     upstream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     connected = threading.Event()
     ok = [False]
-
-    def connect():
-        time.sleep(delay)
-        try:
-            upstream.connect(target)
-            ok[0] = True
-        except OSError as e:
-            print(f"relay: connect to {target[0]}:{target[1]}: {e}", file=sys.stderr, flush=True)
-            shut(client, socket.SHUT_RDWR)
-        connected.set()
 
     def send_up(data):
         connected.wait()
@@ -114,11 +105,17 @@ def tcp_connection(client, target, delay):
 
     to_up = Delayed(delay, send_up, end_up)
     to_client = Delayed(delay, client.sendall, lambda: shut(client, socket.SHUT_WR))
-    threading.Thread(target=connect, daemon=True).start()
     threading.Thread(target=tcp_pump, args=(client, to_up), daemon=True).start()
-    connected.wait()
+    time.sleep(delay)  # the SYN's way to the target
+    try:
+        upstream.connect(target)
+        ok[0] = True
+    except OSError as e:
+        print(f"relay: connect to {target[0]}:{target[1]}: {e}", file=sys.stderr, flush=True)
+        shut(client, socket.SHUT_RDWR)
+    connected.set()
     if ok[0]:
-        threading.Thread(target=tcp_pump, args=(upstream, to_client), daemon=True).start()
+        tcp_pump(upstream, to_client)
 
 
 def tcp_relay(lport, target, delay):

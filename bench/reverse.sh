@@ -441,8 +441,10 @@ if has_part distance; then
 - **Distance:** bench/delay_relay.py (SCHED_FIFO) holds every TCP chunk and UDP datagram
   $DELAY_MS ms each way between climber and mtop-server and between ssh and sshd; the same
   chains are measured through relays of 0 ms (the baseline) and of $DELAY_MS ms, each time
-  freshly set up. \"direct\" = the echo service behind a relay alone (the relay's own check:
-  1.00 round trip expected).
+  freshly set up. \"direct\" = the echo service behind a relay alone, a check of the relay:
+  about 1 round trip (its connect → first byte includes the relay's start of a new
+  connection, 1-3 ms of Python threads at 0 ms that a small delay partly hides; the ping-pong
+  column checks established connections, as the chains' are).
 - **Load:** $CONNECTS fresh visitors one at a time, $((20 + 10 * DELAY_MS)) ms apart (the TLS pool
   refills in between), connect() → first echoed byte (loadgen connlat); ping-pong: 50 × 64 B
   on one open visitor. Round trips to the climber = (time at $DELAY_MS ms − time at 0) / (2 × $DELAY_MS ms):
