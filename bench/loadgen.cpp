@@ -1,7 +1,7 @@
 // loadgen: the load generator and echo target for bench/run.sh. Modes (see --help):
 //   echo      an epoll echo server, the target behind the proxies (never the bottleneck)
 //   rate      tunnels per second: connect, 64 bytes out, 64-byte echo back, close; 32 at once
-//   pingpong  64-byte round trips on one connection; p50/p99/max in µs
+//   pingpong  64-byte round trips on one connection; p50/p90/p99/max in µs
 //   connlat   time from connect() to the first echo on fresh connections, one at a time
 //   idle      N established tunnels held open until a signal; for memory per tunnel
 // Results are single lines of key=value pairs on stdout.

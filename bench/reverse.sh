@@ -19,6 +19,16 @@
 # Prints the tables and the ratios MTop / ssh with the issue-14 targets, and records them in
 # bench/RESULTS.md (kind reverse-tls or reverse-quic, replacing the previous run of that kind).
 #
+# With --delay-ms D (or DELAY_MS=D in the environment) it measures set-up at a distance instead:
+# bench/delay_relay.py holds every packet D ms each way between the climbers and mtop-server
+# (TCP and UDP) and between ssh and sshd (this kernel has no netem). For D = 0 and then D, on
+# fresh chains of MTop over TLS, MTop over QUIC and ssh -R (and "direct": the echo service
+# behind a relay alone, the relay's own check), CONNECTS visitors one at a time (default 50,
+# 20 + 10 x D ms apart so the TLS pool is refilled) time connect() -> first echoed byte; p50 and
+# p90 as round trips to the climber, (time at D - time at 0) / (2 D). The data's own round trip
+# is 1; the issue-14 target is a set-up of <= 1 round trip over QUIC. Records kind
+# reverse-distance. About 3 min at D = 20.
+#
 #   bench/reverse.sh [options]
 #     --transport tls|quic  the climber's transport (default tls). Over QUIC the script stops
 #                           with a clear error when the server refuses reverse tunnels over
@@ -38,6 +48,8 @@
 #     --no-build            use the binaries already in the build folder
 #     --no-record           leave bench/RESULTS.md alone
 #     --keep                keep the work folder (configs, logs)
+#     --delay-ms D          the distance mode above (one-way delay D ms, D > 0); ignores
+#                           --transport and --parts
 #     -h, --help            this text
 # Needs root (sshd), iperf3, OpenSSH client and server (scripts/deps.sh --bench); perf for
 # --profile. About 2 min (set-ups, idle, latency: ssh -R takes 25-45 ms per fresh visitor) +
@@ -58,6 +70,8 @@ BUILD_DIR=build-bench
 DO_BUILD=1
 RECORD=1
 KEEP=0
+DELAY_MS=${DELAY_MS:-}
+CONNECTS_SET=0
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
@@ -66,13 +80,14 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift ;;
     --seconds) SECS=$2; shift ;;
     --idle) IDLE=$2; shift ;;
-    --connects) CONNECTS=$2; shift ;;
+    --connects) CONNECTS=$2; CONNECTS_SET=1; shift ;;
     --parts) PARTS=$2; shift ;;
     --profile) PROFILE=$2; shift ;;
     --build-dir) BUILD_DIR=$2; shift ;;
     --no-build) DO_BUILD=0 ;;
     --no-record) RECORD=0 ;;
     --keep) KEEP=1 ;;
+    --delay-ms) DELAY_MS=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -86,6 +101,11 @@ done
 for p in ${PARTS//,/ }; do
   [[ "$p" =~ ^(bulk|idle|latency)$ ]] || bad "--parts takes bulk, idle, latency, not $p"
 done
+if [ -n "$DELAY_MS" ]; then
+  [[ "$DELAY_MS" =~ ^[1-9][0-9]*$ ]] || bad "--delay-ms is a positive whole number of ms, not $DELAY_MS"
+  PARTS=distance
+  [ "$CONNECTS_SET" = 1 ] || CONNECTS=50
+fi
 has_part() { [[ ",$PARTS," == *",$1,"* ]]; }
 
 # shellcheck source=bench/lib.sh
@@ -102,6 +122,7 @@ for tool in iperf3 ssh /usr/sbin/sshd ss; do
   command -v "$tool" >/dev/null || die "$tool is not installed (scripts/deps.sh --bench)"
 done
 [ -z "$PROFILE" ] || command -v perf >/dev/null || die "perf is not installed (scripts/deps.sh --bench)"
+[ -z "$DELAY_MS" ] || command -v chrt >/dev/null || die "chrt is not installed (util-linux)"
 [ "$DO_BUILD" = 1 ] && build "$ROOT" "$ROOT/$BUILD_DIR"
 SERVER_BIN=$ROOT/$BUILD_DIR/apps/server/mtop-server
 CLIMBER_BIN=$ROOT/$BUILD_DIR/apps/climber/climber
@@ -126,11 +147,12 @@ CHAINS="$MTOP ssh"
 # (S_PIDS: mtop-server / sshd's; C_PIDS: climber / ssh).
 declare -A PUB_IPERF PUB_ECHO S_PIDS C_PIDS R
 
-# wait_listening PORT PID LOGFILE : up to 30 s for a listening socket on 127.0.0.1:PORT, while
-# PID lives. Looks with ss instead of connecting: a probe would be a visitor, carried to the
-# service (iperf3 -s takes a connection that closes at once for a failed test).
+# wait_listening PORT PID LOGFILE [TRANSPORT] : up to 30 s for a listening socket on
+# 127.0.0.1:PORT, while PID lives (TRANSPORT: the climber's, for the error message). Looks with
+# ss instead of connecting: a probe would be a visitor, carried to the service (iperf3 -s takes
+# a connection that closes at once for a failed test).
 wait_listening() {
-  local port=$1 pid=$2 logfile=$3
+  local port=$1 pid=$2 logfile=$3 transport=${4:-$TRANSPORT}
   for _ in $(seq 300); do
     [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
     kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "process $pid exited before port $port was published"; }
@@ -139,7 +161,7 @@ wait_listening() {
     if grep -Eq "$refused" "$logfile" 2>/dev/null; then
       local why
       why=$(grep -Em 1 "$refused" "$logfile")
-      if [ "$TRANSPORT" = quic ] && [[ "$why" == *"cannot publish"* ]]; then
+      if [ "$transport" = quic ] && [[ "$why" == *"cannot publish"* ]]; then
         die "the server refused a reverse tunnel over QUIC (not offered by this build?): $why"
       fi
       die "the climber could not publish port $port: $why"
@@ -150,9 +172,23 @@ wait_listening() {
   die "port $port not published after 30 s"
 }
 
-# climber -R TRANSPORT to an mtop-server of its own (one worker: reverse tunnels need it).
+# start_relay NAME ARGS... : bench/delay_relay.py with ARGS (its --tcp / --udp relays), holding
+# packets RELAY_DELAY ms each way. SCHED_FIFO (chrt): on a busy machine a relay thread that
+# wakes late would add its wait to the distance measured.
+RELAY_DELAY=
+start_relay() {
+  local name=$1; shift
+  start "$WORK/relay-$name.log" chrt -f 10 python3 "$ROOT/bench/delay_relay.py" --delay-ms "$RELAY_DELAY" "$@"
+  wait_line "$WORK/relay-$name.log" "relay ready" "$LAST_PID" 10 \
+    || die "the delay relay for $name did not start: $(cat "$WORK/relay-$name.log")"
+}
+
+# setup_mtop_reverse [TRANSPORT] : climber -R TRANSPORT (default --transport's) to an
+# mtop-server of its own (one worker: reverse tunnels need it), through a delay relay on both
+# protocols when RELAY_DELAY is set.
 setup_mtop_reverse() {
-  local name=$MTOP sport pi pe spid
+  local transport=${1:-$TRANSPORT}
+  local name=mtop-$transport sport cport pi pe spid
   sport=$(free_port); pi=$(free_port); pe=$(free_port)
   # max_visitors above IDLE: the idle part holds IDLE visitors on one port. grace 0: a
   # restarted chain never finds its old port held.
@@ -162,24 +198,29 @@ setup_mtop_reverse() {
   "reverse": { "max_visitors": $((IDLE + 100)), "grace": 0 },
   "log_level": "warn", "timeouts": { "drain": 1 } }
 JSON
-  climber_config "$name" "$TRANSPORT" "$sport" "\"reverse\": [\"127.0.0.1:$pi:127.0.0.1:$IPERF_PORT\",
-              \"127.0.0.1:$pe:127.0.0.1:$ECHO_PORT\"]"
+  cport=$sport  # the port the climber connects to: the server's, or its relay's
   start "$WORK/server-$name.log" "$SERVER_BIN" --config "$WORK/server-$name.json"
   spid=$LAST_PID
   wait_port "$sport" "$spid" "$WORK/server-$name.log"
+  if [ -n "$RELAY_DELAY" ]; then
+    cport=$(free_port)
+    start_relay "$name" --tcp "$cport:127.0.0.1:$sport" --udp "$cport:127.0.0.1:$sport"
+  fi
+  climber_config "$name" "$transport" "$cport" "\"reverse\": [\"127.0.0.1:$pi:127.0.0.1:$IPERF_PORT\",
+              \"127.0.0.1:$pe:127.0.0.1:$ECHO_PORT\"]"
   start "$WORK/climber-$name.log" "$CLIMBER_BIN" --config "$WORK/climber-$name.json"
-  wait_listening "$pi" "$LAST_PID" "$WORK/climber-$name.log"
-  wait_listening "$pe" "$LAST_PID" "$WORK/climber-$name.log"
-  if [ "$TRANSPORT" = quic ]; then
+  wait_listening "$pi" "$LAST_PID" "$WORK/climber-$name.log" "$transport"
+  wait_listening "$pe" "$LAST_PID" "$WORK/climber-$name.log" "$transport"
+  if [ "$transport" = quic ]; then
     # A climber without QUIC reverse tunnels carries them over TLS whatever its transport says;
     # its TCP connections to the server's port give it away (QUIC would be UDP only).
     local tcp
-    tcp=$(ss -Htnp state established "dport = :$sport" 2>/dev/null | grep -c "pid=$LAST_PID," || true)
+    tcp=$(ss -Htnp state established "dport = :$cport" 2>/dev/null | grep -c "pid=$LAST_PID," || true)
     [ "$tcp" = 0 ] || die "--transport quic: the climber carries its reverse tunnels over TLS" \
-      "($tcp TCP connections to the server's port $sport): this build has no QUIC reverse tunnels"
+      "($tcp TCP connections to the server's port $cport): this build has no QUIC reverse tunnels"
     # (The climber's QUIC socket is a connected one, so ss shows its peer; a note, not a stop.)
-    [ "$(ss -Hunp "dport = :$sport" 2>/dev/null | grep -c "pid=$LAST_PID," || true)" != 0 ] \
-      || log "--transport quic: no connected UDP socket of the climber towards port $sport seen"
+    [ "$(ss -Hunp "dport = :$cport" 2>/dev/null | grep -c "pid=$LAST_PID," || true)" != 0 ] \
+      || log "--transport quic: no connected UDP socket of the climber towards port $cport seen"
   fi
   PUB_IPERF[$name]=$pi; PUB_ECHO[$name]=$pe; S_PIDS[$name]=$spid; C_PIDS[$name]=$LAST_PID
 }
@@ -191,7 +232,14 @@ setup_ssh_reverse() {
   start_sshd "AllowTcpForwarding remote
 GatewayPorts no
 PermitListen 127.0.0.1:$pi 127.0.0.1:$pe"
+  # ssh_client logs in to SSHD_PORT: with RELAY_DELAY, the relay's port for this one call.
+  local sshd_port=$SSHD_PORT
+  if [ -n "$RELAY_DELAY" ]; then
+    SSHD_PORT=$(free_port)
+    start_relay ssh --tcp "$SSHD_PORT:127.0.0.1:$sshd_port"
+  fi
   ssh_client -R "127.0.0.1:$pi:127.0.0.1:$IPERF_PORT" -R "127.0.0.1:$pe:127.0.0.1:$ECHO_PORT"
+  SSHD_PORT=$sshd_port
   wait_listening "$pi" "$LAST_PID" "$SSH_DIR/ssh.log"
   wait_listening "$pe" "$LAST_PID" "$SSH_DIR/ssh.log"
   C_PIDS[ssh]=$LAST_PID
@@ -341,12 +389,101 @@ if has_part idle || has_part latency; then
   fi
   stop_setup
 fi
+
+# ---- distance (--delay-ms) ----------------------------------------------------------------
+
+# distance_round D : fresh chains with a relay of D ms each way between the climbers (ssh) and
+# the server (sshd), and one in front of the echo service alone ("direct"); for each chain
+# R[chain,D,p50|p90] (connect -> first byte of CONNECTS fresh visitors) and R[chain,D,pp] (p50
+# round trip on an open visitor).
+DISTANCE_CHAINS="mtop-tls mtop-quic ssh"
+distance_round() {
+  local d=$1 pause=$((20 + 10 * DELAY_MS)) ch line
+  RELAY_DELAY=$d
+  log "distance: fresh chains through relays of $d ms each way"
+  PUB_ECHO[direct]=$(free_port)
+  start_relay direct --tcp "${PUB_ECHO[direct]}:127.0.0.1:$ECHO_PORT"
+  setup_mtop_reverse tls
+  setup_mtop_reverse quic
+  setup_ssh_reverse
+  for ch in direct $DISTANCE_CHAINS; do
+    # Untimed: the first visitors log in, fill the ticket cache and the TLS pool.
+    timeout 300 "$LOADGEN" connlat --to "127.0.0.1:${PUB_ECHO[$ch]}" --count 10 --pause-ms "$pause" >/dev/null \
+      || die "$ch: no visitor got through to the echo service"
+    line=$(timeout 900 "$LOADGEN" connlat --to "127.0.0.1:${PUB_ECHO[$ch]}" --count "$CONNECTS" --pause-ms "$pause") \
+      || die "$ch: loadgen connlat failed: $line"
+    log "$ch at $d ms, connlat --pause-ms $pause: $line"
+    [ "$(field "$line" failures)" = 0 ] || log "$ch: some visitors failed: $line"
+    R[$ch,$d,p50]=$(field "$line" p50_us); R[$ch,$d,p90]=$(field "$line" p90_us)
+    line=$(timeout 300 "$LOADGEN" pingpong --to "127.0.0.1:${PUB_ECHO[$ch]}" --rounds 50) \
+      || die "$ch: loadgen pingpong failed: $line"
+    log "$ch at $d ms, pingpong: $line"
+    R[$ch,$d,pp]=$(field "$line" p50_us)
+  done
+  stop_setup
+  RELAY_DELAY=
+}
+
+if has_part distance; then
+  distance_round 0
+  distance_round "$DELAY_MS"
+fi
 ELAPSED=$((SECONDS - T0))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
+verdict() { awk -v v="$1" -v lim="$2" -v dir="$3" 'BEGIN { ok = dir == "le" ? v <= lim : v >= lim; print ok ? "PASS" : "MISS" }'; }
+if has_part distance; then
+  # round_trips CHAIN KEY : (KEY at DELAY_MS - KEY at 0) / 2 DELAY_MS, in round trips
+  round_trips() { calc "(${R[$1,$DELAY_MS,$2]} - ${R[$1,0,$2]}) / (2000 * $DELAY_MS)" 2; }
+  SECTION="### bench/reverse.sh --delay-ms $DELAY_MS — visitor set-up at a distance (kind: reverse-distance)
+
+- **When:** $(date -u '+%Y-%m-%d %H:%M UTC'), $((ELAPSED / 60)) min $((ELAPSED % 60)) s. **Command:** \`$COMMAND\`
+- **Commit:** $COMMIT. Build: $([ "$DO_BUILD" = 1 ] && echo "Release, -O2 -g" || echo "the binaries in $BUILD_DIR (--no-build)").
+- **Machine:** $MACHINE; load average at the end $LOAD_END.
+- **Distance:** bench/delay_relay.py (SCHED_FIFO) holds every TCP chunk and UDP datagram
+  $DELAY_MS ms each way between climber and mtop-server and between ssh and sshd; the same
+  chains are measured through relays of 0 ms (the baseline) and of $DELAY_MS ms, each time
+  freshly set up. \"direct\" = the echo service behind a relay alone, a check of the relay:
+  about 1 round trip (its connect → first byte includes the relay's start of a new
+  connection, 1-3 ms of Python threads at 0 ms that a small delay partly hides; the ping-pong
+  column checks established connections, as the chains' are).
+- **Load:** $CONNECTS fresh visitors one at a time, $((20 + 10 * DELAY_MS)) ms apart (the TLS pool
+  refills in between), connect() → first echoed byte (loadgen connlat); ping-pong: 50 × 64 B
+  on one open visitor. Round trips to the climber = (time at $DELAY_MS ms − time at 0) / (2 × $DELAY_MS ms):
+  the visitor's data needs 1; the issue-14 target is ≤ 1 over QUIC.
+
+| chain | connect → first byte p50 / p90 µs at 0 ms | … at $DELAY_MS ms | round trips to the climber p50 / p90 | ping-pong p50 µs at 0 / $DELAY_MS ms (round trips) |
+|---|---|---|---|---|"
+  for ch in direct $DISTANCE_CHAINS; do
+    SECTION+="
+| $ch | ${R[$ch,0,p50]} / ${R[$ch,0,p90]} | ${R[$ch,$DELAY_MS,p50]} / ${R[$ch,$DELAY_MS,p90]} | **$(round_trips "$ch" p50)** / $(round_trips "$ch" p90) | ${R[$ch,0,pp]} / ${R[$ch,$DELAY_MS,pp]} ($(round_trips "$ch" pp)) |"
+  done
+  # The relay alone, on an established connection, must read 1 round trip: anything else is a
+  # machine too busy for the figures above (processes waiting for a core, not for distance).
+  relay_check=$(round_trips direct pp)
+  relay_ok=$(awk -v v="$relay_check" 'BEGIN { print (v >= 0.95 && v <= 1.05) ? 1 : 0 }')
+  SECTION+="
+
+Relay check (ping-pong through a relay alone): $relay_check round trips, $([ "$relay_ok" = 1 ] \
+    && echo "within 5 % of 1: the figures hold" \
+    || echo "NOT within 5 % of 1: the machine was too busy, rerun on a quiet one").
+
+Verdicts (p50, \"≤ 1\" read with 0.1 round trip for noise):
+
+| transport | set-up in round trips to the climber (p50) | target | verdict |
+|---|---|---|---|"
+  for ch in mtop-quic mtop-tls; do
+    rt=$(round_trips "$ch" p50)
+    SECTION+="
+| ${ch#mtop-} | $rt | ≤ 1 round trip$([ "$ch" = mtop-tls ] && echo " (QUIC's target, for comparison)") | $(verdict "$rt" 1.1 le) |"
+  done
+  echo "$SECTION"
+  if [ "$RECORD" = 1 ]; then record_results "$ROOT/bench/RESULTS.md" reverse-distance "$SECTION"; fi
+  exit 0
+fi
+
 # ---- report -------------------------------------------------------------------------------
 
-verdict() { awk -v v="$1" -v lim="$2" -v dir="$3" 'BEGIN { ok = dir == "le" ? v <= lim : v >= lim; print ok ? "PASS" : "MISS" }'; }
 SSH_VERSION=$(ssh -V 2>&1)
 SECTION="### bench/reverse.sh — climber -R over $TRANSPORT against ssh -R (kind: reverse-$TRANSPORT)
 

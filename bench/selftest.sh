@@ -5,8 +5,10 @@
 # or started.
 # Then the load generator against its own echo target on loopback: every mode gives the counts
 # it should, refused connections are reported as failures with a non-zero exit, bad arguments
-# are refused, and the echo target stops cleanly on SIGTERM. Every process is killed by PID at
-# exit; every wait is bounded.
+# are refused, and the echo target stops cleanly on SIGTERM. Last the delay relay
+# (bench/delay_relay.py, reverse.sh --delay-ms): TCP and UDP through it come back whole, in
+# order, and no sooner than two delays. Every process is killed by PID at exit; every wait is
+# bounded.
 #   bench/selftest.sh PATH/TO/loadgen
 set -euo pipefail
 LOADGEN=${1:?usage: selftest.sh PATH/TO/loadgen}
@@ -59,7 +61,7 @@ for bad in "--transport udp" "--length 3X" "--parallel 0"; do
   rc=0; "$BENCH/profile.sh" "${args[@]}" --no-build >/dev/null 2>&1 || rc=$?
   [ "$rc" = 2 ] || fail "profile.sh $bad: rc $rc, expected 2"
 done
-for bad in "--transport udp" "--rounds 0" "--idle x" "--parts bulk,nothing"; do
+for bad in "--transport udp" "--rounds 0" "--idle x" "--parts bulk,nothing" "--delay-ms 0" "--delay-ms 2.5"; do
   read -ra args <<<"$bad"
   rc=0; "$BENCH/reverse.sh" "${args[@]}" --no-build >/dev/null 2>&1 || rc=$?
   [ "$rc" = 2 ] || fail "reverse.sh $bad: rc $rc, expected 2"
@@ -111,8 +113,44 @@ rc=0; "$LOADGEN" rate --to not-an-address:1 >/dev/null 2>&1 || rc=$?
 rc=0; "$LOADGEN" rate --to "$TO" --concurrency 0 >/dev/null 2>&1 || rc=$?
 [ "$rc" != 0 ] || fail "--concurrency 0 was accepted"
 
+# The delay relay, 30 ms each way, in front of the echo target (TCP) and a UDP echo of its own.
+cat >"$WORK/udp_echo.py" <<'PY'
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", 0))
+print(u.getsockname()[1], flush=True)
+while True:
+    data, addr = u.recvfrom(65536)
+    u.sendto(data, addr)
+PY
+python3 "$WORK/udp_echo.py" >"$WORK/udp_echo.out" 2>&1 &
+PIDS+=("$!")
+wait_line "$WORK/udp_echo.out" "^[0-9]" "$!" || fail "the UDP echo did not start"
+UDP_ECHO=$(head -n 1 "$WORK/udp_echo.out")
+RELAY_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 "$BENCH/delay_relay.py" --delay-ms 30 --tcp "$RELAY_PORT:$TO" \
+  --udp "$RELAY_PORT:127.0.0.1:$UDP_ECHO" >"$WORK/relay.out" 2>&1 &
+RELAY=$!; PIDS+=("$RELAY")
+wait_line "$WORK/relay.out" "relay ready" "$RELAY" || fail "relay: $(cat "$WORK/relay.out")"
+line=$(timeout 30 "$LOADGEN" pingpong --to "127.0.0.1:$RELAY_PORT" --rounds 5 --warmup 1 --size 3000)
+[ "$(field "$line" failures)" = 0 ] && awk -v p="$(field "$line" p50_us)" 'BEGIN { exit !(p >= 60000) }' \
+  || fail "TCP through a 30 ms relay: $line"
+timeout 30 python3 - "$RELAY_PORT" <<'PY' || fail "UDP through a 30 ms relay"
+import socket, sys, time
+q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+q.connect(("127.0.0.1", int(sys.argv[1])))
+q.settimeout(10)
+t = time.monotonic()
+for i in range(100):
+    q.send(i.to_bytes(4, "big") * 100)
+got = [q.recv(1000) for _ in range(100)]
+took = time.monotonic() - t
+assert got == [i.to_bytes(4, "big") * 100 for i in range(100)], "datagrams lost, changed or reordered"
+assert took >= 0.060, f"100 datagrams came back after {took * 1000:.1f} ms, before two delays"
+PY
+
 kill -TERM "$ECHO"
 wait_exit "$ECHO"
 [ "$STATUS" = 0 ] || fail "echo exit status $STATUS after SIGTERM"
 grep -q "echo accepted=" "$WORK/echo.out" || fail "echo: no summary line"
-echo "bench self-test passed (run.sh, profile.sh and reverse.sh options, loadgen)"
+echo "bench self-test passed (run.sh, profile.sh and reverse.sh options, loadgen, delay relay)"

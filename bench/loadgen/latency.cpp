@@ -36,9 +36,10 @@ bool round_trip(int fd, const std::vector<std::uint8_t>& ping, std::vector<std::
 void print_latencies(const char* mode, std::vector<double>& us, const FailureTally& failures,
                      const char* extra) {
   std::sort(us.begin(), us.end());
-  std::printf("%s count=%zu p50_us=%.1f p99_us=%.1f max_us=%.1f failures=%zu errors=%s%s\n", mode,
-              us.size(), percentile(us, 50), percentile(us, 99), us.empty() ? 0.0 : us.back(),
-              failures.total(), failures.summary().c_str(), extra);
+  std::printf(
+      "%s count=%zu p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f failures=%zu errors=%s%s\n",
+      mode, us.size(), percentile(us, 50), percentile(us, 90), percentile(us, 99),
+      us.empty() ? 0.0 : us.back(), failures.total(), failures.summary().c_str(), extra);
 }
 
 }  // namespace
