@@ -339,39 +339,50 @@ def firehose_handler(sock, target):
         pass
 
 
-def download_rate(socks, warmup=2.0, window=3.0):
-    """Reads every socket in `socks` (tunnels to a firehose_handler target) on threads of its
-    own; after `warmup` seconds (past a rate limit's burst, every buffer on the way full)
-    measures the combined bytes per second over `window` seconds. Returns (rate, bytes read
-    per socket); closes the sockets."""
-    counts = [0] * len(socks)
-    stop = threading.Event()
+class Drain:
+    """Reads every socket in `socks` on a thread of its own until close(), counting the bytes
+    of each in `counts`; close() closes the sockets."""
 
-    def reader(i, s):
+    def __init__(self, socks):
+        self.socks = socks
+        self.counts = [0] * len(socks)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._read, args=(i, s), daemon=True)
+                         for i, s in enumerate(socks)]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, i, s):
         s.settimeout(5)
-        while not stop.is_set():
+        while not self._stop.is_set():
             try:
                 data = s.recv(65536)
             except OSError:
                 return
             if not data:
                 return
-            counts[i] += len(data)
+            self.counts[i] += len(data)
 
-    threads = [threading.Thread(target=reader, args=(i, s), daemon=True)
-               for i, s in enumerate(socks)]
-    for t in threads:
-        t.start()
+    def close(self):
+        self._stop.set()
+        for s in self.socks:
+            s.close()
+        for t in self._threads:
+            t.join(10)
+
+
+def download_rate(socks, warmup=2.0, window=3.0):
+    """Reads every socket in `socks` (tunnels to a firehose_handler target) on threads of its
+    own; after `warmup` seconds (past a rate limit's burst, every buffer on the way full)
+    measures the combined bytes per second over `window` seconds. Returns (rate, bytes read
+    per socket); closes the sockets."""
+    drain = Drain(socks)
     time.sleep(warmup)
-    start_bytes, start = sum(counts), time.monotonic()
+    start_bytes, start = sum(drain.counts), time.monotonic()
     time.sleep(window)
-    rate = (sum(counts) - start_bytes) / (time.monotonic() - start)
-    stop.set()
-    for s in socks:
-        s.close()
-    for t in threads:
-        t.join(10)
-    return rate, counts
+    rate = (sum(drain.counts) - start_bytes) / (time.monotonic() - start)
+    drain.close()
+    return rate, drain.counts
 
 
 def recv_all(sock, timeout=60):

@@ -8,14 +8,17 @@ against a users file. Must run as root (the database servers run as their system
 """
 import os
 import socket
+import statistics
 import subprocess
 import threading
 import time
 import unittest
 
 import db_servers
-from harness import (SERVER_BIN, DeploymentTest, download_rate, echo_handler,
-                     firehose_handler, free_port, recv_exact, socks5_connect, wait_for)
+from harness import (SERVER_BIN, DeploymentTest, Drain, echo_handler, firehose_handler,
+                     free_port, port_open, recv_exact, socks5_connect, wait_for)
+from test_admin import TOKEN as ADMIN_TOKEN
+from test_admin import http as admin_http
 
 SCHEMA_V1 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "db",
                          "schema_v1")  # the schema from before versions
@@ -52,6 +55,44 @@ def echo_once(socks, target, payload=b"ping-through-the-tunnel"):
         return -2
     finally:
         s.close()
+
+
+def relayed_rate(admin_port, user, tunnels, warmup_ms=2000, window_ms=4000):
+    """The bytes per second the server relays down `user`'s `tunnels` live tunnels together,
+    measured on the server's side of things.
+
+    Why this holds on a loaded machine: the bytes (bytes_down, counted as the server reads
+    them from the target, where the rate limit holds the reading back) and the time (age_ms)
+    both come from the server's snapshot of a tunnel, taken on that tunnel's worker loop at
+    one moment, so neither a reader of ours that falls behind nor a late admin call moves a
+    sample: the kernel's and the relays' buffers absorb a slow reader for seconds at this
+    rate. The counter moves in whole reads of up to 64 KiB (a third of a second of the
+    limit), so the difference of two samples could be a read per tunnel off at each end, over
+    10 % of a short window; the slope of a least-squares line through every sample of the
+    window (one every 50 ms) is not. Samples start `warmup_ms` into each tunnel's life (the
+    limit's one-second burst is spent by then) and the window is `window_ms` long; a
+    tunnel's slope is its rate, and their sum is the user's."""
+    series = {}
+    deadline = time.monotonic() + 60  # the server's clock ends the loop long before
+    while time.monotonic() < deadline:
+        status, body = admin_http(admin_port, "GET", "/api/tunnels", token=ADMIN_TOKEN)
+        assert status == 200, body
+        live = [t for t in body["tunnels"] if t["user"] == user and t["stage"] == "relaying"]
+        assert len(live) == tunnels, live
+        for t in live:
+            if t["age_ms"] >= warmup_ms:
+                series.setdefault(t["id"], []).append((t["age_ms"], t["bytes_down"]))
+        if min(t["age_ms"] for t in live) >= warmup_ms + window_ms:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the measuring window did not end within 60 s")
+    slopes = []
+    for points in series.values():
+        assert len(points) >= 10, f"only {len(points)} samples in the window"
+        ages, down = zip(*points)
+        slopes.append(statistics.linear_regression(ages, down).slope * 1000)
+    return sum(slopes)
 
 
 def closed_within(sock, timeout):
@@ -110,12 +151,21 @@ class _StoreCases:
         self.admin("user", "add", name, "--scheme", "pbkdf2", *flags,
                    stdin_text=password + "\n")
 
-    def server(self, grace=30):
+    def server(self, grace=30, **over):
         users = dict(self.db.users_config(), cache_ttl=TTL, grace=grace, flush=FLUSH)
         return self.d.start_server(users=users, reply_status=True,
                                    allow_targets=["127.0.0.1/32"],
                                    timeouts={"recheck": RECHECK},
-                                   auth={"max_failures": 100000})
+                                   auth={"max_failures": 100000}, **over)
+
+    def server_with_admin(self):
+        """self.server() with the admin listener on; returns (server, admin port)."""
+        with open(os.path.join(self.d.dir, "admin.token"), "w") as f:
+            f.write(ADMIN_TOKEN + "\n")
+        port = free_port()
+        server = self.server(admin={"listen": f"127.0.0.1:{port}", "token_file": "admin.token"})
+        wait_for(lambda: port_open(port), 10, "the admin listener")
+        return server, port
 
     def climber(self, server, user, password):
         socks = free_port()
@@ -283,7 +333,7 @@ class _StoreCases:
     def test_bandwidth_limit_across_tunnels(self):
         rate = 200_000
         self.add_user("dave", "dave-pw", "--rate", str(rate))
-        server = self.server()
+        server, admin_port = self.server_with_admin()
         target = self.target(firehose_handler)
         socks = self.climber(server, "dave", "dave-pw")
         socks_list = []
@@ -291,14 +341,18 @@ class _StoreCases:
             s, code = socks5_connect(socks, "127.0.0.1", target.port)
             self.assertEqual(code, 0)
             socks_list.append(s)
-        measured, counts = download_rate(socks_list)
-        self.assertGreater(min(counts), 0, "both tunnels moved data")
-        # The limit holds within 10 %; below it, a loaded machine (CI: this suite on 2 cores
-        # with databases beside it) can leave the reading threads behind at the window's end,
-        # 13 % once, so the floor only says the user still gets most of the rate.
+        # Our readers only keep the tunnels flowing; the figure is the server's, over its own
+        # clock (relayed_rate() says why that holds on a loaded machine, where timing our
+        # reads did not: 87 % once).
+        drain = Drain(socks_list)
+        try:
+            measured = relayed_rate(admin_port, "dave", len(socks_list))
+        finally:
+            drain.close()
+        self.assertGreater(min(drain.counts), 0, "both tunnels moved data")
         self.assertLess(measured, rate * 1.10,
                         f"{measured:.0f} B/s against a limit of {rate} B/s")
-        self.assertGreater(measured, rate * 0.75,
+        self.assertGreater(measured, rate * 0.90,
                            f"{measured:.0f} B/s against a limit of {rate} B/s")
 
     def test_max_tunnels_is_per_instance(self):
