@@ -8,7 +8,6 @@ against a users file. Must run as root (the database servers run as their system
 """
 import os
 import socket
-import statistics
 import subprocess
 import threading
 import time
@@ -18,7 +17,7 @@ import db_servers
 from harness import (SERVER_BIN, DeploymentTest, Drain, echo_handler, firehose_handler,
                      free_port, port_open, recv_exact, socks5_connect, wait_for)
 from test_admin import TOKEN as ADMIN_TOKEN
-from test_admin import http as admin_http
+from test_admin import relayed_rate
 
 SCHEMA_V1 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "db",
                          "schema_v1")  # the schema from before versions
@@ -55,44 +54,6 @@ def echo_once(socks, target, payload=b"ping-through-the-tunnel"):
         return -2
     finally:
         s.close()
-
-
-def relayed_rate(admin_port, user, tunnels, warmup_ms=2000, window_ms=4000):
-    """The bytes per second the server relays down `user`'s `tunnels` live tunnels together,
-    measured on the server's side of things.
-
-    Why this holds on a loaded machine: the bytes (bytes_down, counted as the server reads
-    them from the target, where the rate limit holds the reading back) and the time (age_ms)
-    both come from the server's snapshot of a tunnel, taken on that tunnel's worker loop at
-    one moment, so neither a reader of ours that falls behind nor a late admin call moves a
-    sample: the kernel's and the relays' buffers absorb a slow reader for seconds at this
-    rate. The counter moves in whole reads of up to 64 KiB (a third of a second of the
-    limit), so the difference of two samples could be a read per tunnel off at each end, over
-    10 % of a short window; the slope of a least-squares line through every sample of the
-    window (one every 50 ms) is not. Samples start `warmup_ms` into each tunnel's life (the
-    limit's one-second burst is spent by then) and the window is `window_ms` long; a
-    tunnel's slope is its rate, and their sum is the user's."""
-    series = {}
-    deadline = time.monotonic() + 60  # the server's clock ends the loop long before
-    while time.monotonic() < deadline:
-        status, body = admin_http(admin_port, "GET", "/api/tunnels", token=ADMIN_TOKEN)
-        assert status == 200, body
-        live = [t for t in body["tunnels"] if t["user"] == user and t["stage"] == "relaying"]
-        assert len(live) == tunnels, live
-        for t in live:
-            if t["age_ms"] >= warmup_ms:
-                series.setdefault(t["id"], []).append((t["age_ms"], t["bytes_down"]))
-        if min(t["age_ms"] for t in live) >= warmup_ms + window_ms:
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("the measuring window did not end within 60 s")
-    slopes = []
-    for points in series.values():
-        assert len(points) >= 10, f"only {len(points)} samples in the window"
-        ages, down = zip(*points)
-        slopes.append(statistics.linear_regression(ages, down).slope * 1000)
-    return sum(slopes)
 
 
 def closed_within(sock, timeout):
@@ -341,9 +302,9 @@ class _StoreCases:
             s, code = socks5_connect(socks, "127.0.0.1", target.port)
             self.assertEqual(code, 0)
             socks_list.append(s)
-        # Our readers only keep the tunnels flowing; the figure is the server's, over its own
-        # clock (relayed_rate() says why that holds on a loaded machine, where timing our
-        # reads did not: 87 % once).
+        # Our readers only keep the tunnels flowing; the figure is the server's, on its own
+        # clock: test_admin.relayed_rate() says why that holds on a loaded machine, where
+        # timing our reads did not (87 % once, CI at 35902d2).
         drain = Drain(socks_list)
         try:
             measured = relayed_rate(admin_port, "dave", len(socks_list))

@@ -20,9 +20,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (DeploymentTest, download_rate, echo_handler, firehose_handler,  # noqa: E402
+from harness import (DeploymentTest, Drain, echo_handler, firehose_handler,  # noqa: E402
                      free_port, port_open, recv_exact, socks5_connect, wait_for)
-from test_admin import TOKEN, http, metric  # noqa: E402
+from test_admin import TOKEN, http, metric, relayed_rate  # noqa: E402
 from test_quic import Relay, wait_quic_listening  # noqa: E402
 
 HELD = 16  # concurrent tunnels per transport: all on one worker by chance is 2 * 2**-16
@@ -184,8 +184,13 @@ class SharedRate(WorkersTest):
         live = self.live()
         self.assertEqual(len(live), HELD, live)
         self.assertEqual({t["worker"] for t in live}, {0, 1}, live)
-        measured, counts = download_rate(tunnels)
-        self.held = []
+        drain = Drain(tunnels)  # keeps them flowing; the figure is the server's: relayed_rate()
+        try:
+            measured = relayed_rate(self.admin_port, "dave", HELD)
+        finally:
+            drain.close()
+            self.held = []
+        counts = drain.counts
         self.assertGreater(sum(1 for n in counts if n > 0), HELD // 2, counts)
         # One gate per worker (the bug) gave each worker's share of the tunnels the whole rate:
         # about 2x here. One gate for the server holds the sum to the rate.
