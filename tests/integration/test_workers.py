@@ -130,9 +130,9 @@ class SharedState(WorkersTest):
             s, code = socks5_connect(socks, "127.0.0.1", self.echo.port)
             self.assertNotEqual(code, 0)
             s.close()
-        text = http(self.admin_port, "GET", "/metrics")[1]
-        self.assertEqual(metric(text, "mtop_policy_rejections_total", rule="max_tunnels_per_user"),
-                         4)
+        wait_for(lambda: metric(http(self.admin_port, "GET", "/metrics")[1],
+                                "mtop_policy_rejections_total", rule="max_tunnels_per_user") == 4,
+                 10, "the 4 refusals to be counted")
         self.release_held()
         self.hold(socks, 1)  # the slots came back
 
