@@ -55,7 +55,8 @@ class WorkersTest(DeploymentTest):
         self.server = self.d.start_server(**cfg)
         wait_quic_listening(self.server)
         wait_for(lambda: port_open(self.admin_port), 10, "the admin listener")
-        self.assertIn("2 workers", self.server.log())
+        # Logged after the listeners are up, so not necessarily by now.
+        wait_for(lambda: "2 workers" in self.server.log(), 10, "the workers line")
         return self.server
 
     def climber(self, transport, user="alice", password="alice-pass", port=None, **cfg):
