@@ -38,8 +38,10 @@ pki=("$work/cert.pem" "$work/key.pem")
 # C part asks the library and reports MTOP_ERR_NOT_BUILT_IN itself.
 src="$work/consumer_cmake"
 embedding=OFF
-if nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION" | grep -q '_ZN4mtop6Server6create' &&
-   nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION" | grep -q '_ZN4mtop7Climber6create'; then
+# The symbols are read into a variable first: under pipefail, `nm | grep -q` is false whenever
+# grep stops at its match before nm has written the rest (nm dies of SIGPIPE).
+symbols=$(nm -D --defined-only "$libdir/libmtop_cpp.so.$MTOP_ABI_VERSION")
+if grep -q '_ZN4mtop6Server6create' <<<"$symbols" && grep -q '_ZN4mtop7Climber6create' <<<"$symbols"; then
   embedding=ON
 else
   uv_cflags=$("$PKG_CONFIG" --cflags libuv)

@@ -56,11 +56,15 @@ dpkg-deb -x "$deb" "$root"
 export LD_LIBRARY_PATH="$root/usr/lib/$multiarch"
 for app in mtop-server climber; do
   exe="$root/usr/bin/$app"
-  if objdump -p "$exe" | grep -Eq '^ *(RUNPATH|RPATH) '; then fail "$app carries an RPATH (Debian forbids it)"; fi
+  # Outputs are read into variables first: under pipefail, `cmd | grep -q` fails whenever grep
+  # stops at its match before cmd has written the rest (cmd dies of SIGPIPE).
+  headers=$(objdump -p "$exe")
+  if grep -Eq '^ *(RUNPATH|RPATH) ' <<<"$headers"; then fail "$app carries an RPATH (Debian forbids it)"; fi
   [ "$("$exe" --version)" = "$app $MTOP_VERSION" ] || fail "extracted $app --version"
   # The libraries come from the package, not from a build tree.
-  ldd "$exe" | grep -q "$root/usr/lib/$multiarch/libmtop_cpp.so.$MTOP_ABI_VERSION" ||
-    { ldd "$exe" >&2; fail "extracted $app does not use the extracted libmtop_cpp"; }
+  libs=$(ldd "$exe")
+  grep -q "$root/usr/lib/$multiarch/libmtop_cpp.so.$MTOP_ABI_VERSION" <<<"$libs" ||
+    { echo "$libs" >&2; fail "extracted $app does not use the extracted libmtop_cpp"; }
 done
 "$root/usr/bin/mtop-server" --check --config "$root/etc/mtop/server.json" >"$work/check.txt" 2>&1 ||
   { cat "$work/check.txt" >&2; fail "extracted mtop-server --check of /etc/mtop/server.json"; }
