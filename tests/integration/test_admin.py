@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import time
 import unittest
@@ -51,6 +52,50 @@ def metric(text, name, **labels):
         if all(found.get(k) == v for k, v in labels.items()):
             return float(m.group(4))
     return None
+
+
+def relayed_rate(admin_port, user, tunnels, warmup_ms=2000, window_ms=4000):
+    """The bytes per second the server relays down `user`'s `tunnels` live tunnels together
+    (which the caller keeps read), measured on the server's side.
+
+    Why this holds on a loaded machine: the bytes (bytes_down, counted as the server reads
+    them from the target, where a rate limit holds the reading back) and the time (age_ms)
+    both come from one snapshot on the tunnels' worker loop, so neither a reader of ours that
+    falls behind nor a late admin call moves a sample: the kernel's and the relays' buffers
+    absorb a slow reader for seconds at such rates. The counters move in whole reads of up to
+    64 KiB (a third of a second of a 200 kB/s limit), so the difference of two samples could
+    be a read per worker off at each end, over 10 % of a short window; the slope of a
+    least-squares line through every sample of the window (one every 50 ms) is not. Per
+    worker: the sum of its tunnels' bytes over the age of its first one (the workers answer a
+    snapshot each, a moment apart); the user's rate is the sum of the workers' slopes.
+    Samples start `warmup_ms` into the tunnels' life (a one-second burst is spent by then)
+    and the window is `window_ms` long."""
+    series = {}  # worker -> [(age_ms of its first tunnel, bytes_down of all its tunnels)]
+    deadline = time.monotonic() + 60  # the server's clock ends the loop long before
+    while time.monotonic() < deadline:
+        status, body = http(admin_port, "GET", "/api/tunnels", token=TOKEN)
+        assert status == 200, body
+        live = [t for t in body["tunnels"] if t["user"] == user and t["stage"] == "relaying"]
+        assert len(live) == tunnels, live
+        by_worker = {}
+        for t in live:
+            by_worker.setdefault(t["worker"], []).append(t)
+        for worker, ts in by_worker.items():
+            if min(t["age_ms"] for t in ts) >= warmup_ms:
+                first = min(ts, key=lambda t: t["id"])
+                series.setdefault(worker, []).append(
+                    (first["age_ms"], sum(t["bytes_down"] for t in ts)))
+        if min(t["age_ms"] for t in live) >= warmup_ms + window_ms:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the measuring window did not end within 60 s")
+    slopes = []
+    for points in series.values():
+        assert len(points) >= 10, f"only {len(points)} samples in the window"
+        ages, down = zip(*points)
+        slopes.append(statistics.linear_regression(ages, down).slope * 1000)
+    return sum(slopes)
 
 
 def echo_once(socks_port, target_port, payload):

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import DeploymentTest, free_port
+from harness import DeploymentTest, free_port, wait_for
 from test_quic import spki_pin  # the SPKI hash Chromium's flag wants, as the climber's pin
 
 TRANSPORT = os.environ.get("MTOP_TRANSPORT", "tls")
@@ -137,8 +137,9 @@ class Browser(DeploymentTest):
         got = self.site.requests()[before:]
         self.assertIn("/", got)
         self.assertIn("/app.js", got)
+        # A tunnel's line is written when it ends, after Chromium has exited.
+        wait_for(lambda: " tunnel user=alice " in self.server.log(), 15, "alice's tunnel lines")
         tunnels = [l for l in self.server.log().splitlines() if " tunnel user=alice " in l]
-        self.assertTrue(tunnels, self.server.log())
         for line in tunnels:
             self.assertIn(f" target=127.0.0.1:{self.site.port} ", line)
 

@@ -142,13 +142,17 @@ class Pages(FallbackTest):
         self.assertEqual(recv_exact(s, 8), b"climbing")
         s.close()
         self.assertEqual(got, PAGES["index.html"])
-        self.assertIn("fallback up=", server.log())
+        wait_for(lambda: "fallback up=" in server.log(), 10, "a fallback's line")
 
 
 class FailedLogins(FallbackTest):
     def test_every_failure_ends_on_the_backend_with_every_byte_and_no_tunnel(self):
         rec = self.recorder()
-        server = self.start(rec.port, timeouts={"handshake": 1})
+        # The handshake time-out also bounds the password check: with 1 s and the default
+        # cost, a loaded machine (CI) turned the wrong-password cases into handshake_timeout.
+        # A cheap hash and 3 s (as in test_h3.py) leave room; the truncated case still waits.
+        self.d.add_user("alice", "right", cheap_hash=True)
+        server = self.start(rec.port, timeouts={"handshake": 3})
         request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
         port = self.mtop_target.port
         cases = {
@@ -167,7 +171,7 @@ class FailedLogins(FallbackTest):
         s.sendall(part)
         t0 = time.monotonic()
         self.assertEqual(recv_all(s, 15), CANNED)
-        self.assertGreater(time.monotonic() - t0, 0.5)
+        self.assertGreater(time.monotonic() - t0, 2.5)
         s.close()
         wait_for(lambda: len(rec.seen) > 0, 10, "the backend to record")
         self.assertEqual(rec.seen.pop(), part)
@@ -181,11 +185,10 @@ class FailedLogins(FallbackTest):
         wait_for(lambda: len(rec.seen) > 0, 10, "the backend to record")
         self.assertEqual(rec.seen.pop(), b"GET / HTTP/1.1\r\n\r\n")
         self.assertEqual(self.mtop_target.connections, 0, "no byte may reach an MTop target")
-        log = server.log()
-        self.assertIn("failure=auth_failed", log)
-        self.assertIn("failure=protocol_error", log)
-        self.assertIn("failure=handshake_timeout", log)
-        self.assertNotIn("tunnel user=", log)  # no tunnel was ever accepted
+        # A connection's line is written when it ends, after the close the client has seen.
+        for failure in ("auth_failed", "protocol_error", "handshake_timeout"):
+            wait_for(lambda: "failure=" + failure in server.log(), 10, failure + " logged")
+        self.assertNotIn("tunnel user=", server.log())  # no tunnel was ever accepted
         # And the right password still opens a tunnel, early data included.
         s = self.tls(server.port)
         s.sendall(auth_message("alice", "right", port) + b"ping")

@@ -281,7 +281,8 @@ class Listeners(ReloadTest):
         # One stream per QUIC connection: each tunnel is a connection of its own, hashed anew.
         server = self.serve(workers=2, admin=admin, limits={"quic_streams_per_connection": 1})
         wait_for(lambda: port_open(self.admin_port), 10, "the admin listener")
-        self.assertIn("2 workers", server.log())
+        # Logged after the listeners are up, so not necessarily by now.
+        wait_for(lambda: "2 workers" in server.log(), 10, "the workers line")
         return server
 
     def workers_on(self, port):

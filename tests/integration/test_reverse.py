@@ -581,9 +581,8 @@ class GrantWithdrawn(ReverseTest):
             self.assertEqual(s.recv(10), b"")  # the carried visitor is aborted
         except ConnectionResetError:
             pass
-        log = self.server.log()
-        self.assertIn("no longer in the user's publish grant", log)
-        self.assertIn("ended (publish grant withdrawn), port closed", log)
+        self.server_logged("no longer in the user's publish grant")
+        self.server_logged("ended (publish grant withdrawn), port closed")
         # The climber registers again and is refused; the port stays closed.
         wait_for(lambda: "not permitted to publish" in c.log(), 20, "the climber's refusal")
         self.assertTrue(c.alive())

@@ -34,6 +34,22 @@ def children(pid):
         return []
 
 
+def plugin_link_open(ss):
+    """True once the SIP003 plugin under shadowsocks process `ss` is started and the link
+    between them is up: the port in the plugin's SS_LOCAL_PORT accepts (ss-local connects to
+    the climber plugin there; the server plugin connects to ss-server there). A test that
+    only waits for the outer ports can send its first request before the plugin listens."""
+    for pid in children(ss.pid):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+        except OSError:
+            continue
+        if b"SS_LOCAL_PORT" in env and port_open(int(env[b"SS_LOCAL_PORT"])):
+            return True
+    return False
+
+
 def alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -99,6 +115,8 @@ class Shadowsocks(DeploymentTest):
                            os.path.join(self.d.dir, "ss-local.log"))
         self.d.procs.append(ss_local)
         wait_for(lambda: port_open(socks) or not ss_local.alive(), 15, "ss-local")
+        for ss in (ss_server, ss_local):
+            wait_for(lambda: plugin_link_open(ss) or not ss.alive(), 15, f"{ss.name}'s plugin")
         for name, body in PAGES.items():
             got = curl_bytes(["--socks5-hostname", f"127.0.0.1:{socks}",
                               f"http://127.0.0.1:{web.port}/{name}"])

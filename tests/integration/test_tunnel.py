@@ -126,7 +126,8 @@ class Proxying(DeploymentTest):
         s, code = socks5_connect(self.socks, "no-such-host.invalid", 80)
         s.close()
         self.assertNotEqual(code, 0)
-        self.assertIn("denied", self.server.log())
+        # The denied tunnel's line is written when it ends, after the client saw the refusal.
+        wait_for(lambda: "denied" in self.server.log(), 10, "the denied tunnel's line")
 
     def test_private_ipv4_inside_ipv6_is_denied_before_any_connect(self):
         # Default policy, reply mode: a denied target is answered connect_failed (SOCKS5 0x05,
@@ -239,19 +240,22 @@ class BadCredentials(DeploymentTest):
 
 class Hostile(DeploymentTest):
     def test_silent_slow_and_garbage_clients_are_closed(self):
-        self.d.add_user("dave", "pw")
-        server = self.d.start_server(allow_targets=["127.0.0.1/32"], timeouts={"handshake": 1})
+        # The handshake time-out also bounds the climber's password check at the end: with 1 s
+        # and the default cost, a loaded machine (CI) timed that check out. A cheap hash and
+        # 3 s leave room.
+        self.d.add_user("dave", "pw", cheap_hash=True)
+        server = self.d.start_server(allow_targets=["127.0.0.1/32"], timeouts={"handshake": 3})
         # Silent client: closed by the handshake time-out.
         silent = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         t0 = time.monotonic()
         self.assertEqual(silent.recv(100), b"")
         self.assertLess(time.monotonic() - t0, 8)
         silent.close()
-        # One byte a second: still closed by the (total) handshake time-out.
+        # One byte a second for 12 s: still closed by the (total) handshake time-out.
         slow = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         closed_after = None
         t0 = time.monotonic()
-        for _ in range(8):
+        for _ in range(12):
             try:
                 slow.sendall(b"\x16")
                 slow.settimeout(1.0)
@@ -265,7 +269,7 @@ class Hostile(DeploymentTest):
                 break
         slow.close()
         self.assertIsNotNone(closed_after, "a one-byte-a-second client must be cut off")
-        self.assertLess(closed_after, 6)
+        self.assertLess(closed_after, 8)
         # Plain text and random bytes.
         for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", os.urandom(4096)):
             j = socket.create_connection(("127.0.0.1", server.port), timeout=10)

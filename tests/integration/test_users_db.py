@@ -14,8 +14,10 @@ import time
 import unittest
 
 import db_servers
-from harness import (SERVER_BIN, DeploymentTest, download_rate, echo_handler,
-                     firehose_handler, free_port, recv_exact, socks5_connect, wait_for)
+from harness import (SERVER_BIN, DeploymentTest, Drain, echo_handler, firehose_handler,
+                     free_port, port_open, recv_exact, socks5_connect, wait_for)
+from test_admin import TOKEN as ADMIN_TOKEN
+from test_admin import relayed_rate
 
 SCHEMA_V1 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support", "db",
                          "schema_v1")  # the schema from before versions
@@ -110,12 +112,21 @@ class _StoreCases:
         self.admin("user", "add", name, "--scheme", "pbkdf2", *flags,
                    stdin_text=password + "\n")
 
-    def server(self, grace=30):
+    def server(self, grace=30, **over):
         users = dict(self.db.users_config(), cache_ttl=TTL, grace=grace, flush=FLUSH)
         return self.d.start_server(users=users, reply_status=True,
                                    allow_targets=["127.0.0.1/32"],
                                    timeouts={"recheck": RECHECK},
-                                   auth={"max_failures": 100000})
+                                   auth={"max_failures": 100000}, **over)
+
+    def server_with_admin(self):
+        """self.server() with the admin listener on; returns (server, admin port)."""
+        with open(os.path.join(self.d.dir, "admin.token"), "w") as f:
+            f.write(ADMIN_TOKEN + "\n")
+        port = free_port()
+        server = self.server(admin={"listen": f"127.0.0.1:{port}", "token_file": "admin.token"})
+        wait_for(lambda: port_open(port), 10, "the admin listener")
+        return server, port
 
     def climber(self, server, user, password):
         socks = free_port()
@@ -283,7 +294,7 @@ class _StoreCases:
     def test_bandwidth_limit_across_tunnels(self):
         rate = 200_000
         self.add_user("dave", "dave-pw", "--rate", str(rate))
-        server = self.server()
+        server, admin_port = self.server_with_admin()
         target = self.target(firehose_handler)
         socks = self.climber(server, "dave", "dave-pw")
         socks_list = []
@@ -291,14 +302,18 @@ class _StoreCases:
             s, code = socks5_connect(socks, "127.0.0.1", target.port)
             self.assertEqual(code, 0)
             socks_list.append(s)
-        measured, counts = download_rate(socks_list)
-        self.assertGreater(min(counts), 0, "both tunnels moved data")
-        # The limit holds within 10 %; below it, a loaded machine (CI: this suite on 2 cores
-        # with databases beside it) can leave the reading threads behind at the window's end,
-        # 13 % once, so the floor only says the user still gets most of the rate.
+        # Our readers only keep the tunnels flowing; the figure is the server's, on its own
+        # clock: test_admin.relayed_rate() says why that holds on a loaded machine, where
+        # timing our reads did not (87 % once, CI at 35902d2).
+        drain = Drain(socks_list)
+        try:
+            measured = relayed_rate(admin_port, "dave", len(socks_list))
+        finally:
+            drain.close()
+        self.assertGreater(min(drain.counts), 0, "both tunnels moved data")
         self.assertLess(measured, rate * 1.10,
                         f"{measured:.0f} B/s against a limit of {rate} B/s")
-        self.assertGreater(measured, rate * 0.75,
+        self.assertGreater(measured, rate * 0.90,
                            f"{measured:.0f} B/s against a limit of {rate} B/s")
 
     def test_max_tunnels_is_per_instance(self):

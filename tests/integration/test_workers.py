@@ -20,9 +20,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (DeploymentTest, download_rate, echo_handler, firehose_handler,  # noqa: E402
+from harness import (DeploymentTest, Drain, echo_handler, firehose_handler,  # noqa: E402
                      free_port, port_open, recv_exact, socks5_connect, wait_for)
-from test_admin import TOKEN, http, metric  # noqa: E402
+from test_admin import TOKEN, http, metric, relayed_rate  # noqa: E402
 from test_quic import Relay, wait_quic_listening  # noqa: E402
 
 HELD = 16  # concurrent tunnels per transport: all on one worker by chance is 2 * 2**-16
@@ -55,7 +55,8 @@ class WorkersTest(DeploymentTest):
         self.server = self.d.start_server(**cfg)
         wait_quic_listening(self.server)
         wait_for(lambda: port_open(self.admin_port), 10, "the admin listener")
-        self.assertIn("2 workers", self.server.log())
+        # Logged after the listeners are up, so not necessarily by now.
+        wait_for(lambda: "2 workers" in self.server.log(), 10, "the workers line")
         return self.server
 
     def climber(self, transport, user="alice", password="alice-pass", port=None, **cfg):
@@ -130,9 +131,9 @@ class SharedState(WorkersTest):
             s, code = socks5_connect(socks, "127.0.0.1", self.echo.port)
             self.assertNotEqual(code, 0)
             s.close()
-        text = http(self.admin_port, "GET", "/metrics")[1]
-        self.assertEqual(metric(text, "mtop_policy_rejections_total", rule="max_tunnels_per_user"),
-                         4)
+        wait_for(lambda: metric(http(self.admin_port, "GET", "/metrics")[1],
+                                "mtop_policy_rejections_total", rule="max_tunnels_per_user") == 4,
+                 10, "the 4 refusals to be counted")
         self.release_held()
         self.hold(socks, 1)  # the slots came back
 
@@ -184,8 +185,13 @@ class SharedRate(WorkersTest):
         live = self.live()
         self.assertEqual(len(live), HELD, live)
         self.assertEqual({t["worker"] for t in live}, {0, 1}, live)
-        measured, counts = download_rate(tunnels)
-        self.held = []
+        drain = Drain(tunnels)  # keeps them flowing; the figure is the server's: relayed_rate()
+        try:
+            measured = relayed_rate(self.admin_port, "dave", HELD)
+        finally:
+            drain.close()
+            self.held = []
+        counts = drain.counts
         self.assertGreater(sum(1 for n in counts if n > 0), HELD // 2, counts)
         # One gate per worker (the bug) gave each worker's share of the tunnels the whole rate:
         # about 2x here. One gate for the server holds the sum to the rate.
