@@ -12,7 +12,8 @@
 //   opposite direction keeps flowing. The relay is done when both sides have sent EOF and
 //   both write queues are empty ("closed"), on the first error of either side
 //   ("client: <reason>" / "target: <reason>"), on the idle time-out ("idle timeout"), or on
-//   close(reason).
+//   close(reason). After a side's error the other side is closed as an abort
+//   (TcpStream::reset: a TCP peer gets an RST, not a FIN); otherwise both just close.
 // - When done, the relay closes both streams and then calls the done callback from the loop
 //   (never inside a call into the relay). The callback may destroy the relay.
 // - TrafficGate (optional) is asked about every chunk before it is forwarded; the chunk is
@@ -129,7 +130,8 @@ class Relay {
   void touch() noexcept;
   void arm_idle(std::uint64_t ms);
   void check_done();
-  void finish(std::string reason);
+  /// Ends the relay; `failed`: the side whose error ended it (the other one is reset).
+  void finish(std::string reason, Side* failed = nullptr);
 
   uv_loop_t* loop_;
   RelayOptions options_;

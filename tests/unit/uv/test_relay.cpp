@@ -193,6 +193,9 @@ TEST_CASE("relay: close(reason) from outside", "[relay]") {
     CHECK(tn.stats->reason == "user disabled");
     CHECK(tn.stats->bytes_a_to_b == 5);
     REQUIRE(loop.run_until([&] { return (tn.c.eof || tn.c.errors) && (tn.t.eof || tn.t.errors); }));
+    // No side failed: both are closed, not reset.
+    CHECK(tn.c.eof);
+    CHECK(tn.t.eof);
   }
   CHECK(loop.close() == 0);
 }
@@ -225,7 +228,11 @@ TEST_CASE("relay: an error on one side ends it with that side's reason", "[relay
     REQUIRE(loop.run_until([&] { return tn.done(); }));
     CHECK(tn.stats->reason.rfind("target: ", 0) == 0);
     CHECK(tn.stats->reason == "target: connection reset");
+    // Passed on as an abort (docs/PROTOCOL.md 6.1): the client gets a reset, not a FIN.
     REQUIRE(loop.run_until([&] { return tn.c.eof || tn.c.errors; }));
+    CHECK(tn.c.errors == 1);
+    CHECK_FALSE(tn.c.eof);
+    CHECK(tn.c.error == "connection reset");
   }
   CHECK(loop.close() == 0);
 }
