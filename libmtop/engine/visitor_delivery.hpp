@@ -11,10 +11,10 @@
 //   visitor, or its tunnel ended, because the climber's answer to that OPEN (a new TLS
 //   connection, whose handshake costs this loop about a millisecond) would otherwise delay
 //   that first byte. Taking the last idle connection sends every owed refill at once, so a
-//   burst never finds the pool empty for want of a deferred OPEN. On a multi-worker server a data connection may attach on another worker than
-//   its control tunnel's (SO_REUSEPORT hashes each connection anew): the pool keeps it as a
-//   RemoteData, and a visitor handed to it goes there (RemoteDataLinks: the hub moves the
-//   visitor's socket to that worker).
+//   burst never finds the pool empty for want of a deferred OPEN. On a multi-worker server a data
+//   connection may attach on another worker than its control tunnel's (SO_REUSEPORT hashes each
+//   connection anew): the pool keeps it as a RemoteData, and a visitor handed to it goes there
+//   (RemoteDataLinks: the hub moves the visitor's socket to that worker).
 // - QUIC (QuicVisitorDelivery, quic_visitor_delivery.hpp): a server-initiated stream per
 //   visitor on the climber's connection.
 #pragma once

@@ -63,7 +63,9 @@ void TcpStream::reset(StreamPtr stream) {
   tcp->close_socket(true);
 }
 
-void TcpStream::close() { close_socket(false); }
+void TcpStream::close() {
+  close_socket(false);
+}
 
 void TcpStream::close_socket(bool reset) {
   if (closed_) return;

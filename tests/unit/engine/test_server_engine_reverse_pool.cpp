@@ -48,8 +48,7 @@ struct Pool {
     f.store.users["alice"].publish = "127.0.0.1:20000-60000";
     auto p = test::make_pair(f.loop);
     f.engine->serve(std::move(p.server), "tls");
-    f.clients.push_back(
-        std::make_unique<Client>(std::move(p.client), reverse_to(local(0)), ""));
+    f.clients.push_back(std::make_unique<Client>(std::move(p.client), reverse_to(local(0)), ""));
     control = f.clients.back().get();
     REQUIRE(f.run_until([&] { return control->established; }));
     port = static_cast<std::uint16_t>((static_cast<std::uint8_t>(control->raw[2]) << 8) |
@@ -63,8 +62,8 @@ struct Pool {
   std::size_t opens() const { return open_tokens(control->raw).size(); }
   std::size_t pooled() const {
     const auto live = f.engine->live_tunnels();
-    return static_cast<std::size_t>(std::count_if(
-        live.begin(), live.end(), [](const auto& t) { return t.stage == "pooled"; }));
+    return static_cast<std::size_t>(
+        std::count_if(live.begin(), live.end(), [](const auto& t) { return t.stage == "pooled"; }));
   }
   /// A data connection redeeming `token` (ATTACH message, 9.6 step 2).
   void attach(const std::string& token) {
@@ -79,11 +78,10 @@ struct Pool {
   Peer& visit(const std::string& hello) {
     io::ConnectResult res;
     bool done = false;
-    auto attempt = io::connect_tcp(f.loop.get(), "127.0.0.1", port, {},
-                                   [&](io::ConnectResult r) {
-                                     res = std::move(r);
-                                     done = true;
-                                   });
+    auto attempt = io::connect_tcp(f.loop.get(), "127.0.0.1", port, {}, [&](io::ConnectResult r) {
+      res = std::move(r);
+      done = true;
+    });
     REQUIRE(f.run_until([&] { return done; }));
     REQUIRE(res.tcp);
     visitors.push_back(std::make_unique<Peer>());
