@@ -60,6 +60,16 @@ struct Pool {
   }
 
   std::size_t opens() const { return open_tokens(control->raw).size(); }
+  /// OPEN frames so far, once the loop has had some turns to send more.
+  std::size_t opens_settled() {
+    f.loop.spin(20);
+    return opens();
+  }
+  /// Waits (bounded) for `n` OPEN frames, then opens_settled(): exactly `n` unless more came.
+  std::size_t opens_reaching(std::size_t n) {
+    (void)f.run_until([&] { return opens() >= n; });
+    return opens_settled();
+  }
   std::size_t pooled() const {
     const auto live = f.engine->live_tunnels();
     return static_cast<std::size_t>(
@@ -114,18 +124,14 @@ TEST_CASE("server engine reverse pool: a taken connection's OPEN follows the cli
   REQUIRE(pool.opens() == 2);
   Peer& visitor = pool.visit("GET /");
   Peer* data = pool.carrying("GET /");
-  f.loop.spin(20);
-  CHECK(pool.opens() == 2);  // no refill before the answer: one idle connection is left
+  CHECK(pool.opens_settled() == 2);  // no refill before the answer: one idle connection is left
 
   data->stream->write(as_bytes("answer"));
   REQUIRE(f.run_until([&] { return visitor.rec.data == "answer"; }));
-  REQUIRE(f.run_until([&] { return pool.opens() >= 3; }));
-  f.loop.spin(20);
-  CHECK(pool.opens() == 3);  // exactly one refill, sent once
+  CHECK(pool.opens_reaching(3) == 3);  // exactly one refill
   data->stream->write(as_bytes(" more"));
   REQUIRE(f.run_until([&] { return visitor.rec.data == "answer more"; }));
-  f.loop.spin(20);
-  CHECK(pool.opens() == 3);
+  CHECK(pool.opens_settled() == 3);  // sent once
 }
 
 TEST_CASE("server engine reverse pool: taking the last idle connection sends every owed OPEN",
@@ -133,21 +139,18 @@ TEST_CASE("server engine reverse pool: taking the last idle connection sends eve
   Fixture f;
   Pool pool(f);
   pool.visit("first");
-  f.loop.spin(20);
-  CHECK(pool.opens() == 2);  // the first visitor's refill waits for its answer
-  pool.visit("second");      // takes the last idle connection: both refills go now
-  REQUIRE(f.run_until([&] { return pool.opens() >= 4; }));
-  f.loop.spin(20);
-  CHECK(pool.opens() == 4);
+  CHECK(pool.opens_settled() == 2);  // the first visitor's refill waits for its answer
+  pool.visit("second");              // takes the last idle connection: both refills go now
+  CHECK(pool.opens_reaching(4) == 4);
   CHECK(pool.carrying("first") != pool.carrying("second"));
   CHECK(pool.pooled() == 0);
-  // The refills are good tokens: the pool is full again once they attach.
+  // The refills are good tokens: the pool is full again once they attach, and asks no more.
   const auto tokens = open_tokens(pool.control->raw);
+  REQUIRE(tokens.size() == 4);
   pool.attach(tokens[2]);
   pool.attach(tokens[3]);
   REQUIRE(f.run_until([&] { return pool.pooled() == 2; }));
-  f.loop.spin(20);
-  CHECK(pool.opens() == 4);
+  CHECK(pool.opens_settled() == 4);
 }
 
 TEST_CASE("server engine reverse pool: a visitor that ends without an answer releases its OPEN",
@@ -156,14 +159,11 @@ TEST_CASE("server engine reverse pool: a visitor that ends without an answer rel
   Pool pool(f);
   Peer& visitor = pool.visit("hello");
   Peer* data = pool.carrying("hello");
-  f.loop.spin(20);
-  CHECK(pool.opens() == 2);
+  CHECK(pool.opens_settled() == 2);
   // The visitor leaves; the climber ends its side too: the tunnel ends without a byte back.
   visitor.stream->shutdown();
   REQUIRE(f.run_until([&] { return data->rec.eof; }));
   data->stream->shutdown();
-  REQUIRE(f.run_until([&] { return pool.opens() >= 3; }));
-  f.loop.spin(20);
-  CHECK(pool.opens() == 3);
+  CHECK(pool.opens_reaching(3) == 3);
   CHECK(visitor.rec.data.empty());
 }
