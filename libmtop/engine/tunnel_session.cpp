@@ -502,6 +502,9 @@ void ServerTunnel::relay(io::StreamPtr other, ByteView initial, bool client_ende
   opts.idle_timeout_ms = options_.idle_timeout_ms;
   opts.a_ended = client_ended;
   if (role_ == ReverseRole::data) {
+    // The climber aborting the data connection (a local service it cannot reach: CONNECT_FAILED)
+    // resets the visitor, so it never takes the end for a clean one (docs/PROTOCOL.md 9.5, 9.6).
+    opts.reset_b_when_a_fails = true;
     // The climber's first byte for the visitor: the pool's refill for this connection waited
     // for it (AttachPool). Told before the byte is written on, in the same loop turn, so the
     // climber's new connection for that OPEN cannot come in ahead of it.

@@ -95,7 +95,8 @@ void Relay::on_eof(Side& from) {
 }
 
 void Relay::on_error(Side& from, std::string_view reason) {
-  finish(std::string(from.is_a ? "client: " : "target: ") + std::string(reason), &from);
+  finish(std::string(from.is_a ? "client: " : "target: ") + std::string(reason),
+         from.is_a && options_.reset_b_when_a_fails);
 }
 
 void Relay::on_drain(Side& drained) {
@@ -153,7 +154,7 @@ void Relay::check_done() {
   flush_timer_.start(kFlushPollMs, [this] { check_done(); });
 }
 
-void Relay::finish(std::string reason, Side* failed) {
+void Relay::finish(std::string reason, bool reset_b) {
   if (finished_) return;
   finished_ = true;
   stats_.reason = std::move(reason);
@@ -161,10 +162,8 @@ void Relay::finish(std::string reason, Side* failed) {
   flush_timer_.stop();
   a_.gate_timer.stop();
   b_.gate_timer.stop();
-  // Closing a stream from inside its own callback is allowed (stream.hpp). A side's failure
-  // is passed on as an abort, not as an end of data: a TCP peer on the other side gets a
-  // reset, so it cannot take a cut-off transfer for a complete one (docs/PROTOCOL.md 6.1).
-  if (failed) TcpStream::reset(std::move(other(*failed).stream));
+  // Closing a stream from inside its own callback is allowed (stream.hpp).
+  if (reset_b) TcpStream::reset(std::move(b_.stream));
   a_.stream.reset();
   b_.stream.reset();
   poster_.post([this] {

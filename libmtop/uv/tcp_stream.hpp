@@ -44,7 +44,7 @@ class TcpStream final : public Stream, private TcpSocket::Events {
   static OwnedFd hand_over(StreamPtr stream);
   /// Closes `stream` as an abort: a TcpStream's peer gets a reset (RST) instead of a FIN; any
   /// other stream just closes (close() is already its abort: TLS without close_notify, QUIC
-  /// with a RESET_STREAM). For a relay whose other side failed (docs/PROTOCOL.md 6.1).
+  /// with a RESET_STREAM). For a relay whose other side failed (RelayOptions).
   static void reset(StreamPtr stream);
 
   void set_handler(Handler* handler) override { handler_ = handler; }
