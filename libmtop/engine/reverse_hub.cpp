@@ -444,6 +444,20 @@ void ReverseHub::tunnel_ended(ServerTunnel& t) {
       (grace > 0 ? ", port kept " + std::to_string(grace) + " ms for the user" : ", port closed"));
 }
 
+void ReverseHub::tunnel_answered(ServerTunnel& t) {
+  if (const auto r = remote_data_.find(&t); r != remote_data_.end()) {
+    const RemoteAttached& a = r->second;
+    share_.post(a.owner, [tunnel = a.tunnel, d = RemoteData{worker_, a.link}](ReverseHub& owner) {
+      owner.remote_answered(tunnel, d);
+    });
+    return;
+  }
+  const auto it = tunnels_.find(&t);
+  if (it == tunnels_.end()) return;
+  const auto c = controls_.find(it->second);
+  if (c != controls_.end() && c->second.pool && c->second.tunnel != &t) c->second.pool->answered(t);
+}
+
 void ReverseHub::close_all() {
   std::vector<ServerTunnel*> controls;
   for (auto& [id, c] : controls_) controls.push_back(c.tunnel);
@@ -527,6 +541,12 @@ void ReverseHub::remote_attached(std::uint32_t tunnel, const RemoteData& data) {
 void ReverseHub::remote_ended(std::uint32_t tunnel, const RemoteData& data) {
   if (const auto c = controls_.find(tunnel); c != controls_.end() && c->second.pool) {
     c->second.pool->remote_ended(data);
+  }
+}
+
+void ReverseHub::remote_answered(std::uint32_t tunnel, const RemoteData& data) {
+  if (const auto c = controls_.find(tunnel); c != controls_.end() && c->second.pool) {
+    c->second.pool->answered_remote(data);
   }
 }
 

@@ -113,6 +113,9 @@ class ReverseHub final : private RemoteDataLinks {
   std::size_t withdraw(const std::string& user, const auth::PublishGrants& grants);
   /// Any tunnel ended; the hub forgets it if it knew it.
   void tunnel_ended(ServerTunnel& t);
+  /// Data tunnel `t` relayed the climber's first byte to its visitor: its pool's deferred
+  /// refill, if any, is due (AttachPool, visitor_delivery.hpp).
+  void tunnel_answered(ServerTunnel& t);
   /// Closes every public port now (the server stops).
   void close_all();
   /// The server drains: control tunnels end and their ports close at once (a restarted
@@ -183,6 +186,7 @@ class ReverseHub final : private RemoteDataLinks {
   void take_visitor(const PublicBind& bind, io::OwnedFd fd);
   void remote_attached(std::uint32_t tunnel, const RemoteData& data);
   void remote_ended(std::uint32_t tunnel, const RemoteData& data);
+  void remote_answered(std::uint32_t tunnel, const RemoteData& data);
   void carry_here(std::uint64_t link, std::uint32_t tunnel, unsigned owner,
                   const std::shared_ptr<Parcel>& parcel);
   void visitor_back(std::uint32_t tunnel, const std::shared_ptr<Parcel>& parcel);

@@ -568,6 +568,10 @@ bool ServerEngine::tunnel_attach(ServerTunnel& t, const AttachToken& token) {
   return reverse_->attach(t, token);
 }
 
+void ServerEngine::tunnel_answered(ServerTunnel& t) {
+  reverse_->tunnel_answered(t);
+}
+
 void ServerEngine::reverse_attached(ServerTunnel& data, const std::string& user) {
   // The control tunnel of `user` lives, so its user state does — on its own worker. The data
   // connection is one of the user's tunnels on every worker like any other (tunnel_finished

@@ -193,6 +193,7 @@ class ServerEngine final : private TunnelHost, private ReverseHub::Host {
   PublishAnswer tunnel_publish(ServerTunnel& t, const Address& bind) override;
   void tunnel_published(ServerTunnel& t) override;
   bool tunnel_attach(ServerTunnel& t, const AttachToken& token) override;
+  void tunnel_answered(ServerTunnel& t) override;
   void reverse_attached(ServerTunnel& data, const std::string& user) override;
   void visitor_refused(VisitorRefusal why) override;
   ServerTunnel* reverse_stream(io::StreamPtr stream, const ServerTunnel& control) override;

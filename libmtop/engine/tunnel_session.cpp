@@ -501,6 +501,21 @@ void ServerTunnel::relay(io::StreamPtr other, ByteView initial, bool client_ende
   opts.max_pending = options_.max_pending;
   opts.idle_timeout_ms = options_.idle_timeout_ms;
   opts.a_ended = client_ended;
+  if (role_ == ReverseRole::data) {
+    // The climber aborting the data connection (a local service it cannot reach: CONNECT_FAILED)
+    // resets the visitor, so it never takes the end for a clean one (docs/PROTOCOL.md 9.5, 9.6).
+    opts.reset_b_when_a_fails = true;
+    // The climber's first byte for the visitor: the pool's refill for this connection waited
+    // for it (AttachPool). Told before the byte is written on, in the same loop turn, so the
+    // climber's new connection for that OPEN cannot come in ahead of it.
+    opts.on_traffic = [this, observe = std::move(opts.on_traffic), answered = false](
+                          io::Direction dir, std::size_t bytes) mutable {
+      if (observe) observe(dir, bytes);
+      if (answered || dir != io::Direction::a_to_b) return;
+      answered = true;
+      host_.tunnel_answered(*this);
+    };
+  }
   stage_ = Stage::relaying;
   relay_ = std::make_unique<io::Relay>(loop_, std::move(client_), std::move(other),
                                        std::move(opts), [this](const io::RelayStats& s) {

@@ -111,6 +111,9 @@ class TunnelHost {
   /// A TLS data connection's ATTACH token: true when the host took it (it has called
   /// t.make_pooled() and may have given it a visitor already); false for the stealth close.
   virtual bool tunnel_attach(ServerTunnel& t, const AttachToken& token) = 0;
+  /// Data tunnel t (reverse_role() data) is relaying the climber's first byte to its visitor,
+  /// right now (inside the relay's traffic callback: it must not destroy t). Called once.
+  virtual void tunnel_answered(ServerTunnel& t) = 0;
 };
 
 /// What a tunnel runs under: the engine's options and the connect options (target policy)

@@ -31,6 +31,13 @@ void AttachPool::deliver(Visitor v) {
   if (!ready_.empty()) {
     const Link link = ready_.front();
     ready_.pop_front();
+    // The refill for `link` waits for its first answer (see the header), unless the pool is
+    // empty now: then this one and every one owed go out at once.
+    if (ready_.empty()) {
+      owed_.clear();
+    } else {
+      owed_.insert(link);
+    }
     hand(link, std::move(v));
   } else {
     waiting_.push_back(std::move(v));
@@ -72,7 +79,7 @@ void AttachPool::close_link(const Link& link, const std::string& reason) {
 
 void AttachPool::top_up() {
   const std::size_t want = pool_size_ + waiting_.size();
-  std::size_t have = ready_.size() + tokens_.outstanding(tunnel_);
+  std::size_t have = ready_.size() + tokens_.outstanding(tunnel_) + owed_.size();
   while (!closed_ && have < want) {
     AttachToken token{};
     if (RAND_bytes(token.data(), static_cast<int>(token.size())) != 1) return;
@@ -101,10 +108,16 @@ void AttachPool::tunnel_ended(ServerTunnel& t) {
 
 void AttachPool::link_ended(const Link& link) {
   carrying_.erase(link);
-  const auto it = std::find(ready_.begin(), ready_.end(), link);
-  if (it == ready_.end()) return;
-  ready_.erase(it);
-  top_up();
+  bool changed = owed_.erase(link) > 0;
+  if (const auto it = std::find(ready_.begin(), ready_.end(), link); it != ready_.end()) {
+    ready_.erase(it);
+    changed = true;
+  }
+  if (changed) top_up();
+}
+
+void AttachPool::link_answered(const Link& link) {
+  if (owed_.erase(link) > 0) top_up();
 }
 
 void AttachPool::close(const std::string& reason, bool keep_carried) {
@@ -117,6 +130,7 @@ void AttachPool::close(const std::string& reason, bool keep_carried) {
   if (!keep_carried) links.insert(links.end(), carrying_.begin(), carrying_.end());
   ready_.clear();
   carrying_.clear();
+  owed_.clear();
   for (const Link& link : links) close_link(link, reason);
 }
 

@@ -5,11 +5,16 @@
 // - TLS (AttachPool, below): the climber keeps a pool of data connections ready, asked for
 //   with OPEN frames carrying one-time tokens (AttachTokens); a visitor goes to an idle one at
 //   once, or waits (bounded by the handshake time-out) for the next to attach. The number of
-//   connections asked for follows one rule: ready + tokens outstanding = pool size + visitors
-//   waiting. On a multi-worker server a data connection may attach on another worker than
-//   its control tunnel's (SO_REUSEPORT hashes each connection anew): the pool keeps it as a
-//   RemoteData, and a visitor handed to it goes there (RemoteDataLinks: the hub moves the
-//   visitor's socket to that worker).
+//   connections asked for follows one rule: ready + tokens outstanding + refills owed = pool
+//   size + visitors waiting. A refill is owed for a pooled connection a visitor took while
+//   others stayed idle: its OPEN waits until the climber's first byte on it has gone to the
+//   visitor, or its tunnel ended, because the climber's answer to that OPEN (a new TLS
+//   connection, whose handshake costs this loop about a millisecond) would otherwise delay
+//   that first byte. Taking the last idle connection sends every owed refill at once, so a
+//   burst never finds the pool empty for want of a deferred OPEN. On a multi-worker server a data
+//   connection may attach on another worker than its control tunnel's (SO_REUSEPORT hashes each
+//   connection anew): the pool keeps it as a RemoteData, and a visitor handed to it goes there
+//   (RemoteDataLinks: the hub moves the visitor's socket to that worker).
 // - QUIC (QuicVisitorDelivery, quic_visitor_delivery.hpp): a server-initiated stream per
 //   visitor on the climber's connection.
 #pragma once
@@ -107,6 +112,10 @@ class AttachPool final : public VisitorDelivery {
   void attached_remote(const RemoteData& data) { attached_link(data); }
   /// A data connection on another worker ended.
   void remote_ended(const RemoteData& data) { link_ended(data); }
+  /// Data connection `t` relayed the climber's first byte to its visitor: its refill is due.
+  void answered(ServerTunnel& t) { link_answered(&t); }
+  /// The same for a data connection on another worker.
+  void answered_remote(const RemoteData& data) { link_answered(data); }
 
  private:
   /// A data connection: here, or on another worker.
@@ -114,9 +123,10 @@ class AttachPool final : public VisitorDelivery {
 
   void attached_link(const Link& link);
   void link_ended(const Link& link);
+  void link_answered(const Link& link);
   void hand(const Link& link, Visitor v);
   void close_link(const Link& link, const std::string& reason);
-  /// Sends OPEN frames until ready + outstanding = pool size + waiting.
+  /// Sends OPEN frames until ready + outstanding + owed = pool size + waiting.
   void top_up();
 
   ServerTunnel& control_;
@@ -128,6 +138,7 @@ class AttachPool final : public VisitorDelivery {
   RemoteDataLinks* remote_;
   std::deque<Link> ready_;
   std::set<Link> carrying_;
+  std::set<Link> owed_;  ///< carried, their refill deferred until answered or ended
   std::deque<Visitor> waiting_;
   bool closed_ = false;
 };

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "uv/tcp_stream.hpp"
+
 namespace mtop::io {
 
 namespace {
@@ -93,7 +95,8 @@ void Relay::on_eof(Side& from) {
 }
 
 void Relay::on_error(Side& from, std::string_view reason) {
-  finish(std::string(from.is_a ? "client: " : "target: ") + std::string(reason));
+  finish(std::string(from.is_a ? "client: " : "target: ") + std::string(reason),
+         from.is_a && options_.reset_b_when_a_fails);
 }
 
 void Relay::on_drain(Side& drained) {
@@ -151,7 +154,7 @@ void Relay::check_done() {
   flush_timer_.start(kFlushPollMs, [this] { check_done(); });
 }
 
-void Relay::finish(std::string reason) {
+void Relay::finish(std::string reason, bool reset_b) {
   if (finished_) return;
   finished_ = true;
   stats_.reason = std::move(reason);
@@ -160,6 +163,7 @@ void Relay::finish(std::string reason) {
   a_.gate_timer.stop();
   b_.gate_timer.stop();
   // Closing a stream from inside its own callback is allowed (stream.hpp).
+  if (reset_b) TcpStream::reset(std::move(b_.stream));
   a_.stream.reset();
   b_.stream.reset();
   poster_.post([this] {

@@ -12,7 +12,8 @@
 //   opposite direction keeps flowing. The relay is done when both sides have sent EOF and
 //   both write queues are empty ("closed"), on the first error of either side
 //   ("client: <reason>" / "target: <reason>"), on the idle time-out ("idle timeout"), or on
-//   close(reason).
+//   close(reason). Both streams are then closed, unless side a failed and the options ask
+//   for b to be reset (RelayOptions::reset_b_when_a_fails).
 // - When done, the relay closes both streams and then calls the done callback from the loop
 //   (never inside a call into the relay). The callback may destroy the relay.
 // - TrafficGate (optional) is asked about every chunk before it is forwarded; the chunk is
@@ -62,6 +63,10 @@ struct RelayOptions {
   /// Optional observer of every forwarded chunk (usage counting). Must not destroy the relay;
   /// it may call Relay::close().
   std::function<void(Direction, std::size_t bytes)> on_traffic;
+  /// When side a fails (reset, abort), side b is reset (TcpStream::reset: a TCP peer gets an
+  /// RST, not a FIN) rather than closed: a reverse tunnel's visitor when the climber aborts
+  /// its data connection (docs/PROTOCOL.md 9.5, 9.6).
+  bool reset_b_when_a_fails = false;
   /// Side a already sent EOF before start() (a client that half-closed while the server was
   /// still deciding): b is shut down right after `initial_to_b`, and a is never read.
   bool a_ended = false;
@@ -129,7 +134,8 @@ class Relay {
   void touch() noexcept;
   void arm_idle(std::uint64_t ms);
   void check_done();
-  void finish(std::string reason);
+  /// Ends the relay; `reset_b`: b is reset rather than closed.
+  void finish(std::string reason, bool reset_b = false);
 
   uv_loop_t* loop_;
   RelayOptions options_;

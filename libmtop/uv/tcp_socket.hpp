@@ -21,7 +21,8 @@
 //   kernel. Once a write has taken it above io::Stream::low_water(), on_socket_drain() fires
 //   when it falls back to that mark.
 // - shutdown(): the FIN goes out once every queued write has (libuv orders them).
-// - close(): closes the handle. Pending writes and the shutdown are cancelled (their memory
+// - close(): closes the handle; reset() does the same with an RST (SO_LINGER 0) instead of
+//   the FIN, for an abort. Pending writes and the shutdown are cancelled (their memory
 //   is freed, nothing is reported); last comes on_socket_closed(), from the close callback,
 //   where the owner may free the socket. Until then the socket must stay alive.
 #pragma once
@@ -102,6 +103,9 @@ class TcpSocket {
   int shutdown();
   /// Closes the handle (see the file comment). Idempotent.
   void close() noexcept;
+  /// close(), but the peer gets a reset (RST) instead of a FIN: the connection was aborted,
+  /// not ended. Queued bytes are dropped, also by the kernel. Idempotent.
+  void reset() noexcept;
 
   uv_loop_t* loop() const noexcept { return tcp_->loop; }
   /// The socket's descriptor (-1 once closed).

@@ -56,12 +56,27 @@ void TcpStream::shutdown() {
   if (const int r = socket_.shutdown(); r < 0) fail_later(r);
 }
 
+void TcpStream::reset(StreamPtr stream) {
+  auto* tcp = dynamic_cast<TcpStream*>(stream.get());
+  if (!tcp) return;  // `stream` closes the way its transport aborts
+  (void)stream.release();
+  tcp->close_socket(true);
+}
+
 void TcpStream::close() {
+  close_socket(false);
+}
+
+void TcpStream::close_socket(bool reset) {
   if (closed_) return;
   closed_ = true;
   handler_ = nullptr;
   poster_.cancel();
-  socket_.close();  // on_socket_closed() frees us
+  if (reset) {
+    socket_.reset();  // on_socket_closed() frees us
+  } else {
+    socket_.close();
+  }
 }
 
 void TcpStream::fail(int status) {

@@ -8,7 +8,7 @@
 // - Every call returns without calling the handler; errors found inside a call are reported
 //   from the loop a moment later (uv/poster.hpp). After close() nothing is reported.
 // - close() closes the handle; the object frees itself in the close callback, after libuv has
-//   cancelled the pending write and shutdown requests.
+//   cancelled the pending write and shutdown requests. reset() closes with an RST instead.
 #pragma once
 
 #include <uv.h>
@@ -42,6 +42,10 @@ class TcpStream final : public Stream, private TcpSocket::Events {
   /// read yet (bytes it read would be lost). Empty if `stream` is not a TcpStream, is closed,
   /// or dup fails.
   static OwnedFd hand_over(StreamPtr stream);
+  /// Closes `stream` as an abort: a TcpStream's peer gets a reset (RST) instead of a FIN; any
+  /// other stream just closes (close() is already its abort: TLS without close_notify, QUIC
+  /// with a RESET_STREAM). For a relay whose other side failed (RelayOptions).
+  static void reset(StreamPtr stream);
 
   void set_handler(Handler* handler) override { handler_ = handler; }
   void start_read() override;
@@ -67,6 +71,8 @@ class TcpStream final : public Stream, private TcpSocket::Events {
   void on_socket_drain() override;
   void on_socket_closed() override { delete this; }
 
+  /// close(), with an RST when `reset`.
+  void close_socket(bool reset);
   /// Reports a failure now (from a loop callback): stops reading and calls on_error once.
   void fail(int status);
   /// Reports a failure found inside a call, on a later loop turn.

@@ -655,5 +655,28 @@ class Metrics(ReverseTest):
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
 
+class ServiceDown(ReverseTest):
+    """The climber's local service is down (docs/PROTOCOL.md 9.5, 9.6): the climber aborts the
+    visitor's stream with CONNECT_FAILED (QUIC) or its data connection without close_notify
+    (TLS), and the server resets the visitor's TCP connection rather than closing it."""
+
+    def test_visitor_is_reset(self):
+        self.start_server()
+        service = free_port()  # nothing listens there
+        c = self.climber(service)
+        self.published(c)
+        for i in range(2):  # a warm pool connection, then its refill
+            # The reset may come before connect() has returned (a loaded machine): that too.
+            with self.assertRaises(ConnectionResetError, msg=f"visitor {i}"):
+                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as v:
+                    v.settimeout(10)
+                    v.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    v.recv(100)
+        wait_for(lambda: c.log().count(f"local service 127.0.0.1:{service}") >= 2, 10,
+                 "the climber's warning about the service")
+        self.assertTrue(self.server.alive())
+        self.assertTrue(c.alive())
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "uv/relay.hpp"
+#include "uv/tcp_stream.hpp"
 #include "uv/timer.hpp"
 #include "uv_test_support.hpp"
 
@@ -193,6 +194,9 @@ TEST_CASE("relay: close(reason) from outside", "[relay]") {
     CHECK(tn.stats->reason == "user disabled");
     CHECK(tn.stats->bytes_a_to_b == 5);
     REQUIRE(loop.run_until([&] { return (tn.c.eof || tn.c.errors) && (tn.t.eof || tn.t.errors); }));
+    // No side failed: both are closed, not reset.
+    CHECK(tn.c.eof);
+    CHECK(tn.t.eof);
   }
   CHECK(loop.close() == 0);
 }
@@ -226,6 +230,29 @@ TEST_CASE("relay: an error on one side ends it with that side's reason", "[relay
     CHECK(tn.stats->reason.rfind("target: ", 0) == 0);
     CHECK(tn.stats->reason == "target: connection reset");
     REQUIRE(loop.run_until([&] { return tn.c.eof || tn.c.errors; }));
+    CHECK(tn.c.eof);  // closed, not reset: only a's failure may reset b (next test)
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("relay: reset_b_when_a_fails passes a client's reset on to the target", "[relay]") {
+  const bool reset = GENERATE(true, false);
+  TestLoop loop;
+  {
+    RelayOptions opts;
+    opts.reset_b_when_a_fails = reset;
+    Tunnel tn(loop, opts);
+    tn.relay->start();
+    tn.target->start_read();
+    tn.client->write(as_bytes("hello"));
+    REQUIRE(loop.run_until([&] { return tn.t.data == "hello"; }));
+    mtop::io::TcpStream::reset(std::move(tn.client));  // the client aborts: an RST
+    REQUIRE(loop.run_until([&] { return tn.done(); }));
+    CHECK(tn.stats->reason == "client: connection reset");
+    REQUIRE(loop.run_until([&] { return tn.t.eof || tn.t.errors; }));
+    CHECK(tn.t.eof == !reset);
+    CHECK(tn.t.errors == (reset ? 1 : 0));
+    if (reset) CHECK(tn.t.error == "connection reset");
   }
   CHECK(loop.close() == 0);
 }
