@@ -344,7 +344,7 @@ void ReverseHub::visit(const PublicBind& bind, io::UvHandle<uv_tcp_t> tcp,
   auto refuse = [&](VisitorRefusal why) {
     ++visitors_refused_;
     host_.visitor_refused(why);
-    if (stream) stream.release()->abort(0);
+    if (stream) io::TcpStream::reset(std::move(stream));  // 9.5: reset, never a FIN
   };
   if (!route || rule_of == listening_.end()) {
     refuse(VisitorRefusal::no_climber);  // grace: reset at once

@@ -7,8 +7,13 @@
 #include <vector>
 
 #include "engine/tunnel_session.hpp"
+#include "uv/tcp_stream.hpp"
 
 namespace mtop {
+
+Visitor::~Visitor() {
+  if (stream) io::TcpStream::reset(std::move(stream));
+}
 
 AttachPool::AttachPool(ServerTunnel& control, std::uint32_t tunnel, AttachTokens& tokens,
                        std::size_t pool_size, std::uint64_t wait_ms, uv_loop_t* loop,

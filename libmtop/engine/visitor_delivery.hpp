@@ -36,8 +36,18 @@ namespace mtop {
 
 class ServerTunnel;
 
-/// A visitor accepted on a public port, not yet reading.
+/// A visitor accepted on a public port, not yet reading. One dropped before a tunnel carries
+/// it (refused, waited too long for a data connection or stream credit, its climber gone) is
+/// reset, not closed with a FIN: a visitor must not take "nobody answered" for an empty
+/// answer (docs/PROTOCOL.md 9.5, 9.7).
 struct Visitor {
+  Visitor() = default;
+  Visitor(Visitor&&) noexcept = default;
+  Visitor& operator=(Visitor&&) noexcept = default;
+  Visitor(const Visitor&) = delete;
+  Visitor& operator=(const Visitor&) = delete;
+  ~Visitor();
+
   io::StreamPtr stream;
   Bytes header;      ///< the visitor header (9.5) to send before its bytes
   std::string name;  ///< "ip:port", for the summary
