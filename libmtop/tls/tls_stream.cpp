@@ -256,6 +256,13 @@ void TlsStream::on_timer_cb(uv_timer_t* t) {
     return;
   }
   self->pump();
+  // A deferred delivery is over (e.g. the first bytes that came with the handshake's last
+  // flight): an established stream keeps no timer while idle, as after the handshake.
+  if (!self->closed_ && !self->handshaking_ && self->timer_ &&
+      !uv_is_active(self->timer_.handle())) {
+    self->timer_->data = nullptr;
+    self->timer_.reset();  // uv_close from inside the callback: libuv allows it
+  }
 }
 
 }  // namespace mtop::tls

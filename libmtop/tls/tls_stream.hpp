@@ -90,7 +90,7 @@ class TlsStream final : public io::Stream, private io::TcpSocket::Events {
   void update_socket_reading();
 
   io::UvHandle<uv_timer_t> timer_;  ///< handshake time-out, then deferred deliveries; lazy
-  SharedTlsBuffers buffers_;  // before engine_: its buffer pool outlives the engine
+  SharedTlsBuffers buffers_;        // before engine_: its buffer pool outlives the engine
   std::unique_ptr<Engine> engine_;
   io::TcpSocket socket_;
   HandshakeCallback on_done_;

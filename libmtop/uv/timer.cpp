@@ -22,7 +22,7 @@ void Timer::stop() noexcept {
 void Timer::release() noexcept {
   if (!handle_) return;
   handle_->data = nullptr;  // closing stops it; no callback can reach us from here on
-  handle_.reset();  // cb_ stays: release() may run inside it
+  handle_.reset();          // cb_ stays: release() may run inside it
 }
 
 bool Timer::active() const noexcept {

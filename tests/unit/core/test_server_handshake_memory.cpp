@@ -11,6 +11,12 @@
 
 #include "mtop/server_handshake.hpp"
 
+// GCC, seeing through the inlined allocator, takes our free() for a mismatch with operator
+// new: here operator new is malloc, so free() is its match.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace {
 
 std::array<void*, 16> g_auth_sized{};  // live allocations of kMaxAuthMessageSize bytes
@@ -41,7 +47,7 @@ mtop::Bytes auth_bytes(mtop::Method method) {
   mtop::AuthMessage msg{method, "alice", "secret", mtop::Address::from_ipv4({127, 0, 0, 1}, 80)};
   mtop::Bytes b;
   REQUIRE(mtop::encode_auth(msg, b));
-  return b;
+  return mtop::Bytes(b.begin(), b.end());  // encode_auth reserved kMaxAuthMessageSize: not ours
 }
 
 }  // namespace
@@ -67,8 +73,9 @@ TEST_CASE("server: no auth buffer before the first byte, none after the message"
           "[server][memory]") {
   const int base = live_auth_sized();
   for (const mtop::Method method : {mtop::Method::connect, mtop::Method::reverse}) {
-    mtop::ServerHandshake hs(mtop::ServerHandshake::Options{
-        .early_data_limit = mtop::kDefaultEarlyDataLimit, .reverse = method == mtop::Method::reverse});
+    mtop::ServerHandshake hs(
+        mtop::ServerHandshake::Options{.early_data_limit = mtop::kDefaultEarlyDataLimit,
+                                       .reverse = method == mtop::Method::reverse});
     CHECK(live_auth_sized() == base);  // constructed: nothing reserved yet
 
     const mtop::Bytes msg = auth_bytes(method);
