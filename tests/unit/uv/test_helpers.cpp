@@ -103,3 +103,40 @@ TEST_CASE("Timer: fires once, stop() and destruction prevent it, it may destroy 
   }
   CHECK(loop.close() == 0);
 }
+
+TEST_CASE("Timer: release() stops it and frees its handle; start() makes a new one", "[timer]") {
+  TestLoop loop;
+  auto open_timers = [&] {
+    int n = 0;
+    uv_walk(
+        loop.get(),
+        [](uv_handle_t* h, void* arg) {
+          if (h->type == UV_TIMER && !uv_is_closing(h)) ++*static_cast<int*>(arg);
+        },
+        &n);
+    return n;
+  };
+  {
+    int fired = 0;
+    mtop::io::Timer t(loop.get());
+    t.release();  // nothing to release yet
+    t.start(1, [&] { ++fired; });
+    CHECK(open_timers() == 1);
+    t.release();
+    CHECK_FALSE(t.active());
+    CHECK(open_timers() == 0);
+    loop.spin(5);
+    CHECK(fired == 0);
+
+    t.start(1, [&] { fired += 10; });
+    CHECK(t.active());
+    REQUIRE(loop.run_until([&] { return fired == 10; }));
+    t.start(0, [&] {
+      t.release();
+      fired += 100;
+    });  // from inside its own callback
+    REQUIRE(loop.run_until([&] { return fired == 110; }));
+    CHECK(open_timers() == 0);
+  }
+  CHECK(loop.close() == 0);
+}
