@@ -2,6 +2,7 @@
 // outcomes, half-close, back-pressure, close() and resumption.
 #include <catch2/catch.hpp>
 
+#include "open_timers.hpp"
 #include "tls_pair.hpp"
 
 using namespace tls_test;
@@ -383,19 +384,10 @@ TEST_CASE("an established stream keeps no timer handle while idle, and still del
   // a deferred delivery (bench/RESULTS.md, issue 14).
   Pki pki;
   Loop loop;
-  auto open_timers = [&] {
-    int n = 0;
-    uv_walk(
-        loop.get(),
-        [](uv_handle_t* h, void* arg) {
-          if (h->type == UV_TIMER && !uv_is_closing(h)) ++*static_cast<int*>(arg);
-        },
-        &n);
-    return n;
-  };
+  auto timers = [&] { return open_timers(loop.get()); };
   {
     Server server(loop, pki.server_chain, pki.server_key);
-    const int before = open_timers();
+    const int before = timers();
     auto out = dial(loop, client_ctx(trusting(pki)), "localhost", server.port());
     REQUIRE(out.error == "");
     REQUIRE(out.stream);
@@ -408,11 +400,11 @@ TEST_CASE("an established stream keeps no timer handle while idle, and still del
     out.stream->set_handler(&client_rec);
     out.stream->start_read();
     loop.idle(50);  // the ticket arrives; both sides idle
-    CHECK(open_timers() == before);
+    CHECK(timers() == before);
 
     out.stream->write(as_bytes(std::string_view("still works")));
     REQUIRE(loop.run_until([&] { return rec.data == "still works"; }));
-    CHECK(open_timers() == before);
+    CHECK(timers() == before);
 
     // Errors are delivered from the loop (a deferred call): that makes a timer again.
     out.stream.reset();  // close(), an abort: TCP closes without close_notify

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "open_timers.hpp"
 #include "uv/poster.hpp"
 #include "uv/sockaddr.hpp"
 #include "uv/timer.hpp"
@@ -106,25 +107,16 @@ TEST_CASE("Timer: fires once, stop() and destruction prevent it, it may destroy 
 
 TEST_CASE("Timer: release() stops it and frees its handle; start() makes a new one", "[timer]") {
   TestLoop loop;
-  auto open_timers = [&] {
-    int n = 0;
-    uv_walk(
-        loop.get(),
-        [](uv_handle_t* h, void* arg) {
-          if (h->type == UV_TIMER && !uv_is_closing(h)) ++*static_cast<int*>(arg);
-        },
-        &n);
-    return n;
-  };
+  auto timers = [&] { return open_timers(loop.get()); };
   {
     int fired = 0;
     mtop::io::Timer t(loop.get());
     t.release();  // nothing to release yet
     t.start(1, [&] { ++fired; });
-    CHECK(open_timers() == 1);
+    CHECK(timers() == 1);
     t.release();
     CHECK_FALSE(t.active());
-    CHECK(open_timers() == 0);
+    CHECK(timers() == 0);
     loop.spin(5);
     CHECK(fired == 0);
 
@@ -136,7 +128,7 @@ TEST_CASE("Timer: release() stops it and frees its handle; start() makes a new o
       fired += 100;
     });  // from inside its own callback
     REQUIRE(loop.run_until([&] { return fired == 110; }));
-    CHECK(open_timers() == 0);
+    CHECK(timers() == 0);
   }
   CHECK(loop.close() == 0);
 }
