@@ -117,7 +117,7 @@ class MTOP_CPP_API ServerHandshake {
 
   Options options_;
   State state_ = State::reading_auth;
-  Bytes auth_;                              // auth message bytes so far (wiped after use)
+  Bytes auth_;                              // auth message so far (wiped, freed after use)
   std::optional<AuthMessage> request_;      // decoded, not yet reported
   bool request_reported_ = false;
   Method method_ = Method::connect;         // of the decoded request

@@ -298,7 +298,7 @@ void ServerTunnel::pump() {
 void ServerTunnel::auth_passed(std::string username) {
   if (stage_ != Stage::deciding || !target_) return;
   auth_.reset();
-  timer_.stop();  // the connect has its own time-out
+  timer_.release();  // the connect has its own time-out, the relay its idle one
   username_ = std::move(username);
   stage_ = Stage::connecting;
   secure_wipe(seen_);  // a climber with the right password: no fallback from here on
@@ -339,7 +339,7 @@ bool ServerTunnel::fall_back(TunnelFailure failure, std::string& reason) {
   summary_.failure = failure;
   summary_.reason = std::move(reason);
   summary_.fallback = true;
-  timer_.stop();  // the connect has its own time-out, the relay its idle one
+  timer_.release();  // the connect has its own time-out, the relay its idle one
   auth_.reset();
   secure_wipe(held_);  // a suffix of seen_
   if (sink_) {
@@ -435,7 +435,7 @@ void ServerTunnel::start_visitor_stream() {
 
 void ServerTunnel::make_pooled(std::string username, std::string bind) {
   if (stage_ != Stage::handshake || role_ != ReverseRole::data) return;
-  timer_.stop();  // a pooled connection lives as long as its control tunnel
+  timer_.release();  // a pooled connection lives as long as its control tunnel
   fallback_ = false;
   secure_wipe(seen_);
   username_ = std::move(username);

@@ -10,8 +10,8 @@
 // it, else when the uv_write completes. A fresh vector per write, freed when the write
 // completed, made glibc trim and refault the heap on every write (uv/chunk_pool.hpp).
 // Ciphertext an engine has to keep between reads (the stream stopped reading in the middle
-// of a socket read) lives in a chunk of the same pool until it is consumed. An idle stream
-// holds no chunk.
+// of a socket read) lives in a chunk of the same pool until it is consumed, unless it is a
+// few bytes (Engine::kSmallInput). An idle stream holds no chunk.
 #pragma once
 
 #include <cstddef>

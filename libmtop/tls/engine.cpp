@@ -172,9 +172,13 @@ void Engine::retain_input() {
     in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_off_));
     in_off_ = 0;
   }
-  // A chunk too: a relay that pauses reading leaves up to a whole socket read behind, and a
-  // fresh buffer for it, freed once read, would churn the heap at every pause.
-  if (in_.capacity() == 0 && pool_) in_ = pool_->take();
+  // A chunk too when the rest is large: a relay that pauses reading leaves up to a whole socket
+  // read behind, and a fresh buffer for it, freed once read, would churn the heap at every
+  // pause. A small rest (the first bytes behind the handshake's last flight, held until the
+  // owner reads) gets a buffer of its size: a burst of set-ups holds one each until the next
+  // loop turn, and a 68 KiB chunk apiece filled the pool's spares for good (bench/RESULTS.md,
+  // issue 14).
+  if (in_.capacity() == 0 && pool_ && borrowed_.size() > kSmallInput) in_ = pool_->take();
   in_.insert(in_.end(), borrowed_.begin(), borrowed_.end());
   borrowed_ = {};
 }

@@ -62,7 +62,7 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // --- buffers ------------------------------------------------------------------------
-  /// From now on, output and retained input go into chunks taken from `pool` (null: buffers
+  /// From now on, output and large retained input go into chunks taken from `pool` (null: buffers
   /// allocated as needed); retained input goes back to it once consumed. A buffer that
   /// outgrows its chunk reallocates it, and give() then frees it rather than keep it. The
   /// pool must outlive every later call into the engine.
@@ -71,8 +71,10 @@ class Engine {
   // --- input --------------------------------------------------------------------------
   /// Makes `in` available to OpenSSL (borrowed, see the file comment).
   void handle_ciphertext(ByteView in);
-  /// Copies the unconsumed part of the borrowed input into the engine.
+  /// Copies the unconsumed part of the borrowed input into the engine: into a chunk of the
+  /// buffer pool when it is over kSmallInput bytes, else into a buffer of its own size.
   void retain_input();
+  static constexpr std::size_t kSmallInput = 4 * 1024;
   /// True if unread ciphertext, or decrypted plaintext not yet read(), is waiting in the engine
   /// (a partial record inside OpenSSL does not count: it waits for more input).
   bool has_pending_input() const;

@@ -32,10 +32,7 @@ TlsStream* TlsStream::start(uv_loop_t* loop, io::UvHandle<uv_tcp_t> tcp,
                             std::uint64_t handshake_timeout_ms, HandshakeCallback on_done) {
   auto* self =
       new TlsStream(std::move(tcp), std::move(engine), std::move(buffers), std::move(on_done));
-  self->timer_ = io::UvHandle<uv_timer_t>::make();
-  uv_timer_init(loop, self->timer_.get());  // cannot fail: no system resource behind it
-  self->timer_->data = self;
-  uv_timer_start(self->timer_.get(), on_timer_cb, handshake_timeout_ms, 0);
+  self->start_timer(loop, handshake_timeout_ms);
   self->update_socket_reading();
   // The client speaks first: this puts the ClientHello on the wire. Failures go through
   // fail(), which reports from the timer, never from here.
@@ -122,9 +119,18 @@ void TlsStream::update_socket_reading() {
   }
 }
 
+void TlsStream::start_timer(uv_loop_t* loop, std::uint64_t timeout_ms) {
+  if (!timer_) {
+    timer_ = io::UvHandle<uv_timer_t>::make();
+    uv_timer_init(loop, timer_.get());  // cannot fail: no system resource behind it
+    timer_->data = this;
+  }
+  uv_timer_start(timer_.get(), on_timer_cb, timeout_ms, 0);
+}
+
 void TlsStream::schedule() {
-  if (closed_ || !timer_) return;
-  uv_timer_start(timer_.get(), on_timer_cb, 0, 0);
+  if (closed_) return;
+  start_timer(socket_.loop(), 0);
 }
 
 void TlsStream::fail(std::string reason) {
@@ -152,7 +158,10 @@ void TlsStream::continue_handshake() {
     return;
   }
   handshaking_ = false;
-  uv_timer_stop(timer_.get());
+  // The handshake time-out is over. The handle is only needed again for a deferred delivery
+  // (schedule()), which makes a new one: an idle connection keeps no timer (152 bytes).
+  timer_->data = nullptr;
+  timer_.reset();
   // A client's Finished waits for the owner's first write from the callback, so that both
   // leave in one segment (one write and one wake-up fewer on each side); an owner that closes
   // the stream from the callback drops it, and the server sees the handshake cut short, as it
@@ -247,6 +256,13 @@ void TlsStream::on_timer_cb(uv_timer_t* t) {
     return;
   }
   self->pump();
+  // A deferred delivery is over (e.g. the first bytes that came with the handshake's last
+  // flight): an established stream keeps no timer while idle, as after the handshake.
+  if (!self->closed_ && !self->handshaking_ && self->timer_ &&
+      !uv_is_active(self->timer_.handle())) {
+    self->timer_->data = nullptr;
+    self->timer_.reset();  // uv_close from inside the callback: libuv allows it
+  }
 }
 
 }  // namespace mtop::tls

@@ -84,11 +84,13 @@ class TlsStream final : public io::Stream, private io::TcpSocket::Events {
   void pump();
   void flush();
   void fail(std::string reason);
+  /// Starts timer_ (made on first use, see continue_handshake) to fire in `timeout_ms`.
+  void start_timer(uv_loop_t* loop, std::uint64_t timeout_ms);
   void schedule();
   void update_socket_reading();
 
-  io::UvHandle<uv_timer_t> timer_;
-  SharedTlsBuffers buffers_;  // before engine_: its buffer pool outlives the engine
+  io::UvHandle<uv_timer_t> timer_;  ///< handshake time-out, then deferred deliveries; lazy
+  SharedTlsBuffers buffers_;        // before engine_: its buffer pool outlives the engine
   std::unique_ptr<Engine> engine_;
   io::TcpSocket socket_;
   HandshakeCallback on_done_;

@@ -19,6 +19,12 @@ void Timer::stop() noexcept {
   if (handle_) uv_timer_stop(handle_.get());
 }
 
+void Timer::release() noexcept {
+  if (!handle_) return;
+  handle_->data = nullptr;  // closing stops it; no callback can reach us from here on
+  handle_.reset();          // cb_ stays: release() may run inside it
+}
+
 bool Timer::active() const noexcept {
   return handle_ && uv_is_active(handle_.handle()) != 0;
 }

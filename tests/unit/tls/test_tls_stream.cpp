@@ -2,6 +2,7 @@
 // outcomes, half-close, back-pressure, close() and resumption.
 #include <catch2/catch.hpp>
 
+#include "open_timers.hpp"
 #include "tls_pair.hpp"
 
 using namespace tls_test;
@@ -372,6 +373,45 @@ TEST_CASE("client resumes with a cached ticket and the pin still holds", "[tls][
     auto third = dial(loop, ctx, "localhost", server.port());
     REQUIRE(third.stream);
     CHECK_FALSE(static_cast<TlsStream*>(third.stream.get())->resumed());
+  }
+  CHECK(loop.finish());
+}
+
+TEST_CASE("an established stream keeps no timer handle while idle, and still delivers later",
+          "[tls][stream][memory]") {
+  // Thousands of idle reverse-tunnel visitors each hold a TLS stream on the server: the
+  // handshake time-out's handle is freed once the handshake is done, and made again only for
+  // a deferred delivery (bench/RESULTS.md, issue 14).
+  Pki pki;
+  Loop loop;
+  auto timers = [&] { return open_timers(loop.get()); };
+  {
+    Server server(loop, pki.server_chain, pki.server_key);
+    const int before = timers();
+    auto out = dial(loop, client_ctx(trusting(pki)), "localhost", server.port());
+    REQUIRE(out.error == "");
+    REQUIRE(out.stream);
+    REQUIRE(loop.run_until([&] { return server.accepted.size() == 1; }));
+    io::Stream* srv = server.accepted[0].get();
+    Recorder rec;
+    srv->set_handler(&rec);
+    srv->start_read();
+    Recorder client_rec;
+    out.stream->set_handler(&client_rec);
+    out.stream->start_read();
+    loop.idle(50);  // the ticket arrives; both sides idle
+    CHECK(timers() == before);
+
+    out.stream->write(as_bytes(std::string_view("still works")));
+    REQUIRE(loop.run_until([&] { return rec.data == "still works"; }));
+    CHECK(timers() == before);
+
+    // Errors are delivered from the loop (a deferred call): that makes a timer again.
+    out.stream.reset();  // close(), an abort: TCP closes without close_notify
+    REQUIRE(loop.run_until([&] { return rec.errors > 0; }));
+    CHECK(rec.errors == 1);
+    CHECK(starts_with(rec.error, "truncated"));
+    CHECK(client_rec.errors == 0);
   }
   CHECK(loop.finish());
 }

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "open_timers.hpp"
 #include "uv/poster.hpp"
 #include "uv/sockaddr.hpp"
 #include "uv/timer.hpp"
@@ -100,6 +101,34 @@ TEST_CASE("Timer: fires once, stop() and destruction prevent it, it may destroy 
     REQUIRE(loop.run_until([&] { return self == nullptr; }));
     loop.spin(5);
     CHECK(fired == 1);
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("Timer: release() stops it and frees its handle; start() makes a new one", "[timer]") {
+  TestLoop loop;
+  auto timers = [&] { return open_timers(loop.get()); };
+  {
+    int fired = 0;
+    mtop::io::Timer t(loop.get());
+    t.release();  // nothing to release yet
+    t.start(1, [&] { ++fired; });
+    CHECK(timers() == 1);
+    t.release();
+    CHECK_FALSE(t.active());
+    CHECK(timers() == 0);
+    loop.spin(5);
+    CHECK(fired == 0);
+
+    t.start(1, [&] { fired += 10; });
+    CHECK(t.active());
+    REQUIRE(loop.run_until([&] { return fired == 10; }));
+    t.start(0, [&] {
+      t.release();
+      fired += 100;
+    });  // from inside its own callback
+    REQUIRE(loop.run_until([&] { return fired == 110; }));
+    CHECK(timers() == 0);
   }
   CHECK(loop.close() == 0);
 }
