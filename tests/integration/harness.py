@@ -84,9 +84,14 @@ def wait_for(predicate, timeout=10.0, what="condition"):
 
 
 def port_open(port, host="127.0.0.1"):
+    """Whether something listens on `port`. A reset counts as listening: a server may accept
+    and reset at once (a reverse port in its grace period), and on a loaded machine the RST
+    can arrive before connect() has returned."""
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
+    except ConnectionResetError:
+        return True
     except OSError:
         return False
 
