@@ -152,6 +152,14 @@ class ReverseHub final : private RemoteDataLinks {
   };
   /// A visitor on its way between workers: its socket and what goes with it.
   struct Parcel {
+    Parcel() = default;
+    Parcel(const Parcel&) = delete;
+    Parcel& operator=(const Parcel&) = delete;
+    Parcel(Parcel&&) = delete;
+    Parcel& operator=(Parcel&&) = delete;
+    /// A visitor still in the parcel was never carried: it is reset, as in Visitor.
+    ~Parcel() { io::reset_on_close(fd.get()); }
+
     io::OwnedFd fd;
     Bytes header;
     std::string name;

@@ -1,6 +1,7 @@
 #include "uv/owned_fd.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
@@ -16,6 +17,11 @@ OwnedFd OwnedFd::duplicate(int fd) noexcept {
 
 void OwnedFd::reset() noexcept {
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+void reset_on_close(int fd) noexcept {
+  const linger zero{1, 0};
+  if (fd >= 0) (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &zero, sizeof zero);
 }
 
 int handle_fd(const uv_handle_t* h) noexcept {

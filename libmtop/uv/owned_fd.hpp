@@ -46,6 +46,11 @@ class OwnedFd {
   int fd_ = -1;
 };
 
+/// Makes the close of `fd` (a connected TCP socket) send an RST instead of a FIN
+/// (SO_LINGER 0): for a connection that is aborted, not ended. Best effort: should it fail,
+/// the close is a FIN and the peer still sees the end.
+void reset_on_close(int fd) noexcept;
+
 /// The descriptor of `h` (an open handle), or -1.
 int handle_fd(const uv_handle_t* h) noexcept;
 

@@ -1,7 +1,5 @@
 #include "uv/tcp_socket.hpp"
 
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <new>
 #include <utility>
@@ -190,12 +188,8 @@ void TcpSocket::close() noexcept {
 
 void TcpSocket::reset() noexcept {
   if (closed_) return;
-  // What uv_tcp_close_reset does, which refuses a socket with a shutdown under way; a
-  // zero linger makes the close send an RST whatever was sent before. Should setsockopt fail,
-  // the close is a FIN: the peer still sees the end.
-  const int fd = handle_fd(reinterpret_cast<const uv_handle_t*>(tcp_));
-  const linger zero{1, 0};
-  if (fd >= 0) (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &zero, sizeof zero);
+  // What uv_tcp_close_reset does, which refuses a socket with a shutdown under way.
+  reset_on_close(handle_fd(reinterpret_cast<const uv_handle_t*>(tcp_)));
   close();
 }
 
