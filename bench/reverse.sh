@@ -184,8 +184,9 @@ start_relay() {
 }
 
 # setup_mtop_reverse [TRANSPORT] : climber -R TRANSPORT (default --transport's) to an
-# mtop-server of its own (one worker: reverse tunnels need it), through a delay relay on both
-# protocols when RELAY_DELAY is set.
+# mtop-server of its own, through a delay relay on both protocols when RELAY_DELAY is set. One
+# worker, set in its config (absent, it would be one per core): the records name the same server
+# on every machine.
 setup_mtop_reverse() {
   local transport=${1:-$TRANSPORT}
   local name=mtop-$transport sport cport pi pe spid
@@ -195,7 +196,7 @@ setup_mtop_reverse() {
   cat >"$WORK/server-$name.json" <<JSON
 { "listen": ["127.0.0.1:$sport"], "cert": "$CERT", "key": "$KEY", "quic": true,
   "users": { "type": "file", "path": "$WORK/users.json" },
-  "reverse": { "max_visitors": $((IDLE + 100)), "grace": 0 },
+  "reverse": { "max_visitors": $((IDLE + 100)), "grace": 0 }, "workers": 1,
   "log_level": "warn", "timeouts": { "drain": 1 } }
 JSON
   cport=$sport  # the port the climber connects to: the server's, or its relay's
@@ -491,10 +492,10 @@ SECTION="### bench/reverse.sh — climber -R over $TRANSPORT against ssh -R (kin
 - **Commit:** $COMMIT. Build: Release, -O2 -g.
 - **Machine:** $MACHINE; load average at the end $LOAD_END.
 - **Chains:** visitor → public port on 127.0.0.1 → tunnel → service, both up at once:
-  $MTOP = mtop-server (1 worker, reverse defaults but \`max_visitors\` $((IDLE + 100))) ← climber \`-R\`
-  over $TRANSPORT; ssh = sshd of the script's own (aes128-gcm@openssh.com, no compression) ←
-  \`ssh -N -R\` ($SSH_VERSION). Server side = mtop-server / sshd listener, monitor and
-  session processes; client side = climber / ssh.
+  $MTOP = mtop-server (\`\"workers\": 1\`, reverse defaults but \`max_visitors\` $((IDLE + 100)) and
+  \`grace\` 0) ← climber \`-R\` over $TRANSPORT; ssh = sshd of the script's own
+  (aes128-gcm@openssh.com, no compression) ← \`ssh -N -R\` ($SSH_VERSION). Server side =
+  mtop-server / sshd listener, monitor and session processes; client side = climber / ssh.
 - **Loads:** $PARTS. Bulk: iperf3 -t $SECS, 1 and 8 streams (-P 8), visitor → service,
   $ROUNDS rounds with the chains in turn, CPU s/GB = utime + stime (/proc/PID/stat) / GB iperf3
   received. Idle: $IDLE visitors held (each echoed once), RSS delta / visitors. Latency:

@@ -20,8 +20,9 @@ set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "mtop-server accepts tunnels from climbers 
 PostgreSQL or MySQL store, and relays TCP connections to the targets its
 policy allows. climber offers a SOCKS5 proxy, an HTTP proxy and
 port-forwards on the local machine and carries each connection through
-its own tunnel. libmtop is the library both are built on, with a C++ and
-a C API.")
+its own tunnel; it also publishes local services on ports of the server
+(reverse tunnels, for users the server grants them). libmtop is the
+library both are built on, with a C++ and a C API.")
 set(MTOP_DEB_MAINTAINER "MTop developers <mtop@example.org>" CACHE STRING
     "Maintainer field of the Debian package (name <address>)")
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${MTOP_DEB_MAINTAINER}")

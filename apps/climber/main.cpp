@@ -35,6 +35,10 @@ constexpr const char* kFooter = R"(Examples:
             -L 5432:db.internal:5432
   Self-signed server: trust its certificate file, or pin its key:
     climber --server mtop://alice@10.0.0.1 --ca server.crt --sni vpn.example.com --socks 127.0.0.1:1080
+  Publish this machine's web server 127.0.0.1:80 on port 8080 of the server (a reverse
+  tunnel; the server must grant alice that port: "publish" in its users, docs/USERS.md):
+    climber --server mtop://alice@vpn.example.com --password-file ~/.mtop-pass \
+            -R 8080:127.0.0.1:80
 
 As a shadowsocks SIP003 plugin (started by ss-local with SS_REMOTE_HOST etc.), the options
 come from --plugin-opts: user, password_file (or password), ca, sni, pin, insecure,
@@ -167,7 +171,8 @@ int run(int argc, char** argv) {
   CLI::App app{
       "climber: the local side of MTop. Offers a SOCKS5 proxy, an HTTP proxy and/or port-forwards\n"
       "on this machine and carries every connection to an MTop server in its own encrypted\n"
-      "tunnel (TLS 1.3 over TCP, or QUIC).",
+      "tunnel (TLS 1.3 over TCP, or QUIC). With -R it publishes a service of this machine on a\n"
+      "port of the server (a reverse tunnel, like ssh -R).",
       "climber"};
   app.footer(kFooter);
   app.set_version_flag("--version", "climber " + std::string(mtop::version()));
@@ -188,7 +193,7 @@ int run(int argc, char** argv) {
   app.add_option("-R,--reverse", f.reverses,
                  "publish a local service on the server, [BIND:]PORT:HOST:HOSTPORT, repeatable, "
                  "e.g. -R 8080:127.0.0.1:80 (BIND defaults to 0.0.0.0; PORT 0: any port the "
-                 "server allows); always over TLS");
+                 "server allows); over QUIC with --transport quic, else over TLS");
   app.add_option("--transport", f.transport,
                  "tls (TCP, default), quic, or auto (QUIC, falling back to TLS when UDP is blocked)");
   app.add_option("--ca", f.ca, "PEM file of CAs to trust for the server (default: system store)");

@@ -115,7 +115,10 @@ struct ClimberOptions {
   std::size_t max_pending = 256 * 1024;      ///< relay back-pressure bound per direction
   std::size_t early_data_limit = 16 * 1024;  ///< app bytes sent along with the auth message
   std::size_t max_connections = 10'000;      ///< local connections + open tunnels at once
-  /// Reverse tunnels: always over TLS, whatever the transport (QUIC visitors come later).
+  /// Reverse tunnels (docs/CLIMBER.md, "Reverse tunnels"). They follow ServerEndpoint::transport:
+  /// with quic the control tunnel and every visitor are streams of the climber's QUIC connection
+  /// (docs/PROTOCOL.md 9.5); with tls, and with auto_select, they go over TLS, each visitor on a
+  /// data connection of its own (9.6).
   std::vector<ReverseRule> reverses{};
 };
 

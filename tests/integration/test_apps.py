@@ -16,13 +16,18 @@ class Help(unittest.TestCase):
     def test_help_explains_and_exits_zero(self):
         r = subprocess.run([SERVER_BIN, "--help"], capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 0)
-        for word in ("--config", "gen-cert", "passwd", "user", "db"):
+        for word in ("--config", "gen-cert", "passwd", "user", "db",
+                     "reverse tunnels", '"publish" field'):
             self.assertIn(word, r.stdout)
         r = subprocess.run([CLIMBER_BIN, "--help"], capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 0)
-        for word in ("--server", "--socks", "--http", "--forward", "--transport", "--ca",
-                     "--pin", "--insecure", "--password-file", "Examples"):
+        for word in ("--server", "--socks", "--http", "--forward", "--reverse", "--transport",
+                     "--ca", "--pin", "--insecure", "--password-file", "Examples"):
             self.assertIn(word, r.stdout)
+        # -R follows --transport (climber_api.cpp): QUIC visitors ride on streams.
+        self.assertIn("over QUIC with --transport quic, else over TLS", r.stdout)
+        examples = r.stdout.split("Examples:", 1)[1]
+        self.assertIn("-R 8080:127.0.0.1:80", examples)
 
     def test_bad_usage_fails_with_a_message(self):
         r = subprocess.run([CLIMBER_BIN, "--server", "mtop://u@127.0.0.1:1"], capture_output=True,
