@@ -90,7 +90,8 @@ ServerTunnel::ServerTunnel(uv_loop_t* loop, TunnelHost& host,
       settings_(std::move(settings)),
       options_(settings_->options),
       client_(std::move(client)),
-      hs_(ServerHandshake::Options{.early_data_limit = options_.early_data_limit, .reverse = true}),
+      hs_(std::make_unique<ServerHandshake>(ServerHandshake::Options{
+          .early_data_limit = options_.early_data_limit, .reverse = true})),
       timer_(loop) {
   summary_.source = client_ ? client_->peer_name() : "?";
   summary_.started_ms = uv_now(loop);
@@ -214,7 +215,8 @@ void ServerTunnel::feed(ByteView data) {
     held_.insert(held_.end(), data.begin(), data.end());
     return;
   }
-  const auto r = hs_.feed(data);
+  if (!hs_) return;  // not reached: the stages that feed keep the core
+  const auto r = hs_->feed(data);
   if (!r) {
     pump();  // the core failed earlier; its Error event says why
     return;
@@ -235,7 +237,7 @@ void ServerTunnel::on_eof() {
     case Stage::deciding:
     case Stage::connecting:
       // Reading had stopped if bytes were held, so no EOF can come before them.
-      (void)hs_.feed_eof();
+      if (hs_) (void)hs_->feed_eof();
       pump();
       return;
     case Stage::rejecting:
@@ -258,9 +260,9 @@ void ServerTunnel::on_error(std::string_view reason) {
 }
 
 void ServerTunnel::pump() {
-  while (stage_ == Stage::handshake || stage_ == Stage::deciding ||
-         stage_ == Stage::connecting) {
-    ServerEvent ev = hs_.next_event();
+  while (hs_ &&
+         (stage_ == Stage::handshake || stage_ == Stage::deciding || stage_ == Stage::connecting)) {
+    ServerEvent ev = hs_->next_event();
     if (std::holds_alternative<event::NeedData>(ev)) return;
     if (auto* a = std::get_if<event::AuthRequest>(&ev)) {
       // The handshake timer keeps running: it bounds the user check too.
@@ -341,6 +343,7 @@ bool ServerTunnel::fall_back(TunnelFailure failure, std::string& reason) {
   summary_.fallback = true;
   timer_.release();  // the connect has its own time-out, the relay its idle one
   auth_.reset();
+  hs_.reset();         // the backend gets the kept bytes, not the core's view of them
   secure_wipe(held_);  // a suffix of seen_
   if (sink_) {
     hand_over();
@@ -396,12 +399,13 @@ void ServerTunnel::publish() {
   }
   auto channel =
       ControlChannel::create(ControlChannel::Role::server, answer.grant.keepalive_s, uv_now(loop_));
-  if (!channel || !hs_.accept_reverse(answer.grant)) {
+  if (!channel || !hs_ || !hs_->accept_reverse(answer.grant)) {
     fail(TunnelFailure::protocol_error, "handshake refused the reverse grant");
     return;
   }
   Bytes initial;  // control frames that came with the request
   const bool client_ended = send_response(initial);
+  hs_.reset();  // a control tunnel speaks ControlChannel from here on
   role_ = ReverseRole::control;
   stage_ = Stage::control;
   ControlLink::Events events;
@@ -430,12 +434,14 @@ void ServerTunnel::start_visitor_stream() {
   stage_ = Stage::handshake;
   role_ = ReverseRole::data;
   sorted_ = true;
+  hs_.reset();                 // a data tunnel has no auth message
   client_->set_handler(this);  // no time-out: the visitor is attached right away
 }
 
 void ServerTunnel::make_pooled(std::string username, std::string bind) {
   if (stage_ != Stage::handshake || role_ != ReverseRole::data) return;
   timer_.release();  // a pooled connection lives as long as its control tunnel
+  hs_.reset();       // a data connection has no auth message
   fallback_ = false;
   secure_wipe(seen_);
   username_ = std::move(username);
@@ -467,7 +473,7 @@ void ServerTunnel::on_connected(io::ConnectResult r) {
 }
 
 void ServerTunnel::accept(io::StreamPtr target) {
-  if (!hs_.accept()) {
+  if (!hs_ || !hs_->accept()) {
     fail(TunnelFailure::protocol_error, "handshake refused accept");
     return;
   }
@@ -478,16 +484,16 @@ void ServerTunnel::accept(io::StreamPtr target) {
 }
 
 bool ServerTunnel::send_response(Bytes& initial) {
-  const ByteView out = hs_.pending_output();
+  const ByteView out = hs_->pending_output();
   client_->write(out);
-  hs_.consume_output(out.size());
+  hs_->consume_output(out.size());
   if (!held_.empty()) {
-    (void)hs_.feed(held_);  // taken whole once accepted
+    (void)hs_->feed(held_);  // taken whole once accepted
     secure_wipe(held_);
   }
   summary_.accepted = true;
   for (;;) {
-    ServerEvent ev = hs_.next_event();
+    ServerEvent ev = hs_->next_event();
     if (auto* p = std::get_if<event::Payload>(&ev)) {
       initial.insert(initial.end(), p->data.begin(), p->data.end());
       continue;
@@ -517,6 +523,7 @@ void ServerTunnel::relay(io::StreamPtr other, ByteView initial, bool client_ende
     };
   }
   stage_ = Stage::relaying;
+  hs_.reset();  // its part is over: an idle tunnel should not keep it (264 bytes)
   relay_ = std::make_unique<io::Relay>(loop_, std::move(client_), std::move(other),
                                        std::move(opts), [this](const io::RelayStats& s) {
                                          summary_.up = s.bytes_a_to_b;
@@ -535,13 +542,13 @@ void ServerTunnel::reject(Status status, TunnelFailure failure, std::string reas
   secure_wipe(held_);
   secure_wipe(seen_);
   const RejectMode mode = options_.reply_status ? RejectMode::reply : RejectMode::stealth;
-  if (!client_ || !hs_.reject(status, mode) || hs_.pending_output().empty()) {
+  if (!client_ || !hs_ || !hs_->reject(status, mode) || hs_->pending_output().empty()) {
     finish();
     return;
   }
-  const ByteView out = hs_.pending_output();
+  const ByteView out = hs_->pending_output();
   client_->write(out);
-  hs_.consume_output(out.size());
+  hs_->consume_output(out.size());
   client_->shutdown();
   stage_ = Stage::rejecting;
   if (client_eof_ && client_->write_queue_size() == 0) {

@@ -263,7 +263,9 @@ class ServerTunnel final : private io::Stream::Handler {
   std::shared_ptr<const TunnelSettings> settings_;
   const ServerOptions& options_;  ///< settings_->options
   io::StreamPtr client_;
-  ServerHandshake hs_;
+  /// The auth message's core, until the handshake's part is over (relaying, control, pooled
+  /// data connection, fallback): freed then, so an idle tunnel does not carry it.
+  std::unique_ptr<ServerHandshake> hs_;
   Bytes held_;  ///< client bytes the core did not take (early-data bound), fed after accept
   Bytes seen_;  ///< with a fallback: every client byte read so far, for the backend
   bool fallback_ = false;
