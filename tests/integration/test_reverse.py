@@ -16,10 +16,10 @@ import threading
 import time
 import unittest
 
-from harness import (SERVER_BIN, DeploymentTest, curl, echo_bulk, echo_handler, free_port,
-                     free_port_block, port_open, recv_all, recv_exact, run, sha_handler,
-                     wait_for)
-from test_admin import TOKEN, metric
+from harness import (SERVER_BIN, DeploymentTest, Drain, curl, echo_bulk, echo_handler,
+                     firehose_handler, free_port, free_port_block, port_open, recv_all,
+                     recv_exact, run, sha_handler, wait_for)
+from test_admin import TOKEN, metric, relayed_rate
 from test_admin import http as admin_call
 from test_quic import wait_quic_listening
 
@@ -63,6 +63,13 @@ class ReverseTest(DeploymentTest):
         if TRANSPORT == "quic":
             wait_quic_listening(self.server)
         return self.server
+
+    def admin_listener(self):
+        """The `admin` setting for start_server(): a listener on self.admin_port taking TOKEN."""
+        with open(os.path.join(self.d.dir, "admin.token"), "w") as f:
+            f.write(TOKEN + "\n")
+        self.admin_port = free_port()
+        return {"listen": f"127.0.0.1:{self.admin_port}", "token_file": "admin.token"}
 
     def climber(self, target_port, port=None, user="pub", proxy_protocol=False, extra=None):
         rule = {"bind": "127.0.0.1", "port": self.port if port is None else port,
@@ -325,6 +332,33 @@ class VisitorRules(ReverseTest):
                 pass
         self.assertLess(got, 1_000_000)
         wait_for(lambda: "quota exceeded" in self.server.log(), 10, "the quota line")
+
+    def test_visitor_bytes_held_to_the_users_rate_limit(self):
+        """The publishing user's rate_limit holds a visitor's download (docs/CONFIG.md), as
+        measured by the server (test_admin.relayed_rate: our reader's clock is no judge on a
+        loaded machine)."""
+        rate = 200_000
+        self.d.add_user("pub", PASSWORD, publish=f"127.0.0.1:{self.port}-{self.port + 3}",
+                        rate_limit=rate)
+        self.start_server(admin=self.admin_listener())
+        service = self.target(firehose_handler)
+        port = self.published(self.climber(service.port))
+        visitor = socket.create_connection(("127.0.0.1", port), timeout=10)
+        drain = Drain([visitor])  # keeps it flowing
+        try:
+            def visitors():
+                status, body = admin_call(self.admin_port, "GET", "/api/tunnels", token=TOKEN)
+                self.assertEqual(status, 200, body)
+                return [t for t in body["tunnels"] if t["stage"] == "visitor"]
+
+            wait_for(visitors, 10, "the visitor in the tunnel list")
+            measured = relayed_rate(self.admin_port, "pub", 1, stage="visitor",
+                                    field="bytes_up", started_ms=visitors()[0]["age_ms"])
+        finally:
+            drain.close()
+        self.assertGreater(drain.counts[0], 0)
+        self.assertLess(measured, rate * 1.10, f"{measured:.0f} B/s against {rate} B/s")
+        self.assertGreater(measured, rate * 0.90, f"{measured:.0f} B/s against {rate} B/s")
 
 
 class ProxyV2(ReverseTest):
@@ -609,14 +643,10 @@ class Metrics(ReverseTest):
         return text
 
     def test_counts_after_known_visitors(self):
-        with open(os.path.join(self.d.dir, "admin.token"), "w") as f:
-            f.write(TOKEN + "\n")
-        self.admin_port = free_port()
         rules = [{"ports": str(self.port), "deny": ["127.0.0.0/8"]},
                  {"ports": str(self.port + 1), "max_visitors": 1}]
         self.start_server(reverse=dict(REVERSE, grace=60, visitors=rules),
-                          admin={"listen": f"127.0.0.1:{self.admin_port}",
-                                 "token_file": "admin.token"})
+                          admin=self.admin_listener())
         echo = self.target(echo_handler)
         c = self.climber_on_two_ports(echo.port)
         self.assertTrue(self.refused_at_once(self.port))  # source_rule
