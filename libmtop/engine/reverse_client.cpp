@@ -1,6 +1,5 @@
 #include "engine/reverse_client.hpp"
 
-#include <algorithm>
 #include <utility>
 #include <variant>
 
@@ -310,7 +309,7 @@ void ReverseClient::published(const ReverseGrant& grant) {
   handshake_.reset();
   port_ = grant.port;
   tunnel_ = grant.tunnel;
-  retry_ms_ = kFirstRetryMs;
+  backoff_.succeeded();
   log_.info("reverse " + bind_text() + " -> " + rule_.target_host + ":" +
             std::to_string(rule_.target_port) + " published (tunnel " + std::to_string(tunnel_) +
             ", keep-alive " + std::to_string(grant.keepalive_s) + " s)");
@@ -372,10 +371,10 @@ void ReverseClient::retry(const std::string& why) {
   }
   for (DataConnection* d : idle) d->close("control tunnel ended");
   if (stopped_) return;
+  const std::uint64_t delay_ms = backoff_.failed();
   log_.warn("reverse " + bind_text() + ": " + why + "; retrying in " +
-            std::to_string(retry_ms_ / 1000) + " s");
-  timer_.start(retry_ms_, [this] { connect(); });
-  retry_ms_ = std::min(retry_ms_ * 2, kMaxRetryMs);
+            std::to_string(delay_ms / 1000) + " s");
+  timer_.start(delay_ms, [this] { connect(); });
 }
 
 }  // namespace mtop

@@ -31,6 +31,7 @@
 #include <unordered_map>
 
 #include "engine/control_link.hpp"
+#include "engine/retry_backoff.hpp"
 #include "engine/reverse_streams.hpp"
 #include "mtop/client_handshake.hpp"
 #include "mtop/climber.hpp"
@@ -97,7 +98,7 @@ class ReverseClient final : private io::Stream::Handler {
   bool routed_ = false;     ///< the control tunnel's TUNNEL is routed here by streams_
   std::uint16_t port_ = 0;  ///< given by the server; asked for again on reconnect
   std::uint32_t tunnel_ = 0;
-  std::uint64_t retry_ms_ = kFirstRetryMs;
+  RetryBackoff backoff_{kFirstRetryMs, kMaxRetryMs};
   bool stopped_ = true;
   std::optional<ClientHandshake> handshake_;
   io::StreamPtr stream_;  ///< while requesting

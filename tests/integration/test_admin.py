@@ -54,7 +54,8 @@ def metric(text, name, **labels):
     return None
 
 
-def relayed_rate(admin_port, user, tunnels, warmup_ms=2000, window_ms=4000):
+def relayed_rate(admin_port, user, tunnels, warmup_ms=2000, window_ms=4000, stage="relaying",
+                 field="bytes_down", started_ms=0):
     """The bytes per second the server relays down `user`'s `tunnels` live tunnels together
     (which the caller keeps read), measured on the server's side.
 
@@ -69,23 +70,28 @@ def relayed_rate(admin_port, user, tunnels, warmup_ms=2000, window_ms=4000):
     worker: the sum of its tunnels' bytes over the age of its first one (the workers answer a
     snapshot each, a moment apart); the user's rate is the sum of the workers' slopes.
     Samples start `warmup_ms` into the tunnels' life (a one-second burst is spent by then)
-    and the window is `window_ms` long."""
-    series = {}  # worker -> [(age_ms of its first tunnel, bytes_down of all its tunnels)]
+    and the window is `window_ms` long.
+
+    Other tunnels than proxied ones: `stage` picks them from the list (a reverse tunnel's
+    visitors are "visitor"), `field` the direction (a visitor's "bytes_up" is what the climber
+    sends it), and `started_ms` is their age when their traffic began (a TLS visitor rides on
+    a data connection that waited in the pool first): the warm-up counts from there."""
+    series = {}  # worker -> [(age_ms of its first tunnel, `field` of all its tunnels)]
     deadline = time.monotonic() + 60  # the server's clock ends the loop long before
     while time.monotonic() < deadline:
         status, body = http(admin_port, "GET", "/api/tunnels", token=TOKEN)
         assert status == 200, body
-        live = [t for t in body["tunnels"] if t["user"] == user and t["stage"] == "relaying"]
+        live = [t for t in body["tunnels"] if t["user"] == user and t["stage"] == stage]
         assert len(live) == tunnels, live
         by_worker = {}
         for t in live:
             by_worker.setdefault(t["worker"], []).append(t)
         for worker, ts in by_worker.items():
-            if min(t["age_ms"] for t in ts) >= warmup_ms:
+            if min(t["age_ms"] for t in ts) >= started_ms + warmup_ms:
                 first = min(ts, key=lambda t: t["id"])
                 series.setdefault(worker, []).append(
-                    (first["age_ms"], sum(t["bytes_down"] for t in ts)))
-        if min(t["age_ms"] for t in live) >= warmup_ms + window_ms:
+                    (first["age_ms"], sum(t[field] for t in ts)))
+        if min(t["age_ms"] for t in live) >= started_ms + warmup_ms + window_ms:
             break
         time.sleep(0.05)
     else:

@@ -3,6 +3,7 @@ port of mtop-server with `climber -R` / "reverse", the grace period, permissions
 rules and the PROXY v2 header. MTOP_TRANSPORT=tls|quic picks the climber's transport: over TLS
 visitors ride on ATTACH data connections (9.6; Junk is TLS only), over QUIC on streams the
 server opens on the climber's connection (9.5; QuicStreams is QUIC only)."""
+import datetime
 import hashlib
 import http.server
 import os
@@ -16,10 +17,10 @@ import threading
 import time
 import unittest
 
-from harness import (SERVER_BIN, DeploymentTest, curl, echo_bulk, echo_handler, free_port,
-                     free_port_block, port_open, recv_all, recv_exact, run, sha_handler,
-                     wait_for)
-from test_admin import TOKEN, metric
+from harness import (SERVER_BIN, DeploymentTest, Drain, curl, echo_bulk, echo_handler,
+                     firehose_handler, free_port, free_port_block, port_open, recv_all,
+                     recv_exact, run, sha_handler, wait_for)
+from test_admin import TOKEN, metric, relayed_rate
 from test_admin import http as admin_call
 from test_quic import wait_quic_listening
 
@@ -29,6 +30,17 @@ TRANSPORT = os.environ.get("MTOP_TRANSPORT", "tls")
 # A killed climber: TCP tells the server at once; over QUIC it hears nothing and the
 # keep-alive (3 x K = 6 s) ends the control tunnel.
 CLIMBER_GONE_S = 10 if TRANSPORT == "tls" else 20
+
+
+# A log line's stamp (engine/log.cpp stderr_sink: UTC, milliseconds) and a climber's line for a
+# failed reverse attempt (engine/reverse_client.cpp ReverseClient::retry).
+LOG_STAMP = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z"
+RETRY_LINE = re.compile(LOG_STAMP + r" warn  reverse \S+: .*; retrying in (\d+) s$", re.M)
+
+
+def log_time(stamp):
+    """Seconds since the epoch of a LOG_STAMP."""
+    return datetime.datetime.strptime(stamp + "+0000", "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
 
 
 class _Http(http.server.BaseHTTPRequestHandler):
@@ -63,6 +75,13 @@ class ReverseTest(DeploymentTest):
         if TRANSPORT == "quic":
             wait_quic_listening(self.server)
         return self.server
+
+    def admin_listener(self):
+        """The `admin` setting for start_server(): a listener on self.admin_port taking TOKEN."""
+        with open(os.path.join(self.d.dir, "admin.token"), "w") as f:
+            f.write(TOKEN + "\n")
+        self.admin_port = free_port()
+        return {"listen": f"127.0.0.1:{self.admin_port}", "token_file": "admin.token"}
 
     def climber(self, target_port, port=None, user="pub", proxy_protocol=False, extra=None):
         rule = {"bind": "127.0.0.1", "port": self.port if port is None else port,
@@ -264,6 +283,71 @@ class ServerRestart(ReverseTest):
         self.published(c, count=2, timeout=30)
         self.assertEqual(self.visit(self.port, b"again"), b"again")
 
+    def attempts(self, climber):
+        """The climber's failed attempts so far, from its log: (seconds since the epoch, the
+        delay it announced before the next one, in seconds)."""
+        return [(log_time(m.group(1)), int(m.group(2))) for m in RETRY_LINE.finditer(climber.log())]
+
+    def test_reconnects_back_off_and_start_again_after_success(self):
+        """docs/CLIMBER.md: the climber reconnects 1 s, 2 s, 4 s ... after its failures (to
+        60 s: tests/unit/engine/test_retry_backoff.cpp) and from 1 s again after a success.
+        Attempt times come from the climber's own log stamps, not from this loaded machine's
+        view of them."""
+        self.d.add_user("pub", PASSWORD, cheap_hash=True,  # no 0.5-3 s password check to time
+                        publish=f"127.0.0.1:{self.port}-{self.port + 3}")
+        port = free_port()  # no server there yet: every connection is refused at once
+        c = self.d.start_climber(port, "pub", PASSWORD, TRANSPORT, reverse=[
+            {"bind": "127.0.0.1", "port": self.port, "target": "127.0.0.1:9"}])
+        wait_for(lambda: len(self.attempts(c)) >= 3, 10, "three failed attempts")
+        self.start_server(port=port)  # the fourth attempt, 4 s after the third, succeeds
+        self.published(c)
+        attempts = self.attempts(c)[:3]
+        self.assertEqual([d for _, d in attempts], [1, 2, 4], c.log()[-3000:])
+        published_at = log_time(re.search(LOG_STAMP + r" info  reverse \S+ -> \S+ published",
+                                           c.log()).group(1))
+        times = [t for t, _ in attempts] + [published_at]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        for gap, delay in zip(gaps, (1, 2, 4)):
+            # Not early; late by at most a busy loop turn, a connect and a cheap handshake.
+            self.assertGreater(gap, delay - 0.1, gaps)
+            self.assertLess(gap, delay + 1.0, gaps)
+        # The server goes away: the climber tries again after 1 s, not 8 s, then after 2 s.
+        self.assertEqual(self.server.stop(), 0)
+        self.d.procs.remove(self.server)
+        wait_for(lambda: len(self.attempts(c)) >= 5, 10, "two attempts after the server left")
+        (first, d1), (second, d2) = self.attempts(c)[3:5]
+        self.assertEqual((d1, d2), (1, 2), c.log()[-3000:])
+        self.assertGreater(second - first, 0.9)
+        self.assertLess(second - first, 1.8)
+
+    def test_silent_server_given_up_by_the_keepalive(self):
+        """A stopped server (SIGSTOP: its sockets stay up, nothing answers) is given up by the
+        control tunnel's keep-alive (docs/PROTOCOL.md 9.4: 3 x K with no byte, K = 2 s here),
+        not by TCP or QUIC; once it runs again the climber registers again and carries."""
+        self.start_server()
+        echo = self.target(echo_handler)
+        c = self.climber(echo.port)
+        self.published(c)
+        self.assertEqual(self.visit(self.port, b"before"), b"before")
+        k = REVERSE["keepalive"]
+        pid = self.server.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:  # continued before tearDown, which would wait for a stopped server to end
+            stopped = time.monotonic()
+            # Some byte came from the server within K + a round trip before it stopped (a PING,
+            # or the PONG to the climber's own), so the climber gives up 2 K to 3 K later.
+            wait_for(lambda: "keep-alive timed out" in c.log(), 3 * k + 3,
+                     "the climber to give up")
+            waited = time.monotonic() - stopped
+            self.assertGreater(waited, 2 * k - 0.3)
+            self.assertLess(waited, 3 * k + 1.5)
+            self.assertIn("keep-alive timed out; retrying in 1 s", c.log())
+            self.assertEqual(len(re.findall(r"reverse \S+ -> \S+ published", c.log())), 1)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.assertEqual(self.published(c, count=2, timeout=20), self.port)
+        self.assertEqual(self.visit(self.port, b"after"), b"after")
+
 
 class UserDisabled(ReverseTest):
     def test_port_and_visitors_closed(self):
@@ -325,6 +409,33 @@ class VisitorRules(ReverseTest):
                 pass
         self.assertLess(got, 1_000_000)
         wait_for(lambda: "quota exceeded" in self.server.log(), 10, "the quota line")
+
+    def test_visitor_bytes_held_to_the_users_rate_limit(self):
+        """The publishing user's rate_limit holds a visitor's download (docs/CONFIG.md), as
+        measured by the server (test_admin.relayed_rate: our reader's clock is no judge on a
+        loaded machine)."""
+        rate = 200_000
+        self.d.add_user("pub", PASSWORD, publish=f"127.0.0.1:{self.port}-{self.port + 3}",
+                        rate_limit=rate)
+        self.start_server(admin=self.admin_listener())
+        service = self.target(firehose_handler)
+        port = self.published(self.climber(service.port))
+        visitor = socket.create_connection(("127.0.0.1", port), timeout=10)
+        drain = Drain([visitor])  # keeps it flowing
+        try:
+            def visitors():
+                status, body = admin_call(self.admin_port, "GET", "/api/tunnels", token=TOKEN)
+                self.assertEqual(status, 200, body)
+                return [t for t in body["tunnels"] if t["stage"] == "visitor"]
+
+            wait_for(visitors, 10, "the visitor in the tunnel list")
+            measured = relayed_rate(self.admin_port, "pub", 1, stage="visitor",
+                                    field="bytes_up", started_ms=visitors()[0]["age_ms"])
+        finally:
+            drain.close()
+        self.assertGreater(drain.counts[0], 0)
+        self.assertLess(measured, rate * 1.10, f"{measured:.0f} B/s against {rate} B/s")
+        self.assertGreater(measured, rate * 0.90, f"{measured:.0f} B/s against {rate} B/s")
 
 
 class ProxyV2(ReverseTest):
@@ -609,14 +720,10 @@ class Metrics(ReverseTest):
         return text
 
     def test_counts_after_known_visitors(self):
-        with open(os.path.join(self.d.dir, "admin.token"), "w") as f:
-            f.write(TOKEN + "\n")
-        self.admin_port = free_port()
         rules = [{"ports": str(self.port), "deny": ["127.0.0.0/8"]},
                  {"ports": str(self.port + 1), "max_visitors": 1}]
         self.start_server(reverse=dict(REVERSE, grace=60, visitors=rules),
-                          admin={"listen": f"127.0.0.1:{self.admin_port}",
-                                 "token_file": "admin.token"})
+                          admin=self.admin_listener())
         echo = self.target(echo_handler)
         c = self.climber_on_two_ports(echo.port)
         self.assertTrue(self.refused_at_once(self.port))  # source_rule

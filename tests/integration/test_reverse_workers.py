@@ -54,7 +54,10 @@ class ClimberKilledTwoWorkers(TwoWorkers, ClimberKilled):
 
 
 class ServerRestartTwoWorkers(TwoWorkers, ServerRestart):
-    pass
+    # The climber's reconnect schedule and its keep-alive are the climber's alone: checked once,
+    # in ServerRestart (unittest collects only callable test_* attributes).
+    test_reconnects_back_off_and_start_again_after_success = None
+    test_silent_server_given_up_by_the_keepalive = None
 
 
 class UserDisabledTwoWorkers(TwoWorkers, UserDisabled):

@@ -15,7 +15,8 @@ import unittest
 
 import db_servers
 from harness import (SERVER_BIN, DeploymentTest, Drain, echo_handler, firehose_handler,
-                     free_port, port_open, recv_exact, socks5_connect, wait_for)
+                     free_port, free_port_block, port_open, recv_exact, socks5_connect,
+                     wait_for)
 from test_admin import TOKEN as ADMIN_TOKEN
 from test_admin import relayed_rate
 
@@ -203,6 +204,30 @@ class _StoreCases:
             self.wait_code(socks, target, 0, "the user to work again")
         for reason in ("user disabled", "user expired", "user deleted"):
             self.wait_log(server, f"reason=\"{reason}\"")
+
+    def test_reverse_tunnel_closed_when_the_user_is_disabled(self):
+        """A user whose publish grant is in the database publishes a port (docs/PROTOCOL.md
+        section 9) and carries a visitor; disabling them in the database closes the port (no
+        grace) and the visitor within the re-check."""
+        port = free_port_block(1)
+        self.add_user("rita", "rita-pw", "--publish", f"127.0.0.1:{port}")
+        server = self.server(reverse={"keepalive": 2, "grace": 3}, workers=1)
+        target = self.target(echo_handler)
+        climber = self.d.start_climber(server.port, "rita", "rita-pw", "tls", reverse=[
+            {"bind": "127.0.0.1", "port": port, "target": f"127.0.0.1:{target.port}"}])
+        self.wait_log(climber, f"reverse 127.0.0.1:{port} -> 127.0.0.1:{target.port} published",
+                      15)
+        visitor = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(visitor.close)
+        visitor.sendall(b"visitor")
+        self.assertEqual(recv_exact(visitor, 7), b"visitor")
+        start = time.monotonic()
+        self.admin("user", "disable", "rita")
+        self.assertTrue(closed_within(visitor, CHANGE_BOUND), "the visitor closed")
+        wait_for(lambda: not port_open(port), CHANGE_BOUND - (time.monotonic() - start),
+                 "the public port to close")
+        self.wait_log(server, "ended (user disabled), port closed")
+        self.assertEqual(target.connections, 1)
 
     # --- limits ---------------------------------------------------------------------------
 
