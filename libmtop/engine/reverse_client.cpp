@@ -189,6 +189,15 @@ ReverseClient::~ReverseClient() {
   data_.clear();
 }
 
+ReverseState ReverseClient::state() const noexcept {
+  ReverseState s;
+  s.port = granted_ ? port_ : 0;
+  s.published = control_ != nullptr;
+  s.refusal = refusal_;
+  s.visitors_total = visitors_total_;
+  return s;
+}
+
 std::string ReverseClient::bind_text() const {
   return bind_address(rule_, port_).to_string();
 }
@@ -277,6 +286,7 @@ void ReverseClient::drive() {
     return;
   }
   if (auto* r = std::get_if<event::Rejected>(&ev)) {
+    refusal_ = r->status;
     retry(refusal_text(r->status, bind_text()));
     return;
   }
@@ -309,6 +319,8 @@ void ReverseClient::published(const ReverseGrant& grant) {
   }
   handshake_.reset();
   port_ = grant.port;
+  granted_ = true;
+  refusal_ = Status::success;
   tunnel_ = grant.tunnel;
   retry_ms_ = kFirstRetryMs;
   log_.info("reverse " + bind_text() + " -> " + rule_.target_host + ":" +
