@@ -17,7 +17,8 @@ using mtop::capi::failed;
 using mtop::capi::Outcome;
 using mtop::capi::version_size;
 
-constexpr std::size_t kGrantSize[] = {0, MTOP_FIELDS_END(mtop_user_grant, rate_limit)};
+constexpr std::size_t kGrantSize[] = {0, MTOP_FIELDS_END(mtop_user_grant, rate_limit),
+                                      MTOP_FIELDS_END(mtop_user_grant, publish)};
 static_assert(std::size(kGrantSize) == MTOP_USER_GRANT_VERSION + 1);
 
 const char* string_of(const mtop_auth_request* req,
@@ -68,16 +69,22 @@ MTOP_API int mtop_auth_request_allow_versioned(mtop_auth_request* req, int versi
       return failed(MTOP_ERR_INVALID_ARGUMENT,
                     "mtop_user_grant: unknown version " + mtop::capi::decimal(version));
     }
-    std::unique_ptr<mtop_auth_request> owned(req);  // freed however this ends
+    mtop_user_grant full{};
+    if (grant != nullptr) mtop::capi::read_prefix(full, grant, size);
+    std::unique_ptr<mtop_auth_request> owned(req);  // freed however this ends, but one way
     mtop::UserGrant g;
     try {
-      if (grant != nullptr) {
-        mtop_user_grant full{};
-        mtop::capi::read_prefix(full, grant, size);
-        if (full.user != nullptr) g.user = full.user;
-        if (full.max_tunnels > 0) g.max_tunnels = full.max_tunnels;
-        if (full.rate_limit > 0) g.rate_limit = full.rate_limit;
+      if (full.publish != nullptr) {
+        if (auto ok = mtop::check_publish_grants(full.publish); !ok) {
+          // A text that does not parse is the caller's to fix: the request stays theirs.
+          (void)owned.release();
+          return failed(ok);
+        }
       }
+      if (full.user != nullptr) g.user = full.user;
+      if (full.max_tunnels > 0) g.max_tunnels = full.max_tunnels;
+      if (full.rate_limit > 0) g.rate_limit = full.rate_limit;
+      if (full.publish != nullptr) g.publish = full.publish;
     } catch (const std::bad_alloc&) {
       owned->reply.unavailable();
       return failed(MTOP_ERR_NOMEM, "out of memory: answered unavailable");

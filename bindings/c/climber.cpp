@@ -12,12 +12,14 @@
 #include "engine.hpp"
 #include "fd_bridge.hpp"
 #include "mtop/climber.hpp"
+#include "mtop/protocol.hpp"
 
 struct mtop_climber {
   mtop::capi::Host host;
   std::unique_ptr<mtop::Climber> climber;  // lives and dies on host's loop thread
   void* user_data = nullptr;
   std::size_t forward_count = 0;
+  std::size_t reverse_count = 0;
   bool started = false;
   std::unique_ptr<mtop::capi::FdBridges> bridges;  // the fds of open tunnels; loop thread
 };
@@ -29,10 +31,35 @@ using mtop::capi::failed;
 using mtop::capi::Outcome;
 using mtop::capi::version_size;
 
-constexpr std::size_t kConfigSize[] = {0, MTOP_FIELDS_END(mtop_climber_config, log_level)};
-constexpr std::size_t kStatsSize[] = {0, MTOP_FIELDS_END(mtop_climber_stats, bytes_down)};
+constexpr std::size_t kConfigSize[] = {
+    0, MTOP_FIELDS_END(mtop_climber_config, log_level),
+    MTOP_FIELDS_END(mtop_climber_config, reverse_proxy_protocol)};
+constexpr std::size_t kStatsSize[] = {0, MTOP_FIELDS_END(mtop_climber_stats, bytes_down),
+                                      MTOP_FIELDS_END(mtop_climber_stats, reverse_visitors_total)};
+constexpr std::size_t kReverseStateSize[] = {0,
+                                             MTOP_FIELDS_END(mtop_reverse_state, visitors_total)};
 static_assert(std::size(kConfigSize) == MTOP_CLIMBER_CONFIG_VERSION + 1);
 static_assert(std::size(kStatsSize) == MTOP_CLIMBER_STATS_VERSION + 1);
+static_assert(std::size(kReverseStateSize) == MTOP_REVERSE_STATE_VERSION + 1);
+static_assert(MTOP_STATUS_NOT_PERMITTED == static_cast<int>(mtop::Status::not_permitted) &&
+                  MTOP_STATUS_PORT_IN_USE == static_cast<int>(mtop::Status::port_in_use) &&
+                  MTOP_STATUS_BAD_REQUEST == static_cast<int>(mtop::Status::bad_request),
+              "MTOP_STATUS_* must be the values of mtop::Status");
+
+// The reverse rules of version 2, each through the parser of climber -R and climber.json.
+Outcome reverses_to_cpp(const mtop_climber_config& c, mtop::ClimberOptions& out) {
+  if (c.reverse_count > 0 && c.reverses == nullptr) {
+    return failed(MTOP_ERR_INVALID_ARGUMENT, "reverses: NULL array");
+  }
+  for (std::size_t i = 0; i < c.reverse_count; ++i) {
+    if (c.reverses[i] == nullptr) return failed(MTOP_ERR_INVALID_ARGUMENT, "reverses: NULL entry");
+    auto rule = mtop::parse_reverse_rule(c.reverses[i]);
+    if (!rule) return failed(rule);
+    rule->proxy_protocol = c.reverse_proxy_protocol != nullptr && c.reverse_proxy_protocol[i] != 0;
+    out.reverses.push_back(std::move(*rule));
+  }
+  return Outcome{};
+}
 
 Outcome to_cpp(const mtop_climber_config& c, mtop::ClimberConfig& out) {
   if (c.server_uri == nullptr) return failed(MTOP_ERR_CONFIG_INVALID, "server_uri: missing");
@@ -69,6 +96,7 @@ Outcome to_cpp(const mtop_climber_config& c, mtop::ClimberConfig& out) {
     if (!rule) return failed(rule);
     out.engine.forwards.push_back(std::move(*rule));
   }
+  if (Outcome r = reverses_to_cpp(c, out.engine); r.code < 0) return r;
   out.engine.handshake_timeout_ms = c.handshake_timeout_ms;
   out.engine.connect_timeout_ms = c.connect_timeout_ms;
   out.engine.idle_timeout_ms = c.idle_timeout_ms;
@@ -86,6 +114,7 @@ Outcome make_climber(mtop_climber** out, uv_loop_t* loop, mtop::ClimberConfig co
   handle->host = std::move(*host);
   handle->user_data = user_data;
   handle->forward_count = config.engine.forwards.size();
+  handle->reverse_count = config.engine.reverses.size();
   handle->bridges = std::make_unique<mtop::capi::FdBridges>(
       handle->host.loop(), config.engine.idle_timeout_ms, config.engine.max_pending);
   mtop::Logger logger = mtop::capi::c_logger(log, user_data, config.log_level);
@@ -212,6 +241,38 @@ MTOP_API int mtop_climber_forward_port(const mtop_climber* climber, size_t index
   });
 }
 
+MTOP_API int mtop_climber_reverse_port(const mtop_climber* climber, size_t index) {
+  mtop_reverse_state state{};
+  const int rc = mtop_climber_reverse_state_versioned(climber, index, 1, &state);
+  return rc < 0 ? rc : state.port;
+}
+
+MTOP_API int mtop_climber_reverse_state_versioned(const mtop_climber* climber, size_t index,
+                                                  int version, mtop_reverse_state* state) {
+  const std::size_t size = version_size(kReverseStateSize, version);
+  if (state == nullptr || size == 0) {
+    return engine_call([&] {
+      return failed(MTOP_ERR_INVALID_ARGUMENT, "mtop_reverse_state: NULL or unknown version");
+    });
+  }
+  return on_loop(climber, [&](mtop_climber& h) -> Outcome {
+    if (index >= h.reverse_count) {
+      return failed(MTOP_ERR_INVALID_ARGUMENT,
+                    "reverse index " + mtop::capi::decimal(index) + " out of range");
+    }
+    const auto states = h.climber->reverse_states();
+    if (index >= states.size()) return failed(MTOP_ERR_INTERNAL);
+    const mtop::ReverseState& s = states[index];
+    mtop_reverse_state full{};
+    full.port = s.port;
+    full.published = s.published ? 1 : 0;
+    full.refusal = static_cast<int>(s.refusal);
+    full.visitors_total = s.visitors_total;
+    mtop::capi::write_prefix(state, full, size);
+    return Outcome{};
+  });
+}
+
 MTOP_API int mtop_climber_stats_versioned(const mtop_climber* climber, int version,
                                           mtop_climber_stats* stats) {
   const std::size_t size = version_size(kStatsSize, version);
@@ -230,6 +291,8 @@ MTOP_API int mtop_climber_stats_versioned(const mtop_climber* climber, int versi
     full.tunnels_failed = s.tunnels_failed;
     full.bytes_up = s.bytes_up;
     full.bytes_down = s.bytes_down;
+    full.reverse_published = s.reverse_published;
+    full.reverse_visitors_total = s.reverse_visitors_total;
     mtop::capi::write_prefix(stats, full, size);
     return Outcome{};
   });

@@ -169,6 +169,13 @@ MTOP_API int mtop_climber_http_port(const mtop_climber*) {
 MTOP_API int mtop_climber_forward_port(const mtop_climber*, size_t) {
   return not_built_in();
 }
+MTOP_API int mtop_climber_reverse_port(const mtop_climber*, size_t) {
+  return not_built_in();
+}
+MTOP_API int mtop_climber_reverse_state_versioned(const mtop_climber*, size_t, int,
+                                                  mtop_reverse_state*) {
+  return not_built_in();
+}
 MTOP_API int mtop_climber_stats_versioned(const mtop_climber*, int, mtop_climber_stats*) {
   return not_built_in();
 }

@@ -31,7 +31,8 @@ constexpr std::uint16_t kDefaultDeniedPorts[] = {25};
 constexpr std::size_t kCallbacksSize[] = {0, MTOP_FIELDS_END(mtop_server_callbacks, log)};
 constexpr std::size_t kStatsSize[] = {0, MTOP_FIELDS_END(mtop_server_stats, bytes_down),
                                       MTOP_FIELDS_END(mtop_server_stats, failures),
-                                      MTOP_FIELDS_END(mtop_server_stats, rejections)};
+                                      MTOP_FIELDS_END(mtop_server_stats, rejections),
+                                      MTOP_FIELDS_END(mtop_server_stats, reverse_visitors_refused)};
 static_assert(std::size(kConfigSize) == MTOP_SERVER_CONFIG_VERSION + 1);
 static_assert(std::size(kCallbacksSize) == MTOP_SERVER_CALLBACKS_VERSION + 1);
 static_assert(std::size(kStatsSize) == MTOP_SERVER_STATS_VERSION + 1);
@@ -370,6 +371,11 @@ MTOP_API int mtop_server_stats_versioned(const mtop_server* server, int version,
     full.active_users = s.active_users;
     for (std::size_t i = 0; i < MTOP_FAILURE_COUNT; ++i) full.failures[i] = s.failures[i];
     for (std::size_t i = 0; i < MTOP_REJECTION_COUNT; ++i) full.rejections[i] = s.rejections[i];
+    full.reverse_ports = s.reverse_ports;
+    full.reverse_ports_grace = s.reverse_ports_grace;
+    full.reverse_visitors = s.reverse_visitors;
+    full.reverse_visitors_total = s.reverse_visitors_total;
+    full.reverse_visitors_refused = s.reverse_visitors_refused;
     mtop::capi::write_prefix(stats, full, size);
     return Outcome{};
   });

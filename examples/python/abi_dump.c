@@ -74,6 +74,9 @@ int main(void) {
   CONST(MTOP_STATUS_VERSION_NOT_SUPPORTED);
   CONST(MTOP_STATUS_AUTH_FAILED);
   CONST(MTOP_STATUS_CONNECT_FAILED);
+  CONST(MTOP_STATUS_NOT_PERMITTED);
+  CONST(MTOP_STATUS_PORT_IN_USE);
+  CONST(MTOP_STATUS_BAD_REQUEST);
   CONST(MTOP_MAX_AUTH_MESSAGE_SIZE);
   CONST(MTOP_RESPONSE_SIZE);
   CONST(MTOP_MAX_FIELD_SIZE);
@@ -206,6 +209,7 @@ int main(void) {
   CONST(MTOP_USER_GRANT_VERSION);
   CONST(MTOP_CLIMBER_CONFIG_VERSION);
   CONST(MTOP_CLIMBER_STATS_VERSION);
+  CONST(MTOP_REVERSE_STATE_VERSION);
   CONST(MTOP_LOG_DEBUG);
   CONST(MTOP_LOG_INFO);
   CONST(MTOP_LOG_WARN);
@@ -281,6 +285,7 @@ int main(void) {
   FIELD(mtop_user_grant, user);
   FIELD(mtop_user_grant, max_tunnels);
   FIELD(mtop_user_grant, rate_limit);
+  FIELD(mtop_user_grant, publish);
 
   STRUCT(mtop_server_callbacks);
   FIELD(mtop_server_callbacks, auth);
@@ -296,6 +301,11 @@ int main(void) {
   FIELD(mtop_server_stats, active_users);
   FIELD(mtop_server_stats, failures);
   FIELD(mtop_server_stats, rejections);
+  FIELD(mtop_server_stats, reverse_ports);
+  FIELD(mtop_server_stats, reverse_ports_grace);
+  FIELD(mtop_server_stats, reverse_visitors);
+  FIELD(mtop_server_stats, reverse_visitors_total);
+  FIELD(mtop_server_stats, reverse_visitors_refused);
 
   STRUCT(mtop_reload_report);
   FIELD(mtop_reload_report, changed);
@@ -353,6 +363,15 @@ int main(void) {
   FIELD(mtop_climber_config, connect_timeout_ms);
   FIELD(mtop_climber_config, idle_timeout_ms);
   FIELD(mtop_climber_config, log_level);
+  FIELD(mtop_climber_config, reverses);
+  FIELD(mtop_climber_config, reverse_count);
+  FIELD(mtop_climber_config, reverse_proxy_protocol);
+
+  STRUCT(mtop_reverse_state);
+  FIELD(mtop_reverse_state, port);
+  FIELD(mtop_reverse_state, published);
+  FIELD(mtop_reverse_state, refusal);
+  FIELD(mtop_reverse_state, visitors_total);
 
   STRUCT(mtop_climber_stats);
   FIELD(mtop_climber_stats, active_connections);
@@ -362,5 +381,7 @@ int main(void) {
   FIELD(mtop_climber_stats, tunnels_failed);
   FIELD(mtop_climber_stats, bytes_up);
   FIELD(mtop_climber_stats, bytes_down);
+  FIELD(mtop_climber_stats, reverse_published);
+  FIELD(mtop_climber_stats, reverse_visitors_total);
   return 0;
 }

@@ -83,6 +83,9 @@ STATUS_SUCCESS = 0
 STATUS_VERSION_NOT_SUPPORTED = 1
 STATUS_AUTH_FAILED = 2
 STATUS_CONNECT_FAILED = 3
+STATUS_NOT_PERMITTED = 4  # REVERSE only (reverse_state().refusal)
+STATUS_PORT_IN_USE = 5
+STATUS_BAD_REQUEST = 6
 
 MAX_AUTH_MESSAGE_SIZE = 773
 RESPONSE_SIZE = 2
@@ -739,10 +742,11 @@ CLIENT_EVENT_VERSION = 1
 SERVER_EVENT_VERSION = 1
 SERVER_CONFIG_VERSION = 3
 SERVER_CALLBACKS_VERSION = 1
-SERVER_STATS_VERSION = 3
-USER_GRANT_VERSION = 1
-CLIMBER_CONFIG_VERSION = 1
-CLIMBER_STATS_VERSION = 1
+SERVER_STATS_VERSION = 4
+USER_GRANT_VERSION = 2
+CLIMBER_CONFIG_VERSION = 2
+CLIMBER_STATS_VERSION = 2
+REVERSE_STATE_VERSION = 1
 LOG_DEBUG = 0
 LOG_INFO = 1
 LOG_WARN = 2
@@ -814,7 +818,9 @@ class _ServerConfig(ctypes.Structure):
 
 class _UserGrant(ctypes.Structure):
     _fields_ = [("user", ctypes.c_char_p), ("max_tunnels", ctypes.c_uint32),
-                ("rate_limit", ctypes.c_uint64)]
+                ("rate_limit", ctypes.c_uint64),
+                # version 2
+                ("publish", ctypes.c_char_p)]
 
 
 class _ServerCallbacks(ctypes.Structure):
@@ -826,7 +832,11 @@ class _ServerStats(ctypes.Structure):
                 ("total", ctypes.c_uint64), ("accepted", ctypes.c_uint64),
                 ("bytes_up", ctypes.c_uint64), ("bytes_down", ctypes.c_uint64),
                 ("active_users", ctypes.c_uint64), ("failures", ctypes.c_uint64 * FAILURE_COUNT),
-                ("rejections", ctypes.c_uint64 * REJECTION_COUNT)]
+                ("rejections", ctypes.c_uint64 * REJECTION_COUNT),
+                # version 4
+                ("reverse_ports", ctypes.c_uint64), ("reverse_ports_grace", ctypes.c_uint64),
+                ("reverse_visitors", ctypes.c_uint64), ("reverse_visitors_total", ctypes.c_uint64),
+                ("reverse_visitors_refused", ctypes.c_uint64)]
 
 
 class _ReloadReport(ctypes.Structure):
@@ -868,14 +878,25 @@ class _ClimberConfig(ctypes.Structure):
                 ("socks_listen", ctypes.c_char_p), ("http_listen", ctypes.c_char_p),
                 ("forwards", _cstrs), ("forward_count", ctypes.c_size_t),
                 ("handshake_timeout_ms", ctypes.c_uint64), ("connect_timeout_ms", ctypes.c_uint64),
-                ("idle_timeout_ms", ctypes.c_uint64), ("log_level", ctypes.c_int)]
+                ("idle_timeout_ms", ctypes.c_uint64), ("log_level", ctypes.c_int),
+                # version 2
+                ("reverses", _cstrs), ("reverse_count", ctypes.c_size_t),
+                ("reverse_proxy_protocol", ctypes.POINTER(ctypes.c_int))]
+
+
+class _ReverseState(ctypes.Structure):
+    _fields_ = [("port", ctypes.c_uint16), ("published", ctypes.c_int),
+                ("refusal", ctypes.c_int), ("visitors_total", ctypes.c_uint64)]
 
 
 class _ClimberStats(ctypes.Structure):
     _fields_ = [("active_connections", ctypes.c_uint64), ("total_connections", ctypes.c_uint64),
                 ("refused_connections", ctypes.c_uint64), ("tunnels_opened", ctypes.c_uint64),
                 ("tunnels_failed", ctypes.c_uint64), ("bytes_up", ctypes.c_uint64),
-                ("bytes_down", ctypes.c_uint64)]
+                ("bytes_down", ctypes.c_uint64),
+                # version 2
+                ("reverse_published", ctypes.c_uint64),
+                ("reverse_visitors_total", ctypes.c_uint64)]
 
 
 C_STRUCTS.update({
@@ -889,6 +910,7 @@ C_STRUCTS.update({
     "mtop_user_info": _UserInfo,
     "mtop_user_list": _UserList,
     "mtop_climber_config": _ClimberConfig,
+    "mtop_reverse_state": _ReverseState,
     "mtop_climber_stats": _ClimberStats,
 })
 
@@ -977,6 +999,9 @@ _API += [
     ("mtop_climber_socks_port", ctypes.c_int, [_e]),
     ("mtop_climber_http_port", ctypes.c_int, [_e]),
     ("mtop_climber_forward_port", ctypes.c_int, [_e, ctypes.c_size_t]),
+    ("mtop_climber_reverse_port", ctypes.c_int, [_e, ctypes.c_size_t]),
+    ("mtop_climber_reverse_state_versioned", ctypes.c_int,
+     [_e, ctypes.c_size_t, ctypes.c_int, ctypes.POINTER(_ReverseState)]),
     ("mtop_climber_stats_versioned", ctypes.c_int,
      [_e, ctypes.c_int, ctypes.POINTER(_ClimberStats)]),
     ("mtop_climber_open_tunnel", ctypes.c_int,

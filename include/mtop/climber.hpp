@@ -40,6 +40,7 @@
 
 #include "mtop/export.hpp"
 #include "mtop/log.hpp"
+#include "mtop/protocol.hpp"
 #include "mtop/result.hpp"
 #include "mtop/stream.hpp"
 #include "mtop/tls_groups.hpp"
@@ -97,6 +98,19 @@ struct ReverseRule {
 /// Parses "[bind:]port:host:hostport" (port may be 0; bind an IP literal, IPv6 in brackets);
 /// Errc::config_invalid.
 MTOP_CPP_API Result<ReverseRule> parse_reverse_rule(std::string_view spec);
+
+/// What one reverse rule is doing (Climber::reverse_states()).
+struct ReverseState {
+  std::uint16_t port = 0;  ///< the public port the server granted; 0 until it first granted one
+  bool published = false;  ///< a control tunnel holds the port now (false while reconnecting)
+  /// The status of the server's last refusal since the rule was last published: not_permitted
+  /// (no publish grant of the user covers the bind), port_in_use, bad_request, auth_failed,
+  /// version_not_supported. success: none (a server that could not be reached, or that closed
+  /// without a status, leaves it as it was: the log says why).
+  Status refusal = Status::success;
+  std::uint64_t visitors_total = 0;  ///< visitors carried to the local service so far
+  bool operator==(const ReverseState&) const = default;
+};
 
 /// The climber's local side.
 struct ClimberOptions {
@@ -159,6 +173,8 @@ struct ClimberStats {
   std::uint64_t tunnels_failed = 0;       ///< tunnels refused or not set up
   std::uint64_t bytes_up = 0;             ///< local → server side
   std::uint64_t bytes_down = 0;
+  std::size_t reverse_published = 0;  ///< reverse rules whose port a control tunnel holds now
+  std::uint64_t reverse_visitors_total = 0;  ///< visitors carried to local services so far
 };
 
 class MTOP_CPP_API Climber {
@@ -195,6 +211,8 @@ class MTOP_CPP_API Climber {
   std::uint16_t socks_port() const noexcept;
   std::uint16_t http_port() const noexcept;
   std::vector<std::uint16_t> forward_ports() const;
+  /// Each reverse rule's state, in config order (empty without reverse rules).
+  std::vector<ReverseState> reverse_states() const;
 
   /// Stops accepting local connections; live ones go on (open_tunnel still works). Idempotent.
   void stop();

@@ -23,8 +23,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "mtop/export.hpp"
+#include "mtop/result.hpp"
 
 namespace mtop {
 
@@ -43,7 +45,17 @@ struct UserGrant {
   std::string user;                          ///< for logs and per-user limits; empty = username
   std::optional<std::uint32_t> max_tunnels;  ///< live tunnels of this user; absent = no limit
   std::optional<std::uint64_t> rate_limit;   ///< bytes/s each way, shared by the user's tunnels
+  /// The public binds the user may publish with reverse tunnels, in the grammar of the user
+  /// stores' `publish` field (docs/USERS.md, "Publish grants"): "8000-8099",
+  /// "*:2222, 192.0.2.10:443". Empty = none. The grant of the answer to a REVERSE request's
+  /// own check decides that request; text that does not parse grants nothing (logged), so
+  /// check it first with check_publish_grants().
+  std::string publish{};
 };
+
+/// Checks a publish text (UserGrant::publish, UserRecord::publish). Errors: invalid_argument
+/// with a message naming the grant at fault ("publish: \"70000\": port must be 1-65535").
+MTOP_CPP_API Result<void> check_publish_grants(std::string_view text);
 
 namespace detail {
 struct UserCheckReplyState;

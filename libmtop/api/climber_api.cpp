@@ -133,6 +133,13 @@ std::vector<std::uint16_t> Climber::forward_ports() const {
   return impl_->engine->forward_ports();
 }
 
+std::vector<ReverseState> Climber::reverse_states() const {
+  std::vector<ReverseState> states;
+  states.reserve(impl_->reverses.size());
+  for (const auto& r : impl_->reverses) states.push_back(r->state());
+  return states;
+}
+
 void Climber::stop() {
   impl_->engine->stop();
   impl_->stop_reverses();
@@ -146,7 +153,13 @@ void Climber::abort_all(std::string_view reason) {
   impl_->engine->abort_all(reason);
 }
 ClimberStats Climber::stats() const {
-  return impl_->engine->stats();
+  ClimberStats s = impl_->engine->stats();
+  for (const auto& r : impl_->reverses) {
+    const ReverseState state = r->state();
+    if (state.published) ++s.reverse_published;
+    s.reverse_visitors_total += state.visitors_total;
+  }
+  return s;
 }
 
 }  // namespace mtop

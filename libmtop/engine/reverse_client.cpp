@@ -188,6 +188,15 @@ ReverseClient::~ReverseClient() {
   data_.clear();
 }
 
+ReverseState ReverseClient::state() const noexcept {
+  ReverseState s;
+  s.port = granted_ ? port_ : 0;
+  s.published = control_ != nullptr;
+  s.refusal = refusal_;
+  s.visitors_total = visitors_total_;
+  return s;
+}
+
 std::string ReverseClient::bind_text() const {
   return bind_address(rule_, port_).to_string();
 }
@@ -276,6 +285,7 @@ void ReverseClient::drive() {
     return;
   }
   if (auto* r = std::get_if<event::Rejected>(&ev)) {
+    refusal_ = r->status;
     retry(refusal_text(r->status, bind_text()));
     return;
   }
@@ -308,6 +318,8 @@ void ReverseClient::published(const ReverseGrant& grant) {
   }
   handshake_.reset();
   port_ = grant.port;
+  granted_ = true;
+  refusal_ = Status::success;
   tunnel_ = grant.tunnel;
   backoff_.succeeded();
   log_.info("reverse " + bind_text() + " -> " + rule_.target_host + ":" +

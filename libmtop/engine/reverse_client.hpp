@@ -62,10 +62,8 @@ class ReverseClient final : private io::Stream::Handler {
   /// with it too. No reconnect follows.
   void stop();
 
-  /// The public port the server gave, 0 before the first success.
-  std::uint16_t port() const noexcept { return port_; }
-  /// Visitors relayed so far and now.
-  std::uint64_t visitors_total() const noexcept { return visitors_total_; }
+  /// The granted port, whether it is published now, the last refusal, the visitors.
+  ReverseState state() const noexcept;
 
  private:
   class DataConnection;
@@ -97,6 +95,8 @@ class ReverseClient final : private io::Stream::Handler {
   ReverseStreams* streams_;
   bool routed_ = false;     ///< the control tunnel's TUNNEL is routed here by streams_
   std::uint16_t port_ = 0;  ///< given by the server; asked for again on reconnect
+  bool granted_ = false;    ///< the server gave port_ at least once
+  Status refusal_ = Status::success;  ///< the last refusal since the last grant
   std::uint32_t tunnel_ = 0;
   RetryBackoff backoff_{kFirstRetryMs, kMaxRetryMs};
   bool stopped_ = true;

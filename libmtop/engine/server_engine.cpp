@@ -346,6 +346,7 @@ void ServerEngine::apply_grant(UserState& u, const UserGrant& grant) {
   u.max_tunnels = grant.max_tunnels;
   u.rate_limit = grant.rate_limit.value_or(0);
   u.limits_known = true;
+  u.publish = grant.publish;
   if (u.gate) u.gate->shared().set_rate(u.rate_limit);
 }
 
@@ -548,10 +549,12 @@ TunnelHost::PublishAnswer ServerEngine::tunnel_publish(ServerTunnel& t, const Ad
 
 auth::PublishGrants ServerEngine::publish_grants(const std::string& user) const {
   std::string publish;
-  if (auto it = users_.find(user); it != users_.end() && it->second->account) {
-    publish = it->second->account->publish;
+  if (auto it = users_.find(user); it != users_.end()) {
+    // A store's account, or what a custom UserCheck granted (UserGrant::publish) in the
+    // answer to this very request.
+    const UserState& u = *it->second;
+    publish = u.account ? u.account->publish : u.publish;
   }
-  // A custom UserCheck answers no account: its users publish nothing.
   auto grants = auth::PublishGrants::parse(publish);
   if (!grants) {
     log_.warn("user " + log_escape(user) + ": publish ignored: " + std::string(grants.message()));

@@ -162,6 +162,7 @@ class ServerEngine final : private TunnelHost, private ReverseHub::Host {
     std::uint64_t bytes_since_lookup = 0;  ///< moved by this engine since `account` was read
     std::uint64_t rate_limit = 0;          ///< bytes/s of the newest answer; 0 = none
     bool limits_known = false;  ///< an answer was applied here (rate_limit is the user's)
+    std::string publish;        ///< publish grants of the newest custom check's answer
     std::shared_ptr<WorkerRateGate> gate;  ///< on the user's gate of all workers (SharedLimits)
     bool lookup_in_flight = false;
   };

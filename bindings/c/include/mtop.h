@@ -166,10 +166,12 @@ MTOP_API int mtop_version_check(int major, int minor);
 #define MTOP_SERVER_CONFIG_VERSION 3   /* mtop_server_config; 2 added admin, admission, log;
                                           3 workers */
 #define MTOP_SERVER_CALLBACKS_VERSION 1
-#define MTOP_SERVER_STATS_VERSION 3    /* 2 added the failure counts, 3 the rejections */
-#define MTOP_USER_GRANT_VERSION 1
-#define MTOP_CLIMBER_CONFIG_VERSION 1
-#define MTOP_CLIMBER_STATS_VERSION 1
+#define MTOP_SERVER_STATS_VERSION 4    /* 2 added the failure counts, 3 the rejections,
+                                          4 the reverse-tunnel counters */
+#define MTOP_USER_GRANT_VERSION 2      /* 2 added publish */
+#define MTOP_CLIMBER_CONFIG_VERSION 2  /* 2 added the reverse rules */
+#define MTOP_CLIMBER_STATS_VERSION 2   /* 2 added the reverse-tunnel counters */
+#define MTOP_REVERSE_STATE_VERSION 1   /* mtop_reverse_state */
 
 /* ---------------------------------------------------------------------------------------
  * Protocol constants (docs/PROTOCOL.md).
@@ -185,6 +187,11 @@ MTOP_API int mtop_version_check(int major, int minor);
 #define MTOP_STATUS_VERSION_NOT_SUPPORTED 1 /* the server does not speak the client's VER */
 #define MTOP_STATUS_AUTH_FAILED 2           /* username / password rejected */
 #define MTOP_STATUS_CONNECT_FAILED 3        /* target unreachable, or denied by policy */
+/* STATUS values of a REVERSE response (reverse tunnels, PROTOCOL.md section 9). The handshake
+ * machines of this header speak CONNECT only; these reach C as mtop_reverse_state.refusal. */
+#define MTOP_STATUS_NOT_PERMITTED 4 /* no publish grant of the user covers the bind */
+#define MTOP_STATUS_PORT_IN_USE 5   /* another climber or program holds the public port */
+#define MTOP_STATUS_BAD_REQUEST 6   /* not one of the server's addresses, or unusable */
 
 /* Sizes. */
 #define MTOP_MAX_AUTH_MESSAGE_SIZE 773  /* the largest auth message; enough for any encoding */
@@ -1151,11 +1158,19 @@ MTOP_API int mtop_server_config_default_versioned(int version, mtop_server_confi
 #define mtop_server_config_default(C) \
   mtop_server_config_default_versioned(MTOP_SERVER_CONFIG_VERSION, (C))
 
-/* A user's name and limits, given with mtop_auth_request_allow(). Version 1. */
+/* A user's name and limits, given with mtop_auth_request_allow(). Version 1: up to
+ * rate_limit; version 2 added publish. Zero-initialise it: a field left 0 or NULL is "none". */
 typedef struct mtop_user_grant {
   const char *user;      /* name for logs and per-user limits; NULL = the username */
   uint32_t max_tunnels;  /* live tunnels of this user; 0 = no limit */
   uint64_t rate_limit;   /* bytes per second each way, shared by the user's tunnels; 0 = none */
+  /* version 2 */
+  const char *publish;   /* the public binds the user may publish with reverse tunnels, in the
+                            users' publish grammar (docs/USERS.md, "Publish grants"), e.g.
+                            "8000-8099" or "*:2222, 192.0.2.10:443"; NULL or "" = none. The
+                            answer to a climber's REVERSE request decides that request: allow
+                            it without a grant covering the bind and the climber gets
+                            MTOP_STATUS_NOT_PERMITTED (failure TARGET_DENIED) */
 } mtop_user_grant;
 
 /*
@@ -1304,7 +1319,7 @@ MTOP_API int mtop_server_drain(mtop_server *server, mtop_server_drain_callback d
 
 /*
  * What the server counts (mtop_server_stats()). Version 1: up to bytes_down; version 2
- * added active_users and failures; version 3 rejections.
+ * added active_users and failures; version 3 rejections; version 4 the reverse tunnels'.
  */
 typedef struct mtop_server_stats {
   uint64_t live;        /* tunnels in any stage */
@@ -1322,6 +1337,14 @@ typedef struct mtop_server_stats {
                                                  as failure OVERLOADED; SOURCE_DENIED counts
                                                  connections (TCP) and Initial packets (QUIC)
                                                  refused before any tunnel existed */
+  /* version 4: reverse tunnels (docs/PROTOCOL.md section 9). A refused REVERSE request counts
+     as a failure: TARGET_DENIED when the user may not publish the bind, TARGET_FAILED when
+     it cannot be bound. */
+  uint64_t reverse_ports;            /* public ports held by live control tunnels */
+  uint64_t reverse_ports_grace;      /* public ports kept bound in their grace period */
+  uint64_t reverse_visitors;         /* visitors waiting for or carried on a data connection */
+  uint64_t reverse_visitors_total;   /* visitors accepted on published ports */
+  uint64_t reverse_visitors_refused; /* visitors reset: no climber, a CIDR rule, the limit */
 } mtop_server_stats;
 
 /*
@@ -1620,9 +1643,12 @@ MTOP_API int mtop_auth_request_target_port(const mtop_auth_request *req);
  * mtop_auth_request_allow - the user may tunnel; then the target policy and the connection
  * to the target follow. Frees req.
  * version, grant: the caller's MTOP_USER_GRANT_VERSION (the macro passes it) and the user's
- *   name and limits (borrowed for the call); grant NULL: the username, no limits.
- * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL req, or an unknown version: req is NOT
- * freed then, answer it again), MTOP_ERR_NOMEM (req is answered "unavailable" and freed).
+ *   name, limits and publish grants (borrowed for the call); grant NULL: the username, no
+ *   limits, nothing to publish.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL req, an unknown version, or a publish
+ * text that does not parse, with a message naming the grant at fault, "publish: \"70000\":
+ * port must be 1-65535": req is NOT freed then, answer it again), MTOP_ERR_NOMEM (req is
+ * answered "unavailable" and freed).
  */
 MTOP_API int mtop_auth_request_allow_versioned(mtop_auth_request *req, int version,
                                                const mtop_user_grant *grant);
@@ -1645,8 +1671,8 @@ MTOP_API int mtop_auth_request_unavailable(mtop_auth_request *req);
 
 /* ---------------------------------------------------------------------------------------
  * The climber engine: opens tunnels through an MTop server, for local SOCKS5 / HTTP proxy
- * ports, port-forwards and the program's own connections (theory in
- * include/mtop/climber.hpp).
+ * ports, port-forwards and the program's own connections, and publishes local services on
+ * the server's public ports through reverse tunnels (theory in include/mtop/climber.hpp).
  *
  *   mtop_climber_config cfg;  mtop_climber_config_default(&cfg);
  *   cfg.server_uri = "mtop://alice@vpn.example.com:443";  cfg.password = pw;
@@ -1665,8 +1691,8 @@ typedef struct mtop_climber mtop_climber;
 
 /*
  * The climber's configuration (the climber's config file, docs/CONFIG.md, in struct form).
- * Fill with mtop_climber_config_default() first. Version 1. Pointers are borrowed for the
- * _new call.
+ * Fill with mtop_climber_config_default() first. Version 1: up to log_level; version 2 added
+ * the reverse rules. Pointers are borrowed for the _new call.
  */
 typedef struct mtop_climber_config {
   const char *server_uri;    /* mtop://USER[:PASS]@HOST[:PORT]?transport=..&ca=..&pin=..;
@@ -1685,6 +1711,18 @@ typedef struct mtop_climber_config {
   uint64_t connect_timeout_ms;   /* reaching the server (default 10000) */
   uint64_t idle_timeout_ms;      /* idle tunnels are closed (default 300000) */
   int log_level;                 /* MTOP_LOG_* (default MTOP_LOG_INFO) */
+  /* version 2: reverse tunnels (docs/CLIMBER.md, "Reverse tunnels"), started by
+     mtop_climber_start(): each publishes host:hostport, a service next to the climber, on
+     the server's bind:port, and reconnects with back-off when the server is lost or refuses.
+     The user needs a publish grant covering the bind (mtop_user_admin_set_publish(), or a
+     custom auth check's mtop_user_grant.publish). */
+  const char *const *reverses;  /* "[bind:]port:host:hostport" (climber -R; bind an IP
+                                   address of the server, default 0.0.0.0; port 0: any port
+                                   the user may publish) */
+  size_t reverse_count;
+  const int *reverse_proxy_protocol; /* NULL, or reverse_count flags: 1 = send a PROXY
+                                        protocol v2 header with the visitor's address to that
+                                        rule's service first (default NULL: none) */
 } mtop_climber_config;
 
 /*
@@ -1704,9 +1742,10 @@ MTOP_API int mtop_climber_config_default_versioned(int version, mtop_climber_con
  * config_version, config: MTOP_CLIMBER_CONFIG_VERSION and the config (borrowed).
  * log: log callback (NULL: none); user_data: passed to it, and mtop_climber_get_user_data().
  * Returns 0. Errors (with mtop_last_error_message()): MTOP_ERR_INVALID_ARGUMENT (NULL out or
- * config, unknown version, a transport out of range), MTOP_ERR_CONFIG_INVALID (a bad URI,
- * listen address, forward or pin; the value named), MTOP_ERR_TLS_SETUP_FAILED (CA file),
- * MTOP_ERR_NOT_BUILT_IN, MTOP_ERR_SYSTEM, MTOP_ERR_NOMEM.
+ * config, unknown version, a transport out of range, a NULL array with a count or a NULL
+ * entry), MTOP_ERR_CONFIG_INVALID (a bad URI, listen address, forward, reverse rule or pin;
+ * the value named), MTOP_ERR_TLS_SETUP_FAILED (CA file), MTOP_ERR_NOT_BUILT_IN,
+ * MTOP_ERR_SYSTEM, MTOP_ERR_NOMEM.
  */
 MTOP_API int mtop_climber_new_versioned(mtop_climber **out, struct uv_loop_s *loop,
                                         int config_version, const mtop_climber_config *config,
@@ -1739,14 +1778,16 @@ MTOP_API void *mtop_climber_get_user_data(const mtop_climber *climber);
 
 /*
  * mtop_climber_start - binds every configured local port (SOCKS5, HTTP, forwards; none is
- * fine for a climber used only through mtop_climber_open_tunnel()). Call once.
+ * fine for a climber used only through mtop_climber_open_tunnel()) and starts the reverse
+ * tunnels (their outcome comes later: mtop_climber_reverse_state()). Call once.
  * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT, MTOP_ERR_INVALID_STATE (started already),
  * MTOP_ERR_LISTEN_FAILED (the address in the message).
  */
 MTOP_API int mtop_climber_start(mtop_climber *climber);
 
 /*
- * mtop_climber_stop - stops accepting local connections; live ones go on. Idempotent.
+ * mtop_climber_stop - stops accepting local connections; live ones go on. Reverse tunnels
+ * end (their public ports are released after the server's grace period). Idempotent.
  * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT.
  */
 MTOP_API int mtop_climber_stop(mtop_climber *climber);
@@ -1761,7 +1802,42 @@ MTOP_API int mtop_climber_socks_port(const mtop_climber *climber);
 MTOP_API int mtop_climber_http_port(const mtop_climber *climber);
 MTOP_API int mtop_climber_forward_port(const mtop_climber *climber, size_t index);
 
-/* What the climber counts (mtop_climber_stats()). Version 1. */
+/*
+ * mtop_climber_reverse_port - the public port the server granted to reverse rule `index`
+ * (config order): the rule's port, or the server's choice for port 0.
+ * Returns the port, 0 until the server first granted it (the grant is asked for
+ * asynchronously after mtop_climber_start()); the port stays while the climber reconnects.
+ * Errors: MTOP_ERR_INVALID_ARGUMENT (NULL climber, index out of range).
+ */
+MTOP_API int mtop_climber_reverse_port(const mtop_climber *climber, size_t index);
+
+/* What one reverse rule is doing (mtop_climber_reverse_state()). Version 1. */
+typedef struct mtop_reverse_state {
+  uint16_t port;           /* as mtop_climber_reverse_port() */
+  int published;           /* 1: a control tunnel holds the port now; 0: not yet, or
+                              reconnecting */
+  int refusal;             /* the MTOP_STATUS_* of the server's last refusal since the rule
+                              was last published (MTOP_STATUS_NOT_PERMITTED, _PORT_IN_USE,
+                              _BAD_REQUEST, _AUTH_FAILED, _VERSION_NOT_SUPPORTED); 0: none. A
+                              server that cannot be reached, or closes without a status
+                              (stealth), leaves it as it was: the log says why */
+  uint64_t visitors_total; /* visitors carried to the rule's service so far */
+} mtop_reverse_state;
+
+/*
+ * mtop_climber_reverse_state - a snapshot of reverse rule `index` (config order).
+ * version: the caller's MTOP_REVERSE_STATE_VERSION (the macro passes it); only the fields of
+ *          that version are written.
+ * Returns 0. Errors: MTOP_ERR_INVALID_ARGUMENT (NULL argument, unknown version, index out of
+ * range).
+ */
+MTOP_API int mtop_climber_reverse_state_versioned(const mtop_climber *climber, size_t index,
+                                                  int version, mtop_reverse_state *state);
+#define mtop_climber_reverse_state(CLIMBER, INDEX, STATE) \
+  mtop_climber_reverse_state_versioned((CLIMBER), (INDEX), MTOP_REVERSE_STATE_VERSION, (STATE))
+
+/* What the climber counts (mtop_climber_stats()). Version 1: up to bytes_down; version 2
+ * added the reverse-tunnel counters. */
 typedef struct mtop_climber_stats {
   uint64_t active_connections; /* local connections and open tunnels being served */
   uint64_t total_connections;
@@ -1770,6 +1846,9 @@ typedef struct mtop_climber_stats {
   uint64_t tunnels_failed;      /* tunnels refused or not set up */
   uint64_t bytes_up;            /* local -> server side */
   uint64_t bytes_down;
+  /* version 2 (visitors' bytes are not in bytes_up / bytes_down: the server counts them) */
+  uint64_t reverse_published;      /* reverse rules whose port a control tunnel holds now */
+  uint64_t reverse_visitors_total; /* visitors carried to the rules' services so far */
 } mtop_climber_stats;
 
 /*

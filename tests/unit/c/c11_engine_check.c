@@ -31,7 +31,7 @@ int mtop_c11_version_check(void) {
 
 static int check_auth(mtop_auth_request *req, void *user_data) {
   size_t len = 0;
-  mtop_user_grant grant = {NULL, 0, 0};
+  mtop_user_grant grant = {NULL, 0, 0, NULL};
   (void)user_data;
   if (mtop_auth_request_username(req, &len) == NULL || mtop_auth_request_password(req, NULL) == NULL ||
       mtop_auth_request_source(req) == NULL || mtop_auth_request_target_host(req) == NULL ||
@@ -40,6 +40,7 @@ static int check_auth(mtop_auth_request *req, void *user_data) {
   }
   if (len == 0) return mtop_auth_request_unavailable(req);
   grant.user = "someone";
+  grant.publish = "127.0.0.1:8000-8099";
   return mtop_auth_request_allow(req, &grant);
 }
 
@@ -135,6 +136,9 @@ int mtop_c11_engine_check(struct uv_loop_s *loop) {
   mtop_server_stats stats;
   mtop_climber_config cconfig;
   mtop_climber_stats cstats;
+  mtop_reverse_state rstate;
+  static const char *const reverses[] = {"127.0.0.1:8000:127.0.0.1:22", "0:[::1]:80"};
+  static const int proxy_protocol[] = {0, 1};
   mtop_server *server = NULL;
   mtop_climber *climber = NULL;
   bool failed = false;
@@ -152,6 +156,9 @@ int mtop_c11_engine_check(struct uv_loop_s *loop) {
   failed |= mtop_server_port(server, 0, 1) < 0;
   failed |= mtop_server_stats(server, &stats) < 0 || stats.failures[MTOP_FAILURE_AUTH_FAILED];
   failed |= stats.rejections[MTOP_REJECTION_SOURCE_RATE] != 0;
+  failed |= stats.reverse_ports + stats.reverse_ports_grace + stats.reverse_visitors +
+                stats.reverse_visitors_total + stats.reverse_visitors_refused !=
+            0;
   failed |= mtop_server_operations(server, &config) < 0;
   failed |= mtop_server_drain(server, on_drained, NULL) < 0;
   failed |= mtop_server_stop(server) < 0;
@@ -160,13 +167,22 @@ int mtop_c11_engine_check(struct uv_loop_s *loop) {
   failed |= mtop_climber_config_default(&cconfig) < 0;
   cconfig.server_uri = "mtop://alice@127.0.0.1:1";
   cconfig.transport = MTOP_TRANSPORT_QUIC;
+  cconfig.reverses = reverses;
+  cconfig.reverse_count = sizeof reverses / sizeof reverses[0];
+  cconfig.reverse_proxy_protocol = proxy_protocol;
   failed |= mtop_climber_new(&climber, loop, &cconfig, on_log, NULL) < 0;
   failed |= mtop_climber_new_from_json(&climber, loop, "{}", ".", NULL, NULL) < 0;
   failed |= mtop_climber_get_user_data(climber) != NULL;
   failed |= mtop_climber_start(climber) < 0 || mtop_climber_stop(climber) < 0;
   failed |= mtop_climber_socks_port(climber) < 0 || mtop_climber_http_port(climber) < 0 ||
             mtop_climber_forward_port(climber, 0) < 0;
-  failed |= mtop_climber_stats(climber, &cstats) < 0;
+  failed |= mtop_climber_stats(climber, &cstats) < 0 || cstats.reverse_published > 2;
+  failed |= mtop_climber_reverse_port(climber, 1) < 0;
+  failed |= mtop_climber_reverse_state(climber, 0, &rstate) < 0 || rstate.published != 0 ||
+            rstate.refusal == MTOP_STATUS_NOT_PERMITTED || rstate.port != 8000 ||
+            rstate.visitors_total != 0;
+  (void)MTOP_STATUS_PORT_IN_USE;
+  (void)MTOP_STATUS_BAD_REQUEST;
   failed |= mtop_climber_open_tunnel(climber, "example.org", 80, on_tunnel, NULL) < 0;
   mtop_climber_free(climber);
   (void)MTOP_TRANSPORT_TLS;

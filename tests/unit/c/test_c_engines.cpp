@@ -350,7 +350,7 @@ struct server_config_v1 {  // the version-1 layout
 
 TEST_CASE("engines: an old caller's version-1 stats struct is filled and nothing past it",
           "[c][engines][version]") {
-  static_assert(MTOP_SERVER_STATS_VERSION == 3);
+  static_assert(MTOP_SERVER_STATS_VERSION == 4);
   static_assert(MTOP_SERVER_CONFIG_VERSION == 3);
   static_assert(sizeof(mtop_server_config) > sizeof(server_config_v1));
   static_assert(sizeof(mtop_server_stats) > sizeof(server_stats_v1));
@@ -376,14 +376,17 @@ TEST_CASE("engines: an old caller's version-1 stats struct is filled and nothing
   CHECK(old.stats.total == 1);
   CHECK(old.stats.bytes_up >= 3);
 
-  // The current caller sees the fields of versions 2 and 3 too.
+  // The current caller sees the fields of versions 2 to 4 too.
   mtop_server_stats now;
   std::memset(&now, 0xAB, sizeof now);
   REQUIRE(mtop_server_stats(server, &now) == 0);
   CHECK(now.accepted == 1);
   CHECK(now.failures[MTOP_FAILURE_AUTH_FAILED] == 0);
   CHECK(now.rejections[MTOP_REJECTION_MAX_TUNNELS] == 0);
-  CHECK(mtop_server_stats_versioned(server, 4, &now) == MTOP_ERR_INVALID_ARGUMENT);
+  CHECK(now.reverse_ports == 0);
+  CHECK(now.reverse_visitors_refused == 0);
+  CHECK(mtop_server_stats_versioned(server, MTOP_SERVER_STATS_VERSION + 1, &now) ==
+        MTOP_ERR_INVALID_ARGUMENT);
   CHECK(mtop_server_stats_versioned(server, 0, &now) == MTOP_ERR_INVALID_ARGUMENT);
 
   // Config defaults for an old caller: its version only.

@@ -25,7 +25,44 @@ std::uint16_t granted_port(const std::string& raw) {
                                     static_cast<std::uint8_t>(raw[3]));
 }
 
+/// A custom user check (no account behind it) that allows everyone with `publish`.
+class GrantingCheck final : public UserCheck {
+ public:
+  explicit GrantingCheck(std::string publish) : publish_(std::move(publish)) {}
+  void check(const UserCheckRequest&, UserCheckReply reply) override {
+    UserGrant grant;
+    grant.publish = publish_;
+    reply.allow(std::move(grant));
+  }
+
+ private:
+  std::string publish_;
+};
+
 }  // namespace
+
+TEST_CASE("server engine reverse: a custom user check grants publishing in its UserGrant",
+          "[server_engine][reverse]") {
+  const int which = GENERATE(0, 1, 2);  // a grant, none, one that does not parse
+  const std::string publish = which == 0   ? "10.0.0.1:80, 127.0.0.1:20000-60000"
+                              : which == 1 ? std::string()
+                                           : "127.0.0.1:20000-70000";
+  INFO(publish);
+  Fixture f;  // its store has alice without a grant: the custom check decides alone
+  f.engine->set_check(std::make_shared<GrantingCheck>(publish));
+  Client& c = open_reverse(f, local(0));
+  REQUIRE(f.run_until([&] { return c.established || c.finished(); }));
+  if (which == 0) {
+    CHECK(c.established);
+    CHECK(granted_port(c.raw) >= 20000);
+    CHECK(f.engine->stats().reverse_ports == 1);
+  } else {
+    CHECK(c.rejected == Status::not_permitted);
+    CHECK(f.failed(TunnelFailure::target_denied) == 1);
+    CHECK(f.engine->stats().reverse_ports == 0);
+  }
+  CHECK(f.logged("publish ignored") == (which == 2));
+}
 
 TEST_CASE("server engine reverse: no publish grant is not_permitted, in stealth mode too",
           "[server_engine][reverse]") {
