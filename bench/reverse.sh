@@ -6,8 +6,8 @@
 #   visitor -> public port (mtop-server / sshd session) -> tunnel -> climber / ssh -> service
 # Parts, each on freshly started chains (a heap that carried one load hides the next one's
 # memory: bench/RESULTS.md, "Why the old benchmark missed the TLS regression"):
-#   bulk     iperf3 at its defaults (-t 10, 128 KiB writes, visitor -> service) and with -P 8,
-#            ROUNDS rounds with the chains in turn; Gbit/s and CPU s per GB of each end
+#   bulk     iperf3 at its defaults (-t 10, 128 KiB writes, visitor -> service), with -P 8, and
+#            with -R (service -> visitor, as a published site mostly sends), ROUNDS rounds with the chains in turn; Gbit/s and CPU s per GB of each end
 #            (server side: mtop-server / sshd listener, monitor and session; client side:
 #            climber / ssh), from /proc/PID/stat deltas over the iperf3 run
 #   idle     IDLE visitors held open (each echoed once, so carried end to end); KiB per idle
@@ -53,7 +53,7 @@
 #     -h, --help            this text
 # Needs root (sshd), iperf3, OpenSSH client and server (scripts/deps.sh --bench); perf for
 # --profile. About 2 min (set-ups, idle, latency: ssh -R takes 25-45 ms per fresh visitor) +
-# ROUNDS x 4 x (SECONDS + 2) s, plus the build: ~4-5 min at the defaults.
+# ROUNDS x 6 x (SECONDS + 2) s, plus the build: ~5-6 min at the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -265,13 +265,17 @@ setup_chains() {
 
 # ---- bulk ---------------------------------------------------------------------------------
 
-LOADS=("1" "8")  # iperf3 streams: its default 1, and -P 8
+# iperf3 loads: its defaults (1 stream, visitor -> service), -P 8, and -R (1 stream, service ->
+# visitor: a published web site's usual direction).
+LOADS=("1" "8" "R1")
+# label LOAD : how a load is written in the tables
+label() { case $1 in R1) echo "-R" ;; *) echo "-P $1" ;; esac; }
 # bulk CHAIN STREAMS ROUND : one iperf3 run as a visitor of CHAIN; R[chain,streams,round,*].
 bulk() {
   local ch=$1 p=$2 r=$3 json=$WORK/iperf-$1-$2-$3.json c0 s0 c1 s1 _f args=() recs=()
   # shellcheck disable=SC2206  # PID lists are space-separated numbers
   local cp=(${C_PIDS[$ch]}) sp=(${S_PIDS[$ch]})
-  [ "$p" = 1 ] || args=(-P "$p")
+  case $p in 1) ;; R1) args=(-R) ;; *) args=(-P "$p") ;; esac
   if [ -n "$PROFILE" ] && [ "$r" = 1 ]; then
     local side pids
     for side in server client; do
@@ -284,7 +288,7 @@ bulk() {
   fi
   read -r c0 _f < <(proc_stat "${cp[@]}"); read -r s0 _f < <(proc_stat "${sp[@]}")
   timeout $((SECS + 60)) iperf3 -c 127.0.0.1 -p "${PUB_IPERF[$ch]}" -t "$SECS" "${args[@]}" -J >"$json" \
-    || die "$ch: iperf3 -P $p failed: $(grep -m1 '"error"' "$json" || tail -n 3 "$json")"
+    || die "$ch: iperf3 $(label "$p") failed: $(grep -m1 '"error"' "$json" || tail -n 3 "$json")"
   read -r c1 _f < <(proc_stat "${cp[@]}"); read -r s1 _f < <(proc_stat "${sp[@]}")
   local rec
   for rec in "${recs[@]}"; do
@@ -300,7 +304,7 @@ print(int(s["bytes"]), s["bits_per_second"])' "$json")
   R[$ch,$p,$r,cs]=$(calc "($c1 - $c0) / $gb" 3)
   R[$ch,$p,$r,ss]=$(calc "($s1 - $s0) / $gb" 3)
   R[$ch,$p,$r,sum]=$(calc "($c1 - $c0 + $s1 - $s0) / $gb" 3)
-  log "$ch iperf3 -P $p round $r: ${R[$ch,$p,$r,gbps]} Gbit/s, CPU s/GB server ${R[$ch,$p,$r,ss]} client ${R[$ch,$p,$r,cs]}"
+  log "$ch iperf3 $(label "$p") round $r: ${R[$ch,$p,$r,gbps]} Gbit/s, CPU s/GB server ${R[$ch,$p,$r,ss]} client ${R[$ch,$p,$r,cs]}"
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
@@ -496,7 +500,8 @@ SECTION="### bench/reverse.sh — climber -R over $TRANSPORT against ssh -R (kin
   \`grace\` 0) ← climber \`-R\` over $TRANSPORT; ssh = sshd of the script's own
   (aes128-gcm@openssh.com, no compression) ← \`ssh -N -R\` ($SSH_VERSION). Server side =
   mtop-server / sshd listener, monitor and session processes; client side = climber / ssh.
-- **Loads:** $PARTS. Bulk: iperf3 -t $SECS, 1 and 8 streams (-P 8), visitor → service,
+- **Loads:** $PARTS. Bulk: iperf3 -t $SECS, 1 and 8 streams (-P 8) visitor → service, and
+  1 stream service → visitor (-R),
   $ROUNDS rounds with the chains in turn, CPU s/GB = utime + stime (/proc/PID/stat) / GB iperf3
   received. Idle: $IDLE visitors held (each echoed once), RSS delta / visitors. Latency:
   $CONNECTS fresh visitors one at a time, ${PAUSE_MS} ms apart and back to back, connect() → first
@@ -510,7 +515,7 @@ if has_part bulk; then
   for p in "${LOADS[@]}"; do
     for ch in $CHAINS; do
       SECTION+="
-| -P $p | $ch | $(med "$ch" "$p" gbps) | $(med "$ch" "$p" ss) / $(med "$ch" "$p" cs) / **$(med "$ch" "$p" sum)** |"
+| $(label "$p") | $ch | $(med "$ch" "$p" gbps) | $(med "$ch" "$p" ss) / $(med "$ch" "$p" cs) / **$(med "$ch" "$p" sum)** |"
     done
   done
   SECTION+="
@@ -522,7 +527,7 @@ Per round (Gbit/s; CPU s/GB summed):
   for r in $(seq "$ROUNDS"); do
     for p in "${LOADS[@]}"; do
       SECTION+="
-| $r | -P $p | ${R[$MTOP,$p,$r,gbps]} | ${R[ssh,$p,$r,gbps]} | ${R[$MTOP,$p,$r,sum]} | ${R[ssh,$p,$r,sum]} |"
+| $r | $(label "$p") | ${R[$MTOP,$p,$r,gbps]} | ${R[ssh,$p,$r,gbps]} | ${R[$MTOP,$p,$r,sum]} | ${R[ssh,$p,$r,sum]} |"
     done
   done
 fi
@@ -554,10 +559,10 @@ if has_part bulk; then
   for p in "${LOADS[@]}"; do
     g=$(rmed "$p" gbps); c=$(rmed "$p" sum)
     SECTION+="
-| Gbit/s, -P $p | $g | ≥ 1 | $(verdict "$g" 1 ge) |
-| CPU s/GB both ends, -P $p | $c | ≤ 1 | $(verdict "$c" 1 le) |
-| CPU s/GB server side, -P $p | $(rmed "$p" ss) | | |
-| CPU s/GB client side, -P $p | $(rmed "$p" cs) | | |"
+| Gbit/s, $(label "$p") | $g | ≥ 1 | $(verdict "$g" 1 ge) |
+| CPU s/GB both ends, $(label "$p") | $c | ≤ 1 | $(verdict "$c" 1 le) |
+| CPU s/GB server side, $(label "$p") | $(rmed "$p" ss) | | |
+| CPU s/GB client side, $(label "$p") | $(rmed "$p" cs) | | |"
   done
 fi
 if has_part idle; then
