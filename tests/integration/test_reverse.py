@@ -283,6 +283,24 @@ class ServerRestart(ReverseTest):
         self.published(c, count=2, timeout=30)
         self.assertEqual(self.visit(self.port, b"again"), b"again")
 
+    def test_climber_registers_again_after_a_crash(self):
+        """A server killed outright (SIGKILL: no drain, no close to the climber; over QUIC not
+        even a CONNECTION_CLOSE) and started again on its port: the climber finds out (TCP's
+        reset, or QUIC's keep-alive / refused datagrams), registers again and carries."""
+        self.start_server()
+        echo = self.target(echo_handler)
+        c = self.climber(echo.port)
+        self.published(c)
+        self.assertEqual(self.visit(self.port, b"before"), b"before")
+        port = self.server.port
+        self.assertEqual(self.server.stop(signal.SIGKILL), -signal.SIGKILL)
+        self.d.procs.remove(self.server)
+        self.start_server(port=port)
+        # Found out within 3 keep-alive intervals, then a retry after 1-2 s of back-off.
+        self.assertEqual(self.published(c, count=2, timeout=3 * REVERSE["keepalive"] + 15),
+                         self.port)
+        self.assertEqual(self.visit(self.port, b"after"), b"after")
+
     def attempts(self, climber):
         """The climber's failed attempts so far, from its log: (seconds since the epoch, the
         delay it announced before the next one, in seconds)."""

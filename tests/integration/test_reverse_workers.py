@@ -58,6 +58,7 @@ class ServerRestartTwoWorkers(TwoWorkers, ServerRestart):
     # in ServerRestart (unittest collects only callable test_* attributes).
     test_reconnects_back_off_and_start_again_after_success = None
     test_silent_server_given_up_by_the_keepalive = None
+    test_climber_registers_again_after_a_crash = None
 
 
 class UserDisabledTwoWorkers(TwoWorkers, UserDisabled):
