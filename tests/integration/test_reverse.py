@@ -1,8 +1,8 @@
 """Reverse tunnels (docs/PROTOCOL.md section 9): a service next to the climber published on a
 port of mtop-server with `climber -R` / "reverse", the grace period, permissions, the visitor
 rules and the PROXY v2 header. MTOP_TRANSPORT=tls|quic picks the climber's transport: over TLS
-visitors ride on ATTACH data connections (9.6; Junk is TLS only), over QUIC on streams the
-server opens on the climber's connection (9.5; QuicStreams is QUIC only)."""
+visitors ride on ATTACH data connections (9.6; Junk's ATTACH cases are TLS only), over QUIC on
+streams the server opens on the climber's connection (9.5; QuicStreams is QUIC only)."""
 import datetime
 import hashlib
 import http.server
@@ -30,6 +30,7 @@ TRANSPORT = os.environ.get("MTOP_TRANSPORT", "tls")
 # A killed climber: TCP tells the server at once; over QUIC it hears nothing and the
 # keep-alive (3 x K = 6 s) ends the control tunnel.
 CLIMBER_GONE_S = 10 if TRANSPORT == "tls" else 20
+PROBE_BIN = os.environ.get("MTOP_QUIC_PROBE_BIN", "quic_probe")
 
 
 # A log line's stamp (engine/log.cpp stderr_sink: UTC, milliseconds) and a climber's line for a
@@ -524,9 +525,72 @@ class QuicStreams(ReverseTest):
         self.assertEqual(c.log().count(" visitor 127.0.0.1:"), 4)
 
 
+class QuicProbeStream:
+    """One QUIC stream to the server driven by hand, like a socket: quic_probe --interactive
+    (tests/integration/quic_probe.cpp) opens it and prints what it reads; sendall() hands it
+    bytes to write. recv() returns b"" at the stream's FIN and raises ConnectionResetError
+    when it is reset or its connection closed."""
+
+    def __init__(self, port, ca):
+        self.proc = subprocess.Popen([PROBE_BIN, str(port), ca, "", "--interactive",
+                                      "--wait-ms", "60000"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.buffer = b""
+        self.end = None  # "eof", or why the stream failed
+        self.timeout = None
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            with self.cond:
+                if line.startswith("read "):
+                    self.buffer += bytes.fromhex(line[5:])
+                elif not line.startswith("data ") and self.end is None:
+                    self.end = line  # eof, error: ..., open failed: ..., timeout
+                self.cond.notify_all()
+        with self.cond:
+            self.end = self.end or "quic_probe exited"
+            self.cond.notify_all()
+
+    def settimeout(self, timeout):
+        self.timeout = timeout
+
+    def sendall(self, data):
+        self.proc.stdin.write(data.hex() + "\n")
+        self.proc.stdin.flush()
+
+    def recv(self, n):
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.buffer or self.end, self.timeout):
+                raise socket.timeout("quic_probe: nothing read")
+            if self.buffer:
+                data, self.buffer = self.buffer[:n], self.buffer[n:]
+                return data
+            if self.end == "eof":
+                return b""
+            raise ConnectionResetError(self.end)
+
+    def close(self):
+        try:
+            self.proc.stdin.close()  # a live probe ends ("stdin closed")
+        except OSError:
+            pass  # it had ended: the pipe is broken
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.reader.join(10)
+        self.proc.stdout.close()
+
+
 class Junk(ReverseTest):
     """Bytes a climber would never send: the server closes, stays up, and keeps serving.
-    A truncated message is closed by the handshake time-out (2 s here), without a byte."""
+    A truncated message is closed by the handshake time-out (2 s here), without a byte.
+    Over QUIC the control tunnel is a stream of quic_probe's; ATTACH is TLS only (9.6)."""
 
     def start_server(self, **over):
         return super().start_server(timeouts={"recheck": 0.5, "handshake": 2}, **over)
@@ -538,21 +602,40 @@ class Junk(ReverseTest):
         self.addCleanup(s.close)
         return s
 
+    def control(self):
+        """A connection to the server on the climber's transport, for a control tunnel."""
+        if TRANSPORT == "tls":
+            return self.tls()
+        s = QuicProbeStream(self.server.port, self.d.cert)
+        self.addCleanup(s.close)
+        return s
+
     def reverse_request(self, port):
         user, pw = b"pub", PASSWORD.encode()
         return (b"\x01\x02" + bytes([len(user)]) + user + bytes([len(pw)]) + pw + b"\x01" +
                 socket.inet_aton("127.0.0.1") + struct.pack(">H", port))
 
     def closed(self, s, timeout=10):
+        """What `s` still brings until it ends: a FIN, a TLS close without close_notify, or a
+        reset (over QUIC, RESET_STREAM: the bytes before it count too)."""
         s.settimeout(timeout)
+        data = b""
         try:
-            return recv_all(s, timeout)
+            while chunk := s.recv(65536):
+                data += chunk
         except (ConnectionResetError, ssl.SSLError):
-            return b""
+            pass
+        return data
+
+    def ended_malformed(self, n):
+        """Waits for the server's n-th control tunnel ended over a bad frame (not by the
+        keep-alive, which would end a silent one too, 3 x K = 6 s after its last byte)."""
+        line = "ended (control tunnel: malformed reverse-tunnel message)"
+        wait_for(lambda: self.server.log().count(line) >= n, 5, f"{n} control tunnels ended so")
 
     def test_garbage_control_frames(self):
         self.start_server()
-        s = self.tls()
+        s = self.control()
         s.sendall(self.reverse_request(self.port))
         head = recv_exact(s, 10)
         self.assertEqual(head[:2], b"\x01\x00")
@@ -561,23 +644,24 @@ class Junk(ReverseTest):
         s.sendall(b"\x01\x03abc")
         data = self.closed(s)
         self.assertNotIn(b"\x02\x03", data)  # never answered
-        wait_for(lambda: "ended (" in self.server.log(), 10, "the control tunnel to end")
+        self.ended_malformed(1)
         # A truncated request: nothing comes back, the time-out closes it.
-        s = self.tls()
+        s = self.control()
         s.sendall(self.reverse_request(self.port)[:9])
         self.assertEqual(self.closed(s), b"")
         self.server_logged("failure=handshake_timeout")
         # An OPEN frame sent by a climber is bad_frame too; a PING is answered first.
-        s = self.tls()
+        s = self.control()
         s.sendall(self.reverse_request(self.port))
         self.assertEqual(recv_exact(s, 10)[:2], b"\x01\x00")  # in grace for the same user
         s.sendall(b"\x01\x08ABCDEFGH")
-        # The pool's OPEN frames (18 bytes each) come first, then the PONG.
+        # Over TLS the pool's OPEN frames (18 bytes each) come first, then the PONG.
         buf = b""
         while b"\x02\x08ABCDEFGH" not in buf:
             buf += s.recv(100)
         s.sendall(b"\x03\x10" + b"t" * 16)
         self.closed(s)
+        self.ended_malformed(2)
         # Still serving.
         echo = self.target(echo_handler)
         self.published(self.climber(echo.port))
@@ -585,11 +669,12 @@ class Junk(ReverseTest):
 
     def test_keepalive_ping_then_abort(self):
         self.start_server()  # K = 2 s
-        s = self.tls()
+        s = self.control()
         s.sendall(self.reverse_request(self.port))
         head = recv_exact(s, 10)
         self.assertEqual(struct.unpack(">H", head[8:10])[0], 2)
-        self.assertEqual(recv_exact(s, 36)[::18], b"\x03\x03")  # the pool's two OPENs
+        if TRANSPORT == "tls":
+            self.assertEqual(recv_exact(s, 36)[::18], b"\x03\x03")  # the pool's two OPENs
         start = time.monotonic()
         ping = recv_exact(s, 10)  # silent climber: a PING after K
         self.assertEqual(ping[:2], b"\x01\x08")
@@ -600,16 +685,17 @@ class Junk(ReverseTest):
         # Silent from now on: aborted 3 x K after our last byte.
         data = self.closed(s, timeout=15)
         self.assertLess(time.monotonic() - start, 14)
-        # Only PINGs, and OPENs replacing the pool's expired tokens (we never attach).
+        # Only PINGs, and over TLS OPENs replacing the pool's expired tokens (we never attach).
         types, i = [], 0
         while i + 2 <= len(data):
             types.append(data[i])
             i += 2 + data[i + 1]
         self.assertEqual(i, len(data))
         self.assertIn(1, types)
-        self.assertEqual(set(types) - {1, 3}, set(), data)
+        self.assertEqual(set(types) - ({1, 3} if TRANSPORT == "tls" else {1}), set(), data)
         wait_for(lambda: "keep-alive timed out" in self.server.log(), 5, "the keep-alive line")
 
+    @unittest.skipIf(TRANSPORT != "tls", "ATTACH data connections are TLS only (9.6)")
     def test_bad_attach_tokens_get_the_stealth_close(self):
         self.start_server()
         for msg in (b"\x01\x03" + os.urandom(16), b"\x01\x03" + b"\x00" * 16,
@@ -621,6 +707,7 @@ class Junk(ReverseTest):
         self.server_logged("unknown, spent or expired attach token")
         self.assertTrue(self.server.alive())
 
+    @unittest.skipIf(TRANSPORT != "tls", "ATTACH data connections are TLS only (9.6)")
     def test_token_is_good_once(self):
         self.start_server()
         s = self.tls()
@@ -738,7 +825,7 @@ class Metrics(ReverseTest):
         self.assertEqual(self.visit(self.port + 1, b"two"), b"two")
         # The climber goes: both ports in their grace, a visitor there is reset (no_climber).
         c.stop(signal.SIGKILL)
-        wait_for(lambda: metric(self.metrics(), "mtop_reverse_ports_grace") == 2, 10,
+        wait_for(lambda: metric(self.metrics(), "mtop_reverse_ports_grace") == 2, CLIMBER_GONE_S,
                  "both ports in grace")
         self.assertTrue(self.refused_at_once(self.port + 1))
 
