@@ -38,7 +38,8 @@ class TwoWorkers:
 
 
 class HttpTwoWorkers(TwoWorkers, Http):
-    pass
+    # -R on the command line is the climber's alone: checked once, in Http.
+    test_dash_R_on_the_command_line = None
 
 
 class ConcurrentTwoWorkers(TwoWorkers, Concurrent):
