@@ -314,6 +314,64 @@ class ClimberKilled(ReverseTest):
         wait_for(lambda: not port_open(self.port), CLIMBER_GONE_S, "the port to be released")
         self.server_logged("released after its grace period")
 
+    def test_live_visitors_aborted(self):
+        """Visitors being carried when the climber dies are reset (9.7): over TLS at once (the
+        data connections end with the process), over QUIC when the keep-alive (3 x K = 3 s
+        here) ends the control tunnel."""
+        self.start_server(reverse=dict(REVERSE, keepalive=1))
+        echo = self.target(echo_handler)
+        c = self.climber(echo.port)
+        self.published(c)
+        visitors = []
+        for i in range(3):
+            v = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            self.addCleanup(v.close)
+            v.sendall(b"live %d" % i)
+            self.assertEqual(recv_exact(v, 6), b"live %d" % i)
+            visitors.append(v)
+        c.stop(signal.SIGKILL)
+        start = time.monotonic()
+        for v in visitors:
+            v.settimeout(10)
+            with self.assertRaises(ConnectionResetError):
+                v.recv(100)
+        self.assertLess(time.monotonic() - start, 2 if TRANSPORT == "tls" else 6)
+
+    def test_port_zero_climber_restarted_in_grace(self):
+        """A climber that asked for port 0, killed and started again within the grace, asks
+        for port 0 again: the server tries the user's ports from the first (9.2) and takes
+        back the one in grace for this user (9.7), the port it had."""
+        self.start_server(reverse=dict(REVERSE, keepalive=1))
+        echo = self.target(echo_handler)
+        c = self.climber(echo.port, port=0)
+        self.assertEqual(self.published(c), self.port)
+        c.stop(signal.SIGKILL)
+        wait_for(lambda: "ended (" in self.server.log(), CLIMBER_GONE_S, "the server to see it")
+        again = self.climber(echo.port, port=0)
+        self.assertEqual(self.published(again), self.port)
+        self.server_logged("taken back in grace")
+        self.assertEqual(self.visit(self.port, b"same port"), b"same port")
+
+    def test_port_zero_climber_reconnecting_asks_for_its_port(self):
+        """A climber given port P for port 0 asks for P when it reconnects (9.7, CLIMBER.md),
+        not for any port: P + 1 here, though P, the user's first, is free again by then. The
+        climber is stopped (SIGSTOP) until the keep-alive (3 x K = 3 s) ends its control
+        tunnel, then resumed."""
+        self.start_server(reverse=dict(REVERSE, keepalive=1, grace=30))
+        with socket.create_server(("127.0.0.1", self.port)):  # the server cannot bind P
+            echo = self.target(echo_handler)
+            c = self.climber(echo.port, port=0)
+            self.assertEqual(self.published(c), self.port + 1)
+        os.kill(c.pid, signal.SIGSTOP)
+        try:  # continued before tearDown, which would wait for a stopped climber to end
+            self.server_logged("keep-alive timed out")
+        finally:
+            os.kill(c.pid, signal.SIGCONT)
+        self.assertEqual(self.published(c, count=2), self.port + 1)
+        self.server_logged("taken back in grace")
+        self.assertEqual(self.visit(self.port + 1, b"kept"), b"kept")
+        self.assertFalse(port_open(self.port))
+
 
 class ServerRestart(ReverseTest):
     def test_climber_registers_again(self):
