@@ -573,7 +573,14 @@ void ServerTunnel::close(TunnelFailure failure, std::string reason) {
       summary_.failure = failure;
       summary_.reason = reason;
     }
-    relay_->close(std::move(reason));  // done callback follows, then finish()
+    // A visitor's tunnel ended by the server (its control tunnel ended, its user revoked) is
+    // an abort: the visitor is reset, never given a FIN it could take for the service's clean
+    // end (docs/PROTOCOL.md 9.7). The done callback follows, then finish().
+    if (role_ == ReverseRole::data) {
+      relay_->abort_b(std::move(reason));
+    } else {
+      relay_->close(std::move(reason));
+    }
     return;
   }
   fail(failure, std::move(reason));

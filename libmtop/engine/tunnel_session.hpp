@@ -172,7 +172,8 @@ class ServerTunnel final : private io::Stream::Handler {
   /// connect_failed (status in reply mode) and failure target_denied.
   void deny_target(std::string reason);
   /// Ends the tunnel in whatever stage (revoked user, quota, drain); a relaying tunnel ends
-  /// once the relay has closed both streams. No effect once done.
+  /// once the relay has closed both streams (a reverse visitor's with a reset, 9.7). No effect
+  /// once done.
   void close(TunnelFailure failure, std::string reason);
 
   /// Control tunnel: sends an OPEN frame with `token`. False unless a live control tunnel.

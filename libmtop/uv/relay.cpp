@@ -58,6 +58,10 @@ void Relay::start(ByteView initial_to_b) {
 
 void Relay::close(std::string reason) { finish(std::move(reason)); }
 
+void Relay::abort_b(std::string reason) {
+  finish(std::move(reason), true);
+}
+
 void Relay::on_read(Side& from, ByteView data) {
   if (finished_) return;
   Side& to = other(from);

@@ -12,8 +12,8 @@
 //   opposite direction keeps flowing. The relay is done when both sides have sent EOF and
 //   both write queues are empty ("closed"), on the first error of either side
 //   ("client: <reason>" / "target: <reason>"), on the idle time-out ("idle timeout"), or on
-//   close(reason). Both streams are then closed, unless side a failed and the options ask
-//   for b to be reset (RelayOptions::reset_b_when_a_fails).
+//   close(reason) / abort_b(reason). Both streams are then closed, unless side a failed and
+//   the options ask for b to be reset (RelayOptions::reset_b_when_a_fails), or abort_b() did.
 // - When done, the relay closes both streams and then calls the done callback from the loop
 //   (never inside a call into the relay). The callback may destroy the relay.
 // - TrafficGate (optional) is asked about every chunk before it is forwarded; the chunk is
@@ -98,6 +98,9 @@ class Relay {
   /// Ends the relay with `reason` (e.g. "user disabled"): both streams are closed and the done
   /// callback follows from the loop. No effect once the relay has ended.
   void close(std::string reason);
+  /// close(), but b is reset (TcpStream::reset: a TCP peer gets an RST, not a FIN): a reverse
+  /// tunnel's visitor whose tunnel the server ends (docs/PROTOCOL.md 9.7).
+  void abort_b(std::string reason);
 
   const RelayStats& stats() const noexcept { return stats_; }
   bool finished() const noexcept { return finished_; }

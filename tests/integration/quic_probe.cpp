@@ -6,9 +6,13 @@
 // unidirectional streams (ignored); `--dump`: "bytes HEX" (all bytes received) before the last
 // line; `--abort-after N`: once N bytes came, the stream is reset and STOP_SENDING sent
 // (H3_REQUEST_CANCELLED, as a browser cancelling a request) and the last line is "aborted".
+// `--interactive` (test_reverse.py's Junk over QUIC, a hand-driven control tunnel): every chunk
+// received is printed at once as "read HEX", and each line read from stdin once the stream is
+// open is written to it (hex; "fin" half-closes); the end of stdin ends the probe ("stdin
+// closed").
 //
 //   quic_probe PORT CA HEX [--fin] [--alpn NAME] [--wait-ms N] [--h3] [--dump]
-//              [--abort-after N]
+//              [--abort-after N] [--interactive]
 #include <uv.h>
 
 #include <cstdio>
@@ -34,6 +38,7 @@ struct Report final : mtop::io::Stream::Handler {
   mtop::io::StreamPtr* stream = nullptr;
   std::size_t received = 0;
   bool dump = false;
+  bool interactive = false;
   std::size_t abort_after = 0;  ///< 0: never
   std::string hex;
   bool ended = false;
@@ -48,12 +53,17 @@ struct Report final : mtop::io::Stream::Handler {
   }
   void on_read(mtop::ByteView data) override {
     received += data.size();
-    if (dump) {
+    if (dump || interactive) {
       static constexpr char kDigits[] = "0123456789abcdef";
       for (std::uint8_t b : data) {
         hex.push_back(kDigits[b >> 4]);
         hex.push_back(kDigits[b & 15]);
       }
+    }
+    if (interactive) {
+      std::printf("read %s\n", hex.c_str());
+      std::fflush(stdout);
+      hex.clear();
     }
     if (abort_after > 0 && received >= abort_after && !ended) {
       constexpr std::uint64_t kH3RequestCancelled = 0x10c;
@@ -64,6 +74,50 @@ struct Report final : mtop::io::Stream::Handler {
   void on_eof() override { end("eof"); }
   void on_error(std::string_view reason) override { end("error: " + std::string(reason)); }
   void on_drain() override {}
+};
+
+/// --interactive: the lines of stdin, written to the stream as they come.
+struct StdinLines {
+  uv_pipe_t pipe{};
+  Report* report = nullptr;
+  std::string line;
+  char buffer[4096];
+
+  void start(uv_loop_t* loop) {
+    uv_pipe_init(loop, &pipe, 0);
+    uv_pipe_open(&pipe, 0);
+    pipe.data = this;
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&pipe),
+        [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+          auto* self = static_cast<StdinLines*>(h->data);
+          *buf = uv_buf_init(self->buffer, sizeof self->buffer);
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+          auto* self = static_cast<StdinLines*>(s->data);
+          if (n < 0) {
+            uv_read_stop(s);
+            self->report->end("stdin closed");
+            return;
+          }
+          self->take(std::string_view(buf->base, static_cast<std::size_t>(n)));
+        });
+  }
+  void take(std::string_view data) {
+    for (char c : data) {
+      if (c != '\n') {
+        line.push_back(c);
+        continue;
+      }
+      mtop::io::StreamPtr& stream = *report->stream;
+      if (stream && line == "fin") {
+        stream->shutdown();
+      } else if (stream) {
+        stream->write(from_hex(line.c_str()));
+      }
+      line.clear();
+    }
+  }
 };
 
 }  // namespace
@@ -82,6 +136,7 @@ int main(int argc, char** argv) {
   const mtop::Bytes payload = from_hex(argv[3]);
   bool fin = false;
   bool dump = false;
+  bool interactive = false;
   std::size_t abort_after = 0;
   std::uint64_t wait_ms = 8'000;
   for (int i = 4; i < argc; ++i) {
@@ -90,6 +145,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--wait-ms") == 0 && i + 1 < argc) wait_ms = std::stoull(argv[++i]);
     if (std::strcmp(argv[i], "--h3") == 0) o.limits.server_uni_streams = 3;
     if (std::strcmp(argv[i], "--dump") == 0) dump = true;
+    if (std::strcmp(argv[i], "--interactive") == 0) interactive = true;
     if (std::strcmp(argv[i], "--abort-after") == 0 && i + 1 < argc) {
       abort_after = std::stoull(argv[++i]);
     }
@@ -105,6 +161,9 @@ int main(int argc, char** argv) {
   report.loop = loop;
   report.stream = &stream;
   report.dump = dump;
+  report.interactive = interactive;
+  StdinLines lines;
+  lines.report = &report;
   report.abort_after = abort_after;
   (*client)->open([&](mtop::io::StreamPtr s, std::string error) {
     if (!s) {
@@ -113,9 +172,10 @@ int main(int argc, char** argv) {
     }
     stream = std::move(s);
     stream->set_handler(&report);
-    stream->write(payload);
+    if (!payload.empty()) stream->write(payload);
     if (fin) stream->shutdown();
     stream->start_read();
+    if (interactive) lines.start(loop);
   });
   uv_timer_t timer;
   uv_timer_init(loop, &timer);
@@ -126,6 +186,7 @@ int main(int argc, char** argv) {
   stream.reset();
   client->reset();
   uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+  if (lines.pipe.loop) uv_close(reinterpret_cast<uv_handle_t*>(&lines.pipe), nullptr);
   uv_run(loop, UV_RUN_DEFAULT);
   return 0;
 }

@@ -1,8 +1,8 @@
 """Reverse tunnels (docs/PROTOCOL.md section 9): a service next to the climber published on a
 port of mtop-server with `climber -R` / "reverse", the grace period, permissions, the visitor
 rules and the PROXY v2 header. MTOP_TRANSPORT=tls|quic picks the climber's transport: over TLS
-visitors ride on ATTACH data connections (9.6; Junk is TLS only), over QUIC on streams the
-server opens on the climber's connection (9.5; QuicStreams is QUIC only)."""
+visitors ride on ATTACH data connections (9.6; Junk's ATTACH cases are TLS only), over QUIC on
+streams the server opens on the climber's connection (9.5; QuicStreams is QUIC only)."""
 import datetime
 import hashlib
 import http.server
@@ -30,6 +30,7 @@ TRANSPORT = os.environ.get("MTOP_TRANSPORT", "tls")
 # A killed climber: TCP tells the server at once; over QUIC it hears nothing and the
 # keep-alive (3 x K = 6 s) ends the control tunnel.
 CLIMBER_GONE_S = 10 if TRANSPORT == "tls" else 20
+PROBE_BIN = os.environ.get("MTOP_QUIC_PROBE_BIN", "quic_probe")
 
 
 # A log line's stamp (engine/log.cpp stderr_sink: UTC, milliseconds) and a climber's line for a
@@ -132,11 +133,13 @@ class ReverseTest(DeploymentTest):
         except OSError:
             return False
 
-    def refused_at_once(self, port):
-        """A visitor on `port` gets no byte and is reset (docs/PROTOCOL.md 9.5, 9.7: an RST,
-        not a FIN) within a second and a half; a port no longer bound refuses the connection."""
+    def refused_at_once(self, port, source="127.0.0.1"):
+        """A visitor on `port` (from `source`) gets no byte and is reset (docs/PROTOCOL.md 9.5,
+        9.7: an RST, not a FIN) within a second and a half; a port no longer bound refuses the
+        connection."""
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=5,
+                                          source_address=(source, 0)) as s:
                 s.settimeout(3)
                 start = time.monotonic()
                 try:
@@ -161,7 +164,25 @@ class Http(ReverseTest):
             self.assertEqual(out, f"hello from behind NAT /page{i}")
         # One log line per visitor on the climber; visitors listed as the user's tunnels.
         wait_for(lambda: c.log().count(" visitor 127.0.0.1:") >= 5, 10, "visitor lines")
+        self.assertEqual(c.log().count(" visitor 127.0.0.1:"), 5, c.log()[-3000:])
         self.server_logged("user=pub")
+
+    def test_dash_R_on_the_command_line(self):
+        """`climber -R BIND:PORT:HOST:HOSTPORT`, twice, with no "reverse" list in the config."""
+        self.start_server()
+        echo = self.target(echo_handler)
+        web = self.http_service()
+        c = self.d.start_climber(self.server.port, "pub", PASSWORD, TRANSPORT, extra=[
+            "-R", f"127.0.0.1:{self.port + 1}:127.0.0.1:{echo.port}",
+            "--reverse", f"127.0.0.1:{self.port + 2}:127.0.0.1:{web}"])
+        self.published(c, count=2)
+        found = re.findall(r"reverse 127\.0\.0\.1:(\d+) -> 127\.0\.0\.1:(\d+) published", c.log())
+        self.assertEqual(sorted(found), [(str(self.port + 1), str(echo.port)),
+                                         (str(self.port + 2), str(web))])
+        self.assertEqual(self.visit(self.port + 1, b"by -R"), b"by -R")
+        self.assertEqual(echo.received, 5)
+        code, out, err = curl([f"http://127.0.0.1:{self.port + 2}/dash-r"])
+        self.assertEqual((code, out), (0, "hello from behind NAT /dash-r"), err)
 
     def test_port_zero_gets_a_granted_port(self):
         self.start_server()
@@ -217,6 +238,33 @@ class HalfClose(ReverseTest):
         self.assertEqual(self.visit(port, data, timeout=30),
                          hashlib.sha256(data).hexdigest().encode())
 
+    def test_service_half_close_carried_to_the_visitor(self):
+        """The service speaks first and ends its side (FIN) before the visitor sends a byte;
+        the visitor sees the FIN, then still sends, and every byte reaches the service."""
+        self.start_server()
+        heard = []
+        done = threading.Event()
+
+        def service(sock, target):
+            sock.sendall(b"banner")
+            sock.shutdown(socket.SHUT_WR)
+            h, n = hashlib.sha256(), 0
+            while data := sock.recv(65536):
+                h.update(data)
+                n += len(data)
+            heard.append((n, h.hexdigest()))
+            done.set()
+
+        port = self.published(self.climber(self.target(service).port))
+        data = os.urandom(300_000)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as v:
+            self.assertEqual(recv_all(v, 10), b"banner")  # and the FIN
+            v.sendall(data)
+            v.shutdown(socket.SHUT_WR)
+            self.assertTrue(done.wait(10), "the service never saw the visitor's FIN")
+            self.assertEqual(v.recv(10), b"")  # closed cleanly, not reset
+        self.assertEqual(heard, [(len(data), hashlib.sha256(data).hexdigest())])
+
 
 class Refusals(ReverseTest):
     def test_user_without_permission(self):
@@ -265,6 +313,64 @@ class ClimberKilled(ReverseTest):
         again.stop(signal.SIGKILL)
         wait_for(lambda: not port_open(self.port), CLIMBER_GONE_S, "the port to be released")
         self.server_logged("released after its grace period")
+
+    def test_live_visitors_aborted(self):
+        """Visitors being carried when the climber dies are reset (9.7): over TLS at once (the
+        data connections end with the process), over QUIC when the keep-alive (3 x K = 3 s
+        here) ends the control tunnel."""
+        self.start_server(reverse=dict(REVERSE, keepalive=1))
+        echo = self.target(echo_handler)
+        c = self.climber(echo.port)
+        self.published(c)
+        visitors = []
+        for i in range(3):
+            v = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            self.addCleanup(v.close)
+            v.sendall(b"live %d" % i)
+            self.assertEqual(recv_exact(v, 6), b"live %d" % i)
+            visitors.append(v)
+        c.stop(signal.SIGKILL)
+        start = time.monotonic()
+        for v in visitors:
+            v.settimeout(10)
+            with self.assertRaises(ConnectionResetError):
+                v.recv(100)
+        self.assertLess(time.monotonic() - start, 2 if TRANSPORT == "tls" else 6)
+
+    def test_port_zero_climber_restarted_in_grace(self):
+        """A climber that asked for port 0, killed and started again within the grace, asks
+        for port 0 again: the server tries the user's ports from the first (9.2) and takes
+        back the one in grace for this user (9.7), the port it had."""
+        self.start_server(reverse=dict(REVERSE, keepalive=1))
+        echo = self.target(echo_handler)
+        c = self.climber(echo.port, port=0)
+        self.assertEqual(self.published(c), self.port)
+        c.stop(signal.SIGKILL)
+        wait_for(lambda: "ended (" in self.server.log(), CLIMBER_GONE_S, "the server to see it")
+        again = self.climber(echo.port, port=0)
+        self.assertEqual(self.published(again), self.port)
+        self.server_logged("taken back in grace")
+        self.assertEqual(self.visit(self.port, b"same port"), b"same port")
+
+    def test_port_zero_climber_reconnecting_asks_for_its_port(self):
+        """A climber given port P for port 0 asks for P when it reconnects (9.7, CLIMBER.md),
+        not for any port: P + 1 here, though P, the user's first, is free again by then. The
+        climber is stopped (SIGSTOP) until the keep-alive (3 x K = 3 s) ends its control
+        tunnel, then resumed."""
+        self.start_server(reverse=dict(REVERSE, keepalive=1, grace=30))
+        with socket.create_server(("127.0.0.1", self.port)):  # the server cannot bind P
+            echo = self.target(echo_handler)
+            c = self.climber(echo.port, port=0)
+            self.assertEqual(self.published(c), self.port + 1)
+        os.kill(c.pid, signal.SIGSTOP)
+        try:  # continued before tearDown, which would wait for a stopped climber to end
+            self.server_logged("keep-alive timed out")
+        finally:
+            os.kill(c.pid, signal.SIGCONT)
+        self.assertEqual(self.published(c, count=2), self.port + 1)
+        self.server_logged("taken back in grace")
+        self.assertEqual(self.visit(self.port + 1, b"kept"), b"kept")
+        self.assertFalse(port_open(self.port))
 
 
 class ServerRestart(ReverseTest):
@@ -380,10 +486,8 @@ class UserDisabled(ReverseTest):
         self.d.add_user("pub", PASSWORD, publish=f"127.0.0.1:{self.port}-{self.port + 3}",
                         enabled=False)
         s.settimeout(20)
-        try:
-            self.assertEqual(s.recv(10), b"")  # closed by the server
-        except ConnectionResetError:
-            pass
+        with self.assertRaises(ConnectionResetError):  # aborted by the server (9.7)
+            s.recv(10)
         wait_for(lambda: not port_open(self.port), 10, "the port to close (no grace)")
         self.server_logged("user disabled")
 
@@ -406,27 +510,80 @@ class VisitorRules(ReverseTest):
         wait_for(lambda: self.visit_ok(self.port + 1, b"two"), 10, "room again")
         self.assertEqual(echo.connections, 2)  # refused visitors never reached the service
 
-    def test_visitor_bytes_count_against_the_quota(self):
-        self.d.add_user("pub", PASSWORD, publish=f"127.0.0.1:{self.port}-{self.port + 3}",
-                        quota_bytes=300_000)
-        self.start_server()
+    def test_source_outside_the_allow_list(self):
+        rules = [{"ports": str(self.port), "allow": ["127.0.0.1/32"]}]
+        self.start_server(reverse=dict(REVERSE, visitors=rules))
         echo = self.target(echo_handler)
-        port = self.published(self.climber(echo.port))
+        self.published(self.climber(echo.port))
+        self.assertTrue(self.refused_at_once(self.port, source="127.0.0.2"))
+        self.assertEqual(self.visit(self.port, b"let in"), b"let in")  # from 127.0.0.1
+        self.assertEqual(echo.connections, 1)  # the refused visitor never reached the service
+
+    QUOTA = 300_000
+    CHUNK = 10_000
+
+    def over_quota_tunnel(self, visitor_port):
+        """Once the quota closed the port: the bytes the server counted on the tunnel of the
+        visitor from `visitor_port`, (up, down): from and to the climber."""
+        self.server_logged("ended (quota exceeded), port closed")
+        line = re.compile(r"tunnel user=pub source=\S+ target=127\.0\.0\.1:%d up=(\d+) "
+                          r"down=(\d+) " % visitor_port)
+        wait_for(lambda: line.search(self.server.log()), 10, "the visitor's tunnel line")
+        return tuple(int(n) for n in line.search(self.server.log()).groups())
+
+    def publish_with_quota(self, handler):
+        self.d.add_user("pub", PASSWORD, publish=f"127.0.0.1:{self.port}-{self.port + 3}",
+                        quota_bytes=self.QUOTA)
+        self.start_server()
+        return self.published(self.climber(self.target(handler).port))
+
+    def test_visitor_bytes_count_against_the_quota(self):
+        """Echoed rounds of CHUNK bytes: each moves 2 x CHUNK through the visitor's tunnel,
+        which is cut in the round that passes the quota: about QUOTA / 2 came back."""
+        port = self.publish_with_quota(echo_handler)
+        got = 0
         with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
-            got = 0
+            visitor_port = s.getsockname()[1]
             try:
-                for _ in range(100):
-                    s.sendall(b"q" * 10_000)
-                    got += len(s.recv(65536))
+                for _ in range(self.QUOTA // self.CHUNK):  # twice the quota, unless cut
+                    s.sendall(b"q" * self.CHUNK)
+                    echoed = 0
+                    while echoed < self.CHUNK:
+                        data = s.recv(self.CHUNK - echoed)
+                        if not data:
+                            raise ConnectionResetError("EOF")
+                        echoed += len(data)
+                        got += len(data)
             except (ConnectionResetError, BrokenPipeError):
                 pass
+        self.assertGreaterEqual(got, self.QUOTA // 2 - 2 * self.CHUNK)
+        self.assertLessEqual(got, self.QUOTA // 2)
+        # Counted on each read: the read that passed the quota (one CHUNK) was not carried.
+        up, down = self.over_quota_tunnel(visitor_port)
+        self.assertGreater(up + down, self.QUOTA, (up, down))
+        self.assertLessEqual(up + down, self.QUOTA + self.CHUNK, (up, down))
+
+    def test_service_bytes_count_against_the_quota(self):
+        """The service sends without end and the visitor only reads: the bytes towards the
+        visitor alone use the quota up, and the visitor is cut near it."""
+        port = self.publish_with_quota(firehose_handler)
+        got = 0
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            visitor_port = s.getsockname()[1]
             try:
-                while s.recv(65536):
-                    pass
-            except (ConnectionResetError, socket.timeout):
+                while got < 10 * self.QUOTA and (data := s.recv(65536)):
+                    got += len(data)
+            except ConnectionResetError:
                 pass
-        self.assertLess(got, 1_000_000)
-        wait_for(lambda: "quota exceeded" in self.server.log(), 10, "the quota line")
+        # Counted on each read from the climber (at most 64 KiB, TlsBuffers::kSize): the read
+        # that passed the quota was not carried; what the server had queued for the visitor
+        # is lost in its reset.
+        self.assertGreater(got, 0)
+        self.assertLessEqual(got, self.QUOTA)
+        up, down = self.over_quota_tunnel(visitor_port)
+        self.assertEqual(down, 0)
+        self.assertGreater(up, self.QUOTA)
+        self.assertLessEqual(up, self.QUOTA + 64 * 1024)
 
     def test_visitor_bytes_held_to_the_users_rate_limit(self):
         """The publishing user's rate_limit holds a visitor's download (docs/CONFIG.md), as
@@ -544,9 +701,72 @@ class QuicStreams(ReverseTest):
         self.assertEqual(c.log().count(" visitor 127.0.0.1:"), 4)
 
 
+class QuicProbeStream:
+    """One QUIC stream to the server driven by hand, like a socket: quic_probe --interactive
+    (tests/integration/quic_probe.cpp) opens it and prints what it reads; sendall() hands it
+    bytes to write. recv() returns b"" at the stream's FIN and raises ConnectionResetError
+    when it is reset or its connection closed."""
+
+    def __init__(self, port, ca):
+        self.proc = subprocess.Popen([PROBE_BIN, str(port), ca, "", "--interactive",
+                                      "--wait-ms", "60000"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.buffer = b""
+        self.end = None  # "eof", or why the stream failed
+        self.timeout = None
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            with self.cond:
+                if line.startswith("read "):
+                    self.buffer += bytes.fromhex(line[5:])
+                elif not line.startswith("data ") and self.end is None:
+                    self.end = line  # eof, error: ..., open failed: ..., timeout
+                self.cond.notify_all()
+        with self.cond:
+            self.end = self.end or "quic_probe exited"
+            self.cond.notify_all()
+
+    def settimeout(self, timeout):
+        self.timeout = timeout
+
+    def sendall(self, data):
+        self.proc.stdin.write(data.hex() + "\n")
+        self.proc.stdin.flush()
+
+    def recv(self, n):
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.buffer or self.end, self.timeout):
+                raise socket.timeout("quic_probe: nothing read")
+            if self.buffer:
+                data, self.buffer = self.buffer[:n], self.buffer[n:]
+                return data
+            if self.end == "eof":
+                return b""
+            raise ConnectionResetError(self.end)
+
+    def close(self):
+        try:
+            self.proc.stdin.close()  # a live probe ends ("stdin closed")
+        except OSError:
+            pass  # it had ended: the pipe is broken
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.reader.join(10)
+        self.proc.stdout.close()
+
+
 class Junk(ReverseTest):
     """Bytes a climber would never send: the server closes, stays up, and keeps serving.
-    A truncated message is closed by the handshake time-out (2 s here), without a byte."""
+    A truncated message is closed by the handshake time-out (2 s here), without a byte.
+    Over QUIC the control tunnel is a stream of quic_probe's; ATTACH is TLS only (9.6)."""
 
     def start_server(self, **over):
         return super().start_server(timeouts={"recheck": 0.5, "handshake": 2}, **over)
@@ -558,21 +778,40 @@ class Junk(ReverseTest):
         self.addCleanup(s.close)
         return s
 
+    def control(self):
+        """A connection to the server on the climber's transport, for a control tunnel."""
+        if TRANSPORT == "tls":
+            return self.tls()
+        s = QuicProbeStream(self.server.port, self.d.cert)
+        self.addCleanup(s.close)
+        return s
+
     def reverse_request(self, port):
         user, pw = b"pub", PASSWORD.encode()
         return (b"\x01\x02" + bytes([len(user)]) + user + bytes([len(pw)]) + pw + b"\x01" +
                 socket.inet_aton("127.0.0.1") + struct.pack(">H", port))
 
     def closed(self, s, timeout=10):
+        """What `s` still brings until it ends: a FIN, a TLS close without close_notify, or a
+        reset (over QUIC, RESET_STREAM: the bytes before it count too)."""
         s.settimeout(timeout)
+        data = b""
         try:
-            return recv_all(s, timeout)
+            while chunk := s.recv(65536):
+                data += chunk
         except (ConnectionResetError, ssl.SSLError):
-            return b""
+            pass
+        return data
+
+    def ended_malformed(self, n):
+        """Waits for the server's n-th control tunnel ended over a bad frame (not by the
+        keep-alive, which would end a silent one too, 3 x K = 6 s after its last byte)."""
+        line = "ended (control tunnel: malformed reverse-tunnel message)"
+        wait_for(lambda: self.server.log().count(line) >= n, 5, f"{n} control tunnels ended so")
 
     def test_garbage_control_frames(self):
         self.start_server()
-        s = self.tls()
+        s = self.control()
         s.sendall(self.reverse_request(self.port))
         head = recv_exact(s, 10)
         self.assertEqual(head[:2], b"\x01\x00")
@@ -581,23 +820,24 @@ class Junk(ReverseTest):
         s.sendall(b"\x01\x03abc")
         data = self.closed(s)
         self.assertNotIn(b"\x02\x03", data)  # never answered
-        wait_for(lambda: "ended (" in self.server.log(), 10, "the control tunnel to end")
+        self.ended_malformed(1)
         # A truncated request: nothing comes back, the time-out closes it.
-        s = self.tls()
+        s = self.control()
         s.sendall(self.reverse_request(self.port)[:9])
         self.assertEqual(self.closed(s), b"")
         self.server_logged("failure=handshake_timeout")
         # An OPEN frame sent by a climber is bad_frame too; a PING is answered first.
-        s = self.tls()
+        s = self.control()
         s.sendall(self.reverse_request(self.port))
         self.assertEqual(recv_exact(s, 10)[:2], b"\x01\x00")  # in grace for the same user
         s.sendall(b"\x01\x08ABCDEFGH")
-        # The pool's OPEN frames (18 bytes each) come first, then the PONG.
+        # Over TLS the pool's OPEN frames (18 bytes each) come first, then the PONG.
         buf = b""
         while b"\x02\x08ABCDEFGH" not in buf:
             buf += s.recv(100)
         s.sendall(b"\x03\x10" + b"t" * 16)
         self.closed(s)
+        self.ended_malformed(2)
         # Still serving.
         echo = self.target(echo_handler)
         self.published(self.climber(echo.port))
@@ -605,11 +845,12 @@ class Junk(ReverseTest):
 
     def test_keepalive_ping_then_abort(self):
         self.start_server()  # K = 2 s
-        s = self.tls()
+        s = self.control()
         s.sendall(self.reverse_request(self.port))
         head = recv_exact(s, 10)
         self.assertEqual(struct.unpack(">H", head[8:10])[0], 2)
-        self.assertEqual(recv_exact(s, 36)[::18], b"\x03\x03")  # the pool's two OPENs
+        if TRANSPORT == "tls":
+            self.assertEqual(recv_exact(s, 36)[::18], b"\x03\x03")  # the pool's two OPENs
         start = time.monotonic()
         ping = recv_exact(s, 10)  # silent climber: a PING after K
         self.assertEqual(ping[:2], b"\x01\x08")
@@ -620,16 +861,17 @@ class Junk(ReverseTest):
         # Silent from now on: aborted 3 x K after our last byte.
         data = self.closed(s, timeout=15)
         self.assertLess(time.monotonic() - start, 14)
-        # Only PINGs, and OPENs replacing the pool's expired tokens (we never attach).
+        # Only PINGs, and over TLS OPENs replacing the pool's expired tokens (we never attach).
         types, i = [], 0
         while i + 2 <= len(data):
             types.append(data[i])
             i += 2 + data[i + 1]
         self.assertEqual(i, len(data))
         self.assertIn(1, types)
-        self.assertEqual(set(types) - {1, 3}, set(), data)
+        self.assertEqual(set(types) - ({1, 3} if TRANSPORT == "tls" else {1}), set(), data)
         wait_for(lambda: "keep-alive timed out" in self.server.log(), 5, "the keep-alive line")
 
+    @unittest.skipIf(TRANSPORT != "tls", "ATTACH data connections are TLS only (9.6)")
     def test_bad_attach_tokens_get_the_stealth_close(self):
         self.start_server()
         for msg in (b"\x01\x03" + os.urandom(16), b"\x01\x03" + b"\x00" * 16,
@@ -641,6 +883,7 @@ class Junk(ReverseTest):
         self.server_logged("unknown, spent or expired attach token")
         self.assertTrue(self.server.alive())
 
+    @unittest.skipIf(TRANSPORT != "tls", "ATTACH data connections are TLS only (9.6)")
     def test_token_is_good_once(self):
         self.start_server()
         s = self.tls()
@@ -668,6 +911,7 @@ class Junk(ReverseTest):
         b = self.tls()
         b.sendall(b"\x01\x03" + token)
         self.assertEqual(self.closed(b), b"")
+        a.close()  # its visitor's tunnel would hold the server's drain open at the end
 
 
 class GrantWithdrawn(ReverseTest):
@@ -707,10 +951,8 @@ class GrantWithdrawn(ReverseTest):
         wait_for(lambda: not port_open(self.port), 10, "the port to close (no grace)")
         self.assertLess(time.monotonic() - start, 5)  # re-check 0.5 s; grace would be 3 s
         s.settimeout(10)
-        try:
-            self.assertEqual(s.recv(10), b"")  # the carried visitor is aborted
-        except ConnectionResetError:
-            pass
+        with self.assertRaises(ConnectionResetError):  # the carried visitor is aborted (9.7)
+            s.recv(10)
         self.server_logged("no longer in the user's publish grant")
         self.server_logged("ended (publish grant withdrawn), port closed")
         # The climber registers again and is refused; the port stays closed.
@@ -760,7 +1002,7 @@ class Metrics(ReverseTest):
         self.assertEqual(self.visit(self.port + 1, b"two"), b"two")
         # The climber goes: both ports in their grace, a visitor there is reset (no_climber).
         c.stop(signal.SIGKILL)
-        wait_for(lambda: metric(self.metrics(), "mtop_reverse_ports_grace") == 2, 10,
+        wait_for(lambda: metric(self.metrics(), "mtop_reverse_ports_grace") == 2, CLIMBER_GONE_S,
                  "both ports in grace")
         self.assertTrue(self.refused_at_once(self.port + 1))
 

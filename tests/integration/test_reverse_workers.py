@@ -38,7 +38,8 @@ class TwoWorkers:
 
 
 class HttpTwoWorkers(TwoWorkers, Http):
-    pass
+    # -R on the command line is the climber's alone: checked once, in Http.
+    test_dash_R_on_the_command_line = None
 
 
 class ConcurrentTwoWorkers(TwoWorkers, Concurrent):
@@ -50,7 +51,9 @@ class RefusalsTwoWorkers(TwoWorkers, Refusals):
 
 
 class ClimberKilledTwoWorkers(TwoWorkers, ClimberKilled):
-    pass
+    # The port a reconnecting climber asks for is the climber's alone: checked once, in
+    # ClimberKilled.
+    test_port_zero_climber_reconnecting_asks_for_its_port = None
 
 
 class ServerRestartTwoWorkers(TwoWorkers, ServerRestart):

@@ -167,3 +167,21 @@ TEST_CASE("server engine reverse pool: a visitor that ends without an answer rel
   CHECK(pool.opens_reaching(3) == 3);
   CHECK(visitor.rec.data.empty());
 }
+
+TEST_CASE("server engine reverse pool: the end of the control tunnel resets its visitors",
+          "[server_engine][reverse]") {
+  Fixture f;
+  Pool pool(f);
+  Peer& visitor = pool.visit("hello");
+  Peer* data = pool.carrying("hello");
+  data->stream->write(as_bytes("answer"));
+  REQUIRE(f.run_until([&] { return visitor.rec.data == "answer"; }));
+  // The climber's control tunnel ends; its data connection is still up. The visitor is
+  // aborted (9.7): a reset, never a FIN it could take for the service's clean end.
+  pool.control->close();
+  REQUIRE(f.run_until([&] { return visitor.rec.eof || !visitor.rec.error.empty(); }));
+  CHECK_FALSE(visitor.rec.eof);
+  CHECK(visitor.rec.error == "connection reset");
+  REQUIRE(f.run_until([&] { return !data->rec.error.empty() || data->rec.eof; }));
+  CHECK(f.logged("control tunnel ended"));
+}
