@@ -183,6 +183,14 @@ TunnelHost::PublishAnswer ReverseHub::publish(ServerTunnel& control,
   std::vector<std::uint16_t> ports;
   if (bind.port == 0) {
     ports = grants.candidate_ports(*address, kMaxCandidates);
+    // The user's own ports in their grace period first: a climber that came back asking for
+    // "any port" gets the one its visitors knew rather than a lower one freed meanwhile.
+    share_.with_ports([&](ReverseShare::Ports& registry) {
+      std::stable_partition(ports.begin(), ports.end(), [&](std::uint16_t port) {
+        return registry.check(PublicBind{*address, port}, user) ==
+               ReverseShare::Ports::Verdict::reclaim;
+      });
+    });
   } else if (grants.allows(*address, bind.port)) {
     ports = {bind.port};
   }

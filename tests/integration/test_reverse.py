@@ -352,6 +352,22 @@ class ClimberKilled(ReverseTest):
         self.server_logged("taken back in grace")
         self.assertEqual(self.visit(self.port, b"same port"), b"same port")
 
+    def test_port_zero_climber_restarted_prefers_its_port_in_grace(self):
+        """A new climber asking for port 0 gets its user's port in grace (P + 1) before a lower
+        one freed meanwhile (P): the server tries the user's ports in grace first (9.2)."""
+        self.start_server(reverse=dict(REVERSE, keepalive=1, grace=30))
+        echo = self.target(echo_handler)
+        with socket.create_server(("127.0.0.1", self.port)):  # the server cannot bind P
+            c = self.climber(echo.port, port=0)
+            self.assertEqual(self.published(c), self.port + 1)
+        c.stop(signal.SIGKILL)
+        wait_for(lambda: "ended (" in self.server.log(), CLIMBER_GONE_S, "the server to see it")
+        again = self.climber(echo.port, port=0)
+        self.assertEqual(self.published(again), self.port + 1)
+        self.server_logged("taken back in grace")
+        self.assertEqual(self.visit(self.port + 1, b"its port"), b"its port")
+        self.assertFalse(port_open(self.port))
+
     def test_port_zero_climber_reconnecting_asks_for_its_port(self):
         """A climber given port P for port 0 asks for P when it reconnects (9.7, CLIMBER.md),
         not for any port: P + 1 here, though P, the user's first, is free again by then. The
