@@ -543,7 +543,7 @@ if has_part latency; then
   extra() { calc "(${R[$1,open_p50]} - ${R[$1,pp_p50]}) / ${R[$1,pp_p50]}" 2; }
   SECTION+="
 
-| chain | connect → first byte p50 / p99 µs, ${PAUSE_MS} ms apart | … back to back | ping-pong on an open visitor p50 / p99 µs | set-up beyond one round trip, in round trips (p50, ${PAUSE_MS} ms apart) |
+| chain | connect → first byte p50 / p99 µs, ${PAUSE_MS} ms apart | … back to back | ping-pong on an open visitor p50 / p99 µs | set-up beyond one ping-pong, in ping-pongs (p50, ${PAUSE_MS} ms apart) |
 |---|---|---|---|---|
 | direct | ${R[direct,open_p50]} / ${R[direct,open_p99]} | ${R[direct,burst_p50]} / ${R[direct,burst_p99]} | ${R[direct,pp_p50]} / ${R[direct,pp_p99]} | |
 | $MTOP | ${R[$MTOP,open_p50]} / ${R[$MTOP,open_p99]} | ${R[$MTOP,burst_p50]} / ${R[$MTOP,burst_p99]} | ${R[$MTOP,pp_p50]} / ${R[$MTOP,pp_p99]} | $(extra "$MTOP") |
@@ -572,12 +572,14 @@ if has_part idle; then
 fi
 if has_part latency; then
   rt=$(extra "$MTOP")
-  target="≤ 1 extra round trip (QUIC)"; v=$(verdict "$rt" 1 le)
-  [ "$TRANSPORT" = quic ] || { target="(the target is QUIC's)"; v=; }
+  # On loopback a "round trip" is a ping-pong's CPU, not distance: what a set-up costs beyond
+  # it is processing. The issue-14 target (<= 1 extra round trip over QUIC) is judged where
+  # round trips are distance: --delay-ms (kind reverse-distance).
+  target="(judged at a distance: --delay-ms)"; v=
   SECTION+="
 | connect → first byte p50 / p99, ${PAUSE_MS} ms apart | $(calc "${R[$MTOP,open_p50]} / ${R[ssh,open_p50]}" 2) / $(calc "${R[$MTOP,open_p99]} / ${R[ssh,open_p99]}" 2) | | |
 | connect → first byte p50 / p99, back to back | $(calc "${R[$MTOP,burst_p50]} / ${R[ssh,burst_p50]}" 2) / $(calc "${R[$MTOP,burst_p99]} / ${R[ssh,burst_p99]}" 2) | | |
-| set-up beyond one round trip (p50) | $rt round trips | $target | $v |"
+| set-up beyond one loopback ping-pong (p50) | $rt ping-pongs | $target | $v |"
 fi
 echo "$SECTION"
 if [ -n "$PROFILE" ] && has_part bulk; then
