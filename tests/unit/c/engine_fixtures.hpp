@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -36,6 +37,16 @@ using namespace std::chrono_literals;
 constexpr auto kSafety = 30s;  // a bound on every wait, never a measurement
 
 // --- plumbing -------------------------------------------------------------------------------
+
+/// Waits (bounded by kSafety) until pred() holds.
+inline bool eventually(const std::function<bool()>& pred) {
+  const auto deadline = std::chrono::steady_clock::now() + kSafety;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
 
 /// A thread-safe queue that a test thread can wait on (bounded).
 template <class T>

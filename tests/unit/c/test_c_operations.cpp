@@ -43,16 +43,6 @@ std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
-/// Waits (bounded) until pred() holds.
-bool eventually(const std::function<bool()>& pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kSafety;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
 /// One plain HTTP/1.0 GET on 127.0.0.1:port; the whole answer (bounded by the socket time-out).
 std::string http_get(int port, const std::string& path) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -100,16 +100,6 @@ mtop_climber* start_reverse_climber(const Pki& pki, int server_port, int transpo
   return c;
 }
 
-/// Waits (bounded) until pred() holds.
-bool eventually(const std::function<bool()>& pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kSafety;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
 mtop_reverse_state reverse_state(const mtop_climber* c, std::size_t index) {
   mtop_reverse_state s;
   std::memset(&s, 0xAB, sizeof s);
