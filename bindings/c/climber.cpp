@@ -19,7 +19,6 @@ struct mtop_climber {
   std::unique_ptr<mtop::Climber> climber;  // lives and dies on host's loop thread
   void* user_data = nullptr;
   std::size_t forward_count = 0;
-  std::size_t reverse_count = 0;
   bool started = false;
   std::unique_ptr<mtop::capi::FdBridges> bridges;  // the fds of open tunnels; loop thread
 };
@@ -114,7 +113,6 @@ Outcome make_climber(mtop_climber** out, uv_loop_t* loop, mtop::ClimberConfig co
   handle->host = std::move(*host);
   handle->user_data = user_data;
   handle->forward_count = config.engine.forwards.size();
-  handle->reverse_count = config.engine.reverses.size();
   handle->bridges = std::make_unique<mtop::capi::FdBridges>(
       handle->host.loop(), config.engine.idle_timeout_ms, config.engine.max_pending);
   mtop::Logger logger = mtop::capi::c_logger(log, user_data, config.log_level);
@@ -256,12 +254,11 @@ MTOP_API int mtop_climber_reverse_state_versioned(const mtop_climber* climber, s
     });
   }
   return on_loop(climber, [&](mtop_climber& h) -> Outcome {
-    if (index >= h.reverse_count) {
+    const auto states = h.climber->reverse_states();  // one per configured rule
+    if (index >= states.size()) {
       return failed(MTOP_ERR_INVALID_ARGUMENT,
                     "reverse index " + mtop::capi::decimal(index) + " out of range");
     }
-    const auto states = h.climber->reverse_states();
-    if (index >= states.size()) return failed(MTOP_ERR_INTERNAL);
     const mtop::ReverseState& s = states[index];
     mtop_reverse_state full{};
     full.port = s.port;
